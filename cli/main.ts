@@ -1,0 +1,115 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { PipelineError } from '../core/errors.js';
+import { commandConfig, intOption, type GlobalOptions } from './context.js';
+
+const program = new Command('metrics-pipeline')
+  .description('Metrics pipeline: Avro metric samples from Kafka through a stream topology into ClickHouse')
+  .option('-c, --config <file>', 'config file (YAML or JSON); also METRICS_PIPELINE_CONFIG')
+  .showHelpAfterError()
+  .exitOverride();
+
+const global = () => program.opts<GlobalOptions>();
+const int = (name: string, min = 0) => (v: string) => {
+  try {
+    return intOption(name, min)(v);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
+
+const services = program.command('services').description('local Kafka and schema registry, as plain processes on loopback');
+services
+  .command('up')
+  .description('start Kafka and the schema registry in the background (fetching their jars on first use)')
+  .option('--kafka-port <port>', 'Kafka port (default: a free port)', int('kafka-port', 1))
+  .option('--registry-port <port>', 'registry port (default: a free port)', int('registry-port', 1))
+  .action(async (o: { kafkaPort?: number; registryPort?: number }) => {
+    const { servicesUp } = await import('../services/index.js');
+    const endpoints = await servicesUp({ kafkaPort: o.kafkaPort, registryPort: o.registryPort });
+    console.log(`KAFKA_BROKERS=${endpoints.brokers.join(',')}`);
+    console.log(`SCHEMA_REGISTRY_URL=${endpoints.registryUrl}`);
+  });
+services
+  .command('down')
+  .description('stop the services started by `services up`')
+  .action(async () => (await import('../services/index.js')).servicesDown());
+services
+  .command('status')
+  .description('show the local services and whether they answer')
+  .action(async () => {
+    const statuses = await (await import('../services/index.js')).servicesStatus();
+    if (statuses.length === 0) console.log('no services configured or running (start them with `metrics-pipeline services up`)');
+    for (const s of statuses) console.log(`${s.name.padEnd(10)} ${s.up ? 'up  ' : 'DOWN'} ${s.url}${s.pid ? ` (pid ${s.pid})` : ''}`);
+  });
+services
+  .command('fetch')
+  .description('download the service jars with Maven (done by `up` when missing)')
+  .action(async () => (await import('../services/index.js')).fetchServiceJars());
+
+program
+  .command('produce')
+  .description('publish deterministic synthetic metrics (Avro batches, keyed by series)')
+  .option('--series <n>', 'distinct series', int('series', 1), 1000)
+  .option('--samples <n>', 'samples in all', int('samples', 0), 100_000)
+  .option('--rate <n>', 'samples per second at most (0 = unlimited)', int('rate', 0), 0)
+  .option('--batch <n>', 'samples per Kafka record', int('batch', 1), 10)
+  .option('--seed <n>', 'random seed', int('seed', 0), 1)
+  .option('--interval <ms>', 'event time between samples of a series', int('interval', 1), 10_000)
+  .option('--start <epochMs>', 'event time of the first sample (default: so that the last is now)', int('start', 0))
+  .option('--topic <name>', 'topic (default: the configured metrics topic)')
+  .action(async (o: { series: number; samples: number; rate: number; batch: number; seed: number; interval: number; start?: number; topic?: string }) => {
+    const { produceCommand } = await import('./produceCommand.js');
+    await produceCommand(await commandConfig(global()), o);
+  });
+
+program
+  .command('run')
+  .description('run the topology until stopped (SIGINT/SIGTERM)')
+  .option('--exit-when-idle', 'consume to the end of the input, flush, commit and exit 0')
+  .option('--admin-port <port>', 'port of /healthz, /readyz and the SQL endpoint (default: a free port)', int('admin-port', 0), 0)
+  .action(async (o: { exitWhenIdle?: boolean; adminPort: number }) => {
+    const { runCommand } = await import('./runCommand.js');
+    await runCommand(await commandConfig(global()), o);
+  });
+
+program
+  .command('sql')
+  .description('query the configured ClickHouse (also while a topology holds the embedded data folder)')
+  .argument('<query>', 'one SQL statement; tables are in the pipeline database')
+  .option('--format <format>', 'TabSeparatedWithNames, CSVWithNames, JSONEachRow, JSONCompactEachRow or JSON', 'TabSeparatedWithNames')
+  .action(async (query: string, o: { format: string }) => {
+    const { sqlCommand } = await import('./sqlCommand.js');
+    await sqlCommand(await commandConfig(global()), query, o.format);
+  });
+
+program
+  .command('demo')
+  .description('start what is missing, produce synthetic metrics, run the topology, summarize, stop')
+  .option('--duration <seconds>', 'seconds of streaming', int('duration', 1), 20)
+  .option('--rate <n>', 'samples per second', int('rate', 1), 20_000)
+  .option('--series <n>', 'distinct series', int('series', 1), 2000)
+  .option('--json', 'print a JSON summary as the last line')
+  .action(async (o: { duration: number; rate: number; series: number; json?: boolean }) => {
+    const { demoCommand } = await import('./demo.js');
+    await demoCommand(global(), o);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+  process.exit(0);
+} catch (error) {
+  process.exit(report(error));
+}
+
+/** One clear line (and a hint) instead of a stack trace; the exit code says what kind of failure. */
+function report(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  if (error instanceof PipelineError) {
+    process.stderr.write(`metrics-pipeline: ${error.message}\n`);
+    if (error.hint) process.stderr.write(`  hint: ${error.hint}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${error.stack}\n`);
+    return error.name === 'ConfigError' ? 2 : 1;
+  }
+  process.stderr.write(`metrics-pipeline: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  return 1;
+}

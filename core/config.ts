@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { defaultLimits } from './validate.js';
+
+const name = z.string().regex(/^[a-zA-Z0-9._-]{1,200}$/, 'letters, digits, ".", "_" and "-" only');
+const positiveInt = z.number().int().positive();
+
+const ConfigSchema = z
+  .object({
+    /** Consumer group id and prefix of internal topics (changelogs, repartition). */
+    appId: name.default('metrics-pipeline'),
+    kafka: z
+      .object({
+        brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port')).min(1).optional(),
+        clientId: name.default('metrics-pipeline'),
+      })
+      .strict()
+      .default({ clientId: 'metrics-pipeline' }),
+    schemaRegistry: z.object({ url: z.url().optional() }).strict().default({}),
+    clickhouse: z
+      .object({
+        /** A ClickHouse server's HTTP URL; without it the embedded engine (chDB) stores data under `path`. */
+        url: z.url().optional(),
+        user: z.string().default('default'),
+        password: z.string().default(''),
+        database: name.default('metrics'),
+        path: z.string().min(1).default('.data/clickhouse'),
+      })
+      .strict()
+      .default({ user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' }),
+    topics: z
+      .object({
+        metrics: name.default('metrics'),
+        dlq: name.default('metrics-dlq'),
+        partitions: positiveInt.max(1000).default(4),
+      })
+      .strict()
+      .default({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 4 }),
+    validation: z
+      .object({
+        maxLabels: positiveInt.default(defaultLimits.maxLabels),
+        maxLabelNameLength: positiveInt.default(defaultLimits.maxLabelNameLength),
+        maxLabelValueLength: positiveInt.default(defaultLimits.maxLabelValueLength),
+        maxMetricNameLength: positiveInt.default(defaultLimits.maxMetricNameLength),
+        maxPastMs: positiveInt.default(defaultLimits.maxPastMs),
+        maxFutureMs: positiveInt.default(defaultLimits.maxFutureMs),
+      })
+      .strict()
+      .default(defaultLimits),
+    sink: z
+      .object({
+        /** Rows per ClickHouse insert, at most. */
+        maxRows: positiveInt.default(200_000),
+        /** Longest a row waits before its insert, in ms. */
+        maxMs: positiveInt.default(1000),
+        /** Fetched but not yet committed records, at most: the consumer pauses above it. */
+        maxInFlightRecords: positiveInt.default(200_000),
+      })
+      .strict()
+      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 }),
+    retention: z
+      .object({ rawDays: positiveInt.default(7) })
+      .strict()
+      .default({ rawDays: 7 }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/**
+ * The configuration: defaults, then the config file (YAML or JSON) if given, then the
+ * environment (`KAFKA_BROKERS`, `SCHEMA_REGISTRY_URL`, `CLICKHOUSE_URL`, `CLICKHOUSE_USER`,
+ * `CLICKHOUSE_PASSWORD`, `CLICKHOUSE_DATABASE`), then `overrides`. Validated once, here.
+ */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, overrides: ConfigInput = {}): Config {
+  let fromFile: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+    try {
+      fromFile = (parseYaml(text) as Record<string, unknown> | null) ?? {};
+    } catch (error) {
+      throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(error as Error).message}`);
+    }
+  }
+  const merged = merge(merge(fromFile, fromEnv(env)), overrides as Record<string, unknown>);
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const where = file === undefined ? 'configuration' : `config file ${file}`;
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(`${where} is invalid: ${problems}`);
+  }
+  return result.data;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, Record<string, unknown>> = { kafka: {}, schemaRegistry: {}, clickhouse: {} };
+  if (env.KAFKA_BROKERS) out.kafka!.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
+  if (env.SCHEMA_REGISTRY_URL) out.schemaRegistry!.url = env.SCHEMA_REGISTRY_URL.replace(/\/+$/, '');
+  if (env.CLICKHOUSE_URL) out.clickhouse!.url = env.CLICKHOUSE_URL;
+  if (env.CLICKHOUSE_USER) out.clickhouse!.user = env.CLICKHOUSE_USER;
+  if (env.CLICKHOUSE_PASSWORD !== undefined) out.clickhouse!.password = env.CLICKHOUSE_PASSWORD;
+  if (env.CLICKHOUSE_DATABASE) out.clickhouse!.database = env.CLICKHOUSE_DATABASE;
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? merge(b, v) : v;
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import type { IHeaders } from 'kafkajs';
+import type { NormalizedSample } from './validate.js';
+
+/** One Kafka record as the topology sees it. */
+export interface SourceRecord {
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders | undefined;
+}
+
+/** Records fetched from one partition, in offset order. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: SourceRecord[];
+  /** Last offset of the fetched range (control records included): where the commit goes after it. */
+  lastOffset: number;
+}
+
+/** A record that the topology could not (fully) process, with the reason, bound for the DLQ. */
+export interface Rejected {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders | undefined;
+  stage: 'decode' | 'validate';
+  reason: string;
+}
+
+/** A decoded record: its samples, as written, or why it could not be decoded. */
+export type DecodedRecord =
+  | { offset: number; record: SourceRecord; samples: import('../schemas/index.js').Sample[] }
+  | { offset: number; record: SourceRecord; error: string };
+
+export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {
+  records: DecodedRecord[];
+  firstOffset: number;
+}
+
+/** A validated sample ready for the sinks, with the offset of the record it came from. */
+export interface SampleRow extends NormalizedSample {
+  seriesId: bigint;
+  offset: number;
+}
+
+/** The outcome of one partition batch: rows to store and records to dead-letter. */
+export interface ProcessedBatch {
+  /** Records of the source batch, for the in-flight count. */
+  recordCount: number;
+  topic: string;
+  partition: number;
+  firstOffset: number;
+  lastOffset: number;
+  rows: SampleRow[];
+  rejects: Rejected[];
+}

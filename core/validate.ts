@@ -1,0 +1,70 @@
+import type { Sample, SampleKind } from '../schemas/index.js';
+
+/** Limits on what a sample may look like; defaults follow Prometheus and Mimir. */
+export interface ValidationLimits {
+  maxLabels: number;
+  maxLabelNameLength: number;
+  maxLabelValueLength: number;
+  maxMetricNameLength: number;
+  /** How far behind now an event time may be, in ms. */
+  maxPastMs: number;
+  /** How far ahead of now an event time may be, in ms. */
+  maxFutureMs: number;
+}
+
+export const defaultLimits: ValidationLimits = {
+  maxLabels: 30,
+  maxLabelNameLength: 1024,
+  maxLabelValueLength: 2048,
+  maxMetricNameLength: 1024,
+  maxPastMs: 7 * 24 * 3600_000,
+  maxFutureMs: 10 * 60_000,
+};
+
+/** A sample after validation: labels sorted by name, empty label values dropped. */
+export interface NormalizedSample {
+  name: string;
+  labels: Array<[string, string]>;
+  timestamp: number;
+  value: number;
+  kind: SampleKind;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * Validates and normalizes one sample: Prometheus metric and label names, finite value,
+ * event time within [now - maxPast, now + maxFuture], label count and lengths. Returns the
+ * normalized sample, or a reason string (for the dead-letter topic) when it is rejected.
+ */
+export function normalizeSample(sample: Sample, limits: ValidationLimits, now: number): NormalizedSample | string {
+  const { name, value, timestamp } = sample;
+  if (name.length === 0) return 'empty metric name';
+  if (name.length > limits.maxMetricNameLength) return `metric name longer than ${limits.maxMetricNameLength}`;
+  if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
+  if (!Number.isFinite(value)) return `value ${value} of ${name} is not finite`;
+  if (!Number.isSafeInteger(timestamp)) return `timestamp ${timestamp} of ${name} is not an integer of ms`;
+  if (timestamp < now - limits.maxPastMs) {
+    return `timestamp ${new Date(timestamp).toISOString()} of ${name} is older than the accepted ${limits.maxPastMs} ms`;
+  }
+  if (timestamp > now + limits.maxFutureMs) {
+    return `timestamp ${new Date(timestamp).toISOString()} of ${name} is more than ${limits.maxFutureMs} ms ahead`;
+  }
+  const labels: Array<[string, string]> = [];
+  for (const key in sample.labels) {
+    const v = sample.labels[key] as string;
+    // An empty value means "no such label" in Prometheus; keeping it would split one series in two.
+    if (v === '') continue;
+    if (!LABEL_NAME.test(key)) return `invalid label name ${JSON.stringify(key)} on ${name}`;
+    if (key.startsWith('__')) return `label name ${key} on ${name} is reserved (starts with __)`;
+    if (key.length > limits.maxLabelNameLength) return `label name on ${name} longer than ${limits.maxLabelNameLength}`;
+    if (v.length > limits.maxLabelValueLength) {
+      return `value of label ${key} on ${name} longer than ${limits.maxLabelValueLength}`;
+    }
+    labels.push([key, v]);
+  }
+  if (labels.length > limits.maxLabels) return `${labels.length} labels on ${name}, more than ${limits.maxLabels}`;
+  labels.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
+}

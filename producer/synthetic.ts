@@ -1,0 +1,108 @@
+import { seriesId } from '../core/series.js';
+import type { Sample, SampleKind } from '../schemas/index.js';
+
+/** What the simulated hosts report: metric, kind, and how its value moves. */
+const METRICS: ReadonlyArray<{ name: string; kind: SampleKind; extra: Record<string, string>; base: number; step: number }> = [
+  { name: 'cpu_usage_percent', kind: 'gauge', extra: { cpu: 'total' }, base: 35, step: 2 },
+  { name: 'memory_used_bytes', kind: 'gauge', extra: {}, base: 4e9, step: 1e7 },
+  { name: 'disk_free_bytes', kind: 'gauge', extra: { device: 'sda1' }, base: 2e11, step: 1e6 },
+  { name: 'http_requests_total', kind: 'counter', extra: { method: 'GET', status: '200' }, base: 0, step: 50 },
+  { name: 'http_request_errors_total', kind: 'counter', extra: { method: 'GET', status: '500' }, base: 0, step: 1 },
+  { name: 'net_receive_bytes_total', kind: 'counter', extra: { device: 'eth0' }, base: 0, step: 1e5 },
+  { name: 'load_average_1m', kind: 'gauge', extra: {}, base: 1, step: 0.1 },
+  { name: 'open_connections', kind: 'gauge', extra: { service: 'api' }, base: 100, step: 5 },
+];
+const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
+
+export interface SyntheticOptions {
+  /** Distinct series, spread over hosts: each host reports every metric once. */
+  series: number;
+  /** Samples in all. */
+  samples: number;
+  /** Samples per Kafka record (consecutive samples of one series). */
+  batch: number;
+  seed: number;
+  /** Event time of the first tick, epoch ms. */
+  start: number;
+  /** Event time between two samples of a series, ms. */
+  intervalMs: number;
+}
+
+export interface SyntheticRecord {
+  /** The series id as decimal text: records of one series share a partition. */
+  key: string;
+  samples: Sample[];
+}
+
+/** mulberry32: a small, fast, seeded PRNG; the same seed gives the same metrics everywhere. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface SeriesSpec {
+  name: string;
+  kind: SampleKind;
+  labels: Record<string, string>;
+  key: string;
+  value: number;
+  step: number;
+}
+
+export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
+  const random = prng(seed);
+  const specs: SeriesSpec[] = [];
+  for (let i = 0; i < count; i++) {
+    const metric = METRICS[i % METRICS.length] as (typeof METRICS)[number];
+    const host = Math.floor(i / METRICS.length);
+    const labels = { host: `host-${String(host).padStart(5, '0')}`, region: REGIONS[host % REGIONS.length] as string, ...metric.extra };
+    const sorted = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1));
+    specs.push({
+      name: metric.name,
+      kind: metric.kind,
+      labels,
+      key: seriesId(metric.name, sorted).toString(),
+      value: metric.base * (0.5 + random()),
+      step: metric.step,
+    });
+  }
+  return specs;
+}
+
+/**
+ * The synthetic workload, deterministic for a seed and a start time: ticks of `intervalMs`;
+ * every series reports once a tick; records carry `batch` consecutive samples of one series.
+ * Values are random walks (counters only go up), rounded as real agents report them.
+ */
+export function* syntheticRecords(options: SyntheticOptions): Generator<SyntheticRecord> {
+  const { samples, batch, intervalMs, start } = options;
+  const specs = seriesSpecs(Math.max(1, options.series), options.seed);
+  const random = prng(options.seed ^ 0x5eed);
+  let left = samples;
+  for (let tick = 0; left > 0; tick += batch) {
+    for (const spec of specs) {
+      if (left <= 0) return;
+      const n = Math.min(batch, left);
+      const out: Sample[] = [];
+      for (let j = 0; j < n; j++) {
+        const delta = spec.step * (random() - (spec.kind === 'counter' ? 0 : 0.5));
+        spec.value = Math.max(0, spec.value + delta);
+        out.push({
+          name: spec.name,
+          labels: spec.labels,
+          timestamp: start + (tick + j) * intervalMs,
+          value: Math.round(spec.value * 100) / 100,
+          kind: spec.kind,
+        });
+      }
+      left -= n;
+      yield { key: spec.key, samples: out };
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { ServiceError } from '../core/errors.js';
+import { spawnJava, waitForReady, type SpawnedService } from './child.js';
+import { kafkaLibsDir, repoRoot, serviceVersions } from './paths.js';
+import { HOST } from './ports.js';
+
+export interface KafkaStartOptions {
+  java: string;
+  port: number;
+  controllerPort: number;
+  /** Fresh folder for this broker: config, data and log. */
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  detached: boolean;
+  timeoutMs: number;
+  /** Aborted when a sibling service failed: stop waiting and stop this one. */
+  signal?: AbortSignal;
+}
+
+/** Log4j2 config for the broker; it logs nothing without one. */
+const LOG_CONFIG = join(repoRoot, 'docker', 'kafka-log4j2.yaml');
+
+/**
+ * Starts a single-node KRaft broker (broker and controller in one JVM) on loopback with a
+ * fresh cluster id and data dir, and resolves once a client can list topics.
+ */
+export async function startKafka(options: KafkaStartOptions): Promise<SpawnedService> {
+  const config = join(options.dir, 'server.properties');
+  await writeFile(config, serverProperties(options));
+  const classpath = join(kafkaLibsDir(), '*');
+  const logFile = join(options.dir, 'kafka.log');
+  await formatStorage(options.java, classpath, config, options.env);
+  options.signal?.throwIfAborted();
+  const broker = spawnJava({
+    name: 'kafka',
+    java: options.java,
+    args: [
+      '-Xmx768m',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${LOG_CONFIG}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      config,
+    ],
+    dir: options.dir,
+    logFile,
+    env: options.env,
+    detached: options.detached,
+  });
+  const address = `${HOST}:${options.port}`;
+  await waitForReady(broker, `Kafka ${serviceVersions().kafka} on ${address}`, () => canListTopics(address), options.timeoutMs, options.signal);
+  return broker;
+}
+
+function serverProperties(options: KafkaStartOptions): string {
+  const settings: Record<string, string | number | boolean> = {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    'controller.quorum.voters': `1@${HOST}:${options.controllerPort}`,
+    listeners: `PLAINTEXT://${HOST}:${options.port},CONTROLLER://${HOST}:${options.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${options.port}`,
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': join(options.dir, 'data'),
+    // One broker: every internal topic must make do with one replica.
+    'offsets.topic.replication.factor': 1,
+    'transaction.state.log.replication.factor': 1,
+    'transaction.state.log.min.isr': 1,
+    'share.coordinator.state.topic.replication.factor': 1,
+    'share.coordinator.state.topic.min.isr': 1,
+    // Tests and the demo join groups constantly; the default 3 s delay would slow every one.
+    'group.initial.rebalance.delay.ms': 0,
+    'num.partitions': 4,
+    'auto.create.topics.enable': true,
+    // Changelog topics are compacted, so the cleaner stays on, with a buffer sized for a laptop.
+    'log.cleaner.enable': true,
+    'log.cleaner.dedupe.buffer.size': 33_554_432,
+    'log.segment.bytes': 16_777_216,
+    'log.retention.hours': 24,
+  };
+  return `${Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
+}
+
+/** A random Kafka Uuid; like Kafka's own, never starting with '-', which the tool's parser takes for an option. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** KRaft refuses to start on an unformatted log dir; each start gets a new cluster id. */
+async function formatStorage(java: string, classpath: string, config: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const clusterId = newClusterId();
+  const args = [`-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config];
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    let output = '';
+    const child = spawn(java, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.once('error', (error) => resolve({ code: null, output: error.message }));
+    child.once('close', (code) => resolve({ code, output }));
+  });
+  if (result.code !== 0) {
+    throw new ServiceError(`formatting the Kafka storage failed (${result.code === null ? 'not started' : `exit code ${result.code}`}): ${result.output.trim().slice(-2_000)}`, {
+      hint: `delete ${kafkaLibsDir()} and run metrics-pipeline services fetch`,
+    });
+  }
+}
+
+/** True when a metadata round trip succeeds: the broker is up and has a controller. */
+export async function canListTopics(address: string): Promise<boolean> {
+  const admin = new Kafka({
+    clientId: 'metrics-pipeline-services',
+    brokers: [address],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    requestTimeout: 2_000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,65 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import type { Config } from '../core/config.js';
+import { SinkError } from '../core/errors.js';
+
+type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
+
+export interface ClickHouse {
+  client: ClickHouseClient;
+  database: string;
+  /** The data folder of the embedded engine; undefined for a ClickHouse server. */
+  embeddedPath: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * One `@clickhouse/client` for both deployments: a ClickHouse server when `url` is set,
+ * otherwise the embedded engine (chDB) with its data under `path`. The embedded engine admits
+ * one process per data folder; see `sql/` for how other processes query it meanwhile.
+ */
+export async function openClickHouse(config: Config['clickhouse']): Promise<ClickHouse> {
+  const settings = { date_time_output_format: 'iso' as const, output_format_json_quote_64bit_integers: 1 as const };
+  let client: ClickHouseClient;
+  let embeddedPath: string | undefined;
+  if (config.url) {
+    client = createClient({
+      url: config.url,
+      username: config.user,
+      password: config.password,
+      clickhouse_settings: settings,
+      request_timeout: 120_000,
+    });
+  } else {
+    embeddedPath = resolve(config.path);
+    mkdirSync(embeddedPath, { recursive: true });
+    try {
+      // chdb and @clickhouse/client each bundle a copy of the same Connection types.
+      const connection = createChdbConnection({ path: embeddedPath }) as unknown as ClientConnection;
+      client = createClient({ connection, clickhouse_settings: settings });
+    } catch (error) {
+      throw new SinkError(`cannot open the embedded ClickHouse at ${embeddedPath}: ${(error as Error).message}`, {
+        cause: error,
+        hint: 'another process may hold this data folder; stop it or set clickhouse.path to another folder',
+      });
+    }
+  }
+  const ping = await client.ping();
+  if (!ping.success) {
+    await client.close().catch(() => undefined);
+    throw new SinkError(`ClickHouse at ${config.url ?? embeddedPath} does not answer: ${ping.error.message}`, {
+      cause: ping.error,
+      retriable: true,
+      hint: 'check CLICKHOUSE_URL, CLICKHOUSE_USER and CLICKHOUSE_PASSWORD',
+    });
+  }
+  return { client, database: config.database, embeddedPath, close: () => client.close() };
+}
+
+/** Runs a query and returns its rows as objects. */
+export async function queryRows<T>(ch: ClickHouse, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const result = await ch.client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return result.json<T>();
+}

@@ -1,0 +1,30 @@
+import type { IHeaders, Producer } from 'kafkajs';
+import type { Rejected } from '../core/records.js';
+import { withRetry } from '../core/retry.js';
+
+/** Headers a dead-lettered record carries besides its original ones. */
+export const DLQ_HEADERS = {
+  reason: 'dlq.reason',
+  stage: 'dlq.stage',
+  topic: 'dlq.source.topic',
+  partition: 'dlq.source.partition',
+  offset: 'dlq.source.offset',
+} as const;
+
+/**
+ * Sends rejected records to the dead-letter topic with their original key, value and headers,
+ * plus the reason and where they came from. Resolves once the broker has them (acks = all).
+ */
+export async function sendToDeadLetter(producer: Producer, topic: string, rejects: Rejected[]): Promise<void> {
+  if (rejects.length === 0) return;
+  const messages = rejects.map((r) => {
+    const headers: IHeaders = { ...(r.headers ?? {}) };
+    headers[DLQ_HEADERS.reason] = r.reason;
+    headers[DLQ_HEADERS.stage] = r.stage;
+    headers[DLQ_HEADERS.topic] = r.topic;
+    headers[DLQ_HEADERS.partition] = String(r.partition);
+    headers[DLQ_HEADERS.offset] = String(r.offset);
+    return { key: r.key, value: r.value, headers };
+  });
+  await withRetry(() => producer.send({ topic, messages, acks: -1 }), { retryIf: () => true, attempts: 8 });
+}

@@ -1,0 +1,222 @@
+import { SinkError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import { withRetry } from '../core/retry.js';
+import { queryRows, type ClickHouse } from './clickhouse.js';
+
+/** An insert block: rows of one topic-partition from a contiguous offset range. */
+interface Block {
+  topic: string;
+  partition: number;
+  first: number;
+  last: number;
+  rows: SampleRow[];
+  /** True when the block repeats one recorded before a crash or rebalance. */
+  replay: boolean;
+}
+
+interface PartitionState {
+  /** Batches received but not written yet, in offset order. */
+  held: ProcessedBatch[];
+  /** Blocks recorded by an earlier run from this partition's committed offset on, in order. */
+  recorded: Array<{ first: number; last: number }>;
+  loaded: boolean;
+}
+
+/** What a write made durable: per topic-partition, the last offset whose effects are stored. */
+export type Durable = Map<string, { topic: string; partition: number; lastOffset: number }>;
+
+const SINK = 'samples';
+/** Series rows are refreshed at most this often per series, so `series` stays small. */
+const SERIES_REFRESH_MS = 60_000;
+
+/**
+ * The raw-samples sink: inserts rows into `samples` and `series`, idempotently.
+ *
+ * Each insert block holds one topic-partition's rows of a contiguous offset range and carries
+ * an `insert_deduplication_token` made of that range. Its boundaries are recorded in
+ * `sink_blocks` before the insert; after a crash the records from the committed offset on
+ * come again, are cut into the recorded blocks, and ClickHouse drops the blocks it already has.
+ */
+export class SamplesSink {
+  private readonly partitions = new Map<string, PartitionState>();
+  /** Last `last_seen` written per series id. */
+  private readonly seriesSeen = new Map<bigint, number>();
+
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly log: Logger,
+  ) {}
+
+  /** Forgets what was learnt of partitions before a rebalance; batches of lost partitions are dropped. */
+  reassigned(assigned: ReadonlyArray<{ topic: string; partition: number }>): void {
+    const keep = new Set(assigned.map((a) => key(a.topic, a.partition)));
+    for (const [k, state] of this.partitions) {
+      if (!keep.has(k)) this.partitions.delete(k);
+      else state.loaded = false;
+    }
+  }
+
+  /** Writes the batches; returns per partition the last offset now durable (possibly less than received). */
+  async write(batches: ProcessedBatch[]): Promise<Durable> {
+    for (const batch of batches) this.state(batch.topic, batch.partition).held.push(batch);
+    const blocks: Block[] = [];
+    const durable: Durable = new Map();
+    for (const [k, state] of this.partitions) {
+      const first = state.held[0];
+      if (!first) continue;
+      if (!state.loaded) await this.loadRecorded(first.topic, first.partition, first.firstOffset, state);
+      const cut = cutBlocks(state);
+      blocks.push(...cut.blocks);
+      if (cut.durableOffset !== undefined) {
+        durable.set(k, { topic: first.topic, partition: first.partition, lastOffset: cut.durableOffset });
+      }
+    }
+    const fresh = blocks.filter((b) => !b.replay && b.rows.length > 0);
+    if (fresh.length > 0) await this.record(fresh);
+    for (const block of blocks) if (block.rows.length > 0) await this.insertBlock(block);
+    await this.upsertSeries(blocks);
+    return durable;
+  }
+
+  private state(topic: string, partition: number): PartitionState {
+    const k = key(topic, partition);
+    let state = this.partitions.get(k);
+    if (!state) {
+      state = { held: [], recorded: [], loaded: false };
+      this.partitions.set(k, state);
+    }
+    return state;
+  }
+
+  private async loadRecorded(topic: string, partition: number, from: number, state: PartitionState): Promise<void> {
+    const rows = await withRetry(() =>
+      queryRows<{ first: string; last: string }>(
+        this.ch,
+        `SELECT DISTINCT first_offset AS first, last_offset AS last FROM \`${this.ch.database}\`.sink_blocks
+         WHERE sink = {sink:String} AND topic = {topic:String} AND partition = {partition:UInt32} AND last_offset >= {from:UInt64}
+         ORDER BY first`,
+        { sink: SINK, topic, partition, from },
+      ),
+    );
+    state.recorded = rows.map((r) => ({ first: Number(r.first), last: Number(r.last) }));
+    state.loaded = true;
+    if (state.recorded.length > 0) {
+      this.log.info({ topic, partition, from, blocks: state.recorded.length }, 'replaying recorded sink blocks');
+    }
+  }
+
+  private async record(blocks: Block[]): Promise<void> {
+    const values = blocks.map((b) => [SINK, b.topic, b.partition, b.first, b.last, b.rows.length]);
+    await withRetry(() =>
+      this.ch.client.insert({
+        table: `\`${this.ch.database}\`.sink_blocks`,
+        values,
+        format: 'JSONCompactEachRow',
+        columns: ['sink', 'topic', 'partition', 'first_offset', 'last_offset', 'rows'],
+      }),
+    );
+  }
+
+  private async insertBlock(block: Block): Promise<void> {
+    const values = block.rows.map((r) => [r.name, r.seriesId.toString(), r.timestamp, r.value, r.kind]);
+    const token = `${block.topic}:${block.partition}:${block.first}-${block.last}`;
+    try {
+      await withRetry(
+        () =>
+          this.ch.client.insert({
+            table: `\`${this.ch.database}\`.samples`,
+            values,
+            format: 'JSONCompactEachRow',
+            columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
+            clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+          }),
+        { retryIf: () => true, attempts: 6 },
+      );
+    } catch (error) {
+      throw new SinkError(`cannot insert ${values.length} rows into samples: ${(error as Error).message}`, {
+        cause: error,
+        retriable: true,
+      });
+    }
+  }
+
+  private async upsertSeries(blocks: Block[]): Promise<void> {
+    const seen = new Map<bigint, { row: SampleRow; first: number; last: number }>();
+    for (const block of blocks) {
+      for (const row of block.rows) {
+        const s = seen.get(row.seriesId);
+        if (!s) seen.set(row.seriesId, { row, first: row.timestamp, last: row.timestamp });
+        else {
+          if (row.timestamp < s.first) s.first = row.timestamp;
+          if (row.timestamp > s.last) s.last = row.timestamp;
+        }
+      }
+    }
+    const values: unknown[][] = [];
+    for (const [id, s] of seen) {
+      const written = this.seriesSeen.get(id);
+      if (written !== undefined && s.last - written < SERIES_REFRESH_MS && s.first >= written - SERIES_REFRESH_MS) continue;
+      this.seriesSeen.set(id, Math.max(written ?? 0, s.last));
+      values.push([s.row.name, id.toString(), Object.fromEntries(s.row.labels), s.row.kind, s.first, s.last]);
+    }
+    if (values.length === 0) return;
+    await withRetry(
+      () =>
+        this.ch.client.insert({
+          table: `\`${this.ch.database}\`.series`,
+          values,
+          format: 'JSONCompactEachRow',
+          columns: ['metric', 'series_id', 'labels', 'kind', 'first_seen', 'last_seen'],
+        }),
+      { retryIf: () => true, attempts: 6 },
+    );
+  }
+}
+
+function key(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/**
+ * Cuts a partition's held batches into insert blocks: first the recorded blocks (each only once
+ * all its records are here), then one new block for the rest. Leaves in `held` what must wait
+ * for the rest of a recorded block.
+ */
+function cutBlocks(state: PartitionState): { blocks: Block[]; durableOffset: number | undefined } {
+  const held = state.held;
+  const first = held[0] as ProcessedBatch;
+  const { topic, partition } = first;
+  const end = (held[held.length - 1] as ProcessedBatch).lastOffset;
+  const rows = held.flatMap((b) => b.rows);
+  const blocks: Block[] = [];
+  let at = 0; // index into rows of the first row not yet in a block
+  let from = first.firstOffset; // first offset not yet in a block
+  while (state.recorded.length > 0) {
+    const next = state.recorded[0] as { first: number; last: number };
+    if (next.last > end) break; // its records are not all here yet
+    state.recorded.shift();
+    let upto = at;
+    while (upto < rows.length && (rows[upto] as SampleRow).offset <= next.last) upto++;
+    // Rows before the recorded block (none, unless the recording lost a block) form their own block.
+    const before = rows.slice(at, upto).filter((r) => r.offset < next.first);
+    if (before.length > 0) blocks.push({ topic, partition, first: from, last: next.first - 1, rows: before, replay: false });
+    blocks.push({ topic, partition, first: next.first, last: next.last, rows: rows.slice(at + before.length, upto), replay: true });
+    at = upto;
+    from = next.last + 1;
+  }
+  const waiting = state.recorded[0];
+  if (waiting !== undefined && waiting.first <= end) {
+    const before = rows.slice(at).filter((r) => r.offset < waiting.first);
+    if (before.length > 0) blocks.push({ topic, partition, first: from, last: waiting.first - 1, rows: before, replay: false });
+    // Hold the records of the incomplete recorded block (and after it) for the next write.
+    const rest = rows.slice(at + before.length);
+    state.held = [{ recordCount: 0, topic, partition, firstOffset: waiting.first, lastOffset: end, rows: rest, rejects: [] }];
+    return { blocks, durableOffset: waiting.first > first.firstOffset ? waiting.first - 1 : undefined };
+  }
+  if (at < rows.length) {
+    blocks.push({ topic, partition, first: from, last: end, rows: rows.slice(at), replay: false });
+  }
+  state.held = [];
+  return { blocks, durableOffset: end };
+}

@@ -1,0 +1,59 @@
+import type { Config } from '../core/config.js';
+import { SinkError } from '../core/errors.js';
+import type { ClickHouse } from './clickhouse.js';
+
+/**
+ * The tables of the contract, created idempotently at start. Time series codecs: DoubleDelta
+ * for regular timestamps, Gorilla for slowly changing doubles, ZSTD on top.
+ */
+export function tableStatements(database: string, retention: Config['retention']): string[] {
+  const db = `\`${database}\``;
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${db}`,
+    // Raw samples. Labels live once per series in `series`; join on series_id to filter by them.
+    `CREATE TABLE IF NOT EXISTS ${db}.samples (
+      metric LowCardinality(String),
+      series_id UInt64 CODEC(ZSTD(1)),
+      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+      value Float64 CODEC(Gorilla, ZSTD(1)),
+      kind Enum8('gauge' = 1, 'counter' = 2)
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (metric, series_id, ts)
+    TTL toDateTime(ts) + INTERVAL ${retention.rawDays} DAY
+    SETTINGS non_replicated_deduplication_window = 10000`,
+    // One row per series after merges; query with FINAL (or GROUP BY) to see merged first/last seen.
+    `CREATE TABLE IF NOT EXISTS ${db}.series (
+      metric LowCardinality(String),
+      series_id UInt64,
+      labels SimpleAggregateFunction(any, Map(String, String)),
+      kind SimpleAggregateFunction(any, Enum8('gauge' = 1, 'counter' = 2)),
+      first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+      last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+    ) ENGINE = AggregatingMergeTree
+    ORDER BY (metric, series_id)`,
+    // Block boundaries of sink inserts, written before each insert, so that a replay after a
+    // crash cuts the same blocks and ClickHouse's insert deduplication drops the repeats.
+    `CREATE TABLE IF NOT EXISTS ${db}.sink_blocks (
+      sink LowCardinality(String),
+      topic String,
+      partition UInt32,
+      first_offset UInt64,
+      last_offset UInt64,
+      rows UInt32,
+      created DateTime DEFAULT now()
+    ) ENGINE = MergeTree
+    ORDER BY (sink, topic, partition, first_offset)
+    TTL created + INTERVAL 7 DAY`,
+  ];
+}
+
+export async function ensureTables(ch: ClickHouse, retention: Config['retention']): Promise<void> {
+  for (const query of tableStatements(ch.database, retention)) {
+    try {
+      await ch.client.command({ query });
+    } catch (error) {
+      throw new SinkError(`cannot create the tables in database ${ch.database}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

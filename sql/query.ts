@@ -1,0 +1,23 @@
+import type { DataFormat } from '@clickhouse/client';
+import type { ClickHouse } from '../sinks/clickhouse.js';
+
+const READS = /^\s*(\(|SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i;
+
+/** The output formats `metrics-pipeline sql --format` accepts. */
+export const SQL_FORMATS = ['TabSeparatedWithNames', 'CSVWithNames', 'JSONEachRow', 'JSONCompactEachRow', 'JSON'] as const;
+export type SqlFormat = (typeof SQL_FORMATS)[number];
+
+/**
+ * Runs one statement of an analyst: reads return their rows as text in `format`, other
+ * statements (DDL, INSERT … SELECT) run as commands and return ''. The default database is the
+ * pipeline's, so `SELECT count() FROM samples` works as written.
+ */
+export async function runSql(ch: ClickHouse, query: string, format: SqlFormat = 'TabSeparatedWithNames'): Promise<string> {
+  const settings = { database: ch.database } as Record<string, string>;
+  if (READS.test(query)) {
+    const result = await ch.client.query({ query, format: format as DataFormat, clickhouse_settings: settings });
+    return result.text();
+  }
+  await ch.client.command({ query, clickhouse_settings: settings });
+  return '';
+}

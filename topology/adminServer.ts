@@ -1,0 +1,76 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { messageOf } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ClickHouse } from '../sinks/clickhouse.js';
+import { clearOwner, writeOwner } from '../sql/owner.js';
+import { runSql, SQL_FORMATS, type SqlFormat } from '../sql/query.js';
+
+export interface AdminServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+const MAX_QUERY_BYTES = 1 << 20;
+
+/**
+ * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming), and, when it holds the
+ * embedded ClickHouse, `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile.
+ * Listens on loopback only.
+ */
+export async function startAdminServer(options: {
+  port: number;
+  clickhouse: ClickHouse;
+  ready: () => boolean;
+  log: Logger;
+}): Promise<AdminServer> {
+  const { clickhouse, ready, log } = options;
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok\n');
+    if (req.method === 'GET' && url.pathname === '/readyz') {
+      res.statusCode = ready() ? 200 : 503;
+      return void res.end(ready() ? 'ready\n' : 'not ready\n');
+    }
+    if (req.method === 'POST' && url.pathname === '/sql' && clickhouse.embeddedPath) {
+      const format = (url.searchParams.get('format') ?? 'TabSeparatedWithNames') as SqlFormat;
+      if (!SQL_FORMATS.includes(format)) {
+        res.statusCode = 400;
+        return void res.end(`unsupported format ${format}\n`);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_QUERY_BYTES) req.destroy();
+        else chunks.push(chunk);
+      });
+      req.on('end', () => {
+        runSql(clickhouse, Buffer.concat(chunks).toString('utf8'), format).then(
+          (text) => res.end(text),
+          (error: unknown) => {
+            res.statusCode = 400;
+            res.end(`${messageOf(error)}\n`);
+          },
+        );
+      });
+      return;
+    }
+    res.statusCode = 404;
+    res.end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', resolve);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (clickhouse.embeddedPath) writeOwner(clickhouse.embeddedPath, { pid: process.pid, url });
+  log.info({ url }, 'admin server listening');
+  return {
+    url,
+    close: async () => {
+      if (clickhouse.embeddedPath) clearOwner(clickhouse.embeddedPath);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { Config } from '../core/config.js';
+import { ConfigError, messageOf } from '../core/errors.js';
+import { createKafka } from '../core/kafka.js';
+import type { Logger } from '../core/log.js';
+import { Registry } from '../schemas/registry.js';
+import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
+import { startAdminServer } from './adminServer.js';
+import { startTopology, type TopologyStats } from './topology.js';
+
+export interface RunOptions {
+  config: Config;
+  log: Logger;
+  /** Consume to the end of the input, flush, commit and return. */
+  exitWhenIdle?: boolean;
+  /** With exitWhenIdle: look for the end of the input only once this settles (e.g. a producer finished). */
+  idleAfter?: Promise<unknown>;
+  /** Port of the admin server (health, SQL); 0 picks a free one. */
+  adminPort?: number;
+  /** Stops the run (like SIGTERM) when aborted. */
+  signal?: AbortSignal;
+  /** Called about once a second with the counts so far. */
+  onProgress?: (stats: TopologyStats) => void;
+  /** Called after the topology stopped, before ClickHouse closes (e.g. to count what was stored). */
+  beforeClose?: (clickhouse: ClickHouse) => Promise<void>;
+}
+
+/** `metrics-pipeline run`: the topology with its edges opened and closed around it. */
+export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
+  const { config, log } = options;
+  if (!config.schemaRegistry.url) {
+    throw new ConfigError('no schema registry configured', {
+      hint: 'set SCHEMA_REGISTRY_URL, or start local services with `metrics-pipeline services up`',
+    });
+  }
+  const kafka = createKafka(config.kafka.brokers, config.kafka.clientId, log);
+  const registry = new Registry(config.schemaRegistry.url);
+  const clickhouse = await openClickHouse(config.clickhouse);
+  try {
+    const topology = await startTopology({ config, kafka, registry, clickhouse, log });
+    const admin = await startAdminServer({ port: options.adminPort ?? 0, clickhouse, ready: () => true, log });
+    const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
+    try {
+      await untilStopped(topology, options);
+      await topology.stop();
+    } finally {
+      clearInterval(progress);
+      await admin.close();
+    }
+    options.onProgress?.(topology.stats);
+    log.info(topology.stats, 'topology stopped');
+    await options.beforeClose?.(clickhouse);
+    return topology.stats;
+  } finally {
+    await clickhouse.close();
+  }
+}
+
+/** Resolves when the run should end: idle (if asked), aborted, or a signal; rejects if the topology fails. */
+async function untilStopped(
+  topology: Awaited<ReturnType<typeof startTopology>>,
+  options: RunOptions,
+): Promise<void> {
+  const stopped = new AbortController();
+  const onSignal = () => stopped.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  options.signal?.addEventListener('abort', onSignal, { once: true });
+  const ended = topology.done.then(() => stopped.abort());
+  ended.catch(() => undefined); // observed below; this only keeps it from being reported as unhandled
+  let idleChecks = !options.idleAfter;
+  options.idleAfter?.finally(() => (idleChecks = true)).catch(() => undefined);
+  try {
+    while (!stopped.signal.aborted) {
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 500))]);
+      if (options.exitWhenIdle && idleChecks && !stopped.signal.aborted) {
+        try {
+          if (await topology.isIdle()) return;
+        } catch (error) {
+          options.log.warn({ error: messageOf(error) }, 'idle check failed');
+        }
+      }
+    }
+    await ended.catch(() => undefined);
+    await topology.done; // rethrows a failure of the topology
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
