@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ServiceError } from '../core/errors.js';
 
 /** System property put on every Java command line we start, so a pid can be recognised as ours. */
@@ -17,8 +17,10 @@ export interface SpawnedService {
   exited: Promise<string>;
   /** True once the process has exited. */
   hasExited(): boolean;
-  /** SIGTERM, then SIGKILL after `graceMs`; removes `dir` when asked. Idempotent. */
+  /** SIGTERM, then SIGKILL after GRACE_MS; removes `dir` when asked. Idempotent. */
   stop(options?: { removeDir?: boolean }): Promise<void>;
+  /** Lets a detached service outlive this process: until called, it is killed when we exit. */
+  release(): void;
 }
 
 export interface SpawnJavaOptions {
@@ -28,7 +30,7 @@ export interface SpawnJavaOptions {
   dir: string;
   logFile: string;
   env: NodeJS.ProcessEnv;
-  /** Outlive this Node process (own session, not killed on exit). */
+  /** Run in its own session, so it can outlive this Node process once released. */
   detached: boolean;
 }
 
@@ -70,14 +72,16 @@ export function spawnJava(options: SpawnJavaOptions): SpawnedService {
   // Lets a later start recognise this folder as abandoned once the pid is gone (see sweepStaleDirs).
   if (pid > 0) writeFileSync(join(options.dir, PID_FILE), `${pid}\n`);
   if (options.detached) child.unref();
-  else if (pid > 0) trackForExit(pid, options.dir);
+  // Even a detached service dies with us until released: one that never became ready (or
+  // was never recorded in state.json) would otherwise be an orphan nobody knows about.
+  if (pid > 0) trackForExit(pid, options.dir);
 
   let stopping: Promise<void> | undefined;
   const stop = (stopOptions: { removeDir?: boolean } = {}): Promise<void> => {
     stopping ??= (async () => {
       if (!exitedFlag && pid > 0) {
-        signal(pid, 'SIGTERM');
-        const timer = setTimeout(() => signal(pid, 'SIGKILL'), GRACE_MS);
+        sendSignal(pid, 'SIGTERM');
+        const timer = setTimeout(() => sendSignal(pid, 'SIGKILL'), GRACE_MS);
         await exited;
         clearTimeout(timer);
       }
@@ -86,10 +90,20 @@ export function spawnJava(options: SpawnJavaOptions): SpawnedService {
     })();
     return stopping;
   };
-  return { name: options.name, pid, dir: options.dir, logFile: options.logFile, exited, hasExited: () => exitedFlag, stop };
+  const release = (): void => untrack(pid);
+  return {
+    name: options.name,
+    pid,
+    dir: options.dir,
+    logFile: options.logFile,
+    exited,
+    hasExited: () => exitedFlag,
+    stop,
+    release,
+  };
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
+function sendSignal(pid: number, name: NodeJS.Signals): void {
   try {
     process.kill(pid, name);
   } catch {
@@ -126,16 +140,39 @@ export function isServiceAlive(pid: number, name: string): boolean {
 /** Stops a service known only by its pid (one started by `services up` in another process). */
 export async function stopPid(pid: number, name: string): Promise<void> {
   if (!isServiceAlive(pid, name)) return;
-  signal(pid, 'SIGTERM');
+  sendSignal(pid, 'SIGTERM');
   const deadline = Date.now() + GRACE_MS;
   while (isServiceAlive(pid, name)) {
     if (Date.now() > deadline) {
-      signal(pid, 'SIGKILL');
+      sendSignal(pid, 'SIGKILL');
       await sleep(200);
       return;
     }
     await sleep(100);
   }
+}
+
+export interface CapturedRun {
+  code: number | null;
+  /** The last 32 KiB of stdout and stderr together. */
+  output: string;
+  /** Set when the command could not be started at all (ENOENT: not installed). */
+  error?: NodeJS.ErrnoException;
+}
+
+/** Runs a short-lived command to completion, keeping the tail of its output for error messages. */
+export function runCaptured(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CapturedRun> {
+  return new Promise((resolve) => {
+    let output = '';
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-32_768);
+    };
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.once('error', (error) => resolve({ code: null, output, error }));
+    child.once('close', (code) => resolve({ code, output }));
+  });
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -220,7 +257,7 @@ function untrack(pid: number): void {
 /** Synchronous, because it also runs in the 'exit' event where nothing async happens. */
 function killTracked(): void {
   for (const [pid, dir] of tracked) {
-    signal(pid, 'SIGKILL');
+    sendSignal(pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
   tracked.clear();

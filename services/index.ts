@@ -7,4 +7,11 @@ export { fetchServiceJars, serviceJarsPresent, type FetchOptions } from './fetch
 export { serviceVersions } from './paths.js';
 export { startServices } from './start.js';
 export { recordedEndpoints, servicesDown, servicesStatus, servicesUp } from './up.js';
-export type { RunningServices, ServiceEndpoints, ServiceStatus, StartOptions, StatusOptions, StopOptions } from './types.js';
+export type {
+  RunningServices,
+  ServiceEndpoints,
+  ServiceStatus,
+  StartOptions,
+  StatusOptions,
+  StopOptions,
+} from './types.js';

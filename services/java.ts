@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { readdir, realpath } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, readdir, realpath } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { ServiceError } from '../core/errors.js';
 
 export interface JavaRuntime {
-  /** Path (or bare command name) of the `java` executable. */
+  /** Path of the `java` executable. */
   bin: string;
   /** Feature release: 17, 21, 25 … */
   major: number;
@@ -18,7 +19,11 @@ const JVM_DIR = '/usr/lib/jvm';
  * then every JDK under /usr/lib/jvm (newest first), so a machine whose default Java is
  * too old for one service can still run it with a side-by-side newer JDK.
  */
-export async function findJava(minMajor: number, service: string, env: NodeJS.ProcessEnv): Promise<JavaRuntime> {
+export async function findJava(
+  minMajor: number,
+  service: string,
+  env: NodeJS.ProcessEnv,
+): Promise<JavaRuntime> {
   const found: JavaRuntime[] = [];
   for (const bin of await candidates(env)) {
     const major = await javaMajor(bin, env);
@@ -26,7 +31,10 @@ export async function findJava(minMajor: number, service: string, env: NodeJS.Pr
     if (major >= minMajor) return { bin, major };
     found.push({ bin, major });
   }
-  const seen = found.length > 0 ? `found only ${found.map((j) => `Java ${j.major} (${j.bin})`).join(', ')}` : 'found none';
+  const seen =
+    found.length > 0
+      ? `found only ${found.map((j) => `Java ${j.major} (${j.bin})`).join(', ')}`
+      : 'found none';
   throw new ServiceError(`${service} needs Java ${minMajor} or newer; ${seen}`, {
     hint:
       minMajor <= 17
@@ -63,20 +71,34 @@ export function parseJavaVersion(output: string): number | undefined {
 async function candidates(env: NodeJS.ProcessEnv): Promise<string[]> {
   const list: string[] = [];
   if (env.JAVA_HOME) list.push(join(env.JAVA_HOME, 'bin', 'java'));
-  list.push('java');
+  list.push(
+    ...(env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'java')),
+  );
   list.push(...(await jvmDirJavas()));
-  // The same JDK often appears under several names (symlinks); run each one once.
+  // The same JDK often appears under several names (PATH, alternatives, symlinks); run each one once.
   const unique = new Map<string, string>();
   for (const bin of list) {
-    const key = bin === 'java' ? bin : await realpath(bin).catch(() => bin);
+    if (!(await isExecutable(bin))) continue;
+    const key = await realpath(bin);
     if (!unique.has(key)) unique.set(key, bin);
   }
   return [...unique.values()];
 }
 
+function isExecutable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function jvmDirJavas(): Promise<string[]> {
   const names = await readdir(JVM_DIR).catch(() => [] as string[]);
   // Newest first, so the best match is found with the fewest `java -version` runs.
-  const release = (name: string): number => Number(/(\d+)/.exec(name.replace(/^java-1\./, 'java-'))?.[1] ?? 0);
+  const release = (name: string): number =>
+    Number(/(\d+)/.exec(name.replace(/^java-1\./, 'java-'))?.[1] ?? 0);
   return names.sort((a, b) => release(b) - release(a)).map((name) => join(JVM_DIR, name, 'bin', 'java'));
 }

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ServiceError } from '../core/errors.js';
-import { spawnJava, waitForReady, type SpawnedService } from './child.js';
+import { runCaptured, spawnJava, waitForReady, type SpawnedService } from './child.js';
 import { kafkaLibsDir, repoRoot, serviceVersions } from './paths.js';
 import { HOST } from './ports.js';
 
@@ -54,7 +53,13 @@ export async function startKafka(options: KafkaStartOptions): Promise<SpawnedSer
     detached: options.detached,
   });
   const address = `${HOST}:${options.port}`;
-  await waitForReady(broker, `Kafka ${serviceVersions().kafka} on ${address}`, () => canListTopics(address), options.timeoutMs, options.signal);
+  await waitForReady(
+    broker,
+    `Kafka ${serviceVersions().kafka} on ${address}`,
+    () => canListTopics(address),
+    options.timeoutMs,
+    options.signal,
+  );
   return broker;
 }
 
@@ -98,21 +103,35 @@ function newClusterId(): string {
 }
 
 /** KRaft refuses to start on an unformatted log dir; each start gets a new cluster id. */
-async function formatStorage(java: string, classpath: string, config: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function formatStorage(
+  java: string,
+  classpath: string,
+  config: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const clusterId = newClusterId();
-  const args = [`-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config];
-  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    let output = '';
-    const child = spawn(java, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.once('error', (error) => resolve({ code: null, output: error.message }));
-    child.once('close', (code) => resolve({ code, output }));
-  });
+  const args = [
+    // A one-shot tool: the quick JIT tier and the serial GC save most of a second per start.
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+UseSerialGC',
+    `-Dlog4j2.configurationFile=${LOG_CONFIG}`,
+    '-cp',
+    classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId,
+    '-c',
+    config,
+  ];
+  const result = await runCaptured(java, args, env);
   if (result.code !== 0) {
-    throw new ServiceError(`formatting the Kafka storage failed (${result.code === null ? 'not started' : `exit code ${result.code}`}): ${result.output.trim().slice(-2_000)}`, {
-      hint: `delete ${kafkaLibsDir()} and run metrics-pipeline services fetch`,
-    });
+    throw new ServiceError(
+      `formatting the Kafka storage failed (${result.error?.message ?? `exit code ${result.code}`}): ${result.output.trim().slice(-2_000)}`,
+      {
+        hint: `delete ${kafkaLibsDir()} and run metrics-pipeline services fetch`,
+      },
+    );
   }
 }
 

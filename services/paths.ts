@@ -29,7 +29,10 @@ export function serviceVersions(): ServiceVersions {
   try {
     pom = readFileSync(pomPath, 'utf8');
   } catch (error) {
-    throw new ServiceError(`cannot read ${pomPath}`, { cause: error, hint: 'run from a complete checkout of the repository' });
+    throw new ServiceError(`cannot read ${pomPath}`, {
+      cause: error,
+      hint: 'run from a complete checkout of the repository',
+    });
   }
   versions = { kafka: pomProperty(pom, 'kafka.version'), apicurio: pomProperty(pom, 'apicurio.version') };
   return versions;

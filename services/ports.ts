@@ -29,7 +29,9 @@ export function portIsFree(port: number): Promise<boolean> {
 /** Fails before anything starts when a port the user chose is taken, naming the flag to change it. */
 export async function assertPortFree(port: number, flag: string): Promise<void> {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new ServiceError(`port ${port} is not a valid TCP port`, { hint: `choose a port between 1 and 65535 with ${flag}` });
+    throw new ServiceError(`port ${port} is not a valid TCP port`, {
+      hint: `choose a port between 1 and 65535 with ${flag}`,
+    });
   }
   if (!(await portIsFree(port))) {
     throw new ServiceError(`port ${port} is in use; choose another with ${flag} or stop what uses it`);

@@ -35,7 +35,7 @@ export async function startRegistry(options: RegistryStartOptions): Promise<Spaw
       `-Dquarkus.http.host=${HOST}`,
       // The management interface (health, metrics) is enabled at build time and would take
       // 0.0.0.0:9000, so two registries would collide: bind it to loopback on any free port.
-      '-Dquarkus.management.host=127.0.0.1',
+      `-Dquarkus.management.host=${HOST}`,
       '-Dquarkus.management.port=0',
       // Every readiness poll and test request would otherwise add an access-log line.
       '-Dquarkus.http.access-log.enabled=false',
@@ -49,14 +49,22 @@ export async function startRegistry(options: RegistryStartOptions): Promise<Spaw
     detached: options.detached,
   });
   const url = ccompatUrl(options.port);
-  await waitForReady(registry, `Apicurio Registry ${serviceVersions().apicurio} on ${url}`, () => registryAnswers(url), options.timeoutMs, options.signal);
+  await waitForReady(
+    registry,
+    `Apicurio Registry ${serviceVersions().apicurio} on ${url}`,
+    () => registryAnswers(url),
+    options.timeoutMs,
+    options.signal,
+  );
   return registry;
 }
 
 /** True when GET <base>/subjects answers 200, as every Confluent-compatible registry does. */
 export async function registryAnswers(baseUrl: string): Promise<boolean> {
   try {
-    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/subjects`, { signal: AbortSignal.timeout(2_000) });
+    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/subjects`, {
+      signal: AbortSignal.timeout(2_000),
+    });
     await response.body?.cancel();
     return response.status === 200;
   } catch {

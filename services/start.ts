@@ -10,6 +10,7 @@ import { choosePort, HOST } from './ports.js';
 import { ccompatUrl, REGISTRY_MIN_JAVA, startRegistry } from './registry.js';
 import { createServiceDir, removeState, sweepStaleDirs, writeState } from './state.js';
 import type { RunningServices, StartOptions } from './types.js';
+import { progressToStderr } from './progress.js';
 
 const KAFKA_MIN_JAVA = 17;
 const KAFKA_READY_TIMEOUT_MS = 60_000;
@@ -30,12 +31,18 @@ interface Launch {
  */
 export async function startServices(options: StartOptions = {}): Promise<RunningServices> {
   const env = options.env ?? process.env;
-  const progress = options.onProgress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const progress = options.onProgress ?? progressToStderr;
   const runDir = resolve(options.runDir ?? defaultRunDir);
   const detached = options.detached ?? false;
-  const envBrokers = (env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  const envBrokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   const envRegistry = env.SCHEMA_REGISTRY_URL?.trim().replace(/\/+$/, '') || undefined;
-  if (envBrokers.length > 0 && envRegistry) return { brokers: envBrokers, registryUrl: envRegistry, started: [], stop: async () => {} };
+  if (envBrokers.length > 0) progress(`using Kafka at ${envBrokers.join(',')} (KAFKA_BROKERS)`);
+  if (envRegistry) progress(`using the schema registry at ${envRegistry} (SCHEMA_REGISTRY_URL)`);
+  if (envBrokers.length > 0 && envRegistry)
+    return { brokers: envBrokers, registryUrl: envRegistry, started: [], stop: async () => {} };
 
   // Everything that can fail cheaply (ports, Java) is checked before anything starts.
   const { kafka: kafkaVersion, apicurio: registryVersion } = serviceVersions();
@@ -53,7 +60,17 @@ export async function startServices(options: StartOptions = {}): Promise<Running
       name: 'kafka',
       announce: `starting Kafka ${kafkaVersion} on ${address} (Java ${java.major}) …`,
       ready: (seconds) => `Kafka ready on ${address} in ${seconds} s`,
-      start: (dir, signal) => startKafka({ java: java.bin, port, controllerPort, dir, env, detached, timeoutMs: KAFKA_READY_TIMEOUT_MS, signal }),
+      start: (dir, signal) =>
+        startKafka({
+          java: java.bin,
+          port,
+          controllerPort,
+          dir,
+          env,
+          detached,
+          timeoutMs: KAFKA_READY_TIMEOUT_MS,
+          signal,
+        }),
     });
   }
   if (!envRegistry) {
@@ -65,7 +82,16 @@ export async function startServices(options: StartOptions = {}): Promise<Running
       name: 'registry',
       announce: `starting Apicurio Registry ${registryVersion} on ${url} (Java ${java.major}) …`,
       ready: (seconds) => `Apicurio Registry ready on ${url} in ${seconds} s`,
-      start: (dir, signal) => startRegistry({ java: java.bin, port, dir, env, detached, timeoutMs: REGISTRY_READY_TIMEOUT_MS, signal }),
+      start: (dir, signal) =>
+        startRegistry({
+          java: java.bin,
+          port,
+          dir,
+          env,
+          detached,
+          timeoutMs: REGISTRY_READY_TIMEOUT_MS,
+          signal,
+        }),
     });
   }
   await ensureServiceJars({ onProgress: progress, env });
@@ -75,9 +101,17 @@ export async function startServices(options: StartOptions = {}): Promise<Running
   if (detached) {
     await writeState(runDir, {
       endpoints: { brokers, registryUrl },
-      services: services.map((s) => ({ name: s.name, pid: s.pid, url: s.name === 'kafka' ? brokers.join(',') : registryUrl, dir: s.dir, logFile: s.logFile })),
+      services: services.map((s) => ({
+        name: s.name,
+        pid: s.pid,
+        url: s.name === 'kafka' ? brokers.join(',') : registryUrl,
+        dir: s.dir,
+        logFile: s.logFile,
+      })),
       startedAt: new Date().toISOString(),
     });
+    // Recorded, so `services down` can find them: from now on they outlive this process.
+    for (const service of services) service.release();
   }
 
   let stopping: Promise<void> | undefined;
@@ -95,7 +129,11 @@ export async function startServices(options: StartOptions = {}): Promise<Running
  * Starts the services in parallel. The first failure cancels the others (they stop rather
  * than run on to readiness), every folder is removed, and that first failure is thrown.
  */
-async function launchAll(runDir: string, launches: Launch[], progress: (line: string) => void): Promise<SpawnedService[]> {
+async function launchAll(
+  runDir: string,
+  launches: Launch[],
+  progress: (line: string) => void,
+): Promise<SpawnedService[]> {
   const cancel = new AbortController();
   const dirs: string[] = [];
   const results = await Promise.allSettled(

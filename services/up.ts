@@ -7,6 +7,7 @@ import { registryAnswers } from './registry.js';
 import { startServices } from './start.js';
 import { readState, removeState, type ServicesState } from './state.js';
 import type { ServiceEndpoints, ServiceStatus, StartOptions, StatusOptions, StopOptions } from './types.js';
+import { progressToStderr } from './progress.js';
 
 /**
  * `services up`: starts Kafka and the registry detached, so they outlive this command, and
@@ -14,7 +15,7 @@ import type { ServiceEndpoints, ServiceStatus, StartOptions, StatusOptions, Stop
  */
 export async function servicesUp(options: StartOptions = {}): Promise<ServiceEndpoints> {
   const runDir = resolve(options.runDir ?? defaultRunDir);
-  const progress = options.onProgress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const progress = options.onProgress ?? progressToStderr;
   const state = await readState(runDir);
   if (state && allAlive(state)) {
     progress(`already up: ${state.services.map((s) => `${s.name} ${s.url} (pid ${s.pid})`).join(', ')}`);
@@ -32,7 +33,7 @@ export async function servicesUp(options: StartOptions = {}): Promise<ServiceEnd
 /** `services down`: stops what state.json lists, removes their folders and the state. */
 export async function servicesDown(options: StopOptions = {}): Promise<void> {
   const runDir = resolve(options.runDir ?? defaultRunDir);
-  const progress = options.onProgress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const progress = options.onProgress ?? progressToStderr;
   const state = await readState(runDir);
   if (!state) {
     progress('no local services are recorded as running');
@@ -68,7 +69,9 @@ export async function servicesStatus(options: StatusOptions = {}): Promise<Servi
 }
 
 /** The endpoints of services recorded by `services up`, when all of them are still alive. */
-export async function recordedEndpoints(runDir: string = defaultRunDir): Promise<ServiceEndpoints | undefined> {
+export async function recordedEndpoints(
+  runDir: string = defaultRunDir,
+): Promise<ServiceEndpoints | undefined> {
   const state = await readState(resolve(runDir));
   return state && allAlive(state) ? state.endpoints : undefined;
 }
@@ -83,13 +86,21 @@ async function answers(name: string, url: string): Promise<boolean> {
   return first ? canListTopics(first) : false;
 }
 
-async function stopRecorded(runDir: string, state: ServicesState, progress: (line: string) => void): Promise<void> {
+async function stopRecorded(
+  runDir: string,
+  state: ServicesState,
+  progress: (line: string) => void,
+): Promise<void> {
   await Promise.all(
     state.services.map(async (service) => {
       const alive = isServiceAlive(service.pid, service.name);
       await stopPid(service.pid, service.name);
       await rm(service.dir, { recursive: true, force: true });
-      progress(alive ? `stopped ${service.name} (pid ${service.pid})` : `${service.name} (pid ${service.pid}) was not running`);
+      progress(
+        alive
+          ? `stopped ${service.name} (pid ${service.pid})`
+          : `${service.name} (pid ${service.pid}) was not running`,
+      );
     }),
   );
   await removeState(runDir);

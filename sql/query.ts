@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DataFormat } from '@clickhouse/client';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 
@@ -13,11 +14,13 @@ export type SqlFormat = (typeof SQL_FORMATS)[number];
  * pipeline's, so `SELECT count() FROM samples` works as written.
  */
 export async function runSql(ch: ClickHouse, query: string, format: SqlFormat = 'TabSeparatedWithNames'): Promise<string> {
-  const settings = { database: ch.database } as Record<string, string>;
+  // The embedded engine keeps one session per process; a server needs a session for USE to last.
+  const session = ch.embeddedPath ? {} : { session_id: randomUUID() };
+  await ch.client.command({ query: `USE \`${ch.database}\``, ...session });
   if (READS.test(query)) {
-    const result = await ch.client.query({ query, format: format as DataFormat, clickhouse_settings: settings });
+    const result = await ch.client.query({ query, format: format as DataFormat, ...session });
     return result.text();
   }
-  await ch.client.command({ query, clickhouse_settings: settings });
+  await ch.client.command({ query, ...session });
   return '';
 }

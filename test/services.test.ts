@@ -25,8 +25,10 @@ function processesUnder(dir: string): number[] {
 
 /** An environment that makes startServices start its own services (no KAFKA_BROKERS / SCHEMA_REGISTRY_URL). */
 function ownServicesEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const { KAFKA_BROKERS: _brokers, SCHEMA_REGISTRY_URL: _registry, ...rest } = process.env;
-  return { ...rest, ...extra };
+  const env = { ...process.env, ...extra };
+  delete env.KAFKA_BROKERS;
+  delete env.SCHEMA_REGISTRY_URL;
+  return env;
 }
 
 describe('local services', () => {
@@ -38,13 +40,20 @@ describe('local services', () => {
     const admin = new Kafka({ clientId: 'services-test', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
-      await admin.createTopics({ topics: [{ topic: 'services-test', numPartitions: 2 }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [{ topic: 'services-test', numPartitions: 2 }],
+        waitForLeaders: true,
+      });
       expect(await admin.listTopics()).toContain('services-test');
     } finally {
       await admin.disconnect();
     }
 
-    const schema = JSON.stringify({ type: 'record', name: 'Probe', fields: [{ name: 'ok', type: 'boolean' }] });
+    const schema = JSON.stringify({
+      type: 'record',
+      name: 'Probe',
+      fields: [{ name: 'ok', type: 'boolean' }],
+    });
     const registered = await fetch(`${registryUrl}/subjects/services-test-value/versions`, {
       method: 'POST',
       headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },

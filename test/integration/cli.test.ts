@@ -1,0 +1,53 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir, testConfig } from './helpers.js';
+
+describe('metrics-pipeline command line', () => {
+  it('produce → run --exit-when-idle → sql, the last while a topology holds the embedded folder', async () => {
+    const dir = tempDir('cli');
+    const config = testConfig(join(dir, 'clickhouse'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(config));
+
+    const produce = cli(['--config', file, 'produce', '--series', '20', '--samples', '2000', '--batch', '4', '--seed', '9']);
+    expect(await produce.exit, produce.stderr()).toBe(0);
+    expect(produce.stdout()).toMatch(/produced 2000 samples in 500 records/);
+
+    const run = cli(['--config', file, 'run', '--exit-when-idle']);
+    expect(await run.exit, run.stderr().slice(-2000)).toBe(0);
+    expect(run.stdout()).toMatch(/stored 2000 samples/);
+
+    const live = cli(['--config', file, 'run']);
+    await live.waitFor(/admin server listening/);
+    const sql = cli(['--config', file, 'sql', 'SELECT count() AS n, uniqExact(series_id) AS s FROM samples']);
+    expect(await sql.exit, sql.stderr()).toBe(0);
+    expect(sql.stdout()).toBe('n\ts\n2000\t20\n');
+    live.child.kill('SIGTERM');
+    expect(await live.exit).toBe(0);
+
+    const after = cli(['--config', file, 'sql', 'SELECT count() FROM samples', '--format', 'JSONEachRow']);
+    expect(await after.exit, after.stderr()).toBe(0);
+    expect(JSON.parse(after.stdout())).toEqual({ 'count()': '2000' });
+  });
+
+  it('bad arguments and configuration: one clear line, exit code 2, no stack trace', async () => {
+    const badNumber = cli(['produce', '--series', 'many']);
+    expect(await badNumber.exit).toBe(2);
+    expect(badNumber.stderr()).toMatch(/--series must be an integer/);
+
+    const missing = cli(['--config', '/nonexistent/pipeline.yaml', 'run']);
+    expect(await missing.exit).toBe(2);
+    expect(missing.stderr()).toMatch(/^metrics-pipeline: cannot read config file \/nonexistent\/pipeline.yaml/);
+    expect(missing.stderr()).not.toMatch(/\n\s+at /);
+
+    const dir = tempDir('cli-bad');
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'topics:\n  metrics: "has spaces"\n  partitons: 3\n');
+    const invalid = cli(['--config', file, 'run']);
+    expect(await invalid.exit).toBe(2);
+    expect(invalid.stderr()).toMatch(/topics\.metrics: letters, digits/);
+    expect(invalid.stderr()).toMatch(/partitons/);
+  });
+});

@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { loadConfig, merge, type Config, type ConfigInput } from '../../core/config.js';
+import { createLogger } from '../../core/log.js';
+import { openClickHouse, queryRows } from '../../sinks/clickhouse.js';
+import { endpoints } from '../setup/endpoints.js';
+
+export const repoRoot = new URL('../..', import.meta.url).pathname;
+
+/** A name no other test (or earlier run) uses: topics, groups and databases get one each. */
+export function unique(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `${prefix}-`));
+}
+
+/** A configuration on the suite's services, with its own topics, group and database. */
+export function testConfig(clickhousePath: string, overrides: ConfigInput = {}): Config {
+  const { brokers, registryUrl } = endpoints();
+  const id = unique('t');
+  const base: ConfigInput = {
+    appId: `${id}-app`,
+    kafka: { brokers },
+    schemaRegistry: { url: registryUrl },
+    clickhouse: { path: clickhousePath, database: id },
+    topics: { metrics: `${id}-metrics`, dlq: `${id}-dlq`, partitions: 3 },
+  };
+  return loadConfig(undefined, {}, merge(base, overrides) as ConfigInput);
+}
+
+export const quietLog = createLogger('test', process.env.LOG_LEVEL ?? 'warn');
+
+export function testKafka(): Kafka {
+  return new Kafka({ brokers: endpoints().brokers, clientId: 'test', logLevel: logLevel.NOTHING });
+}
+
+/** Rows of a query on the embedded ClickHouse at `config.clickhouse`, opened for this query only. */
+export async function query<T>(config: Config, sql: string): Promise<T[]> {
+  const ch = await openClickHouse(config.clickhouse);
+  try {
+    return await queryRows<T>(ch, sql);
+  } finally {
+    await ch.close();
+  }
+}
+
+/** Raw sample rows, distinct (series, ts) pairs and series of the test's database. */
+export async function counts(config: Config): Promise<{ rows: number; distinct: number; series: number }> {
+  const db = `\`${config.clickhouse.database}\``;
+  const [row] = await query<{ rows: string; distinct: string; series: string }>(
+    config,
+    `SELECT (SELECT count() FROM ${db}.samples) AS rows,
+            (SELECT uniqExact(series_id, ts) FROM ${db}.samples) AS distinct,
+            (SELECT uniqExact(series_id) FROM ${db}.series) AS series`,
+  );
+  return { rows: Number(row?.rows), distinct: Number(row?.distinct), series: Number(row?.series) };
+}
+
+/** Reads `count` records of `topic` from the beginning (a fresh group), resolving when they are all in. */
+export async function readTopic(topic: string, count: number): Promise<KafkaMessage[]> {
+  const consumer = testKafka().consumer({ groupId: unique('reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: KafkaMessage[] = [];
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachMessage: async ({ message }) => {
+          messages.push(message);
+          if (messages.length >= count) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return messages;
+}
+
+export interface Cli {
+  child: ChildProcess;
+  /** Resolves with the exit code (or the signal name). */
+  exit: Promise<number | string>;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stderr has a line matching `pattern` (it may already have one). */
+  waitFor(pattern: RegExp): Promise<string>;
+}
+
+/** Runs `metrics-pipeline <args>` as its own process, as a user would. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/metrics-pipeline.js'), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const watchers: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const w of [...watchers]) {
+      const line = err.split('\n').find((l) => w.pattern.test(l));
+      if (line !== undefined) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exit = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    exit,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor: (pattern) =>
+      new Promise((resolve, reject) => {
+        const line = err.split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) return resolve(line);
+        watchers.push({ pattern, resolve });
+        void exit.then((code) => reject(new Error(`process exited (${code}) before printing ${pattern}:\n${err.slice(-2000)}`)));
+      }),
+  };
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { produceSynthetic } from '../../producer/produce.js';
+import { Registry } from '../../schemas/registry.js';
+import { createKafka } from '../../core/kafka.js';
+import { runPipeline } from '../../topology/run.js';
+import { counts, quietLog, tempDir, testConfig } from './helpers.js';
+
+const chPath = tempDir('ch-pipeline');
+
+describe('topology on real Kafka, registry and ClickHouse', () => {
+  it.each([
+    { batch: 10, series: 500, samples: 50_000 },
+    { batch: 1, series: 300, samples: 6_000 },
+  ])('stores exactly the N produced samples (batch $batch)', async ({ batch, series, samples }) => {
+    const config = testConfig(chPath);
+    const produced = await produceSynthetic({
+      kafka: createKafka(config.kafka.brokers, 'test', quietLog),
+      registry: new Registry(config.schemaRegistry.url as string),
+      topic: config.topics.metrics,
+      partitions: config.topics.partitions,
+      series,
+      samples,
+      batch,
+      seed: 7,
+    });
+    expect(produced.samples).toBe(samples);
+    expect(produced.records).toBe(Math.ceil(samples / batch));
+
+    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    expect(stats).toMatchObject({ records: produced.records, stored: samples, deadLettered: 0 });
+    expect(await counts(config)).toEqual({ rows: samples, distinct: samples, series });
+  });
+
+  it('exits at once on an empty topic and stores nothing', async () => {
+    const config = testConfig(chPath);
+    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    expect(stats.records).toBe(0);
+    expect(await counts(config)).toEqual({ rows: 0, distinct: 0, series: 0 });
+  });
+});

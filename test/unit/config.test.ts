@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, type ConfigInput } from '../../core/config.js';
+import { ConfigError } from '../../core/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+function configFile(text: string, ext = 'yaml'): string {
+  const file = join(dir, `config-${files++}.${ext}`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The ConfigError that `run` throws (fails the test if it returns or throws something else). */
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('fills every default from an empty environment', () => {
+    expect(loadConfig(undefined, {})).toEqual({
+      appId: 'metrics-pipeline',
+      kafka: { clientId: 'metrics-pipeline' },
+      schemaRegistry: {},
+      clickhouse: { user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' },
+      topics: { metrics: 'metrics', dlq: 'metrics-dlq', partitions: 4 },
+      validation: {
+        maxLabels: 30,
+        maxLabelNameLength: 1024,
+        maxLabelValueLength: 2048,
+        maxMetricNameLength: 1024,
+        maxPastMs: 604_800_000,
+        maxFutureMs: 600_000,
+      },
+      sink: { maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 },
+      retention: { rawDays: 7 },
+    });
+  });
+
+  it('reads the environment: brokers split on commas and trimmed, registry URL without trailing slashes', () => {
+    const config = loadConfig(undefined, {
+      KAFKA_BROKERS: ' kafka-1:9092, kafka-2:9093 ,,kafka-3:9094 ',
+      SCHEMA_REGISTRY_URL: 'http://registry:8081/apis/ccompat/v7//',
+      CLICKHOUSE_URL: 'http://clickhouse:8123',
+      CLICKHOUSE_USER: 'writer',
+      CLICKHOUSE_PASSWORD: 's3cret',
+      CLICKHOUSE_DATABASE: 'observability',
+    });
+    expect(config.kafka).toEqual({
+      brokers: ['kafka-1:9092', 'kafka-2:9093', 'kafka-3:9094'],
+      clientId: 'metrics-pipeline',
+    });
+    expect(config.schemaRegistry).toEqual({ url: 'http://registry:8081/apis/ccompat/v7' });
+    expect(config.clickhouse).toEqual({
+      url: 'http://clickhouse:8123',
+      user: 'writer',
+      password: 's3cret',
+      database: 'observability',
+      path: '.data/clickhouse',
+    });
+  });
+
+  it('lets an empty CLICKHOUSE_PASSWORD override a password from the file', () => {
+    const file = configFile('clickhouse:\n  password: from-file\n');
+    expect(loadConfig(file, {}).clickhouse.password).toBe('from-file');
+    expect(loadConfig(file, { CLICKHOUSE_PASSWORD: '' }).clickhouse.password).toBe('');
+  });
+
+  it('reads a YAML file, keeping the defaults of the keys it leaves out', () => {
+    const file = configFile(
+      [
+        'appId: billing-metrics',
+        'kafka:',
+        '  brokers: [broker:9092]',
+        'topics:',
+        '  partitions: 12',
+        'sink:',
+        '  maxMs: 250',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig(file, {});
+    expect(config.appId).toBe('billing-metrics');
+    expect(config.kafka).toEqual({ brokers: ['broker:9092'], clientId: 'metrics-pipeline' });
+    expect(config.topics).toEqual({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 12 });
+    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightRecords: 200_000 });
+  });
+
+  it('reads a JSON file', () => {
+    const file = configFile(JSON.stringify({ retention: { rawDays: 30 } }), 'json');
+    expect(loadConfig(file, {}).retention).toEqual({ rawDays: 30 });
+  });
+
+  it('applies file, then environment, then overrides', () => {
+    const file = configFile(
+      'kafka:\n  brokers: [file:1]\n  clientId: from-file\nclickhouse:\n  database: file_db\n',
+    );
+    const env = { KAFKA_BROKERS: 'env:2', CLICKHOUSE_DATABASE: 'env_db' };
+    const overrides: ConfigInput = { clickhouse: { database: 'override_db' } };
+    const config = loadConfig(file, env, overrides);
+    expect(config.kafka).toEqual({ brokers: ['env:2'], clientId: 'from-file' });
+    expect(config.clickhouse.database).toBe('override_db');
+  });
+
+  it('treats an empty file as no settings', () => {
+    expect(loadConfig(configFile(''), {}).topics.partitions).toBe(4);
+  });
+
+  it('rejects an unknown key, naming where it is', () => {
+    const nested = configError(() => loadConfig(configFile('kafka:\n  clientid: x\n'), {}));
+    expect(nested.message).toMatch(
+      /^config file .*config-\d+\.yaml is invalid: kafka: Unrecognized key: "clientid"$/,
+    );
+    const top = configError(() => loadConfig(undefined, {}, { partitions: 3 } as unknown as ConfigInput));
+    expect(top.message).toBe('configuration is invalid: (root): Unrecognized key: "partitions"');
+    expect(top.retriable).toBe(false);
+  });
+
+  it('rejects a wrong type, naming the key path', () => {
+    const file = configFile('topics:\n  partitions: four\n');
+    expect(configError(() => loadConfig(file, {})).message).toBe(
+      `config file ${file} is invalid: topics.partitions: Invalid input: expected number, received string`,
+    );
+    expect(configError(() => loadConfig(undefined, { KAFKA_BROKERS: 'no-port' })).message).toMatch(
+      /^configuration is invalid: kafka\.brokers\.0: /,
+    );
+    expect(configError(() => loadConfig(undefined, { SCHEMA_REGISTRY_URL: 'not a url' })).message).toMatch(
+      /^configuration is invalid: schemaRegistry\.url: /,
+    );
+  });
+
+  it('rejects a file it cannot read, naming the file', () => {
+    const missing = join(dir, 'missing.yaml');
+    expect(configError(() => loadConfig(missing, {})).message).toMatch(
+      new RegExp(`^cannot read config file ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`),
+    );
+  });
+
+  it('rejects a file that is not YAML, naming the file', () => {
+    const file = configFile('kafka: [unclosed\n');
+    expect(configError(() => loadConfig(file, {})).message).toContain(
+      `config file ${file} is not valid YAML/JSON: `,
+    );
+  });
+});

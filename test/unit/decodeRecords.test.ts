@@ -1,0 +1,205 @@
+import avro from 'avsc';
+import { firstValueFrom, from, lastValueFrom, of, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { PipelineError, RejectError } from '../../core/errors.js';
+import type { DecodedBatch, PartitionBatch, SourceRecord } from '../../core/records.js';
+import { decodeRecords, type WriterLookup } from '../../operators/decodeRecords.js';
+import {
+  batchType,
+  frame,
+  sampleArrayType,
+  sampleSchema,
+  sampleType,
+  type Sample,
+} from '../../schemas/index.js';
+
+const BATCH_ID = 1;
+const SAMPLE_ID = 2;
+const ARRAY_ID = 3;
+const EVOLVED_ID = 4;
+const STRING_VALUE_ID = 5;
+const UNKNOWN_ID = 404;
+const DOWN_ID = 503;
+
+/** The sample schema with one more field, optional with a default: a backward-compatible writer. */
+const evolvedSampleType = avro.Type.forSchema({
+  ...(sampleSchema as avro.schema.RecordType),
+  fields: [...(sampleSchema as avro.schema.RecordType).fields, { name: 'unit', type: 'string', default: '' }],
+});
+
+/** The sample schema with `value` as a string: no reader of ours can read it. */
+const stringValueType = avro.Type.forSchema({
+  ...(sampleSchema as avro.schema.RecordType),
+  fields: (sampleSchema as avro.schema.RecordType).fields.map((f) =>
+    f.name === 'value' ? { ...f, type: 'string' } : f,
+  ),
+});
+
+const cpu: Sample = {
+  name: 'cpu_usage_percent',
+  labels: { host: 'a', cpu: 'total' },
+  timestamp: 1_700_000_000_000,
+  value: 42.5,
+  kind: 'gauge',
+};
+const requests: Sample = {
+  name: 'http_requests_total',
+  labels: { method: 'GET' },
+  timestamp: 1_700_000_001_000,
+  value: 1234,
+  kind: 'counter',
+};
+
+/** A writer lookup backed by a Map, like the registry client, counting calls per id. */
+function lookupStub(): { lookup: WriterLookup; calls: Map<number, number> } {
+  const writers = new Map<number, avro.Type>([
+    [BATCH_ID, batchType],
+    [SAMPLE_ID, sampleType],
+    [ARRAY_ID, sampleArrayType],
+    [EVOLVED_ID, evolvedSampleType],
+    [STRING_VALUE_ID, stringValueType],
+  ]);
+  const calls = new Map<number, number>();
+  const lookup: WriterLookup = async (id) => {
+    calls.set(id, (calls.get(id) ?? 0) + 1);
+    if (id === DOWN_ID)
+      throw new PipelineError('schema registry http://registry is unreachable', { retriable: true });
+    const writer = writers.get(id);
+    if (writer === undefined) throw new RejectError(`unknown schema id ${id}`);
+    return writer;
+  };
+  return { lookup, calls };
+}
+
+function record(offset: number, value: Buffer | null): SourceRecord {
+  return { offset, key: Buffer.from('k'), value, headers: { trace: 'x' } };
+}
+
+function partitionBatch(
+  records: SourceRecord[],
+  lastOffset = (records.at(-1)?.offset ?? 0) + 1,
+): PartitionBatch {
+  return { topic: 'metrics', partition: 3, records, lastOffset };
+}
+
+async function decodeOne(
+  value: Buffer | null,
+  lookup = lookupStub().lookup,
+): Promise<DecodedBatch['records'][number]> {
+  const decoded = await firstValueFrom(of(partitionBatch([record(7, value)])).pipe(decodeRecords(lookup)));
+  expect(decoded.records).toHaveLength(1);
+  return decoded.records[0]!;
+}
+
+describe('decodeRecords', () => {
+  it('decodes a batch record and keeps the partition, offsets and source record', async () => {
+    const value = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu, requests] }));
+    const src = record(10, value);
+    const out = await firstValueFrom(of(partitionBatch([src], 12)).pipe(decodeRecords(lookupStub().lookup)));
+    expect(out).toEqual({
+      topic: 'metrics',
+      partition: 3,
+      firstOffset: 10,
+      lastOffset: 12,
+      records: [{ offset: 10, record: src, samples: [cpu, requests] }],
+    });
+  });
+
+  it('decodes a single-sample record', async () => {
+    expect(await decodeOne(frame(SAMPLE_ID, sampleType.toBuffer(requests)))).toMatchObject({
+      offset: 7,
+      samples: [requests],
+    });
+  });
+
+  it('decodes a bare array of samples', async () => {
+    const value = frame(ARRAY_ID, sampleArrayType.toBuffer([requests, cpu]));
+    expect(await decodeOne(value)).toMatchObject({ offset: 7, samples: [requests, cpu] });
+  });
+
+  it('decodes a writer schema with an extra optional field (backward-compatible evolution)', async () => {
+    const value = frame(EVOLVED_ID, evolvedSampleType.toBuffer({ ...cpu, unit: 'percent' }));
+    expect(await decodeOne(value)).toMatchObject({ samples: [cpu] });
+  });
+
+  it('gives a reason for a writer schema no reader can resolve (value as string)', async () => {
+    const value = frame(STRING_VALUE_ID, stringValueType.toBuffer({ ...cpu, value: '42.5' }));
+    const out = await decodeOne(value);
+    expect('error' in out && out.error).toMatch(
+      /^schema id 5 is neither a metric sample nor a batch of them: /,
+    );
+  });
+
+  it('rejects a wrong magic byte', async () => {
+    const value = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu] }));
+    value[0] = 1;
+    expect(await decodeOne(value)).toMatchObject({
+      offset: 7,
+      error: 'wrong magic byte 1 (expected 0, Confluent wire format)',
+    });
+  });
+
+  it('rejects a record too short for the wire header', async () => {
+    expect(await decodeOne(Buffer.from([0, 0, 0, 1]))).toMatchObject({
+      error: 'record of 4 bytes has no wire header',
+    });
+  });
+
+  it('rejects a null or empty value', async () => {
+    expect(await decodeOne(null)).toMatchObject({ offset: 7, error: 'empty record value' });
+    expect(await decodeOne(Buffer.alloc(0))).toMatchObject({ offset: 7, error: 'empty record value' });
+  });
+
+  it('rejects a truncated Avro body', async () => {
+    const body = batchType.toBuffer({ samples: [cpu, requests] });
+    const out = await decodeOne(frame(BATCH_ID, body.subarray(0, body.length - 3)));
+    expect(out).toMatchObject({ offset: 7, error: 'cannot decode Avro body: truncated buffer' });
+    expect(await decodeOne(frame(BATCH_ID, Buffer.alloc(0)))).toMatchObject({
+      error: 'cannot decode Avro body: truncated buffer',
+    });
+  });
+
+  it('rejects a body with bytes after the Avro datum', async () => {
+    const value = frame(SAMPLE_ID, Buffer.concat([sampleType.toBuffer(cpu), Buffer.from([1])]));
+    expect(await decodeOne(value)).toMatchObject({ error: 'cannot decode Avro body: trailing data' });
+  });
+
+  it('rejects an unknown schema id and does not ask the lookup again for it', async () => {
+    const { lookup, calls } = lookupStub();
+    const bad = frame(UNKNOWN_ID, sampleType.toBuffer(cpu));
+    const good = frame(SAMPLE_ID, sampleType.toBuffer(cpu));
+    const batches = [partitionBatch([record(1, bad), record(2, good)]), partitionBatch([record(3, bad)])];
+    const out = await lastValueFrom(from(batches).pipe(decodeRecords(lookup), toArray()));
+    expect(out.map((b) => b.records.map((r) => ('error' in r ? r.error : r.samples.length)))).toEqual([
+      ['unknown schema id 404', 1],
+      ['unknown schema id 404'],
+    ]);
+    expect(Object.fromEntries(calls)).toEqual({ [UNKNOWN_ID]: 1, [SAMPLE_ID]: 1 });
+  });
+
+  it('fails the stream on a retriable lookup failure instead of rejecting the record', async () => {
+    const value = frame(DOWN_ID, sampleType.toBuffer(cpu));
+    const decoded = firstValueFrom(
+      of(partitionBatch([record(1, value)])).pipe(decodeRecords(lookupStub().lookup)),
+    );
+    await expect(decoded).rejects.toMatchObject({ name: 'PipelineError', retriable: true });
+  });
+
+  it('asks again after a retriable failure: the id is not poisoned', async () => {
+    const { lookup, calls } = lookupStub();
+    const value = frame(DOWN_ID, sampleType.toBuffer(cpu));
+    const op = decodeRecords(lookup);
+    await expect(firstValueFrom(of(partitionBatch([record(1, value)])).pipe(op))).rejects.toBeInstanceOf(
+      PipelineError,
+    );
+    await expect(firstValueFrom(of(partitionBatch([record(1, value)])).pipe(op))).rejects.toBeInstanceOf(
+      PipelineError,
+    );
+    expect(calls.get(DOWN_ID)).toBe(2);
+  });
+
+  it('uses lastOffset as firstOffset for a batch with no records', async () => {
+    const out = await firstValueFrom(of(partitionBatch([], 41)).pipe(decodeRecords(lookupStub().lookup)));
+    expect(out).toEqual({ topic: 'metrics', partition: 3, firstOffset: 41, lastOffset: 41, records: [] });
+  });
+});
