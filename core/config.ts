@@ -15,9 +15,11 @@ const ConfigSchema = z
       .object({
         brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port')).min(1).optional(),
         clientId: name.default('metrics-pipeline'),
+        /** A consumer that stops heartbeating this long is replaced (and its partitions reassigned). */
+        sessionTimeoutMs: positiveInt.min(6000).default(10_000),
       })
       .strict()
-      .default({ clientId: 'metrics-pipeline' }),
+      .default({ clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 }),
     schemaRegistry: z.object({ url: z.url().optional() }).strict().default({}),
     clickhouse: z
       .object({
@@ -84,30 +86,46 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, 
     } catch (error) {
       throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
     }
+    let parsed: unknown;
     try {
-      fromFile = (parseYaml(text) as Record<string, unknown> | null) ?? {};
+      parsed = parseYaml(text);
     } catch (error) {
       throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(error as Error).message}`);
     }
+    if (parsed !== null && parsed !== undefined && !isObject(parsed)) {
+      throw new ConfigError(`config file ${file} must be a mapping of settings (key: value), not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`);
+    }
+    fromFile = parsed ?? {};
   }
   const merged = merge(merge(fromFile, fromEnv(env)), overrides as Record<string, unknown>);
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const where = file === undefined ? 'configuration' : `config file ${file}`;
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const problems = result.error.issues
+      .flatMap((i) =>
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((k) => `${[...i.path, k].join('.')}: unknown setting`)
+          : [`${i.path.join('.') || '(root)'}: ${i.message}`],
+      )
+      .join('; ');
     throw new ConfigError(`${where} is invalid: ${problems}`);
   }
   return result.data;
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, Record<string, unknown>> = { kafka: {}, schemaRegistry: {}, clickhouse: {} };
-  if (env.KAFKA_BROKERS) out.kafka!.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
-  if (env.SCHEMA_REGISTRY_URL) out.schemaRegistry!.url = env.SCHEMA_REGISTRY_URL.replace(/\/+$/, '');
-  if (env.CLICKHOUSE_URL) out.clickhouse!.url = env.CLICKHOUSE_URL;
-  if (env.CLICKHOUSE_USER) out.clickhouse!.user = env.CLICKHOUSE_USER;
-  if (env.CLICKHOUSE_PASSWORD !== undefined) out.clickhouse!.password = env.CLICKHOUSE_PASSWORD;
-  if (env.CLICKHOUSE_DATABASE) out.clickhouse!.database = env.CLICKHOUSE_DATABASE;
+  const kafka: Record<string, unknown> = {};
+  const schemaRegistry: Record<string, unknown> = {};
+  const clickhouse: Record<string, unknown> = {};
+  if (env.KAFKA_BROKERS) kafka.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
+  if (env.SCHEMA_REGISTRY_URL) schemaRegistry.url = env.SCHEMA_REGISTRY_URL.replace(/\/+$/, '');
+  if (env.CLICKHOUSE_URL) clickhouse.url = env.CLICKHOUSE_URL;
+  if (env.CLICKHOUSE_USER) clickhouse.user = env.CLICKHOUSE_USER;
+  if (env.CLICKHOUSE_PASSWORD !== undefined) clickhouse.password = env.CLICKHOUSE_PASSWORD;
+  if (env.CLICKHOUSE_DATABASE) clickhouse.database = env.CLICKHOUSE_DATABASE;
+  // Only sections the environment sets, so that a wrong-typed section of the file still fails validation.
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ kafka, schemaRegistry, clickhouse })) if (Object.keys(v).length > 0) out[k] = v;
   return out;
 }
 
@@ -121,7 +139,9 @@ export function merge(base: Record<string, unknown>, over: Record<string, unknow
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
     const b = out[k];
-    out[k] = isObject(b) && isObject(v) ? merge(b, v) : v;
+    if (isObject(b) && isObject(v)) out[k] = merge(b, v);
+    // A section of the wrong type stays, so that validation reports it instead of hiding it.
+    else if (b === undefined || !isObject(v)) out[k] = v;
   }
   return out;
 }

@@ -86,7 +86,11 @@ function compileReader(writer: avro.Type, schemaId: number): (body: Buffer) => S
   try {
     const resolver = sampleArrayType.createResolver(writer);
     return (body) => sampleArrayType.fromBuffer(body, resolver) as Sample[];
-  } catch {
-    throw new RejectError(`schema id ${schemaId} is neither a metric sample nor a batch of them: ${failures[0]}`);
+  } catch (error) {
+    failures.push(messageOf(error));
   }
+  // Explain with the attempt that matches the writer's shape: a batch, a bare array, or a sample.
+  const fields = writer.typeName === 'record' ? (writer as avro.types.RecordType).fields.map((f) => f.name) : [];
+  const closest = writer.typeName === 'array' ? failures[2] : fields.includes('samples') ? failures[0] : failures[1];
+  throw new RejectError(`schema id ${schemaId} is neither a metric sample nor a batch of them: ${closest}`);
 }

@@ -81,7 +81,8 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
  * Values are random walks (counters only go up), rounded as real agents report them.
  */
 export function* syntheticRecords(options: SyntheticOptions): Generator<SyntheticRecord> {
-  const { samples, batch, intervalMs, start } = options;
+  const { samples, intervalMs, start } = options;
+  const batch = Math.max(1, Math.floor(options.batch));
   const specs = seriesSpecs(Math.max(1, options.series), options.seed);
   const random = prng(options.seed ^ 0x5eed);
   let left = samples;

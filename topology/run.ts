@@ -62,26 +62,29 @@ async function untilStopped(
 ): Promise<void> {
   const stopped = new AbortController();
   const onSignal = () => stopped.abort();
+  const whenStopped = new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   options.signal?.addEventListener('abort', onSignal, { once: true });
-  const ended = topology.done.then(() => stopped.abort());
-  ended.catch(() => undefined); // observed below; this only keeps it from being reported as unhandled
+  let failure: { error: unknown } | undefined;
+  topology.done.then(onSignal, (error: unknown) => {
+    failure = { error };
+    onSignal();
+  });
   let idleChecks = !options.idleAfter;
   options.idleAfter?.finally(() => (idleChecks = true)).catch(() => undefined);
   try {
     while (!stopped.signal.aborted) {
-      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 500))]);
+      await Promise.race([whenStopped, new Promise((resolve) => setTimeout(resolve, 500))]);
       if (options.exitWhenIdle && idleChecks && !stopped.signal.aborted) {
         try {
           if (await topology.isIdle()) return;
         } catch (error) {
-          options.log.warn({ error: messageOf(error) }, 'idle check failed');
+          options.log.debug({ error: messageOf(error) }, 'idle check failed');
         }
       }
     }
-    await ended.catch(() => undefined);
-    await topology.done; // rethrows a failure of the topology
+    if (failure) throw failure.error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -63,8 +63,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   await producer.connect();
   const consumer: Consumer = kafka.consumer({
     groupId: config.appId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
     maxBytesPerPartition: 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
   });

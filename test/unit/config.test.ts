@@ -30,7 +30,7 @@ describe('loadConfig', () => {
   it('fills every default from an empty environment', () => {
     expect(loadConfig(undefined, {})).toEqual({
       appId: 'metrics-pipeline',
-      kafka: { clientId: 'metrics-pipeline' },
+      kafka: { clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 },
       schemaRegistry: {},
       clickhouse: { user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' },
       topics: { metrics: 'metrics', dlq: 'metrics-dlq', partitions: 4 },
@@ -59,6 +59,7 @@ describe('loadConfig', () => {
     expect(config.kafka).toEqual({
       brokers: ['kafka-1:9092', 'kafka-2:9093', 'kafka-3:9094'],
       clientId: 'metrics-pipeline',
+      sessionTimeoutMs: 10_000,
     });
     expect(config.schemaRegistry).toEqual({ url: 'http://registry:8081/apis/ccompat/v7' });
     expect(config.clickhouse).toEqual({
@@ -91,7 +92,7 @@ describe('loadConfig', () => {
     );
     const config = loadConfig(file, {});
     expect(config.appId).toBe('billing-metrics');
-    expect(config.kafka).toEqual({ brokers: ['broker:9092'], clientId: 'metrics-pipeline' });
+    expect(config.kafka).toEqual({ brokers: ['broker:9092'], clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 });
     expect(config.topics).toEqual({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 12 });
     expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightRecords: 200_000 });
   });
@@ -108,7 +109,7 @@ describe('loadConfig', () => {
     const env = { KAFKA_BROKERS: 'env:2', CLICKHOUSE_DATABASE: 'env_db' };
     const overrides: ConfigInput = { clickhouse: { database: 'override_db' } };
     const config = loadConfig(file, env, overrides);
-    expect(config.kafka).toEqual({ brokers: ['env:2'], clientId: 'from-file' });
+    expect(config.kafka).toEqual({ brokers: ['env:2'], clientId: 'from-file', sessionTimeoutMs: 10_000 });
     expect(config.clickhouse.database).toBe('override_db');
   });
 
@@ -119,11 +120,18 @@ describe('loadConfig', () => {
   it('rejects an unknown key, naming where it is', () => {
     const nested = configError(() => loadConfig(configFile('kafka:\n  clientid: x\n'), {}));
     expect(nested.message).toMatch(
-      /^config file .*config-\d+\.yaml is invalid: kafka: Unrecognized key: "clientid"$/,
+      /^config file .*config-\d+\.yaml is invalid: kafka\.clientid: unknown setting$/,
     );
     const top = configError(() => loadConfig(undefined, {}, { partitions: 3 } as unknown as ConfigInput));
-    expect(top.message).toBe('configuration is invalid: (root): Unrecognized key: "partitions"');
+    expect(top.message).toBe('configuration is invalid: partitions: unknown setting');
     expect(top.retriable).toBe(false);
+  });
+
+  it('rejects a section of the wrong type, and a file that is not a mapping', () => {
+    expect(configError(() => loadConfig(configFile('kafka: oops\n'), { KAFKA_BROKERS: 'k:1' })).message).toMatch(
+      /kafka: Invalid input: expected object, received string/,
+    );
+    expect(configError(() => loadConfig(configFile('- a\n- b\n'), {})).message).toMatch(/must be a mapping of settings .*not a list/);
   });
 
   it('rejects a wrong type, naming the key path', () => {
