@@ -33,7 +33,10 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
   if (!config.kafka.brokers || !config.schemaRegistry.url) {
     say('starting local Kafka and schema registry (first run fetches their jars with Maven)…');
     services = await startServices({ onProgress: say });
-    config = await commandConfig(global, { kafka: { brokers: services.brokers }, schemaRegistry: { url: services.registryUrl } });
+    config = await commandConfig(global, {
+      kafka: { brokers: services.brokers },
+      schemaRegistry: { url: services.registryUrl },
+    });
   }
   const stopServices = () => services?.stop();
   process.once('SIGINT', () => void stopServices());
@@ -53,8 +56,11 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
-    console.log(`try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`);
-    if (flags.json) console.log(JSON.stringify({ produced: summary.produced, stored: summary.stored, dlq: summary.dlq }));
+    console.log(
+      `try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`,
+    );
+    if (flags.json)
+      console.log(JSON.stringify({ produced: summary.produced, stored: summary.stored, dlq: summary.dlq }));
   } finally {
     if (services) say('stopping the services it started');
     await stopServices();
@@ -76,10 +82,14 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   let produced = 0;
   let stats: TopologyStats = { records: 0, stored: 0, deadLettered: 0, flushes: 0 };
   const progress = setInterval(() => {
-    say(`${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · dead-lettered ${stats.deadLettered}`);
+    say(
+      `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · dead-lettered ${stats.deadLettered}`,
+    );
   }, 2000);
 
-  say(`streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s to ${config.topics.metrics}`);
+  say(
+    `streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s to ${config.topics.metrics}`,
+  );
   const production = (async () => {
     const result = await produceSynthetic({
       kafka,
@@ -126,9 +136,19 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
 }
 
 /** A few records a careless producer could send, to show the dead-letter topic at work. */
-async function produceBadRecords(kafka: ReturnType<typeof createKafka>, topic: string, schemaId: number): Promise<void> {
+async function produceBadRecords(
+  kafka: ReturnType<typeof createKafka>,
+  topic: string,
+  schemaId: number,
+): Promise<void> {
   const now = Date.now();
-  const good = { name: 'demo_bad_input', labels: { host: 'host-x' }, timestamp: now, value: 1, kind: 'gauge' as const };
+  const good = {
+    name: 'demo_bad_input',
+    labels: { host: 'host-x' },
+    timestamp: now,
+    value: 1,
+    kind: 'gauge' as const,
+  };
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
@@ -137,8 +157,17 @@ async function produceBadRecords(kafka: ReturnType<typeof createKafka>, topic: s
       acks: -1,
       messages: [
         { key: 'bad-magic', value: Buffer.from('{"name":"json is not avro"}') },
-        { key: 'nan', value: frame(schemaId, batchType.toBuffer({ samples: [{ ...good, value: Number.NaN }] })) },
-        { key: 'bad-label', value: frame(schemaId, batchType.toBuffer({ samples: [{ ...good, labels: { 'bad-label': 'x' } }] })) },
+        {
+          key: 'nan',
+          value: frame(schemaId, batchType.toBuffer({ samples: [{ ...good, value: Number.NaN }] })),
+        },
+        {
+          key: 'bad-label',
+          value: frame(
+            schemaId,
+            batchType.toBuffer({ samples: [{ ...good, labels: { 'bad-label': 'x' } }] }),
+          ),
+        },
       ],
     });
   } finally {

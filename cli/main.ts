@@ -9,15 +9,19 @@ const program = new Command('metrics-pipeline')
   .exitOverride();
 
 const global = () => program.opts<GlobalOptions>();
-const int = (name: string, min = 0) => (v: string) => {
-  try {
-    return intOption(name, min)(v);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-};
+const int =
+  (name: string, min = 0) =>
+  (v: string) => {
+    try {
+      return intOption(name, min)(v);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
 
-const services = program.command('services').description('local Kafka and schema registry, as plain processes on loopback');
+const services = program
+  .command('services')
+  .description('local Kafka and schema registry, as plain processes on loopback');
 services
   .command('up')
   .description('start Kafka and the schema registry in the background (fetching their jars on first use)')
@@ -38,8 +42,10 @@ services
   .description('show the local services and whether they answer')
   .action(async () => {
     const statuses = await (await import('../services/index.js')).servicesStatus();
-    if (statuses.length === 0) console.log('no services configured or running (start them with `metrics-pipeline services up`)');
-    for (const s of statuses) console.log(`${s.name.padEnd(10)} ${s.up ? 'up  ' : 'DOWN'} ${s.url}${s.pid ? ` (pid ${s.pid})` : ''}`);
+    if (statuses.length === 0)
+      console.log('no services configured or running (start them with `metrics-pipeline services up`)');
+    for (const s of statuses)
+      console.log(`${s.name.padEnd(10)} ${s.up ? 'up  ' : 'DOWN'} ${s.url}${s.pid ? ` (pid ${s.pid})` : ''}`);
   });
 services
   .command('fetch')
@@ -55,18 +61,38 @@ program
   .option('--batch <n>', 'samples per Kafka record', int('batch', 1), 10)
   .option('--seed <n>', 'random seed', int('seed', 0), 1)
   .option('--interval <ms>', 'event time between samples of a series', int('interval', 1), 10_000)
-  .option('--start <epochMs>', 'event time of the first sample (default: so that the last is now)', int('start', 0))
+  .option(
+    '--start <epochMs>',
+    'event time of the first sample (default: so that the last is now)',
+    int('start', 0),
+  )
   .option('--topic <name>', 'topic (default: the configured metrics topic)')
-  .action(async (o: { series: number; samples: number; rate: number; batch: number; seed: number; interval: number; start?: number; topic?: string }) => {
-    const { produceCommand } = await import('./produceCommand.js');
-    await produceCommand(await commandConfig(global()), o);
-  });
+  .action(
+    async (o: {
+      series: number;
+      samples: number;
+      rate: number;
+      batch: number;
+      seed: number;
+      interval: number;
+      start?: number;
+      topic?: string;
+    }) => {
+      const { produceCommand } = await import('./produceCommand.js');
+      await produceCommand(await commandConfig(global()), o);
+    },
+  );
 
 program
   .command('run')
   .description('run the topology until stopped (SIGINT/SIGTERM)')
   .option('--exit-when-idle', 'consume to the end of the input, flush, commit and exit 0')
-  .option('--admin-port <port>', 'port of /healthz, /readyz and the SQL endpoint (default: a free port)', int('admin-port', 0), 0)
+  .option(
+    '--admin-port <port>',
+    'port of /healthz, /readyz and the SQL endpoint (default: a free port)',
+    int('admin-port', 0),
+    0,
+  )
   .action(async (o: { exitWhenIdle?: boolean; adminPort: number }) => {
     const { runCommand } = await import('./runCommand.js');
     await runCommand(await commandConfig(global()), o);
@@ -76,7 +102,11 @@ program
   .command('sql')
   .description('query the configured ClickHouse (also while a topology holds the embedded data folder)')
   .argument('<query>', 'one SQL statement; tables are in the pipeline database')
-  .option('--format <format>', 'TabSeparatedWithNames, CSVWithNames, JSONEachRow, JSONCompactEachRow or JSON', 'TabSeparatedWithNames')
+  .option(
+    '--format <format>',
+    'TabSeparatedWithNames, CSVWithNames, JSONEachRow, JSONCompactEachRow or JSON',
+    'TabSeparatedWithNames',
+  )
   .action(async (query: string, o: { format: string }) => {
     const { sqlCommand } = await import('./sqlCommand.js');
     await sqlCommand(await commandConfig(global()), query, o.format);
@@ -110,6 +140,8 @@ function report(error: unknown): number {
     if (process.env.DEBUG) process.stderr.write(`${error.stack}\n`);
     return error.name === 'ConfigError' ? 2 : 1;
   }
-  process.stderr.write(`metrics-pipeline: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `metrics-pipeline: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   return 1;
 }

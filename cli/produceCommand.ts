@@ -19,7 +19,9 @@ export interface ProduceFlags {
 export async function produceCommand(config: Config, flags: ProduceFlags): Promise<void> {
   const log = createLogger('produce');
   if (!config.schemaRegistry.url) {
-    throw new ConfigError('no schema registry configured', { hint: 'set SCHEMA_REGISTRY_URL or run `metrics-pipeline services up`' });
+    throw new ConfigError('no schema registry configured', {
+      hint: 'set SCHEMA_REGISTRY_URL or run `metrics-pipeline services up`',
+    });
   }
   const topic = flags.topic ?? config.topics.metrics;
   const result = await produceSynthetic({
@@ -34,7 +36,10 @@ export async function produceCommand(config: Config, flags: ProduceFlags): Promi
     seed: flags.seed,
     intervalMs: flags.interval,
     start: flags.start,
-    onProgress: (sent) => process.stderr.write(`produced ${sent.samples}/${flags.samples} samples in ${sent.records} records\n`),
+    onProgress: (sent) =>
+      process.stderr.write(`produced ${sent.samples}/${flags.samples} samples in ${sent.records} records\n`),
   });
-  console.log(`produced ${result.samples} samples in ${result.records} records to ${topic} (schema id ${result.schemaId})`);
+  console.log(
+    `produced ${result.samples} samples in ${result.records} records to ${topic} (schema id ${result.schemaId})`,
+  );
 }

@@ -2,7 +2,10 @@ import type { Config } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { runPipeline } from '../topology/run.js';
 
-export async function runCommand(config: Config, flags: { exitWhenIdle?: boolean; adminPort: number }): Promise<void> {
+export async function runCommand(
+  config: Config,
+  flags: { exitWhenIdle?: boolean; adminPort: number },
+): Promise<void> {
   const log = createLogger('topology');
   let last = 0;
   const stats = await runPipeline({
@@ -13,8 +16,12 @@ export async function runCommand(config: Config, flags: { exitWhenIdle?: boolean
     onProgress: (s) => {
       if (s.records === last) return;
       last = s.records;
-      process.stderr.write(`consumed ${s.records} records · stored ${s.stored} samples · dead-lettered ${s.deadLettered}\n`);
+      process.stderr.write(
+        `consumed ${s.records} records · stored ${s.stored} samples · dead-lettered ${s.deadLettered}\n`,
+      );
     },
   });
-  console.log(`consumed ${stats.records} records, stored ${stats.stored} samples, dead-lettered ${stats.deadLettered} records`);
+  console.log(
+    `consumed ${stats.records} records, stored ${stats.stored} samples, dead-lettered ${stats.deadLettered} records`,
+  );
 }

@@ -13,7 +13,10 @@ const ConfigSchema = z
     appId: name.default('metrics-pipeline'),
     kafka: z
       .object({
-        brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port')).min(1).optional(),
+        brokers: z
+          .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port'))
+          .min(1)
+          .optional(),
         clientId: name.default('metrics-pipeline'),
         /** A consumer that stops heartbeating this long is replaced (and its partitions reassigned). */
         sessionTimeoutMs: positiveInt.min(6000).default(10_000),
@@ -77,7 +80,11 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
  * environment (`KAFKA_BROKERS`, `SCHEMA_REGISTRY_URL`, `CLICKHOUSE_URL`, `CLICKHOUSE_USER`,
  * `CLICKHOUSE_PASSWORD`, `CLICKHOUSE_DATABASE`), then `overrides`. Validated once, here.
  */
-export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, overrides: ConfigInput = {}): Config {
+export function loadConfig(
+  file?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigInput = {},
+): Config {
   let fromFile: Record<string, unknown> = {};
   if (file !== undefined) {
     let text: string;
@@ -93,7 +100,9 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, 
       throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(error as Error).message}`);
     }
     if (parsed !== null && parsed !== undefined && !isObject(parsed)) {
-      throw new ConfigError(`config file ${file} must be a mapping of settings (key: value), not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`);
+      throw new ConfigError(
+        `config file ${file} must be a mapping of settings (key: value), not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`,
+      );
     }
     fromFile = parsed ?? {};
   }
@@ -117,7 +126,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const kafka: Record<string, unknown> = {};
   const schemaRegistry: Record<string, unknown> = {};
   const clickhouse: Record<string, unknown> = {};
-  if (env.KAFKA_BROKERS) kafka.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
+  if (env.KAFKA_BROKERS)
+    kafka.brokers = env.KAFKA_BROKERS.split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
   if (env.SCHEMA_REGISTRY_URL) schemaRegistry.url = env.SCHEMA_REGISTRY_URL.replace(/\/+$/, '');
   if (env.CLICKHOUSE_URL) clickhouse.url = env.CLICKHOUSE_URL;
   if (env.CLICKHOUSE_USER) clickhouse.user = env.CLICKHOUSE_USER;
@@ -125,7 +137,8 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.CLICKHOUSE_DATABASE) clickhouse.database = env.CLICKHOUSE_DATABASE;
   // Only sections the environment sets, so that a wrong-typed section of the file still fails validation.
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries({ kafka, schemaRegistry, clickhouse })) if (Object.keys(v).length > 0) out[k] = v;
+  for (const [k, v] of Object.entries({ kafka, schemaRegistry, clickhouse }))
+    if (Object.keys(v).length > 0) out[k] = v;
   return out;
 }
 

@@ -31,7 +31,9 @@ export function createKafka(brokers: string[] | undefined, clientId: string, log
         const { message, ...rest } = entry;
         // kafkajs reports coordinator moves, rebalances and topics created meanwhile as errors; they are handled.
         // Our own retry helper bounds producer retries, which kafkajs warns about for idempotent producers.
-        const handled = /coordinator|rebalanc|topic creation|limiting retries/i.test(`${message} ${String(rest.error ?? '')}`);
+        const handled = /coordinator|rebalanc|topic creation|limiting retries/i.test(
+          `${message} ${String(rest.error ?? '')}`,
+        );
         const lvl = handled && level <= logLevel.WARN ? 'debug' : (levels[level] ?? 'info');
         kafkaLog[lvl](rest, message);
       },
@@ -63,10 +65,13 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
     // Another process may have created them meanwhile.
     const still = new Set(await admin.listTopics());
     if (missing.some((s) => !still.has(s.topic))) {
-      throw new PipelineError(`cannot create topics ${missing.map((s) => s.topic).join(', ')}: ${(error as Error).message}`, {
-        cause: error,
-        retriable: true,
-      });
+      throw new PipelineError(
+        `cannot create topics ${missing.map((s) => s.topic).join(', ')}: ${(error as Error).message}`,
+        {
+          cause: error,
+          retriable: true,
+        },
+      );
     }
   }
 }

@@ -16,7 +16,10 @@ export interface RetryOptions {
  * Runs `task` until it succeeds, retrying retriable failures with exponential backoff and
  * full jitter. The one retry helper of the project: sinks, producers and services use it.
  */
-export async function withRetry<T>(task: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function withRetry<T>(
+  task: (attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
   const attempts = options.attempts ?? 8;
   const initial = options.initialDelayMs ?? 100;
   const max = options.maxDelayMs ?? 10_000;

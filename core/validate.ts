@@ -38,10 +38,15 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  * event time within [now - maxPast, now + maxFuture], label count and lengths. Returns the
  * normalized sample, or a reason string (for the dead-letter topic) when it is rejected.
  */
-export function normalizeSample(sample: Sample, limits: ValidationLimits, now: number): NormalizedSample | string {
+export function normalizeSample(
+  sample: Sample,
+  limits: ValidationLimits,
+  now: number,
+): NormalizedSample | string {
   const { name, value, timestamp } = sample;
   if (name.length === 0) return 'empty metric name';
-  if (name.length > limits.maxMetricNameLength) return `metric name longer than ${limits.maxMetricNameLength}`;
+  if (name.length > limits.maxMetricNameLength)
+    return `metric name longer than ${limits.maxMetricNameLength}`;
   if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
   if (!Number.isFinite(value)) return `value ${value} of ${name} is not finite`;
   if (!Number.isSafeInteger(timestamp)) return `timestamp ${timestamp} of ${name} is not an integer of ms`;
@@ -58,13 +63,15 @@ export function normalizeSample(sample: Sample, limits: ValidationLimits, now: n
     if (v === '') continue;
     if (!LABEL_NAME.test(key)) return `invalid label name ${JSON.stringify(key)} on ${name}`;
     if (key.startsWith('__')) return `label name ${key} on ${name} is reserved (starts with __)`;
-    if (key.length > limits.maxLabelNameLength) return `label name on ${name} longer than ${limits.maxLabelNameLength}`;
+    if (key.length > limits.maxLabelNameLength)
+      return `label name on ${name} longer than ${limits.maxLabelNameLength}`;
     if (v.length > limits.maxLabelValueLength) {
       return `value of label ${key} on ${name} longer than ${limits.maxLabelValueLength}`;
     }
     labels.push([key, v]);
   }
-  if (labels.length > limits.maxLabels) return `${labels.length} labels on ${name}, more than ${limits.maxLabels}`;
+  if (labels.length > limits.maxLabels)
+    return `${labels.length} labels on ${name}, more than ${limits.maxLabels}`;
   labels.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
 }

@@ -1,4 +1,10 @@
-import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 
 export interface BufferRowsOptions<T> {
   /** Emit as soon as the buffered items weigh this much. */

@@ -57,8 +57,10 @@ async function decodeOne(
 ): Promise<DecodedRecord> {
   const { value, offset } = record;
   if (value === null || value.length === 0) return { offset, record, error: 'empty record value' };
-  if (value.length < WIRE_HEADER_BYTES) return { offset, record, error: `record of ${value.length} bytes has no wire header` };
-  if (value[0] !== 0) return { offset, record, error: `wrong magic byte ${value[0]} (expected 0, Confluent wire format)` };
+  if (value.length < WIRE_HEADER_BYTES)
+    return { offset, record, error: `record of ${value.length} bytes has no wire header` };
+  if (value[0] !== 0)
+    return { offset, record, error: `wrong magic byte ${value[0]} (expected 0, Confluent wire format)` };
   const reader = await readerFor(value.readUInt32BE(1));
   if (typeof reader === 'string') return { offset, record, error: reader };
   try {
@@ -90,7 +92,9 @@ function compileReader(writer: avro.Type, schemaId: number): (body: Buffer) => S
     failures.push(messageOf(error));
   }
   // Explain with the attempt that matches the writer's shape: a batch, a bare array, or a sample.
-  const fields = writer.typeName === 'record' ? (writer as avro.types.RecordType).fields.map((f) => f.name) : [];
-  const closest = writer.typeName === 'array' ? failures[2] : fields.includes('samples') ? failures[0] : failures[1];
+  const fields =
+    writer.typeName === 'record' ? (writer as avro.types.RecordType).fields.map((f) => f.name) : [];
+  const closest =
+    writer.typeName === 'array' ? failures[2] : fields.includes('samples') ? failures[0] : failures[1];
   throw new RejectError(`schema id ${schemaId} is neither a metric sample nor a batch of them: ${closest}`);
 }

@@ -12,13 +12,19 @@ import { normalizeSample, type ValidationLimits } from '../core/validate.js';
  * decoded$.pipe(validateSamples(defaultLimits, Date.now))
  * ```
  */
-export function validateSamples(limits: ValidationLimits, now: () => number): OperatorFunction<DecodedBatch, ProcessedBatch> {
+export function validateSamples(
+  limits: ValidationLimits,
+  now: () => number,
+): OperatorFunction<DecodedBatch, ProcessedBatch> {
   return map((batch) => {
     const rows: SampleRow[] = [];
     const rejects: Rejected[] = [];
     const at = now();
-    const reject = (record: DecodedBatch['records'][number]['record'], stage: Rejected['stage'], reason: string) =>
-      rejects.push({ topic: batch.topic, partition: batch.partition, ...pick(record), stage, reason });
+    const reject = (
+      record: DecodedBatch['records'][number]['record'],
+      stage: Rejected['stage'],
+      reason: string,
+    ) => rejects.push({ topic: batch.topic, partition: batch.partition, ...pick(record), stage, reason });
     for (const decoded of batch.records) {
       if ('error' in decoded) {
         reject(decoded.record, 'decode', decoded.error);
@@ -43,14 +49,22 @@ export function validateSamples(limits: ValidationLimits, now: () => number): Op
       if (reasons.length > 0) {
         const kept = decoded.samples.length - reasons.length;
         const summary = kept > 0 ? ` (${kept} of ${decoded.samples.length} samples stored)` : '';
-        reject(decoded.record, 'validate', reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? '; …' : '') + summary);
+        reject(
+          decoded.record,
+          'validate',
+          reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? '; …' : '') + summary,
+        );
       }
     }
     return {
       recordCount: batch.records.length,
       topic: batch.topic,
       partition: batch.partition,
-      firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows, rejects };
+      firstOffset: batch.firstOffset,
+      lastOffset: batch.lastOffset,
+      rows,
+      rejects,
+    };
   });
 }
 
@@ -58,7 +72,10 @@ function pick(record: DecodedBatch['records'][number]['record']) {
   return { offset: record.offset, key: record.key, value: record.value, headers: record.headers };
 }
 
-function sameLabels(a: ReadonlyArray<readonly [string, string]>, b: ReadonlyArray<readonly [string, string]>): boolean {
+function sameLabels(
+  a: ReadonlyArray<readonly [string, string]>,
+  b: ReadonlyArray<readonly [string, string]>,
+): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as readonly [string, string];

@@ -61,7 +61,9 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
     if (pending.length === 0) return;
     const messages = pending;
     pending = [];
-    await withRetry(() => producer.send({ topic: options.topic, messages, acks: -1 }), { retryIf: () => true });
+    await withRetry(() => producer.send({ topic: options.topic, messages, acks: -1 }), {
+      retryIf: () => true,
+    });
     sent = { samples: sent.samples + pendingSamples, records: sent.records + messages.length };
     pendingSamples = 0;
     const now = Date.now();
@@ -78,9 +80,19 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
   // Small sends at low rates keep event time close to wall time; big ones keep throughput.
   const perSend = rate > 0 ? Math.max(1, Math.min(5000, Math.ceil(rate / 10))) : 5000;
   try {
-    for (const record of syntheticRecords({ series, samples, batch, seed: options.seed ?? 1, start, intervalMs })) {
+    for (const record of syntheticRecords({
+      series,
+      samples,
+      batch,
+      seed: options.seed ?? 1,
+      start,
+      intervalMs,
+    })) {
       if (options.signal?.aborted) break;
-      pending.push({ key: record.key, value: frame(schemaId, batchType.toBuffer({ samples: record.samples })) });
+      pending.push({
+        key: record.key,
+        value: frame(schemaId, batchType.toBuffer({ samples: record.samples })),
+      });
       pendingSamples += record.samples.length;
       if (pendingSamples >= perSend || pending.length >= 2000) await send();
     }

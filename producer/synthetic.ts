@@ -2,12 +2,30 @@ import { seriesId } from '../core/series.js';
 import type { Sample, SampleKind } from '../schemas/index.js';
 
 /** What the simulated hosts report: metric, kind, and how its value moves. */
-const METRICS: ReadonlyArray<{ name: string; kind: SampleKind; extra: Record<string, string>; base: number; step: number }> = [
+const METRICS: ReadonlyArray<{
+  name: string;
+  kind: SampleKind;
+  extra: Record<string, string>;
+  base: number;
+  step: number;
+}> = [
   { name: 'cpu_usage_percent', kind: 'gauge', extra: { cpu: 'total' }, base: 35, step: 2 },
   { name: 'memory_used_bytes', kind: 'gauge', extra: {}, base: 4e9, step: 1e7 },
   { name: 'disk_free_bytes', kind: 'gauge', extra: { device: 'sda1' }, base: 2e11, step: 1e6 },
-  { name: 'http_requests_total', kind: 'counter', extra: { method: 'GET', status: '200' }, base: 0, step: 50 },
-  { name: 'http_request_errors_total', kind: 'counter', extra: { method: 'GET', status: '500' }, base: 0, step: 1 },
+  {
+    name: 'http_requests_total',
+    kind: 'counter',
+    extra: { method: 'GET', status: '200' },
+    base: 0,
+    step: 50,
+  },
+  {
+    name: 'http_request_errors_total',
+    kind: 'counter',
+    extra: { method: 'GET', status: '500' },
+    base: 0,
+    step: 1,
+  },
   { name: 'net_receive_bytes_total', kind: 'counter', extra: { device: 'eth0' }, base: 0, step: 1e5 },
   { name: 'load_average_1m', kind: 'gauge', extra: {}, base: 1, step: 0.1 },
   { name: 'open_connections', kind: 'gauge', extra: { service: 'api' }, base: 100, step: 5 },
@@ -61,7 +79,11 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
   for (let i = 0; i < count; i++) {
     const metric = METRICS[i % METRICS.length] as (typeof METRICS)[number];
     const host = Math.floor(i / METRICS.length);
-    const labels = { host: `host-${String(host).padStart(5, '0')}`, region: REGIONS[host % REGIONS.length] as string, ...metric.extra };
+    const labels = {
+      host: `host-${String(host).padStart(5, '0')}`,
+      region: REGIONS[host % REGIONS.length] as string,
+      ...metric.extra,
+    };
     const sorted = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1));
     specs.push({
       name: metric.name,

@@ -48,7 +48,10 @@ export class Registry {
     try {
       response = await fetch(`${this.url}/schemas/ids/${schemaId}`);
     } catch (error) {
-      throw new PipelineError(`schema registry ${this.url} is unreachable`, { cause: error, retriable: true });
+      throw new PipelineError(`schema registry ${this.url} is unreachable`, {
+        cause: error,
+        retriable: true,
+      });
     }
     if (response.status === 404) throw new RejectError(`unknown schema id ${schemaId}`);
     if (!response.ok) {

@@ -21,7 +21,10 @@ export interface ClickHouse {
  * one process per data folder; see `sql/` for how other processes query it meanwhile.
  */
 export async function openClickHouse(config: Config['clickhouse']): Promise<ClickHouse> {
-  const settings = { date_time_output_format: 'iso' as const, output_format_json_quote_64bit_integers: 1 as const };
+  const settings = {
+    date_time_output_format: 'iso' as const,
+    output_format_json_quote_64bit_integers: 1 as const,
+  };
   let client: ClickHouseClient;
   let embeddedPath: string | undefined;
   if (config.url) {
@@ -40,26 +43,36 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
       const connection = createChdbConnection({ path: embeddedPath }) as unknown as ClientConnection;
       client = createClient({ connection, clickhouse_settings: settings });
     } catch (error) {
-      throw new SinkError(`cannot open the embedded ClickHouse at ${embeddedPath}: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'another process may hold this data folder; stop it or set clickhouse.path to another folder',
-      });
+      throw new SinkError(
+        `cannot open the embedded ClickHouse at ${embeddedPath}: ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: 'another process may hold this data folder; stop it or set clickhouse.path to another folder',
+        },
+      );
     }
   }
   const ping = await client.ping();
   if (!ping.success) {
     await client.close().catch(() => undefined);
-    throw new SinkError(`ClickHouse at ${config.url ?? embeddedPath} does not answer: ${ping.error.message}`, {
-      cause: ping.error,
-      retriable: true,
-      hint: 'check CLICKHOUSE_URL, CLICKHOUSE_USER and CLICKHOUSE_PASSWORD',
-    });
+    throw new SinkError(
+      `ClickHouse at ${config.url ?? embeddedPath} does not answer: ${ping.error.message}`,
+      {
+        cause: ping.error,
+        retriable: true,
+        hint: 'check CLICKHOUSE_URL, CLICKHOUSE_USER and CLICKHOUSE_PASSWORD',
+      },
+    );
   }
   return { client, database: config.database, embeddedPath, close: () => client.close() };
 }
 
 /** Runs a query and returns its rows as objects. */
-export async function queryRows<T>(ch: ClickHouse, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+export async function queryRows<T>(
+  ch: ClickHouse,
+  query: string,
+  params: Record<string, unknown> = {},
+): Promise<T[]> {
   const result = await ch.client.query({ query, query_params: params, format: 'JSONEachRow' });
   return result.json<T>();
 }

@@ -15,7 +15,11 @@ export const DLQ_HEADERS = {
  * Sends rejected records to the dead-letter topic with their original key, value and headers,
  * plus the reason and where they came from. Resolves once the broker has them (acks = all).
  */
-export async function sendToDeadLetter(producer: Producer, topic: string, rejects: Rejected[]): Promise<void> {
+export async function sendToDeadLetter(
+  producer: Producer,
+  topic: string,
+  rejects: Rejected[],
+): Promise<void> {
   if (rejects.length === 0) return;
   const messages = rejects.map((r) => {
     const headers: IHeaders = { ...(r.headers ?? {}) };

@@ -89,7 +89,12 @@ export class SamplesSink {
     return state;
   }
 
-  private async loadRecorded(topic: string, partition: number, from: number, state: PartitionState): Promise<void> {
+  private async loadRecorded(
+    topic: string,
+    partition: number,
+    from: number,
+    state: PartitionState,
+  ): Promise<void> {
     const rows = await withRetry(() =>
       queryRows<{ first: string; last: string }>(
         this.ch,
@@ -102,7 +107,10 @@ export class SamplesSink {
     state.recorded = rows.map((r) => ({ first: Number(r.first), last: Number(r.last) }));
     state.loaded = true;
     if (state.recorded.length > 0) {
-      this.log.info({ topic, partition, from, blocks: state.recorded.length }, 'replaying recorded sink blocks');
+      this.log.info(
+        { topic, partition, from, blocks: state.recorded.length },
+        'replaying recorded sink blocks',
+      );
     }
   }
 
@@ -156,7 +164,12 @@ export class SamplesSink {
     const values: unknown[][] = [];
     for (const [id, s] of seen) {
       const written = this.seriesSeen.get(id);
-      if (written !== undefined && s.last - written < SERIES_REFRESH_MS && s.first >= written - SERIES_REFRESH_MS) continue;
+      if (
+        written !== undefined &&
+        s.last - written < SERIES_REFRESH_MS &&
+        s.first >= written - SERIES_REFRESH_MS
+      )
+        continue;
       this.seriesSeen.set(id, Math.max(written ?? 0, s.last));
       values.push([s.row.name, id.toString(), Object.fromEntries(s.row.labels), s.row.kind, s.first, s.last]);
     }
@@ -200,18 +213,37 @@ function cutBlocks(state: PartitionState): { blocks: Block[]; durableOffset: num
     while (upto < rows.length && (rows[upto] as SampleRow).offset <= next.last) upto++;
     // Rows before the recorded block (none, unless the recording lost a block) form their own block.
     const before = rows.slice(at, upto).filter((r) => r.offset < next.first);
-    if (before.length > 0) blocks.push({ topic, partition, first: from, last: next.first - 1, rows: before, replay: false });
-    blocks.push({ topic, partition, first: next.first, last: next.last, rows: rows.slice(at + before.length, upto), replay: true });
+    if (before.length > 0)
+      blocks.push({ topic, partition, first: from, last: next.first - 1, rows: before, replay: false });
+    blocks.push({
+      topic,
+      partition,
+      first: next.first,
+      last: next.last,
+      rows: rows.slice(at + before.length, upto),
+      replay: true,
+    });
     at = upto;
     from = next.last + 1;
   }
   const waiting = state.recorded[0];
   if (waiting !== undefined && waiting.first <= end) {
     const before = rows.slice(at).filter((r) => r.offset < waiting.first);
-    if (before.length > 0) blocks.push({ topic, partition, first: from, last: waiting.first - 1, rows: before, replay: false });
+    if (before.length > 0)
+      blocks.push({ topic, partition, first: from, last: waiting.first - 1, rows: before, replay: false });
     // Hold the records of the incomplete recorded block (and after it) for the next write.
     const rest = rows.slice(at + before.length);
-    state.held = [{ recordCount: 0, topic, partition, firstOffset: waiting.first, lastOffset: end, rows: rest, rejects: [] }];
+    state.held = [
+      {
+        recordCount: 0,
+        topic,
+        partition,
+        firstOffset: waiting.first,
+        lastOffset: end,
+        rows: rest,
+        rejects: [],
+      },
+    ];
     return { blocks, durableOffset: waiting.first > first.firstOffset ? waiting.first - 1 : undefined };
   }
   if (at < rows.length) {

@@ -53,7 +53,10 @@ export async function ensureTables(ch: ClickHouse, retention: Config['retention'
     try {
       await ch.client.command({ query });
     } catch (error) {
-      throw new SinkError(`cannot create the tables in database ${ch.database}: ${(error as Error).message}`, { cause: error });
+      throw new SinkError(
+        `cannot create the tables in database ${ch.database}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 }

@@ -5,7 +5,13 @@ import type { ClickHouse } from '../sinks/clickhouse.js';
 const READS = /^\s*(\(|SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i;
 
 /** The output formats `metrics-pipeline sql --format` accepts. */
-export const SQL_FORMATS = ['TabSeparatedWithNames', 'CSVWithNames', 'JSONEachRow', 'JSONCompactEachRow', 'JSON'] as const;
+export const SQL_FORMATS = [
+  'TabSeparatedWithNames',
+  'CSVWithNames',
+  'JSONEachRow',
+  'JSONCompactEachRow',
+  'JSON',
+] as const;
 export type SqlFormat = (typeof SQL_FORMATS)[number];
 
 /**
@@ -13,7 +19,11 @@ export type SqlFormat = (typeof SQL_FORMATS)[number];
  * statements (DDL, INSERT … SELECT) run as commands and return ''. The default database is the
  * pipeline's, so `SELECT count() FROM samples` works as written.
  */
-export async function runSql(ch: ClickHouse, query: string, format: SqlFormat = 'TabSeparatedWithNames'): Promise<string> {
+export async function runSql(
+  ch: ClickHouse,
+  query: string,
+  format: SqlFormat = 'TabSeparatedWithNames',
+): Promise<string> {
   // The embedded engine keeps one session per process; a server needs a session for USE to last.
   const session = ch.embeddedPath ? {} : { session_id: randomUUID() };
   await ch.client.command({ query: `USE \`${ch.database}\``, ...session });

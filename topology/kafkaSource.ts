@@ -68,7 +68,12 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
             headers: m.headers,
           }));
           inFlight.add(records.length);
-          subscriber.next({ topic: batch.topic, partition: batch.partition, records, lastOffset: Number(batch.lastOffset()) });
+          subscriber.next({
+            topic: batch.topic,
+            partition: batch.partition,
+            records,
+            lastOffset: Number(batch.lastOffset()),
+          });
           // Marks the fetch position only; the commit happens after the sinks.
           resolveOffset(batch.lastOffset());
           await inFlight.below(maxInFlightRecords, heartbeat, isRunning);

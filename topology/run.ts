@@ -37,7 +37,12 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   const clickhouse = await openClickHouse(config.clickhouse);
   try {
     const topology = await startTopology({ config, kafka, registry, clickhouse, log });
-    const admin = await startAdminServer({ port: options.adminPort ?? 0, clickhouse, ready: () => true, log });
+    const admin = await startAdminServer({
+      port: options.adminPort ?? 0,
+      clickhouse,
+      ready: () => true,
+      log,
+    });
     const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
     try {
       await untilStopped(topology, options);
@@ -62,7 +67,9 @@ async function untilStopped(
 ): Promise<void> {
   const stopped = new AbortController();
   const onSignal = () => stopped.abort();
-  const whenStopped = new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const whenStopped = new Promise<void>((resolve) =>
+    stopped.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   options.signal?.addEventListener('abort', onSignal, { once: true });

@@ -75,13 +75,19 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const stats: TopologyStats = { records: 0, stored: 0, deadLettered: 0, flushes: 0 };
   const committed = new Map<number, number>();
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) => ps.map((partition) => ({ topic: t, partition })));
+    const assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) =>
+      ps.map((partition) => ({ topic: t, partition })),
+    );
     sink.reassigned(assigned);
     log.info({ assigned: payload.memberAssignment, generation: payload.groupId }, 'partitions assigned');
   });
 
   const commit = async (durable: Durable) => {
-    const offsets = [...durable.values()].map((d) => ({ topic: d.topic, partition: d.partition, offset: String(d.lastOffset + 1) }));
+    const offsets = [...durable.values()].map((d) => ({
+      topic: d.topic,
+      partition: d.partition,
+      offset: String(d.lastOffset + 1),
+    }));
     if (offsets.length === 0) return;
     try {
       await withRetry(() => consumer.commitOffsets(offsets), {
@@ -108,7 +114,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stats.stored += rows;
     stats.deadLettered += rejects.length;
     stats.flushes += 1;
-    log.debug({ records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) }, 'flushed');
+    log.debug(
+      { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
+      'flushed',
+    );
   };
 
   const stop$ = new Subject<void>();
@@ -121,7 +130,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     takeUntil(stop$),
     decodeRecords((id) => registry.writerType(id)),
     validateSamples(config.validation, Date.now),
-    bufferRows({ maxRows: config.sink.maxRows, maxMs: config.sink.maxMs, weigh: (b) => b.rows.length + b.rejects.length + 1 }),
+    bufferRows({
+      maxRows: config.sink.maxRows,
+      maxMs: config.sink.maxMs,
+      weigh: (b) => b.rows.length + b.rejects.length + 1,
+    }),
     concatMap(flush),
     tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }),
   );
@@ -151,7 +164,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
         admin.fetchTopicOffsets(topic),
         admin.fetchOffsets({ groupId: config.appId, topics: [topic] }),
       ]);
-      const groupCommitted = new Map(groupOffsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+      const groupCommitted = new Map(
+        groupOffsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [],
+      );
       return ends.every((p) => {
         const at = Math.max(committed.get(p.partition) ?? -1, groupCommitted.get(p.partition) ?? -1);
         return Number(p.high) === 0 || at >= Number(p.high);

@@ -11,7 +11,19 @@ describe('metrics-pipeline command line', () => {
     const file = join(dir, 'config.yaml');
     writeFileSync(file, stringify(config));
 
-    const produce = cli(['--config', file, 'produce', '--series', '20', '--samples', '2000', '--batch', '4', '--seed', '9']);
+    const produce = cli([
+      '--config',
+      file,
+      'produce',
+      '--series',
+      '20',
+      '--samples',
+      '2000',
+      '--batch',
+      '4',
+      '--seed',
+      '9',
+    ]);
     expect(await produce.exit, produce.stderr()).toBe(0);
     expect(produce.stdout()).toMatch(/produced 2000 samples in 500 records/);
 
@@ -39,7 +51,9 @@ describe('metrics-pipeline command line', () => {
 
     const missing = cli(['--config', '/nonexistent/pipeline.yaml', 'run']);
     expect(await missing.exit).toBe(2);
-    expect(missing.stderr()).toMatch(/^metrics-pipeline: cannot read config file \/nonexistent\/pipeline.yaml/);
+    expect(missing.stderr()).toMatch(
+      /^metrics-pipeline: cannot read config file \/nonexistent\/pipeline.yaml/,
+    );
     expect(missing.stderr()).not.toMatch(/\n\s+at /);
 
     const dir = tempDir('cli-bad');

@@ -32,7 +32,10 @@ describe('dead-letter topic', () => {
       { value: frame(987_654, good.subarray(5)), reason: /unknown schema id 987654/ },
       { value: good.subarray(0, good.length - 4), reason: /cannot decode Avro body/ },
       { value: encode([sample({ value: Number.NaN })]), reason: /value NaN .* not finite/ },
-      { value: encode([sample({ value: Number.POSITIVE_INFINITY })]), reason: /value Infinity .* not finite/ },
+      {
+        value: encode([sample({ value: Number.POSITIVE_INFINITY })]),
+        reason: /value Infinity .* not finite/,
+      },
       { value: encode([sample({ name: '' })]), reason: /empty metric name/ },
       { value: encode([sample({ labels: { 'bad-label': 'x' } })]), reason: /invalid label name "bad-label"/ },
       { value: encode([sample({ timestamp: now - 30 * 24 * 3600_000 })]), reason: /older than/ },
@@ -42,7 +45,10 @@ describe('dead-letter topic', () => {
     // Good records before, between and after every bad one, each a distinct sample.
     const messages = [];
     let goodCount = 0;
-    const goodRecord = () => ({ key: 'good', value: encode([sample({ timestamp: now - 1000 * ++goodCount })]) });
+    const goodRecord = () => ({
+      key: 'good',
+      value: encode([sample({ timestamp: now - 1000 * ++goodCount })]),
+    });
     messages.push(goodRecord());
     for (const b of bad) messages.push({ key: 'bad', value: b.value }, goodRecord());
     const admin = kafka.admin();
@@ -84,13 +90,21 @@ describe('dead-letter topic', () => {
     }));
     const producer = kafka.producer();
     await producer.connect();
-    await producer.send({ topic: config.topics.metrics, messages: [{ value: frame(schemaId, batchType.toBuffer({ samples })) }] });
+    await producer.send({
+      topic: config.topics.metrics,
+      messages: [{ value: frame(schemaId, batchType.toBuffer({ samples })) }],
+    });
     await producer.disconnect();
 
     await runPipeline({ config, log: quietLog, exitWhenIdle: true });
-    const rows = await query<{ value: number }>(config, `SELECT value FROM \`${config.clickhouse.database}\`.samples ORDER BY value`);
+    const rows = await query<{ value: number }>(
+      config,
+      `SELECT value FROM \`${config.clickhouse.database}\`.samples ORDER BY value`,
+    );
     expect(rows.map((r) => r.value)).toEqual([0, 1, 3]);
     const [dead] = await readTopic(config.topics.dlq, 1);
-    expect(String(dead?.headers?.[DLQ_HEADERS.reason])).toMatch(/sample 2: value NaN.*\(3 of 4 samples stored\)/);
+    expect(String(dead?.headers?.[DLQ_HEADERS.reason])).toMatch(
+      /sample 2: value NaN.*\(3 of 4 samples stored\)/,
+    );
   });
 });

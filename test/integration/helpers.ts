@@ -113,7 +113,9 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
       }
     }
   });
-  const exit = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exit = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return {
     child,
     exit,
@@ -124,7 +126,9 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
         const line = err.split('\n').find((l) => pattern.test(l));
         if (line !== undefined) return resolve(line);
         watchers.push({ pattern, resolve });
-        void exit.then((code) => reject(new Error(`process exited (${code}) before printing ${pattern}:\n${err.slice(-2000)}`)));
+        void exit.then((code) =>
+          reject(new Error(`process exited (${code}) before printing ${pattern}:\n${err.slice(-2000)}`)),
+        );
       }),
   };
 }

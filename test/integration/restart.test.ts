@@ -58,10 +58,26 @@ describe('crash and restart', () => {
         const rows: SampleRow[] = [];
         for (let offset = first; offset <= last; offset++) {
           for (let i = 0; i < 3; i++) {
-            rows.push({ name: 'replayed', labels: [['i', String(i)]], timestamp: t0 + offset * 1000, value: offset, kind: 'gauge', seriesId: BigInt(i + 1), offset });
+            rows.push({
+              name: 'replayed',
+              labels: [['i', String(i)]],
+              timestamp: t0 + offset * 1000,
+              value: offset,
+              kind: 'gauge',
+              seriesId: BigInt(i + 1),
+              offset,
+            });
           }
         }
-        return { recordCount: last - first + 1, topic: 'replay', partition: 0, firstOffset: first, lastOffset: last, rows, rejects: [] };
+        return {
+          recordCount: last - first + 1,
+          topic: 'replay',
+          partition: 0,
+          firstOffset: first,
+          lastOffset: last,
+          rows,
+          rejects: [],
+        };
       };
       // First run: blocks [0,9] and [10,19] are written; the crash comes before the commit.
       const first = new SamplesSink(ch, quietLog);
@@ -76,7 +92,10 @@ describe('crash and restart', () => {
       const d3 = await second.write([batch(15, 24)]);
       expect(d3.get('replay\u00000')?.lastOffset).toBe(24);
       const [row] = await ch.client
-        .query({ query: `SELECT count() AS n, uniqExact(series_id, ts) AS d FROM \`${ch.database}\`.samples`, format: 'JSONEachRow' })
+        .query({
+          query: `SELECT count() AS n, uniqExact(series_id, ts) AS d FROM \`${ch.database}\`.samples`,
+          format: 'JSONEachRow',
+        })
         .then((r) => r.json<{ n: string; d: string }>());
       expect(row).toEqual({ n: String(25 * 3), d: String(25 * 3) });
     } finally {

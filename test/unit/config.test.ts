@@ -92,7 +92,11 @@ describe('loadConfig', () => {
     );
     const config = loadConfig(file, {});
     expect(config.appId).toBe('billing-metrics');
-    expect(config.kafka).toEqual({ brokers: ['broker:9092'], clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 });
+    expect(config.kafka).toEqual({
+      brokers: ['broker:9092'],
+      clientId: 'metrics-pipeline',
+      sessionTimeoutMs: 10_000,
+    });
     expect(config.topics).toEqual({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 12 });
     expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightRecords: 200_000 });
   });
@@ -128,10 +132,12 @@ describe('loadConfig', () => {
   });
 
   it('rejects a section of the wrong type, and a file that is not a mapping', () => {
-    expect(configError(() => loadConfig(configFile('kafka: oops\n'), { KAFKA_BROKERS: 'k:1' })).message).toMatch(
-      /kafka: Invalid input: expected object, received string/,
+    expect(
+      configError(() => loadConfig(configFile('kafka: oops\n'), { KAFKA_BROKERS: 'k:1' })).message,
+    ).toMatch(/kafka: Invalid input: expected object, received string/);
+    expect(configError(() => loadConfig(configFile('- a\n- b\n'), {})).message).toMatch(
+      /must be a mapping of settings .*not a list/,
     );
-    expect(configError(() => loadConfig(configFile('- a\n- b\n'), {})).message).toMatch(/must be a mapping of settings .*not a list/);
   });
 
   it('rejects a wrong type, naming the key path', () => {
