@@ -14,6 +14,8 @@ import { commandConfig, type GlobalOptions } from './context.js';
 
 export interface DemoFlags {
   duration: number;
+  /** Hours of history replayed before the live part. */
+  history: number;
   rate: number;
   series: number;
   json?: boolean;
@@ -52,15 +54,18 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
     if (!config.clickhouse.url) rmSync(config.clickhouse.path, { recursive: true, force: true });
     const summary = await demo(config, flags);
     console.log(
-      `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series; ` +
+      `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series, ` +
+        `${summary.stored['1m']} 1-minute and ${summary.stored['1h']} 1-hour aggregates; ${summary.late} late samples; ` +
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
     console.log(
       `try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`,
     );
-    if (flags.json)
-      console.log(JSON.stringify({ produced: summary.produced, stored: summary.stored, dlq: summary.dlq }));
+    if (flags.json) {
+      const { produced, stored, dlq, late } = summary;
+      console.log(JSON.stringify({ produced, stored, dlq, late }));
+    }
   } finally {
     if (services) say('stopping the services it started');
     await stopServices();
@@ -69,9 +74,10 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
 
 interface Summary {
   produced: number;
-  stored: { raw: number };
+  stored: { raw: number; '1m': number; '1h': number };
   series: number;
   dlq: number;
+  late: number;
 }
 
 async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
@@ -80,18 +86,45 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const registry = new Registry(config.schemaRegistry.url as string);
   const began = Date.now();
   let produced = 0;
-  let stats: TopologyStats = { records: 0, stored: 0, deadLettered: 0, flushes: 0 };
+  let stats: TopologyStats = {
+    records: 0,
+    stored: 0,
+    deadLettered: 0,
+    late: 0,
+    rollups: { '1m': 0, '1h': 0 },
+    flushes: 0,
+  };
   const progress = setInterval(() => {
     say(
-      `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · dead-lettered ${stats.deadLettered}`,
+      `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · ` +
+        `window results 1m ${stats.rollups['1m']} 1h ${stats.rollups['1h']} · dead-lettered ${stats.deadLettered} · late ${stats.late}`,
     );
   }, 2000);
 
-  say(
-    `streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s to ${config.topics.metrics}`,
-  );
+  // First a few hours of history as fast as Kafka takes it, so that both tiers fill; then live
+  // samples at `rate`, event time tracking the wall clock (interval = series / rate).
+  const historySeries = Math.min(flags.series, 500);
+  const historyMs = flags.history * 3_600_000;
+  const liveStart = Math.ceil(Date.now() / 60_000) * 60_000;
   const production = (async () => {
-    const result = await produceSynthetic({
+    say(
+      `replaying ${flags.history} h of history of ${historySeries} series (10 s apart) to ${config.topics.metrics}`,
+    );
+    const history = await produceSynthetic({
+      kafka,
+      registry,
+      topic: config.topics.metrics,
+      partitions: config.topics.partitions,
+      series: historySeries,
+      samples: historySeries * (historyMs / 10_000),
+      batch: 10,
+      seed: 42,
+      start: liveStart - historyMs,
+      intervalMs: 10_000,
+      onProgress: (sent) => (produced = sent.samples),
+    });
+    say(`streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s`);
+    const live = await produceSynthetic({
       kafka,
       registry,
       topic: config.topics.metrics,
@@ -101,16 +134,20 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       rate: flags.rate,
       batch: 10,
       seed: 42,
-      onProgress: (sent) => (produced = sent.samples),
+      start: Math.max(liveStart, Date.now()),
+      intervalMs: Math.max(1, Math.round((1000 * flags.series) / flags.rate)),
+      onProgress: (sent) => (produced = history.samples + sent.samples),
     });
-    await produceBadRecords(kafka, config.topics.metrics, result.schemaId);
-    produced = result.samples;
-    return result;
+    await produceBadRecords(kafka, config.topics.metrics, live.schemaId);
+    produced = history.samples + live.samples;
+    return live;
   })();
   production.catch((error: unknown) => say(`producer failed: ${messageOf(error)}`));
 
   let raw = 0;
   let series = 0;
+  let minute = 0;
+  let hour = 0;
   try {
     stats = await runPipeline({
       config,
@@ -119,12 +156,16 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       idleAfter: production,
       onProgress: (s) => (stats = s),
       beforeClose: async (ch) => {
-        const [row] = await queryRows<{ raw: string; series: string }>(
+        const db = `\`${ch.database}\``;
+        const [row] = await queryRows<{ raw: string; series: string; m: string; h: string }>(
           ch,
-          `SELECT (SELECT count() FROM \`${ch.database}\`.samples) AS raw, (SELECT uniqExact(series_id) FROM \`${ch.database}\`.series) AS series`,
+          `SELECT (SELECT count() FROM ${db}.samples) AS raw, (SELECT uniqExact(series_id) FROM ${db}.series) AS series,
+                  (SELECT count() FROM ${db}.samples_1m FINAL) AS m, (SELECT count() FROM ${db}.samples_1h FINAL) AS h`,
         );
         raw = Number(row?.raw ?? 0);
         series = Number(row?.series ?? 0);
+        minute = Number(row?.m ?? 0);
+        hour = Number(row?.h ?? 0);
       },
     });
     await production;
@@ -132,7 +173,13 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
     clearInterval(progress);
   }
   say(`done in ${Math.round((Date.now() - began) / 1000)}s`);
-  return { produced, stored: { raw }, series, dlq: stats.deadLettered };
+  return {
+    produced,
+    stored: { raw, '1m': minute, '1h': hour },
+    series,
+    dlq: stats.deadLettered,
+    late: stats.late,
+  };
 }
 
 /** A few records a careless producer could send, to show the dead-letter topic at work. */

@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PipelineError } from '../core/errors.js';
 import { commandConfig, intOption, type GlobalOptions } from './context.js';
 
@@ -99,6 +99,21 @@ program
   });
 
 program
+  .command('describe')
+  .description(
+    'print the topology: sub-topologies, stages, state stores and topics (as Kafka Streams describes one)',
+  )
+  .addOption(
+    new Option('--format <format>', 'text (Kafka Streams style), mermaid (flowchart) or both')
+      .choices(['text', 'mermaid', 'both'] as const)
+      .default('text'),
+  )
+  .action(async (o: { format: 'text' | 'mermaid' | 'both' }) => {
+    const { describeCommand } = await import('./describeCommand.js');
+    describeCommand(await commandConfig(global()), o);
+  });
+
+program
   .command('sql')
   .description('query the configured ClickHouse (also while a topology holds the embedded data folder)')
   .argument('<query>', 'one SQL statement; tables are in the pipeline database')
@@ -115,13 +130,30 @@ program
 program
   .command('demo')
   .description('start what is missing, produce synthetic metrics, run the topology, summarize, stop')
-  .option('--duration <seconds>', 'seconds of streaming', int('duration', 1), 20)
+  .option('--duration <seconds>', 'seconds of live streaming', int('duration', 1), 20)
+  .option('--history <hours>', 'hours of history replayed first', int('history', 0), 3)
   .option('--rate <n>', 'samples per second', int('rate', 1), 20_000)
   .option('--series <n>', 'distinct series', int('series', 1), 2000)
   .option('--json', 'print a JSON summary as the last line')
-  .action(async (o: { duration: number; rate: number; series: number; json?: boolean }) => {
+  .action(async (o: { duration: number; history: number; rate: number; series: number; json?: boolean }) => {
     const { demoCommand } = await import('./demo.js');
     await demoCommand(global(), o);
+  });
+
+program
+  .command('bench')
+  .description('measure throughput, latency, memory and storage on a seeded workload (bench/README.md)')
+  .option('--series <n>', 'distinct series', int('series', 1), 10_000)
+  .option('--samples <n>', 'samples per throughput run', int('samples', 1), 2_000_000)
+  .option('--seed <n>', 'random seed', int('seed', 0), 1)
+  .option('--latency-rate <n>', 'latency run samples/s (default: batched / 2)', int('latency-rate', 1))
+  .option('--latency-seconds <n>', 'duration of the latency run', int('latency-seconds', 1), 20)
+  .option('--cpu-prof', "profile the batched run's topology process and list its hot spots")
+  .option('--keep', "keep the runs' ClickHouse data and topics")
+  .option('--json', 'print a JSON summary as the last line')
+  .action(async (o: import('../bench/bench.js').BenchFlags) => {
+    const { benchCommand } = await import('../bench/bench.js');
+    await benchCommand(global(), o);
   });
 
 try {

@@ -22,6 +22,7 @@ export async function runCommand(
     },
   });
   console.log(
-    `consumed ${stats.records} records, stored ${stats.stored} samples, dead-lettered ${stats.deadLettered} records`,
+    `consumed ${stats.records} records, stored ${stats.stored} samples, ${stats.rollups['1m']} 1m and ${stats.rollups['1h']} 1h window results, ` +
+      `dead-lettered ${stats.deadLettered} records, ${stats.late} late samples`,
   );
 }

@@ -6,6 +6,33 @@ import { defaultLimits } from './validate.js';
 
 const name = z.string().regex(/^[a-zA-Z0-9._-]{1,200}$/, 'letters, digits, ".", "_" and "-" only');
 const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/** A window tier: Kafka Streams' TimeWindows.ofSizeAndGrace plus Flink's allowed lateness. */
+const tier = z
+  .object({
+    sizeMs: positiveInt,
+    /** Out-of-order records still accepted after the window end, before its one result is emitted. */
+    graceMs: nonNegativeInt,
+    /** After the result, records this late still correct it (a new revision); later ones go to the late topic. */
+    allowedLatenessMs: nonNegativeInt,
+  })
+  .strict();
+
+const topicDefaults = {
+  metrics: 'metrics',
+  dlq: 'metrics-dlq',
+  late: 'metrics-late',
+  metrics1m: 'metrics-1m',
+  metrics1h: 'metrics-1h',
+  partitions: 4,
+};
+const windowDefaults = {
+  outOfOrdernessMs: 5_000,
+  idleTimeoutMs: 10_000,
+  minute: { sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 },
+  hour: { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 },
+};
 
 const ConfigSchema = z
   .object({
@@ -39,10 +66,31 @@ const ConfigSchema = z
       .object({
         metrics: name.default('metrics'),
         dlq: name.default('metrics-dlq'),
+        late: name.default('metrics-late'),
+        metrics1m: name.default('metrics-1m'),
+        metrics1h: name.default('metrics-1h'),
         partitions: positiveInt.max(1000).default(4),
       })
       .strict()
-      .default({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 4 }),
+      .default(topicDefaults),
+    input: z
+      .object({
+        /** Producers key records by series (as `produce` and the SDK do): no repartition topic needed. */
+        coPartitioned: z.boolean().default(true),
+      })
+      .strict()
+      .default({ coPartitioned: true }),
+    windows: z
+      .object({
+        /** Bounded out-of-orderness of event time per partition, ms. */
+        outOfOrdernessMs: nonNegativeInt.default(5_000),
+        /** A partition without records this long (processing time) does not hold the watermark back. */
+        idleTimeoutMs: positiveInt.default(10_000),
+        minute: tier.default({ sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 }),
+        hour: tier.default({ sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 }),
+      })
+      .strict()
+      .default(windowDefaults),
     validation: z
       .object({
         maxLabels: positiveInt.default(defaultLimits.maxLabels),
@@ -66,11 +114,19 @@ const ConfigSchema = z
       .strict()
       .default({ maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 }),
     retention: z
-      .object({ rawDays: positiveInt.default(7) })
+      .object({
+        rawDays: positiveInt.default(7),
+        minuteDays: positiveInt.default(30),
+        hourDays: positiveInt.default(365),
+      })
       .strict()
-      .default({ rawDays: 7 }),
+      .default({ rawDays: 7, minuteDays: 30, hourDays: 365 }),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.windows.hour.sizeMs % c.windows.minute.sizeMs === 0, {
+    message: 'windows.hour.sizeMs must be a multiple of windows.minute.sizeMs',
+    path: ['windows', 'hour', 'sizeMs'],
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

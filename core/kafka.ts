@@ -1,6 +1,7 @@
-import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
-import { ConfigError, PipelineError } from './errors.js';
+import { Kafka, logLevel, type Admin, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { ConfigError, isRetriable, PipelineError } from './errors.js';
 import type { Logger } from './log.js';
+import { withRetry } from './retry.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -74,4 +75,51 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
       );
     }
   }
+}
+
+/** Most bytes of record values and keys sent in one produce request (brokers refuse batches over 1 MiB by default). */
+const MAX_SEND_BYTES = 512 * 1024;
+
+/**
+ * Sends `messages` to `topic` in requests of at most ~512 KiB, in order, each acknowledged by
+ * all in-sync replicas before the next, retrying retriable failures.
+ */
+export async function sendAll(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+  let chunk: Message[] = [];
+  let bytes = 0;
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const batch = chunk;
+    const size = bytes;
+    chunk = [];
+    bytes = 0;
+    try {
+      await withRetry(() => producer.send({ topic, messages: batch, acks: -1 }), {
+        retryIf: () => true,
+        attempts: 8,
+      });
+    } catch (error) {
+      throw new PipelineError(
+        `cannot send ${batch.length} records (${size} bytes) to ${topic}: ${(error as Error).message}`,
+        {
+          cause: error,
+          retriable: isRetriable(error),
+        },
+      );
+    }
+  };
+  for (const message of messages) {
+    let size = sizeOf(message.value) + sizeOf(message.key) + 70;
+    for (const [k, v] of Object.entries(message.headers ?? {}))
+      size += k.length + (Array.isArray(v) ? v.reduce((n, x) => n + sizeOf(x), 0) : sizeOf(v ?? null)) + 8;
+    if (bytes + size > MAX_SEND_BYTES) await flush();
+    chunk.push(message);
+    bytes += size;
+  }
+  await flush();
+}
+
+function sizeOf(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }

@@ -9,6 +9,7 @@ function load(file: string): avro.Schema {
 export const sampleSchema = load('./sample.avsc');
 export const batchSchema = load('./batch.avsc');
 export const alertSchema = load('./alert.avsc');
+export const rollupSchema = load('./rollup.avsc');
 
 export type SampleKind = 'gauge' | 'counter';
 
@@ -24,6 +25,31 @@ export interface Sample {
   timestamp: number;
   value: number;
   kind: SampleKind;
+}
+
+/** A window result of a tier as published to its topic (schemas/rollup.avsc). */
+export interface Rollup {
+  tier: string;
+  seriesId: string;
+  name: string;
+  labels: Record<string, string>;
+  kind: SampleKind;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  avg: number;
+  first: number;
+  last: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  increase: number;
+  rate: number;
+  revision: number;
+  sketch: Buffer;
 }
 
 export type AlertState = 'pending' | 'firing' | 'resolved';
@@ -47,6 +73,7 @@ export const batchType = avro.Type.forSchema(batchSchema);
 /** A bare Avro array of samples, as some producers write batches. */
 export const sampleArrayType = avro.Type.forSchema({ type: 'array', items: sampleSchema });
 export const alertType = avro.Type.forSchema(alertSchema);
+export const rollupType = avro.Type.forSchema(rollupSchema);
 
 /** Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
 export const WIRE_HEADER_BYTES = 5;

@@ -1,6 +1,6 @@
 import type { IHeaders, Producer } from 'kafkajs';
 import type { Rejected } from '../core/records.js';
-import { withRetry } from '../core/retry.js';
+import { sendAll } from '../core/kafka.js';
 
 /** Headers a dead-lettered record carries besides its original ones. */
 export const DLQ_HEADERS = {
@@ -30,5 +30,5 @@ export async function sendToDeadLetter(
     headers[DLQ_HEADERS.offset] = String(r.offset);
     return { key: r.key, value: r.value, headers };
   });
-  await withRetry(() => producer.send({ topic, messages, acks: -1 }), { retryIf: () => true, attempts: 8 });
+  await sendAll(producer, topic, messages);
 }

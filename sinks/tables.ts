@@ -3,7 +3,9 @@ import { SinkError } from '../core/errors.js';
 import type { ClickHouse } from './clickhouse.js';
 
 /**
- * The tables of the contract, created idempotently at start. Time series codecs: DoubleDelta
+ * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
+ * one row per series and window (`ts` = window start); a corrected or replayed window has a
+ * revision at least as high and replaces the earlier row (ReplacingMergeTree: query with FINAL). Time series codecs: DoubleDelta
  * for regular timestamps, Gorilla for slowly changing doubles, ZSTD on top.
  */
 export function tableStatements(database: string, retention: Config['retention']): string[] {
@@ -32,6 +34,29 @@ export function tableStatements(database: string, retention: Config['retention']
       last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
     ) ENGINE = AggregatingMergeTree
     ORDER BY (metric, series_id)`,
+    ...(['1m', '1h'] as const).map(
+      (tier) => `CREATE TABLE IF NOT EXISTS ${db}.samples_${tier} (
+      metric LowCardinality(String),
+      series_id UInt64 CODEC(ZSTD(1)),
+      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+      count UInt32 CODEC(T64, ZSTD(1)),
+      sum Float64 CODEC(Gorilla, ZSTD(1)),
+      min Float64 CODEC(Gorilla, ZSTD(1)),
+      max Float64 CODEC(Gorilla, ZSTD(1)),
+      avg Float64 CODEC(Gorilla, ZSTD(1)),
+      first Float64 CODEC(Gorilla, ZSTD(1)),
+      last Float64 CODEC(Gorilla, ZSTD(1)),
+      p50 Float64 CODEC(Gorilla, ZSTD(1)),
+      p90 Float64 CODEC(Gorilla, ZSTD(1)),
+      p99 Float64 CODEC(Gorilla, ZSTD(1)),
+      increase Float64 CODEC(Gorilla, ZSTD(1)),
+      rate Float64 CODEC(Gorilla, ZSTD(1)),
+      revision UInt32
+    ) ENGINE = ReplacingMergeTree(revision)
+    PARTITION BY ${tier === '1m' ? 'toDate(ts)' : 'toYYYYMM(ts)'}
+    ORDER BY (metric, series_id, ts)
+    TTL toDateTime(ts) + INTERVAL ${tier === '1m' ? retention.minuteDays : retention.hourDays} DAY`,
+    ),
     // Block boundaries of sink inserts, written before each insert, so that a replay after a
     // crash cuts the same blocks and ClickHouse's insert deduplication drops the repeats.
     `CREATE TABLE IF NOT EXISTS ${db}.sink_blocks (

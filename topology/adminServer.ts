@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
@@ -14,23 +15,37 @@ export interface AdminServer {
 const MAX_QUERY_BYTES = 1 << 20;
 
 /**
- * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming), and, when it holds the
- * embedded ClickHouse, `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile.
- * Listens on loopback only.
+ * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming), `/metrics` (Prometheus
+ * text, when given a registry), and, when it holds the embedded ClickHouse,
+ * `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile. Listens on loopback only.
  */
 export async function startAdminServer(options: {
   port: number;
   clickhouse: ClickHouse;
   ready: () => boolean;
   log: Logger;
+  metrics?: { registry: Registry };
 }): Promise<AdminServer> {
-  const { clickhouse, ready, log } = options;
+  const { clickhouse, ready, log, metrics } = options;
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok\n');
     if (req.method === 'GET' && url.pathname === '/readyz') {
       res.statusCode = ready() ? 200 : 503;
       return void res.end(ready() ? 'ready\n' : 'not ready\n');
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics' && metrics) {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.setHeader('Content-Type', metrics.registry.contentType);
+          res.end(text);
+        },
+        (error: unknown) => {
+          res.statusCode = 500;
+          res.end(`${messageOf(error)}\n`);
+        },
+      );
+      return;
     }
     if (req.method === 'POST' && url.pathname === '/sql' && clickhouse.embeddedPath) {
       const format = (url.searchParams.get('format') ?? 'TabSeparatedWithNames') as SqlFormat;

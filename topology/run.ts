@@ -45,8 +45,9 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     });
     const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
     try {
-      await untilStopped(topology, options);
-      await topology.stop();
+      const idle = await untilStopped(topology, options);
+      // At the end of the input, windows close as if time had run out (no more records will come).
+      await topology.stop({ closeWindows: idle });
     } finally {
       clearInterval(progress);
       await admin.close();
@@ -60,11 +61,14 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   }
 }
 
-/** Resolves when the run should end: idle (if asked), aborted, or a signal; rejects if the topology fails. */
+/**
+ * Resolves when the run should end: true when the input is consumed to its end (if asked),
+ * false when aborted or signalled; rejects if the topology fails.
+ */
 async function untilStopped(
   topology: Awaited<ReturnType<typeof startTopology>>,
   options: RunOptions,
-): Promise<void> {
+): Promise<boolean> {
   const stopped = new AbortController();
   const onSignal = () => stopped.abort();
   const whenStopped = new Promise<void>((resolve) =>
@@ -85,13 +89,14 @@ async function untilStopped(
       await Promise.race([whenStopped, new Promise((resolve) => setTimeout(resolve, 500))]);
       if (options.exitWhenIdle && idleChecks && !stopped.signal.aborted) {
         try {
-          if (await topology.isIdle()) return;
+          if (await topology.isIdle()) return true;
         } catch (error) {
           options.log.debug({ error: messageOf(error) }, 'idle check failed');
         }
       }
     }
     if (failure) throw failure.error;
+    return false;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,5 +1,19 @@
 import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { concatMap, lastValueFrom, Subject, takeUntil, tap } from 'rxjs';
+import {
+  concatMap,
+  defer,
+  EMPTY,
+  interval,
+  lastValueFrom,
+  map,
+  merge,
+  Subject,
+  takeUntil,
+  tap,
+  concat,
+  from,
+} from 'rxjs';
+import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
 import { isRetriable, messageOf } from '../core/errors.js';
 import { ensureTopics } from '../core/kafka.js';
@@ -9,12 +23,18 @@ import { withRetry } from '../core/retry.js';
 import { bufferRows } from '../operators/bufferRows.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { validateSamples } from '../operators/validateSamples.js';
+import { batchSchema, rollupSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
+import { sendLate } from '../sinks/late.js';
+import { RollupSink } from '../sinks/rollupSink.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { InFlight, kafkaSource } from './kafkaSource.js';
+import { windowStoreCodecs } from './storeCodecs.js';
+import { Tasks } from './tasks.js';
+import { WindowStage } from './windowStage.js';
 
 export interface TopologyDeps {
   config: Config;
@@ -28,6 +48,8 @@ export interface TopologyStats {
   records: number;
   stored: number;
   deadLettered: number;
+  late: number;
+  rollups: { '1m': number; '1h': number };
   flushes: number;
 }
 
@@ -35,29 +57,51 @@ export interface RunningTopology {
   stats: TopologyStats;
   /** Resolves when the topology has stopped (after `stop()`, or on a fatal error, which it rejects with). */
   done: Promise<void>;
-  /** Stops consuming, flushes and commits what was consumed, disconnects. */
-  stop(): Promise<void>;
+  /**
+   * Stops consuming, flushes and commits what was consumed, disconnects. With `closeWindows`,
+   * first closes every open window as at the end of input and writes the results.
+   */
+  stop(options?: { closeWindows?: boolean }): Promise<void>;
   /** True once every partition of the input is committed up to its end. */
   isIdle(): Promise<boolean>;
 }
 
 /**
- * The topology, top to bottom:
+ * The topology, top to bottom (see `metrics-pipeline describe`):
  *
- *   source [metrics] → decode (registry) → validate (normalize, series id)
- *     → buffer (rows, time) → sink samples+series (ClickHouse, idempotent) ─┐
- *     rejects → sink [metrics-dlq]                                           ├→ commit offsets
+ *   source [metrics] → decode (registry) → validate (normalize, series id) → buffer (rows, time)
+ *     ├→ sink samples + series (ClickHouse, idempotent blocks)
+ *     ├→ watermark → window-1m (store window-1m) → sink samples_1m + [metrics-1m]
+ *     │                └→ window-1h (store window-1h) → sink samples_1h + [metrics-1h]
+ *     ├→ rejects → [metrics-dlq]      late → [metrics-late]
+ *     └→ changelogs [<appId>-*-changelog] → commit offsets
  */
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { config, kafka, registry, clickhouse, log } = deps;
   const topic = config.topics.metrics;
+  const tasks = new Tasks<SampleAcc, RollupAcc>(
+    kafka,
+    config,
+    windowStoreCodecs,
+    log.child({ stage: 'state' }),
+  );
   const admin = kafka.admin();
   await admin.connect();
+  const partitions = config.topics.partitions;
   await ensureTopics(admin, [
-    { topic, partitions: config.topics.partitions },
-    { topic: config.topics.dlq, partitions: config.topics.partitions },
+    { topic, partitions },
+    { topic: config.topics.dlq, partitions },
+    { topic: config.topics.late, partitions },
+    { topic: config.topics.metrics1m, partitions },
+    { topic: config.topics.metrics1h, partitions },
+    ...tasks.topics(),
   ]);
   await ensureTables(clickhouse, config.retention);
+  const schemaIds = {
+    '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupSchema),
+    '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupSchema),
+  };
+  const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -71,15 +115,37 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   await consumer.connect();
 
   const sink = new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' }));
+  const rollups = new RollupSink(
+    clickhouse,
+    producer,
+    { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
+    schemaIds,
+  );
+  const stage = new WindowStage(config, tasks);
   const inFlight = new InFlight();
-  const stats: TopologyStats = { records: 0, stored: 0, deadLettered: 0, flushes: 0 };
+  const stats: TopologyStats = {
+    records: 0,
+    stored: 0,
+    deadLettered: 0,
+    late: 0,
+    rollups: { '1m': 0, '1h': 0 },
+    flushes: 0,
+  };
   const committed = new Map<number, number>();
+  /** Partitions whose restored stream time the watermark tracker already knows. */
+  const tracked = new Set<number>();
+
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) =>
-      ps.map((partition) => ({ topic: t, partition })),
-    );
-    sink.reassigned(assigned);
-    log.info({ assigned: payload.memberAssignment, generation: payload.groupId }, 'partitions assigned');
+    const assigned = (payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
+    sink.reassigned(assigned.map((partition) => ({ topic, partition })));
+    for (const p of tasks.retain(assigned)) {
+      stage.tracker.forget(p);
+      tracked.delete(p);
+    }
+    tasks.assign(assigned);
+    // An assigned partition holds the watermark back until it shows records or turns idle.
+    for (const p of assigned) if (!tracked.has(p)) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
+    log.info({ assigned, generation: payload.groupId }, 'partitions assigned');
   });
 
   const commit = async (durable: Durable) => {
@@ -101,9 +167,31 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }
   };
 
+  /** Window results and late records: written until none are left, then the state that produced them. */
+  const writeWindowEffects = async () => {
+    for (;;) {
+      const out = stage.drain();
+      if (out.results.length === 0 && out.late.length === 0) break;
+      await rollups.write(out.results);
+      await sendLate(producer, config.topics.late, lateSchemaId, out.late);
+      for (const r of out.results) stats.rollups[r.tier] += 1;
+      stats.late += out.late.length;
+    }
+    await tasks.write(producer, tasks.collect());
+  };
+
   const flush = async (group: ProcessedBatch[]) => {
     const started = performance.now();
+    for (const batch of group) {
+      const task = await tasks.ready(batch.partition);
+      if (!tracked.has(batch.partition)) {
+        tracked.add(batch.partition);
+        if (task.restored) stage.tracker.restore(batch.partition, task.restored.maxTimestamp);
+      }
+      stage.push(batch);
+    }
     const durable = await sink.write(group);
+    await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
     await commit(durable);
@@ -114,14 +202,16 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stats.stored += rows;
     stats.deadLettered += rejects.length;
     stats.flushes += 1;
-    log.debug(
-      { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
-      'flushed',
-    );
+    if (group.length > 0)
+      log.debug(
+        { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
+        'flushed',
+      );
   };
 
   const stop$ = new Subject<void>();
-  const pipeline = kafkaSource({
+  let closeWindows = false;
+  const batches$ = kafkaSource({
     consumer,
     topics: [topic],
     inFlight,
@@ -135,11 +225,23 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       maxMs: config.sink.maxMs,
       weigh: (b) => b.rows.length + b.rejects.length + 1,
     }),
-    concatMap(flush),
-    tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }),
   );
+  // Windows closed by the watermark's idle timer are written even while no records arrive.
+  const ticks$ = interval(config.sink.maxMs).pipe(
+    takeUntil(stop$),
+    map(() => [] as ProcessedBatch[]),
+  );
+  const pipeline = concat(
+    merge(batches$, ticks$).pipe(concatMap(flush)),
+    defer(() => {
+      if (!closeWindows) return EMPTY;
+      stage.complete();
+      return from(writeWindowEffects());
+    }),
+  ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
+    stage.close();
     await consumer.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
@@ -149,8 +251,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   return {
     stats,
     done,
-    stop() {
+    stop(options = {}) {
       stopping ??= (async () => {
+        closeWindows = options.closeWindows ?? false;
         // Stop fetching first so that no batch arrives after the last flush.
         await consumer.stop();
         stop$.next();

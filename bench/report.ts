@@ -1,0 +1,196 @@
+import type { LatencyResult } from './latency.js';
+import type { ThroughputResult, Workload } from './throughput.js';
+
+/** What the figures are aimed at; printed next to them, not asserted. */
+export const TARGETS = {
+  samplesPerSec: 300_000,
+  samplesPerSecUnbatched: 100_000,
+  bytesPerSample: 2,
+} as const;
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  totalMemoryMB: number;
+  node: string;
+  platform: string;
+  /** 1-minute load average at the start and at the end of the bench: how busy the machine was. */
+  loadAverage: { start: number; end: number };
+}
+
+export interface BenchReport {
+  /** Batched run (100 samples per record): samples / (exit − partitions assigned). */
+  samplesPerSec: number | null;
+  samplesPerSecUnbatched: number | null;
+  samplesPerSecInclStartup: number;
+  samplesPerSecUnbatchedInclStartup: number;
+  samplesPerSecMeaning: string;
+  p50LatencyMs: number;
+  p99LatencyMs: number;
+  latencyMeaning: string;
+  /** Peak RSS of the topology process in the batched run. */
+  peakRssMB: number | null;
+  peakRssMBUnbatched: number | null;
+  peakRssMBLatency: number | null;
+  /** Batched run, after OPTIMIZE FINAL: sum(bytes_on_disk) / sum(rows) of the active parts. */
+  bytesPerSample: number;
+  bytesPerSampleBeforeMerge: number;
+  stateBytesPerSeries: number | null;
+  workload: Workload & { partitions: number; intervalMs: number; batches: number[] };
+  latency: LatencyResult;
+  runs: ThroughputResult[];
+  machine: Machine;
+  targets: typeof TARGETS;
+  benchSeconds: number;
+}
+
+const n = (v: number | null | undefined, digits = 0) =>
+  v === null || v === undefined
+    ? '–'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const s = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} s`);
+const target = (value: number | null, goal: number, atMost = false) =>
+  value === null
+    ? ''
+    : `${atMost ? '≤' : '≥'} ${n(goal, atMost ? 1 : 0)} ${(atMost ? value <= goal : value >= goal) ? 'met' : 'missed'}`;
+
+/** The human-readable report: a table per phase, the method in footnotes. */
+export function formatReport(r: BenchReport): string {
+  const [batched, unbatched] = r.runs;
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(
+    `metrics-pipeline bench: ${n(r.workload.series)} series, ${n(r.workload.samples)} samples (seed ${r.workload.seed}, ` +
+      `${r.workload.intervalMs / 1000} s apart in event time), ${r.workload.partitions} partitions; took ${s(r.benchSeconds)}`,
+    `machine: ${m.cpus} CPUs (${m.cpuModel}), ${n(m.totalMemoryMB)} MB, Node ${m.node}, ${m.platform}; ` +
+      `load average ${m.loadAverage.start.toFixed(1)} at start, ${m.loadAverage.end.toFixed(1)} at end (shared machine: figures are noisy)`,
+    '',
+  );
+  if (batched && unbatched) {
+    const rows: string[][] = [
+      ['throughput', `batched (${batched.batch}/record)`, `unbatched (${unbatched.batch}/record)`, 'target'],
+      ['pre-load with produceSynthetic', s(batched.produceSeconds), s(unbatched.produceSeconds), ''],
+      ['topology start → partitions assigned', s(batched.startupSeconds), s(unbatched.startupSeconds), ''],
+      ['topology start → exit 0 (drained)', s(batched.wallSeconds), s(unbatched.wallSeconds), ''],
+      [
+        '  partitions assigned → all rows stored ⁶',
+        s(batched.phases.toLastRowSeconds),
+        s(unbatched.phases.toLastRowSeconds),
+        '',
+      ],
+      [
+        '  all rows stored → topology stopped',
+        s(batched.phases.stopSeconds),
+        s(unbatched.phases.stopSeconds),
+        '',
+      ],
+      [
+        '  topology stopped → process exit',
+        s(batched.phases.exitSeconds),
+        s(unbatched.phases.exitSeconds),
+        '',
+      ],
+      [
+        'samples/s, excluding startup ¹',
+        n(batched.samplesPerSec),
+        n(unbatched.samplesPerSec),
+        `${target(batched.samplesPerSec, TARGETS.samplesPerSec)} | ${target(unbatched.samplesPerSec, TARGETS.samplesPerSecUnbatched)}`,
+      ],
+      ['samples/s, to the last row stored ⁶', n(toLastRow(batched)), n(toLastRow(unbatched)), ''],
+      [
+        'samples/s, including startup ²',
+        n(batched.samplesPerSecInclStartup),
+        n(unbatched.samplesPerSecInclStartup),
+        '',
+      ],
+      ['peak RSS of the topology process', `${n(batched.peakRssMB)} MB`, `${n(unbatched.peakRssMB)} MB`, ''],
+      ['CPU time of the topology process', s(batched.cpuSeconds), s(unbatched.cpuSeconds), ''],
+      ['stored samples = produced', check(batched), check(unbatched), ''],
+      ['series', n(batched.storage.series), n(unbatched.storage.series), ''],
+      [
+        'bytes/sample on disk, before merge',
+        `${n(batched.storage.beforeMerge.bytesPerSample, 2)} (${batched.storage.beforeMerge.parts} parts)`,
+        `${n(unbatched.storage.beforeMerge.bytesPerSample, 2)} (${unbatched.storage.beforeMerge.parts} parts)`,
+        '',
+      ],
+      [
+        'bytes/sample on disk, after OPTIMIZE FINAL ³',
+        `${n(batched.storage.afterMerge.bytesPerSample, 2)} (${batched.storage.afterMerge.parts} parts)`,
+        `${n(unbatched.storage.afterMerge.bytesPerSample, 2)} (${unbatched.storage.afterMerge.parts} parts)`,
+        target(batched.storage.afterMerge.bytesPerSample, TARGETS.bytesPerSample, true),
+      ],
+      ['  compressed bytes/sample by column', columns(batched), columns(unbatched), ''],
+      ['rows in samples_1m / samples_1h', rollups(batched), rollups(unbatched), ''],
+      [
+        'state bytes per active series ⁴',
+        n(batched.stateBytesPerSeries),
+        n(unbatched.stateBytesPerSeries),
+        '',
+      ],
+    ];
+    lines.push(...table(rows), '');
+  }
+  const l = r.latency;
+  lines.push(
+    ...table([
+      ['latency (event → ClickHouse, raw rows) ⁵', 'value'],
+      [
+        'rate asked / produced at / achieved',
+        `${n(l.requestedRate)} / ${n(l.rate)} / ${n(l.achievedRate)} samples/s`,
+      ],
+      [
+        'samples, batch, duration',
+        `${n(l.samples)}, ${l.batch}/record, ${l.seconds} s (${l.intervalMs} ms apart in event time)`,
+      ],
+      ['p50 / p99 / max (upper bound)', `${n(l.p50Ms)} / ${n(l.p99Ms)} / ${n(l.maxMs)} ms`],
+      ['p50 / p99 (lower bound)', `${n(l.p50LowerMs)} / ${n(l.p99LowerMs)} ms`],
+      ['polls, every / round trip p50', `${l.polls}, ${l.pollMs} ms / ${n(l.pollRoundTripP50Ms)} ms`],
+      ['peak RSS of the topology process', `${n(l.peakRssMB)} MB`],
+    ]),
+    '',
+    `¹ ${r.samplesPerSecMeaning}`,
+    '² samples / (topology exit − topology process start): includes Node/tsx start, ClickHouse open, group join.',
+    '³ sum(bytes_on_disk) / sum(rows) of the active parts of samples, after OPTIMIZE TABLE samples FINAL.',
+    '⁴ from the topology\'s last log line with "stateBytes"; – when it logs none.',
+    `⁵ ${r.latencyMeaning}`,
+    '⁶ to the progress line (printed about once a second) that first showed every sample stored.',
+  );
+  if (batched?.profile) {
+    const p = batched.profile;
+    lines.push(
+      '',
+      `CPU profile of the batched topology (${p.file}, ${n(p.totalMs)} ms sampled on the main thread)`,
+      `  by area: ${Object.entries(p.byArea)
+        .slice(0, 12)
+        .map(([area, pct]) => `${area} ${pct}%`)
+        .join(', ')}`,
+      ...p.top.map((h) => `  ${`${h.percent}%`.padStart(6)} ${`${n(h.selfMs)} ms`.padStart(9)}  ${h.frame}`),
+    );
+  }
+  return lines.join('\n');
+}
+
+const toLastRow = (run: ThroughputResult) =>
+  run.phases.toLastRowSeconds ? Math.round(run.samples / run.phases.toLastRowSeconds) : null;
+
+const check = (run: ThroughputResult) => `${n(run.storage.stored)} ✓`;
+
+const columns = (run: ThroughputResult) =>
+  Object.entries(run.storage.columnBytesPerSample)
+    .map(([name, bytes]) => `${name} ${bytes.toFixed(2)}`)
+    .join(', ');
+
+const rollups = (run: ThroughputResult) =>
+  `${n(run.storage.rollups.samples_1m)} / ${n(run.storage.rollups.samples_1h)}`;
+
+/** Left-aligned columns, two spaces apart, the first row underlined. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length))) ?? [];
+  const line = (row: string[]) =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const [head, ...body] = rows;
+  return head ? [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)] : [];
+}

@@ -1,0 +1,174 @@
+import { join } from 'node:path';
+import type { Config } from '../core/config.js';
+import { PipelineError } from '../core/errors.js';
+import type { Kafka } from 'kafkajs';
+import { produceSynthetic } from '../producer/produce.js';
+import type { Registry } from '../schemas/registry.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { inspectStorage, type StorageReport } from './storage.js';
+import { startTopologyProcess, type TopologyProcess } from './topologyProcess.js';
+import { runWorkspace } from './workspace.js';
+
+/** The seeded workload every throughput run replays. */
+export interface Workload {
+  series: number;
+  samples: number;
+  seed: number;
+}
+
+export interface BenchContext {
+  base: Config;
+  benchId: string;
+  kafka: Kafka;
+  registry: Registry;
+  say: (line: string) => void;
+  /** Topology children still running, so that an interrupt can stop them. */
+  children: Set<TopologyProcess>;
+}
+
+export interface ThroughputResult {
+  name: string;
+  /** Samples per Kafka record. */
+  batch: number;
+  samples: number;
+  records: number;
+  /** The pre-load, before the topology starts. */
+  produceSeconds: number;
+  /** Process start → first `partitions assigned` log line. */
+  startupSeconds: number | null;
+  /** Process start → exit 0 (every row durable, offsets committed). */
+  wallSeconds: number;
+  /**
+   * Where the time after `partitions assigned` went: until the progress line that first showed
+   * every sample stored (the child prints one about once a second), then until the `topology
+   * stopped` log line (idle check, consumer stop, last commit), then until the process exited.
+   */
+  phases: { toLastRowSeconds: number | null; stopSeconds: number | null; exitSeconds: number | null };
+  /** samples / (exit − partitions assigned): consumption only. */
+  samplesPerSec: number | null;
+  /** samples / (exit − process start): with the process's startup. */
+  samplesPerSecInclStartup: number;
+  peakRssMB: number | null;
+  /** CPU seconds (user + system, all threads) the topology process used. */
+  cpuSeconds: number | null;
+  storage: StorageReport;
+  stateBytes: number | null;
+  stateBytesPerSeries: number | null;
+  profile: ProfileSummary | null;
+  logFile: string;
+}
+
+/**
+ * One throughput run: pre-load a fresh topic with the whole workload, then time
+ * `metrics-pipeline run --exit-when-idle` in its own process until it exits, watching its
+ * memory; then check in ClickHouse that every sample is there and measure its size.
+ */
+export async function throughputRun(
+  ctx: BenchContext,
+  workload: Workload,
+  name: string,
+  batch: number,
+  cpuProfile: boolean,
+): Promise<ThroughputResult> {
+  const run = runWorkspace(ctx.base, ctx.benchId, name);
+  const topic = run.config.topics.metrics;
+  ctx.say(
+    `${name}: producing ${workload.samples} samples of ${workload.series} series, ${batch} per record, to ${topic}`,
+  );
+  const produceStart = Date.now();
+  const produced = await produceSynthetic({
+    kafka: ctx.kafka,
+    registry: ctx.registry,
+    topic,
+    partitions: run.config.topics.partitions,
+    series: workload.series,
+    samples: workload.samples,
+    seed: workload.seed,
+    batch,
+    onProgress: (sent) => ctx.say(`${name}: produced ${sent.samples}/${workload.samples} samples`),
+  });
+  const produceSeconds = (Date.now() - produceStart) / 1000;
+  if (produced.samples !== workload.samples) {
+    throw new PipelineError(`${name}: produced ${produced.samples} samples instead of ${workload.samples}`);
+  }
+  ctx.say(`${name}: topic loaded in ${produceSeconds.toFixed(1)} s; starting the topology`);
+
+  const profileDir = join(run.dir, 'prof');
+  const child = startTopologyProcess(
+    run,
+    ['--exit-when-idle'],
+    cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  );
+  ctx.children.add(child);
+  const progress = setInterval(() => {
+    const seconds = Math.round((Date.now() - child.spawnedAt) / 1000);
+    const rss = child.peakRssBytes === undefined ? '' : ` · peak RSS ${mb(child.peakRssBytes)} MB`;
+    ctx.say(`${name}: ${seconds}s · stored ${child.stored}/${workload.samples}${rss}`);
+  }, 5000);
+  const exit = await child.exited.finally(() => {
+    clearInterval(progress);
+    ctx.children.delete(child);
+  });
+  if (exit.code !== 0) {
+    throw new PipelineError(
+      `${name}: the topology exited with ${exit.signal ?? `code ${exit.code}`} (log: ${run.logFile}):\n${child.tail()}`,
+    );
+  }
+  const wallSeconds = (exit.at - child.spawnedAt) / 1000;
+  ctx.say(`${name}: topology exited after ${wallSeconds.toFixed(1)} s; inspecting ClickHouse`);
+
+  const storage = await inspectStorage(run.config.clickhouse);
+  if (storage.stored !== workload.samples) {
+    throw new PipelineError(
+      `${name}: ClickHouse holds ${storage.stored} samples, but ${workload.samples} were produced (log: ${run.logFile})`,
+    );
+  }
+  const consumeSeconds = child.assignedAt === undefined ? undefined : (exit.at - child.assignedAt) / 1000;
+  const state = stateSize(child.stateLine, workload.series);
+  const between = (from: number | undefined, to: number | undefined) =>
+    from === undefined || to === undefined ? null : (to - from) / 1000;
+  return {
+    name,
+    batch,
+    samples: produced.samples,
+    records: produced.records,
+    produceSeconds,
+    startupSeconds: child.assignedAt === undefined ? null : (child.assignedAt - child.spawnedAt) / 1000,
+    wallSeconds,
+    phases: {
+      toLastRowSeconds: between(child.assignedAt, child.storedAt),
+      stopSeconds: between(child.storedAt, child.stoppedAt),
+      exitSeconds: between(child.stoppedAt, exit.at),
+    },
+    samplesPerSec: consumeSeconds === undefined ? null : Math.round(workload.samples / consumeSeconds),
+    samplesPerSecInclStartup: Math.round(workload.samples / wallSeconds),
+    peakRssMB: child.peakRssBytes === undefined ? null : mb(child.peakRssBytes),
+    cpuSeconds: child.cpuSeconds ?? null,
+    storage,
+    ...state,
+    profile: cpuProfile ? (summarizeProfile(profileDir, child.pid) ?? null) : null,
+    logFile: run.logFile,
+  };
+}
+
+export const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
+/**
+ * The topology's own account of its state size, if it logs one: `stateBytesPerSeries`, or
+ * `stateBytes` divided by the active series it names (`activeSeries`/`series`), else by the
+ * workload's series.
+ */
+export function stateSize(
+  line: Record<string, unknown> | undefined,
+  series: number,
+): { stateBytes: number | null; stateBytesPerSeries: number | null } {
+  const bytes = line?.stateBytes;
+  if (typeof bytes !== 'number') return { stateBytes: null, stateBytesPerSeries: null };
+  const perSeries = line?.stateBytesPerSeries;
+  const active = line?.activeSeries ?? line?.series;
+  const count = typeof active === 'number' && active > 0 ? active : series;
+  return {
+    stateBytes: bytes,
+    stateBytesPerSeries: typeof perSeries === 'number' ? perSeries : Math.round(bytes / count),
+  };
+}

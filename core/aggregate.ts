@@ -1,0 +1,423 @@
+import { DDSketch } from '@datadog/sketches-js';
+import type { Aggregator } from '../operators/tumblingWindow.js';
+import type { SampleKind } from '../schemas/index.js';
+import { PipelineError } from './errors.js';
+import type { SampleRow } from './records.js';
+
+/** Relative accuracy of every quantile sketch: quantiles are within 1% of the exact value. */
+const ACCURACY = 0.01;
+
+/** The aggregates of one series over one window. */
+export interface Aggregate {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  /** Value and time of the earliest sample by event time (not by arrival). */
+  first: number;
+  firstTs: number;
+  /** Value and time of the latest sample by event time. */
+  last: number;
+  lastTs: number;
+  /** Counters: increase within the window with reset detection (a drop means the counter restarted from 0: the new value counts whole); 0 for gauges. */
+  increase: number;
+  kind: SampleKind;
+  sketch: DDSketch;
+}
+
+/** The accumulator of a window over raw samples. */
+export interface SampleAcc {
+  type: 'samples';
+  /** 'counter' as soon as one sample is a counter (a series has one kind). */
+  kind: SampleKind;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  first: number;
+  firstTs: number;
+  last: number;
+  lastTs: number;
+  /**
+   * The counter samples as [timestamp, value], sorted by timestamp (arrival order among equal
+   * ones): the increase is computed over them in time order. Empty for gauges.
+   */
+  points: Array<[number, number]>;
+  sketch: DDSketch;
+}
+
+/** The accumulator of a window over the results of a smaller window (a rollup tier). */
+export interface RollupAcc {
+  type: 'rollup';
+  /** The latest Aggregate of each slot by its start: a corrected slot result replaces the old one. */
+  slots: Map<number, Aggregate>;
+}
+
+export type Acc = SampleAcc | RollupAcc;
+
+/** A result of the tier below, as a rollup window takes it. */
+export interface Slot {
+  start: number;
+  aggregate: Aggregate;
+}
+
+/** The 1m tier: aggregates raw samples. `add` mutates the accumulator. */
+export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
+  create: () => ({
+    type: 'samples',
+    kind: 'gauge',
+    count: 0,
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+    first: NaN,
+    firstTs: Infinity,
+    last: NaN,
+    lastTs: -Infinity,
+    points: [],
+    sketch: new DDSketch({ relativeAccuracy: ACCURACY }),
+  }),
+  add(acc, row, timestamp) {
+    const { value } = row;
+    acc.count += 1;
+    acc.sum += value;
+    acc.min = Math.min(acc.min, value);
+    acc.max = Math.max(acc.max, value);
+    if (timestamp < acc.firstTs) {
+      acc.first = value;
+      acc.firstTs = timestamp;
+    }
+    if (timestamp >= acc.lastTs) {
+      acc.last = value;
+      acc.lastTs = timestamp;
+    }
+    if (row.kind === 'counter') {
+      acc.kind = 'counter';
+      // Samples mostly arrive in order: the insertion point is found from the end.
+      let at = acc.points.length;
+      while (at > 0 && (acc.points[at - 1] as [number, number])[0] > timestamp) at--;
+      acc.points.splice(at, 0, [timestamp, value]);
+    }
+    acc.sketch.accept(value);
+    return acc;
+  },
+};
+
+/** The 1h tier: keeps the latest result of each 1m slot. `add` mutates the accumulator. */
+export const rollupAggregator: Aggregator<Slot, RollupAcc> = {
+  create: () => ({ type: 'rollup', slots: new Map() }),
+  add(acc, { start, aggregate }) {
+    acc.slots.set(start, aggregate);
+    return acc;
+  },
+};
+
+/** The Aggregate of a window; it shares nothing with the accumulator, which may change later. */
+export function finalize(acc: Acc): Aggregate {
+  return acc.type === 'samples' ? finalizeSamples(acc) : finalizeRollup(acc);
+}
+
+function finalizeSamples(acc: SampleAcc): Aggregate {
+  let increase = 0;
+  let previous: number | undefined;
+  for (const [, value] of acc.points) {
+    if (previous !== undefined) increase += delta(previous, value);
+    previous = value;
+  }
+  const { count, sum, min, max, first, firstTs, last, lastTs, kind } = acc;
+  return {
+    count,
+    sum,
+    min,
+    max,
+    first,
+    firstTs,
+    last,
+    lastTs,
+    increase,
+    kind,
+    sketch: copySketch(acc.sketch),
+  };
+}
+
+/** Merges the slots in time order: the increase also counts the steps between adjacent slots. */
+function finalizeRollup(acc: RollupAcc): Aggregate {
+  const out: Aggregate = {
+    count: 0,
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+    first: NaN,
+    firstTs: Infinity,
+    last: NaN,
+    lastTs: -Infinity,
+    increase: 0,
+    kind: 'gauge',
+    sketch: new DDSketch({ relativeAccuracy: ACCURACY }),
+  };
+  let previous: Aggregate | undefined;
+  for (const [, slot] of [...acc.slots].sort(([a], [b]) => a - b)) {
+    if (slot.count === 0) continue;
+    out.count += slot.count;
+    out.sum += slot.sum;
+    out.min = Math.min(out.min, slot.min);
+    out.max = Math.max(out.max, slot.max);
+    if (previous === undefined) {
+      out.first = slot.first;
+      out.firstTs = slot.firstTs;
+    }
+    out.last = slot.last;
+    out.lastTs = slot.lastTs;
+    if (slot.kind === 'counter') {
+      out.kind = 'counter';
+      out.increase += slot.increase;
+      if (previous?.kind === 'counter') out.increase += delta(previous.last, slot.first);
+    }
+    mergeSketch(out.sketch, slot.sketch);
+    previous = slot;
+  }
+  return out;
+}
+
+/** The increase of a counter from one value to the next: a drop is a restart from 0. */
+function delta(from: number, to: number): number {
+  return to >= from ? to - from : to;
+}
+
+export function avg(a: Aggregate): number {
+  return a.sum / a.count;
+}
+
+/** Counter increase per second over a window of `sizeMs`. */
+export function rate(a: Aggregate, sizeMs: number): number {
+  return a.increase / (sizeMs / 1000);
+}
+
+/** The q-quantile (0 ≤ q ≤ 1) within 1% relative error, kept within [min, max]; NaN when empty. */
+export function quantile(a: Aggregate, q: number): number {
+  if (a.count === 0) return NaN;
+  return Math.min(a.max, Math.max(a.min, a.sketch.getValueAtQuantile(q)));
+}
+
+type Store = DDSketch['store'];
+
+/**
+ * Adds `source` into `target`. Not `DDSketch#merge`: in sketches-js 2.1 it drops the negative
+ * values of the source and can lose bins when the source's largest key is 0.
+ */
+function mergeSketch(target: DDSketch, source: DDSketch): void {
+  addBins(target.store, source.store);
+  addBins(target.negativeStore, source.negativeStore);
+  target.zeroCount += source.zeroCount;
+  target.count += source.count;
+  target.sum += source.sum;
+  target.min = Math.min(target.min, source.min);
+  target.max = Math.max(target.max, source.max);
+}
+
+function addBins(target: Store, source: Store): void {
+  for (const [key, count] of bins(source)) target.add(key, count);
+}
+
+/** The non-empty bins of a store as [key, count], by ascending key. */
+function bins(store: Store): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  store.bins.forEach((count, index) => {
+    if (count > 0) out.push([index + store.offset, count]);
+  });
+  return out;
+}
+
+function copySketch(sketch: DDSketch): DDSketch {
+  const copy = new DDSketch({ relativeAccuracy: ACCURACY });
+  mergeSketch(copy, sketch);
+  return copy;
+}
+
+// Changelog encoding, little-endian: version u8, type u8 (1 samples, 2 rollup), then
+//   samples: kind u8, count sum min max first firstTs last lastTs f64, points u32 × (ts, value f64), sketch
+//   rollup:  slots u32 × (start f64, kind u8, count … lastTs increase f64, sketch), by start
+//   sketch:  zeroCount count sum min max f64, positive bins, negative bins: u32 × (key i32, count f64)
+const VERSION = 1;
+const TYPES = { samples: 1, rollup: 2 } as const;
+const KINDS: readonly SampleKind[] = ['gauge', 'counter'];
+const STATS = ['count', 'sum', 'min', 'max', 'first', 'firstTs', 'last', 'lastTs'] as const;
+const AGGREGATE_STATS = [...STATS, 'increase'] as const;
+const SKETCH_STATS = ['zeroCount', 'count', 'sum', 'min', 'max'] as const;
+
+/** Encodes an accumulator for a changelog topic; equal accumulators encode to equal bytes. */
+export function encodeAcc(acc: Acc): Buffer {
+  const w = new Writer();
+  w.u8(VERSION);
+  w.u8(TYPES[acc.type]);
+  if (acc.type === 'samples') {
+    w.u8(KINDS.indexOf(acc.kind));
+    for (const field of STATS) w.f64(acc[field]);
+    w.u32(acc.points.length);
+    for (const [ts, value] of acc.points) {
+      w.f64(ts);
+      w.f64(value);
+    }
+    writeSketch(w, acc.sketch);
+  } else {
+    const slots = [...acc.slots].sort(([a], [b]) => a - b);
+    w.u32(slots.length);
+    for (const [start, aggregate] of slots) {
+      w.f64(start);
+      w.u8(KINDS.indexOf(aggregate.kind));
+      for (const field of AGGREGATE_STATS) w.f64(aggregate[field]);
+      writeSketch(w, aggregate.sketch);
+    }
+  }
+  return w.done();
+}
+
+/** Decodes what `encodeAcc` wrote; with `type`, fails unless the accumulator is of that type. */
+export function decodeAcc(buffer: Buffer, type: 'samples'): SampleAcc;
+export function decodeAcc(buffer: Buffer, type: 'rollup'): RollupAcc;
+export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc;
+export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc {
+  try {
+    const r = new Reader(buffer);
+    const version = r.u8();
+    if (version !== VERSION) throw new Error(`unknown version ${version}`);
+    const code = r.u8();
+    const found = code === TYPES.samples ? 'samples' : code === TYPES.rollup ? 'rollup' : undefined;
+    if (found === undefined) throw new Error(`unknown accumulator type ${code}`);
+    if (type !== undefined && found !== type)
+      throw new Error(`expected a ${type} accumulator, found ${found}`);
+    const acc = found === 'samples' ? readSampleAcc(r) : readRollupAcc(r);
+    r.end();
+    return acc;
+  } catch (error) {
+    throw new PipelineError(`cannot decode a window accumulator: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function readSampleAcc(r: Reader): SampleAcc {
+  const kind = readKind(r);
+  const stats = r.fields(STATS);
+  const points: Array<[number, number]> = [];
+  for (let n = r.u32(); n > 0; n--) points.push([r.f64(), r.f64()]);
+  return { type: 'samples', kind, ...stats, points, sketch: readSketch(r) };
+}
+
+function readRollupAcc(r: Reader): RollupAcc {
+  const slots = new Map<number, Aggregate>();
+  for (let n = r.u32(); n > 0; n--) {
+    const start = r.f64();
+    const kind = readKind(r);
+    const stats = r.fields(AGGREGATE_STATS);
+    slots.set(start, { ...stats, kind, sketch: readSketch(r) });
+  }
+  return { type: 'rollup', slots };
+}
+
+function readKind(r: Reader): SampleKind {
+  const code = r.u8();
+  const kind = KINDS[code];
+  if (kind === undefined) throw new Error(`unknown sample kind ${code}`);
+  return kind;
+}
+
+function writeSketch(w: Writer, sketch: DDSketch): void {
+  for (const field of SKETCH_STATS) w.f64(sketch[field]);
+  for (const store of [sketch.store, sketch.negativeStore]) {
+    const nonEmpty = bins(store);
+    w.u32(nonEmpty.length);
+    for (const [key, count] of nonEmpty) {
+      w.i32(key);
+      w.f64(count);
+    }
+  }
+}
+
+function readSketch(r: Reader): DDSketch {
+  const sketch = Object.assign(new DDSketch({ relativeAccuracy: ACCURACY }), r.fields(SKETCH_STATS));
+  for (const store of [sketch.store, sketch.negativeStore]) {
+    for (let n = r.u32(); n > 0; n--) store.add(r.i32(), r.f64());
+  }
+  return sketch;
+}
+
+class Writer {
+  private buffer = Buffer.alloc(256);
+  private at = 0;
+
+  u8(v: number): void {
+    this.reserve(1).writeUInt8(v, this.at);
+    this.at += 1;
+  }
+
+  u32(v: number): void {
+    this.reserve(4).writeUInt32LE(v, this.at);
+    this.at += 4;
+  }
+
+  i32(v: number): void {
+    this.reserve(4).writeInt32LE(v, this.at);
+    this.at += 4;
+  }
+
+  f64(v: number): void {
+    this.reserve(8).writeDoubleLE(v, this.at);
+    this.at += 8;
+  }
+
+  done(): Buffer {
+    return Buffer.from(this.buffer.subarray(0, this.at));
+  }
+
+  private reserve(bytes: number): Buffer {
+    if (this.at + bytes > this.buffer.length) {
+      const grown = Buffer.alloc(Math.max(this.buffer.length * 2, this.at + bytes));
+      this.buffer.copy(grown, 0, 0, this.at);
+      this.buffer = grown;
+    }
+    return this.buffer;
+  }
+}
+
+/** Reads what `Writer` wrote; Buffer's reads throw a RangeError past the end. */
+class Reader {
+  private at = 0;
+
+  constructor(private readonly buffer: Buffer) {}
+
+  u8(): number {
+    const v = this.buffer.readUInt8(this.at);
+    this.at += 1;
+    return v;
+  }
+
+  u32(): number {
+    const v = this.buffer.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  i32(): number {
+    const v = this.buffer.readInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  f64(): number {
+    const v = this.buffer.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  /** Reads one f64 per name, in order. */
+  fields<K extends string>(names: readonly K[]): Record<K, number> {
+    const out = {} as Record<K, number>;
+    for (const name of names) out[name] = this.f64();
+    return out;
+  }
+
+  end(): void {
+    if (this.at !== this.buffer.length) throw new Error(`${this.buffer.length - this.at} bytes left over`);
+  }
+}

@@ -1,0 +1,225 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { StreamEvent } from '../core/stream.js';
+
+/** How a window folds its values into an accumulator. */
+export interface Aggregator<V, A> {
+  create(): A;
+  /** May mutate `acc` and return it. */
+  add(acc: A, value: V, timestamp: number): A;
+}
+
+/** The state of one window of one key. */
+export interface WindowState<A> {
+  key: string;
+  start: number;
+  acc: A;
+  /** 0 until the first result is emitted */
+  revision: number;
+}
+
+/** The window states of one input partition, by `${key}@${start}`. */
+export interface WindowStore<A> {
+  get(id: string): WindowState<A> | undefined;
+  put(id: string, state: WindowState<A>): void;
+  delete(id: string): void;
+  entries(): Iterable<[string, WindowState<A>]>;
+}
+
+/** A window store in a Map, for tests and for state that need not survive a restart. */
+export class MemoryWindowStore<A> implements WindowStore<A> {
+  private readonly map = new Map<string, WindowState<A>>();
+
+  get(id: string): WindowState<A> | undefined {
+    return this.map.get(id);
+  }
+
+  put(id: string, state: WindowState<A>): void {
+    this.map.set(id, state);
+  }
+
+  delete(id: string): void {
+    this.map.delete(id);
+  }
+
+  entries(): IterableIterator<[string, WindowState<A>]> {
+    return this.map.entries();
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export type WindowOutput<V, A> =
+  /** A window's aggregate: revision 1 when it closes, 2, 3 … for each late record within the allowed lateness. */
+  | { kind: 'result'; partition: number; key: string; start: number; end: number; acc: A; revision: number }
+  /** A record too late for its window (side output): not aggregated. */
+  | { kind: 'late'; partition: number; offset: number; timestamp: number; value: V; reason: string }
+  | { kind: 'watermark'; watermark: number };
+
+export interface TumblingWindowOptions<V, A> {
+  /** Window length; windows are [start, start + sizeMs) aligned to the epoch. */
+  sizeMs: number;
+  /** How long after its end a window still takes records before it emits its result. */
+  graceMs: number;
+  /** How long after it closed a window still takes records, each emitting a corrected result. */
+  allowedLatenessMs: number;
+  key: (value: V) => string;
+  aggregator: Aggregator<V, A>;
+  /**
+   * The store of a partition's windows. Asked again for every partition seen on each watermark
+   * that closes windows; undefined means the partition is gone (revoked) and is no longer asked.
+   */
+  store: (partition: number) => WindowStore<A> | undefined;
+}
+
+/**
+ * Aggregates data events per key into tumbling event-time windows and emits each window's
+ * result once, when the watermark passes its end plus the grace period (suppress until the
+ * window closes); a record arriving later, within the allowed lateness, emits a corrected
+ * result at once (revision 2, 3 …); a record later still is emitted as `late` and dropped.
+ * Watermark events are forwarded after the results they caused.
+ *
+ * ```ts
+ * events$.pipe(
+ *   withWatermarks(tracker),
+ *   tumblingWindow({ sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000,
+ *     key: (row) => String(row.seriesId), aggregator: sampleAggregator, store: (p) => stores.get(p) }),
+ * )
+ * ```
+ *
+ * A result's `acc` is the window's live state: a later late record mutates it, so read it
+ * (e.g. `finalize`) before the next event.
+ */
+export function tumblingWindow<V, A>(
+  options: TumblingWindowOptions<V, A>,
+): OperatorFunction<StreamEvent<V>, WindowOutput<V, A>> {
+  const { sizeMs, graceMs, allowedLatenessMs, key, aggregator, store } = options;
+  // Index k of the last window [k * size, (k + 1) * size) whose end + delay is at or before `t`:
+  // windows close (delay grace) or are purged (delay grace + lateness) only when it grows, so a
+  // watermark that does not make it grow needs no scan of the stores.
+  const lastDue = (t: number, delay: number) => Math.floor((t - sizeMs - delay) / sizeMs);
+  return (source) =>
+    new Observable<WindowOutput<V, A>>((subscriber) => {
+      // The input's watermark: windows ending at or before it minus the grace are closed.
+      let watermark = -Infinity;
+      // The store of every partition seen, as last returned by `store`.
+      const stores = new Map<number, WindowStore<A>>();
+      // A store was first seen since the last scan (a new partition, or one restored after a
+      // rebalance): it may hold windows that are due although no boundary was crossed.
+      let unscanned = false;
+
+      const onData = (event: Extract<StreamEvent<V>, { kind: 'data' }>) => {
+        const { partition, offset, timestamp, value } = event;
+        const windows = store(partition);
+        if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
+        if (stores.get(partition) !== windows) {
+          stores.set(partition, windows);
+          unscanned = true;
+        }
+        const start = Math.floor(timestamp / sizeMs) * sizeMs;
+        const end = start + sizeMs;
+        if (watermark >= end + graceMs + allowedLatenessMs) {
+          const reason =
+            `event time ${time(timestamp)} is ${watermark - timestamp} ms behind the watermark ${time(watermark)}; ` +
+            `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`;
+          subscriber.next({ kind: 'late', partition, offset, timestamp, value, reason });
+          return;
+        }
+        const k = key(value);
+        const id = `${k}@${start}`;
+        const state = windows.get(id) ?? { key: k, start, acc: aggregator.create(), revision: 0 };
+        const acc = aggregator.add(state.acc, value, timestamp);
+        // Suppressed until the window closes; a window that already emitted (e.g. before a restart
+        // whose restored watermark is lower) emits its correction at once.
+        if (watermark < end + graceMs && state.revision === 0) {
+          windows.put(id, { key: k, start, acc, revision: state.revision });
+          return;
+        }
+        const revision = state.revision + 1;
+        windows.put(id, { key: k, start, acc, revision });
+        subscriber.next({ kind: 'result', partition, key: k, start, end, acc, revision });
+      };
+
+      const onWatermark = (next: number) => {
+        if (next <= watermark) return;
+        const due =
+          unscanned ||
+          lastDue(next, graceMs) > lastDue(watermark, graceMs) ||
+          lastDue(next, graceMs + allowedLatenessMs) > lastDue(watermark, graceMs + allowedLatenessMs);
+        watermark = next;
+        if (due) closeWindows();
+        unscanned = false;
+        subscriber.next({ kind: 'watermark', watermark });
+      };
+
+      // Emits the closed windows not emitted yet, then purges those past their allowed lateness.
+      const closeWindows = () => {
+        const closing: Array<{
+          partition: number;
+          windows: WindowStore<A>;
+          id: string;
+          state: WindowState<A>;
+        }> = [];
+        const purging: Array<{ windows: WindowStore<A>; id: string }> = [];
+        for (const partition of stores.keys()) {
+          const windows = store(partition);
+          if (windows === undefined) {
+            stores.delete(partition);
+            continue;
+          }
+          stores.set(partition, windows);
+          for (const [id, state] of windows.entries()) {
+            const end = state.start + sizeMs;
+            if (state.revision === 0 && end + graceMs <= watermark)
+              closing.push({ partition, windows, id, state });
+            if (end + graceMs + allowedLatenessMs <= watermark) purging.push({ windows, id });
+          }
+        }
+        closing.sort(
+          (a, b) =>
+            a.state.start - b.state.start ||
+            (a.state.key < b.state.key ? -1 : a.state.key > b.state.key ? 1 : 0) ||
+            a.partition - b.partition,
+        );
+        for (const { partition, windows, id, state } of closing) {
+          windows.put(id, { ...state, revision: 1 });
+          subscriber.next({
+            kind: 'result',
+            partition,
+            key: state.key,
+            start: state.start,
+            end: state.start + sizeMs,
+            acc: state.acc,
+            revision: 1,
+          });
+        }
+        for (const { windows, id } of purging) windows.delete(id);
+      };
+
+      const subscription = source.subscribe({
+        next(event) {
+          try {
+            if (event.kind === 'data') onData(event);
+            else onWatermark(event.watermark);
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+        error(error) {
+          subscriber.error(error);
+        },
+        complete() {
+          subscriber.complete();
+        },
+      });
+
+      return () => subscription.unsubscribe();
+    });
+}
+
+/** An event time for a message: ISO 8601 when it is a date, else the number of ms. */
+function time(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}

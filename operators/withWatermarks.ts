@@ -1,0 +1,179 @@
+import {
+  asyncScheduler,
+  Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
+import type { StreamEvent } from '../core/stream.js';
+
+export interface WatermarkOptions {
+  /** Bounded out-of-orderness: a partition's watermark is the largest event time it has shown minus this. */
+  outOfOrdernessMs: number;
+  /** Processing time without records after which a partition is idle and no longer holds the watermark back. */
+  idleTimeoutMs: number;
+  /** Processing-time clock of idleness, also timing `withWatermarks`' idleness checks; asyncScheduler by default. */
+  scheduler?: SchedulerLike;
+}
+
+/** What is known of one input partition. */
+interface PartitionState {
+  /** Largest event time seen (or restored). */
+  maxTimestamp: number;
+  /** Processing time of its last record (or of its restore); idle once `idleTimeoutMs` older than now. */
+  activeAt: number;
+}
+
+/**
+ * The watermark of the partitions of one consumer (Flink's bounded-out-of-orderness strategy
+ * with idleness): per partition the largest event time seen, combined as the minimum over the
+ * active partitions, never going backwards. `withWatermarks` feeds it records; the rebalance
+ * listener calls `forget` and `restore`; checkpoints and metrics read `current` and `partitions`.
+ */
+export class WatermarkTracker {
+  readonly scheduler: SchedulerLike;
+  private readonly outOfOrdernessMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly states = new Map<number, PartitionState>();
+  // The combined watermark reached so far: it only ratchets up.
+  private watermark = -Infinity;
+
+  constructor(options: WatermarkOptions) {
+    this.outOfOrdernessMs = options.outOfOrdernessMs;
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+  }
+
+  /** Records a record of `partition` with event time `timestamp`: the partition is active (again). */
+  observe(partition: number, timestamp: number): void {
+    const now = this.scheduler.now();
+    const state = this.states.get(partition);
+    if (state === undefined) this.states.set(partition, { maxTimestamp: timestamp, activeAt: now });
+    else {
+      state.maxTimestamp = Math.max(state.maxTimestamp, timestamp);
+      state.activeAt = now;
+    }
+  }
+
+  /** Seeds `partition` with the largest event time restored from a changelog; it is active from now. */
+  restore(partition: number, maxTimestamp: number): void {
+    const known = this.states.get(partition)?.maxTimestamp ?? -Infinity;
+    this.states.set(partition, {
+      maxTimestamp: Math.max(known, maxTimestamp),
+      activeAt: this.scheduler.now(),
+    });
+  }
+
+  /** Drops `partition` (revoked on a rebalance): it no longer holds the watermark back. */
+  forget(partition: number): void {
+    this.states.delete(partition);
+  }
+
+  /**
+   * The combined watermark as of now: the minimum of the active partitions' watermarks, unless
+   * that is lower than before or every partition is idle; -Infinity before the first record.
+   */
+  current(): number {
+    const now = this.scheduler.now();
+    let min = Infinity;
+    for (const state of this.states.values()) {
+      if (now - state.activeAt < this.idleTimeoutMs) {
+        min = Math.min(min, state.maxTimestamp - this.outOfOrdernessMs);
+      }
+    }
+    if (min !== Infinity && min > this.watermark) this.watermark = min;
+    return this.watermark;
+  }
+
+  /** Largest event time per partition, in partition order: a snapshot for checkpoints and metrics. */
+  partitions(): Map<number, number> {
+    const sorted = [...this.states].sort(([a], [b]) => a - b);
+    return new Map(sorted.map(([partition, state]) => [partition, state.maxTimestamp]));
+  }
+
+  /** Processing time at which the next active partition turns idle; undefined when none is active. */
+  nextIdleAt(): number | undefined {
+    const now = this.scheduler.now();
+    let next: number | undefined;
+    for (const { activeAt } of this.states.values()) {
+      const idleAt = activeAt + this.idleTimeoutMs;
+      if (idleAt > now && (next === undefined || idleAt < next)) next = idleAt;
+    }
+    return next;
+  }
+}
+
+export interface WithWatermarksOptions {
+  /** On completion, emit a watermark of `Number.MAX_SAFE_INTEGER` first, closing every window (default true). */
+  finalWatermarkOnComplete?: boolean;
+}
+
+/**
+ * Passes the data events through and emits a watermark event right after every data event,
+ * or idleness timeout, that advances the tracker's combined watermark; on completion emits a
+ * final watermark of `Number.MAX_SAFE_INTEGER`. Watermark events of the input are dropped.
+ *
+ * ```ts
+ * const tracker = new WatermarkTracker({ outOfOrdernessMs: 10_000, idleTimeoutMs: 30_000 });
+ * events$.pipe(withWatermarks(tracker), tumblingWindow({ sizeMs: 60_000, ... }))
+ * ```
+ */
+export function withWatermarks<T>(
+  tracker: WatermarkTracker,
+  options: WithWatermarksOptions = {},
+): OperatorFunction<StreamEvent<T>, StreamEvent<T>> {
+  const { finalWatermarkOnComplete = true } = options;
+  const { scheduler } = tracker;
+  return (source) =>
+    new Observable<StreamEvent<T>>((subscriber) => {
+      // Last watermark emitted downstream.
+      let emitted = -Infinity;
+      // Wakes up when the next active partition turns idle, so the watermark advances without
+      // data. Idleness deadlines only move later (records and restores push them to now +
+      // timeout), so a pending timer is never too late; when it fires it re-arms itself.
+      let timer: Subscription | null = null;
+
+      const advance = () => {
+        const watermark = tracker.current();
+        if (watermark > emitted) {
+          emitted = watermark;
+          subscriber.next({ kind: 'watermark', watermark });
+        }
+      };
+
+      const arm = () => {
+        if (timer !== null) return;
+        const at = tracker.nextIdleAt();
+        if (at === undefined) return;
+        timer = scheduler.schedule(() => {
+          timer = null;
+          advance();
+          arm();
+        }, at - scheduler.now());
+      };
+
+      const subscription = source.subscribe({
+        next(event) {
+          if (event.kind !== 'data') return;
+          tracker.observe(event.partition, event.timestamp);
+          subscriber.next(event);
+          advance();
+          arm();
+        },
+        error(error) {
+          subscriber.error(error);
+        },
+        complete() {
+          if (finalWatermarkOnComplete && emitted < Number.MAX_SAFE_INTEGER) {
+            subscriber.next({ kind: 'watermark', watermark: Number.MAX_SAFE_INTEGER });
+          }
+          subscriber.complete();
+        },
+      });
+
+      return () => {
+        timer?.unsubscribe();
+        subscription.unsubscribe();
+      };
+    });
+}

@@ -1,0 +1,129 @@
+import type { Producer } from 'kafkajs';
+import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
+import { SinkError } from '../core/errors.js';
+import { sendAll } from '../core/kafka.js';
+import { withRetry } from '../core/retry.js';
+import { frame, rollupType, type Rollup } from '../schemas/index.js';
+import type { SeriesMeta } from '../topology/tasks.js';
+import type { ClickHouse } from './clickhouse.js';
+
+export type Tier = '1m' | '1h';
+
+/** One window result of a tier, ready for its table and topic. */
+export interface RollupRow {
+  tier: Tier;
+  seriesId: bigint;
+  series: SeriesMeta;
+  start: number;
+  end: number;
+  aggregate: Aggregate;
+  revision: number;
+}
+
+const COLUMNS: [string, ...string[]] = [
+  'metric',
+  'series_id',
+  'ts',
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'first',
+  'last',
+  'p50',
+  'p90',
+  'p99',
+  'increase',
+  'rate',
+  'revision',
+];
+
+/** The published form of a window result (schemas/rollup.avsc). */
+export function toRollup(row: RollupRow): Rollup {
+  const a = row.aggregate;
+  return {
+    tier: row.tier,
+    seriesId: row.seriesId.toString(),
+    name: row.series.name,
+    labels: Object.fromEntries(row.series.labels),
+    kind: row.series.kind,
+    windowStart: row.start,
+    windowEnd: row.end,
+    count: a.count,
+    sum: a.sum,
+    min: a.min,
+    max: a.max,
+    avg: avg(a),
+    first: a.first,
+    last: a.last,
+    p50: quantile(a, 0.5),
+    p90: quantile(a, 0.9),
+    p99: quantile(a, 0.99),
+    increase: a.increase,
+    rate: rate(a, row.end - row.start),
+    revision: row.revision,
+    sketch: Buffer.from(a.sketch.toProto()),
+  };
+}
+
+/**
+ * Writes window results of the tiers to `samples_1m` / `samples_1h` (ReplacingMergeTree by
+ * revision: a replayed result is the same row, a correction replaces it) and publishes them,
+ * Avro-encoded and keyed by series, to the tier topics.
+ */
+export class RollupSink {
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly producer: Producer,
+    private readonly topics: Record<Tier, string>,
+    private readonly schemaIds: Record<Tier, number>,
+  ) {}
+
+  async write(rows: RollupRow[]): Promise<void> {
+    for (const tier of ['1m', '1h'] as const) {
+      const mine = rows.filter((r) => r.tier === tier).map(toRollup);
+      if (mine.length === 0) continue;
+      const values = mine.map((r) => [
+        r.name,
+        r.seriesId,
+        r.windowStart,
+        r.count,
+        r.sum,
+        r.min,
+        r.max,
+        r.avg,
+        r.first,
+        r.last,
+        r.p50,
+        r.p90,
+        r.p99,
+        r.increase,
+        r.rate,
+        r.revision,
+      ]);
+      try {
+        await withRetry(
+          () =>
+            this.ch.client.insert({
+              table: `\`${this.ch.database}\`.samples_${tier}`,
+              values,
+              format: 'JSONCompactEachRow',
+              columns: COLUMNS,
+            }),
+          { retryIf: () => true, attempts: 6 },
+        );
+      } catch (error) {
+        throw new SinkError(
+          `cannot insert ${values.length} rows into samples_${tier}: ${(error as Error).message}`,
+          { cause: error, retriable: true },
+        );
+      }
+      const messages = mine.map((r) => ({
+        key: r.seriesId,
+        value: frame(this.schemaIds[tier], rollupType.toBuffer(r)),
+      }));
+      await sendAll(this.producer, this.topics[tier], messages);
+    }
+  }
+}

@@ -1,0 +1,315 @@
+import { describe, expect, it } from 'vitest';
+import {
+  avg,
+  decodeAcc,
+  encodeAcc,
+  finalize,
+  quantile,
+  rate,
+  rollupAggregator,
+  sampleAggregator,
+  type Aggregate,
+  type RollupAcc,
+  type SampleAcc,
+} from '../../core/aggregate.js';
+import type { SampleRow } from '../../core/records.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const T0 = Date.UTC(2026, 0, 1, 10); // an hour boundary
+
+function row(timestamp: number, value: number, kind: 'gauge' | 'counter' = 'gauge'): SampleRow {
+  return { name: 'm', labels: [], timestamp, value, kind, seriesId: 1n, offset: 0 };
+}
+
+function aggregateSamples(rows: SampleRow[]): SampleAcc {
+  let acc = sampleAggregator.create();
+  for (const r of rows) acc = sampleAggregator.add(acc, r, r.timestamp);
+  return acc;
+}
+
+/** A deterministic pseudo-random sequence in [0, 1) (a linear congruential generator). */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+function shuffle<T>(items: T[], seed: number): T[] {
+  const next = random(seed);
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** The exact q-quantile as the sketch defines it: the value of rank floor(q (n - 1)). */
+function exactQuantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(q * (sorted.length - 1))] as number;
+}
+
+function expectWithin1Percent(actual: number, exact: number): void {
+  expect(Math.abs(actual - exact)).toBeLessThanOrEqual(0.01 * Math.abs(exact));
+}
+
+/** The fields of an Aggregate that must match exactly. */
+function exactFields(a: Aggregate) {
+  const { count, sum, min, max, first, firstTs, last, lastTs, increase, kind } = a;
+  return { count, sum, min, max, first, firstTs, last, lastTs, increase, kind };
+}
+
+describe('sampleAggregator', () => {
+  it('computes count, sum, min, max, avg, and first and last by event time, whatever the arrival order', () => {
+    const rows = [
+      row(T0 + 30_000, 7),
+      row(T0 + 5_000, 4),
+      row(T0 + 55_000, -2),
+      row(T0 + 10_000, 10),
+      row(T0 + 40_000, 1),
+    ];
+    const a = finalize(aggregateSamples(rows));
+    expect(exactFields(a)).toEqual({
+      count: 5,
+      sum: 20,
+      min: -2,
+      max: 10,
+      first: 4,
+      firstTs: T0 + 5_000,
+      last: -2,
+      lastTs: T0 + 55_000,
+      increase: 0,
+      kind: 'gauge',
+    });
+    expect(avg(a)).toBe(4);
+    expect(rate(a, MINUTE)).toBe(0);
+  });
+
+  it('estimates p50, p90 and p99 within 1% of the exact values', () => {
+    const next = random(7);
+    // Spread over five orders of magnitude, negative ones included.
+    const values = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? -1 : 1) * Math.exp(next() * 12));
+    const a = finalize(aggregateSamples(values.map((v, i) => row(T0 + i, v))));
+    for (const q of [0.5, 0.9, 0.99, 0.05]) expectWithin1Percent(quantile(a, q), exactQuantile(values, q));
+  });
+
+  it('computes the increase of a counter over its points in time order, a drop counting as a restart from 0', () => {
+    // In time order: 10, 15, 22, 3 (restart), 8: increase 5 + 7 + 3 + 5 = 20.
+    const points: Array<[number, number]> = [
+      [T0 + 0, 10],
+      [T0 + 10_000, 15],
+      [T0 + 20_000, 22],
+      [T0 + 30_000, 3],
+      [T0 + 40_000, 8],
+    ];
+    const rows = shuffle(points, 3).map(([t, v]) => row(t, v, 'counter'));
+    expect(rows.map((r) => r.value)).not.toEqual([10, 15, 22, 3, 8]);
+    const a = finalize(aggregateSamples(rows));
+    expect(a.kind).toBe('counter');
+    expect(a.increase).toBe(20);
+    expect(rate(a, MINUTE)).toBeCloseTo(20 / 60, 12);
+    expect([a.first, a.last]).toEqual([10, 8]);
+  });
+
+  it('returns an Aggregate that later samples do not change', () => {
+    const acc = aggregateSamples([row(T0, 5), row(T0 + 1, 6)]);
+    const before = finalize(acc);
+    sampleAggregator.add(acc, row(T0 + 2, 1000), T0 + 2);
+    expect(before.count).toBe(2);
+    expectWithin1Percent(quantile(before, 1), 6);
+    expect(before.sketch.count).toBe(2);
+  });
+});
+
+describe('rollupAggregator', () => {
+  /** An hour of samples every 10 s: a gauge, or a counter that restarts now and then. */
+  function hourOfSamples(kind: 'gauge' | 'counter'): SampleRow[] {
+    const next = random(kind === 'gauge' ? 11 : 13);
+    const rows: SampleRow[] = [];
+    let counter = 100;
+    for (let t = T0; t < T0 + HOUR; t += 10_000) {
+      if (kind === 'gauge') rows.push(row(t, Math.round(next() * 2000) - 500, kind));
+      else {
+        // Restarts, some right at a minute boundary (the first sample of a minute).
+        counter =
+          next() < 0.05 || (t - T0) % (7 * MINUTE) === 0
+            ? Math.round(next() * 10)
+            : counter + Math.round(next() * 50);
+        rows.push(row(t, counter, kind));
+      }
+    }
+    return rows;
+  }
+
+  /** The 1m results of the samples, rolled up into one hour, the minutes arriving in any order. */
+  function rollUp(rows: SampleRow[]): Aggregate {
+    const minutes = new Map<number, SampleRow[]>();
+    for (const r of rows) {
+      const start = Math.floor(r.timestamp / MINUTE) * MINUTE;
+      minutes.set(start, [...(minutes.get(start) ?? []), r]);
+    }
+    expect(minutes.size).toBe(60);
+    let acc = rollupAggregator.create();
+    for (const [start, samples] of shuffle([...minutes], 5)) {
+      acc = rollupAggregator.add(
+        acc,
+        { start, aggregate: finalize(aggregateSamples(shuffle(samples, start))) },
+        start,
+      );
+    }
+    return finalize(acc);
+  }
+
+  for (const kind of ['gauge', 'counter'] as const) {
+    it(`rolls 60 minutes of a ${kind} up into the same hour as aggregating the samples directly`, () => {
+      const rows = hourOfSamples(kind);
+      const direct = finalize(aggregateSamples(shuffle(rows, 17)));
+      const rolled = rollUp(rows);
+      expect(exactFields(rolled)).toEqual(exactFields(direct));
+      if (kind === 'counter')
+        expect(direct.increase).toBeGreaterThan(
+          (rows.at(-1) as SampleRow).value - (rows[0] as SampleRow).value,
+        );
+      for (const q of [0.5, 0.9, 0.99]) expectWithin1Percent(quantile(rolled, q), quantile(direct, q));
+      for (const q of [0.01, 0.5, 0.9, 0.99]) {
+        expectWithin1Percent(
+          quantile(rolled, q),
+          exactQuantile(
+            rows.map((r) => r.value),
+            q,
+          ),
+        );
+      }
+    });
+  }
+
+  it('replaces a slot by its corrected result', () => {
+    const slot = (rows: SampleRow[]) => ({ start: T0, aggregate: finalize(aggregateSamples(rows)) });
+    let acc = rollupAggregator.create();
+    acc = rollupAggregator.add(acc, slot([row(T0, 1), row(T0 + 1, 2)]), T0);
+    acc = rollupAggregator.add(
+      acc,
+      { start: T0 + MINUTE, aggregate: finalize(aggregateSamples([row(T0 + MINUTE, 9)])) },
+      T0 + MINUTE,
+    );
+    acc = rollupAggregator.add(acc, slot([row(T0, 1), row(T0 + 1, 2), row(T0 + 2, 30)]), T0);
+    const a = finalize(acc);
+    expect(exactFields(a)).toMatchObject({ count: 4, sum: 42, min: 1, max: 30, first: 1, last: 9 });
+    expect(a.sketch.count).toBe(4);
+    expectWithin1Percent(quantile(a, 1), 30);
+  });
+
+  it('merges the sketches of negative values too', () => {
+    let acc = rollupAggregator.create();
+    acc = rollupAggregator.add(
+      acc,
+      { start: T0, aggregate: finalize(aggregateSamples([row(T0, -5), row(T0 + 1, 3)])) },
+      T0,
+    );
+    acc = rollupAggregator.add(
+      acc,
+      {
+        start: T0 + MINUTE,
+        aggregate: finalize(aggregateSamples([row(T0 + MINUTE, -9), row(T0 + MINUTE + 1, -7)])),
+      },
+      T0 + MINUTE,
+    );
+    const a = finalize(acc);
+    expectWithin1Percent(quantile(a, 0), -9);
+    expectWithin1Percent(quantile(a, 1 / 3), -7);
+    expectWithin1Percent(quantile(a, 2 / 3), -5);
+    expectWithin1Percent(quantile(a, 1), 3);
+  });
+});
+
+describe('encodeAcc / decodeAcc', () => {
+  // A gauge with a zero and negative values (the sketch's other stores), a counter with points.
+  const gauge = (): SampleAcc =>
+    aggregateSamples([row(T0 + 2, 12.5), row(T0, 0), row(T0 + 1, -3.25), row(T0 + 3, 1e9)]);
+  const counter = (): SampleAcc =>
+    aggregateSamples([
+      row(T0 + 20_000, 7.5, 'counter'),
+      row(T0, 3, 'counter'),
+      row(T0 + 40_000, 1, 'counter'),
+      row(T0 + 20_000, 8, 'counter'),
+    ]);
+  const rollup = (): RollupAcc => {
+    let acc = rollupAggregator.create();
+    acc = rollupAggregator.add(acc, { start: T0 + MINUTE, aggregate: finalize(gauge()) }, T0 + MINUTE);
+    acc = rollupAggregator.add(
+      acc,
+      { start: T0, aggregate: finalize(aggregateSamples([row(T0, 1e-9), row(T0 + 1, 4)])) },
+      T0,
+    );
+    return acc;
+  };
+
+  for (const [name, make] of [
+    ['gauge', gauge],
+    ['counter', counter],
+  ] as const) {
+    it(`round-trips a ${name} sample accumulator exactly, sketch quantiles included`, () => {
+      const acc = make();
+      const bytes = encodeAcc(acc);
+      const decoded = decodeAcc(bytes, 'samples');
+      expect(encodeAcc(decoded)).toEqual(bytes);
+      const { sketch, ...rest } = decoded;
+      const { sketch: original, ...expected } = acc;
+      expect(rest).toEqual(expected);
+      expect([sketch.count, sketch.sum, sketch.min, sketch.max, sketch.zeroCount]).toEqual([
+        original.count,
+        original.sum,
+        original.min,
+        original.max,
+        original.zeroCount,
+      ]);
+      for (const q of [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]) {
+        expect(sketch.getValueAtQuantile(q)).toBe(original.getValueAtQuantile(q));
+      }
+      expect(exactFields(finalize(decoded))).toEqual(exactFields(finalize(acc)));
+    });
+  }
+
+  it('round-trips a rollup accumulator exactly', () => {
+    const acc = rollup();
+    const bytes = encodeAcc(acc);
+    const decoded = decodeAcc(bytes, 'rollup');
+    expect(encodeAcc(decoded)).toEqual(bytes);
+    expect([...decoded.slots.keys()].sort()).toEqual([T0, T0 + MINUTE]);
+    for (const [start, slot] of acc.slots) {
+      const copy = decoded.slots.get(start) as Aggregate;
+      expect(exactFields(copy)).toEqual(exactFields(slot));
+      for (const q of [0, 0.5, 1]) expect(quantile(copy, q)).toBe(quantile(slot, q));
+    }
+    const a = finalize(decoded);
+    const b = finalize(acc);
+    expect(exactFields(a)).toEqual(exactFields(b));
+    for (const q of [0, 0.3, 0.6, 1]) expect(quantile(a, q)).toBe(quantile(b, q));
+  });
+
+  it('encodes the same input to the same bytes', () => {
+    expect(encodeAcc(counter())).toEqual(encodeAcc(counter()));
+    expect(encodeAcc(rollup())).toEqual(encodeAcc(rollup()));
+  });
+
+  it('encodes the slots of a rollup in time order, whatever order they arrived in', () => {
+    const reversed = rollupAggregator.create();
+    for (const [start, aggregate] of [...rollup().slots].reverse())
+      rollupAggregator.add(reversed, { start, aggregate }, start);
+    expect([...reversed.slots.keys()]).not.toEqual([...rollup().slots.keys()]);
+    expect(encodeAcc(reversed)).toEqual(encodeAcc(rollup()));
+  });
+
+  it('rejects bytes of the other type, truncated or with bytes left over', () => {
+    const bytes = encodeAcc(counter());
+    expect(() => decodeAcc(bytes, 'rollup')).toThrow(/expected a rollup accumulator, found samples/);
+    expect(() => decodeAcc(bytes.subarray(0, bytes.length - 3))).toThrow(
+      /cannot decode a window accumulator/,
+    );
+    expect(() => decodeAcc(Buffer.concat([bytes, Buffer.from([0])]))).toThrow(/1 bytes left over/);
+  });
+});

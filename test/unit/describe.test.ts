@@ -1,0 +1,151 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describeCommand } from '../../cli/describeCommand.js';
+import { loadConfig, type Config } from '../../core/config.js';
+import {
+  describeTopology,
+  renderMermaid,
+  renderText,
+  type TopologyDescription,
+} from '../../topology/describe.js';
+
+const defaults = loadConfig(undefined, {});
+/** Input keyed by something other than the series (e.g. by agent): the topology repartitions it. */
+const notCoPartitioned: Config = Object.assign({}, defaults, { input: { coPartitioned: false } });
+
+const DEFAULT_TEXT = `Sub-topology: 0
+    Source: source (topics: [metrics])
+      --> decode
+    Processor: decode (stores: []) — Confluent Avro, writer schema from the schema registry
+      --> validate, sink-dlq
+      <-- source
+    Processor: validate (stores: []) — normalize names and labels, series id
+      --> sink-samples, watermark, sink-dlq
+      <-- decode
+    Sink: sink-samples (table: samples, series) — ClickHouse, idempotent
+      <-- validate
+    Processor: watermark (stores: []) — event time, bounded out-of-orderness 5s, idle partitions skipped after 10s
+      --> window-1m
+      <-- validate
+    Processor: window-1m (stores: [window-1m]) — TimeWindows 1m, grace 10s, suppress untilWindowCloses, allowed lateness 1m
+      --> sink-topic-1m, sink-samples-1m, window-1h, sink-late
+      <-- watermark
+    Sink: sink-topic-1m (topic: metrics-1m)
+      <-- window-1m
+    Sink: sink-samples-1m (table: samples_1m) — ClickHouse, idempotent
+      <-- window-1m
+    Processor: window-1h (stores: [window-1h]) — TimeWindows 1h, grace 1m, suppress untilWindowCloses, allowed lateness 10m
+      --> sink-topic-1h, sink-samples-1h, sink-late
+      <-- window-1m
+    Sink: sink-topic-1h (topic: metrics-1h)
+      <-- window-1h
+    Sink: sink-samples-1h (table: samples_1h) — ClickHouse, idempotent
+      <-- window-1h
+    Sink: sink-late (topic: metrics-late) — side output: after grace and allowed lateness
+      <-- window-1m, window-1h
+    Sink: sink-dlq (topic: metrics-dlq) — side output: rejects with original bytes and reason
+      <-- decode, validate
+
+Stores:
+    window-1m (changelog: metrics-pipeline-window-1m-changelog)
+    window-1h (changelog: metrics-pipeline-window-1h-changelog)
+
+Topics:
+    metrics (input: sample batches)
+    metrics-pipeline-window-1m-changelog (changelog of store window-1m, compacted)
+    metrics-pipeline-window-1h-changelog (changelog of store window-1h, compacted)
+    metrics-1m (output: 1m rollups)
+    metrics-1h (output: 1h rollups)
+    metrics-dlq (side output: dead letters)
+    metrics-late (side output: late samples)
+`;
+
+/** Every edge leads to a node of the same sub-topology, and names are unique, as in Kafka Streams. */
+function expectWellFormed(d: TopologyDescription): void {
+  const all = d.subtopologies.flatMap((s) => s.nodes.map((n) => n.name));
+  expect(new Set(all).size).toBe(all.length);
+  for (const sub of d.subtopologies) {
+    const names = new Set(sub.nodes.map((n) => n.name));
+    for (const node of sub.nodes) for (const next of node.next) expect(names).toContain(next);
+  }
+}
+
+describe('describeTopology', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('renders the default topology as Kafka Streams describes one', () => {
+    const d = describeTopology(defaults);
+    expectWellFormed(d);
+    expect(renderText(d)).toBe(DEFAULT_TEXT);
+  });
+
+  it('repartitions by series into a second sub-topology when the input is not co-partitioned', () => {
+    const d = describeTopology(notCoPartitioned);
+    expectWellFormed(d);
+    expect(d.subtopologies.map((s) => s.id)).toEqual([0, 1]);
+    expect(d.topics).toContainEqual({
+      name: 'metrics-pipeline-repartition',
+      role: 'internal: samples keyed by series id',
+    });
+    const text = renderText(d);
+    expect(text).toContain(
+      [
+        '      --> repartition-sink, sink-dlq',
+        '      <-- decode',
+        '    Sink: repartition-sink (topic: metrics-pipeline-repartition) — keyed by series id',
+        '      <-- validate',
+      ].join('\n'),
+    );
+    expect(text).toContain(
+      [
+        '',
+        'Sub-topology: 1',
+        '    Source: repartition-source (topics: [metrics-pipeline-repartition])',
+        '      --> sink-samples, watermark',
+        '    Sink: sink-samples (table: samples, series) — ClickHouse, idempotent',
+        '      <-- repartition-source',
+      ].join('\n'),
+    );
+  });
+
+  it('names internal topics after the application id and follows renamed topics', () => {
+    const config = loadConfig(undefined, {}, { appId: 'shop', topics: { metrics: 'in', dlq: 'dead' } });
+    const d = describeTopology(config);
+    expect(d.stores).toEqual([
+      { name: 'window-1m', changelog: 'shop-window-1m-changelog' },
+      { name: 'window-1h', changelog: 'shop-window-1h-changelog' },
+    ]);
+    expect(renderText(d)).toContain('    Source: source (topics: [in])\n');
+    expect(renderText(d)).toContain('    Sink: sink-dlq (topic: dead)');
+  });
+
+  it.each([
+    ['co-partitioned', defaults],
+    ['not co-partitioned', notCoPartitioned],
+  ])('draws a Mermaid flowchart with every topic and store (%s)', (_, config) => {
+    const d = describeTopology(config);
+    const mermaid = renderMermaid(d);
+    expect(mermaid.startsWith('flowchart TD\n')).toBe(true);
+    for (const t of d.topics) expect(mermaid).toContain(`(["${t.name}"])`);
+    for (const s of d.stores) expect(mermaid).toContain(`[("${s.name}")]`);
+    for (const sub of d.subtopologies)
+      expect(mermaid).toContain(`subgraph sub${sub.id}["Sub-topology ${sub.id}"]`);
+    expect(mermaid).toContain('  topic_metrics --> stage_source\n');
+    expect(mermaid).toContain('  stage_window_1m <--> store_window_1m\n');
+    expect(mermaid).toContain(
+      '  store_window_1m -. changelog .-> topic_metrics_pipeline_window_1m_changelog\n',
+    );
+  });
+
+  it('prints text, then the fenced diagram, for --format both', () => {
+    const written: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    describeCommand(defaults, { format: 'both' });
+    const mermaid = renderMermaid(describeTopology(defaults));
+    expect(written.join('')).toBe(`${DEFAULT_TEXT}\n\`\`\`mermaid\n${mermaid}\`\`\`\n`);
+  });
+});

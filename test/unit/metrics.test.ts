@@ -1,0 +1,127 @@
+import { createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/log.js';
+import type { ClickHouse } from '../../sinks/clickhouse.js';
+import { startAdminServer, type AdminServer } from '../../topology/adminServer.js';
+import { createTopologyMetrics, STAGES, type TopologyMetrics } from '../../topology/metrics.js';
+
+const log = createLogger('metrics-test', 'silent');
+
+/** The lines of a Prometheus text exposition, for exact matches. */
+async function scrape(metrics: TopologyMetrics): Promise<string[]> {
+  return (await metrics.registry.metrics()).split('\n');
+}
+
+describe('createTopologyMetrics', () => {
+  it('uses its own registry, not the global one', () => {
+    const registry = new Registry();
+    const metrics = createTopologyMetrics(registry);
+    expect(metrics.registry).toBe(registry);
+    expect(createTopologyMetrics().registry).not.toBe(registry);
+  });
+
+  it('starts every known stage, reject kind and tier at 0', async () => {
+    const lines = await scrape(createTopologyMetrics());
+    for (const stage of STAGES) {
+      expect(lines).toContain(`metrics_pipeline_records_in_total{stage="${stage}"} 0`);
+      expect(lines).toContain(`metrics_pipeline_records_out_total{stage="${stage}"} 0`);
+    }
+    expect(lines).toContain('metrics_pipeline_dead_lettered_total{reason_kind="decode"} 0');
+    expect(lines).toContain('metrics_pipeline_late_total{tier="1h"} 0');
+    expect(lines).toContain('metrics_pipeline_commit_total 0');
+  });
+
+  it('times an insert with startTimer', async () => {
+    const metrics = createTopologyMetrics();
+    const done = metrics.sinkLatencySeconds.startTimer({ table: 'samples_1m' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(done()).toBeGreaterThan(0.004);
+    expect(await scrape(metrics)).toContain(
+      'metrics_pipeline_sink_latency_seconds_count{table="samples_1m"} 1',
+    );
+  });
+});
+
+describe('admin server', () => {
+  const clickhouse: ClickHouse = {
+    // chdb and @clickhouse/client each bundle a copy of the same Connection types.
+    client: createClient({ connection: createChdbConnection({ path: ':memory:' }) as never }),
+    database: 'metrics',
+    embeddedPath: undefined,
+    close: () => clickhouse.client.close(),
+  };
+  const metrics = createTopologyMetrics();
+  let ready = false;
+  let server: AdminServer;
+  let bare: AdminServer;
+
+  beforeAll(async () => {
+    server = await startAdminServer({ port: 0, clickhouse, ready: () => ready, log, metrics });
+    bare = await startAdminServer({ port: 0, clickhouse, ready: () => ready, log });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await bare.close();
+    await clickhouse.close();
+  });
+
+  it('answers /healthz, and /readyz once ready', async () => {
+    const health = await fetch(`${server.url}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
+    const before = await fetch(`${server.url}/readyz`);
+    expect([before.status, await before.text()]).toEqual([503, 'not ready\n']);
+    ready = true;
+    const after = await fetch(`${server.url}/readyz`);
+    expect([after.status, await after.text()]).toEqual([200, 'ready\n']);
+  });
+
+  it('exposes the metrics in Prometheus text format at /metrics', async () => {
+    metrics.recordsIn.inc({ stage: 'decode' }, 5);
+    metrics.recordsIn.labels({ stage: 'decode' }).inc();
+    metrics.recordsOut.inc({ stage: 'decode' }, 4);
+    metrics.deadLettered.inc({ reason_kind: 'validate' }, 2);
+    metrics.consumerLag.set({ topic: 'metrics', partition: 3 }, 42);
+    metrics.watermarkSeconds.set({ tier: '1m' }, 1_700_000_000);
+    metrics.sinkBatchRows.observe({ table: 'samples' }, 500);
+    metrics.commits.inc();
+
+    const response = await fetch(`${server.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const lines = (await response.text()).split('\n');
+    const at = lines.indexOf('# HELP metrics_pipeline_records_in_total Records that entered a stage');
+    expect(lines.slice(at, at + 4)).toEqual([
+      '# HELP metrics_pipeline_records_in_total Records that entered a stage',
+      '# TYPE metrics_pipeline_records_in_total counter',
+      'metrics_pipeline_records_in_total{stage="source"} 0',
+      'metrics_pipeline_records_in_total{stage="decode"} 6',
+    ]);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'metrics_pipeline_records_out_total{stage="decode"} 4',
+        'metrics_pipeline_dead_lettered_total{reason_kind="validate"} 2',
+        'metrics_pipeline_dead_lettered_total{reason_kind="decode"} 0',
+        '# TYPE metrics_pipeline_consumer_lag gauge',
+        'metrics_pipeline_consumer_lag{topic="metrics",partition="3"} 42',
+        'metrics_pipeline_watermark_seconds{tier="1m"} 1700000000',
+        '# TYPE metrics_pipeline_sink_batch_rows histogram',
+        'metrics_pipeline_sink_batch_rows_bucket{le="300",table="samples"} 0',
+        'metrics_pipeline_sink_batch_rows_bucket{le="1000",table="samples"} 1',
+        'metrics_pipeline_sink_batch_rows_bucket{le="+Inf",table="samples"} 1',
+        'metrics_pipeline_sink_batch_rows_sum{table="samples"} 500',
+        'metrics_pipeline_sink_batch_rows_count{table="samples"} 1',
+        'metrics_pipeline_commit_total 1',
+        'metrics_pipeline_commit_failures_total 0',
+      ]),
+    );
+    expect(lines.some((l) => /^process_resident_memory_bytes \d+$/.test(l))).toBe(true);
+  });
+
+  it('has no /metrics without a registry, and no /sql without the embedded engine', async () => {
+    expect((await fetch(`${bare.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${server.url}/sql`, { method: 'POST', body: 'SELECT 1' })).status).toBe(404);
+  });
+});

@@ -1,0 +1,201 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The stages that count records in and out, as `stage` label values. */
+export const STAGES = [
+  'source',
+  'decode',
+  'validate',
+  'repartition',
+  'window_1m',
+  'window_1h',
+  'sink_samples',
+  'sink_1m',
+  'sink_1h',
+  'dlq',
+  'late',
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** The rollup tiers, as `tier` label values. */
+export const TIERS = ['1m', '1h'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** The stages whose rejects go to the dead-letter topic, as `reason_kind` label values. */
+export const REJECT_KINDS = ['decode', 'validate'] as const;
+export type RejectKind = (typeof REJECT_KINDS)[number];
+
+/** The ClickHouse tables the sinks write, as `table` label values. */
+export type Table = 'samples' | 'series' | 'samples_1m' | 'samples_1h';
+
+/** A counter whose label values are checked at compile time. */
+export interface CounterOf<L extends object> {
+  inc(labels: L, value?: number): void;
+  /** The child for these labels, to skip the label lookup on a hot path. */
+  labels(labels: L): { inc(value?: number): void };
+}
+
+/** A gauge whose label values are checked at compile time. */
+export interface GaugeOf<L extends object> {
+  set(labels: L, value: number): void;
+  inc(labels: L, value?: number): void;
+  dec(labels: L, value?: number): void;
+  /** Drops the series, e.g. the lag of a partition that this process no longer owns. */
+  remove(labels: L): void;
+}
+
+/** A histogram whose label values are checked at compile time. */
+export interface HistogramOf<L extends object> {
+  observe(labels: L, value: number): void;
+  /** Starts a clock; calling the result observes the seconds elapsed and returns them. */
+  startTimer(labels: L): () => number;
+}
+
+export interface TopologyMetrics {
+  /** Where every metric below is registered, with the process metrics (RSS, CPU, GC, event loop). */
+  registry: Registry;
+  recordsIn: CounterOf<{ stage: Stage }>;
+  recordsOut: CounterOf<{ stage: Stage }>;
+  deadLettered: CounterOf<{ reason_kind: RejectKind }>;
+  late: CounterOf<{ tier: Tier }>;
+  consumerLag: GaugeOf<{ topic: string; partition: number }>;
+  watermarkSeconds: GaugeOf<{ tier: Tier }>;
+  windowOpen: GaugeOf<{ tier: Tier }>;
+  stateBytes: GaugeOf<{ store: string }>;
+  stateEntries: GaugeOf<{ store: string }>;
+  sinkBatchRows: HistogramOf<{ table: Table }>;
+  sinkLatencySeconds: HistogramOf<{ table: Table }>;
+  eventToStoreSeconds: HistogramOf<{ table: Table }>;
+  /** Every offset commit, failed or not, so that failures / commits is the failure ratio. */
+  commits: { inc(value?: number): void };
+  commitFailures: { inc(value?: number): void };
+}
+
+const PREFIX = 'metrics_pipeline_';
+
+/** Rows per insert: 1, 3, 10, 30, … 1e6. */
+const ROW_BUCKETS = Array.from({ length: 13 }, (_, i) => (i % 2 === 0 ? 1 : 3) * 10 ** Math.floor(i / 2));
+/** Insert durations: 1 ms … 1 min. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Event time to stored: 10 ms … 1 h. */
+const FRESHNESS_BUCKETS = [
+  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600,
+];
+
+/**
+ * The topology's self-metrics, named `metrics_pipeline_*`, in a registry of their own (not
+ * prom-client's global one) so that several topologies in one process, and tests, stay apart.
+ * The admin server exposes `registry` at `GET /metrics`.
+ *
+ * ```ts
+ * const metrics = createTopologyMetrics();
+ * metrics.recordsIn.inc({ stage: 'decode' }, batch.length);
+ * const done = metrics.sinkLatencySeconds.startTimer({ table: 'samples' });
+ * await insert(rows);
+ * done();
+ * ```
+ */
+export function createTopologyMetrics(registry: Registry = new Registry()): TopologyMetrics {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const recordsIn = new Counter({
+    name: `${PREFIX}records_in_total`,
+    help: 'Records that entered a stage',
+    labelNames: ['stage'] as const,
+    registers,
+  });
+  const recordsOut = new Counter({
+    name: `${PREFIX}records_out_total`,
+    help: 'Records that a stage passed on',
+    labelNames: ['stage'] as const,
+    registers,
+  });
+  const deadLettered = new Counter({
+    name: `${PREFIX}dead_lettered_total`,
+    help: 'Records sent to the dead-letter topic, by the stage that rejected them',
+    labelNames: ['reason_kind'] as const,
+    registers,
+  });
+  const late = new Counter({
+    name: `${PREFIX}late_total`,
+    help: 'Records that arrived after their window closed (past grace and allowed lateness), sent to the late topic',
+    labelNames: ['tier'] as const,
+    registers,
+  });
+  // Known label values start at 0, so that rate() and absent-series alerts work from the first scrape.
+  for (const stage of STAGES) {
+    recordsIn.inc({ stage }, 0);
+    recordsOut.inc({ stage }, 0);
+  }
+  for (const reason_kind of REJECT_KINDS) deadLettered.inc({ reason_kind }, 0);
+  for (const tier of TIERS) late.inc({ tier }, 0);
+
+  return {
+    registry,
+    recordsIn,
+    recordsOut,
+    deadLettered,
+    late,
+    consumerLag: new Gauge({
+      name: `${PREFIX}consumer_lag`,
+      help: 'Records between the committed offset and the end of a partition',
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+    }),
+    watermarkSeconds: new Gauge({
+      name: `${PREFIX}watermark_seconds`,
+      help: 'Event-time watermark of a tier, as epoch seconds',
+      labelNames: ['tier'] as const,
+      registers,
+    }),
+    windowOpen: new Gauge({
+      name: `${PREFIX}window_open`,
+      help: 'Windows of a tier started and not yet closed by the watermark',
+      labelNames: ['tier'] as const,
+      registers,
+    }),
+    stateBytes: new Gauge({
+      name: `${PREFIX}state_bytes`,
+      help: 'Approximate bytes held by a state store',
+      labelNames: ['store'] as const,
+      registers,
+    }),
+    stateEntries: new Gauge({
+      name: `${PREFIX}state_entries`,
+      help: 'Entries held by a state store',
+      labelNames: ['store'] as const,
+      registers,
+    }),
+    sinkBatchRows: new Histogram({
+      name: `${PREFIX}sink_batch_rows`,
+      help: 'Rows per ClickHouse insert',
+      labelNames: ['table'] as const,
+      buckets: ROW_BUCKETS,
+      registers,
+    }),
+    sinkLatencySeconds: new Histogram({
+      name: `${PREFIX}sink_latency_seconds`,
+      help: 'Duration of a ClickHouse insert',
+      labelNames: ['table'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    eventToStoreSeconds: new Histogram({
+      name: `${PREFIX}event_to_store_seconds`,
+      help: 'Seconds from the event time of a stored row (a rollup: its window end) to its insert',
+      labelNames: ['table'] as const,
+      buckets: FRESHNESS_BUCKETS,
+      registers,
+    }),
+    commits: new Counter({
+      name: `${PREFIX}commit_total`,
+      help: 'Offset commits attempted',
+      registers,
+    }),
+    commitFailures: new Counter({
+      name: `${PREFIX}commit_failures_total`,
+      help: 'Offset commits that failed (the records are replayed after a rebalance)',
+      registers,
+    }),
+  };
+}
