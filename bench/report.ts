@@ -121,6 +121,7 @@ export function formatReport(r: BenchReport): string {
       ],
       ['  compressed bytes/sample by column', columns(batched), columns(unbatched), ''],
       ['rows in samples_1m / samples_1h', rollups(batched), rollups(unbatched), ''],
+      ['late samples (topology stats)', n(late(batched)), n(late(unbatched)), ''],
       [
         'state bytes per active series ⁴',
         n(batched.stateBytesPerSeries),
@@ -157,14 +158,19 @@ export function formatReport(r: BenchReport): string {
   );
   if (batched?.profile) {
     const p = batched.profile;
+    const spot = (h: { frame: string; ms: number; percent: number }) =>
+      `  ${`${h.percent}%`.padStart(6)} ${`${n(h.ms)} ms`.padStart(9)}  ${h.frame}`;
     lines.push(
       '',
-      `CPU profile of the batched topology (${p.file}, ${n(p.totalMs)} ms sampled on the main thread)`,
-      `  by area: ${Object.entries(p.byArea)
+      `CPU profile of the batched run's topology process (${p.file}, ${n(p.totalMs)} ms on the main thread)`,
+      `self time by area: ${Object.entries(p.byArea)
         .slice(0, 12)
         .map(([area, pct]) => `${area} ${pct}%`)
         .join(', ')}`,
-      ...p.top.map((h) => `  ${`${h.percent}%`.padStart(6)} ${`${n(h.selfMs)} ms`.padStart(9)}  ${h.frame}`),
+      'self time by function:',
+      ...p.self.map(spot),
+      "total time of the project's functions (with what they call):",
+      ...p.total.map(spot),
     );
   }
   return lines.join('\n');
@@ -172,6 +178,9 @@ export function formatReport(r: BenchReport): string {
 
 const toLastRow = (run: ThroughputResult) =>
   run.phases.toLastRowSeconds ? Math.round(run.samples / run.phases.toLastRowSeconds) : null;
+
+const late = (run: ThroughputResult) =>
+  typeof run.topologyStats.late === 'number' ? run.topologyStats.late : null;
 
 const check = (run: ThroughputResult) => `${n(run.storage.stored)} ✓`;
 

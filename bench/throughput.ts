@@ -54,6 +54,8 @@ export interface ThroughputResult {
   storage: StorageReport;
   stateBytes: number | null;
   stateBytesPerSeries: number | null;
+  /** The counts of the topology's `topology stopped` log line (records, stored, late, rollups, …). */
+  topologyStats: Record<string, unknown>;
   profile: ProfileSummary | null;
   logFile: string;
 }
@@ -125,6 +127,13 @@ export async function throughputRun(
   }
   const consumeSeconds = child.assignedAt === undefined ? undefined : (exit.at - child.assignedAt) / 1000;
   const state = stateSize(child.stateLine, workload.series);
+  const stoppedAt = child.stoppedLine?.time;
+  // The log line minus pino's own fields.
+  const topologyStats = Object.fromEntries(
+    Object.entries(child.stoppedLine ?? {}).filter(
+      ([key]) => !['level', 'time', 'pid', 'name', 'msg'].includes(key),
+    ),
+  );
   const between = (from: number | undefined, to: number | undefined) =>
     from === undefined || to === undefined ? null : (to - from) / 1000;
   return {
@@ -137,8 +146,8 @@ export async function throughputRun(
     wallSeconds,
     phases: {
       toLastRowSeconds: between(child.assignedAt, child.storedAt),
-      stopSeconds: between(child.storedAt, child.stoppedAt),
-      exitSeconds: between(child.stoppedAt, exit.at),
+      stopSeconds: between(child.storedAt, typeof stoppedAt === 'number' ? stoppedAt : undefined),
+      exitSeconds: between(typeof stoppedAt === 'number' ? stoppedAt : undefined, exit.at),
     },
     samplesPerSec: consumeSeconds === undefined ? null : Math.round(workload.samples / consumeSeconds),
     samplesPerSecInclStartup: Math.round(workload.samples / wallSeconds),
@@ -146,6 +155,7 @@ export async function throughputRun(
     cpuSeconds: child.cpuSeconds ?? null,
     storage,
     ...state,
+    topologyStats,
     profile: cpuProfile ? (summarizeProfile(profileDir, child.pid) ?? null) : null,
     logFile: run.logFile,
   };

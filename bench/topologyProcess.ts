@@ -28,8 +28,8 @@ export interface TopologyProcess {
   readonly stored: number;
   /** Epoch ms (ours) at which the progress line with the current `stored` count arrived. */
   readonly storedAt: number | undefined;
-  /** Epoch ms (the child's clock) of its `topology stopped` log line. */
-  readonly stoppedAt: number | undefined;
+  /** The child's `topology stopped` log line: its final counts (stored, late, rollups, …). */
+  readonly stoppedLine: Record<string, unknown> | undefined;
   /** Highest VmHWM/VmRSS seen, in bytes; undefined where /proc is missing. */
   readonly peakRssBytes: number | undefined;
   /** User + system CPU seconds of the child at the last sample. */
@@ -65,7 +65,7 @@ export function startTopologyProcess(
   let assignedAt: number | undefined;
   let stored = 0;
   let storedAt: number | undefined;
-  let stoppedAt: number | undefined;
+  let stoppedLine: Record<string, unknown> | undefined;
   let peakRssBytes: number | undefined;
   let cpuSeconds: number | undefined;
   let stateLine: Record<string, unknown> | undefined;
@@ -91,7 +91,7 @@ export function startTopologyProcess(
       assignedAt = typeof entry.time === 'number' ? entry.time : Date.now();
       for (const wake of onAssigned.splice(0)) wake();
     }
-    if (entry.msg === 'topology stopped' && typeof entry.time === 'number') stoppedAt = entry.time;
+    if (entry.msg === 'topology stopped') stoppedLine = entry;
     if ('stateBytes' in entry) stateLine = entry;
   };
   let partial = '';
@@ -139,8 +139,8 @@ export function startTopologyProcess(
     get storedAt() {
       return storedAt;
     },
-    get stoppedAt() {
-      return stoppedAt;
+    get stoppedLine() {
+      return stoppedLine;
     },
     get peakRssBytes() {
       return peakRssBytes;

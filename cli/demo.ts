@@ -47,6 +47,9 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
       ...config,
       appId: `demo-${run}`,
       topics: { ...config.topics, metrics: `demo-${run}-metrics`, dlq: `demo-${run}-dlq` },
+      // Agents send 10 samples 10 s apart per record: event time within a partition runs up to
+      // 100 s out of order, which the watermark must allow for.
+      windows: { ...config.windows, outOfOrdernessMs: Math.max(config.windows.outOfOrdernessMs, 100_000) },
       clickhouse: config.clickhouse.url
         ? { ...config.clickhouse, database: `demo_${run}` }
         : { ...config.clickhouse, path: '.data/demo' },

@@ -53,7 +53,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       await admin.close();
     }
     options.onProgress?.(topology.stats);
-    log.info(topology.stats, 'topology stopped');
+    log.info({ ...topology.stats, stateBytes: topology.stateBytes() }, 'topology stopped');
     await options.beforeClose?.(clickhouse);
     return topology.stats;
   } finally {

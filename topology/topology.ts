@@ -35,6 +35,7 @@ import { InFlight, kafkaSource } from './kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
 import { Tasks } from './tasks.js';
 import { WindowStage } from './windowStage.js';
+import { createTopologyMetrics, type TopologyMetrics } from './metrics.js';
 
 export interface TopologyDeps {
   config: Config;
@@ -55,6 +56,9 @@ export interface TopologyStats {
 
 export interface RunningTopology {
   stats: TopologyStats;
+  metrics: TopologyMetrics;
+  /** Bytes of window and series state held by this instance (as last written to the changelogs). */
+  stateBytes(): number;
   /** Resolves when the topology has stopped (after `stop()`, or on a fatal error, which it rejects with). */
   done: Promise<void>;
   /**
@@ -131,6 +135,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     rollups: { '1m': 0, '1h': 0 },
     flushes: 0,
   };
+  const metrics = createTopologyMetrics();
   const committed = new Map<number, number>();
   /** Partitions whose restored stream time the watermark tracker already knows. */
   const tracked = new Set<number>();
@@ -156,12 +161,14 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }));
     if (offsets.length === 0) return;
     try {
+      metrics.commits.inc();
       await withRetry(() => consumer.commitOffsets(offsets), {
         attempts: 5,
         retryIf: (e) => isRetriable(e) && !/rebalanc|not.*member|generation/i.test(messageOf(e)),
       });
       for (const d of durable.values()) committed.set(d.partition, d.lastOffset + 1);
     } catch (error) {
+      metrics.commitFailures.inc();
       // After a rebalance the new owner replays from the last commit; the sinks make that idempotent.
       log.warn({ error: messageOf(error), offsets }, 'offset commit failed; records will be replayed');
     }
@@ -172,10 +179,25 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     for (;;) {
       const out = stage.drain();
       if (out.results.length === 0 && out.late.length === 0) break;
+      const started = performance.now();
       await rollups.write(out.results);
       await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-      for (const r of out.results) stats.rollups[r.tier] += 1;
+      const now = Date.now();
+      for (const r of out.results) {
+        stats.rollups[r.tier] += 1;
+        metrics.recordsOut.inc({ stage: r.tier === '1m' ? 'window_1m' : 'window_1h' });
+        metrics.eventToStoreSeconds.observe(
+          { table: r.tier === '1m' ? 'samples_1m' : 'samples_1h' },
+          (now - r.end) / 1000,
+        );
+      }
+      for (const tier of ['1m', '1h'] as const) {
+        const n = out.results.filter((r) => r.tier === tier).length;
+        if (n > 0) metrics.sinkBatchRows.observe({ table: `samples_${tier}` }, n);
+      }
+      metrics.sinkLatencySeconds.observe({ table: 'samples_1m' }, (performance.now() - started) / 1000);
       stats.late += out.late.length;
+      if (out.late.length > 0) metrics.late.inc({ tier: '1m' }, out.late.length);
     }
     await tasks.write(producer, tasks.collect());
   };
@@ -190,7 +212,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       }
       stage.push(batch);
     }
+    const sinkStarted = performance.now();
     const durable = await sink.write(group);
+    observeSamplesSink(group, sinkStarted);
     await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
@@ -202,11 +226,43 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stats.stored += rows;
     stats.deadLettered += rejects.length;
     stats.flushes += 1;
+    metrics.recordsIn.inc({ stage: 'source' }, records);
+    metrics.recordsOut.inc({ stage: 'validate' }, rows);
+    metrics.recordsOut.inc({ stage: 'sink_samples' }, rows);
+    metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
+    for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
+    metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.tracker.current() / 1000));
+    const open = stage.openWindows();
+    metrics.windowOpen.set({ tier: '1m' }, open['1m']);
+    metrics.windowOpen.set({ tier: '1h' }, open['1h']);
+    for (const t of tasks.all()) {
+      for (const store of [t.minute, t.hour, t.series]) {
+        metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
+        metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
+      }
+    }
     if (group.length > 0)
       log.debug(
         { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
         'flushed',
       );
+  };
+
+  const observeSamplesSink = (group: ProcessedBatch[], started: number) => {
+    const rows = group.reduce((n, b) => n + b.rows.length, 0);
+    if (rows === 0) return;
+    metrics.sinkBatchRows.observe({ table: 'samples' }, rows);
+    metrics.sinkLatencySeconds.observe({ table: 'samples' }, (performance.now() - started) / 1000);
+    // A sample of the rows is enough for the latency distribution.
+    const now = Date.now();
+    for (const b of group) {
+      const stride = Math.max(1, Math.floor(b.rows.length / 20));
+      for (let i = 0; i < b.rows.length; i += stride)
+        metrics.eventToStoreSeconds.observe(
+          { table: 'samples' },
+          (now - (b.rows[i]?.timestamp ?? now)) / 1000,
+        );
+    }
   };
 
   const stop$ = new Subject<void>();
@@ -240,7 +296,23 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }),
   ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 
+  // Consumer lag of the partitions this instance owns, for /metrics.
+  const lagTimer = setInterval(() => {
+    admin
+      .fetchTopicOffsets(topic)
+      .then((ends) => {
+        for (const p of ends) {
+          if (!tasks.get(p.partition)) continue;
+          const at = committed.get(p.partition) ?? 0;
+          metrics.consumerLag.set({ topic, partition: p.partition }, Math.max(0, Number(p.high) - at));
+        }
+      })
+      .catch(() => undefined);
+  }, 5000);
+  lagTimer.unref();
+
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
+    clearInterval(lagTimer);
     stage.close();
     await consumer.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
@@ -250,6 +322,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   let stopping: Promise<void> | undefined;
   return {
     stats,
+    metrics,
+    stateBytes: () => {
+      let bytes = 0;
+      for (const t of tasks.all())
+        bytes += t.minute.approximateBytes + t.hour.approximateBytes + t.series.approximateBytes;
+      return bytes;
+    },
     done,
     stop(options = {}) {
       stopping ??= (async () => {

@@ -132,3 +132,36 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
       }),
   };
 }
+
+/**
+ * Rows of a tier table (FINAL) that differ from a batch recomputation over `samples` in SQL
+ * (count, sum, min, max, first, last), plus rows present on one side only; and duplicates
+ * left visible after FINAL.
+ */
+export async function tierCheck(
+  config: Config,
+  tier: '1m' | '1h',
+): Promise<{ windows: number; mismatches: number; duplicates: number }> {
+  const db = `\`${config.clickhouse.database}\``;
+  const bucket = tier === '1m' ? 'toStartOfMinute' : 'toStartOfHour';
+  const [row] = await query<{ windows: string; mismatches: string; duplicates: string }>(
+    config,
+    `SELECT
+       (SELECT count() FROM ${db}.samples_${tier} FINAL) AS windows,
+       (SELECT count() FROM (
+          SELECT metric, series_id, ${bucket}(ts) AS t, count() AS c, sum(value) AS s, min(value) AS mi, max(value) AS ma,
+                 argMin(value, ts) AS f, argMax(value, ts) AS l
+          FROM ${db}.samples GROUP BY metric, series_id, t) AS b
+        FULL OUTER JOIN (
+          SELECT metric, series_id, ts AS t, count AS c, sum AS s, min AS mi, max AS ma, first AS f, last AS l
+          FROM ${db}.samples_${tier} FINAL) AS w
+        USING (metric, series_id, t)
+        WHERE b.c != w.c OR abs(b.s - w.s) > 1e-9 * abs(b.s) OR b.mi != w.mi OR b.ma != w.ma OR b.f != w.f OR b.l != w.l) AS mismatches,
+       (SELECT count() - uniqExact(series_id, ts) FROM ${db}.samples_${tier} FINAL) AS duplicates`,
+  );
+  return {
+    windows: Number(row?.windows),
+    mismatches: Number(row?.mismatches),
+    duplicates: Number(row?.duplicates),
+  };
+}

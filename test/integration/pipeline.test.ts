@@ -3,7 +3,7 @@ import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
 import { createKafka } from '../../core/kafka.js';
 import { runPipeline } from '../../topology/run.js';
-import { counts, quietLog, tempDir, testConfig } from './helpers.js';
+import { counts, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
 
 const chPath = tempDir('ch-pipeline');
 
@@ -12,7 +12,8 @@ describe('topology on real Kafka, registry and ClickHouse', () => {
     { batch: 10, series: 500, samples: 50_000 },
     { batch: 1, series: 300, samples: 6_000 },
   ])('stores exactly the N produced samples (batch $batch)', async ({ batch, series, samples }) => {
-    const config = testConfig(chPath);
+    // A record carries `batch` samples 10 s apart: that much out-of-orderness per partition.
+    const config = testConfig(chPath, { windows: { outOfOrdernessMs: batch * 10_000 } });
     const produced = await produceSynthetic({
       kafka: createKafka(config.kafka.brokers, 'test', quietLog),
       registry: new Registry(config.schemaRegistry.url as string),
@@ -27,8 +28,13 @@ describe('topology on real Kafka, registry and ClickHouse', () => {
     expect(produced.records).toBe(Math.ceil(samples / batch));
 
     const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
-    expect(stats).toMatchObject({ records: produced.records, stored: samples, deadLettered: 0 });
+    expect(stats).toMatchObject({ records: produced.records, stored: samples, deadLettered: 0, late: 0 });
     expect(await counts(config)).toEqual({ rows: samples, distinct: samples, series });
+    for (const tier of ['1m', '1h'] as const) {
+      const check = await tierCheck(config, tier);
+      expect(check.windows).toBeGreaterThanOrEqual(series);
+      expect(check, tier).toMatchObject({ mismatches: 0, duplicates: 0 });
+    }
   });
 
   it('exits at once on an empty topic and stores nothing', async () => {

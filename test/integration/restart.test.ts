@@ -9,12 +9,16 @@ import { Registry } from '../../schemas/registry.js';
 import { openClickHouse } from '../../sinks/clickhouse.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
 import { ensureTables } from '../../sinks/tables.js';
-import { cli, counts, quietLog, tempDir, testConfig } from './helpers.js';
+import { cli, counts, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
 
 describe('crash and restart', () => {
-  it('SIGKILLed mid-stream twice, then restarted: every sample stored exactly once', async () => {
+  it('SIGKILLed mid-stream twice, then restarted: every sample stored once, both tiers equal a batch recomputation', async () => {
     const dir = tempDir('restart');
-    const config = testConfig(join(dir, 'clickhouse'), { sink: { maxRows: 4000, maxMs: 100 } });
+    // Records carry 5 samples 10 s apart: event time runs up to 50 s out of order per partition.
+    const config = testConfig(join(dir, 'clickhouse'), {
+      sink: { maxRows: 4000, maxMs: 100 },
+      windows: { outOfOrdernessMs: 60_000 },
+    });
     const file = join(dir, 'config.yaml');
     writeFileSync(file, stringify(config));
     const total = 150_000;
@@ -46,6 +50,12 @@ describe('crash and restart', () => {
     const last = cli(['--config', file, 'run', '--exit-when-idle']);
     expect(await last.exit, last.stderr().slice(-2000)).toBe(0);
     expect(await counts(config)).toEqual({ rows: total, distinct: total, series: 1000 });
+    expect(last.stdout()).toMatch(/, 0 late samples/);
+    for (const tier of ['1m', '1h'] as const) {
+      const check = await tierCheck(config, tier);
+      expect(check.windows).toBeGreaterThan(0);
+      expect(check, tier).toMatchObject({ mismatches: 0, duplicates: 0 });
+    }
   });
 
   it('a replay of written but uncommitted blocks, cut differently by fetches, adds no rows', async () => {

@@ -33,7 +33,21 @@ describe('loadConfig', () => {
       kafka: { clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 },
       schemaRegistry: {},
       clickhouse: { user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' },
-      topics: { metrics: 'metrics', dlq: 'metrics-dlq', partitions: 4 },
+      topics: {
+        metrics: 'metrics',
+        dlq: 'metrics-dlq',
+        late: 'metrics-late',
+        metrics1m: 'metrics-1m',
+        metrics1h: 'metrics-1h',
+        partitions: 4,
+      },
+      input: { coPartitioned: true },
+      windows: {
+        outOfOrdernessMs: 5_000,
+        idleTimeoutMs: 10_000,
+        minute: { sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 },
+        hour: { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 },
+      },
       validation: {
         maxLabels: 30,
         maxLabelNameLength: 1024,
@@ -43,7 +57,7 @@ describe('loadConfig', () => {
         maxFutureMs: 600_000,
       },
       sink: { maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 },
-      retention: { rawDays: 7 },
+      retention: { rawDays: 7, minuteDays: 30, hourDays: 365 },
     });
   });
 
@@ -97,13 +111,18 @@ describe('loadConfig', () => {
       clientId: 'metrics-pipeline',
       sessionTimeoutMs: 10_000,
     });
-    expect(config.topics).toEqual({ metrics: 'metrics', dlq: 'metrics-dlq', partitions: 12 });
+    expect(config.topics).toMatchObject({
+      metrics: 'metrics',
+      dlq: 'metrics-dlq',
+      late: 'metrics-late',
+      partitions: 12,
+    });
     expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightRecords: 200_000 });
   });
 
   it('reads a JSON file', () => {
     const file = configFile(JSON.stringify({ retention: { rawDays: 30 } }), 'json');
-    expect(loadConfig(file, {}).retention).toEqual({ rawDays: 30 });
+    expect(loadConfig(file, {}).retention).toEqual({ rawDays: 30, minuteDays: 30, hourDays: 365 });
   });
 
   it('applies file, then environment, then overrides', () => {
