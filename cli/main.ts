@@ -131,9 +131,9 @@ program
   .command('demo')
   .description('start what is missing, produce synthetic metrics, run the topology, summarize, stop')
   .option('--duration <seconds>', 'seconds of live streaming', int('duration', 1), 20)
-  .option('--history <hours>', 'hours of history replayed first', int('history', 0), 3)
-  .option('--rate <n>', 'samples per second', int('rate', 1), 20_000)
-  .option('--series <n>', 'distinct series', int('series', 1), 2000)
+  .option('--history <hours>', 'hours of history replayed first', int('history', 0), 2)
+  .option('--rate <n>', 'samples per second', int('rate', 1), 10_000)
+  .option('--series <n>', 'distinct series', int('series', 1), 1000)
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: { duration: number; history: number; rate: number; series: number; json?: boolean }) => {
     const { demoCommand } = await import('./demo.js');

@@ -51,6 +51,11 @@ export interface RollupAcc {
   type: 'rollup';
   /** The latest Aggregate of each slot by its start: a corrected slot result replaces the old one. */
   slots: Map<number, Aggregate>;
+  /**
+   * Slots that can no longer be corrected, merged into one Aggregate (keeps the state small:
+   * one folded aggregate and a few recent slots instead of every slot of the hour).
+   */
+  folded?: { from: number; upTo: number; aggregate: Aggregate };
 }
 
 export type Acc = SampleAcc | RollupAcc;
@@ -104,13 +109,36 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
 };
 
 /** The 1h tier: keeps the latest result of each 1m slot. `add` mutates the accumulator. */
-export const rollupAggregator: Aggregator<Slot, RollupAcc> = {
-  create: () => ({ type: 'rollup', slots: new Map() }),
-  add(acc, { start, aggregate }) {
-    acc.slots.set(start, aggregate);
-    return acc;
-  },
-};
+export const rollupAggregator: Aggregator<Slot, RollupAcc> = createRollupAggregator(Infinity);
+
+/**
+ * A rollup aggregator that folds slots older than `correctableMs` behind the newest slot into
+ * one aggregate: the tier below never corrects them any more (its allowed lateness is over), so
+ * their separate results are no longer needed. A repeat of a folded slot (a replay) is ignored.
+ */
+export function createRollupAggregator(correctableMs: number): Aggregator<Slot, RollupAcc> {
+  return {
+    create: () => ({ type: 'rollup', slots: new Map() }),
+    add(acc, { start, aggregate }) {
+      if (acc.folded && start <= acc.folded.upTo) return acc;
+      acc.slots.set(start, aggregate);
+      const limit = Math.max(...acc.slots.keys()) - correctableMs;
+      const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
+      if (final.length === 0) return acc;
+      const merged: RollupAcc = { type: 'rollup', slots: new Map(), folded: acc.folded };
+      for (const s of final) {
+        merged.slots.set(s, acc.slots.get(s) as Aggregate);
+        acc.slots.delete(s);
+      }
+      acc.folded = {
+        from: acc.folded?.from ?? (final[0] as number),
+        upTo: final[final.length - 1] as number,
+        aggregate: finalizeRollup(merged),
+      };
+      return acc;
+    },
+  };
+}
 
 /** The Aggregate of a window; it shares nothing with the accumulator, which may change later. */
 export function finalize(acc: Acc): Aggregate {
@@ -156,7 +184,9 @@ function finalizeRollup(acc: RollupAcc): Aggregate {
     sketch: new DDSketch({ relativeAccuracy: ACCURACY }),
   };
   let previous: Aggregate | undefined;
-  for (const [, slot] of [...acc.slots].sort(([a], [b]) => a - b)) {
+  const ordered = [...acc.slots].sort(([a], [b]) => a - b);
+  if (acc.folded) ordered.unshift([acc.folded.from, acc.folded.aggregate]);
+  for (const [, slot] of ordered) {
     if (slot.count === 0) continue;
     out.count += slot.count;
     out.sum += slot.sum;
@@ -236,9 +266,10 @@ function copySketch(sketch: DDSketch): DDSketch {
 
 // Changelog encoding, little-endian: version u8, type u8 (1 samples, 2 rollup), then
 //   samples: kind u8, count sum min max first firstTs last lastTs f64, points u32 × (ts, value f64), sketch
-//   rollup:  slots u32 × (start f64, kind u8, count … lastTs increase f64, sketch), by start
+//   rollup:  folded u8 [from upTo f64, aggregate], slots u32 × (start f64, aggregate), by start
+//   aggregate: kind u8, count … lastTs increase f64, sketch
 //   sketch:  zeroCount count sum min max f64, positive bins, negative bins: u32 × (key i32, count f64)
-const VERSION = 1;
+const VERSION = 2;
 const TYPES = { samples: 1, rollup: 2 } as const;
 const KINDS: readonly SampleKind[] = ['gauge', 'counter'];
 const STATS = ['count', 'sum', 'min', 'max', 'first', 'firstTs', 'last', 'lastTs'] as const;
@@ -260,13 +291,22 @@ export function encodeAcc(acc: Acc): Buffer {
     }
     writeSketch(w, acc.sketch);
   } else {
+    const writeAggregate = (aggregate: Aggregate) => {
+      w.u8(KINDS.indexOf(aggregate.kind));
+      for (const field of AGGREGATE_STATS) w.f64(aggregate[field]);
+      writeSketch(w, aggregate.sketch);
+    };
+    w.u8(acc.folded ? 1 : 0);
+    if (acc.folded) {
+      w.f64(acc.folded.from);
+      w.f64(acc.folded.upTo);
+      writeAggregate(acc.folded.aggregate);
+    }
     const slots = [...acc.slots].sort(([a], [b]) => a - b);
     w.u32(slots.length);
     for (const [start, aggregate] of slots) {
       w.f64(start);
-      w.u8(KINDS.indexOf(aggregate.kind));
-      for (const field of AGGREGATE_STATS) w.f64(aggregate[field]);
-      writeSketch(w, aggregate.sketch);
+      writeAggregate(aggregate);
     }
   }
   return w.done();
@@ -305,14 +345,22 @@ function readSampleAcc(r: Reader): SampleAcc {
 }
 
 function readRollupAcc(r: Reader): RollupAcc {
-  const slots = new Map<number, Aggregate>();
-  for (let n = r.u32(); n > 0; n--) {
-    const start = r.f64();
+  const readAggregate = (): Aggregate => {
     const kind = readKind(r);
     const stats = r.fields(AGGREGATE_STATS);
-    slots.set(start, { ...stats, kind, sketch: readSketch(r) });
+    return { ...stats, kind, sketch: readSketch(r) };
+  };
+  const acc: RollupAcc = { type: 'rollup', slots: new Map() };
+  if (r.u8() === 1) {
+    const from = r.f64();
+    const upTo = r.f64();
+    acc.folded = { from, upTo, aggregate: readAggregate() };
   }
-  return { type: 'rollup', slots };
+  for (let n = r.u32(); n > 0; n--) {
+    const start = r.f64();
+    acc.slots.set(start, readAggregate());
+  }
+  return acc;
 }
 
 function readKind(r: Reader): SampleKind {

@@ -1,7 +1,7 @@
 import { Subject, type Subscription } from 'rxjs';
 import {
   finalize,
-  rollupAggregator,
+  createRollupAggregator,
   sampleAggregator,
   type RollupAcc,
   type SampleAcc,
@@ -70,7 +70,8 @@ export class WindowStage {
       tumblingWindow<MinuteResult, RollupAcc>({
         ...hour,
         key: (r) => r.key,
-        aggregator: rollupAggregator,
+        // 1m results can still be corrected until the 1m window's grace and allowed lateness pass.
+        aggregator: createRollupAggregator(minute.sizeMs + minute.graceMs + minute.allowedLatenessMs),
         store: (partition) => taskOf(partition).hour,
       }),
     );
