@@ -15,7 +15,7 @@ import {
 } from 'rxjs';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import { isRetriable, messageOf } from '../core/errors.js';
+import { ConfigError, isRetriable, messageOf } from '../core/errors.js';
 import { ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch } from '../core/records.js';
@@ -82,6 +82,14 @@ export interface RunningTopology {
  */
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { config, kafka, registry, clickhouse, log } = deps;
+  if (!config.input.coPartitioned) {
+    throw new ConfigError(
+      'input.coPartitioned: false needs the repartition stage, which this release does not have yet',
+      {
+        hint: 'key input records by series (as `produce` does) and keep input.coPartitioned: true',
+      },
+    );
+  }
   const topic = config.topics.metrics;
   const tasks = new Tasks<SampleAcc, RollupAcc>(
     kafka,
