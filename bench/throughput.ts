@@ -9,6 +9,9 @@ import { inspectStorage, type StorageReport } from './storage.js';
 import { startTopologyProcess, type TopologyProcess } from './topologyProcess.js';
 import { runWorkspace } from './workspace.js';
 
+/** A run fails when the topology stores nothing new for this long. */
+const STALL_MS = 300_000;
+
 /** The seeded workload every throughput run replays. */
 export interface Workload {
   series: number;
@@ -102,18 +105,24 @@ export async function throughputRun(
     cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   );
   ctx.children.add(child);
+  let stalled = false;
   const progress = setInterval(() => {
     const seconds = Math.round((Date.now() - child.spawnedAt) / 1000);
     const rss = child.peakRssBytes === undefined ? '' : ` · peak RSS ${mb(child.peakRssBytes)} MB`;
     ctx.say(`${name}: ${seconds}s · stored ${child.stored}/${workload.samples}${rss}`);
+    if (Date.now() - (child.storedAt ?? child.spawnedAt) > STALL_MS && !stalled) {
+      stalled = true;
+      ctx.say(`${name}: nothing stored for ${STALL_MS / 1000} s; stopping the topology`);
+      void child.stop();
+    }
   }, 5000);
   const exit = await child.exited.finally(() => {
     clearInterval(progress);
     ctx.children.delete(child);
   });
-  if (exit.code !== 0) {
+  if (exit.code !== 0 || stalled) {
     throw new PipelineError(
-      `${name}: the topology exited with ${exit.signal ?? `code ${exit.code}`} (log: ${run.logFile}):\n${child.tail()}`,
+      `${name}: ${stalled ? `nothing stored for ${STALL_MS / 1000} s; ` : ''}the topology exited with ${exit.signal ?? `code ${exit.code}`} (log: ${run.logFile}):\n${child.tail()}`,
     );
   }
   const wallSeconds = (exit.at - child.spawnedAt) / 1000;

@@ -86,16 +86,44 @@ program
 program
   .command('run')
   .description('run the topology until stopped (SIGINT/SIGTERM)')
-  .option('--exit-when-idle', 'consume to the end of the input, flush, commit and exit 0')
+  .option(
+    '--exit-when-idle',
+    'consume to the end of the input, close windows as at its end, flush, commit and exit 0',
+  )
+  .addOption(
+    new Option(
+      '--sink <where>',
+      'clickhouse: store everything here; topics: window results to the tier topics only, for `load`',
+    )
+      .choices(['clickhouse', 'topics'] as const)
+      .default('clickhouse'),
+  )
   .option(
     '--admin-port <port>',
-    'port of /healthz, /readyz and the SQL endpoint (default: a free port)',
+    'port of /healthz, /readyz, /metrics and the SQL endpoint (default: a free port)',
+    int('admin-port', 0),
+    0,
+  )
+  .action(async (o: { exitWhenIdle?: boolean; adminPort: number; sink: 'clickhouse' | 'topics' }) => {
+    const { runCommand } = await import('./runCommand.js');
+    await runCommand(await commandConfig(global()), { ...o, mode: o.sink === 'topics' ? 'windows' : 'all' });
+  });
+
+program
+  .command('load')
+  .description(
+    'store raw samples (from the input) and window results (from the tier topics) of `run --sink topics` instances in ClickHouse',
+  )
+  .option('--exit-when-idle', 'load to the end of the topics, flush, commit and exit 0')
+  .option(
+    '--admin-port <port>',
+    'port of /healthz, /readyz, /metrics and the SQL endpoint (default: a free port)',
     int('admin-port', 0),
     0,
   )
   .action(async (o: { exitWhenIdle?: boolean; adminPort: number }) => {
     const { runCommand } = await import('./runCommand.js');
-    await runCommand(await commandConfig(global()), o);
+    await runCommand(await commandConfig(global()), { ...o, mode: 'load' });
   });
 
 program

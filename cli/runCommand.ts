@@ -4,7 +4,7 @@ import { runPipeline } from '../topology/run.js';
 
 export async function runCommand(
   config: Config,
-  flags: { exitWhenIdle?: boolean; adminPort: number },
+  flags: { exitWhenIdle?: boolean; adminPort: number; mode: 'all' | 'windows' | 'load' },
 ): Promise<void> {
   const log = createLogger('topology');
   let last = 0;
@@ -13,6 +13,7 @@ export async function runCommand(
     log,
     exitWhenIdle: flags.exitWhenIdle ?? false,
     adminPort: flags.adminPort,
+    mode: flags.mode,
     onProgress: (s) => {
       if (s.records === last) return;
       last = s.records;

@@ -16,6 +16,8 @@ export interface PartitionBatch {
   records: SourceRecord[];
   /** Last offset of the fetched range (control records included): where the commit goes after it. */
   lastOffset: number;
+  /** Consumer group generation it was fetched in: after a rebalance, older batches are fetched again. */
+  generation: number;
 }
 
 /** A record that the topology could not (fully) process, with the reason, bound for the DLQ. */
@@ -50,6 +52,7 @@ export interface SampleRow extends NormalizedSample {
 export interface ProcessedBatch {
   /** Records of the source batch, for the in-flight count. */
   recordCount: number;
+  generation: number;
   topic: string;
   partition: number;
   firstOffset: number;

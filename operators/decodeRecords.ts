@@ -44,6 +44,7 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
           topic: batch.topic,
           partition: batch.partition,
           lastOffset: batch.lastOffset,
+          generation: batch.generation,
           firstOffset: batch.records[0]?.offset ?? batch.lastOffset,
           records,
         };

@@ -71,6 +71,12 @@ export interface TumblingWindowOptions<V, A> {
    * that closes windows; undefined means the partition is gone (revoked) and is no longer asked.
    */
   store: (partition: number) => WindowStore<A> | undefined;
+  /**
+   * The partitions whose stores exist, when they can hold windows the operator has not seen
+   * records for (restored from a changelog after a restart or rebalance): watermarks close
+   * those too. Without it, only the partitions seen in data events are scanned.
+   */
+  partitions?: () => Iterable<number>;
 }
 
 /**
@@ -141,8 +147,22 @@ export function tumblingWindow<V, A>(
         subscriber.next({ kind: 'result', partition, key: k, start, end, acc, revision });
       };
 
+      // Stores of partitions known only through `options.partitions` (restored, no records yet).
+      const adopt = () => {
+        if (!options.partitions) return;
+        for (const partition of options.partitions()) {
+          if (stores.has(partition)) continue;
+          const windows = store(partition);
+          if (windows === undefined) continue;
+          stores.set(partition, windows);
+          unscanned = true;
+        }
+      };
+
       const onWatermark = (next: number) => {
-        if (next <= watermark) return;
+        // A lower watermark only comes after a rewind (a rebalance): it makes fewer records late.
+        if (next === watermark) return;
+        adopt();
         const due =
           unscanned ||
           lastDue(next, graceMs) > lastDue(watermark, graceMs) ||

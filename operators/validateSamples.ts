@@ -58,6 +58,7 @@ export function validateSamples(
     }
     return {
       recordCount: batch.records.length,
+      generation: batch.generation,
       topic: batch.topic,
       partition: batch.partition,
       firstOffset: batch.firstOffset,

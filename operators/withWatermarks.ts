@@ -64,6 +64,19 @@ export class WatermarkTracker {
     });
   }
 
+  /** How often `rewind` was called: the operator starts its watermark over when it changes. */
+  rewinds = 0;
+
+  /**
+   * Lets the watermark start over from the partitions' current positions, even below what was
+   * emitted (after a rebalance brings partitions that are behind: otherwise their records would
+   * all be late). Windows already closed stay closed; records for them correct them.
+   */
+  rewind(): void {
+    this.watermark = -Infinity;
+    this.rewinds += 1;
+  }
+
   /** Drops `partition` (revoked on a rebalance): it no longer holds the watermark back. */
   forget(partition: number): void {
     this.states.delete(partition);
@@ -133,7 +146,20 @@ export function withWatermarks<T>(
       // timeout), so a pending timer is never too late; when it fires it re-arms itself.
       let timer: Subscription | null = null;
 
+      // The tracker's rewinds seen: a new one lets the next watermark be lower than the last.
+      let rewinds = tracker.rewinds;
+
+      // After a rewind the next watermark goes out even if lower (even -Infinity), before any
+      // record, so that records of partitions taken over are not judged by the old one.
+      const rewound = () => {
+        if (tracker.rewinds === rewinds) return;
+        rewinds = tracker.rewinds;
+        emitted = tracker.current();
+        subscriber.next({ kind: 'watermark', watermark: emitted });
+      };
+
       const advance = () => {
+        rewound();
         const watermark = tracker.current();
         if (watermark > emitted) {
           emitted = watermark;
@@ -155,6 +181,7 @@ export function withWatermarks<T>(
       const subscription = source.subscribe({
         next(event) {
           if (event.kind !== 'data') return;
+          rewound();
           tracker.observe(event.partition, event.timestamp);
           subscriber.next(event);
           advance();

@@ -74,7 +74,8 @@ export function toRollup(row: RollupRow): Rollup {
  */
 export class RollupSink {
   constructor(
-    private readonly ch: ClickHouse,
+    /** Without ClickHouse, results go to the topics only (a loader stores them). */
+    private readonly ch: ClickHouse | undefined,
     private readonly producer: Producer,
     private readonly topics: Record<Tier, string>,
     private readonly schemaIds: Record<Tier, number>,
@@ -84,46 +85,55 @@ export class RollupSink {
     for (const tier of ['1m', '1h'] as const) {
       const mine = rows.filter((r) => r.tier === tier).map(toRollup);
       if (mine.length === 0) continue;
-      const values = mine.map((r) => [
-        r.name,
-        r.seriesId,
-        r.windowStart,
-        r.count,
-        r.sum,
-        r.min,
-        r.max,
-        r.avg,
-        r.first,
-        r.last,
-        r.p50,
-        r.p90,
-        r.p99,
-        r.increase,
-        r.rate,
-        r.revision,
-      ]);
-      try {
-        await withRetry(
-          () =>
-            this.ch.client.insert({
-              table: `\`${this.ch.database}\`.samples_${tier}`,
-              values,
-              format: 'JSONCompactEachRow',
-              columns: COLUMNS,
-            }),
-          { retryIf: () => true, attempts: 6 },
-        );
-      } catch (error) {
-        throw new SinkError(
-          `cannot insert ${values.length} rows into samples_${tier}: ${(error as Error).message}`,
-          { cause: error, retriable: true },
-        );
-      }
+      if (this.ch) await insertRollups(this.ch, tier, mine);
       const messages = mine.map((r) => ({
         key: r.seriesId,
         value: frame(this.schemaIds[tier], rollupType.toBuffer(r)),
       }));
       await sendAll(this.producer, this.topics[tier], messages);
     }
+  }
+}
+
+/** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
+export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
+  if (rollups.length === 0) return;
+  const values = rollups.map((r) => [
+    r.name,
+    r.seriesId,
+    r.windowStart,
+    r.count,
+    r.sum,
+    r.min,
+    r.max,
+    r.avg,
+    r.first,
+    r.last,
+    r.p50,
+    r.p90,
+    r.p99,
+    r.increase,
+    r.rate,
+    r.revision,
+  ]);
+  try {
+    await withRetry(
+      () =>
+        ch.client.insert({
+          table: `\`${ch.database}\`.samples_${tier}`,
+          values,
+          format: 'JSONCompactEachRow',
+          columns: COLUMNS,
+        }),
+      { retryIf: () => true, attempts: 6 },
+    );
+  } catch (error) {
+    throw new SinkError(
+      `cannot insert ${values.length} rows into samples_${tier}: ${(error as Error).message}`,
+      {
+        cause: error,
+        retriable: true,
+      },
+    );
   }
 }

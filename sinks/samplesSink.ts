@@ -48,13 +48,13 @@ export class SamplesSink {
     private readonly log: Logger,
   ) {}
 
-  /** Forgets what was learnt of partitions before a rebalance; batches of lost partitions are dropped. */
-  reassigned(assigned: ReadonlyArray<{ topic: string; partition: number }>): void {
-    const keep = new Set(assigned.map((a) => key(a.topic, a.partition)));
-    for (const [k, state] of this.partitions) {
-      if (!keep.has(k)) this.partitions.delete(k);
-      else state.loaded = false;
-    }
+  /**
+   * Forgets what was learnt of partitions before a rebalance. Held batches are dropped: the
+   * consumer fetches again from the last commit, and the recorded blocks (reloaded) cut the
+   * repeated records into the same blocks.
+   */
+  reassigned(): void {
+    this.partitions.clear();
   }
 
   /** Writes the batches; returns per partition the last offset now durable (possibly less than received). */
@@ -236,6 +236,7 @@ function cutBlocks(state: PartitionState): { blocks: Block[]; durableOffset: num
     state.held = [
       {
         recordCount: 0,
+        generation: first.generation,
         topic,
         partition,
         firstOffset: waiting.first,

@@ -4,8 +4,10 @@ import type { ClickHouse } from './clickhouse.js';
 
 /**
  * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
- * one row per series and window (`ts` = window start); a corrected or replayed window has a
- * revision at least as high and replaces the earlier row (ReplacingMergeTree: query with FINAL). Time series codecs: DoubleDelta
+ * one row per series and window (`ts` = window start). Windows only grow (a correction adds late
+ * records, a replay repeats the same records in offset order), so `count` orders the versions of
+ * a window even across instances and restarts: the row with the most samples replaces the others
+ * (ReplacingMergeTree(count): query with FINAL). `revision` says how many results it took. Time series codecs: DoubleDelta
  * for regular timestamps, Gorilla for slowly changing doubles, ZSTD on top.
  */
 export function tableStatements(database: string, retention: Config['retention']): string[] {
@@ -52,7 +54,7 @@ export function tableStatements(database: string, retention: Config['retention']
       increase Float64 CODEC(Gorilla, ZSTD(1)),
       rate Float64 CODEC(Gorilla, ZSTD(1)),
       revision UInt32
-    ) ENGINE = ReplacingMergeTree(revision)
+    ) ENGINE = ReplacingMergeTree(count)
     PARTITION BY ${tier === '1m' ? 'toDate(ts)' : 'toYYYYMM(ts)'}
     ORDER BY (metric, series_id, ts)
     TTL toDateTime(ts) + INTERVAL ${tier === '1m' ? retention.minuteDays : retention.hourDays} DAY`,

@@ -21,7 +21,8 @@ const MAX_QUERY_BYTES = 1 << 20;
  */
 export async function startAdminServer(options: {
   port: number;
-  clickhouse: ClickHouse;
+  /** The ClickHouse this process holds, if any (`/sql` serves it when it is the embedded engine). */
+  clickhouse: ClickHouse | undefined;
   ready: () => boolean;
   log: Logger;
   metrics?: { registry: Registry };
@@ -47,7 +48,7 @@ export async function startAdminServer(options: {
       );
       return;
     }
-    if (req.method === 'POST' && url.pathname === '/sql' && clickhouse.embeddedPath) {
+    if (req.method === 'POST' && url.pathname === '/sql' && clickhouse?.embeddedPath) {
       const format = (url.searchParams.get('format') ?? 'TabSeparatedWithNames') as SqlFormat;
       if (!SQL_FORMATS.includes(format)) {
         res.statusCode = 400;
@@ -79,12 +80,12 @@ export async function startAdminServer(options: {
     server.listen(options.port, '127.0.0.1', resolve);
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  if (clickhouse.embeddedPath) writeOwner(clickhouse.embeddedPath, { pid: process.pid, url });
+  if (clickhouse?.embeddedPath) writeOwner(clickhouse.embeddedPath, { pid: process.pid, url });
   log.info({ url }, 'admin server listening');
   return {
     url,
     close: async () => {
-      if (clickhouse.embeddedPath) clearOwner(clickhouse.embeddedPath);
+      if (clickhouse?.embeddedPath) clearOwner(clickhouse.embeddedPath);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -43,6 +43,8 @@ export interface KafkaSourceOptions {
   topics: string[];
   inFlight: InFlight;
   maxInFlightRecords: number;
+  /** The current consumer group generation (counted by the topology on every rebalance). */
+  generation: () => number;
 }
 
 /**
@@ -51,7 +53,7 @@ export interface KafkaSourceOptions {
  * effect of the records is durable. The fetch loop pauses while too many records are in flight.
  */
 export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBatch> {
-  const { consumer, topics, inFlight, maxInFlightRecords } = options;
+  const { consumer, topics, inFlight, maxInFlightRecords, generation } = options;
   return new Observable<PartitionBatch>((subscriber) => {
     const start = async () => {
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -73,6 +75,7 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
             partition: batch.partition,
             records,
             lastOffset: Number(batch.lastOffset()),
+            generation: generation(),
           });
           // Marks the fetch position only; the commit happens after the sinks.
           resolveOffset(batch.lastOffset());

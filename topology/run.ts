@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from './adminServer.js';
+import { startRollupLoader } from './rollupLoader.js';
 import { startTopology, type TopologyStats } from './topology.js';
 
 export interface RunOptions {
@@ -22,6 +23,12 @@ export interface RunOptions {
   onProgress?: (stats: TopologyStats) => void;
   /** Called after the topology stopped, before ClickHouse closes (e.g. to count what was stored). */
   beforeClose?: (clickhouse: ClickHouse) => Promise<void>;
+  /**
+   * `all` (default): windows and every sink in this process. `windows`: no ClickHouse, window
+   * results to the tier topics only (several instances in one group). `load`: no windows; raw
+   * samples from the input and window results from the tier topics into ClickHouse.
+   */
+  mode?: 'all' | 'windows' | 'load';
 }
 
 /** `metrics-pipeline run`: the topology with its edges opened and closed around it. */
@@ -34,30 +41,50 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   }
   const kafka = createKafka(config.kafka.brokers, config.kafka.clientId, log);
   const registry = new Registry(config.schemaRegistry.url);
-  const clickhouse = await openClickHouse(config.clickhouse);
+  const mode = options.mode ?? 'all';
+  const clickhouse = mode === 'windows' ? undefined : await openClickHouse(config.clickhouse);
   try {
-    const topology = await startTopology({ config, kafka, registry, clickhouse, log });
+    const topology = await startTopology({
+      config,
+      kafka,
+      registry,
+      clickhouse,
+      log,
+      windows: mode !== 'load',
+    });
+    const loader =
+      mode === 'load' && clickhouse
+        ? await startRollupLoader({ config, kafka, registry, clickhouse, log })
+        : undefined;
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       clickhouse,
       ready: () => true,
       log,
+      metrics: topology.metrics,
     });
     const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
     try {
-      const idle = await untilStopped(topology, options);
+      const idle = await untilStopped(
+        {
+          done: topology.done,
+          isIdle: async () => (await topology.isIdle()) && (loader ? await loader.isIdle() : true),
+        },
+        options,
+      );
       // At the end of the input, windows close as if time had run out (no more records will come).
       await topology.stop({ closeWindows: idle });
+      await loader?.stop();
     } finally {
       clearInterval(progress);
       await admin.close();
     }
     options.onProgress?.(topology.stats);
     log.info({ ...topology.stats, stateBytes: topology.stateBytes() }, 'topology stopped');
-    await options.beforeClose?.(clickhouse);
+    if (clickhouse) await options.beforeClose?.(clickhouse);
     return topology.stats;
   } finally {
-    await clickhouse.close();
+    await clickhouse?.close();
   }
 }
 
@@ -66,7 +93,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
  * false when aborted or signalled; rejects if the topology fails.
  */
 async function untilStopped(
-  topology: Awaited<ReturnType<typeof startTopology>>,
+  topology: { done: Promise<void>; isIdle(): Promise<boolean> },
   options: RunOptions,
 ): Promise<boolean> {
   const stopped = new AbortController();

@@ -41,7 +41,14 @@ export interface TopologyDeps {
   config: Config;
   kafka: Kafka;
   registry: Registry;
-  clickhouse: ClickHouse;
+  /**
+   * Where raw samples and window results are stored. Without it (`run --sink topics`), window
+   * results go to the tier topics only and a loader (`metrics-pipeline load`) stores everything:
+   * several instances can then share one embedded ClickHouse, which admits one process.
+   */
+  clickhouse: ClickHouse | undefined;
+  /** Run the window stages (default true); the loader runs the raw path only. */
+  windows?: boolean;
   log: Logger;
 }
 
@@ -82,6 +89,7 @@ export interface RunningTopology {
  */
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { config, kafka, registry, clickhouse, log } = deps;
+  const windowed = deps.windows ?? true;
   if (!config.input.coPartitioned) {
     throw new ConfigError(
       'input.coPartitioned: false needs the repartition stage, which this release does not have yet',
@@ -106,9 +114,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     { topic: config.topics.late, partitions },
     { topic: config.topics.metrics1m, partitions },
     { topic: config.topics.metrics1h, partitions },
-    ...tasks.topics(),
+    ...(windowed ? tasks.topics() : []),
   ]);
-  await ensureTables(clickhouse, config.retention);
+  if (clickhouse) await ensureTables(clickhouse, config.retention);
   const schemaIds = {
     '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupSchema),
     '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupSchema),
@@ -118,7 +126,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const consumer: Consumer = kafka.consumer({
-    groupId: config.appId,
+    // The loader reads the input on its own, as a second consumer group.
+    groupId: windowed ? config.appId : `${config.appId}-loader`,
     sessionTimeout: config.kafka.sessionTimeoutMs,
     heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
     maxBytesPerPartition: 4 * 1024 * 1024,
@@ -126,14 +135,14 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   });
   await consumer.connect();
 
-  const sink = new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' }));
+  const sink = clickhouse ? new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' })) : undefined;
   const rollups = new RollupSink(
     clickhouse,
     producer,
     { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
     schemaIds,
   );
-  const stage = new WindowStage(config, tasks);
+  const stage = windowed ? new WindowStage(config, tasks) : undefined;
   const inFlight = new InFlight();
   const stats: TopologyStats = {
     records: 0,
@@ -147,10 +156,20 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const committed = new Map<number, number>();
   /** Partitions whose restored stream time the watermark tracker already knows. */
   const tracked = new Set<number>();
+  /** Input partitions assigned to this instance now: only their records change state or get committed. */
+  const owned = new Set<number>();
+  /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
+  let generation = 0;
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const assigned = (payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
-    sink.reassigned(assigned.map((partition) => ({ topic, partition })));
+    const gained = assigned.filter((p) => !owned.has(p));
+    owned.clear();
+    generation += 1;
+    for (const p of assigned) owned.add(p);
+    sink?.reassigned();
+    log.info({ assigned, generation: payload.groupId }, 'partitions assigned');
+    if (!stage) return;
     for (const p of tasks.retain(assigned)) {
       stage.tracker.forget(p);
       tracked.delete(p);
@@ -158,15 +177,19 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     tasks.assign(assigned);
     // An assigned partition holds the watermark back until it shows records or turns idle.
     for (const p of assigned) if (!tracked.has(p)) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
-    log.info({ assigned, generation: payload.groupId }, 'partitions assigned');
+    // Partitions taken over may be behind this instance's watermark: start it over.
+    if (gained.length > 0) stage.tracker.rewind();
   });
 
   const commit = async (durable: Durable) => {
-    const offsets = [...durable.values()].map((d) => ({
-      topic: d.topic,
-      partition: d.partition,
-      offset: String(d.lastOffset + 1),
-    }));
+    // A partition revoked meanwhile is the new owner's: it replays from the last commit.
+    const offsets = [...durable.values()]
+      .filter((d) => owned.has(d.partition))
+      .map((d) => ({
+        topic: d.topic,
+        partition: d.partition,
+        offset: String(d.lastOffset + 1),
+      }));
     if (offsets.length === 0) return;
     try {
       metrics.commits.inc();
@@ -174,7 +197,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
         attempts: 5,
         retryIf: (e) => isRetriable(e) && !/rebalanc|not.*member|generation/i.test(messageOf(e)),
       });
-      for (const d of durable.values()) committed.set(d.partition, d.lastOffset + 1);
+      for (const o of offsets) committed.set(o.partition, Number(o.offset));
     } catch (error) {
       metrics.commitFailures.inc();
       // After a rebalance the new owner replays from the last commit; the sinks make that idempotent.
@@ -184,6 +207,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
 
   /** Window results and late records: written until none are left, then the state that produced them. */
   const writeWindowEffects = async () => {
+    if (!stage) return;
     for (;;) {
       const out = stage.drain();
       if (out.results.length === 0 && out.late.length === 0) break;
@@ -211,17 +235,24 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   };
 
   const flush = async (group: ProcessedBatch[]) => {
+    // Batches fetched before the last rebalance come again from the last commit: drop them.
+    const stale = group.filter((b) => b.generation !== generation);
+    if (stale.length > 0) {
+      inFlight.release(stale.reduce((n, b) => n + b.recordCount, 0));
+      group = group.filter((b) => b.generation === generation);
+    }
     const started = performance.now();
-    for (const batch of group) {
+    // Records of partitions revoked since they were fetched are left to their new owner.
+    for (const batch of stage ? group.filter((b) => owned.has(b.partition)) : []) {
       const task = await tasks.ready(batch.partition);
       if (!tracked.has(batch.partition)) {
         tracked.add(batch.partition);
-        if (task.restored) stage.tracker.restore(batch.partition, task.restored.maxTimestamp);
+        if (task.restored) stage?.tracker.restore(batch.partition, task.restored.maxTimestamp);
       }
-      stage.push(batch);
+      stage?.push(batch);
     }
     const sinkStarted = performance.now();
-    const durable = await sink.write(group);
+    const durable = sink ? await sink.write(group) : everything(group);
     observeSamplesSink(group, sinkStarted);
     await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);
@@ -239,10 +270,12 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     metrics.recordsOut.inc({ stage: 'sink_samples' }, rows);
     metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
     for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
-    metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.tracker.current() / 1000));
-    const open = stage.openWindows();
-    metrics.windowOpen.set({ tier: '1m' }, open['1m']);
-    metrics.windowOpen.set({ tier: '1h' }, open['1h']);
+    if (stage) {
+      metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.tracker.current() / 1000));
+      const open = stage.openWindows();
+      metrics.windowOpen.set({ tier: '1m' }, open['1m']);
+      metrics.windowOpen.set({ tier: '1h' }, open['1h']);
+    }
     for (const t of tasks.all()) {
       for (const store of [t.minute, t.hour, t.series]) {
         metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
@@ -254,6 +287,17 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
         { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
         'flushed',
       );
+  };
+
+  /** Without a raw sink, everything fetched is done with once the other effects are durable. */
+  const everything = (group: ProcessedBatch[]): Durable => {
+    const durable: Durable = new Map();
+    for (const b of group) {
+      const key = `${b.topic}\u0000${b.partition}`;
+      const at = durable.get(key)?.lastOffset ?? -1;
+      durable.set(key, { topic: b.topic, partition: b.partition, lastOffset: Math.max(at, b.lastOffset) });
+    }
+    return durable;
   };
 
   const observeSamplesSink = (group: ProcessedBatch[], started: number) => {
@@ -280,6 +324,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     topics: [topic],
     inFlight,
     maxInFlightRecords: config.sink.maxInFlightRecords,
+    generation: () => generation,
   }).pipe(
     takeUntil(stop$),
     decodeRecords((id) => registry.writerType(id)),
@@ -298,7 +343,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const pipeline = concat(
     merge(batches$, ticks$).pipe(concatMap(flush)),
     defer(() => {
-      if (!closeWindows) return EMPTY;
+      if (!closeWindows || !stage) return EMPTY;
       stage.complete();
       return from(writeWindowEffects());
     }),
@@ -321,7 +366,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
     clearInterval(lagTimer);
-    stage.close();
+    stage?.close();
     await consumer.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);

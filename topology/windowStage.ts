@@ -35,7 +35,8 @@ type MinuteResult = Slot & { key: string };
  *     → window-1h over the 1m results (store window-1h)
  *
  * `push` runs records through synchronously; results and late records collect until `drain`.
- * Records at or before a task's restored checkpoint already changed its stores and are skipped.
+ * Records at or before a task's checkpoint (restored, or advanced since) already changed its
+ * stores and are skipped: a replay after a restart, or a re-delivery after a rebalance.
  */
 export class WindowStage {
   readonly tracker: WatermarkTracker;
@@ -51,11 +52,6 @@ export class WindowStage {
   ) {
     const { minute, hour, outOfOrdernessMs, idleTimeoutMs } = config.windows;
     this.tracker = new WatermarkTracker({ outOfOrdernessMs, idleTimeoutMs });
-    const taskOf = (partition: number) => {
-      const task = this.tasks.get(partition);
-      if (!task) throw new Error(`no state for partition ${partition}`);
-      return task;
-    };
     const minutes = new Subject<StreamEvent<MinuteResult>>();
     const minute$ = this.input.pipe(
       withWatermarks<SampleRow>(this.tracker),
@@ -63,7 +59,8 @@ export class WindowStage {
         ...minute,
         key: (row) => row.seriesId.toString(),
         aggregator: sampleAggregator,
-        store: (partition) => taskOf(partition).minute,
+        store: (partition) => this.tasks.get(partition)?.minute,
+        partitions: () => [...this.tasks.all()].map((t) => t.partition),
       }),
     );
     const hour$ = minutes.pipe(
@@ -72,7 +69,8 @@ export class WindowStage {
         key: (r) => r.key,
         // 1m results can still be corrected until the 1m window's grace and allowed lateness pass.
         aggregator: createRollupAggregator(minute.sizeMs + minute.graceMs + minute.allowedLatenessMs),
-        store: (partition) => taskOf(partition).hour,
+        store: (partition) => this.tasks.get(partition)?.hour,
+        partitions: () => [...this.tasks.all()].map((t) => t.partition),
       }),
     );
     this.subscription = hour$.subscribe({
@@ -101,11 +99,11 @@ export class WindowStage {
     );
   }
 
-  /** Runs a batch's rows through the windows (skipping what the restored state already holds). */
+  /** Runs a batch's rows through the windows (skipping what the state already holds). */
   push(batch: ProcessedBatch): void {
     const task = this.tasks.get(batch.partition);
     if (!task) throw new Error(`partition ${batch.partition} is not restored`);
-    const skipUpTo = task.restored?.offset ?? -1;
+    const skipUpTo = task.checkpoint?.offset ?? -1;
     let maxTimestamp = task.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
     for (const row of batch.rows) {
       if (row.offset <= skipUpTo) continue;

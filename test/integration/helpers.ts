@@ -29,7 +29,14 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
     kafka: { brokers },
     schemaRegistry: { url: registryUrl },
     clickhouse: { path: clickhousePath, database: id },
-    topics: { metrics: `${id}-metrics`, dlq: `${id}-dlq`, partitions: 3 },
+    topics: {
+      metrics: `${id}-metrics`,
+      dlq: `${id}-dlq`,
+      late: `${id}-late`,
+      metrics1m: `${id}-1m`,
+      metrics1h: `${id}-1h`,
+      partitions: 3,
+    },
   };
   return loadConfig(undefined, {}, merge(base, overrides) as ConfigInput);
 }
@@ -141,10 +148,16 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
 export async function tierCheck(
   config: Config,
   tier: '1m' | '1h',
-): Promise<{ windows: number; mismatches: number; duplicates: number }> {
+): Promise<{ windows: number; mismatches: number; duplicates: number; missing: number; extra: number }> {
   const db = `\`${config.clickhouse.database}\``;
   const bucket = tier === '1m' ? 'toStartOfMinute' : 'toStartOfHour';
-  const [row] = await query<{ windows: string; mismatches: string; duplicates: string }>(
+  const [row] = await query<{
+    windows: string;
+    mismatches: string;
+    duplicates: string;
+    missing: string;
+    extra: string;
+  }>(
     config,
     `SELECT
        (SELECT count() FROM ${db}.samples_${tier} FINAL) AS windows,
@@ -157,11 +170,17 @@ export async function tierCheck(
           FROM ${db}.samples_${tier} FINAL) AS w
         USING (metric, series_id, t)
         WHERE b.c != w.c OR abs(b.s - w.s) > 1e-9 * abs(b.s) OR b.mi != w.mi OR b.ma != w.ma OR b.f != w.f OR b.l != w.l) AS mismatches,
-       (SELECT count() - uniqExact(series_id, ts) FROM ${db}.samples_${tier} FINAL) AS duplicates`,
+       (SELECT count() - uniqExact(series_id, ts) FROM ${db}.samples_${tier} FINAL) AS duplicates,
+       (SELECT count() FROM (SELECT DISTINCT series_id, ${bucket}(ts) AS t FROM ${db}.samples) AS b
+          LEFT ANTI JOIN (SELECT series_id, ts AS t FROM ${db}.samples_${tier} FINAL) AS w USING (series_id, t)) AS missing,
+       (SELECT count() FROM (SELECT series_id, ts AS t FROM ${db}.samples_${tier} FINAL) AS w
+          LEFT ANTI JOIN (SELECT DISTINCT series_id, ${bucket}(ts) AS t FROM ${db}.samples) AS b USING (series_id, t)) AS extra`,
   );
   return {
     windows: Number(row?.windows),
     mismatches: Number(row?.mismatches),
     duplicates: Number(row?.duplicates),
+    missing: Number(row?.missing),
+    extra: Number(row?.extra),
   };
 }

@@ -81,6 +81,7 @@ describe('crash and restart', () => {
         }
         return {
           recordCount: last - first + 1,
+          generation: 1,
           topic: 'replay',
           partition: 0,
           firstOffset: first,

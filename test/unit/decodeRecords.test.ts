@@ -79,7 +79,7 @@ function partitionBatch(
   records: SourceRecord[],
   lastOffset = (records.at(-1)?.offset ?? 0) + 1,
 ): PartitionBatch {
-  return { topic: 'metrics', partition: 3, records, lastOffset };
+  return { topic: 'metrics', partition: 3, records, lastOffset, generation: 1 };
 }
 
 async function decodeOne(
@@ -101,6 +101,7 @@ describe('decodeRecords', () => {
       partition: 3,
       firstOffset: 10,
       lastOffset: 12,
+      generation: 1,
       records: [{ offset: 10, record: src, samples: [cpu, requests] }],
     });
   });
@@ -200,6 +201,13 @@ describe('decodeRecords', () => {
 
   it('uses lastOffset as firstOffset for a batch with no records', async () => {
     const out = await firstValueFrom(of(partitionBatch([], 41)).pipe(decodeRecords(lookupStub().lookup)));
-    expect(out).toEqual({ topic: 'metrics', partition: 3, firstOffset: 41, lastOffset: 41, records: [] });
+    expect(out).toEqual({
+      topic: 'metrics',
+      partition: 3,
+      firstOffset: 41,
+      lastOffset: 41,
+      generation: 1,
+      records: [],
+    });
   });
 });

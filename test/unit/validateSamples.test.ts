@@ -22,7 +22,7 @@ function ok(name: string, labels: Record<string, string>, value: number): Sample
 }
 
 function batch(records: DecodedBatch['records']): DecodedBatch {
-  return { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 104, records };
+  return { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 104, generation: 1, records };
 }
 
 const validate = (b: DecodedBatch) => firstValueFrom(of(b).pipe(validateSamples(defaultLimits, () => NOW)));
@@ -45,6 +45,7 @@ describe('validateSamples', () => {
     const cpuId = seriesId('cpu_usage_percent', cpuLabels);
     expect(out).toEqual({
       recordCount: 2,
+      generation: 1,
       topic: 'metrics',
       partition: 2,
       firstOffset: 100,

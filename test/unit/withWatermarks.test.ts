@@ -181,4 +181,26 @@ describe('withWatermarks', () => {
       );
     });
   });
+
+  it('after a rewind (partitions taken over on a rebalance) emits the lower watermark before the next record', () => {
+    const ts = testScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const tracker = new WatermarkTracker({ ...options, scheduler: ts });
+      const a = record(0, 100),
+        b = record(1, 60); // a partition taken over, behind the watermark
+      const source = cold<Event>('a 4ms b 4ms |', { a, b });
+      // Between a and b the rebalance hands over partition 1, restored at event time 60.
+      ts.schedule(() => {
+        tracker.restore(1, 60);
+        tracker.rewind();
+      }, 2);
+      expectObservable(source.pipe(withWatermarks(tracker))).toBe('(aw) 1ms (xb) 1ms (e|)', {
+        a,
+        b,
+        w: watermark(95),
+        x: watermark(55),
+        e: END,
+      });
+    });
+  });
 });

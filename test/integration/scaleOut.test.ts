@@ -1,0 +1,89 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { createKafka } from '../../core/kafka.js';
+import { produceSynthetic } from '../../producer/produce.js';
+import { Registry } from '../../schemas/registry.js';
+import { cli, counts, quietLog, tempDir, testConfig, testKafka, tierCheck } from './helpers.js';
+
+/** Resolves once the group has committed every partition of `topic` to its end. */
+async function caughtUp(groupId: string, topic: string): Promise<void> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    for (;;) {
+      const [ends, offsets] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const at = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+      if (ends.every((p) => (at.get(p.partition) ?? -1) >= Number(p.high))) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('scale-out', () => {
+  it('two instances in one group, one killed mid-stream: the survivor takes its partitions and state, results equal a batch recomputation', async () => {
+    const dir = tempDir('scale');
+    const config = testConfig(join(dir, 'clickhouse'), {
+      topics: { partitions: 4 },
+      sink: { maxRows: 4000, maxMs: 100 },
+      windows: { outOfOrdernessMs: 60_000 },
+    });
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, stringify(config));
+    const total = 150_000;
+    const production = produceSynthetic({
+      kafka: createKafka(config.kafka.brokers, 'test', quietLog),
+      registry: new Registry(config.schemaRegistry.url as string),
+      topic: config.topics.metrics,
+      partitions: config.topics.partitions,
+      series: 1000,
+      samples: total,
+      batch: 5,
+      seed: 11,
+      rate: 15_000,
+    });
+
+    const a = cli(['--config', file, 'run', '--sink', 'topics'], { LOG_LEVEL: 'debug' });
+    await a.waitFor(/"msg":"flushed"/);
+    const b = cli(['--config', file, 'run', '--sink', 'topics'], { LOG_LEVEL: 'debug' });
+    await b.waitFor(/"msg":"flushed"/);
+    a.child.kill('SIGKILL');
+    expect(await a.exit).toBe('SIGKILL');
+    // The survivor restores the dead instance's partitions from their changelogs.
+    await b.waitFor(/"msg":"state restored"/);
+
+    await production;
+    await caughtUp(config.appId, config.topics.metrics);
+    b.child.kill('SIGTERM');
+    expect(await b.exit, b.stderr().slice(-2000)).toBe(0);
+    expect(b.stderr()).toMatch(/"assigned":\[0,1,2,3\]/);
+    expect(
+      b.stdout(),
+      b
+        .stderr()
+        .split('\n')
+        .filter((l) => /assigned|restored|rewind/.test(l))
+        .join('\n'),
+    ).toMatch(/, 0 late samples/);
+
+    // A last instance closes the windows as at the end of input; then one loader stores everything.
+    const closer = cli(['--config', file, 'run', '--sink', 'topics', '--exit-when-idle']);
+    expect(await closer.exit, closer.stderr().slice(-2000)).toBe(0);
+    expect(closer.stdout()).toMatch(/, 0 late samples/);
+    const load = cli(['--config', file, 'load', '--exit-when-idle']);
+    expect(await load.exit, load.stderr().slice(-2000)).toBe(0);
+
+    expect(await counts(config)).toEqual({ rows: total, distinct: total, series: 1000 });
+    for (const tier of ['1m', '1h'] as const) {
+      const check = await tierCheck(config, tier);
+      expect(check.windows).toBeGreaterThan(0);
+      expect(check, tier).toMatchObject({ mismatches: 0, duplicates: 0, missing: 0, extra: 0 });
+    }
+  });
+});
