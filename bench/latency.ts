@@ -63,11 +63,11 @@ export interface LatencyResult {
  * seen stored, the k-th row's latency is (first poll with count ≥ k) − (send of row k).
  */
 export async function latencyRun(ctx: BenchContext, options: LatencyOptions): Promise<LatencyResult> {
-  const run = runWorkspace(ctx.base, ctx.benchId, 'latency');
   // One tick (every series once) per series/rate seconds; batches of BATCH ticks then span as
   // much event time as they take to produce, so event time tracks wall time within one batch.
   const intervalMs = Math.max(1, Math.round((options.series * 1000) / options.rate));
   const rate = Math.round((options.series * 1000) / intervalMs);
+  const run = runWorkspace(ctx.base, ctx.benchId, 'latency', BATCH * intervalMs);
   const samples = rate * options.seconds;
   const child = startTopologyProcess(run, []);
   ctx.children.add(child);

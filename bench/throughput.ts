@@ -75,7 +75,8 @@ export async function throughputRun(
   batch: number,
   cpuProfile: boolean,
 ): Promise<ThroughputResult> {
-  const run = runWorkspace(ctx.base, ctx.benchId, name);
+  // produceSynthetic's default: samples of a series 10 s apart.
+  const run = runWorkspace(ctx.base, ctx.benchId, name, batch * 10_000);
   const topic = run.config.topics.metrics;
   ctx.say(
     `${name}: producing ${workload.samples} samples of ${workload.series} series, ${batch} per record, to ${topic}`,

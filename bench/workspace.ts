@@ -22,7 +22,16 @@ export interface RunWorkspace {
  * A fresh workspace for a run: unique topic, DLQ topic, appId and database names, a fresh
  * embedded ClickHouse folder (or a fresh database on a ClickHouse server), and the config file.
  */
-export function runWorkspace(base: Config, benchId: string, name: string): RunWorkspace {
+/**
+ * `outOfOrdernessMs`: how far event time runs out of order within a partition: a record of
+ * `batch` samples `interval` apart spans batch × interval.
+ */
+export function runWorkspace(
+  base: Config,
+  benchId: string,
+  name: string,
+  outOfOrdernessMs: number,
+): RunWorkspace {
   const dir = resolve(BENCH_DIR, benchId, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -30,7 +39,15 @@ export function runWorkspace(base: Config, benchId: string, name: string): RunWo
   const config: Config = {
     ...base,
     appId: prefix,
-    topics: { ...base.topics, metrics: prefix, dlq: `${prefix}-dlq` },
+    topics: {
+      ...base.topics,
+      metrics: prefix,
+      dlq: `${prefix}-dlq`,
+      late: `${prefix}-late`,
+      metrics1m: `${prefix}-1m`,
+      metrics1h: `${prefix}-1h`,
+    },
+    windows: { ...base.windows, outOfOrdernessMs: Math.max(base.windows.outOfOrdernessMs, outOfOrdernessMs) },
     clickhouse: {
       ...base.clickhouse,
       database: `bench_${benchId}_${name}`,
