@@ -1,6 +1,6 @@
 import { loadConfig, type Config, type ConfigInput } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { recordedEndpoints } from '../services/index.js';
+import { recordedEndpoints, startServices, type RunningServices } from '../services/index.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -20,6 +20,27 @@ export async function commandConfig(global: GlobalOptions, overrides: ConfigInpu
     }
   }
   return config;
+}
+
+/**
+ * The command's configuration, with Kafka and the registry started here (and stopped by the
+ * caller through `services.stop()`) when nothing configures them.
+ */
+export async function configWithServices(
+  global: GlobalOptions,
+  say: (line: string) => void,
+): Promise<{ config: Config; services: RunningServices | undefined }> {
+  const config = await commandConfig(global);
+  if (config.kafka.brokers && config.schemaRegistry.url) return { config, services: undefined };
+  say('starting local Kafka and schema registry (first run fetches their jars with Maven)…');
+  const services = await startServices({ onProgress: say });
+  return {
+    config: await commandConfig(global, {
+      kafka: { brokers: services.brokers },
+      schemaRegistry: { url: services.registryUrl },
+    }),
+    services,
+  };
 }
 
 export function commandLogger(name: string): Logger {

@@ -6,11 +6,10 @@ import { createLogger } from '../core/log.js';
 import { produceSynthetic } from '../producer/produce.js';
 import { batchType, frame } from '../schemas/index.js';
 import { Registry } from '../schemas/registry.js';
-import { startServices, type RunningServices } from '../services/index.js';
 import { queryRows } from '../sinks/clickhouse.js';
 import { runPipeline } from '../topology/run.js';
-import type { TopologyStats } from '../topology/topology.js';
-import { commandConfig, type GlobalOptions } from './context.js';
+import { emptyStats, type TopologyStats } from '../topology/topology.js';
+import { configWithServices, type GlobalOptions } from './context.js';
 
 export interface DemoFlags {
   duration: number;
@@ -30,16 +29,9 @@ const say = (line: string) => process.stderr.write(`[demo] ${line}\n`);
  */
 export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Promise<void> {
   const run = Date.now().toString(36);
-  let config = await commandConfig(global);
-  let services: RunningServices | undefined;
-  if (!config.kafka.brokers || !config.schemaRegistry.url) {
-    say('starting local Kafka and schema registry (first run fetches their jars with Maven)…');
-    services = await startServices({ onProgress: say });
-    config = await commandConfig(global, {
-      kafka: { brokers: services.brokers },
-      schemaRegistry: { url: services.registryUrl },
-    });
-  }
+  const started = await configWithServices(global, say);
+  let config = started.config;
+  const services = started.services;
   const stopServices = () => services?.stop();
   process.once('SIGINT', () => void stopServices());
   try {
@@ -89,14 +81,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const registry = new Registry(config.schemaRegistry.url as string);
   const began = Date.now();
   let produced = 0;
-  let stats: TopologyStats = {
-    records: 0,
-    stored: 0,
-    deadLettered: 0,
-    late: 0,
-    rollups: { '1m': 0, '1h': 0 },
-    flushes: 0,
-  };
+  let stats: TopologyStats = emptyStats();
   const progress = setInterval(() => {
     say(
       `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · ` +

@@ -61,6 +61,11 @@ export interface TopologyStats {
   flushes: number;
 }
 
+/** Counts of a topology that has not consumed anything yet. */
+export function emptyStats(): TopologyStats {
+  return { records: 0, stored: 0, deadLettered: 0, late: 0, rollups: { '1m': 0, '1h': 0 }, flushes: 0 };
+}
+
 export interface RunningTopology {
   stats: TopologyStats;
   metrics: TopologyMetrics;
@@ -144,14 +149,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   );
   const stage = windowed ? new WindowStage(config, tasks) : undefined;
   const inFlight = new InFlight();
-  const stats: TopologyStats = {
-    records: 0,
-    stored: 0,
-    deadLettered: 0,
-    late: 0,
-    rollups: { '1m': 0, '1h': 0 },
-    flushes: 0,
-  };
+  const stats = emptyStats();
   const metrics = createTopologyMetrics();
   const committed = new Map<number, number>();
   /** Partitions whose restored stream time the watermark tracker already knows. */
