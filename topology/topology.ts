@@ -158,6 +158,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const owned = new Set<number>();
   /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
   let generation = 0;
+  /** When this process last ran records through the windows. */
+  let lastPush = performance.now();
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const assigned = (payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
@@ -174,7 +176,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }
     tasks.assign(assigned);
     // An assigned partition holds the watermark back until it shows records or turns idle.
-    for (const p of assigned) if (!tracked.has(p)) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
+    // Every assigned partition counts as active from now: a rebalance pause is not idleness.
+    for (const p of assigned) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
     // Partitions taken over may be behind this instance's watermark: start it over.
     if (gained.length > 0) stage.tracker.rewind();
   });
@@ -240,6 +243,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       group = group.filter((b) => b.generation === generation);
     }
     const started = performance.now();
+    // A stall of this process (a long flush, a pause) is not idleness of the partitions: without
+    // this, the first partition to show records after it would drag the watermark past the others.
+    if (stage && performance.now() - lastPush > config.windows.idleTimeoutMs / 2) {
+      for (const p of owned) if (tracked.has(p)) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
+    }
     // Records of partitions revoked since they were fetched are left to their new owner.
     for (const batch of stage ? group.filter((b) => owned.has(b.partition)) : []) {
       const task = await tasks.ready(batch.partition);
@@ -249,6 +257,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       }
       stage?.push(batch);
     }
+    if (group.length > 0) lastPush = performance.now();
     const sinkStarted = performance.now();
     const durable = sink ? await sink.write(group) : everything(group);
     observeSamplesSink(group, sinkStarted);
