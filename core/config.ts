@@ -108,11 +108,11 @@ const ConfigSchema = z
         maxRows: positiveInt.default(200_000),
         /** Longest a row waits before its insert, in ms. */
         maxMs: positiveInt.default(1000),
-        /** Fetched but not yet committed records, at most: the consumer pauses above it. */
-        maxInFlightRecords: positiveInt.default(200_000),
+        /** Bytes of records fetched but not yet committed, at most: the consumer pauses above it. */
+        maxInFlightBytes: positiveInt.default(64 * 1024 * 1024),
       })
       .strict()
-      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 }),
+      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024 }),
     retention: z
       .object({
         rawDays: positiveInt.default(7),

@@ -2,32 +2,47 @@ import type { Consumer } from 'kafkajs';
 import { Observable } from 'rxjs';
 import type { PartitionBatch } from '../core/records.js';
 
+/** Identifies a fetched batch from the source to the commit (the batch objects change on the way). */
+export function batchKey(b: {
+  topic: string;
+  partition: number;
+  lastOffset: number;
+  generation: number;
+}): string {
+  return `${b.generation}:${b.topic}:${b.partition}:${b.lastOffset}`;
+}
+
 /**
- * Counts records fetched but not yet committed, and holds the fetch loop while there are too
- * many: the backpressure between the Kafka source and the sinks.
+ * Counts the bytes of the records fetched but not yet committed, and holds the fetch loop while
+ * there are too many: the backpressure between the Kafka source and the sinks. Bytes, not
+ * records, so that batches of 1 and of 100 samples per record weigh what they cost.
  */
 export class InFlight {
-  private count = 0;
+  private bytes = 0;
+  /** Bytes of each batch in flight, by `batchKey`. */
+  private readonly batches = new Map<string, number>();
   private waiters: Array<() => void> = [];
 
-  get records(): number {
-    return this.count;
+  get empty(): boolean {
+    return this.batches.size === 0;
   }
 
-  add(n: number): void {
-    this.count += n;
+  add(key: string, bytes: number): void {
+    this.batches.set(key, (this.batches.get(key) ?? 0) + bytes);
+    this.bytes += bytes;
   }
 
-  release(n: number): void {
-    this.count = Math.max(0, this.count - n);
+  release(key: string): void {
+    this.bytes -= this.batches.get(key) ?? 0;
+    this.batches.delete(key);
     const ready = this.waiters;
     this.waiters = [];
     for (const wake of ready) wake();
   }
 
-  /** Resolves once at most `limit` records are in flight, calling `heartbeat` while it waits. */
+  /** Resolves once at most `limit` bytes are in flight, calling `heartbeat` while it waits. */
   async below(limit: number, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<void> {
-    while (this.count > limit && isRunning()) {
+    while (this.bytes > limit && isRunning()) {
       await Promise.race([new Promise<void>((wake) => this.waiters.push(wake)), delay(1000)]);
       await heartbeat();
     }
@@ -42,7 +57,7 @@ export interface KafkaSourceOptions {
   consumer: Consumer;
   topics: string[];
   inFlight: InFlight;
-  maxInFlightRecords: number;
+  maxInFlightBytes: number;
   /** The current consumer group generation (counted by the topology on every rebalance). */
   generation: () => number;
 }
@@ -53,7 +68,7 @@ export interface KafkaSourceOptions {
  * effect of the records is durable. The fetch loop pauses while too many records are in flight.
  */
 export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBatch> {
-  const { consumer, topics, inFlight, maxInFlightRecords, generation } = options;
+  const { consumer, topics, inFlight, maxInFlightBytes, generation } = options;
   return new Observable<PartitionBatch>((subscriber) => {
     const start = async () => {
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -69,17 +84,21 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
             value: m.value,
             headers: m.headers,
           }));
-          inFlight.add(records.length);
-          subscriber.next({
+          const fetched: PartitionBatch = {
             topic: batch.topic,
             partition: batch.partition,
             records,
             lastOffset: Number(batch.lastOffset()),
             generation: generation(),
-          });
+          };
+          inFlight.add(
+            batchKey(fetched),
+            records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64, 0),
+          );
+          subscriber.next(fetched);
           // Marks the fetch position only; the commit happens after the sinks.
           resolveOffset(batch.lastOffset());
-          await inFlight.below(maxInFlightRecords, heartbeat, isRunning);
+          await inFlight.below(maxInFlightBytes, heartbeat, isRunning);
         },
       });
     };

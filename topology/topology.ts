@@ -31,7 +31,7 @@ import { sendLate } from '../sinks/late.js';
 import { RollupSink } from '../sinks/rollupSink.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
-import { InFlight, kafkaSource } from './kafkaSource.js';
+import { batchKey, InFlight, kafkaSource } from './kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
 import { Tasks } from './tasks.js';
 import { WindowStage } from './windowStage.js';
@@ -239,7 +239,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     // Batches fetched before the last rebalance come again from the last commit: drop them.
     const stale = group.filter((b) => b.generation !== generation);
     if (stale.length > 0) {
-      inFlight.release(stale.reduce((n, b) => n + b.recordCount, 0));
+      for (const b of stale) inFlight.release(batchKey(b));
       group = group.filter((b) => b.generation === generation);
     }
     const started = performance.now();
@@ -267,7 +267,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     await commit(durable);
     const records = group.reduce((n, b) => n + b.recordCount, 0);
     const rows = group.reduce((n, b) => n + b.rows.length, 0);
-    inFlight.release(records);
+    for (const b of group) inFlight.release(batchKey(b));
     stats.records += records;
     stats.stored += rows;
     stats.deadLettered += rejects.length;
@@ -330,7 +330,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     consumer,
     topics: [topic],
     inFlight,
-    maxInFlightRecords: config.sink.maxInFlightRecords,
+    maxInFlightBytes: config.sink.maxInFlightBytes,
     generation: () => generation,
   }).pipe(
     takeUntil(stop$),
@@ -401,7 +401,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       return stopping;
     },
     async isIdle() {
-      if (inFlight.records > 0) return false;
+      if (!inFlight.empty) return false;
       const [ends, groupOffsets] = await Promise.all([
         admin.fetchTopicOffsets(topic),
         admin.fetchOffsets({ groupId: config.appId, topics: [topic] }),

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
         maxPastMs: 604_800_000,
         maxFutureMs: 600_000,
       },
-      sink: { maxRows: 200_000, maxMs: 1000, maxInFlightRecords: 200_000 },
+      sink: { maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 67_108_864 },
       retention: { rawDays: 7, minuteDays: 30, hourDays: 365 },
     });
   });
@@ -117,7 +117,7 @@ describe('loadConfig', () => {
       late: 'metrics-late',
       partitions: 12,
     });
-    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightRecords: 200_000 });
+    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightBytes: 67_108_864 });
   });
 
   it('reads a JSON file', () => {
