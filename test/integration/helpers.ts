@@ -1,11 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { stringify } from 'yaml';
 import { loadConfig, merge, type Config, type ConfigInput } from '../../core/config.js';
+import { createKafka } from '../../core/kafka.js';
 import { createLogger } from '../../core/log.js';
+import { produceSynthetic } from '../../producer/produce.js';
+import { Registry } from '../../schemas/registry.js';
 import { openClickHouse, queryRows } from '../../sinks/clickhouse.js';
 import { endpoints } from '../setup/endpoints.js';
 
@@ -183,4 +187,26 @@ export async function tierCheck(
     missing: Number(row?.missing),
     extra: Number(row?.extra),
   };
+}
+
+/** Publishes the synthetic workload to the test's input topic (see `produceSynthetic`). */
+export function produce(
+  config: Config,
+  workload: { series: number; samples: number; batch: number; seed: number; rate?: number },
+): ReturnType<typeof produceSynthetic> {
+  return produceSynthetic({
+    kafka: createKafka(config.kafka.brokers, 'test', quietLog),
+    registry: new Registry(config.schemaRegistry.url as string),
+    topic: config.topics.metrics,
+    partitions: config.topics.partitions,
+    ...workload,
+  });
+}
+
+/** A config of the test's services written to `<dir>/config.yaml`, for commands run as processes. */
+export function configFile(dir: string, overrides: ConfigInput = {}): { config: Config; file: string } {
+  const config = testConfig(join(dir, 'clickhouse'), overrides);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, stringify(config));
+  return { config, file };
 }

@@ -1,39 +1,21 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { createKafka } from '../../core/kafka.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
-import { produceSynthetic } from '../../producer/produce.js';
-import { Registry } from '../../schemas/registry.js';
 import { openClickHouse } from '../../sinks/clickhouse.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
 import { ensureTables } from '../../sinks/tables.js';
-import { cli, counts, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
+import { cli, configFile, counts, produce, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
 
 describe('crash and restart', () => {
   it('SIGKILLed mid-stream twice, then restarted: every sample stored once, both tiers equal a batch recomputation', async () => {
     const dir = tempDir('restart');
     // Records carry 5 samples 10 s apart: event time runs up to 50 s out of order per partition.
-    const config = testConfig(join(dir, 'clickhouse'), {
+    const { config, file } = configFile(dir, {
       sink: { maxRows: 4000, maxMs: 100 },
       windows: { outOfOrdernessMs: 60_000 },
     });
-    const file = join(dir, 'config.yaml');
-    writeFileSync(file, stringify(config));
     const total = 150_000;
     // Produced at a steady rate while the topology runs, so that the kills land mid-stream.
-    const production = produceSynthetic({
-      kafka: createKafka(config.kafka.brokers, 'test', quietLog),
-      registry: new Registry(config.schemaRegistry.url as string),
-      topic: config.topics.metrics,
-      partitions: config.topics.partitions,
-      series: 1000,
-      samples: total,
-      batch: 5,
-      seed: 3,
-      rate: 15_000,
-    });
+    const production = produce(config, { series: 1000, samples: total, batch: 5, seed: 3, rate: 15_000 });
 
     // Kill once right after a flush was stored, once later in the middle of consuming.
     for (const pattern of [/"msg":"flushed"/, /consumed [1-9]\d{3,} records/]) {

@@ -1,11 +1,5 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { createKafka } from '../../core/kafka.js';
-import { produceSynthetic } from '../../producer/produce.js';
-import { Registry } from '../../schemas/registry.js';
-import { cli, counts, quietLog, tempDir, testConfig, testKafka, tierCheck } from './helpers.js';
+import { cli, configFile, counts, produce, tempDir, testKafka, tierCheck } from './helpers.js';
 
 /** Resolves once the group has committed every partition of `topic` to its end. */
 async function caughtUp(groupId: string, topic: string): Promise<void> {
@@ -29,25 +23,13 @@ async function caughtUp(groupId: string, topic: string): Promise<void> {
 describe('scale-out', () => {
   it('two instances in one group, one killed mid-stream: the survivor takes its partitions and state, results equal a batch recomputation', async () => {
     const dir = tempDir('scale');
-    const config = testConfig(join(dir, 'clickhouse'), {
+    const { config, file } = configFile(dir, {
       topics: { partitions: 4 },
       sink: { maxRows: 4000, maxMs: 100 },
       windows: { outOfOrdernessMs: 60_000 },
     });
-    const file = join(dir, 'config.yaml');
-    writeFileSync(file, stringify(config));
     const total = 150_000;
-    const production = produceSynthetic({
-      kafka: createKafka(config.kafka.brokers, 'test', quietLog),
-      registry: new Registry(config.schemaRegistry.url as string),
-      topic: config.topics.metrics,
-      partitions: config.topics.partitions,
-      series: 1000,
-      samples: total,
-      batch: 5,
-      seed: 11,
-      rate: 15_000,
-    });
+    const production = produce(config, { series: 1000, samples: total, batch: 5, seed: 11, rate: 15_000 });
 
     const a = cli(['--config', file, 'run', '--sink', 'topics'], { LOG_LEVEL: 'debug' });
     await a.waitFor(/"msg":"flushed"/);
