@@ -1,5 +1,4 @@
 import { loadConfig, type Config, type ConfigInput } from '../core/config.js';
-import { createLogger, type Logger } from '../core/log.js';
 import { recordedEndpoints, startServices, type RunningServices } from '../services/index.js';
 
 export interface GlobalOptions {
@@ -41,10 +40,6 @@ export async function configWithServices(
     }),
     services,
   };
-}
-
-export function commandLogger(name: string): Logger {
-  return createLogger(name);
 }
 
 /** Parses a CLI number option with a precise error (commander passes strings). */

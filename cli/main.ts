@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PipelineError } from '../core/errors.js';
 import { commandConfig, intOption, type GlobalOptions } from './context.js';
+import type { ProduceFlags } from './produceCommand.js';
 
 const program = new Command('metrics-pipeline')
   .description('Metrics pipeline: Avro metric samples from Kafka through a stream topology into ClickHouse')
@@ -67,21 +68,10 @@ program
     int('start', 0),
   )
   .option('--topic <name>', 'topic (default: the configured metrics topic)')
-  .action(
-    async (o: {
-      series: number;
-      samples: number;
-      rate: number;
-      batch: number;
-      seed: number;
-      interval: number;
-      start?: number;
-      topic?: string;
-    }) => {
-      const { produceCommand } = await import('./produceCommand.js');
-      await produceCommand(await commandConfig(global()), o);
-    },
-  );
+  .action(async (o: ProduceFlags) => {
+    const { produceCommand } = await import('./produceCommand.js');
+    await produceCommand(await commandConfig(global()), o);
+  });
 
 program
   .command('run')
