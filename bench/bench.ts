@@ -21,8 +21,9 @@ import { Registry } from '../schemas/registry.js';
 import { startServices, type RunningServices } from '../services/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { commandConfig, type GlobalOptions } from '../cli/context.js';
+import { collectorRun } from './collectorRun.js';
 import { latencyRun } from './latency.js';
-import { formatReport, TARGETS, type BenchReport, type Machine } from './report.js';
+import { formatCollector, formatReport, TARGETS, type BenchReport, type Machine } from './report.js';
 import { throughputRun, type BenchContext } from './throughput.js';
 import { BENCH_DIR } from './workspace.js';
 
@@ -38,9 +39,12 @@ export interface BenchFlags {
   cpuProf?: boolean;
   /** Keep the runs' ClickHouse data (and topics on an existing Kafka) for inspection. */
   keep?: boolean;
+  /** Only the collector run. */
+  collectorOnly?: boolean;
+  collectorSeconds: number;
 }
 
-const RUNS = ['batched', 'unbatched', 'latency'] as const;
+const RUNS = ['batched', 'unbatched', 'latency', 'collector'] as const;
 const LATENCY_RATE_CAP = 200_000;
 /** produceSynthetic's default: event time between two samples of a series in the throughput runs. */
 const THROUGHPUT_INTERVAL_MS = 10_000;
@@ -80,7 +84,28 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
       say,
       children: ctxChildren,
     };
+    const collectorOptions = {
+      batch: 1000,
+      requests: 100_000,
+      seconds: flags.collectorSeconds,
+      concurrency: 16,
+      series: flags.series,
+    };
     try {
+      if (flags.collectorOnly) {
+        const collector = await collectorRun(ctx, collectorOptions);
+        console.log(formatCollector(collector));
+        if (flags.json)
+          console.log(
+            JSON.stringify({
+              collectorSamplesPerSec: collector.samplesPerSec,
+              collectorRequestsPerSec: collector.requestsPerSec,
+              collector,
+              machine: machine(loadAtStart),
+            }),
+          );
+        return;
+      }
       const workload = { series: flags.series, samples: flags.samples, seed: flags.seed };
       const batched = await throughputRun(ctx, workload, 'batched', 100, flags.cpuProf ?? false);
       const unbatched = await throughputRun(ctx, workload, 'unbatched', 1, false);
@@ -96,6 +121,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         series: flags.series,
         seed: flags.seed,
       });
+      const collector = await collectorRun(ctx, collectorOptions);
       const report: BenchReport = {
         samplesPerSec: batched.samplesPerSec,
         samplesPerSecUnbatched: unbatched.samplesPerSec,
@@ -127,8 +153,12 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         machine: machine(loadAtStart),
         targets: TARGETS,
         benchSeconds: Math.round((Date.now() - began) / 100) / 10,
+        collectorSamplesPerSec: collector.samplesPerSec,
+        collectorRequestsPerSec: collector.requestsPerSec,
+        collector,
       };
       console.log(formatReport(report));
+      console.log(formatCollector(collector));
       if (flags.json) console.log(JSON.stringify(report));
     } finally {
       if (!flags.keep) await removeRunData(ctx, services !== undefined);

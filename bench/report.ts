@@ -1,3 +1,4 @@
+import type { CollectorBenchResult } from './collectorRun.js';
 import type { LatencyResult } from './latency.js';
 import type { ThroughputResult, Workload } from './throughput.js';
 
@@ -6,6 +7,7 @@ export const TARGETS = {
   samplesPerSec: 300_000,
   samplesPerSecUnbatched: 100_000,
   bytesPerSample: 2,
+  collectorSamplesPerSec: 200_000,
 } as const;
 
 export interface Machine {
@@ -42,6 +44,20 @@ export interface BenchReport {
   machine: Machine;
   targets: typeof TARGETS;
   benchSeconds: number;
+  /** Collector run: samples/s of JSON batches through the collector into Kafka. */
+  collectorSamplesPerSec?: number;
+  collectorRequestsPerSec?: number;
+  collector?: CollectorBenchResult;
+}
+
+/** The collector run as text. */
+export function formatCollector(c: CollectorBenchResult): string {
+  return (
+    `collector (JSON over loopback HTTP into Kafka, ${c.concurrency} clients, ${c.batch} samples per request): ` +
+    `${n(c.samplesPerSec)} samples/s, ${n(c.requestsPerSec)} requests/s (target ${n(TARGETS.collectorSamplesPerSec)} samples/s), ` +
+    `request p50/p99 ${c.p50RequestMs}/${c.p99RequestMs} ms, ${n(c.samples)} samples in ${s(c.seconds)}, ${c.failed} failed, ` +
+    `${c.walBytesAtEnd} bytes left in the write-ahead log`
+  );
 }
 
 const n = (v: number | null | undefined, digits = 0) =>

@@ -117,6 +117,22 @@ program
   });
 
 program
+  .command('collector')
+  .description(
+    'HTTP collector: JSON batches, Prometheus remote_write and OTLP metrics in, Avro batches to the metrics topic out',
+  )
+  .option(
+    '--port <port>',
+    'port to listen on (default: collector.port, 9091; 0 = a free port)',
+    int('port', 0),
+  )
+  .option('--host <host>', 'address to listen on (default: collector.host, 127.0.0.1)')
+  .action(async (o: { port?: number; host?: string }) => {
+    const { collectorCommand } = await import('./collectorCommand.js');
+    await collectorCommand(await commandConfig(global(), { collector: { port: o.port, host: o.host } }));
+  });
+
+program
   .command('describe')
   .description(
     'print the topology: sub-topologies, stages, state stores and topics (as Kafka Streams describes one)',
@@ -168,6 +184,8 @@ program
   .option('--latency-seconds <n>', 'duration of the latency run', int('latency-seconds', 1), 20)
   .option('--cpu-prof', "profile the batched run's topology process and list its hot spots")
   .option('--keep', "keep the runs' ClickHouse data and topics")
+  .option('--collector-only', 'only the collector run (JSON batches through the collector into Kafka)')
+  .option('--collector-seconds <n>', 'longest duration of the collector run', int('collector-seconds', 1), 20)
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: import('../bench/bench.js').BenchFlags) => {
     const { benchCommand } = await import('../bench/bench.js');

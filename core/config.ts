@@ -34,6 +34,71 @@ const windowDefaults = {
   hour: { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 },
 };
 
+/** A tenant of the collector: who pushes with this bearer token, and how much it may push. */
+const tenant = z
+  .object({
+    /** Added to every sample of the tenant as the `tenant` label. */
+    name: z.string().regex(/^[a-zA-Z0-9._-]{1,100}$/, 'letters, digits, ".", "_" and "-" only'),
+    token: z.string().min(16, 'at least 16 characters'),
+    /** Samples per second on average (token bucket); beyond it the collector answers 429. */
+    samplesPerSecond: positiveInt.default(1_000_000),
+    /** Samples at once above the rate (the bucket size); defaults to one second of the rate. */
+    burst: positiveInt.optional(),
+    /** Distinct series per metric name; samples of further series are rejected. */
+    maxSeriesPerMetric: positiveInt.default(100_000),
+  })
+  .strict();
+
+const collectorDefaults = {
+  host: '127.0.0.1',
+  port: 9091,
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxDecodedBytes: 64 * 1024 * 1024,
+  requestTimeoutMs: 30_000,
+  tenants: [],
+  wal: { dir: '.data/collector-wal', maxBytes: 1024 * 1024 * 1024, segmentBytes: 64 * 1024 * 1024 },
+};
+
+/** The HTTP collector (`metrics-pipeline collector`). */
+const collectorSection = z
+  .object({
+    host: z.string().min(1).default(collectorDefaults.host),
+    port: nonNegativeInt.max(65535).default(collectorDefaults.port),
+    /** Largest request body as received (compressed); beyond it: 413. */
+    maxBodyBytes: positiveInt.default(collectorDefaults.maxBodyBytes),
+    /** Largest body after decompression; beyond it: 413. */
+    maxDecodedBytes: positiveInt.default(collectorDefaults.maxDecodedBytes),
+    /** A request (headers and body) taking longer is answered 408 and closed: slow clients cannot hold the server. */
+    requestTimeoutMs: positiveInt.min(100).default(collectorDefaults.requestTimeoutMs),
+    /** Bearer tokens and their limits; with none, the collector takes requests without a token (one tenant, no label). */
+    tenants: z.array(tenant).default([]),
+    /** The write-ahead log that keeps accepted samples while Kafka is unreachable. */
+    wal: z
+      .object({
+        dir: z.string().min(1).default(collectorDefaults.wal.dir),
+        /** When the log holds this much, the collector answers 503 until it drains. */
+        maxBytes: positiveInt.default(collectorDefaults.wal.maxBytes),
+        segmentBytes: positiveInt.default(collectorDefaults.wal.segmentBytes),
+      })
+      .strict()
+      .default(collectorDefaults.wal),
+  })
+  .strict()
+  .default(collectorDefaults)
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.tenants.forEach((t, i) => {
+      const first = seen.get(t.token);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `same token as tenants.${first} (${c.tenants[first]?.name})`,
+          path: ['tenants', i, 'token'],
+        });
+      seen.set(t.token, i);
+    });
+  });
+
 const ConfigSchema = z
   .object({
     /** Consumer group id and prefix of internal topics (changelogs, repartition). */
@@ -113,6 +178,7 @@ const ConfigSchema = z
       })
       .strict()
       .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024 }),
+    collector: collectorSection,
     retention: z
       .object({
         rawDays: positiveInt.default(7),

@@ -13,7 +13,13 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** A kafkajs client whose logs go through our structured logger (kafkajs' info chatter at debug). */
-export function createKafka(brokers: string[] | undefined, clientId: string, log: Logger): Kafka {
+export function createKafka(
+  brokers: string[] | undefined,
+  clientId: string,
+  log: Logger,
+  /** Retries of each request; fewer for clients that must notice an unreachable cluster quickly. */
+  retries = 8,
+): Kafka {
   if (!brokers || brokers.length === 0) {
     throw new ConfigError('no Kafka brokers configured', {
       hint: 'set KAFKA_BROKERS=host:port, or start local services with `metrics-pipeline services up`',
@@ -24,7 +30,7 @@ export function createKafka(brokers: string[] | undefined, clientId: string, log
     clientId,
     brokers,
     connectionTimeout: 5000,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    retry: { retries, initialRetryTime: 200, maxRetryTime: retries > 3 ? 5000 : 1000 },
     logLevel: logLevel.WARN,
     logCreator:
       () =>
@@ -32,9 +38,11 @@ export function createKafka(brokers: string[] | undefined, clientId: string, log
         const { message, ...rest } = entry;
         // kafkajs reports coordinator moves, rebalances and topics created meanwhile as errors; they are handled.
         // Our own retry helper bounds producer retries, which kafkajs warns about for idempotent producers.
-        const handled = /coordinator|rebalanc|topic creation|limiting retries/i.test(
-          `${message} ${String(rest.error ?? '')}`,
-        );
+        // An unreachable broker is reported by the caller once (the collector logs to disk, the topology fails).
+        const handled =
+          /coordinator|rebalanc|topic creation|limiting retries|Connection error|ECONNREFUSED/i.test(
+            `${message} ${String(rest.error ?? '')}`,
+          );
         const lvl = handled && level <= logLevel.WARN ? 'debug' : (levels[level] ?? 'info');
         kafkaLog[lvl](rest, message);
       },
@@ -82,9 +90,14 @@ const MAX_SEND_BYTES = 512 * 1024;
 
 /**
  * Sends `messages` to `topic` in requests of at most ~512 KiB, in order, each acknowledged by
- * all in-sync replicas before the next, retrying retriable failures.
+ * all in-sync replicas before the next, retrying failures (`attempts` in all, default 8).
  */
-export async function sendAll(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+export async function sendAll(
+  producer: Producer,
+  topic: string,
+  messages: Message[],
+  options: { attempts?: number } = {},
+): Promise<void> {
   let chunk: Message[] = [];
   let bytes = 0;
   const flush = async () => {
@@ -96,7 +109,7 @@ export async function sendAll(producer: Producer, topic: string, messages: Messa
     try {
       await withRetry(() => producer.send({ topic, messages: batch, acks: -1 }), {
         retryIf: () => true,
-        attempts: 8,
+        attempts: options.attempts ?? 8,
       });
     } catch (error) {
       throw new PipelineError(

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -24,15 +25,18 @@ export interface KafkaStartOptions {
 const LOG_CONFIG = join(repoRoot, 'docker', 'kafka-log4j2.yaml');
 
 /**
- * Starts a single-node KRaft broker (broker and controller in one JVM) on loopback with a
- * fresh cluster id and data dir, and resolves once a client can list topics.
+ * Starts a single-node KRaft broker (broker and controller in one JVM) on loopback, with a
+ * fresh cluster id and data dir unless `dir` holds a broker's data already (a restart), and
+ * resolves once a client can list topics.
  */
 export async function startKafka(options: KafkaStartOptions): Promise<SpawnedService> {
   const config = join(options.dir, 'server.properties');
   await writeFile(config, serverProperties(options));
   const classpath = join(kafkaLibsDir(), '*');
   const logFile = join(options.dir, 'kafka.log');
-  await formatStorage(options.java, classpath, config, options.env);
+  // A folder that already holds a formatted log (a restarted broker) keeps its cluster id and data.
+  if (!existsSync(join(options.dir, 'data', 'meta.properties')))
+    await formatStorage(options.java, classpath, config, options.env);
   options.signal?.throwIfAborted();
   const broker = spawnJava({
     name: 'kafka',

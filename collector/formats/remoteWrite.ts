@@ -1,0 +1,252 @@
+import type { Sample, SampleKind } from '../../schemas/index.js';
+import { badRequest } from '../errors.js';
+import { uncompressSnappyBlock } from './snappy.js';
+import { reject, type Decoded } from './types.js';
+import {
+  checkTag,
+  enter,
+  expectWireType,
+  int64,
+  leave,
+  reader,
+  rethrowIn,
+  skipField,
+  string,
+  toWireError,
+  WIRE_FIXED64,
+  WIRE_LENGTH_DELIMITED,
+  WIRE_VARINT,
+  WireError,
+  type Reader,
+} from './wire.js';
+
+export interface RemoteWriteOptions {
+  /** Bytes the body may decompress to; a snappy block declaring more is refused with 413. */
+  maxDecodedBytes: number;
+}
+
+// prometheus.WriteRequest and its parts (prompb/remote.proto, prompb/types.proto): field numbers.
+const WRITE_REQUEST_TIMESERIES = 1;
+const WRITE_REQUEST_METADATA = 3;
+const SERIES_LABELS = 1;
+const SERIES_SAMPLES = 2;
+const SERIES_HISTOGRAMS = 4;
+const LABEL_NAME = 1;
+const LABEL_VALUE = 2;
+const SAMPLE_VALUE = 1;
+const SAMPLE_TIMESTAMP = 2;
+const METADATA_TYPE = 1;
+const METADATA_FAMILY_NAME = 2;
+const METRIC_TYPE_COUNTER = 1;
+
+/** Suffixes of cumulative series: counters, and the parts of histograms and summaries. */
+const CUMULATIVE_SUFFIX = /_(total|bucket|count|sum)$/;
+
+export const STALENESS_MARKER = 'staleness marker';
+export const NO_NAME = 'series without __name__';
+export const NATIVE_HISTOGRAMS = 'native histograms are not supported';
+
+/**
+ * Decodes a Prometheus remote_write 1.0 body: a snappy block holding a `prometheus.WriteRequest`.
+ * Each sample of each series becomes one `Sample`, named by its `__name__` label and labelled
+ * by the others; the samples of one series share one labels object, to be treated as read-only.
+ * A series is a counter when the request's metadata says its family is a COUNTER or its name
+ * ends in `_total`, `_bucket`, `_count` or `_sum`, a gauge otherwise. Staleness markers, series
+ * without a name and native histograms are counted in `rejected`; exemplars are ignored.
+ *
+ * A zero-byte body is not a snappy block and is refused; an empty WriteRequest (the block
+ * `00`) decodes to no samples. Throws a 413 `HttpError` when the block declares more than
+ * `maxDecodedBytes`, a 400 for a broken block or message.
+ */
+export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): Decoded {
+  const message = uncompressSnappyBlock(body, options.maxDecodedBytes);
+  const decoded: Decoded = { samples: [], rejected: new Map() };
+  const r = reader(message);
+  const scratch: SeriesScratch = { values: [], timestamps: [] };
+  let counterFamilies: Set<string> | undefined;
+  let series = 0;
+  let metadata = 0;
+  try {
+    while (r.pos < r.len) {
+      const tag = r.tag();
+      const field = tag >>> 3;
+      if (field === WRITE_REQUEST_TIMESERIES) {
+        expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'timeseries');
+        try {
+          decodeSeries(r, decoded, scratch);
+        } catch (err) {
+          rethrowIn(err, `.timeseries[${series}]`, r);
+        }
+        series++;
+      } else if (field === WRITE_REQUEST_METADATA) {
+        expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'metadata');
+        try {
+          const family = decodeCounterFamily(r);
+          if (family !== undefined) (counterFamilies ??= new Set()).add(family);
+        } catch (err) {
+          rethrowIn(err, `.metadata[${metadata}]`, r);
+        }
+        metadata++;
+      } else {
+        skipField(r, tag);
+      }
+    }
+  } catch (err) {
+    const wire = toWireError(err, r);
+    throw badRequest(`protobuf: WriteRequest${wire.path}: ${wire.message}`);
+  }
+  // Metadata may follow the series it describes, so counters are marked once all is read.
+  if (counterFamilies !== undefined) markCounters(decoded.samples, counterFamilies);
+  return decoded;
+}
+
+/** Values and timestamps of the series being read, reused from series to series. */
+interface SeriesScratch {
+  values: number[];
+  timestamps: number[];
+}
+
+/** Reads one TimeSeries and appends its samples (or counts them as rejected). */
+function decodeSeries(r: Reader, decoded: Decoded, scratch: SeriesScratch): void {
+  const outer = enter(r);
+  const { values, timestamps } = scratch;
+  values.length = 0;
+  timestamps.length = 0;
+  let name: string | undefined;
+  const labels: Record<string, string> = {};
+  let nLabels = 0;
+  let histograms = 0;
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    const field = tag >>> 3;
+    if (field === SERIES_LABELS) {
+      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'labels');
+      try {
+        const labelOuter = enter(r);
+        let key = '';
+        let value = '';
+        while (r.pos < r.len) {
+          const labelTag = r.tag();
+          if (labelTag === ((LABEL_NAME << 3) | WIRE_LENGTH_DELIMITED)) key = string(r);
+          else if (labelTag === ((LABEL_VALUE << 3) | WIRE_LENGTH_DELIMITED)) value = string(r);
+          else unexpected(r, labelTag, LABEL_NAME, LABEL_VALUE);
+        }
+        leave(r, labelOuter);
+        if (key === '__name__') name = value;
+        else labels[key] = value;
+      } catch (err) {
+        rethrowIn(err, `.labels[${nLabels}]`, r);
+      }
+      nLabels++;
+    } else if (field === SERIES_SAMPLES) {
+      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'samples');
+      try {
+        decodeSample(r, decoded, scratch);
+      } catch (err) {
+        rethrowIn(err, `.samples[${values.length}]`, r);
+      }
+    } else if (field === SERIES_HISTOGRAMS) {
+      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'histograms');
+      r.skipType(WIRE_LENGTH_DELIMITED);
+      histograms++;
+    } else {
+      skipField(r, tag);
+    }
+  }
+  leave(r, outer);
+
+  if (histograms > 0) reject(decoded, NATIVE_HISTOGRAMS, histograms);
+  if (values.length === 0) return;
+  if (name === undefined) {
+    reject(decoded, NO_NAME, values.length);
+    return;
+  }
+  const kind: SampleKind = CUMULATIVE_SUFFIX.test(name) ? 'counter' : 'gauge';
+  const samples = decoded.samples;
+  for (let i = 0; i < values.length; i++) {
+    samples.push({ name, labels, timestamp: timestamps[i] as number, value: values[i] as number, kind });
+  }
+}
+
+/** Reads one Sample into the scratch arrays, or counts it when it is a staleness marker. */
+function decodeSample(r: Reader, decoded: Decoded, scratch: SeriesScratch): void {
+  const outer = enter(r);
+  let value = 0;
+  let timestamp = 0;
+  let stale = false;
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag === ((SAMPLE_VALUE << 3) | WIRE_FIXED64)) {
+      const at = r.pos;
+      value = r.double();
+      stale = value !== value && isStalenessMarker(r.buf, at);
+    } else if (tag === ((SAMPLE_TIMESTAMP << 3) | WIRE_VARINT)) {
+      timestamp = int64(r);
+    } else {
+      unexpected(r, tag, SAMPLE_VALUE, SAMPLE_TIMESTAMP);
+    }
+  }
+  leave(r, outer);
+  if (stale) {
+    reject(decoded, STALENESS_MARKER);
+    return;
+  }
+  scratch.values.push(value);
+  scratch.timestamps.push(timestamp);
+}
+
+/** Prometheus marks a series stale with one specific NaN: bits 0x7ff0000000000002 (little-endian here). */
+function isStalenessMarker(buf: Uint8Array, at: number): boolean {
+  return (
+    buf[at] === 0x02 &&
+    buf[at + 1] === 0 &&
+    buf[at + 2] === 0 &&
+    buf[at + 3] === 0 &&
+    buf[at + 4] === 0 &&
+    buf[at + 5] === 0 &&
+    buf[at + 6] === 0xf0 &&
+    buf[at + 7] === 0x7f
+  );
+}
+
+/** Reads one MetricMetadata; returns its family name when its type is COUNTER. */
+function decodeCounterFamily(r: Reader): string | undefined {
+  const outer = enter(r);
+  let type = 0;
+  let family = '';
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag === ((METADATA_TYPE << 3) | WIRE_VARINT)) type = r.int32();
+    else if (tag === ((METADATA_FAMILY_NAME << 3) | WIRE_LENGTH_DELIMITED)) family = string(r);
+    else if (tag >>> 3 === METADATA_TYPE || tag >>> 3 === METADATA_FAMILY_NAME) {
+      unexpected(r, tag, METADATA_TYPE, METADATA_FAMILY_NAME);
+    } else skipField(r, tag);
+  }
+  leave(r, outer);
+  return type === METRIC_TYPE_COUNTER && family !== '' ? family : undefined;
+}
+
+/**
+ * Marks as counters the samples of the COUNTER families. A family is named as in its `# TYPE`
+ * line: a Prometheus text-format counter family is the sample name (`http_requests_total`);
+ * an OpenMetrics one (`http_requests`) names samples that end in `_total`, counters already.
+ */
+function markCounters(samples: Sample[], families: Set<string>): void {
+  for (const sample of samples) {
+    if (sample.kind === 'counter') continue;
+    if (families.has(sample.name)) sample.kind = 'counter';
+  }
+}
+
+/**
+ * A field other than the two a small message has: a known field number with the wrong wire
+ * type is corrupt, an unknown one is skipped.
+ */
+function unexpected(r: Reader, tag: number, first: number, second: number): void {
+  checkTag(r, tag);
+  const field = tag >>> 3;
+  if (field === first || field === second) {
+    throw new WireError(`field ${field} has wire type ${tag & 7} at byte ${r.pos}, which it cannot have`);
+  }
+  skipField(r, tag);
+}

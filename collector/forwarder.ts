@@ -1,0 +1,230 @@
+import type { Kafka, Message, Producer } from 'kafkajs';
+import { messageOf } from '../core/errors.js';
+import { ensureTopics, sendAll } from '../core/kafka.js';
+import type { Logger } from '../core/log.js';
+import { partitionOf } from '../core/partition.js';
+import { seriesId } from '../core/series.js';
+import type { NormalizedSample } from '../core/validate.js';
+import { valueSubject } from '../producer/produce.js';
+import { batchSchema, batchType, frame, type Sample, type SampleBatch } from '../schemas/index.js';
+import type { Registry } from '../schemas/registry.js';
+import { HttpError } from './errors.js';
+import { WalFullError, WriteAheadLog, type WalOptions } from './wal.js';
+
+/** Samples per Kafka record at most, so that a record stays far below the broker's 1 MiB limit. */
+const MAX_SAMPLES_PER_RECORD = 2_000;
+/** WAL bytes drained per produce round. */
+const DRAIN_BYTES = 4 * 1024 * 1024;
+
+export interface ForwarderOptions {
+  kafka: Kafka;
+  registry: Registry;
+  topic: string;
+  /** Partitions of the topic when the collector creates it. */
+  partitions: number;
+  wal: WalOptions;
+  log: Logger;
+  /** Longest pause between attempts to reach Kafka again while the log is not empty. */
+  maxRetryDelayMs?: number;
+}
+
+export type Destination = 'kafka' | 'wal';
+
+/**
+ * Gets accepted samples durably into Kafka: straight to the metrics topic while Kafka
+ * answers, otherwise into the write-ahead log, which drains in order once Kafka is back
+ * (while the log is not empty, new samples queue behind it, so order is kept).
+ *
+ * Records are Avro `SampleBatch`es in the Confluent wire format; the samples of one request
+ * are grouped by the partition their series key (the series id, as `produce` keys records)
+ * maps to under Kafka's default partitioner, so the topic stays co-partitioned by series.
+ */
+export class Forwarder {
+  private readonly wal: WriteAheadLog;
+  private producer: Producer | undefined;
+  private schemaId: number | undefined;
+  private partitions: number | undefined;
+  private draining: Promise<void> | undefined;
+  private readonly drainedWaiters: Array<() => void> = [];
+  private closed = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: ForwarderOptions) {
+    this.wal = WriteAheadLog.open(options.wal);
+  }
+
+  /** Bytes in the write-ahead log, waiting for Kafka. */
+  get walBytes(): number {
+    return this.wal.pendingBytes;
+  }
+
+  /** True while samples go straight to Kafka. */
+  get kafkaUp(): boolean {
+    return this.producer !== undefined && this.wal.isEmpty;
+  }
+
+  /** Connects when Kafka and the registry answer; otherwise starts in log mode. Drains a non-empty log. */
+  async start(): Promise<void> {
+    if (this.wal.isEmpty) {
+      try {
+        await this.connect();
+      } catch (error) {
+        this.options.log.warn(
+          { error: messageOf(error) },
+          'Kafka or the schema registry is unreachable: accepted samples go to the write-ahead log',
+        );
+      }
+    }
+    if (!this.wal.isEmpty || this.producer === undefined) this.startDrain();
+  }
+
+  /**
+   * Makes `samples` durable: acknowledged by Kafka, or appended to the log. Throws an
+   * `HttpError` 503 when the log is full (nothing of `samples` is kept then).
+   */
+  async write(samples: NormalizedSample[]): Promise<Destination> {
+    if (samples.length === 0) return 'kafka';
+    if (this.producer && this.wal.isEmpty && this.schemaId !== undefined && this.partitions !== undefined) {
+      const producer = this.producer;
+      try {
+        await sendAll(producer, this.options.topic, this.records(samples), { attempts: 2 });
+        return 'kafka';
+      } catch (error) {
+        this.options.log.warn(
+          { error: messageOf(error) },
+          'Kafka is unreachable: accepted samples go to the write-ahead log until it is back',
+        );
+        this.dropProducer(producer);
+      }
+    }
+    this.appendToLog(samples);
+    this.startDrain();
+    return 'wal';
+  }
+
+  /** Resolves once the log is empty and samples go straight to Kafka again. */
+  whenDrained(): Promise<void> {
+    if (this.kafkaUp) return Promise.resolve();
+    return new Promise((resolve) => this.drainedWaiters.push(resolve));
+  }
+
+  /** Stops draining; what the log holds stays for the next start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    await this.draining;
+    await this.producer?.disconnect().catch(() => undefined);
+    this.producer = undefined;
+    this.wal.close();
+  }
+
+  private appendToLog(samples: NormalizedSample[]): void {
+    try {
+      this.wal.append([batchType.toBuffer({ samples: samples.map(toSample) } satisfies SampleBatch)]);
+    } catch (error) {
+      if (error instanceof WalFullError) {
+        throw new HttpError(503, `${error.message}; Kafka is unreachable, retry later`, 30);
+      }
+      throw error;
+    }
+  }
+
+  private records(samples: NormalizedSample[]): Message[] {
+    const partitions = this.partitions as number;
+    const byPartition = new Map<number, Sample[]>();
+    for (const s of samples) {
+      const p = partitionOf(seriesId(s.name, s.labels).toString(), partitions);
+      let group = byPartition.get(p);
+      if (!group) byPartition.set(p, (group = []));
+      group.push(toSample(s));
+    }
+    const messages: Message[] = [];
+    for (const [partition, group] of byPartition) {
+      for (let i = 0; i < group.length; i += MAX_SAMPLES_PER_RECORD) {
+        const body = batchType.toBuffer({ samples: group.slice(i, i + MAX_SAMPLES_PER_RECORD) });
+        messages.push({ partition, key: null, value: frame(this.schemaId as number, body) });
+      }
+    }
+    return messages;
+  }
+
+  private async connect(): Promise<void> {
+    const { kafka, registry, topic } = this.options;
+    this.schemaId ??= await registry.register(valueSubject(topic), batchSchema);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, [{ topic, partitions: this.options.partitions }]);
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      this.partitions = metadata.topics[0]?.partitions.length ?? this.options.partitions;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    await producer.connect();
+    this.producer = producer;
+  }
+
+  private dropProducer(producer: Producer): void {
+    if (this.producer === producer) this.producer = undefined;
+    producer.disconnect().catch(() => undefined);
+  }
+
+  /** Drains the log into Kafka in the background, reconnecting with backoff; ends when the log is empty. */
+  private startDrain(): void {
+    if (this.draining || this.closed) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      // An append may have raced the end of the drain.
+      if (!this.closed && (!this.wal.isEmpty || this.producer === undefined)) this.startDrain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const maxDelay = this.options.maxRetryDelayMs ?? 5_000;
+    let delay = 200;
+    let drained = 0;
+    while (!this.closed) {
+      try {
+        if (!this.producer) await this.connect();
+        const producer = this.producer as unknown as Producer;
+        const { entries, next } = this.wal.read(DRAIN_BYTES);
+        if (entries.length === 0) break;
+        const samples: NormalizedSample[] = [];
+        for (const entry of entries)
+          samples.push(...(batchType.fromBuffer(entry) as SampleBatch).samples.map(normalized));
+        await sendAll(producer, this.options.topic, this.records(samples), { attempts: 2 });
+        this.wal.advance(next);
+        drained += samples.length;
+        delay = 200;
+      } catch (error) {
+        if (this.producer) this.dropProducer(this.producer);
+        this.options.log.debug({ error: messageOf(error), retryInMs: delay }, 'Kafka still unreachable');
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, delay).unref();
+        });
+        delay = Math.min(maxDelay, delay * 2);
+      }
+    }
+    if (drained > 0)
+      this.options.log.info({ samples: drained }, 'Kafka is back: the write-ahead log is drained');
+    if (this.kafkaUp) for (const resolve of this.drainedWaiters.splice(0)) resolve();
+  }
+}
+
+function toSample(s: NormalizedSample): Sample {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of s.labels) labels[k] = v;
+  return { name: s.name, labels, timestamp: s.timestamp, value: s.value, kind: s.kind };
+}
+
+/** A sample read back from the log was normalized before it was logged: only its labels need sorting back. */
+function normalized(s: Sample): NormalizedSample {
+  const labels = Object.entries(s.labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { name: s.name, labels, timestamp: s.timestamp, value: s.value, kind: s.kind };
+}
