@@ -154,7 +154,7 @@ remote_write:
       });
       for (const v of [0.05, 0.5, 0.7, 3]) latency.record(v, { route: '/a' });
       const before = await accepted();
-      await provider.forceFlush();
+      // Shutdown collects and exports once more, the last time.
       await provider.shutdown();
       // orders, queue depth, 3 buckets + sum + count.
       expect((await accepted()) - before).toBe(7);
