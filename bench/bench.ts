@@ -90,11 +90,18 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
       seconds: flags.collectorSeconds,
       concurrency: 16,
       series: flags.series,
+      cpuProfile: (flags.cpuProf ?? false) && flags.collectorOnly,
     };
     try {
       if (flags.collectorOnly) {
         const collector = await collectorRun(ctx, collectorOptions);
         console.log(formatCollector(collector));
+        if (collector.profile) {
+          const { byArea, self, total } = collector.profile;
+          console.log(
+            JSON.stringify({ byArea, self: self.slice(0, 15), total: total.slice(0, 15) }, null, 1),
+          );
+        }
         if (flags.json)
           console.log(
             JSON.stringify({

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 import { PipelineError } from '../core/errors.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
 import type { BenchContext } from './throughput.js';
 import { childEnv, runWorkspace } from './workspace.js';
 
@@ -20,6 +21,8 @@ export interface CollectorBenchOptions {
   /** Requests in flight at once. */
   concurrency: number;
   series: number;
+  /** Profile the collector process (node --cpu-prof) and list its hot spots. */
+  cpuProfile?: boolean;
 }
 
 export interface CollectorBenchResult {
@@ -36,6 +39,7 @@ export interface CollectorBenchResult {
   walBytesAtEnd: number;
   batch: number;
   concurrency: number;
+  profile?: ProfileSummary | null;
 }
 
 /**
@@ -59,12 +63,15 @@ export async function collectorRun(
   };
   writeFileSync(run.configFile, stringify(config));
   const log = createWriteStream(join(run.dir, 'collector.log'));
-  const child = spawn(process.execPath, [BIN, '--config', run.configFile, 'collector'], {
+  const profileDir = join(run.dir, 'prof');
+  const nodeArgs = options.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, '--config', run.configFile, 'collector'], {
     env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr.pipe(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let result: CollectorBenchResult | undefined;
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -113,7 +120,7 @@ export async function collectorRun(
     const walBytesAtEnd = Number(/^collector_wal_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
     latencies.sort((a, b) => a - b);
     const at = (q: number) => Math.round((latencies[Math.floor(q * (latencies.length - 1))] ?? 0) * 10) / 10;
-    const result: CollectorBenchResult = {
+    result = {
       requests: sent,
       samples,
       seconds: Math.round(seconds * 100) / 100,
@@ -133,6 +140,7 @@ export async function collectorRun(
   } finally {
     child.kill('SIGTERM');
     await exited;
+    if (options.cpuProfile && result) result.profile = summarizeProfile(profileDir, child.pid ?? -1) ?? null;
   }
 }
 

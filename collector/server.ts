@@ -5,9 +5,9 @@ import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { seriesId } from '../core/series.js';
-import { normalizeSample, type NormalizedSample, type ValidationLimits } from '../core/validate.js';
+import { normalizeSample, type ValidationLimits } from '../core/validate.js';
 import { badRequest, HttpError, tooLarge } from './errors.js';
-import type { Forwarder } from './forwarder.js';
+import type { Forwarder, KeyedSample } from './forwarder.js';
 import { decodeJsonSamples } from './formats/json.js';
 import { decodeOtlpJson, decodeOtlpProtobuf } from './formats/otlp.js';
 import { decodeRemoteWrite } from './formats/remoteWrite.js';
@@ -219,20 +219,26 @@ function validate(
   tenant: Tenant,
   limits: ValidationLimits,
   now: number,
-): { accepted: NormalizedSample[]; outcome: Outcome } {
+): { accepted: KeyedSample[]; outcome: Outcome } {
   const reasons: Record<string, number> = Object.fromEntries(decoded.rejected);
   let rejected = [...decoded.rejected.values()].reduce((a, b) => a + b, 0);
-  const accepted: NormalizedSample[] = [];
+  const accepted: KeyedSample[] = [];
   for (const sample of decoded.samples) {
     // The tenant comes from the token, never from the client's labels.
     if (tenant.name !== undefined) sample.labels.tenant = tenant.name;
     const result = normalizeSample(sample, limits, now);
-    const reason =
-      typeof result === 'string' ? result : tenant.admit(result.name, seriesId(result.name, result.labels));
+    let reason: string | undefined;
+    if (typeof result === 'string') reason = result;
+    else {
+      const keyed = result as KeyedSample;
+      keyed.id = seriesId(result.name, result.labels);
+      reason = tenant.admit(result.name, keyed.id);
+      if (reason === undefined) accepted.push(keyed);
+    }
     if (reason !== undefined) {
       rejected += 1;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
-    } else accepted.push(result as NormalizedSample);
+    }
   }
   return { accepted, outcome: { accepted: accepted.length, rejected, reasons } };
 }

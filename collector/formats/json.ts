@@ -25,28 +25,33 @@ export function decodeJsonSamples(body: Buffer, now: number): Decoded {
   return { samples, rejected: new Map() };
 }
 
+/** Checks one sample's shape and fills its defaults in place (no copy: this is the hot path). */
 function sample(raw: unknown, i: number, now: number): Sample {
-  const at = `samples[${i}]`;
-  if (!isObject(raw)) throw badRequest(`${at}: expected an object, got ${typeName(raw)}`);
-  const { name, labels, timestamp, value, kind } = raw;
-  if (typeof name !== 'string') throw badRequest(`${at}.name: expected a string, got ${typeName(name)}`);
-  if (typeof value !== 'number') throw badRequest(`${at}.value: expected a number, got ${typeName(value)}`);
-  if (timestamp !== undefined && typeof timestamp !== 'number')
-    throw badRequest(`${at}.timestamp: expected epoch milliseconds (a number), got ${typeName(timestamp)}`);
-  if (kind !== undefined && kind !== 'gauge' && kind !== 'counter')
-    throw badRequest(`${at}.kind: expected "gauge" or "counter", got ${JSON.stringify(kind)}`);
-  const out: Record<string, string> = {};
-  if (labels !== undefined) {
-    if (!isObject(labels))
-      throw badRequest(`${at}.labels: expected an object of strings, got ${typeName(labels)}`);
+  if (!isObject(raw)) throw badRequest(`samples[${i}]: expected an object, got ${typeName(raw)}`);
+  const s = raw as Partial<Record<keyof Sample, unknown>>;
+  if (typeof s.name !== 'string')
+    throw badRequest(`samples[${i}].name: expected a string, got ${typeName(s.name)}`);
+  if (typeof s.value !== 'number')
+    throw badRequest(`samples[${i}].value: expected a number, got ${typeName(s.value)}`);
+  if (s.timestamp === undefined) s.timestamp = now;
+  else if (typeof s.timestamp !== 'number')
+    throw badRequest(
+      `samples[${i}].timestamp: expected epoch milliseconds (a number), got ${typeName(s.timestamp)}`,
+    );
+  if (s.kind === undefined) s.kind = 'gauge';
+  else if (s.kind !== 'gauge' && s.kind !== 'counter')
+    throw badRequest(`samples[${i}].kind: expected "gauge" or "counter", got ${JSON.stringify(s.kind)}`);
+  if (s.labels === undefined) s.labels = {};
+  else if (!isObject(s.labels))
+    throw badRequest(`samples[${i}].labels: expected an object of strings, got ${typeName(s.labels)}`);
+  else {
+    const labels = s.labels as Record<string, unknown>;
     for (const key in labels) {
-      const v = labels[key];
-      if (typeof v !== 'string')
-        throw badRequest(`${at}.labels.${key}: expected a string, got ${typeName(v)}`);
-      out[key] = v;
+      if (typeof labels[key] !== 'string')
+        throw badRequest(`samples[${i}].labels.${key}: expected a string, got ${typeName(labels[key])}`);
     }
   }
-  return { name, labels: out, timestamp: timestamp ?? now, value, kind: kind ?? 'gauge' };
+  return s as Sample;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -8,7 +8,7 @@ const FRAMED_STREAM_START = Buffer.from([0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x6
  * remote_write bodies: `copyWithin` is cheap to call, `Buffer#copy` is not).
  */
 const NATIVE_LITERAL_BYTES = 64;
-const NATIVE_COPY_BYTES = 16;
+const NATIVE_COPY_BYTES = 32;
 
 /**
  * Decompresses a snappy block (the raw format Prometheus remote write uses, not the framed
@@ -41,6 +41,8 @@ export function uncompressSnappyBlock(block: Buffer, maxBytes: number): Buffer {
   }
 
   const out = Buffer.allocUnsafe(length);
+  const inView = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  const outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let op = 0;
   while (ip < end) {
     const at = ip;
@@ -63,8 +65,13 @@ export function uncompressSnappyBlock(block: Buffer, maxBytes: number): Buffer {
       if (op + len > length) {
         throw badRequest(`snappy: literal at byte ${at} goes beyond the declared length ${length}`);
       }
-      if (len < NATIVE_LITERAL_BYTES) {
+      if (len < 4) {
         for (let i = 0; i < len; i++) out[op + i] = block[ip + i] as number;
+      } else if (len < NATIVE_LITERAL_BYTES) {
+        // Four bytes at a time; the last word overlaps the one before unless len is a multiple of 4.
+        const last = len - 4;
+        for (let i = 0; i < last; i += 4) outView.setUint32(op + i, inView.getUint32(ip + i, true), true);
+        outView.setUint32(op + last, inView.getUint32(ip + last, true), true);
       } else {
         block.copy(out, op, ip, ip + len);
       }
@@ -96,11 +103,17 @@ export function uncompressSnappyBlock(block: Buffer, maxBytes: number): Buffer {
     if (op + len > length) {
       throw badRequest(`snappy: copy at byte ${at} goes beyond the declared length ${length}`);
     }
+    const from = op - offset;
     if (offset >= len && len >= NATIVE_COPY_BYTES) {
-      out.copyWithin(op, op - offset, op - offset + len);
+      out.copyWithin(op, from, from + len);
+    } else if (offset >= 4) {
+      // Forward, four bytes at a time: every word read is already written when offset >= 4,
+      // so an overlapping copy repeats the last `offset` bytes as it must.
+      const last = len - 4;
+      for (let i = 0; i < last; i += 4) outView.setUint32(op + i, outView.getUint32(from + i, true), true);
+      outView.setUint32(op + last, outView.getUint32(from + last, true), true);
     } else {
-      // Overlapping copies repeat the last `offset` bytes: byte by byte, in order.
-      for (let i = 0; i < len; i++) out[op + i] = out[op - offset + i] as number;
+      for (let i = 0; i < len; i++) out[op + i] = out[from + i] as number;
     }
     op += len;
   }

@@ -198,9 +198,13 @@ const CACHED_STRING_BYTES = 64;
 /** Slots of the direct-mapped string cache (a power of two). */
 const CACHE_SLOTS = 8192;
 const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHED_STRING_BYTES);
+const cacheView = new DataView(cacheBytes.buffer);
 /** Length + 1 of the string in each slot; 0 for an empty slot. */
 const cacheLengths = new Uint8Array(CACHE_SLOTS);
 const cacheStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
+/** A DataView on the buffer being read, to hash and compare four bytes at a time. */
+let view = new DataView(new ArrayBuffer(0));
+let viewOf: Uint8Array | undefined;
 
 /**
  * A length-delimited UTF-8 string. Label names and values repeat from series to series and
@@ -209,31 +213,58 @@ const cacheStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
  * coming back also keeps object keys internalized once, rather than at every insertion.
  */
 export function string(r: Reader): string {
-  const length = r.size();
-  const start = r.pos;
-  const end = start + length;
+  const buf = r.buf as NodeBuffer;
+  let pos = r.pos;
+  let length = buf[pos] as number;
+  if (length < 0x80 && pos < r.len) pos += 1;
+  else {
+    length = r.size();
+    pos = r.pos;
+  }
+  const end = pos + length;
   if (end > r.len) throw truncated(r);
   r.pos = end;
-  const buf = r.buf as NodeBuffer;
-  if (length > CACHED_STRING_BYTES) return buf.utf8Slice(start, end);
-  // FNV-1a over the bytes, folded into a slot index.
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ (buf[i] as number), 0x01000193);
-  const slot = (hash ^ (hash >>> 13)) & (CACHE_SLOTS - 1);
-  const base = slot * CACHED_STRING_BYTES;
-  if (cacheLengths[slot] === length + 1) {
-    let same = true;
-    for (let i = 0; i < length; i++) {
-      if (cacheBytes[base + i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return cacheStrings[slot] as string;
+  if (length > CACHED_STRING_BYTES) return buf.utf8Slice(pos, end);
+  if (length < 4) return length === 0 ? '' : cached(buf, pos, length, length, smallHash(buf, pos, length));
+  if (viewOf !== buf) {
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewOf = buf;
   }
-  const decoded = buf.utf8Slice(start, end);
-  cacheBytes.set(buf.subarray(start, end), base);
+  // Words of four bytes; the last one overlaps the one before when the length is not a multiple of 4.
+  let hash = length;
+  const last = end - 4;
+  for (let i = pos; i < last; i += 4) hash = Math.imul(hash ^ view.getUint32(i, true), 0x9e3779b1);
+  hash = Math.imul(hash ^ view.getUint32(last, true), 0x9e3779b1);
+  return cached(buf, pos, length, length, hash ^ (hash >>> 15));
+}
+
+function smallHash(buf: Uint8Array, pos: number, length: number): number {
+  let hash = length;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ (buf[pos + i] as number), 0x9e3779b1);
+  return hash ^ (hash >>> 15);
+}
+
+/** The string of `length` bytes at `pos`, from the cache slot `hash` picks, decoded on a miss. */
+function cached(buf: NodeBuffer, pos: number, length: number, _: number, hash: number): string {
+  const slot = hash & (CACHE_SLOTS - 1);
+  const base = slot * CACHED_STRING_BYTES;
+  if (cacheLengths[slot] === length + 1 && sameBytes(buf, pos, length, base))
+    return cacheStrings[slot] as string;
+  const decoded = buf.utf8Slice(pos, pos + length);
+  cacheBytes.set(buf.subarray(pos, pos + length), base);
   cacheLengths[slot] = length + 1;
   cacheStrings[slot] = decoded;
   return decoded;
+}
+
+function sameBytes(buf: Uint8Array, pos: number, length: number, base: number): boolean {
+  if (length < 4) {
+    for (let i = 0; i < length; i++) if (cacheBytes[base + i] !== buf[pos + i]) return false;
+    return true;
+  }
+  const last = length - 4;
+  for (let i = 0; i < last; i += 4) {
+    if (cacheView.getUint32(base + i, true) !== view.getUint32(pos + i, true)) return false;
+  }
+  return cacheView.getUint32(base + last, true) === view.getUint32(pos + last, true);
 }
