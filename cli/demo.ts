@@ -10,6 +10,10 @@ import { queryRows } from '../sinks/clickhouse.js';
 import { runPipeline } from '../topology/run.js';
 import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { configWithServices, type GlobalOptions } from './context.js';
+import { startDemoAgents } from './demoAgents.js';
+
+/** Simulated application hosts that push through the collector with the SDK. */
+const AGENT_HOSTS = 10;
 
 export interface DemoFlags {
   duration: number;
@@ -52,14 +56,15 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
       `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series, ` +
         `${summary.stored['1m']} 1-minute and ${summary.stored['1h']} 1-hour aggregates; ${summary.late} late samples; ` +
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
+        `the collector took ${summary.collector.accepted} samples from SDK agents and refused ${summary.collector.rejected}; ` +
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
     console.log(
       `try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`,
     );
     if (flags.json) {
-      const { produced, stored, dlq, late } = summary;
-      console.log(JSON.stringify({ produced, stored, dlq, late }));
+      const { produced, stored, dlq, late, collector } = summary;
+      console.log(JSON.stringify({ produced, stored, dlq, late, collector }));
     }
   } finally {
     if (services) say('stopping the services it started');
@@ -73,6 +78,8 @@ interface Summary {
   series: number;
   dlq: number;
   late: number;
+  /** Samples the collector took from the SDK agents (and refused from the careless client). */
+  collector: { accepted: number; rejected: number };
 }
 
 async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
@@ -81,6 +88,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const registry = new Registry(config.schemaRegistry.url as string);
   const began = Date.now();
   let produced = 0;
+  let collector = { accepted: 0, rejected: 0 };
   let stats: TopologyStats = emptyStats();
   const progress = setInterval(() => {
     say(
@@ -111,7 +119,11 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       intervalMs: 10_000,
       onProgress: (sent) => (produced = sent.samples),
     });
-    say(`streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s`);
+    say(
+      `streaming ${flags.rate} samples/s of ${flags.series} series for ${flags.duration}s, ` +
+        `and ${AGENT_HOSTS} hosts push through the collector with the SDK`,
+    );
+    const agents = await startDemoAgents(config, log, AGENT_HOSTS);
     const live = await produceSynthetic({
       kafka,
       registry,
@@ -126,8 +138,10 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       intervalMs: Math.max(1, Math.round((1000 * flags.series) / flags.rate)),
       onProgress: (sent) => (produced = history.samples + sent.samples),
     });
+    collector = await agents.stop();
+    say(`collector: ${collector.accepted} samples accepted, ${collector.rejected} rejected`);
     await produceBadRecords(kafka, config.topics.metrics, live.schemaId);
-    produced = history.samples + live.samples;
+    produced = history.samples + live.samples + collector.accepted;
     return live;
   })();
   production.catch((error: unknown) => say(`producer failed: ${messageOf(error)}`));
@@ -167,6 +181,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
     series,
     dlq: stats.deadLettered,
     late: stats.late,
+    collector,
   };
 }
 
