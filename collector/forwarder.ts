@@ -6,6 +6,7 @@ import { partitionOf } from '../core/partition.js';
 import { seriesId } from '../core/series.js';
 import type { NormalizedSample } from '../core/validate.js';
 import { valueSubject } from '../producer/produce.js';
+import { encodeSampleBatch } from '../schemas/encodeBatch.js';
 import { batchSchema, batchType, frame, type Sample, type SampleBatch } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import { HttpError } from './errors.js';
@@ -174,7 +175,7 @@ export class Forwarder {
 
   private appendToLog(samples: NormalizedSample[]): void {
     try {
-      this.wal.append([batchType.toBuffer({ samples: samples.map(toSample) } satisfies SampleBatch)]);
+      this.wal.append([encodeSampleBatch(samples)]);
     } catch (error) {
       if (error instanceof WalFullError) {
         throw new HttpError(503, `${error.message}; Kafka is unreachable, retry later`, 30);
@@ -185,7 +186,7 @@ export class Forwarder {
 
   private records(samples: KeyedSample[]): Message[] {
     const partitions = this.partitions as number;
-    const byPartition = new Map<number, Sample[]>();
+    const byPartition = new Map<number, KeyedSample[]>();
     for (const s of samples) {
       const id = s.id ?? seriesId(s.name, s.labels);
       let p = this.partitionOfSeries.get(id);
@@ -196,12 +197,12 @@ export class Forwarder {
       }
       let group = byPartition.get(p);
       if (!group) byPartition.set(p, (group = []));
-      group.push(toSample(s));
+      group.push(s);
     }
     const messages: Message[] = [];
     for (const [partition, group] of byPartition) {
       for (let i = 0; i < group.length; i += MAX_SAMPLES_PER_RECORD) {
-        const body = batchType.toBuffer({ samples: group.slice(i, i + MAX_SAMPLES_PER_RECORD) });
+        const body = encodeSampleBatch(group.slice(i, i + MAX_SAMPLES_PER_RECORD));
         messages.push({ partition, key: null, value: frame(this.schemaId as number, body) });
       }
     }
@@ -277,12 +278,6 @@ export class Forwarder {
       this.options.log.info({ samples: drained }, 'Kafka is back: the write-ahead log is drained');
     if (this.kafkaUp) for (const resolve of this.drainedWaiters.splice(0)) resolve();
   }
-}
-
-function toSample(s: NormalizedSample): Sample {
-  const labels: Record<string, string> = {};
-  for (const [k, v] of s.labels) labels[k] = v;
-  return { name: s.name, labels, timestamp: s.timestamp, value: s.value, kind: s.kind };
 }
 
 /** A sample read back from the log was normalized before it was logged: only its labels need sorting back. */

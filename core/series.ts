@@ -6,42 +6,41 @@ const { h64Raw } = await xxhash();
 const SEP = 0xff;
 let scratch = Buffer.allocUnsafe(4096);
 
-/** Series ids by identity string; cleared when full, so memory stays bounded for any cardinality. */
-const cache = new Map<string, bigint>();
-const CACHE_LIMIT = 500_000;
-const SEP_CHAR = '\xff';
-
 /**
  * series_id: XXH64 (seed 0) of the metric name and the label pairs sorted by name, every part
  * UTF-8 and separated by the byte 0xff. Stable across processes and releases, and the same as
  * ClickHouse's `xxHash64(arrayStringConcat([metric, k1, v1, k2, v2, …], '\xff'))`.
  * `labels` must already be sorted by name (see `normalizeSample`).
  *
- * The same series arrives again and again, so ids are cached by the joined identity string.
- * For ASCII text (the common case) that string, written as latin1 with U+00FF for the
- * separator, is exactly the bytes to hash: one native write instead of one per part.
+ * ASCII text (the common case) is copied byte by byte in JS, which beats one native UTF-8
+ * write per part for short strings; anything else takes the general path.
  */
 export function seriesId(name: string, labels: ReadonlyArray<readonly [string, string]>): bigint {
-  // Non-ASCII text is hashed part by part and not cached: a U+00FF in a value could make two
-  // identities' joined strings equal.
-  if (!isAscii(name)) return hashParts(name, labels);
-  let identity = name;
-  for (const [k, v] of labels) {
-    if (!isAscii(k) || !isAscii(v)) return hashParts(name, labels);
-    identity += SEP_CHAR + k + SEP_CHAR + v;
+  let need = name.length;
+  for (const [k, v] of labels) need += k.length + v.length + 2;
+  if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
+  const out = scratch;
+  let at = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0x7f) return hashParts(name, labels);
+    out[at++] = c;
   }
-  const known = cache.get(identity);
-  if (known !== undefined) return known;
-  if (identity.length > scratch.length) scratch = Buffer.allocUnsafe(identity.length * 2);
-  const id = h64Raw(scratch.subarray(0, scratch.write(identity, 0, 'latin1')));
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(identity, id);
-  return id;
-}
-
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
+  for (const [k, v] of labels) {
+    out[at++] = SEP;
+    for (let i = 0; i < k.length; i++) {
+      const c = k.charCodeAt(i);
+      if (c > 0x7f) return hashParts(name, labels);
+      out[at++] = c;
+    }
+    out[at++] = SEP;
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c > 0x7f) return hashParts(name, labels);
+      out[at++] = c;
+    }
+  }
+  return h64Raw(out.subarray(0, at));
 }
 
 /** Any text: each part encoded as UTF-8, separators as the byte 0xff. */

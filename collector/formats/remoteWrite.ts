@@ -12,6 +12,7 @@ import {
   rethrowIn,
   skipField,
   string,
+  stringAt,
   toWireError,
   WIRE_FIXED64,
   WIRE_LENGTH_DELIMITED,
@@ -33,12 +34,13 @@ const SERIES_SAMPLES = 2;
 const SERIES_HISTOGRAMS = 4;
 const LABEL_NAME = 1;
 const LABEL_VALUE = 2;
+const NAME_TAG = (LABEL_NAME << 3) | WIRE_LENGTH_DELIMITED;
+const VALUE_TAG = (LABEL_VALUE << 3) | WIRE_LENGTH_DELIMITED;
 const SAMPLE_VALUE = 1;
 const SAMPLE_TIMESTAMP = 2;
 const METADATA_TYPE = 1;
 const METADATA_FAMILY_NAME = 2;
 const METRIC_TYPE_COUNTER = 1;
-const SKIPLABELS = !!process.env.SKIPLABELS;
 
 /** Suffixes of cumulative series: counters, and the parts of histograms and summaries. */
 const CUMULATIVE_SUFFIX = /_(total|bucket|count|sum)$/;
@@ -63,7 +65,7 @@ export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): De
   const message = uncompressSnappyBlock(body, options.maxDecodedBytes);
   const decoded: Decoded = { samples: [], rejected: new Map() };
   const r = reader(message);
-  const scratch: SeriesScratch = { values: [], timestamps: [] };
+  const scratch: Scratch = { name: '', value: '', values: [], timestamps: [] };
   let counterFamilies: Set<string> | undefined;
   let series = 0;
   let metadata = 0;
@@ -101,14 +103,16 @@ export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): De
   return decoded;
 }
 
-/** Values and timestamps of the series being read, reused from series to series. */
-interface SeriesScratch {
+/** What is being read, reused from series to series: the label, the series' samples. */
+interface Scratch {
+  name: string;
+  value: string;
   values: number[];
   timestamps: number[];
 }
 
 /** Reads one TimeSeries and appends its samples (or counts them as rejected). */
-function decodeSeries(r: Reader, decoded: Decoded, scratch: SeriesScratch): void {
+function decodeSeries(r: Reader, decoded: Decoded, scratch: Scratch): void {
   const outer = enter(r);
   const { values, timestamps } = scratch;
   values.length = 0;
@@ -116,44 +120,39 @@ function decodeSeries(r: Reader, decoded: Decoded, scratch: SeriesScratch): void
   let name: string | undefined;
   const labels: Record<string, string> = {};
   let nLabels = 0;
+  let nSamples = 0;
   let histograms = 0;
-  while (r.pos < r.len) {
-    const tag = r.tag();
-    const field = tag >>> 3;
-    if (field === SERIES_LABELS) {
-      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'labels');
-      if (SKIPLABELS) { r.skipType(2); name = 'x'; continue; }
-      try {
-        const labelOuter = enter(r);
-        let key = '';
-        let value = '';
-        while (r.pos < r.len) {
-          const labelTag = r.tag();
-          if (labelTag === ((LABEL_NAME << 3) | WIRE_LENGTH_DELIMITED)) key = string(r);
-          else if (labelTag === ((LABEL_VALUE << 3) | WIRE_LENGTH_DELIMITED)) value = string(r);
-          else unexpected(r, labelTag, LABEL_NAME, LABEL_VALUE);
-        }
-        leave(r, labelOuter);
-        if (key === '__name__') name = value;
-        else labels[key] = value;
-      } catch (err) {
-        rethrowIn(err, `.labels[${nLabels}]`, r);
-      }
-      nLabels++;
-    } else if (field === SERIES_SAMPLES) {
-      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'samples');
-      try {
+  // Where an error happened, for its path: one try block for the whole series is cheaper.
+  let inLabel = false;
+  let inSample = false;
+  try {
+    while (r.pos < r.len) {
+      const tag = r.tag();
+      const field = tag >>> 3;
+      if (field === SERIES_LABELS) {
+        expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'labels');
+        inLabel = true;
+        decodeLabel(r, scratch);
+        if (scratch.name === '__name__') name = scratch.value;
+        else labels[scratch.name] = scratch.value;
+        inLabel = false;
+        nLabels++;
+      } else if (field === SERIES_SAMPLES) {
+        expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'samples');
+        inSample = true;
         decodeSample(r, decoded, scratch);
-      } catch (err) {
-        rethrowIn(err, `.samples[${values.length}]`, r);
+        inSample = false;
+        nSamples++;
+      } else if (field === SERIES_HISTOGRAMS) {
+        expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'histograms');
+        r.skipType(WIRE_LENGTH_DELIMITED);
+        histograms++;
+      } else {
+        skipField(r, tag);
       }
-    } else if (field === SERIES_HISTOGRAMS) {
-      expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'histograms');
-      r.skipType(WIRE_LENGTH_DELIMITED);
-      histograms++;
-    } else {
-      skipField(r, tag);
     }
+  } catch (err) {
+    rethrowIn(err, inLabel ? `.labels[${nLabels}]` : inSample ? `.samples[${nSamples}]` : '', r);
   }
   leave(r, outer);
 
@@ -170,8 +169,44 @@ function decodeSeries(r: Reader, decoded: Decoded, scratch: SeriesScratch): void
   }
 }
 
+/** Reads one Label into `scratch.name` and `scratch.value`. */
+function decodeLabel(r: Reader, scratch: Scratch): void {
+  const buf = r.buf;
+  const at = r.pos;
+  // The label as Prometheus writes it, straight from the bytes: its length, then name tag,
+  // length, bytes, value tag, length, bytes, every length below 128. A tenth faster.
+  const size = buf[at] as number;
+  const nameLength = buf[at + 2] as number;
+  const valueAt = at + 3 + nameLength;
+  const valueLength = buf[valueAt + 1] as number;
+  if (
+    size < 0x80 &&
+    at + 1 + size <= r.len &&
+    buf[at + 1] === NAME_TAG &&
+    nameLength < 0x80 &&
+    buf[valueAt] === VALUE_TAG &&
+    valueLength < 0x80 &&
+    size === 4 + nameLength + valueLength
+  ) {
+    scratch.name = stringAt(buf, at + 3, nameLength);
+    scratch.value = stringAt(buf, valueAt + 2, valueLength);
+    r.pos = at + 1 + size;
+    return;
+  }
+  const outer = enter(r);
+  scratch.name = '';
+  scratch.value = '';
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag === NAME_TAG) scratch.name = string(r);
+    else if (tag === VALUE_TAG) scratch.value = string(r);
+    else unexpected(r, tag, LABEL_NAME, LABEL_VALUE);
+  }
+  leave(r, outer);
+}
+
 /** Reads one Sample into the scratch arrays, or counts it when it is a staleness marker. */
-function decodeSample(r: Reader, decoded: Decoded, scratch: SeriesScratch): void {
+function decodeSample(r: Reader, decoded: Decoded, scratch: Scratch): void {
   const outer = enter(r);
   let value = 0;
   let timestamp = 0;

@@ -203,7 +203,7 @@ const cacheView = new DataView(cacheBytes.buffer);
 const cacheLengths = new Uint8Array(CACHE_SLOTS);
 const cacheStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
 /** A DataView on the buffer being read, to hash and compare four bytes at a time. */
-let view = new DataView(new ArrayBuffer(0));
+let view: DataView = new DataView(new ArrayBuffer(0));
 let viewOf: Uint8Array | undefined;
 
 /**
@@ -224,18 +224,24 @@ export function string(r: Reader): string {
   const end = pos + length;
   if (end > r.len) throw truncated(r);
   r.pos = end;
-  if (length > CACHED_STRING_BYTES) return buf.utf8Slice(pos, end);
-  if (length < 4) return length === 0 ? '' : cached(buf, pos, length, length, smallHash(buf, pos, length));
+  return stringAt(buf, pos, length);
+}
+
+/** The UTF-8 string of `length` bytes at `pos` in `buf`, through the cache; the caller checks the bounds. */
+export function stringAt(buf: Uint8Array, pos: number, length: number): string {
+  const node = buf as NodeBuffer;
+  if (length > CACHED_STRING_BYTES) return node.utf8Slice(pos, pos + length);
+  if (length < 4) return length === 0 ? '' : cached(node, pos, length, smallHash(buf, pos, length));
   if (viewOf !== buf) {
     view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     viewOf = buf;
   }
   // Words of four bytes; the last one overlaps the one before when the length is not a multiple of 4.
   let hash = length;
-  const last = end - 4;
+  const last = pos + length - 4;
   for (let i = pos; i < last; i += 4) hash = Math.imul(hash ^ view.getUint32(i, true), 0x9e3779b1);
   hash = Math.imul(hash ^ view.getUint32(last, true), 0x9e3779b1);
-  return cached(buf, pos, length, length, hash ^ (hash >>> 15));
+  return cached(node, pos, length, hash ^ (hash >>> 15));
 }
 
 function smallHash(buf: Uint8Array, pos: number, length: number): number {
@@ -245,7 +251,7 @@ function smallHash(buf: Uint8Array, pos: number, length: number): number {
 }
 
 /** The string of `length` bytes at `pos`, from the cache slot `hash` picks, decoded on a miss. */
-function cached(buf: NodeBuffer, pos: number, length: number, _: number, hash: number): string {
+function cached(buf: NodeBuffer, pos: number, length: number, hash: number): string {
   const slot = hash & (CACHE_SLOTS - 1);
   const base = slot * CACHED_STRING_BYTES;
   if (cacheLengths[slot] === length + 1 && sameBytes(buf, pos, length, base))
