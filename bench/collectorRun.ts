@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import protobuf from 'protobufjs';
+import snappy from 'snappyjs';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +14,9 @@ import { childEnv, runWorkspace } from './workspace.js';
 
 const BIN = fileURLToPath(new URL('../bin/metrics-pipeline.js', import.meta.url));
 
+/** Run (workspace) names by format. */
+export const COLLECTOR_RUNS = { json: 'collector-json', remote_write: 'collector-rw' } as const;
+
 export interface CollectorBenchOptions {
   /** Samples per request. */
   batch: number;
@@ -21,6 +27,8 @@ export interface CollectorBenchOptions {
   /** Requests in flight at once. */
   concurrency: number;
   series: number;
+  /** What the clients send: the SDK's JSON batches or Prometheus remote_write. */
+  format: 'json' | 'remote_write';
   /** Profile the collector process (node --cpu-prof) and list its hot spots. */
   cpuProfile?: boolean;
 }
@@ -39,6 +47,7 @@ export interface CollectorBenchResult {
   walBytesAtEnd: number;
   batch: number;
   concurrency: number;
+  format: 'json' | 'remote_write';
   profile?: ProfileSummary | null;
 }
 
@@ -52,7 +61,7 @@ export async function collectorRun(
   ctx: BenchContext,
   options: CollectorBenchOptions,
 ): Promise<CollectorBenchResult> {
-  const run = runWorkspace(ctx.base, ctx.benchId, 'collector', 0);
+  const run = runWorkspace(ctx.base, ctx.benchId, COLLECTOR_RUNS[options.format], 0);
   const config = {
     ...run.config,
     collector: {
@@ -88,10 +97,21 @@ export async function collectorRun(
         ),
       );
     });
-    ctx.say(`collector run: ${options.concurrency} clients × batches of ${options.batch} samples → ${url}`);
+    ctx.say(
+      `collector run (${options.format}): ${options.concurrency} clients × batches of ${options.batch} samples → ${url}`,
+    );
 
     // Bodies are built before the clock starts: the load generator must not be what is measured.
-    const bodies = buildBodies(options.batch, options.series, 64);
+    const bodies =
+      options.format === 'remote_write'
+        ? remoteWriteBodies(options.batch, options.series, 64)
+        : jsonBodies(options.batch, options.series, 64);
+    const path = options.format === 'remote_write' ? '/api/v1/write' : '/api/v1/metrics';
+    const headers: Record<string, string> =
+      options.format === 'remote_write'
+        ? { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy' }
+        : { 'content-type': 'application/json' };
+    const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
     const latencies: number[] = [];
     let sent = 0;
     let samples = 0;
@@ -100,17 +120,12 @@ export async function collectorRun(
     const deadline = began + options.seconds * 1000;
     const client = async () => {
       while (sent < options.requests && performance.now() < deadline) {
-        const body = bodies[sent % bodies.length] as string;
+        const body = bodies[sent % bodies.length] as Buffer;
         sent += 1;
         const t0 = performance.now();
-        const response = await fetch(`${url}/api/v1/metrics`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-        });
-        const answer = (await response.json()) as { accepted?: number };
+        const response = await post(agent, `${url}${path}`, headers, body);
         latencies.push(performance.now() - t0);
-        if (response.status === 202) samples += answer.accepted ?? 0;
+        if (response.status === 202) samples += (JSON.parse(response.body) as { accepted: number }).accepted;
         else failed += 1;
       }
     };
@@ -132,6 +147,7 @@ export async function collectorRun(
       walBytesAtEnd,
       batch: options.batch,
       concurrency: options.concurrency,
+      format: options.format,
     };
     ctx.say(
       `collector run: ${result.samplesPerSec} samples/s, ${result.requestsPerSec} requests/s, p99 ${result.p99RequestMs} ms, ${failed} failed`,
@@ -144,20 +160,75 @@ export async function collectorRun(
   }
 }
 
-/** `count` distinct JSON bodies of `batch` samples over `series` series, one timestamp per body. */
-function buildBodies(batch: number, series: number, count: number): string[] {
+interface BodySample {
+  name: string;
+  labels: Record<string, string>;
+  timestamp: number;
+  value: number;
+}
+
+/** `count` batches of `batch` samples over `series` series, one timestamp per batch. */
+function batches(batch: number, series: number, count: number): BodySample[][] {
   const now = Date.now();
-  return Array.from({ length: count }, (_, b) => {
-    const samples = Array.from({ length: batch }, (_, i) => {
+  return Array.from({ length: count }, (_, b) =>
+    Array.from({ length: batch }, (_, i) => {
       const s = (b * batch + i) % series;
       return {
         name: `bench_metric_${s % 20}`,
         labels: { host: `host-${s % 500}`, service: `svc-${s % 7}`, series: String(s) },
         timestamp: now - (count - b) * 1000,
         value: (s * 31 + b) % 1000,
-        kind: 'gauge',
       };
-    });
-    return JSON.stringify({ samples });
+    }),
+  );
+}
+
+function jsonBodies(batch: number, series: number, count: number): Buffer[] {
+  return batches(batch, series, count).map((samples) => Buffer.from(JSON.stringify({ samples })));
+}
+
+/** The same batches as Prometheus remote_write 1.0 requests: WriteRequest protobuf, snappy block. */
+function remoteWriteBodies(batch: number, series: number, count: number): Buffer[] {
+  return batches(batch, series, count).map((samples) => {
+    const w = protobuf.Writer.create();
+    for (const s of samples) {
+      const ts = w.uint32(0x0a).fork();
+      const labels = [['__name__', s.name], ...Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1))];
+      for (const [name, value] of labels)
+        ts.uint32(0x0a)
+          .fork()
+          .uint32(0x0a)
+          .string(name as string)
+          .uint32(0x12)
+          .string(value as string)
+          .ldelim();
+      ts.uint32(0x12).fork().uint32(0x09).double(s.value).uint32(0x10).int64(s.timestamp).ldelim();
+      ts.ldelim();
+    }
+    return Buffer.from(snappy.compress(Buffer.from(w.finish())));
+  });
+}
+
+/** One POST over a keep-alive agent (lighter than fetch: the load generator shares the cores). */
+function post(
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': body.length } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
 }

@@ -47,13 +47,16 @@ export interface BenchReport {
   /** Collector run: samples/s of JSON batches through the collector into Kafka. */
   collectorSamplesPerSec?: number;
   collectorRequestsPerSec?: number;
-  collector?: CollectorBenchResult;
+  collectorFormat?: string;
+  collectorSamplesPerSecJson?: number;
+  collectorSamplesPerSecRemoteWrite?: number;
+  collector?: CollectorBenchResult[];
 }
 
 /** The collector run as text. */
 export function formatCollector(c: CollectorBenchResult): string {
   return (
-    `collector (JSON over loopback HTTP into Kafka, ${c.concurrency} clients, ${c.batch} samples per request): ` +
+    `collector (${c.format === 'json' ? 'JSON' : 'remote_write'} over loopback HTTP into Kafka, ${c.concurrency} clients, ${c.batch} samples per request): ` +
     `${n(c.samplesPerSec)} samples/s, ${n(c.requestsPerSec)} requests/s (target ${n(TARGETS.collectorSamplesPerSec)} samples/s), ` +
     `request p50/p99 ${c.p50RequestMs}/${c.p99RequestMs} ms, ${n(c.samples)} samples in ${s(c.seconds)}, ${c.failed} failed, ` +
     `${c.walBytesAtEnd} bytes left in the write-ahead log`
