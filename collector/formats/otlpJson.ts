@@ -155,7 +155,10 @@ function attributes(raw: unknown, at: string): Attributes {
   });
 }
 
-/** AnyValue as a JSON value: `{"stringValue": …}`, `{"intValue": …}`, `{"arrayValue": {"values": […]}}`, …. */
+/**
+ * AnyValue as a JSON value: `{"stringValue": …}`, `{"intValue": …}`, `{"arrayValue": {"values":
+ * […]}}`, ….
+ */
 function anyValue(raw: unknown, at: string, depth: number): AnyValue {
   if (depth > MAX_VALUE_DEPTH) throw bad(`${at}: nested deeper than ${MAX_VALUE_DEPTH} levels`);
   if (raw === undefined || raw === null) return null;

@@ -21,15 +21,16 @@ import {
   fixed64NanosToMillis,
   int64,
   leave,
+  reader,
   rethrowIn,
   sfixed64,
   skipField,
   string,
   toWireError,
+  unknownField,
   WIRE_FIXED64,
   WIRE_LENGTH_DELIMITED,
   WIRE_VARINT,
-  reader,
   WireError,
   type Reader,
 } from './wire.js';
@@ -40,6 +41,16 @@ const SUM = 7;
 const HISTOGRAM = 9;
 const EXPONENTIAL_HISTOGRAM = 10;
 const SUMMARY = 11;
+/** A field of a message: its tag (field number << 3 | wire type) and name. */
+type Field = [tag: number, name: string];
+const DATA_POINTS: Field = [(1 << 3) | WIRE_LENGTH_DELIMITED, 'data_points'];
+const TEMPORALITY: Field = [(2 << 3) | WIRE_VARINT, 'aggregation_temporality'];
+const MONOTONIC: Field = [(3 << 3) | WIRE_VARINT, 'is_monotonic'];
+const QUANTILE_TAG = (1 << 3) | WIRE_FIXED64;
+const QUANTILE_VALUE_TAG = (2 << 3) | WIRE_FIXED64;
+const KEY_TAG = (1 << 3) | WIRE_LENGTH_DELIMITED;
+const VALUE_TAG = (2 << 3) | WIRE_LENGTH_DELIMITED;
+const VALUES_TAG = (1 << 3) | WIRE_LENGTH_DELIMITED;
 const DATA_NAMES = new Map([
   [GAUGE, 'gauge'],
   [SUM, 'sum'],
@@ -93,7 +104,7 @@ function decodeResourceMetrics(r: Reader, decoded: Decoded): void {
     if (field === 1) {
       expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'resource');
       try {
-        resource = decodeAttributesOf(r, 1);
+        resource = decodeResource(r);
       } catch (err) {
         rethrowIn(err, '.resource', r);
       }
@@ -131,7 +142,10 @@ function decodeScopeMetrics(r: Reader, metrics: Metric[]): void {
   leave(r, outer);
 }
 
-/** Metric { string name = 1; string unit = 3; oneof data { gauge 5, sum 7, histogram 9, exponential_histogram 10, summary 11 } }. */
+/**
+ * Metric { string name = 1; string unit = 3; oneof data { gauge 5, sum 7, histogram 9,
+ * exponential_histogram 10, summary 11 } }.
+ */
 function decodeMetric(r: Reader): Metric {
   const outer = enter(r);
   let name = '';
@@ -161,29 +175,34 @@ function decodeMetric(r: Reader): Metric {
   return { name, unit, data };
 }
 
-/** Gauge, Sum, Histogram, ExponentialHistogram or Summary: data_points = 1, aggregation_temporality = 2, is_monotonic = 3. */
+/**
+ * Gauge, Sum, Histogram, ExponentialHistogram or Summary: data_points = 1,
+ * aggregation_temporality = 2 (not in Gauge and Summary), is_monotonic = 3 (only in Sum).
+ */
 function decodeData(r: Reader, field: number): MetricData {
   switch (field) {
     case GAUGE:
       return { type: 'gauge', points: decodePoints(r, decodeNumberPoint).points };
     case SUM: {
-      const { points, temporality, monotonic } = decodePoints(r, decodeNumberPoint);
+      const { points, temporality, monotonic } = decodePoints(r, decodeNumberPoint, TEMPORALITY, MONOTONIC);
       return { type: 'sum', temporality, monotonic, points };
     }
     case HISTOGRAM: {
-      const { points, temporality } = decodePoints(r, decodeHistogramPoint);
+      const { points, temporality } = decodePoints(r, decodeHistogramPoint, TEMPORALITY);
       return { type: 'histogram', temporality, points };
     }
     case EXPONENTIAL_HISTOGRAM:
-      return { type: 'exponentialHistogram', points: decodePoints(r, skipPoint).points.length };
+      return { type: 'exponentialHistogram', points: decodePoints(r, skipPoint, TEMPORALITY).points.length };
     default:
       return { type: 'summary', points: decodePoints(r, decodeSummaryPoint).points };
   }
 }
 
+/** The data_points of a Gauge, Sum, Histogram, …, and those of `fields` the message has. */
 function decodePoints<P>(
   r: Reader,
   decodePoint: (r: Reader) => P,
+  ...fields: Field[]
 ): { points: P[]; temporality: number; monotonic: boolean } {
   const outer = enter(r);
   const points: P[] = [];
@@ -191,15 +210,15 @@ function decodePoints<P>(
   let monotonic = false;
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === ((1 << 3) | WIRE_LENGTH_DELIMITED)) {
+    if (tag === DATA_POINTS[0]) {
       try {
         points.push(decodePoint(r));
       } catch (err) {
         rethrowIn(err, `.data_points[${points.length}]`, r);
       }
-    } else if (tag === ((2 << 3) | WIRE_VARINT)) temporality = r.int32();
-    else if (tag === ((3 << 3) | WIRE_VARINT)) monotonic = r.bool();
-    else skipField(r, tag);
+    } else if (tag === TEMPORALITY[0] && fields.includes(TEMPORALITY)) temporality = r.int32();
+    else if (tag === MONOTONIC[0] && fields.includes(MONOTONIC)) monotonic = r.bool();
+    else unknownField(r, tag, DATA_POINTS, ...fields);
   }
   leave(r, outer);
   return { points, temporality, monotonic };
@@ -299,7 +318,10 @@ function decodeHistogramPoint(r: Reader): HistogramPoint {
   return point;
 }
 
-/** SummaryDataPoint { attributes = 7; time_unix_nano = 3; count = 4; sum = 5; quantile_values = 6; flags = 8 }. */
+/**
+ * SummaryDataPoint { attributes = 7; time_unix_nano = 3; count = 4; sum = 5;
+ * quantile_values = 6; flags = 8 }.
+ */
 function decodeSummaryPoint(r: Reader): SummaryPoint {
   const outer = enter(r);
   const point: SummaryPoint = { attributes: [], timestamp: 0, flags: 0, count: 0, sum: 0, quantiles: [] };
@@ -349,9 +371,9 @@ function decodeQuantile(r: Reader): [number, number] {
   let value = 0;
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === ((1 << 3) | WIRE_FIXED64)) quantile = r.double();
-    else if (tag === ((2 << 3) | WIRE_FIXED64)) value = r.double();
-    else skipField(r, tag);
+    if (tag === QUANTILE_TAG) quantile = r.double();
+    else if (tag === QUANTILE_VALUE_TAG) value = r.double();
+    else unknownField(r, tag, [QUANTILE_TAG, 'quantile'], [QUANTILE_VALUE_TAG, 'value']);
   }
   leave(r, outer);
   return [quantile, value];
@@ -374,13 +396,13 @@ function repeated64(r: Reader, tag: number, field: string, readOne: () => void):
   leave(r, outer);
 }
 
-/** The attributes (KeyValue, field `field`) of a small message such as Resource. */
-function decodeAttributesOf(r: Reader, field: number): Attributes {
+/** Resource { repeated KeyValue attributes = 1; }. */
+function decodeResource(r: Reader): Attributes {
   const outer = enter(r);
   const attributes: Attributes = [];
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag >>> 3 !== field) {
+    if (tag >>> 3 !== 1) {
       skipField(r, tag);
       continue;
     }
@@ -399,9 +421,9 @@ function decodeAttribute(r: Reader, attributes: Attributes): void {
     let value: AnyValue = null;
     while (r.pos < r.len) {
       const tag = r.tag();
-      if (tag === ((1 << 3) | WIRE_LENGTH_DELIMITED)) key = string(r);
-      else if (tag === ((2 << 3) | WIRE_LENGTH_DELIMITED)) value = decodeAnyValue(r, 1);
-      else skipField(r, tag);
+      if (tag === KEY_TAG) key = string(r);
+      else if (tag === VALUE_TAG) value = decodeAnyValue(r, 1);
+      else unknownField(r, tag, [KEY_TAG, 'key'], [VALUE_TAG, 'value']);
     }
     leave(r, outer);
     attributes.push([key, attributeString(value)]);
@@ -466,8 +488,8 @@ function decodeValueList(r: Reader, keyed: boolean, depth: number): AnyValue {
   const map = Object.create(null) as Record<string, AnyValue>;
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag !== ((1 << 3) | WIRE_LENGTH_DELIMITED)) {
-      skipField(r, tag);
+    if (tag !== VALUES_TAG) {
+      unknownField(r, tag, [VALUES_TAG, 'values']);
       continue;
     }
     if (!keyed) {
@@ -479,9 +501,9 @@ function decodeValueList(r: Reader, keyed: boolean, depth: number): AnyValue {
     let value: AnyValue = null;
     while (r.pos < r.len) {
       const pairTag = r.tag();
-      if (pairTag === ((1 << 3) | WIRE_LENGTH_DELIMITED)) key = string(r);
-      else if (pairTag === ((2 << 3) | WIRE_LENGTH_DELIMITED)) value = decodeAnyValue(r, depth);
-      else skipField(r, pairTag);
+      if (pairTag === KEY_TAG) key = string(r);
+      else if (pairTag === VALUE_TAG) value = decodeAnyValue(r, depth);
+      else unknownField(r, pairTag, [KEY_TAG, 'key'], [VALUE_TAG, 'value']);
     }
     leave(r, pairOuter);
     map[key] = value;

@@ -48,11 +48,11 @@ export function attributeString(value: AnyValue): string {
   return String(value);
 }
 
-export const TEMPORALITY_DELTA = 1;
-export const TEMPORALITY_CUMULATIVE = 2;
+const TEMPORALITY_DELTA = 1;
+const TEMPORALITY_CUMULATIVE = 2;
 
 /** DataPointFlags.FLAG_NO_RECORDED_VALUE_MASK: the point marks a series gone, like a staleness marker. */
-export const FLAG_NO_RECORDED_VALUE = 1;
+const FLAG_NO_RECORDED_VALUE = 1;
 
 export interface PointBase {
   attributes: Attributes;
@@ -93,12 +93,12 @@ export interface Metric {
   data: MetricData | undefined;
 }
 
-export const DELTA = 'delta temporality is not supported (configure cumulative temporality)';
-export const UNSPECIFIED_TEMPORALITY = 'unspecified aggregation temporality';
-export const EXPONENTIAL_HISTOGRAMS = 'exponential histograms are not supported';
-export const NO_RECORDED_VALUE = 'no recorded value';
-export const NO_VALUE = 'data point without a value';
-export const NO_NAME = 'metric without a name';
+const DELTA = 'delta temporality is not supported (configure cumulative temporality)';
+const UNSPECIFIED_TEMPORALITY = 'unspecified aggregation temporality';
+const EXPONENTIAL_HISTOGRAMS = 'exponential histograms are not supported';
+const NO_RECORDED_VALUE = 'no recorded value';
+const NO_VALUE = 'data point without a value';
+const NO_NAME = 'metric without a name';
 
 /** The labels a resource gives every series: `job` and `instance`, when it has the attributes for them. */
 export function resourceLabels(attributes: Attributes): Record<string, string> {
@@ -123,7 +123,8 @@ export function resourceLabels(attributes: Attributes): Record<string, string> {
 export function histogramProblem(point: HistogramPoint): string | undefined {
   const { bucketCounts, explicitBounds } = point;
   if (bucketCounts.length === 0 || bucketCounts.length === explicitBounds.length + 1) return undefined;
-  return `${bucketCounts.length} bucket counts for ${explicitBounds.length} explicit bounds (expected ${explicitBounds.length + 1})`;
+  const bounds = explicitBounds.length;
+  return `${bucketCounts.length} bucket counts for ${bounds} explicit bounds (expected ${bounds + 1})`;
 }
 
 /** Appends the samples of one metric to `decoded` (or counts its points as rejected). */

@@ -7,17 +7,17 @@
  * Units (UCUM, as OpenTelemetry semantic conventions write them) and their suffixes, the
  * common ones the OpenTelemetry Collector's Prometheus translator knows:
  *
- * | unit                  | suffix                                                      |
- * | --------------------- | ----------------------------------------------------------- |
- * | d h min s ms us ns    | days hours minutes seconds milliseconds microseconds nanoseconds |
- * | By KiBy MiBy GiBy TiBy | bytes kibibytes mebibytes gibibytes tibibytes              |
- * | KBy MBy GBy TBy       | kilobytes megabytes gigabytes terabytes                     |
- * | m V A J W g           | meters volts amperes joules watts grams                     |
- * | Cel Hz %              | celsius hertz percent                                       |
- * | 1                     | ratio on a gauge, nothing otherwise                         |
- * | {packet} (annotation) | nothing: a count of things is unitless in Prometheus        |
- * | x/y                   | x_per_y, y one of s m h d w mo y: second minute hour day week month year |
- * | anything else         | itself, characters other than letters and digits made `_`   |
+ * | unit                   | suffix                                                          |
+ * | ---------------------- | --------------------------------------------------------------- |
+ * | d h min s ms us ns     | days hours minutes seconds milliseconds microseconds nanoseconds |
+ * | By KiBy MiBy GiBy TiBy | bytes kibibytes mebibytes gibibytes tibibytes                   |
+ * | KBy MBy GBy TBy        | kilobytes megabytes gigabytes terabytes                         |
+ * | m V A J W g            | meters volts amperes joules watts grams                         |
+ * | Cel Hz %               | celsius hertz percent                                           |
+ * | 1                      | ratio on a gauge, nothing otherwise                             |
+ * | {packet} (annotation)  | nothing: a count of things is unitless in Prometheus            |
+ * | x/y                    | x_per_y (y: s m h d w mo y are second … year)                   |
+ * | anything else          | itself, characters other than letters and digits made `_`       |
  */
 
 const UNITS = new Map<string, string>(
@@ -83,7 +83,7 @@ export function metricName(name: string, unit: string, type: NameType): string {
 }
 
 /** The name suffix for a UCUM unit (see the table above); empty for none. */
-export function unitSuffix(unit: string): string {
+function unitSuffix(unit: string): string {
   // Annotations in braces are dropped: `{request}/s` is `/s`.
   const bare = unit.replace(/\{[^}]*\}/g, '').trim();
   if (bare === '') return '';
@@ -95,7 +95,10 @@ export function unitSuffix(unit: string): string {
   return main === '' ? `per_${per}` : `${main}_per_${per}`;
 }
 
-/** A Prometheus label name for an attribute key: invalid characters `_` (runs collapsed), `key_` before a digit. */
+/**
+ * A Prometheus label name for an attribute key: invalid characters become `_` (runs collapsed),
+ * a leading digit gets `key_` before it.
+ */
 export function labelName(key: string): string {
   if (VALID_LABEL.test(key) && !key.includes('__')) return key;
   const out = key.replace(/[^a-zA-Z0-9_]+/g, '_').replace(/_{2,}/g, '_');

@@ -1,9 +1,9 @@
 import type { Sample, SampleKind } from '../../schemas/index.js';
 import { badRequest } from '../errors.js';
 import { uncompressSnappyBlock } from './snappy.js';
+import { cachedString } from './stringCache.js';
 import { reject, type Decoded } from './types.js';
 import {
-  checkTag,
   enter,
   expectWireType,
   int64,
@@ -12,12 +12,11 @@ import {
   rethrowIn,
   skipField,
   string,
-  stringAt,
   toWireError,
+  unknownField,
   WIRE_FIXED64,
   WIRE_LENGTH_DELIMITED,
   WIRE_VARINT,
-  WireError,
   type Reader,
 } from './wire.js';
 
@@ -32,22 +31,21 @@ const WRITE_REQUEST_METADATA = 3;
 const SERIES_LABELS = 1;
 const SERIES_SAMPLES = 2;
 const SERIES_HISTOGRAMS = 4;
-const LABEL_NAME = 1;
-const LABEL_VALUE = 2;
-const NAME_TAG = (LABEL_NAME << 3) | WIRE_LENGTH_DELIMITED;
-const VALUE_TAG = (LABEL_VALUE << 3) | WIRE_LENGTH_DELIMITED;
-const SAMPLE_VALUE = 1;
-const SAMPLE_TIMESTAMP = 2;
-const METADATA_TYPE = 1;
-const METADATA_FAMILY_NAME = 2;
+// Tags (field number << 3 | wire type) of the small messages, read in tight loops.
+const LABEL_NAME_TAG = (1 << 3) | WIRE_LENGTH_DELIMITED;
+const LABEL_VALUE_TAG = (2 << 3) | WIRE_LENGTH_DELIMITED;
+const SAMPLE_VALUE_TAG = (1 << 3) | WIRE_FIXED64;
+const SAMPLE_TIMESTAMP_TAG = (2 << 3) | WIRE_VARINT;
+const METADATA_TYPE_TAG = (1 << 3) | WIRE_VARINT;
+const METADATA_FAMILY_NAME_TAG = (2 << 3) | WIRE_LENGTH_DELIMITED;
 const METRIC_TYPE_COUNTER = 1;
 
 /** Suffixes of cumulative series: counters, and the parts of histograms and summaries. */
 const CUMULATIVE_SUFFIX = /_(total|bucket|count|sum)$/;
 
-export const STALENESS_MARKER = 'staleness marker';
-export const NO_NAME = 'series without __name__';
-export const NATIVE_HISTOGRAMS = 'native histograms are not supported';
+const STALENESS_MARKER = 'staleness marker';
+const NO_NAME = 'series without __name__';
+const NATIVE_HISTOGRAMS = 'native histograms are not supported';
 
 /**
  * Decodes a Prometheus remote_write 1.0 body: a snappy block holding a `prometheus.WriteRequest`.
@@ -182,14 +180,14 @@ function decodeLabel(r: Reader, scratch: Scratch): void {
   if (
     size < 0x80 &&
     at + 1 + size <= r.len &&
-    buf[at + 1] === NAME_TAG &&
+    buf[at + 1] === LABEL_NAME_TAG &&
     nameLength < 0x80 &&
-    buf[valueAt] === VALUE_TAG &&
+    buf[valueAt] === LABEL_VALUE_TAG &&
     valueLength < 0x80 &&
     size === 4 + nameLength + valueLength
   ) {
-    scratch.name = stringAt(buf, at + 3, nameLength);
-    scratch.value = stringAt(buf, valueAt + 2, valueLength);
+    scratch.name = cachedString(buf, at + 3, nameLength);
+    scratch.value = cachedString(buf, valueAt + 2, valueLength);
     r.pos = at + 1 + size;
     return;
   }
@@ -198,9 +196,9 @@ function decodeLabel(r: Reader, scratch: Scratch): void {
   scratch.value = '';
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === NAME_TAG) scratch.name = string(r);
-    else if (tag === VALUE_TAG) scratch.value = string(r);
-    else unexpected(r, tag, LABEL_NAME, LABEL_VALUE);
+    if (tag === LABEL_NAME_TAG) scratch.name = string(r);
+    else if (tag === LABEL_VALUE_TAG) scratch.value = string(r);
+    else unknownField(r, tag, [LABEL_NAME_TAG, 'name'], [LABEL_VALUE_TAG, 'value']);
   }
   leave(r, outer);
 }
@@ -213,14 +211,14 @@ function decodeSample(r: Reader, decoded: Decoded, scratch: Scratch): void {
   let stale = false;
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === ((SAMPLE_VALUE << 3) | WIRE_FIXED64)) {
+    if (tag === SAMPLE_VALUE_TAG) {
       const at = r.pos;
       value = r.double();
       stale = value !== value && isStalenessMarker(r.buf, at);
-    } else if (tag === ((SAMPLE_TIMESTAMP << 3) | WIRE_VARINT)) {
+    } else if (tag === SAMPLE_TIMESTAMP_TAG) {
       timestamp = int64(r);
     } else {
-      unexpected(r, tag, SAMPLE_VALUE, SAMPLE_TIMESTAMP);
+      unknownField(r, tag, [SAMPLE_VALUE_TAG, 'value'], [SAMPLE_TIMESTAMP_TAG, 'timestamp']);
     }
   }
   leave(r, outer);
@@ -253,11 +251,9 @@ function decodeCounterFamily(r: Reader): string | undefined {
   let family = '';
   while (r.pos < r.len) {
     const tag = r.tag();
-    if (tag === ((METADATA_TYPE << 3) | WIRE_VARINT)) type = r.int32();
-    else if (tag === ((METADATA_FAMILY_NAME << 3) | WIRE_LENGTH_DELIMITED)) family = string(r);
-    else if (tag >>> 3 === METADATA_TYPE || tag >>> 3 === METADATA_FAMILY_NAME) {
-      unexpected(r, tag, METADATA_TYPE, METADATA_FAMILY_NAME);
-    } else skipField(r, tag);
+    if (tag === METADATA_TYPE_TAG) type = r.int32();
+    else if (tag === METADATA_FAMILY_NAME_TAG) family = string(r);
+    else unknownField(r, tag, [METADATA_TYPE_TAG, 'type'], [METADATA_FAMILY_NAME_TAG, 'metric_family_name']);
   }
   leave(r, outer);
   return type === METRIC_TYPE_COUNTER && family !== '' ? family : undefined;
@@ -273,17 +269,4 @@ function markCounters(samples: Sample[], families: Set<string>): void {
     if (sample.kind === 'counter') continue;
     if (families.has(sample.name)) sample.kind = 'counter';
   }
-}
-
-/**
- * A field other than the two a small message has: a known field number with the wrong wire
- * type is corrupt, an unknown one is skipped.
- */
-function unexpected(r: Reader, tag: number, first: number, second: number): void {
-  checkTag(r, tag);
-  const field = tag >>> 3;
-  if (field === first || field === second) {
-    throw new WireError(`field ${field} has wire type ${tag & 7} at byte ${r.pos}, which it cannot have`);
-  }
-  skipField(r, tag);
 }

@@ -1,4 +1,5 @@
 import protobuf from 'protobufjs/minimal.js';
+import { cachedString } from './stringCache.js';
 
 /**
  * Helpers for hand-written protobuf decode loops on protobufjs' `Reader`: bounded sub-messages,
@@ -10,7 +11,6 @@ export type Reader = protobuf.Reader;
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
 export const WIRE_LENGTH_DELIMITED = 2;
-export const WIRE_FIXED32 = 5;
 
 const WIRE_TYPE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start group', 'end group', 'fixed32'];
 
@@ -77,10 +77,23 @@ export function leave(r: Reader, outer: number): void {
 /** Throws unless `tag` carries `wireType`: a known field encoded as something else is corrupt. */
 export function expectWireType(r: Reader, tag: number, wireType: number, field: string): void {
   if ((tag & 7) !== wireType) {
+    const expected = `${wireType} (${WIRE_TYPE_NAMES[wireType]})`;
     throw new WireError(
-      `${field} (field ${tag >>> 3}) has wire type ${tag & 7}, expected ${WIRE_TYPE_NAMES[wireType]} at byte ${r.pos}`,
+      `${field} (field ${tag >>> 3}) has wire type ${tag & 7} instead of ${expected} at byte ${r.pos}`,
     );
   }
+}
+
+/**
+ * A field that is none of the `known` tags of a message: one of its fields with another wire
+ * type is corrupt, an unknown field is skipped.
+ */
+export function unknownField(r: Reader, tag: number, ...known: Array<[tag: number, field: string]>): void {
+  checkTag(r, tag);
+  for (const [knownTag, field] of known) {
+    if (tag >>> 3 === knownTag >>> 3) expectWireType(r, tag, knownTag & 7, field);
+  }
+  skipField(r, tag);
 }
 
 /**
@@ -187,33 +200,9 @@ function truncated(r: Reader): WireError {
   return new WireError(`truncated: the message ends at byte ${r.len} in the middle of a field`);
 }
 
-/**
- * Node's undocumented `Buffer#utf8Slice`: `toString('utf8', start, end)` without the argument
- * checks, a third cheaper on short strings. protobufjs' BufferReader decodes strings with it too.
- */
-type NodeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
-
-/** Strings up to this many bytes are looked up in the cache; longer ones are decoded each time. */
-const CACHED_STRING_BYTES = 64;
-/** Slots of the direct-mapped string cache (a power of two). */
-const CACHE_SLOTS = 8192;
-const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHED_STRING_BYTES);
-const cacheView = new DataView(cacheBytes.buffer);
-/** Length + 1 of the string in each slot; 0 for an empty slot. */
-const cacheLengths = new Uint8Array(CACHE_SLOTS);
-const cacheStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
-/** A DataView on the buffer being read, to hash and compare four bytes at a time. */
-let view: DataView = new DataView(new ArrayBuffer(0));
-let viewOf: Uint8Array | undefined;
-
-/**
- * A length-delimited UTF-8 string. Label names and values repeat from series to series and
- * from request to request, and decoding a string costs far more than hashing its bytes, so
- * short strings come from a direct-mapped cache keyed by their bytes. The same string object
- * coming back also keeps object keys internalized once, rather than at every insertion.
- */
+/** A length-delimited UTF-8 string, through the string cache (see stringCache.ts). */
 export function string(r: Reader): string {
-  const buf = r.buf as NodeBuffer;
+  const buf = r.buf;
   let pos = r.pos;
   let length = buf[pos] as number;
   if (length < 0x80 && pos < r.len) pos += 1;
@@ -224,53 +213,5 @@ export function string(r: Reader): string {
   const end = pos + length;
   if (end > r.len) throw truncated(r);
   r.pos = end;
-  return stringAt(buf, pos, length);
-}
-
-/** The UTF-8 string of `length` bytes at `pos` in `buf`, through the cache; the caller checks the bounds. */
-export function stringAt(buf: Uint8Array, pos: number, length: number): string {
-  const node = buf as NodeBuffer;
-  if (length > CACHED_STRING_BYTES) return node.utf8Slice(pos, pos + length);
-  if (length < 4) return length === 0 ? '' : cached(node, pos, length, smallHash(buf, pos, length));
-  if (viewOf !== buf) {
-    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    viewOf = buf;
-  }
-  // Words of four bytes; the last one overlaps the one before when the length is not a multiple of 4.
-  let hash = length;
-  const last = pos + length - 4;
-  for (let i = pos; i < last; i += 4) hash = Math.imul(hash ^ view.getUint32(i, true), 0x9e3779b1);
-  hash = Math.imul(hash ^ view.getUint32(last, true), 0x9e3779b1);
-  return cached(node, pos, length, hash ^ (hash >>> 15));
-}
-
-function smallHash(buf: Uint8Array, pos: number, length: number): number {
-  let hash = length;
-  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ (buf[pos + i] as number), 0x9e3779b1);
-  return hash ^ (hash >>> 15);
-}
-
-/** The string of `length` bytes at `pos`, from the cache slot `hash` picks, decoded on a miss. */
-function cached(buf: NodeBuffer, pos: number, length: number, hash: number): string {
-  const slot = hash & (CACHE_SLOTS - 1);
-  const base = slot * CACHED_STRING_BYTES;
-  if (cacheLengths[slot] === length + 1 && sameBytes(buf, pos, length, base))
-    return cacheStrings[slot] as string;
-  const decoded = buf.utf8Slice(pos, pos + length);
-  cacheBytes.set(buf.subarray(pos, pos + length), base);
-  cacheLengths[slot] = length + 1;
-  cacheStrings[slot] = decoded;
-  return decoded;
-}
-
-function sameBytes(buf: Uint8Array, pos: number, length: number, base: number): boolean {
-  if (length < 4) {
-    for (let i = 0; i < length; i++) if (cacheBytes[base + i] !== buf[pos + i]) return false;
-    return true;
-  }
-  const last = length - 4;
-  for (let i = 0; i < last; i += 4) {
-    if (cacheView.getUint32(base + i, true) !== view.getUint32(pos + i, true)) return false;
-  }
-  return cacheView.getUint32(base + last, true) === view.getUint32(pos + last, true);
+  return cachedString(buf, pos, length);
 }

@@ -521,7 +521,7 @@ describe('garbage', () => {
     const body = Buffer.from(w.finish());
     expect(httpError(() => decodeOtlpProtobuf(body)).message).toBe(
       'protobuf: ExportMetricsServiceRequest.resource_metrics[0].scope_metrics[0].metrics[0].gauge.data_points[0]: ' +
-        `time_unix_nano (field 3) has wire type 0, expected fixed64 at byte ${body.length - 1}`,
+        `time_unix_nano (field 3) has wire type 0 instead of 1 (fixed64) at byte ${body.length - 1}`,
     );
 
     const text = httpError(() => decodeOtlpProtobuf(Buffer.from('{"resourceMetrics": []}')));

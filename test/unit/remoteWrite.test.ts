@@ -237,6 +237,76 @@ describe('decodeRemoteWrite', () => {
     expect(samples).toEqual([{ name: 'up', labels: {}, timestamp: T, value: 1, kind: 'gauge' }]);
   });
 
+  it('reads labels however they are encoded: long, non-ASCII, value before name', () => {
+    const long = 'x'.repeat(70) + 'é'.repeat(40);
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 2).fork();
+    w.uint32((1 << 3) | 2)
+      .fork()
+      .uint32((2 << 3) | 2)
+      .string('cpu_seconds_total')
+      .uint32((1 << 3) | 2)
+      .string('__name__');
+    w.ldelim();
+    w.uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string('path')
+      .uint32((2 << 3) | 2)
+      .string(long)
+      .ldelim();
+    w.uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string('zone')
+      .uint32((2 << 3) | 2)
+      .string('zürich-1 🌍');
+    w.ldelim();
+    w.uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string('empty')
+      .ldelim();
+    w.uint32((2 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 1)
+      .double(4)
+      .uint32((2 << 3) | 0)
+      .int64(T)
+      .ldelim();
+    w.ldelim();
+    const { samples } = decodeRemoteWrite(compress(w.finish()), { maxDecodedBytes: MAX });
+    expect(samples).toEqual([
+      {
+        name: 'cpu_seconds_total',
+        labels: { path: long, zone: 'zürich-1 🌍', empty: '' },
+        timestamp: T,
+        value: 4,
+        kind: 'counter',
+      },
+    ]);
+  });
+
+  it('gives back the right strings when there are more distinct ones than its string cache holds', () => {
+    const values = Array.from({ length: 12_000 }, (_, i) => `pod-${(i * 7919).toString(36)}`);
+    const decode = () =>
+      decodeRemoteWrite(
+        compress(
+          encode({
+            timeseries: values.map((pod, i) =>
+              series({ labels: { __name__: `m${i % 300}`, pod }, samples: [[i, T]] }),
+            ),
+          }),
+        ),
+        { maxDecodedBytes: MAX },
+      ).samples;
+    for (let round = 0; round < 2; round++) {
+      const samples = decode();
+      expect(samples.map((s) => s.labels.pod)).toEqual(values);
+      expect(samples.map((s) => s.name)).toEqual(values.map((_, i) => `m${i % 300}`));
+    }
+  });
+
   it('decodes an empty WriteRequest to no samples, and refuses a zero-byte body', () => {
     expect(decodeRemoteWrite(compress(new Uint8Array(0)), { maxDecodedBytes: MAX })).toEqual({
       samples: [],
@@ -316,6 +386,22 @@ describe('decodeRemoteWrite', () => {
     expect(error.status).toBe(400);
     expect(error.message).toMatch(
       /^protobuf: WriteRequest.timeseries\[1\]: length \d+ at byte \d+ runs past/,
+    );
+
+    // A label whose name (field 1) comes as a varint.
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 0)
+      .uint32(1)
+      .ldelim()
+      .ldelim();
+    const wrongType = Buffer.from(w.finish());
+    expect(httpError(() => decodeRemoteWrite(compress(wrongType), { maxDecodedBytes: MAX })).message).toBe(
+      'protobuf: WriteRequest.timeseries[0].labels[0]: name (field 1) has wire type 0 instead of 2 ' +
+        '(length-delimited) at byte 5',
     );
 
     const garbage = Buffer.from('this is not a protobuf message at all');
