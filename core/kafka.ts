@@ -89,7 +89,8 @@ export async function partitionCount(admin: Admin, topic: string): Promise<numbe
 
 /**
  * True when every partition of `topic` is committed up to its end, by the consumer group or, as
- * `local` knows sooner than the broker, by this process.
+ * `local` knows sooner than the broker, by this process. Records deleted meanwhile (purged or
+ * expired) are not waited for: a consumer behind the log start starts over from there.
  */
 export async function committedToEnd(
   admin: Admin,
@@ -103,8 +104,8 @@ export async function committedToEnd(
   ]);
   const group = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
   return ends.every((p) => {
-    const at = Math.max(local?.get(p.partition) ?? -1, group.get(p.partition) ?? -1);
-    return Number(p.high) === 0 || at >= Number(p.high);
+    const at = Math.max(local?.get(p.partition) ?? -1, group.get(p.partition) ?? -1, Number(p.low));
+    return at >= Number(p.high);
   });
 }
 

@@ -54,13 +54,16 @@ export class GroupOffsets {
 
   /**
    * Commits what `durable` says is done with, for the partitions this instance still owns (one
-   * revoked meanwhile is the new owner's: it replays from the last commit). A failed commit is
-   * logged and counted: the records are replayed, which the sinks make idempotent.
+   * revoked meanwhile is the new owner's: it replays from the last commit), never going back.
+   * A failed commit is logged and counted: the records are replayed, which the sinks make
+   * idempotent.
    */
   async commit(durable: Durable): Promise<void> {
     const { consumer, metrics, log } = this.options;
+    // Never behind a commit of this process: the repartition topic is purged up to those.
     const offsets = [...durable.values()]
       .filter((d) => this.owns(d.topic, d.partition))
+      .filter((d) => d.lastOffset + 1 > (this.committed.get(d.topic)?.get(d.partition) ?? -1))
       .map((d) => ({ topic: d.topic, partition: d.partition, offset: String(d.lastOffset + 1) }));
     if (offsets.length === 0) return;
     try {

@@ -227,13 +227,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     // Partitions do not turn idle while this process is busy with a flush.
     stage?.freeze();
     try {
-      await flushGroup(group);
+      await flushGroup(group, generation);
     } finally {
       stage?.thaw();
     }
   };
 
-  const flushGroup = async (group: ProcessedBatch[]) => {
+  const flushGroup = async (group: ProcessedBatch[], fetchedIn: number) => {
     const started = performance.now();
     // Sub-topology 0 reads the input; the windows read the repartition topic if there is one.
     const input = repartition ? group.filter((b) => b.topic === topic) : group;
@@ -255,7 +255,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
-    await offsets.commit(durable);
+    // After a rebalance during the flush, the partitions' owners replay from the last commit
+    // (idempotently): a commit now could go behind one made meanwhile.
+    if (generation === fetchedIn) await offsets.commit(durable);
     const records = input.reduce((n, b) => n + b.recordCount, 0);
     const rows = input.reduce((n, b) => n + b.rows.length, 0);
     for (const b of group) inFlight.release(batchKey(b));
