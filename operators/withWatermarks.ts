@@ -28,8 +28,9 @@ interface PartitionState {
  * The watermark of the partitions of one consumer (Flink's bounded-out-of-orderness strategy
  * with idleness): per partition the largest event time seen, combined as the minimum over the
  * active partitions, never going backwards. A "partition" here is a record's `channel` when it
- * has one (Flink's input channels: one per upstream partition after a repartition). `withWatermarks` feeds it records; the rebalance
- * listener calls `forget` and `restore`; checkpoints and metrics read `current` and `partitions`.
+ * has one (Flink's input channels: one per upstream partition after a repartition).
+ * `withWatermarks` feeds it records; the rebalance listener calls `forget` and `restore`; a flush
+ * calls `freeze` and `thaw`; checkpoints and metrics read `current` and `partitions`.
  */
 export class WatermarkTracker {
   readonly scheduler: SchedulerLike;
@@ -138,7 +139,6 @@ export class WatermarkTracker {
   private clock(): number {
     return this.frozenAt ?? this.scheduler.now();
   }
-
 }
 
 export interface WithWatermarksOptions {
