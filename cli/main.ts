@@ -68,6 +68,14 @@ program
     int('start', 0),
   )
   .option('--topic <name>', 'topic (default: the configured metrics topic)')
+  .addOption(
+    new Option(
+      '--keys <keys>',
+      'series: records keyed by series id; round-robin: no key, every series spread over all partitions',
+    )
+      .choices(['series', 'round-robin'] as const)
+      .default('series'),
+  )
   .action(async (o: ProduceFlags) => {
     const { produceCommand } = await import('./produceCommand.js');
     await produceCommand(await commandConfig(global()), o);

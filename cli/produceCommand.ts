@@ -14,6 +14,7 @@ export interface ProduceFlags {
   interval: number;
   start?: number;
   topic?: string;
+  keys: 'series' | 'round-robin';
 }
 
 export async function produceCommand(config: Config, flags: ProduceFlags): Promise<void> {
@@ -36,6 +37,7 @@ export async function produceCommand(config: Config, flags: ProduceFlags): Promi
     seed: flags.seed,
     intervalMs: flags.interval,
     start: flags.start,
+    keys: flags.keys,
     onProgress: (sent) =>
       process.stderr.write(`produced ${sent.samples}/${flags.samples} samples in ${sent.records} records\n`),
   });

@@ -2,7 +2,7 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import { messageOf } from '../core/errors.js';
 import { ensureTopics, sendAll } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import { partitionOf } from '../core/partition.js';
+import { partitionForSeries } from '../core/partitioner.js';
 import { seriesId } from '../core/series.js';
 import type { NormalizedSample } from '../core/validate.js';
 import { valueSubject } from '../producer/produce.js';
@@ -191,7 +191,7 @@ export class Forwarder {
       const id = s.id ?? seriesId(s.name, s.labels);
       let p = this.partitionOfSeries.get(id);
       if (p === undefined) {
-        p = partitionOf(id.toString(), partitions);
+        p = partitionForSeries(id, partitions);
         if (this.partitionOfSeries.size >= 1_000_000) this.partitionOfSeries.clear();
         this.partitionOfSeries.set(id, p);
       }

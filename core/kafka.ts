@@ -71,18 +71,50 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
       })),
     });
   } catch (error) {
-    // Another process may have created them meanwhile.
-    const still = new Set(await admin.listTopics());
-    if (missing.some((s) => !still.has(s.topic))) {
-      throw new PipelineError(
-        `cannot create topics ${missing.map((s) => s.topic).join(', ')}: ${(error as Error).message}`,
-        {
-          cause: error,
-          retriable: true,
-        },
-      );
-    }
+    // Another process may have created them meanwhile; or the broker answered metadata requests
+    // before it knew the topics it had just created (kafkajs gives up on that at once).
+    await withRetry(
+      async () => {
+        const still = new Set(await admin.listTopics());
+        const absent = missing.filter((s) => !still.has(s.topic)).map((s) => s.topic);
+        if (absent.length > 0) {
+          throw new PipelineError(`cannot create topics ${absent.join(', ')}: ${(error as Error).message}`, {
+            cause: error,
+            retriable: true,
+          });
+        }
+      },
+      { attempts: 6, initialDelayMs: 200 },
+    );
   }
+}
+
+/** The partition count of an existing topic (0 when the broker does not know it). */
+export async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  return topics[0]?.partitions.length ?? 0;
+}
+
+/**
+ * True when every partition of `topic` is committed up to its end, by the consumer group or, as
+ * `local` knows sooner than the broker, by this process. Records deleted meanwhile (purged or
+ * expired) are not waited for: a consumer behind the log start starts over from there.
+ */
+export async function committedToEnd(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  local?: ReadonlyMap<number, number>,
+): Promise<boolean> {
+  const [ends, offsets] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  const group = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+  return ends.every((p) => {
+    const at = Math.max(local?.get(p.partition) ?? -1, group.get(p.partition) ?? -1, Number(p.low));
+    return at >= Number(p.high);
+  });
 }
 
 /** Most bytes of record values and keys sent in one produce request (brokers refuse batches over 1 MiB by default). */

@@ -42,10 +42,18 @@ export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {
   firstOffset: number;
 }
 
+/** Where a repartitioned sample was first read: its input partition and the offset of its record there. */
+export interface SampleOrigin {
+  partition: number;
+  offset: number;
+}
+
 /** A validated sample ready for the sinks, with the offset of the record it came from. */
 export interface SampleRow extends NormalizedSample {
   seriesId: bigint;
   offset: number;
+  /** Set on samples read back from the repartition topic: their position in the input. */
+  origin?: SampleOrigin;
 }
 
 /** The outcome of one partition batch: rows to store and records to dead-letter. */

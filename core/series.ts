@@ -57,3 +57,17 @@ function hashParts(name: string, labels: ReadonlyArray<readonly [string, string]
   }
   return h64Raw(scratch.subarray(0, at));
 }
+
+/** True when two sorted label sets are equal: samples of one series need not be hashed again. */
+export function sameLabels(
+  a: ReadonlyArray<readonly [string, string]>,
+  b: ReadonlyArray<readonly [string, string]>,
+): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as readonly [string, string];
+    const y = b[i] as readonly [string, string];
+    if (x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  return true;
+}

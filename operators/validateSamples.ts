@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { DecodedBatch, ProcessedBatch, Rejected, SampleRow } from '../core/records.js';
-import { seriesId } from '../core/series.js';
+import { sameLabels, seriesId } from '../core/series.js';
 import { normalizeSample, type ValidationLimits } from '../core/validate.js';
 
 /**
@@ -71,17 +71,4 @@ export function validateSamples(
 
 function pick(record: DecodedBatch['records'][number]['record']) {
   return { offset: record.offset, key: record.key, value: record.value, headers: record.headers };
-}
-
-function sameLabels(
-  a: ReadonlyArray<readonly [string, string]>,
-  b: ReadonlyArray<readonly [string, string]>,
-): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as readonly [string, string];
-    const y = b[i] as readonly [string, string];
-    if (x[0] !== y[0] || x[1] !== y[1]) return false;
-  }
-  return true;
 }

@@ -27,8 +27,10 @@ interface PartitionState {
 /**
  * The watermark of the partitions of one consumer (Flink's bounded-out-of-orderness strategy
  * with idleness): per partition the largest event time seen, combined as the minimum over the
- * active partitions, never going backwards. `withWatermarks` feeds it records; the rebalance
- * listener calls `forget` and `restore`; checkpoints and metrics read `current` and `partitions`.
+ * active partitions, never going backwards. A "partition" here is a record's `channel` when it
+ * has one (Flink's input channels: one per upstream partition after a repartition).
+ * `withWatermarks` feeds it records; the rebalance listener calls `forget` and `restore`; a flush
+ * calls `freeze` and `thaw`; checkpoints and metrics read `current` and `partitions`.
  */
 export class WatermarkTracker {
   readonly scheduler: SchedulerLike;
@@ -37,6 +39,8 @@ export class WatermarkTracker {
   private readonly states = new Map<number, PartitionState>();
   // The combined watermark reached so far: it only ratchets up.
   private watermark = -Infinity;
+  // Processing time at which the idleness clock stopped (`freeze`), while it stands still.
+  private frozenAt: number | undefined;
 
   constructor(options: WatermarkOptions) {
     this.outOfOrdernessMs = options.outOfOrdernessMs;
@@ -46,7 +50,7 @@ export class WatermarkTracker {
 
   /** Records a record of `partition` with event time `timestamp`: the partition is active (again). */
   observe(partition: number, timestamp: number): void {
-    const now = this.scheduler.now();
+    const now = this.clock();
     const state = this.states.get(partition);
     if (state === undefined) this.states.set(partition, { maxTimestamp: timestamp, activeAt: now });
     else {
@@ -60,7 +64,7 @@ export class WatermarkTracker {
     const known = this.states.get(partition)?.maxTimestamp ?? -Infinity;
     this.states.set(partition, {
       maxTimestamp: Math.max(known, maxTimestamp),
-      activeAt: this.scheduler.now(),
+      activeAt: this.clock(),
     });
   }
 
@@ -87,7 +91,7 @@ export class WatermarkTracker {
    * that is lower than before or every partition is idle; -Infinity before the first record.
    */
   current(): number {
-    const now = this.scheduler.now();
+    const now = this.clock();
     let min = Infinity;
     for (const state of this.states.values()) {
       if (now - state.activeAt < this.idleTimeoutMs) {
@@ -106,13 +110,34 @@ export class WatermarkTracker {
 
   /** Processing time at which the next active partition turns idle; undefined when none is active. */
   nextIdleAt(): number | undefined {
-    const now = this.scheduler.now();
+    const now = this.clock();
     let next: number | undefined;
     for (const { activeAt } of this.states.values()) {
       const idleAt = activeAt + this.idleTimeoutMs;
       if (idleAt > now && (next === undefined || idleAt < next)) next = idleAt;
     }
-    return next;
+    return next === undefined ? undefined : this.scheduler.now() + (next - now);
+  }
+
+  /**
+   * Stops the idleness clock: while this process writes the effects of records rather than
+   * reading more, a partition that shows none is not idle. `thaw` starts it again.
+   */
+  freeze(): void {
+    this.frozenAt ??= this.scheduler.now();
+  }
+
+  /** Starts the idleness clock again: every partition's last activity moves on by the time it stood still. */
+  thaw(): void {
+    if (this.frozenAt === undefined) return;
+    const stood = this.scheduler.now() - this.frozenAt;
+    this.frozenAt = undefined;
+    for (const state of this.states.values()) state.activeAt += stood;
+  }
+
+  /** Processing time as idleness counts it: standing still while frozen. */
+  private clock(): number {
+    return this.frozenAt ?? this.scheduler.now();
   }
 }
 
@@ -182,7 +207,7 @@ export function withWatermarks<T>(
         next(event) {
           if (event.kind !== 'data') return;
           rewound();
-          tracker.observe(event.partition, event.timestamp);
+          tracker.observe(event.channel ?? event.partition, event.timestamp);
           subscriber.next(event);
           advance();
           arm();

@@ -1,5 +1,5 @@
 import type { Kafka, Message } from 'kafkajs';
-import { ensureTopics } from '../core/kafka.js';
+import { ensureTopics, partitionCount } from '../core/kafka.js';
 import { withRetry } from '../core/retry.js';
 import { batchSchema, batchType, frame } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
@@ -12,6 +12,12 @@ export interface ProduceOptions extends Partial<SyntheticOptions> {
   partitions?: number;
   /** Samples per second at most; 0 for as fast as the broker takes them. */
   rate?: number;
+  /**
+   * `series` (default): records keyed by series id, so a series stays in one partition.
+   * `round-robin`: no key, records dealt to the partitions in turn, so every series is spread
+   * over all of them (what `input.coPartitioned: false` is for).
+   */
+  keys?: 'series' | 'round-robin';
   /** Called about once a second with the samples sent so far. */
   onProgress?: (sent: { samples: number; records: number }) => void;
   signal?: AbortSignal;
@@ -29,7 +35,8 @@ export const valueSubject = (topic: string) => `${topic}-value`;
 
 /**
  * Publishes the synthetic workload to `topic` as Avro batches in the Confluent wire format,
- * keyed by series, acknowledged by all in-sync replicas, with an idempotent producer.
+ * keyed by series (or dealt round-robin), acknowledged by all in-sync replicas, with an
+ * idempotent producer.
  * Defaults: 1,000 series, 100,000 samples, 10 per record, seed 1, 10 s apart, ending now.
  */
 export async function produceSynthetic(options: ProduceOptions): Promise<ProduceResult> {
@@ -43,8 +50,10 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
 
   const admin = options.kafka.admin();
   await admin.connect();
+  let partitions: number;
   try {
     await ensureTopics(admin, [{ topic: options.topic, partitions: options.partitions ?? 4 }]);
+    partitions = await partitionCount(admin, options.topic);
   } finally {
     await admin.disconnect();
   }
@@ -79,6 +88,8 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
   };
   // Small sends at low rates keep event time close to wall time; big ones keep throughput.
   const perSend = rate > 0 ? Math.max(1, Math.min(5000, Math.ceil(rate / 10))) : 5000;
+  const roundRobin = options.keys === 'round-robin';
+  let dealt = 0;
   try {
     for (const record of syntheticRecords({
       series,
@@ -90,7 +101,7 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
     })) {
       if (options.signal?.aborted) break;
       pending.push({
-        key: record.key,
+        ...(roundRobin ? { key: null, partition: dealt++ % partitions } : { key: record.key }),
         value: frame(schemaId, batchType.toBuffer({ samples: record.samples })),
       });
       pendingSamples += record.samples.length;

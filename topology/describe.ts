@@ -43,10 +43,11 @@ interface WindowShape {
 }
 
 /**
- * The target topology for `config`: decode and validate, the raw sink, the 1m and 1h window
- * tiers with their stores, and the dead-letter and late side outputs. A source keyed by
+ * The topology that `run` builds for `config`: decode and validate, the raw sink, the 1m and 1h
+ * window tiers with their stores, and the dead-letter and late side outputs. A source keyed by
  * something other than the series (`input.coPartitioned: false`) adds a repartition topic,
- * which splits the graph into two sub-topologies as in Kafka Streams.
+ * which splits the graph into two sub-topologies as in Kafka Streams: the raw path before it,
+ * the windows after it.
  */
 export function describeTopology(config: Config): TopologyDescription {
   const c: ShapingConfig = config;
@@ -80,11 +81,11 @@ export function describeTopology(config: Config): TopologyDescription {
       name: 'validate',
       kind: 'processor',
       stores: [],
-      next: coPartitioned ? ['sink-samples', 'watermark', 'sink-dlq'] : ['repartition-sink', 'sink-dlq'],
+      next: coPartitioned
+        ? ['sink-samples', 'watermark', 'sink-dlq']
+        : ['sink-samples', 'repartition-sink', 'sink-dlq'],
       detail: 'normalize names and labels, series id',
     },
-  ];
-  const rollup: TopologyNode[] = [
     {
       name: 'sink-samples',
       kind: 'sink',
@@ -92,13 +93,16 @@ export function describeTopology(config: Config): TopologyDescription {
       next: [],
       detail: 'ClickHouse, idempotent',
     },
+  ];
+  const rollup: TopologyNode[] = [
     {
       name: 'watermark',
       kind: 'processor',
       stores: [],
       next: ['window-1m'],
       detail:
-        `event time, bounded out-of-orderness ${duration(c.windows?.outOfOrdernessMs ?? 5_000)}, ` +
+        `event time${coPartitioned ? '' : ' per partition and input partition'}, ` +
+        `bounded out-of-orderness ${duration(c.windows?.outOfOrdernessMs ?? 5_000)}, ` +
         `idle partitions skipped after ${duration(c.windows?.idleTimeoutMs ?? 10_000)}`,
     },
     {
@@ -159,7 +163,8 @@ export function describeTopology(config: Config): TopologyDescription {
               kind: 'sink' as const,
               topics: [topic.repartition],
               next: [],
-              detail: 'keyed by series id',
+              detail:
+                'Avro batches to the partition of their series id, with their input partition and offsets',
             },
             deadLetter,
           ],
@@ -171,9 +176,17 @@ export function describeTopology(config: Config): TopologyDescription {
               name: 'repartition-source',
               kind: 'source' as const,
               topics: [topic.repartition],
-              next: ['sink-samples', 'watermark'],
+              next: ['watermark', 'repartition-dlq'],
+              detail: 'samples repeated by a replay of sub-topology 0 are skipped',
             },
             ...rollup,
+            {
+              name: 'repartition-dlq',
+              kind: 'sink' as const,
+              topics: [topic.dlq],
+              next: [],
+              detail: 'side output: unreadable repartition records',
+            },
           ],
         },
       ];
@@ -183,7 +196,9 @@ export function describeTopology(config: Config): TopologyDescription {
     stores,
     topics: [
       { name: topic.metrics, role: 'input: sample batches' },
-      ...(coPartitioned ? [] : [{ name: topic.repartition, role: 'internal: samples keyed by series id' }]),
+      ...(coPartitioned
+        ? []
+        : [{ name: topic.repartition, role: 'internal: samples partitioned by series id' }]),
       ...stores.map((s) => ({ name: s.changelog, role: `changelog of store ${s.name}, compacted` })),
       { name: topic.metrics1m, role: 'output: 1m rollups' },
       { name: topic.metrics1h, role: 'output: 1h rollups' },

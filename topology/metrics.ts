@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProcessedBatch } from '../core/records.js';
+import type { RollupRow } from '../sinks/rollupSink.js';
 
 /** The stages that count records in and out, as `stage` label values. */
 export const STAGES = [
@@ -198,4 +200,44 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
       registers,
     }),
   };
+}
+
+/** A raw sink write: rows per insert, its duration, and event time to stored for a sample of the rows. */
+export function observeSamplesSink(
+  metrics: TopologyMetrics,
+  batches: ReadonlyArray<ProcessedBatch>,
+  started: number,
+): void {
+  const rows = batches.reduce((n, b) => n + b.rows.length, 0);
+  if (rows === 0) return;
+  metrics.sinkBatchRows.observe({ table: 'samples' }, rows);
+  metrics.sinkLatencySeconds.observe({ table: 'samples' }, (performance.now() - started) / 1000);
+  // A sample of the rows is enough for the latency distribution.
+  const now = Date.now();
+  for (const b of batches) {
+    const stride = Math.max(1, Math.floor(b.rows.length / 20));
+    for (let i = 0; i < b.rows.length; i += stride)
+      metrics.eventToStoreSeconds.observe({ table: 'samples' }, (now - (b.rows[i]?.timestamp ?? now)) / 1000);
+  }
+}
+
+/** Window results written: results out per tier, rows per write, its duration, window end to stored. */
+export function observeWindowResults(
+  metrics: TopologyMetrics,
+  results: ReadonlyArray<RollupRow>,
+  started: number,
+): void {
+  const now = Date.now();
+  for (const r of results) {
+    metrics.recordsOut.inc({ stage: r.tier === '1m' ? 'window_1m' : 'window_1h' });
+    metrics.eventToStoreSeconds.observe(
+      { table: r.tier === '1m' ? 'samples_1m' : 'samples_1h' },
+      (now - r.end) / 1000,
+    );
+  }
+  for (const tier of TIERS) {
+    const n = results.filter((r) => r.tier === tier).length;
+    if (n > 0) metrics.sinkBatchRows.observe({ table: `samples_${tier}` }, n);
+  }
+  metrics.sinkLatencySeconds.observe({ table: 'samples_1m' }, (performance.now() - started) / 1000);
 }

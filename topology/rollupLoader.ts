@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
+import { committedToEnd } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { Rejected } from '../core/records.js';
 import { withRetry } from '../core/retry.js';
@@ -98,15 +99,8 @@ export async function startRollupLoader(deps: {
       await admin.disconnect().catch(() => undefined);
     },
     async isIdle() {
-      for (const topic of Object.keys(tiers)) {
-        const [ends, offsets] = await Promise.all([
-          admin.fetchTopicOffsets(topic),
-          admin.fetchOffsets({ groupId, topics: [topic] }),
-        ]);
-        const at = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-        if (!ends.every((p) => Number(p.high) === 0 || (at.get(p.partition) ?? -1) >= Number(p.high)))
-          return false;
-      }
+      for (const topic of Object.keys(tiers))
+        if (!(await committedToEnd(admin, groupId, topic))) return false;
       return true;
     },
   };

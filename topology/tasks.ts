@@ -11,6 +11,18 @@ import type { WindowState } from '../operators/tumblingWindow.js';
 export interface Checkpoint {
   offset: number;
   maxTimestamp: number;
+  /** The topic the offset is of: the input, or the repartition topic (absent before there was one: the input). */
+  topic?: string;
+  /** Behind a repartition topic: per upstream (input) partition, what the task has applied of it. */
+  upstream?: Record<number, UpstreamPosition>;
+}
+
+/** What a task behind a repartition topic has applied of one input partition. */
+export interface UpstreamPosition {
+  /** The input offset of the last record whose samples the task applied: a replay repeats it, or earlier ones. */
+  offset: number;
+  /** The largest event time among them. */
+  maxTimestamp: number;
 }
 
 export interface SeriesMeta {
@@ -77,8 +89,8 @@ export class Tasks<M, H> {
     return `${this.config.appId}-${store}-changelog`;
   }
 
-  /** The changelog topics, compacted, partitioned like the input. */
-  topics(): TopicSpec[] {
+  /** The changelog topics, compacted, partitioned like the topic the windows read. */
+  topics(partitions = this.config.topics.partitions): TopicSpec[] {
     const config = {
       'cleanup.policy': 'compact',
       // Recent records are never compacted away, so a restore always sees whole flushes.
@@ -88,7 +100,7 @@ export class Tasks<M, H> {
     };
     return (['window-1m', 'window-1h', 'series'] as const).map((s) => ({
       topic: this.changelog(s),
-      partitions: this.config.topics.partitions,
+      partitions,
       config,
     }));
   }

@@ -1,27 +1,28 @@
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import {
+  concat,
   concatMap,
   defer,
   EMPTY,
+  filter,
+  from,
   interval,
   lastValueFrom,
   map,
   merge,
+  share,
   Subject,
   takeUntil,
   tap,
-  concat,
-  from,
 } from 'rxjs';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import { ConfigError, isRetriable, messageOf } from '../core/errors.js';
-import { ensureTopics } from '../core/kafka.js';
+import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch } from '../core/records.js';
-import { withRetry } from '../core/retry.js';
 import { bufferRows } from '../operators/bufferRows.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
+import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { validateSamples } from '../operators/validateSamples.js';
 import { batchSchema, rollupSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
@@ -29,13 +30,21 @@ import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { sendLate } from '../sinks/late.js';
 import { RollupSink } from '../sinks/rollupSink.js';
+import { repartitionTopic, sendRepartitioned } from '../sinks/repartition.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { batchKey, InFlight, kafkaSource } from './kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
+import { GroupOffsets } from './groupOffsets.js';
 import { Tasks } from './tasks.js';
+import { prepareTopics } from './topics.js';
 import { WindowStage } from './windowStage.js';
-import { createTopologyMetrics, type TopologyMetrics } from './metrics.js';
+import {
+  createTopologyMetrics,
+  observeSamplesSink,
+  observeWindowResults,
+  type TopologyMetrics,
+} from './metrics.js';
 
 export interface TopologyDeps {
   config: Config;
@@ -58,12 +67,22 @@ export interface TopologyStats {
   deadLettered: number;
   late: number;
   rollups: { '1m': number; '1h': number };
+  /** Samples sent to the repartition topic. */
+  repartitioned: number;
   flushes: number;
 }
 
 /** Counts of a topology that has not consumed anything yet. */
 export function emptyStats(): TopologyStats {
-  return { records: 0, stored: 0, deadLettered: 0, late: 0, rollups: { '1m': 0, '1h': 0 }, flushes: 0 };
+  return {
+    records: 0,
+    stored: 0,
+    deadLettered: 0,
+    late: 0,
+    rollups: { '1m': 0, '1h': 0 },
+    repartitioned: 0,
+    flushes: 0,
+  };
 }
 
 export interface RunningTopology {
@@ -78,7 +97,7 @@ export interface RunningTopology {
    * first closes every open window as at the end of input and writes the results.
    */
   stop(options?: { closeWindows?: boolean }): Promise<void>;
-  /** True once every partition of the input is committed up to its end. */
+  /** True once every partition of the input (and of the repartition topic) is committed up to its end. */
   isIdle(): Promise<boolean>;
 }
 
@@ -91,19 +110,21 @@ export interface RunningTopology {
  *     │                └→ window-1h (store window-1h) → sink samples_1h + [metrics-1h]
  *     ├→ rejects → [metrics-dlq]      late → [metrics-late]
  *     └→ changelogs [<appId>-*-changelog] → commit offsets
+ *
+ * With `input.coPartitioned: false`, as Kafka Streams' `groupBy`, two sub-topologies in one
+ * consumer: validated samples also go to [<appId>-repartition], to the partition their series id
+ * maps to (sub-topology 0), and the windows read that topic (sub-topology 1) instead of the input.
  */
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { config, kafka, registry, clickhouse, log } = deps;
   const windowed = deps.windows ?? true;
-  if (!config.input.coPartitioned) {
-    throw new ConfigError(
-      'input.coPartitioned: false needs the repartition stage, which this release does not have yet',
-      {
-        hint: 'key input records by series (as `produce` does) and keep input.coPartitioned: true',
-      },
-    );
-  }
   const topic = config.topics.metrics;
+  const repartition = windowed && !config.input.coPartitioned ? repartitionTopic(config.appId) : undefined;
+  /** The topic the windows read; the topics consumed, in topology order. */
+  const windowTopic = repartition ?? topic;
+  const sources = repartition ? [topic, repartition] : [topic];
+  // The loader reads the input on its own, as a second consumer group.
+  const groupId = windowed ? config.appId : `${config.appId}-loader`;
   const tasks = new Tasks<SampleAcc, RollupAcc>(
     kafka,
     config,
@@ -112,27 +133,28 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   );
   const admin = kafka.admin();
   await admin.connect();
-  const partitions = config.topics.partitions;
-  await ensureTopics(admin, [
-    { topic, partitions },
-    { topic: config.topics.dlq, partitions },
-    { topic: config.topics.late, partitions },
-    { topic: config.topics.metrics1m, partitions },
-    { topic: config.topics.metrics1h, partitions },
-    ...(windowed ? tasks.topics() : []),
-  ]);
+  const inputPartitions = await prepareTopics(admin, config, {
+    repartition,
+    stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
+  });
   if (clickhouse) await ensureTables(clickhouse, config.retention);
   const schemaIds = {
     '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupSchema),
     '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupSchema),
   };
   const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
+  const repartitionTarget = repartition
+    ? {
+        topic: repartition,
+        partitions: inputPartitions,
+        schemaId: await registry.register(`${repartition}-value`, batchSchema),
+      }
+    : undefined;
 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const consumer: Consumer = kafka.consumer({
-    // The loader reads the input on its own, as a second consumer group.
-    groupId: windowed ? config.appId : `${config.appId}-loader`,
+    groupId,
     sessionTimeout: config.kafka.sessionTimeoutMs,
     heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
     maxBytesPerPartition: 4 * 1024 * 1024,
@@ -147,64 +169,34 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
     schemaIds,
   );
-  const stage = windowed ? new WindowStage(config, tasks) : undefined;
+  const stage = windowed
+    ? new WindowStage(config, tasks, repartition ? inputPartitions : undefined)
+    : undefined;
   const inFlight = new InFlight();
   const stats = emptyStats();
   const metrics = createTopologyMetrics();
-  const committed = new Map<number, number>();
-  /** Partitions whose restored stream time the watermark tracker already knows. */
-  const tracked = new Set<number>();
-  /** Input partitions assigned to this instance now: only their records change state or get committed. */
-  const owned = new Set<number>();
+  const offsets = new GroupOffsets({ consumer, admin, groupId, topics: sources, repartition, metrics, log });
   /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
   let generation = 0;
   /** When this process last ran records through the windows. */
   let lastPush = performance.now();
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const assigned = (payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
-    const gained = assigned.filter((p) => !owned.has(p));
-    owned.clear();
+    const assignment = (t: string) => (payload.memberAssignment[t] ?? []).slice().sort((a, b) => a - b);
+    const assigned = assignment(windowTopic);
+    const gained = assigned.filter((p) => !offsets.owns(windowTopic, p));
+    offsets.assign(payload.memberAssignment);
     generation += 1;
-    for (const p of assigned) owned.add(p);
     sink?.reassigned();
-    log.info({ assigned, generation: payload.groupId }, 'partitions assigned');
+    log.info(
+      { assigned: assignment(topic), ...(repartition ? { repartition: assigned } : {}), generation },
+      'partitions assigned',
+    );
     if (!stage) return;
-    for (const p of tasks.retain(assigned)) {
-      stage.tracker.forget(p);
-      tracked.delete(p);
-    }
+    const revoked = tasks.retain(assigned);
     tasks.assign(assigned);
-    // An assigned partition holds the watermark back until it shows records or turns idle.
-    // Every assigned partition counts as active from now: a rebalance pause is not idleness.
-    for (const p of assigned) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
-    // Partitions taken over may be behind this instance's watermark: start it over.
-    if (gained.length > 0) stage.tracker.rewind();
+    stage.rebalanced(assigned, revoked, gained.length > 0);
   });
-
-  const commit = async (durable: Durable) => {
-    // A partition revoked meanwhile is the new owner's: it replays from the last commit.
-    const offsets = [...durable.values()]
-      .filter((d) => owned.has(d.partition))
-      .map((d) => ({
-        topic: d.topic,
-        partition: d.partition,
-        offset: String(d.lastOffset + 1),
-      }));
-    if (offsets.length === 0) return;
-    try {
-      metrics.commits.inc();
-      await withRetry(() => consumer.commitOffsets(offsets), {
-        attempts: 5,
-        retryIf: (e) => isRetriable(e) && !/rebalanc|not.*member|generation/i.test(messageOf(e)),
-      });
-      for (const o of offsets) committed.set(o.partition, Number(o.offset));
-    } catch (error) {
-      metrics.commitFailures.inc();
-      // After a rebalance the new owner replays from the last commit; the sinks make that idempotent.
-      log.warn({ error: messageOf(error), offsets }, 'offset commit failed; records will be replayed');
-    }
-  };
 
   /** Window results and late records: written until none are left, then the state that produced them. */
   const writeWindowEffects = async () => {
@@ -215,20 +207,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       const started = performance.now();
       await rollups.write(out.results);
       await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-      const now = Date.now();
-      for (const r of out.results) {
-        stats.rollups[r.tier] += 1;
-        metrics.recordsOut.inc({ stage: r.tier === '1m' ? 'window_1m' : 'window_1h' });
-        metrics.eventToStoreSeconds.observe(
-          { table: r.tier === '1m' ? 'samples_1m' : 'samples_1h' },
-          (now - r.end) / 1000,
-        );
-      }
-      for (const tier of ['1m', '1h'] as const) {
-        const n = out.results.filter((r) => r.tier === tier).length;
-        if (n > 0) metrics.sinkBatchRows.observe({ table: `samples_${tier}` }, n);
-      }
-      metrics.sinkLatencySeconds.observe({ table: 'samples_1m' }, (performance.now() - started) / 1000);
+      for (const r of out.results) stats.rollups[r.tier] += 1;
+      observeWindowResults(metrics, out.results, started);
       stats.late += out.late.length;
       if (out.late.length > 0) metrics.late.inc({ tier: '1m' }, out.late.length);
     }
@@ -242,31 +222,44 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       for (const b of stale) inFlight.release(batchKey(b));
       group = group.filter((b) => b.generation === generation);
     }
+    if (stage && performance.now() - lastPush > config.windows.idleTimeoutMs / 2)
+      stage.resume(offsets.assigned(windowTopic));
+    // Partitions do not turn idle while this process is busy with a flush.
+    stage?.freeze();
+    try {
+      await flushGroup(group, generation);
+    } finally {
+      stage?.thaw();
+    }
+  };
+
+  const flushGroup = async (group: ProcessedBatch[], fetchedIn: number) => {
     const started = performance.now();
-    // A stall of this process (a long flush, a pause) is not idleness of the partitions: without
-    // this, the first partition to show records after it would drag the watermark past the others.
-    if (stage && performance.now() - lastPush > config.windows.idleTimeoutMs / 2) {
-      for (const p of owned) if (tracked.has(p)) stage.tracker.restore(p, Number.NEGATIVE_INFINITY);
-    }
+    // Sub-topology 0 reads the input; the windows read the repartition topic if there is one.
+    const input = repartition ? group.filter((b) => b.topic === topic) : group;
+    const keyed = repartition ? group.filter((b) => b.topic === repartition) : group;
     // Records of partitions revoked since they were fetched are left to their new owner.
-    for (const batch of stage ? group.filter((b) => owned.has(b.partition)) : []) {
-      const task = await tasks.ready(batch.partition);
-      if (!tracked.has(batch.partition)) {
-        tracked.add(batch.partition);
-        if (task.restored) stage?.tracker.restore(batch.partition, task.restored.maxTimestamp);
-      }
-      stage?.push(batch);
-    }
+    const windowed = stage ? keyed.filter((b) => offsets.owns(windowTopic, b.partition)) : [];
+    for (const batch of windowed) await tasks.ready(batch.partition);
+    stage?.push(windowed);
     if (group.length > 0) lastPush = performance.now();
     const sinkStarted = performance.now();
-    const durable = sink ? await sink.write(group) : everything(group);
-    observeSamplesSink(group, sinkStarted);
+    const durable = sink ? await sink.write(input) : everything(input);
+    observeSamplesSink(metrics, input, sinkStarted);
+    if (repartitionTarget) {
+      const sent = await sendRepartitioned(producer, repartitionTarget, input);
+      stats.repartitioned += sent;
+      metrics.recordsOut.inc({ stage: 'repartition' }, sent);
+      for (const [key, d] of everything(keyed)) durable.set(key, d);
+    }
     await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
-    await commit(durable);
-    const records = group.reduce((n, b) => n + b.recordCount, 0);
-    const rows = group.reduce((n, b) => n + b.rows.length, 0);
+    // After a rebalance during the flush, the partitions' owners replay from the last commit
+    // (idempotently): a commit now could go behind one made meanwhile.
+    if (generation === fetchedIn) await offsets.commit(durable);
+    const records = input.reduce((n, b) => n + b.recordCount, 0);
+    const rows = input.reduce((n, b) => n + b.rows.length, 0);
     for (const b of group) inFlight.release(batchKey(b));
     stats.records += records;
     stats.stored += rows;
@@ -278,7 +271,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
     for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
     if (stage) {
-      metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.tracker.current() / 1000));
+      metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.watermark() / 1000));
       const open = stage.openWindows();
       metrics.windowOpen.set({ tier: '1m' }, open['1m']);
       metrics.windowOpen.set({ tier: '1h' }, open['1h']);
@@ -296,46 +289,34 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       );
   };
 
-  /** Without a raw sink, everything fetched is done with once the other effects are durable. */
-  const everything = (group: ProcessedBatch[]): Durable => {
-    const durable: Durable = new Map();
-    for (const b of group) {
-      const key = `${b.topic}\u0000${b.partition}`;
-      const at = durable.get(key)?.lastOffset ?? -1;
-      durable.set(key, { topic: b.topic, partition: b.partition, lastOffset: Math.max(at, b.lastOffset) });
-    }
-    return durable;
-  };
-
-  const observeSamplesSink = (group: ProcessedBatch[], started: number) => {
-    const rows = group.reduce((n, b) => n + b.rows.length, 0);
-    if (rows === 0) return;
-    metrics.sinkBatchRows.observe({ table: 'samples' }, rows);
-    metrics.sinkLatencySeconds.observe({ table: 'samples' }, (performance.now() - started) / 1000);
-    // A sample of the rows is enough for the latency distribution.
-    const now = Date.now();
-    for (const b of group) {
-      const stride = Math.max(1, Math.floor(b.rows.length / 20));
-      for (let i = 0; i < b.rows.length; i += stride)
-        metrics.eventToStoreSeconds.observe(
-          { table: 'samples' },
-          (now - (b.rows[i]?.timestamp ?? now)) / 1000,
-        );
-    }
-  };
-
   const stop$ = new Subject<void>();
   let closeWindows = false;
-  const batches$ = kafkaSource({
+  const decoded$ = kafkaSource({
     consumer,
-    topics: [topic],
+    topics: sources,
     inFlight,
     maxInFlightBytes: config.sink.maxInFlightBytes,
     generation: () => generation,
   }).pipe(
     takeUntil(stop$),
     decodeRecords((id) => registry.writerType(id)),
+    share(),
+  );
+  const validated$ = decoded$.pipe(
+    filter((b) => b.topic === topic),
     validateSamples(config.validation, Date.now),
+  );
+  const batches$ = (
+    repartition
+      ? merge(
+          validated$,
+          decoded$.pipe(
+            filter((b) => b.topic === repartition),
+            readRepartitioned(),
+          ),
+        )
+      : validated$
+  ).pipe(
     bufferRows({
       maxRows: config.sink.maxRows,
       maxMs: config.sink.maxMs,
@@ -357,23 +338,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 
   // Consumer lag of the partitions this instance owns, for /metrics.
-  const lagTimer = setInterval(() => {
-    admin
-      .fetchTopicOffsets(topic)
-      .then((ends) => {
-        for (const p of ends) {
-          if (!tasks.get(p.partition)) continue;
-          const at = committed.get(p.partition) ?? 0;
-          metrics.consumerLag.set({ topic, partition: p.partition }, Math.max(0, Number(p.high) - at));
-        }
-      })
-      .catch(() => undefined);
-  }, 5000);
+  const lagTimer = setInterval(() => void offsets.observeLag().catch(() => undefined), 5000);
   lagTimer.unref();
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
     clearInterval(lagTimer);
     stage?.close();
+    await offsets.purge();
     await consumer.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
@@ -401,18 +372,18 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       return stopping;
     },
     async isIdle() {
-      if (!inFlight.empty) return false;
-      const [ends, groupOffsets] = await Promise.all([
-        admin.fetchTopicOffsets(topic),
-        admin.fetchOffsets({ groupId: config.appId, topics: [topic] }),
-      ]);
-      const groupCommitted = new Map(
-        groupOffsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [],
-      );
-      return ends.every((p) => {
-        const at = Math.max(committed.get(p.partition) ?? -1, groupCommitted.get(p.partition) ?? -1);
-        return Number(p.high) === 0 || at >= Number(p.high);
-      });
+      return inFlight.empty && (await offsets.atEnd());
     },
   };
+}
+
+/** Without a raw sink, everything fetched is done with once the other effects are durable. */
+function everything(group: ReadonlyArray<ProcessedBatch>): Durable {
+  const durable: Durable = new Map();
+  for (const b of group) {
+    const key = `${b.topic}\u0000${b.partition}`;
+    const at = durable.get(key)?.lastOffset ?? -1;
+    durable.set(key, { topic: b.topic, partition: b.partition, lastOffset: Math.max(at, b.lastOffset) });
+  }
+  return durable;
 }

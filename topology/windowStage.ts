@@ -8,12 +8,13 @@ import {
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
-import type { Tasks } from './tasks.js';
+import type { Task, Tasks, UpstreamPosition } from './tasks.js';
 
 /** A record later than its window's allowed lateness, bound for the late topic. */
 export interface LateSample {
@@ -27,6 +28,15 @@ export interface LateSample {
 /** A 1m result on its way into the 1h tier. */
 type MinuteResult = Slot & { key: string };
 
+/** The tasks as the stage sees them: restored ones, by partition. */
+export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
+
+/** The watermark channel of a repartition topic's partition for the records of one input partition. */
+function channelOf(partition: number, upstream: number): number {
+  // Room for a million input partitions per partition, far more than Kafka topics have.
+  return partition * 2 ** 20 + upstream;
+}
+
 /**
  * The stateful part of the topology, per input partition:
  *
@@ -37,18 +47,28 @@ type MinuteResult = Slot & { key: string };
  * `push` runs records through synchronously; results and late records collect until `drain`.
  * Records at or before a task's checkpoint (restored, or advanced since) already changed its
  * stores and are skipped: a replay after a restart, or a re-delivery after a rebalance.
+ *
+ * Behind a repartition topic (`upstreamPartitions`), a partition interleaves the samples of every
+ * input partition, each stream in its input order: the watermark follows each (partition, input
+ * partition) channel, as Flink follows its input channels, and the checkpoint keeps per input
+ * partition the last input offset applied, so that samples repartitioned again by a replay
+ * upstream are skipped.
  */
 export class WindowStage {
-  readonly tracker: WatermarkTracker;
+  private readonly tracker: WatermarkTracker;
   private readonly input = new Subject<StreamEvent<SampleRow>>();
+  /** Partitions whose restored stream time the tracker knows. */
+  private readonly tracked = new Set<number>();
   private readonly subscription: Subscription;
   private results: RollupRow[] = [];
   private late: LateSample[] = [];
   private failure: unknown;
 
   constructor(
-    config: Config,
-    private readonly tasks: Tasks<SampleAcc, RollupAcc>,
+    private readonly config: Config,
+    private readonly tasks: TaskSet,
+    /** Partitions of the input when the stage reads a repartition topic. */
+    private readonly upstreamPartitions?: number,
   ) {
     const { minute, hour, outOfOrdernessMs, idleTimeoutMs } = config.windows;
     this.tracker = new WatermarkTracker({ outOfOrdernessMs, idleTimeoutMs });
@@ -99,26 +119,115 @@ export class WindowStage {
     );
   }
 
-  /** Runs a batch's rows through the windows (skipping what the state already holds). */
-  push(batch: ProcessedBatch): void {
-    const task = this.tasks.get(batch.partition);
-    if (!task) throw new Error(`partition ${batch.partition} is not restored`);
+  /**
+   * After a rebalance: the tasks of `revoked` left with their state; every partition of
+   * `assigned` holds the watermark back until it shows records or turns idle (a rebalance pause
+   * is not idleness); with `gained` partitions, which may be behind, the watermark starts over.
+   */
+  rebalanced(assigned: ReadonlyArray<number>, revoked: ReadonlyArray<number>, gained: boolean): void {
+    for (const p of revoked) {
+      for (const c of this.channels(p)) this.tracker.forget(c);
+      this.tracked.delete(p);
+    }
+    for (const p of assigned)
+      for (const c of this.channels(p)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
+    if (gained) this.tracker.rewind();
+  }
+
+  /**
+   * After a stall of this process (a long flush, a pause), which is not idleness of the
+   * partitions: without this, the first to show records would drag the watermark past the others.
+   */
+  resume(partitions: Iterable<number>): void {
+    for (const p of partitions)
+      if (this.tracked.has(p))
+        for (const c of this.channels(p)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
+  }
+
+  /**
+   * Stops the clock of idleness while this process writes the effects of records instead of
+   * reading more (until `thaw`): behind a repartition topic, a partition's records come one flush
+   * after the input's, and a long flush must not make the partitions that wait for them idle.
+   */
+  freeze(): void {
+    this.tracker.freeze();
+  }
+
+  thaw(): void {
+    this.tracker.thaw();
+  }
+
+  /** The combined watermark as of now. */
+  watermark(): number {
+    return this.tracker.current();
+  }
+
+  /**
+   * Runs the batches' rows through the windows (skipping what the state already holds). The
+   * partitions they hold records of count as active first, all of them: after a pause in which
+   * every partition turned idle, the first to run must not drag the watermark past the others.
+   */
+  push(batches: ReadonlyArray<ProcessedBatch>): void {
+    for (const batch of batches) {
+      const task = this.tasks.get(batch.partition);
+      if (!task) throw new Error(`partition ${batch.partition} is not restored`);
+      this.track(task, batch.topic);
+      for (const c of this.present(batch)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
+    }
+    for (const batch of batches)
+      this.pushBatch(batch, this.tasks.get(batch.partition) as Task<SampleAcc, RollupAcc>);
+  }
+
+  private pushBatch(batch: ProcessedBatch, task: Task<SampleAcc, RollupAcc>): void {
     const skipUpTo = task.checkpoint?.offset ?? -1;
     let maxTimestamp = task.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+    // Per input partition: what the records before the current one applied, and what it adds.
+    const upstream: Record<number, UpstreamPosition> = { ...task.checkpoint?.upstream };
+    const adding = new Map<number, UpstreamPosition>();
+    const settle = () => {
+      for (const [p, position] of adding) upstream[p] = position;
+      adding.clear();
+    };
+    let record = -1;
     for (const row of batch.rows) {
       if (row.offset <= skipUpTo) continue;
+      if (row.offset !== record) {
+        settle();
+        record = row.offset;
+      }
+      const origin = row.origin;
+      let channel: number | undefined;
+      if (origin) {
+        // Its input record was repartitioned before (a replay upstream repeats records): applied already.
+        if (origin.offset <= (upstream[origin.partition]?.offset ?? -1)) continue;
+        let position = adding.get(origin.partition);
+        if (!position) {
+          const before = upstream[origin.partition]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+          position = { offset: origin.offset, maxTimestamp: before };
+          adding.set(origin.partition, position);
+        }
+        position.offset = origin.offset;
+        if (row.timestamp > position.maxTimestamp) position.maxTimestamp = row.timestamp;
+        channel = channelOf(batch.partition, origin.partition);
+      }
       const id = row.seriesId.toString();
       if (!task.series.get(id)) task.series.put(id, { name: row.name, labels: row.labels, kind: row.kind });
       if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
-      this.input.next({
+      const event: StreamEvent<SampleRow> = {
         kind: 'data',
         partition: batch.partition,
         offset: row.offset,
         timestamp: row.timestamp,
         value: row,
-      });
+      };
+      if (channel !== undefined) event.channel = channel;
+      this.input.next(event);
     }
-    if (batch.lastOffset > skipUpTo) task.checkpoint = { offset: batch.lastOffset, maxTimestamp };
+    settle();
+    if (batch.lastOffset > skipUpTo) {
+      task.checkpoint = { topic: batch.topic, offset: batch.lastOffset, maxTimestamp };
+      if (Object.keys(upstream).length > 0) task.checkpoint.upstream = upstream;
+    }
     this.throwIfFailed();
   }
 
@@ -174,6 +283,45 @@ export class WindowStage {
         reason: out.reason,
       });
     }
+  }
+
+  /** The watermark channels of a partition: itself, or one per input partition behind a repartition topic. */
+  private channels(partition: number): number[] {
+    const upstream = this.upstreamPartitions;
+    if (upstream === undefined) return [partition];
+    return Array.from({ length: upstream }, (_, p) => channelOf(partition, p));
+  }
+
+  /** The watermark channels that a batch holds records of. */
+  private present(batch: ProcessedBatch): Iterable<number> {
+    if (this.upstreamPartitions === undefined) return batch.rows.length > 0 ? [batch.partition] : [];
+    const channels = new Set<number>();
+    for (const row of batch.rows)
+      if (row.origin) channels.add(channelOf(batch.partition, row.origin.partition));
+    return channels;
+  }
+
+  /** Before a task's first records: the watermark learns the stream time its restored state reached. */
+  private track(task: Task<SampleAcc, RollupAcc>, topic: string): void {
+    if (this.tracked.has(task.partition)) return;
+    this.tracked.add(task.partition);
+    const restored = task.restored;
+    if (!restored) return;
+    const from = restored.topic ?? this.config.topics.metrics;
+    if (from !== topic) {
+      throw new ConfigError(
+        `the window state of partition ${task.partition} was built from topic ${from}, and this topology reads ${topic}`,
+        {
+          hint: 'input.coPartitioned changed: run the changed topology under a new appId, whose state starts empty',
+        },
+      );
+    }
+    if (this.upstreamPartitions === undefined) {
+      this.tracker.restore(task.partition, restored.maxTimestamp);
+      return;
+    }
+    for (const [p, position] of Object.entries(restored.upstream ?? {}))
+      this.tracker.restore(channelOf(task.partition, Number(p)), position.maxTimestamp);
   }
 
   private throwIfFailed(): void {

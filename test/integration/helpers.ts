@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { stringify } from 'yaml';
 import { loadConfig, merge, type Config, type ConfigInput } from '../../core/config.js';
-import { createKafka } from '../../core/kafka.js';
+import { committedToEnd, createKafka } from '../../core/kafka.js';
 import { createLogger } from '../../core/log.js';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
@@ -189,10 +189,30 @@ export async function tierCheck(
   };
 }
 
+/** Resolves once the group has committed every partition of `topics` to its end, in that order. */
+export async function caughtUp(groupId: string, topics: string[]): Promise<void> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    for (const topic of topics)
+      while (!(await committedToEnd(admin, groupId, topic)))
+        await new Promise((resolve) => setTimeout(resolve, 250));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Publishes the synthetic workload to the test's input topic (see `produceSynthetic`). */
 export function produce(
   config: Config,
-  workload: { series: number; samples: number; batch: number; seed: number; rate?: number },
+  workload: {
+    series: number;
+    samples: number;
+    batch: number;
+    seed: number;
+    rate?: number;
+    keys?: 'series' | 'round-robin';
+  },
 ): ReturnType<typeof produceSynthetic> {
   return produceSynthetic({
     kafka: createKafka(config.kafka.brokers, 'test', quietLog),

@@ -1,24 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cli, configFile, counts, produce, tempDir, testKafka, tierCheck } from './helpers.js';
-
-/** Resolves once the group has committed every partition of `topic` to its end. */
-async function caughtUp(groupId: string, topic: string): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    for (;;) {
-      const [ends, offsets] = await Promise.all([
-        admin.fetchTopicOffsets(topic),
-        admin.fetchOffsets({ groupId, topics: [topic] }),
-      ]);
-      const at = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-      if (ends.every((p) => (at.get(p.partition) ?? -1) >= Number(p.high))) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
+import { caughtUp, cli, configFile, counts, produce, tempDir, tierCheck } from './helpers.js';
 
 describe('scale-out', () => {
   it('two instances in one group, one killed mid-stream: the survivor takes its partitions and state, results equal a batch recomputation', async () => {
@@ -41,7 +22,7 @@ describe('scale-out', () => {
     await b.waitFor(/"msg":"state restored"/);
 
     await production;
-    await caughtUp(config.appId, config.topics.metrics);
+    await caughtUp(config.appId, [config.topics.metrics]);
     b.child.kill('SIGTERM');
     expect(await b.exit, b.stderr().slice(-2000)).toBe(0);
     expect(b.stderr()).toMatch(/"assigned":\[0,1,2,3\]/);

@@ -86,14 +86,20 @@ describe('describeTopology', () => {
     expect(d.subtopologies.map((s) => s.id)).toEqual([0, 1]);
     expect(d.topics).toContainEqual({
       name: 'metrics-pipeline-repartition',
-      role: 'internal: samples keyed by series id',
+      role: 'internal: samples partitioned by series id',
     });
+    // The raw path stays before the repartition topic; the windows come after it.
+    const [before, after] = d.subtopologies.map((s) => s.nodes.map((n) => n.name));
+    expect(before).toEqual(['source', 'decode', 'validate', 'sink-samples', 'repartition-sink', 'sink-dlq']);
+    expect(after?.slice(0, 3)).toEqual(['repartition-source', 'watermark', 'window-1m']);
     const text = renderText(d);
     expect(text).toContain(
       [
-        '      --> repartition-sink, sink-dlq',
+        '      --> sink-samples, repartition-sink, sink-dlq',
         '      <-- decode',
-        '    Sink: repartition-sink (topic: metrics-pipeline-repartition) — keyed by series id',
+        '    Sink: sink-samples (table: samples, series) — ClickHouse, idempotent',
+        '      <-- validate',
+        '    Sink: repartition-sink (topic: metrics-pipeline-repartition) — Avro batches to the partition of their series id, with their input partition and offsets',
         '      <-- validate',
       ].join('\n'),
     );
@@ -101,9 +107,10 @@ describe('describeTopology', () => {
       [
         '',
         'Sub-topology: 1',
-        '    Source: repartition-source (topics: [metrics-pipeline-repartition])',
-        '      --> sink-samples, watermark',
-        '    Sink: sink-samples (table: samples, series) — ClickHouse, idempotent',
+        '    Source: repartition-source (topics: [metrics-pipeline-repartition]) — samples repeated by a replay of sub-topology 0 are skipped',
+        '      --> watermark, repartition-dlq',
+        '    Processor: watermark (stores: []) — event time per partition and input partition, bounded out-of-orderness 5s, idle partitions skipped after 10s',
+        '      --> window-1m',
         '      <-- repartition-source',
       ].join('\n'),
     );
@@ -136,6 +143,12 @@ describe('describeTopology', () => {
     expect(mermaid).toContain(
       '  store_window_1m -. changelog .-> topic_metrics_pipeline_window_1m_changelog\n',
     );
+  });
+
+  it('draws the repartition topic between the two sub-topologies', () => {
+    const mermaid = renderMermaid(describeTopology(notCoPartitioned));
+    expect(mermaid).toContain('  stage_repartition_sink --> topic_metrics_pipeline_repartition\n');
+    expect(mermaid).toContain('  topic_metrics_pipeline_repartition --> stage_repartition_source\n');
   });
 
   it('prints text, then the fenced diagram, for --format both', () => {

@@ -118,6 +118,26 @@ describe('withWatermarks', () => {
     });
   });
 
+  it('does not count the time its clock is frozen (records being written) towards idleness', () => {
+    const ts = testScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const tracker = new WatermarkTracker({ ...options, scheduler: ts });
+      tracker.restore(1, 50); // at 0 ms: idle from 20 ms, but frozen from 5 to 25 ms: from 40 ms
+      ts.schedule(() => tracker.freeze(), 5);
+      ts.schedule(() => tracker.thaw(), 25);
+      const a = record(0, 100),
+        b = record(0, 102);
+      const source = cold<Event>('a 29ms b 19ms |', { a, b });
+      expectObservable(source.pipe(withWatermarks(tracker))).toBe('(aw) 26ms b 9ms x 9ms (m|)', {
+        a,
+        b,
+        w: watermark(45),
+        x: watermark(97),
+        m: END,
+      });
+    });
+  });
+
   it('stops waiting for a forgotten partition, and snapshots the partitions it knows', () => {
     const ts = testScheduler();
     ts.run(({ cold, expectObservable, flush }) => {
