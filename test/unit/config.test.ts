@@ -57,8 +57,36 @@ describe('loadConfig', () => {
         maxFutureMs: 600_000,
       },
       sink: { maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 67_108_864 },
+      collector: {
+        host: '127.0.0.1',
+        port: 9091,
+        maxBodyBytes: 10_485_760,
+        maxDecodedBytes: 67_108_864,
+        requestTimeoutMs: 30_000,
+        tenants: [],
+        wal: { dir: '.data/collector-wal', maxBytes: 1_073_741_824, segmentBytes: 67_108_864 },
+      },
       retention: { rawDays: 7, minuteDays: 30, hourDays: 365 },
     });
+  });
+
+  it('refuses collector tenants with short or repeated tokens, saying which', () => {
+    const tenants = [
+      { name: 'a', token: 'short' },
+      { name: 'b', token: 'the-same-token-for-two' },
+      { name: 'c', token: 'the-same-token-for-two' },
+    ];
+    expect(() => loadConfig(undefined, {}, { collector: { tenants } })).toThrow(
+      'configuration is invalid: collector.tenants.0.token: at least 16 characters; collector.tenants.2.token: same token as tenants.1 (b)',
+    );
+    const ok = loadConfig(
+      undefined,
+      {},
+      { collector: { tenants: [{ name: 'team-a', token: 'x'.repeat(16) }] } },
+    );
+    expect(ok.collector.tenants).toEqual([
+      { name: 'team-a', token: 'x'.repeat(16), samplesPerSecond: 1_000_000, maxSeriesPerMetric: 100_000 },
+    ]);
   });
 
   it('reads the environment: brokers split on commas and trimmed, registry URL without trailing slashes', () => {
