@@ -36,9 +36,11 @@ export async function startCollector(options: { config: Config; log: Logger }): 
     log,
   });
   const metrics = collectorMetrics(() => forwarder);
-  await forwarder.start();
   try {
+    // Listening first: a port in use fails at once, before any Kafka round trip. Requests that
+    // arrive before Kafka is reached go to the write-ahead log.
     const server = await startCollectorServer({ config, forwarder, metrics, log });
+    await forwarder.start();
     log.info({ url: server.url, walBytes: forwarder.walBytes }, 'collector listening');
     return {
       url: server.url,

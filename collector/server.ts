@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import type { Config } from '../core/config.js';
-import { messageOf } from '../core/errors.js';
+import { ConfigError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { seriesId } from '../core/series.js';
 import { normalizeSample, type ValidationLimits } from '../core/validate.js';
@@ -124,9 +124,20 @@ export async function startCollectorServer(options: {
   };
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+          ? new ConfigError(
+              `the collector cannot listen on ${settings.host}:${settings.port}: ${error.code}`,
+              {
+                hint: 'choose another with --port / --host (or collector.port / collector.host)',
+              },
+            )
+          : error,
+      ),
+    );
     server.listen(settings.port, settings.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

@@ -1,8 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { cli, tempDir, testConfig } from './helpers.js';
+import { cli, configFile, tempDir, testConfig } from './helpers.js';
 
 describe('metrics-pipeline command line', () => {
   it('produce → run --exit-when-idle → sql, the last while a topology holds the embedded folder', async () => {
@@ -63,5 +65,20 @@ describe('metrics-pipeline command line', () => {
     expect(await invalid.exit).toBe(2);
     expect(invalid.stderr()).toMatch(/topics\.metrics: letters, digits/);
     expect(invalid.stderr()).toMatch(/partitons/);
+
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const { file: collectorConfig } = configFile(dir, { collector: { wal: { dir: join(dir, 'wal') } } });
+      const busy = cli(['--config', collectorConfig, 'collector', '--port', String(port)]);
+      expect(await busy.exit).toBe(2);
+      expect(busy.stderr()).toMatch(
+        `metrics-pipeline: the collector cannot listen on 127.0.0.1:${port}: EADDRINUSE`,
+      );
+      expect(busy.stderr()).not.toMatch(/\n\s+at /);
+    } finally {
+      blocker.close();
+    }
   });
 });
