@@ -33,6 +33,19 @@ export interface NormalizedSample {
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** Names that passed their check: the same few names come with every sample. Bounded. */
+const validMetricNames = new Set<string>();
+const validLabelNames = new Set<string>();
+const NAME_CACHE_LIMIT = 100_000;
+
+function remember(set: Set<string>, name: string): void {
+  if (set.size >= NAME_CACHE_LIMIT) set.clear();
+  set.add(name);
+}
+
+/** By code unit: the order ClickHouse and every process agree on. */
+const byName = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 /**
  * Validates and normalizes one sample: Prometheus metric and label names, finite value,
  * event time within [now - maxPast, now + maxFuture], label count and lengths. Returns the
@@ -47,7 +60,10 @@ export function normalizeSample(
   if (name.length === 0) return 'empty metric name';
   if (name.length > limits.maxMetricNameLength)
     return `metric name longer than ${limits.maxMetricNameLength}`;
-  if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
+  if (!validMetricNames.has(name)) {
+    if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
+    remember(validMetricNames, name);
+  }
   if (!Number.isFinite(value)) return `value ${value} of ${name} is not finite`;
   if (!Number.isSafeInteger(timestamp)) return `timestamp ${timestamp} of ${name} is not an integer of ms`;
   if (timestamp < now - limits.maxPastMs) {
@@ -61,8 +77,11 @@ export function normalizeSample(
     const v = sample.labels[key] as string;
     // An empty value means "no such label" in Prometheus; keeping it would split one series in two.
     if (v === '') continue;
-    if (!LABEL_NAME.test(key)) return `invalid label name ${JSON.stringify(key)} on ${name}`;
-    if (key.startsWith('__')) return `label name ${key} on ${name} is reserved (starts with __)`;
+    if (!validLabelNames.has(key)) {
+      if (!LABEL_NAME.test(key)) return `invalid label name ${JSON.stringify(key)} on ${name}`;
+      if (key.startsWith('__')) return `label name ${key} on ${name} is reserved (starts with __)`;
+      remember(validLabelNames, key);
+    }
     if (key.length > limits.maxLabelNameLength)
       return `label name on ${name} longer than ${limits.maxLabelNameLength}`;
     if (v.length > limits.maxLabelValueLength) {
@@ -72,6 +91,12 @@ export function normalizeSample(
   }
   if (labels.length > limits.maxLabels)
     return `${labels.length} labels on ${name}, more than ${limits.maxLabels}`;
-  labels.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  // Labels usually come sorted already (JSON objects, remote_write); sorting is then skipped.
+  for (let i = 1; i < labels.length; i++) {
+    if ((labels[i - 1] as [string, string])[0] > (labels[i] as [string, string])[0]) {
+      labels.sort(byName);
+      break;
+    }
+  }
   return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
 }
