@@ -140,6 +140,71 @@ program
     await collectorCommand(await commandConfig(global(), { collector: { port: o.port, host: o.host } }));
   });
 
+const rules = program
+  .command('rules')
+  .description('alerting rules (Prometheus rule files, a subset of PromQL)');
+rules
+  .command('test')
+  .description("run rule unit tests written in promtool's `test rules` format; exit 1 when one fails")
+  .argument('<files...>', 'rule test files (YAML)')
+  .action(async (files: string[]) => {
+    const { rulesTestCommand } = await import('../alerts/rulesTestCommand.js');
+    const code = rulesTestCommand(files);
+    if (code !== 0) process.exit(code);
+  });
+
+const notifier = program
+  .command('notifier')
+  .description(
+    'deliver alert events (routing, grouping, silences, inhibition) to webhook, Slack, PagerDuty, email and Alertmanager receivers',
+  )
+  .option(
+    '--admin-port <port>',
+    'port of /healthz, /readyz and /metrics (default: a free port)',
+    int('admin-port', 0),
+    0,
+  )
+  .action(async (o: { adminPort: number }) => {
+    const { notifierCommand } = await import('./notifierCommand.js');
+    await notifierCommand(await commandConfig(global()), o);
+  });
+const silence = notifier
+  .command('silence')
+  .description('silences in the <appId>-silences topic, seen by every running notifier');
+silence
+  .command('add')
+  .description('mute the alerts that match every matcher, for a while; prints the silence id')
+  .requiredOption(
+    '--matcher <matcher>',
+    'label matcher, e.g. \'alertname="HighCPU"\' or \'severity=~"crit|page"\' (repeatable)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
+  .requiredOption('--duration <duration>', 'how long, e.g. 2h, 30m, 1d')
+  .requiredOption('--comment <text>', 'why')
+  .option('--author <name>', 'who (default: the user name)')
+  .option('--start <time>', 'when it starts, RFC 3339 (default: now)')
+  .action(async (o: import('./notifierCommand.js').SilenceAddFlags) => {
+    const { silenceAddCommand } = await import('./notifierCommand.js');
+    await silenceAddCommand(await commandConfig(global()), o);
+  });
+silence
+  .command('list')
+  .description('active and pending silences, from the topic and the config file')
+  .option('--expired', 'include expired silences')
+  .option('--json', 'one JSON object per line')
+  .action(async (o: { expired?: boolean; json?: boolean }) => {
+    const { silenceListCommand } = await import('./notifierCommand.js');
+    await silenceListCommand(await commandConfig(global()), o);
+  });
+silence
+  .command('expire')
+  .description('end a silence now')
+  .argument('<id>', 'the silence id (from `silence add` or `silence list`)')
+  .action(async (id: string) => {
+    const { silenceExpireCommand } = await import('./notifierCommand.js');
+    await silenceExpireCommand(await commandConfig(global()), id);
+  });
+
 program
   .command('describe')
   .description(

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { notifierSection } from '../notifier/config.js';
 import { ConfigError } from './errors.js';
 import { defaultLimits } from './validate.js';
 
@@ -179,6 +180,8 @@ const ConfigSchema = z
       .strict()
       .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024 }),
     collector: collectorSection,
+    /** `metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences (notifier/README.md). */
+    notifier: notifierSection.optional(),
     retention: z
       .object({
         rawDays: positiveInt.default(7),

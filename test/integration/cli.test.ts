@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { cli, configFile, tempDir, testConfig } from './helpers.js';
+import { cli, configFile, repoRoot, tempDir, testConfig } from './helpers.js';
 
 describe('metrics-pipeline command line', () => {
   it('produce → run --exit-when-idle → sql, the last while a topology holds the embedded folder', async () => {
@@ -44,6 +44,35 @@ describe('metrics-pipeline command line', () => {
     const after = cli(['--config', file, 'sql', 'SELECT count() FROM samples', '--format', 'JSONEachRow']);
     expect(await after.exit, after.stderr()).toBe(0);
     expect(JSON.parse(after.stdout())).toEqual({ 'count()': '2000' });
+  });
+
+  it('rules test: the example rule tests pass (exit 0); a wrong expectation fails as promtool says (exit 1)', async () => {
+    const ok = cli(['rules', 'test', 'examples/rules/demo.test.yaml']);
+    expect(await ok.exit).toBe(0);
+    expect(ok.stdout()).toMatch(/Unit Testing: {2}examples\/rules\/demo\.test\.yaml\n {2}SUCCESS/);
+
+    const dir = tempDir('cli-rules');
+    const file = join(dir, 'wrong.test.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        rule_files: [join(repoRoot, 'examples/rules/demo.rules.yaml')],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: [{ series: 'cpu_usage{host="a"}', values: '10x10' }],
+            alert_rule_test: [
+              { eval_time: '5m', alertname: 'HighCpu', exp_alerts: [{ exp_labels: { host: 'a' } }] },
+            ],
+          },
+        ],
+      }),
+    );
+    const failing = cli(['rules', 'test', file]);
+    expect(await failing.exit).toBe(1);
+    expect(failing.stdout()).toMatch(/FAILED:/);
+    expect(failing.stdout()).toMatch(/alertname: HighCpu/);
   });
 
   it('bad arguments and configuration: one clear line, exit code 2, no stack trace', async () => {

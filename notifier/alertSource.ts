@@ -1,0 +1,176 @@
+import { AssignerProtocol, type Consumer, type Kafka, type PartitionAssigner, type Producer } from 'kafkajs';
+import { PipelineError, RejectError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { withRetry } from '../core/retry.js';
+import { sendToDeadLetter } from '../sinks/deadLetter.js';
+import type { AlertCodec } from './alertCodec.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { NotifierMetrics } from './metrics.js';
+import type { Offsets } from './stateLog.js';
+
+export interface AlertSourceOptions {
+  kafka: Kafka;
+  consumer: Consumer;
+  producer: Producer;
+  topic: string;
+  groupId: string;
+  dlqTopic: string;
+  /** Next offset to apply per `topic:partition`, advanced as events are applied (the restored state includes what is before). */
+  applied: Offsets;
+  codec: AlertCodec;
+  dispatcher: Dispatcher;
+  /** Makes the state (and `applied`) durable. */
+  persist: () => Promise<void>;
+  metrics: NotifierMetrics;
+  log: Logger;
+  /** Reports a failure the notifier cannot go on after. */
+  fail: (error: unknown) => void;
+}
+
+/**
+ * The source stage of the notifier: consumes the alerts topic (autoCommit off); every record
+ * not yet in the restored state is decoded and applied to the dispatcher, or dead-lettered; then
+ * the state is persisted, then the offsets committed. `caughtUp` resolves once every partition
+ * reached its end as of the start. The notifier must hold every partition (alert groups span
+ * them): a partial assignment is a failure.
+ */
+export async function consumeAlerts(
+  o: AlertSourceOptions,
+): Promise<{ caughtUp: Promise<void>; isCaughtUp(): boolean }> {
+  const { consumer, topic, applied } = o;
+  const admin = o.kafka.admin();
+  await admin.connect();
+  /** End offset (as of now) of each partition with records still to read. */
+  const behind = new Map<number, number>();
+  let partitions: number;
+  try {
+    const ends = await withRetry(() => admin.fetchTopicOffsets(topic));
+    partitions = ends.length;
+    const [committed] = await withRetry(() => admin.fetchOffsets({ groupId: o.groupId, topics: [topic] }));
+    for (const { partition, high, low } of ends) {
+      const done = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      const position = Math.max(Number(done), applied[`${topic}:${partition}`] ?? 0, Number(low));
+      if (Number(high) > position) behind.set(partition, Number(high));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  let isCaughtUp = false;
+  let markCaughtUp = (): void => undefined;
+  let markOwner = (): void => undefined;
+  // Caught up = holding every partition and past the end offsets of the start.
+  const caughtUp = Promise.all([
+    new Promise<void>((resolve) => (markCaughtUp = resolve)),
+    new Promise<void>((resolve) => (markOwner = resolve)),
+  ]).then(() => {
+    isCaughtUp = true;
+  });
+  if (behind.size === 0) markCaughtUp();
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const assigned = payload.memberAssignment[topic] ?? [];
+    if (assigned.length >= partitions) markOwner();
+    else {
+      o.fail(
+        new PipelineError(
+          `the notifier was given ${assigned.length} of the ${partitions} partitions of ${topic}: another notifier of group ${o.groupId} holds them`,
+          { hint: 'run one notifier per appId: alert groups span partitions' },
+        ),
+      );
+    }
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) o.fail(payload.error);
+  });
+
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch, isRunning, isStale }) => {
+      const tp = `${batch.topic}:${batch.partition}`;
+      for (const m of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const offset = Number(m.offset);
+        if (offset < (applied[tp] ?? 0)) continue;
+        try {
+          const event = await o.codec.decode(m.value);
+          o.metrics.events.inc({ state: event.state });
+          o.dispatcher.apply(event);
+        } catch (error) {
+          // The registry being unreachable fails the batch (kafkajs retries it); a bad record is set aside.
+          if (!(error instanceof RejectError)) throw error;
+          o.metrics.rejected.inc();
+          o.log.warn(
+            { topic, partition: batch.partition, offset, reason: error.message },
+            'alert record dead-lettered',
+          );
+          await sendToDeadLetter(o.producer, o.dlqTopic, [
+            {
+              topic,
+              partition: batch.partition,
+              offset,
+              key: m.key,
+              value: m.value,
+              headers: m.headers,
+              stage: 'decode',
+              reason: error.message,
+            },
+          ]);
+        }
+        applied[tp] = offset + 1;
+      }
+      const next = applied[tp];
+      if (next === undefined) return;
+      await o.persist();
+      await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(next) }]);
+      const end = behind.get(batch.partition);
+      if (end !== undefined && next >= end) {
+        behind.delete(batch.partition);
+        if (behind.size === 0) markCaughtUp();
+      }
+    },
+  });
+  return { caughtUp, isCaughtUp: () => isCaughtUp };
+}
+
+/**
+ * The partition assigner of notifier groups: every partition to the member that started first
+ * (its start time travels in the member metadata), none to the others. A second notifier in the
+ * group so gets nothing and stops (see `consumeAlerts`), while the first keeps every partition.
+ */
+export function oldestTakesAll(startedAt: number): PartitionAssigner {
+  const name = 'NotifierOldestTakesAll';
+  return ({ cluster }) => ({
+    name,
+    version: 1,
+    async assign({ members, topics }) {
+      const since = (metadata: Buffer) =>
+        Number(
+          AssignerProtocol.MemberMetadata.decode(metadata)?.userData.toString() || Number.MAX_SAFE_INTEGER,
+        );
+      const [owner] = [...members].sort(
+        (a, b) => since(a.memberMetadata) - since(b.memberMetadata) || a.memberId.localeCompare(b.memberId),
+      );
+      const all = Object.fromEntries(
+        topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((p) => p.partitionId)]),
+      );
+      return members.map((m) => ({
+        memberId: m.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: m.memberId === owner?.memberId ? all : {},
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol: ({ topics }) => ({
+      name,
+      metadata: AssignerProtocol.MemberMetadata.encode({
+        version: 1,
+        topics,
+        userData: Buffer.from(String(startedAt)),
+      }),
+    }),
+  });
+}

@@ -1,0 +1,118 @@
+import { ExpressionError } from '../alerts/errors.js';
+import { lexString } from '../alerts/lexer.js';
+import { matchesValue, type Matcher, type MatchOp } from '../alerts/promql.js';
+
+export type { Matcher };
+
+/** Alertmanager's label names: letters, digits and `_`, not starting with a digit. */
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+const HEAD = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*/;
+
+/**
+ * Parses Alertmanager matchers: one (`alertname="X"`, `severity=~"crit|page"`, `env!=prod`) or a
+ * list in braces (`{alertname="X", env!~"dev|test"}`). Values may be double-quoted (Go escapes)
+ * or bare; regular expressions are anchored and may start with `(?i)`. Throws an Error that
+ * says what is wrong and where.
+ */
+export function parseMatchers(text: string): Matcher[] {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{')) return [parseOne(trimmed, text)];
+  if (!trimmed.endsWith('}')) throw new Error(`${quote(text)}: missing closing "}"`);
+  const out: Matcher[] = [];
+  for (const part of splitList(trimmed.slice(1, -1), text)) out.push(parseOne(part, text));
+  if (out.length === 0) throw new Error(`${quote(text)}: no matchers in braces`);
+  return out;
+}
+
+/** One matcher as Alertmanager prints it: `name="value"` (value Go-quoted). */
+export function formatMatcher(m: Matcher): string {
+  return `${m.name}${m.op}${JSON.stringify(m.value)}`;
+}
+
+/** A list as Alertmanager prints a route's matchers: `{a="b",c=~"d"}`. */
+export function formatMatchers(matchers: readonly Matcher[]): string {
+  return `{${matchers.map(formatMatcher).join(',')}}`;
+}
+
+/** Whether every matcher holds for the labels (a missing label is the empty string). */
+export function matchesLabels(
+  matchers: readonly Matcher[],
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  for (const m of matchers) if (!matchesValue(m, labels[m.name] ?? '')) return false;
+  return true;
+}
+
+/** Whether a matcher holds for a label that is missing: such matchers alone would select every alert. */
+export function matchesEmpty(m: Matcher): boolean {
+  return matchesValue(m, '');
+}
+
+/** Alertmanager's order of route matchers: by name, then value, then operator. */
+export function compareMatchers(a: Matcher, b: Matcher): number {
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  if (a.value !== b.value) return a.value < b.value ? -1 : 1;
+  return a.op < b.op ? -1 : a.op > b.op ? 1 : 0;
+}
+
+function parseOne(part: string, whole: string): Matcher {
+  const head = HEAD.exec(part);
+  if (!head) {
+    throw new Error(
+      `${quote(whole)}: expected name, operator (= != =~ !~) and value, as in alertname="HighCPU"`,
+    );
+  }
+  const [, name, op] = head as unknown as [string, string, MatchOp];
+  const rest = part.slice(head[0].length).trimEnd();
+  let value: string;
+  if (rest.startsWith('"')) {
+    let lexed: { value: string; next: number };
+    try {
+      lexed = lexString(rest, 0);
+    } catch (error) {
+      throw new Error(`${quote(whole)}: ${(error as ExpressionError).message} in the value of ${name}`);
+    }
+    if (lexed.next !== rest.length)
+      throw new Error(
+        `${quote(whole)}: unexpected ${quote(rest.slice(lexed.next))} after the value of ${name}`,
+      );
+    value = lexed.value;
+  } else {
+    if (rest.includes('"')) throw new Error(`${quote(whole)}: unbalanced quote in the value of ${name}`);
+    value = rest;
+  }
+  if (op === '=' || op === '!=') return { name, op, value };
+  // RE2's (?i) prefix is common in Alertmanager configs; JavaScript spells it as a flag.
+  const insensitive = value.startsWith('(?i)');
+  try {
+    const re = new RegExp(`^(?:${insensitive ? value.slice(4) : value})$`, insensitive ? 'si' : 's');
+    return { name, op, value, re };
+  } catch (error) {
+    throw new Error(`${quote(whole)}: invalid regular expression: ${(error as Error).message}`);
+  }
+}
+
+/** Splits `a="x,y", b=c` at the commas outside quotes. */
+function splitList(body: string, whole: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let inQuote = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inQuote && c === '\\') i++;
+    else if (c === '"') inQuote = !inQuote;
+    else if (c === ',' && !inQuote) {
+      parts.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (inQuote) throw new Error(`${quote(whole)}: unterminated string`);
+  parts.push(body.slice(start));
+  // A trailing comma is allowed, as in Alertmanager.
+  return parts.filter((p, i) => p.trim() !== '' || i < parts.length - 1).map((p) => p.trim());
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
