@@ -1,3 +1,4 @@
+import { labelRegExp } from '../core/labelRegExp.js';
 import { ExpressionError } from './errors.js';
 import { lex, type Token } from './lexer.js';
 
@@ -447,11 +448,8 @@ function flip(op: CompareOp): CompareOp {
 function matcher(name: string, op: MatchOp, token: Token): Matcher {
   const value = token.value as string;
   if (op === '=' || op === '!=') return { name, op, value };
-  // RE2's (?i) prefix is common in rules; JavaScript spells it as a flag.
-  const insensitive = value.startsWith('(?i)');
   try {
-    const re = new RegExp(`^(?:${insensitive ? value.slice(4) : value})$`, insensitive ? 'si' : 's');
-    return { name, op, value, re };
+    return { name, op, value, re: labelRegExp(value) };
   } catch (error) {
     throw new ExpressionError(
       `invalid regular expression ${token.text}: ${(error as Error).message}`,

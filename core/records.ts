@@ -68,3 +68,18 @@ export interface ProcessedBatch {
   rows: SampleRow[];
   rejects: Rejected[];
 }
+
+/** The outcome of `batch`: its rows and rejects, with the batch's position and generation. */
+export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: Rejected[]): ProcessedBatch {
+  const { generation, topic, partition, firstOffset, lastOffset } = batch;
+  return {
+    recordCount: batch.records.length,
+    generation,
+    topic,
+    partition,
+    firstOffset,
+    lastOffset,
+    rows,
+    rejects,
+  };
+}

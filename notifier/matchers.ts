@@ -1,3 +1,4 @@
+import { labelRegExp } from '../core/labelRegExp.js';
 import { ExpressionError } from '../alerts/errors.js';
 import { lexString } from '../alerts/lexer.js';
 import { matchesValue, type Matcher, type MatchOp } from '../alerts/promql.js';
@@ -83,11 +84,8 @@ function parseOne(part: string, whole: string): Matcher {
     value = rest;
   }
   if (op === '=' || op === '!=') return { name, op, value };
-  // RE2's (?i) prefix is common in Alertmanager configs; JavaScript spells it as a flag.
-  const insensitive = value.startsWith('(?i)');
   try {
-    const re = new RegExp(`^(?:${insensitive ? value.slice(4) : value})$`, insensitive ? 'si' : 's');
-    return { name, op, value, re };
+    return { name, op, value, re: labelRegExp(value) };
   } catch (error) {
     throw new Error(`${quote(whole)}: invalid regular expression: ${(error as Error).message}`);
   }

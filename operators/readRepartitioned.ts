@@ -1,6 +1,13 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { IHeaders } from 'kafkajs';
-import type { DecodedBatch, ProcessedBatch, Rejected, SampleOrigin, SampleRow } from '../core/records.js';
+import {
+  processedBatch,
+  type DecodedBatch,
+  type ProcessedBatch,
+  type Rejected,
+  type SampleOrigin,
+  type SampleRow,
+} from '../core/records.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
 import { sameLabels, seriesId } from '../core/series.js';
 
@@ -65,16 +72,7 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
         rows.push(previous);
       });
     }
-    return {
-      recordCount: batch.records.length,
-      generation: batch.generation,
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset: batch.firstOffset,
-      lastOffset: batch.lastOffset,
-      rows,
-      rejects,
-    };
+    return processedBatch(batch, rows, rejects);
   });
 }
 

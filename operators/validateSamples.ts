@@ -1,5 +1,11 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { DecodedBatch, ProcessedBatch, Rejected, SampleRow } from '../core/records.js';
+import {
+  processedBatch,
+  type DecodedBatch,
+  type ProcessedBatch,
+  type Rejected,
+  type SampleRow,
+} from '../core/records.js';
 import { sameLabels, seriesId } from '../core/series.js';
 import { normalizeSample, type ValidationLimits } from '../core/validate.js';
 
@@ -56,16 +62,7 @@ export function validateSamples(
         );
       }
     }
-    return {
-      recordCount: batch.records.length,
-      generation: batch.generation,
-      topic: batch.topic,
-      partition: batch.partition,
-      firstOffset: batch.firstOffset,
-      lastOffset: batch.lastOffset,
-      rows,
-      rejects,
-    };
+    return processedBatch(batch, rows, rejects);
   });
 }
 
