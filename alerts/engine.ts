@@ -153,21 +153,27 @@ export class AlertEngine {
 
   /**
    * Evaluates every group whose evaluation instants the watermark passed since its last one,
-   * instant by instant in time order; a group never evaluated starts at the last instant at or
-   * before the watermark. Returns the alert events of all those evaluations.
+   * instant by instant in time order. A group never evaluated starts at its first instant at or
+   * after the earliest sample kept (the stream's start, however far the watermark jumped since),
+   * or with no sample at the last instant at or before the watermark. Returns the alert events of
+   * all those evaluations.
    */
   advance(watermark: number): AlertEvent[] {
     const events: AlertEvent[] = [];
     // A watermark tracker starts at -Infinity: no instant has been reached yet.
     if (!Number.isFinite(watermark)) return events;
+    const earliest = this.groups.some((g) => this.lastEvaluated(g) === undefined)
+      ? this.earliestSample()
+      : undefined;
     for (;;) {
       let next = Infinity;
-      for (const group of this.groups) next = Math.min(next, this.nextInstant(group, watermark) ?? Infinity);
+      for (const group of this.groups)
+        next = Math.min(next, this.nextInstant(group, watermark, earliest) ?? Infinity);
       if (next === Infinity) return events;
       events.push(
         ...this.evaluateGroups(
           next,
-          this.groups.filter((g) => this.nextInstant(g, watermark) === next),
+          this.groups.filter((g) => this.nextInstant(g, watermark, earliest) === next),
         ),
       );
     }
@@ -254,13 +260,26 @@ export class AlertEngine {
     return floor;
   }
 
-  private nextInstant(group: RuleGroup, watermark: number): number | undefined {
+  private nextInstant(group: RuleGroup, watermark: number, earliest?: number): number | undefined {
     const last = this.lastEvaluated(group);
-    const next =
-      last === undefined
-        ? Math.floor(watermark / group.intervalMs) * group.intervalMs
-        : (Math.floor(last / group.intervalMs) + 1) * group.intervalMs;
+    const interval = group.intervalMs;
+    let next: number;
+    if (last !== undefined) next = (Math.floor(last / interval) + 1) * interval;
+    else {
+      next = Math.floor(watermark / interval) * interval;
+      if (earliest !== undefined) next = Math.min(next, Math.ceil(earliest / interval) * interval);
+    }
     return next <= watermark ? next : undefined;
+  }
+
+  /** The time of the earliest sample kept, if any. */
+  private earliestSample(): number | undefined {
+    let earliest: number | undefined;
+    for (const [, entry] of this.store.entries()) {
+      const t = entry.k === 's' ? entry.t[0] : undefined;
+      if (t !== undefined && (earliest === undefined || t < earliest)) earliest = t;
+    }
+    return earliest;
   }
 
   private evaluateGroups(t: number, due: readonly RuleGroup[]): AlertEvent[] {

@@ -26,6 +26,7 @@ const topicDefaults = {
   late: 'metrics-late',
   metrics1m: 'metrics-1m',
   metrics1h: 'metrics-1h',
+  alerts: 'alerts',
   partitions: 4,
 };
 const windowDefaults = {
@@ -135,6 +136,8 @@ const ConfigSchema = z
         late: name.default('metrics-late'),
         metrics1m: name.default('metrics-1m'),
         metrics1h: name.default('metrics-1h'),
+        /** Alert state changes (Avro AlertEvent, keyed by fingerprint); the notifier reads them. */
+        alerts: name.default('alerts'),
         partitions: positiveInt.max(1000).default(4),
       })
       .strict()
@@ -179,6 +182,19 @@ const ConfigSchema = z
       })
       .strict()
       .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024 }),
+    /** Alert rules evaluated in the topology (alerts/README.md); none by default. */
+    alerts: z
+      .object({
+        /** Prometheus alerting-rule files; all are loaded at start, or nothing starts. */
+        rules: z.array(z.string().min(1)).default([]),
+        /**
+         * How often (processing time) the alert stage evaluates without new records: absence is
+         * still noticed when no sample arrives at all.
+         */
+        tickMs: positiveInt.default(1000),
+      })
+      .strict()
+      .default({ rules: [], tickMs: 1000 }),
     collector: collectorSection,
     /** `metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences (notifier/README.md). */
     notifier: notifierSection.optional(),
@@ -187,9 +203,10 @@ const ConfigSchema = z
         rawDays: positiveInt.default(7),
         minuteDays: positiveInt.default(30),
         hourDays: positiveInt.default(365),
+        alertDays: positiveInt.default(365),
       })
       .strict()
-      .default({ rawDays: 7, minuteDays: 30, hourDays: 365 }),
+      .default({ rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 }),
   })
   .strict()
   .refine((c) => c.windows.hour.sizeMs % c.windows.minute.sizeMs === 0, {

@@ -79,6 +79,18 @@ export async function consumeAlerts(
       );
     }
   });
+  const reached = (partition: number, next: number) => {
+    const end = behind.get(partition);
+    if (end !== undefined && next >= end) {
+      behind.delete(partition);
+      if (behind.size === 0) markCaughtUp();
+    }
+  };
+  // A fetch of transaction markers only never reaches eachBatch: its position still counts.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.topic === topic && payload.batchSize === 0)
+      reached(payload.partition, Number(payload.lastOffset) + 1);
+  });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (!payload.restart) o.fail(payload.error);
   });
@@ -120,15 +132,13 @@ export async function consumeAlerts(
         }
         applied[tp] = offset + 1;
       }
+      // Past the batch's transaction markers too (events come from the alert stage's transactions).
+      if (isRunning() && !isStale()) applied[tp] = Math.max(applied[tp] ?? 0, Number(batch.lastOffset()) + 1);
       const next = applied[tp];
       if (next === undefined) return;
       await o.persist();
       await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(next) }]);
-      const end = behind.get(batch.partition);
-      if (end !== undefined && next >= end) {
-        behind.delete(batch.partition);
-        if (behind.size === 0) markCaughtUp();
-      }
+      reached(batch.partition, next);
     },
   });
   return { caughtUp, isCaughtUp: () => isCaughtUp };

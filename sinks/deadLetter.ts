@@ -1,4 +1,4 @@
-import type { IHeaders, Producer } from 'kafkajs';
+import type { IHeaders, Message, Producer } from 'kafkajs';
 import type { Rejected } from '../core/records.js';
 import { sendAll } from '../core/kafka.js';
 
@@ -21,7 +21,12 @@ export async function sendToDeadLetter(
   rejects: Rejected[],
 ): Promise<void> {
   if (rejects.length === 0) return;
-  const messages = rejects.map((r) => {
+  await sendAll(producer, topic, deadLetterMessages(rejects));
+}
+
+/** The dead-letter records of `rejects`: original key, value and headers, plus reason and origin. */
+export function deadLetterMessages(rejects: ReadonlyArray<Rejected>): Message[] {
+  return rejects.map((r) => {
     const headers: IHeaders = { ...(r.headers ?? {}) };
     headers[DLQ_HEADERS.reason] = r.reason;
     headers[DLQ_HEADERS.stage] = r.stage;
@@ -30,5 +35,4 @@ export async function sendToDeadLetter(
     headers[DLQ_HEADERS.offset] = String(r.offset);
     return { key: r.key, value: r.value, headers };
   });
-  await sendAll(producer, topic, messages);
 }

@@ -59,6 +59,25 @@ export function tableStatements(database: string, retention: Config['retention']
     ORDER BY (metric, series_id, ts)
     TTL toDateTime(ts) + INTERVAL ${tier === '1m' ? retention.minuteDays : retention.hourDays} DAY`,
     ),
+    // Alert history: one row per state change of an alert instance, as on the alerts topic. A
+    // replay repeats identical rows (same fingerprint, time and state), which ReplacingMergeTree
+    // keeps once: query with FINAL. The alert's identity (rule, fingerprint) and time lead the
+    // key, as (metric, series_id) and ts do for samples.
+    `CREATE TABLE IF NOT EXISTS ${db}.alerts (
+      rule LowCardinality(String),
+      fingerprint String,
+      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+      state Enum8('pending' = 1, 'firing' = 2, 'resolved' = 3),
+      severity LowCardinality(String),
+      labels Map(String, String),
+      annotations Map(String, String),
+      value Float64,
+      starts_at DateTime64(3, 'UTC'),
+      ends_at Nullable(DateTime64(3, 'UTC'))
+    ) ENGINE = ReplacingMergeTree
+    PARTITION BY toYYYYMM(ts)
+    ORDER BY (rule, fingerprint, ts, state)
+    TTL toDateTime(ts) + INTERVAL ${retention.alertDays} DAY`,
     // Block boundaries of sink inserts, written before each insert, so that a replay after a
     // crash cuts the same blocks and ClickHouse's insert deduplication drops the repeats.
     `CREATE TABLE IF NOT EXISTS ${db}.sink_blocks (

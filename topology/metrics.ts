@@ -15,6 +15,7 @@ export const STAGES = [
   'sink_1h',
   'dlq',
   'late',
+  'alerts',
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -67,6 +68,10 @@ export interface TopologyMetrics {
   sinkBatchRows: HistogramOf<{ table: Table }>;
   sinkLatencySeconds: HistogramOf<{ table: Table }>;
   eventToStoreSeconds: HistogramOf<{ table: Table }>;
+  /** Alert state changes written to the alerts topic, by new state. */
+  alertEvents: CounterOf<{ state: 'pending' | 'firing' | 'resolved' }>;
+  /** Alerts pending or firing in the alert stage of this instance. */
+  alertsActive: GaugeOf<{ state: 'pending' | 'firing' }>;
   /** Every offset commit, failed or not, so that failures / commits is the failure ratio. */
   commits: { inc(value?: number): void };
   commitFailures: { inc(value?: number): void };
@@ -131,6 +136,13 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
   }
   for (const reason_kind of REJECT_KINDS) deadLettered.inc({ reason_kind }, 0);
   for (const tier of TIERS) late.inc({ tier }, 0);
+  const alertEvents = new Counter({
+    name: `${PREFIX}alert_events_total`,
+    help: 'Alert state changes written to the alerts topic, by new state',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  for (const state of ['pending', 'firing', 'resolved'] as const) alertEvents.inc({ state }, 0);
 
   return {
     registry,
@@ -187,6 +199,13 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
       help: 'Seconds from the event time of a stored row (a rollup: its window end) to its insert',
       labelNames: ['table'] as const,
       buckets: FRESHNESS_BUCKETS,
+      registers,
+    }),
+    alertEvents,
+    alertsActive: new Gauge({
+      name: `${PREFIX}alerts_active`,
+      help: 'Alerts pending or firing in the alert stage of this instance',
+      labelNames: ['state'] as const,
       registers,
     }),
     commits: new Counter({

@@ -5,7 +5,9 @@ import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from './adminServer.js';
-import { startRollupLoader } from './rollupLoader.js';
+import { loadRuleFiles, type RuleSet } from '../alerts/rules.js';
+import { startAlertStage } from './alertStage.js';
+import { alertTopic, rollupTopics, startTopicLoader, type TopicLoader } from './topicLoader.js';
 import { startTopology, type TopologyStats } from './topology.js';
 
 export interface RunOptions {
@@ -34,14 +36,17 @@ export interface RunOptions {
 /** `metrics-pipeline run`: the topology with its edges opened and closed around it. */
 export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   const { config, log } = options;
+  const mode = options.mode ?? 'all';
   if (!config.schemaRegistry.url) {
     throw new ConfigError('no schema registry configured', {
       hint: 'set SCHEMA_REGISTRY_URL, or start local services with `metrics-pipeline services up`',
     });
   }
+  // Every rule file loads, or nothing starts (file:line:col of the first problems).
+  const rules: RuleSet | undefined =
+    config.alerts.rules.length > 0 && mode !== 'load' ? loadRuleFiles(config.alerts.rules) : undefined;
   const kafka = createKafka(config.kafka.brokers, config.kafka.clientId, log);
   const registry = new Registry(config.schemaRegistry.url);
-  const mode = options.mode ?? 'all';
   const clickhouse = mode === 'windows' ? undefined : await openClickHouse(config.clickhouse);
   try {
     const topology = await startTopology({
@@ -51,11 +56,36 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       clickhouse,
       log,
       windows: mode !== 'load',
+      rules,
     });
-    const loader =
-      mode === 'load' && clickhouse
-        ? await startRollupLoader({ config, kafka, registry, clickhouse, log })
-        : undefined;
+    const alerting = rules
+      ? await startAlertStage({ config, kafka, registry, rules, metrics: topology.metrics, log })
+      : undefined;
+    const loaders: TopicLoader[] = [];
+    if (clickhouse && mode === 'load')
+      loaders.push(
+        await startTopicLoader({
+          config,
+          kafka,
+          registry,
+          groupId: `${config.appId}-loader-rollups`,
+          topics: rollupTopics(config, clickhouse),
+          log,
+        }),
+      );
+    // Alert events into the `alerts` table: by the loader, or by the one process with ClickHouse
+    // (rules or not: instances with `--sink topics` may evaluate them).
+    if (clickhouse && (mode === 'load' || rules))
+      loaders.push(
+        await startTopicLoader({
+          config,
+          kafka,
+          registry,
+          groupId: `${config.appId}-loader-alerts`,
+          topics: [alertTopic(config, clickhouse)],
+          log,
+        }),
+      );
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       clickhouse,
@@ -67,14 +97,21 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     try {
       const idle = await untilStopped(
         {
-          done: topology.done,
-          isIdle: async () => (await topology.isIdle()) && (loader ? await loader.isIdle() : true),
+          done: alerting ? Promise.all([topology.done, alerting.done]).then(() => undefined) : topology.done,
+          // In pipeline order: the input, then the alert stage's input, then the loaders' topics.
+          isIdle: async () => {
+            if (!(await topology.isIdle())) return false;
+            if (alerting && !(await alerting.isIdle())) return false;
+            for (const loader of loaders) if (!(await loader.isIdle())) return false;
+            return true;
+          },
         },
         options,
       );
       // At the end of the input, windows close as if time had run out (no more records will come).
       await topology.stop({ closeWindows: idle });
-      await loader?.stop();
+      await alerting?.stop();
+      for (const loader of loaders) await loader.stop();
     } finally {
       clearInterval(progress);
       await admin.close();

@@ -33,6 +33,9 @@ import { RollupSink } from '../sinks/rollupSink.js';
 import { repartitionTopic, sendRepartitioned } from '../sinks/repartition.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
+import type { RuleSet } from '../alerts/rules.js';
+import { ensureTopics } from '../core/kafka.js';
+import { AlertSelection, alertInputTopic, alertTopicSpecs } from './alertStage.js';
 import { batchKey, InFlight, kafkaSource } from './kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
 import { GroupOffsets } from './groupOffsets.js';
@@ -58,6 +61,11 @@ export interface TopologyDeps {
   clickhouse: ClickHouse | undefined;
   /** Run the window stages (default true); the loader runs the raw path only. */
   windows?: boolean;
+  /**
+   * Alert rules (loaded from `alerts.rules`): with the windows, the samples they select also go
+   * to the alert stage's input topic (see `startAlertStage`).
+   */
+  rules?: RuleSet;
   log: Logger;
 }
 
@@ -69,6 +77,8 @@ export interface TopologyStats {
   rollups: { '1m': number; '1h': number };
   /** Samples sent to the repartition topic. */
   repartitioned: number;
+  /** Samples sent to the alert stage. */
+  toAlerts: number;
   flushes: number;
 }
 
@@ -81,6 +91,7 @@ export function emptyStats(): TopologyStats {
     late: 0,
     rollups: { '1m': 0, '1h': 0 },
     repartitioned: 0,
+    toAlerts: 0,
     flushes: 0,
   };
 }
@@ -108,6 +119,7 @@ export interface RunningTopology {
  *     ├→ sink samples + series (ClickHouse, idempotent blocks)
  *     ├→ watermark → window-1m (store window-1m) → sink samples_1m + [metrics-1m]
  *     │                └→ window-1h (store window-1h) → sink samples_1h + [metrics-1h]
+ *     ├→ rules' samples → [<appId>-alert-input] → alert stage (startAlertStage) → [alerts]
  *     ├→ rejects → [metrics-dlq]      late → [metrics-late]
  *     └→ changelogs [<appId>-*-changelog] → commit offsets
  *
@@ -137,12 +149,22 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     repartition,
     stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
   });
+  if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
   if (clickhouse) await ensureTables(clickhouse, config.retention);
   const schemaIds = {
     '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupSchema),
     '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupSchema),
   };
   const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
+  const alertTarget =
+    windowed && deps.rules
+      ? {
+          topic: alertInputTopic(config.appId),
+          partitions: 1,
+          schemaId: await registry.register(`${alertInputTopic(config.appId)}-value`, batchSchema),
+        }
+      : undefined;
+  const selection = alertTarget && deps.rules ? new AlertSelection(deps.rules) : undefined;
   const repartitionTarget = repartition
     ? {
         topic: repartition,
@@ -251,6 +273,12 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       stats.repartitioned += sent;
       metrics.recordsOut.inc({ stage: 'repartition' }, sent);
       for (const [key, d] of everything(keyed)) durable.set(key, d);
+    }
+    if (alertTarget && selection) {
+      // Sub-topology 0 hands the samples the rules need to the alert stage (one partition).
+      const sent = await sendRepartitioned(producer, alertTarget, selection.select(input));
+      stats.toAlerts += sent;
+      metrics.recordsOut.inc({ stage: 'alerts' }, sent);
     }
     await writeWindowEffects();
     const rejects = group.flatMap((b) => b.rejects);

@@ -39,6 +39,7 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
       late: `${id}-late`,
       metrics1m: `${id}-1m`,
       metrics1h: `${id}-1h`,
+      alerts: `${id}-alerts`,
       partitions: 3,
     },
   };

@@ -1,0 +1,174 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createKafka, ensureTopics } from '../../core/kafka.js';
+import { seriesId } from '../../core/series.js';
+import type { Config } from '../../core/config.js';
+import {
+  alertType,
+  batchSchema,
+  batchType,
+  frame,
+  type AlertEvent,
+  type Sample,
+} from '../../schemas/index.js';
+import { Registry } from '../../schemas/registry.js';
+import { cli, configFile, query, quietLog, readTopic, tempDir } from './helpers.js';
+
+const RULES = `
+groups:
+  - name: hosts
+    interval: 30s
+    rules:
+      - alert: HighCpu
+        expr: avg_over_time(cpu{job="node"}[1m]) > 90
+        for: 1m
+        labels: { severity: critical }
+        annotations: { summary: 'CPU of {{ $labels.host }} at {{ $value }}%' }
+      - alert: HostSilent
+        expr: absent_over_time(cpu{job="node", host="b"}[1m])
+        for: 30s
+        labels: { severity: warning }
+`;
+
+/** Event time of the test's samples: whole minutes, ending about now. */
+const MINUTE = 60_000;
+
+/** Publishes samples, a minute of one series (6 samples) per record, keyed by series, in time order. */
+async function publish(config: Config, samples: Sample[]): Promise<void> {
+  const kafka = createKafka(config.kafka.brokers, 'test', quietLog);
+  const registry = new Registry(config.schemaRegistry.url as string);
+  const schemaId = await registry.register(`${config.topics.metrics}-value`, batchSchema);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ topic: config.topics.metrics, partitions: config.topics.partitions }]);
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const bySeries = new Map<string, Sample[]>();
+    for (const s of samples) {
+      const key = seriesId(s.name, Object.entries(s.labels).sort()).toString();
+      bySeries.set(key, [...(bySeries.get(key) ?? []), s]);
+    }
+    // In event-time order across series, as agents would send them.
+    const chunks = [...bySeries].flatMap(([key, list]) => {
+      const out: Array<{ key: string; samples: Sample[] }> = [];
+      for (let i = 0; i < list.length; i += 6) out.push({ key, samples: list.slice(i, i + 6) });
+      return out;
+    });
+    chunks.sort((a, b) => (a.samples[0]?.timestamp ?? 0) - (b.samples[0]?.timestamp ?? 0));
+    const messages = chunks.map(({ key, samples }) => ({
+      key,
+      value: frame(schemaId, batchType.toBuffer({ samples })),
+    }));
+    await producer.send({ topic: config.topics.metrics, acks: -1, messages });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** `cpu` of hosts a and b from minute `from` to minute `to` (exclusive), 10 s apart; `value(host, t)` or nothing. */
+function cpu(
+  t0: number,
+  from: number,
+  to: number,
+  value: (host: string, t: number) => number | undefined,
+): Sample[] {
+  const out: Sample[] = [];
+  for (let t = t0 + from * MINUTE; t < t0 + to * MINUTE; t += 10_000) {
+    for (const host of ['a', 'b']) {
+      const v = value(host, t);
+      if (v !== undefined)
+        out.push({ name: 'cpu', labels: { job: 'node', host }, timestamp: t, value: v, kind: 'gauge' });
+    }
+  }
+  return out;
+}
+
+/** The alert events on the alerts topic so far (at least `count`), decoded, with their keys. */
+async function alertEvents(config: Config, count: number): Promise<Array<AlertEvent & { key: string }>> {
+  const messages = await readTopic(config.topics.alerts, count);
+  return messages
+    .map((m) => ({
+      ...(alertType.fromBuffer((m.value as Buffer).subarray(5)) as AlertEvent),
+      key: String(m.key),
+    }))
+    .sort((a, b) => a.timestamp - b.timestamp || a.rule.localeCompare(b.rule));
+}
+
+const transitions = (events: AlertEvent[]) => events.map((e) => `${e.rule}:${e.state}`);
+
+function setup(name: string, overrides: Parameters<typeof configFile>[1] = {}) {
+  const dir = tempDir(name);
+  const rules = join(dir, 'rules.yaml');
+  writeFileSync(rules, RULES);
+  // A record holds a minute of samples: event time runs up to 50 s out of order.
+  return {
+    dir,
+    ...configFile(dir, {
+      alerts: { rules: [rules], tickMs: 200 },
+      sink: { maxMs: 100 },
+      windows: { outOfOrdernessMs: 60_000, idleTimeoutMs: 1000 },
+      ...overrides,
+    }),
+  };
+}
+
+describe('alert stage', () => {
+  it('fires and resolves on event time: a CPU spike and a host that goes silent, to the alerts topic and table', async () => {
+    const { config, file } = setup('alerts-e2e');
+    const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 20 * MINUTE;
+    await publish(
+      config,
+      cpu(t0, 0, 20, (host, t) => {
+        const minute = (t - t0) / MINUTE;
+        if (host === 'b') return minute >= 12 && minute < 16 ? undefined : 40;
+        return minute >= 5 && minute < 10 ? 95 : 50;
+      }),
+    );
+    const run = cli(['--config', file, 'run', '--exit-when-idle']);
+    expect(await run.exit, run.stderr().slice(-3000)).toBe(0);
+
+    const events = await alertEvents(config, 6);
+    expect(transitions(events)).toEqual([
+      'HighCpu:pending',
+      'HighCpu:firing',
+      'HighCpu:resolved',
+      'HostSilent:pending',
+      'HostSilent:firing',
+      'HostSilent:resolved',
+    ]);
+    const at = (i: number) => ((events[i] as AlertEvent).timestamp - t0) / 1000;
+    // Evaluated every 30 s over [t - 1m, t] (Prometheus 2's closed range): the average is 95 from
+    // 6:00 (pending), firing 1m later, and 88.6 at 10:00 (the sample at 10:00 is 50 again).
+    expect([at(0), at(1), at(2)]).toEqual([360, 420, 600]);
+    // b's last sample before the gap is at 11:50: absent from 12:50 (> 1m), firing 30 s later,
+    // back with the sample at 16:00.
+    expect([at(3), at(4), at(5)]).toEqual([780, 810, 960]);
+    const firing = events[1] as AlertEvent & { key: string };
+    expect(firing).toMatchObject({
+      labels: { alertname: 'HighCpu', host: 'a', job: 'node', severity: 'critical' },
+      severity: 'critical',
+      startsAt: t0 + 420_000,
+      endsAt: null,
+    });
+    expect(firing.annotations.summary).toBe('CPU of a at 95%');
+    expect(firing.key).toBe(firing.fingerprint);
+    expect(events[2]?.fingerprint).toBe(firing.fingerprint);
+    expect(events[2]).toMatchObject({ state: 'resolved', endsAt: t0 + 600_000 });
+
+    const rows = await query<{ rule: string; state: string; n: string }>(
+      config,
+      `SELECT rule, state, count() AS n FROM \`${config.clickhouse.database}\`.alerts FINAL GROUP BY rule, state ORDER BY rule, state`,
+    );
+    expect(rows.map((r) => `${r.rule}:${r.state}:${r.n}`)).toEqual([
+      'HighCpu:pending:1',
+      'HighCpu:firing:1',
+      'HighCpu:resolved:1',
+      'HostSilent:pending:1',
+      'HostSilent:firing:1',
+      'HostSilent:resolved:1',
+    ]);
+  });
+});

@@ -1,0 +1,468 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import { lastValueFrom, of } from 'rxjs';
+import { AlertEngine } from '../alerts/engine.js';
+import type { RuleSet } from '../alerts/rules.js';
+import { engineEntryCodec, type AlertStore, type EngineEntry } from '../alerts/store.js';
+import type { Config } from '../core/config.js';
+import { messageOf, PipelineError } from '../core/errors.js';
+import { committedToEnd, partitionCount, type TopicSpec } from '../core/kafka.js';
+import type { Logger } from '../core/log.js';
+import type { ProcessedBatch, Rejected } from '../core/records.js';
+import { decodeRecords } from '../operators/decodeRecords.js';
+import { readRepartitioned } from '../operators/readRepartitioned.js';
+import { WatermarkTracker } from '../operators/withWatermarks.js';
+import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index.js';
+import type { Registry } from '../schemas/registry.js';
+import { deadLetterMessages } from '../sinks/deadLetter.js';
+import type { TopologyMetrics } from './metrics.js';
+import { ChangelogStore, type ChangelogEntry } from './stateStore.js';
+
+/** The internal topic that carries the samples the rules select to the alert stage: one partition. */
+export function alertInputTopic(appId: string): string {
+  return `${appId}-alert-input`;
+}
+
+/** The compacted changelog of the alert engine's store. */
+export function alertChangelogTopic(appId: string): string {
+  return `${appId}-alerts-changelog`;
+}
+
+/** The topics of the alert stage: its input and changelog (one partition each), and the alerts topic. */
+export function alertTopicSpecs(config: Config): TopicSpec[] {
+  return [
+    // Consumed within seconds; a day keeps a replay possible after a long outage of the stage.
+    { topic: alertInputTopic(config.appId), partitions: 1, config: { 'retention.ms': String(86_400_000) } },
+    {
+      topic: alertChangelogTopic(config.appId),
+      partitions: 1,
+      config: {
+        'cleanup.policy': 'compact',
+        'min.compaction.lag.ms': String(3_600_000),
+        'max.message.bytes': String(64 * 1024 * 1024),
+      },
+    },
+    { topic: config.topics.alerts, partitions: config.topics.partitions },
+  ];
+}
+
+/**
+ * Which samples the rules need, so that the topology sends only those to the alert stage.
+ * Decided once per series (a bounded cache).
+ */
+export class AlertSelection {
+  private readonly engine: AlertEngine;
+  private readonly cache = new Map<bigint, boolean>();
+
+  constructor(rules: RuleSet) {
+    this.engine = new AlertEngine(rules);
+  }
+
+  /** The batches with only the rows some rule selects; batches left empty are dropped. */
+  select(batches: ReadonlyArray<ProcessedBatch>): ProcessedBatch[] {
+    const out: ProcessedBatch[] = [];
+    for (const batch of batches) {
+      const rows = batch.rows.filter((row) => {
+        let selected = this.cache.get(row.seriesId);
+        if (selected === undefined) {
+          selected = this.engine.selects(row.name, row.labels);
+          if (this.cache.size >= 1_000_000) this.cache.clear();
+          this.cache.set(row.seriesId, selected);
+        }
+        return selected;
+      });
+      if (rows.length > 0) out.push({ ...batch, rows, rejects: [] });
+    }
+    return out;
+  }
+}
+
+/** The changelog-backed store of the engine: dirty keys go to the changelog with the next transaction. */
+class EngineStore extends ChangelogStore<EngineEntry> implements AlertStore {
+  constructor() {
+    super('alerts', engineEntryCodec);
+  }
+}
+
+/** What the stage wrote to its changelog with its state: the event time each input partition reached. */
+interface Checkpoint {
+  channels: Record<number, number>;
+}
+
+const CHECKPOINT_KEY = '__checkpoint';
+
+/** The state of the stage while it owns its input partition. */
+interface Owned {
+  /** Transactional, with one id per appId: a new owner fences a previous one that still runs. */
+  producer: Producer;
+  engine: AlertEngine;
+  store: EngineStore;
+  tracker: WatermarkTracker;
+}
+
+export interface AlertStageStats {
+  samples: number;
+  events: { pending: number; firing: number; resolved: number };
+}
+
+export interface RunningAlertStage {
+  stats: AlertStageStats;
+  /** Rejects when the stage cannot go on. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+  /** True once the alert input is consumed to its end. */
+  isIdle(): Promise<boolean>;
+}
+
+/**
+ * The alert stage (sub-topology `alerts`): the samples the rules select arrive from every input
+ * partition on `<appId>-alert-input` (one partition: absence and aggregation need every series
+ * of a selector in one engine), with the input partition they came from. The engine evaluates
+ * the rules on event time: each group at its interval, as the watermark (bounded
+ * out-of-orderness, minimum across input partitions, idle ones skipped) passes its instants.
+ * When the whole pipeline is caught up and no sample arrives any more, event time follows the
+ * wall clock (minus the out-of-orderness bound), so that a source that stopped sending still
+ * raises its absence alert.
+ *
+ * Exactly once, as Kafka Streams does it: the alert events (to the alerts topic, keyed by
+ * fingerprint), the engine's changed state (to its compacted changelog) and the input offset
+ * go in one Kafka transaction. A restart restores the state the last transaction left, so a
+ * pending alert keeps its start and a firing one is not announced again. Only one instance
+ * owns the input partition (consumer group `<appId>-alerts`); another takes over on failure.
+ */
+export async function startAlertStage(deps: {
+  config: Config;
+  kafka: Kafka;
+  registry: Registry;
+  rules: RuleSet;
+  metrics: TopologyMetrics;
+  log: Logger;
+}): Promise<RunningAlertStage> {
+  const { config, kafka, registry, rules, metrics, log } = deps;
+  const input = alertInputTopic(config.appId);
+  const changelog = alertChangelogTopic(config.appId);
+  const groupId = `${config.appId}-alerts`;
+  const schemaId = await registry.register(`${config.topics.alerts}-value`, alertSchema);
+  const stats: AlertStageStats = { samples: 0, events: { pending: 0, firing: 0, resolved: 0 } };
+
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
+  });
+  const admin = kafka.admin();
+  await Promise.all([consumer.connect(), admin.connect()]);
+  const inputPartitions = await partitionCount(admin, config.topics.metrics);
+
+  let owned: Owned | undefined;
+  let restoring: Promise<Owned> | undefined;
+  /** The next input offset to read, as far as this process applied it. */
+  let position = -1;
+  /** Whether the last evaluation saw every input partition idle: the watermark went as far as it can. */
+  let settled = false;
+  /** Whether the last evaluation went by the wall clock (logged when it starts). */
+  let followingClock = false;
+  let failure: ((error: unknown) => void) | undefined;
+  let stopped: () => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    failure = reject;
+    stopped = resolve;
+  });
+  // Records and ticks take turns: one transaction at a time.
+  let queue: Promise<void> = Promise.resolve();
+  const serial = (work: () => Promise<void>): Promise<void> => {
+    const next = queue.then(work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  const restore = async (): Promise<Owned> => {
+    const started = Date.now();
+    // Connecting fences a previous owner's producer and aborts its open transaction, so the
+    // changelog read next ends with the last committed transaction.
+    const producer = kafka.producer({
+      transactionalId: `${config.appId}-alerts`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const entries = await readChangelog(kafka, config.appId, changelog);
+    const store = new EngineStore();
+    const last = entries.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
+    store.restore(entries.filter((e) => e.key !== CHECKPOINT_KEY));
+    store.changes(); // restored, not changed
+    const tracker = new WatermarkTracker({
+      outOfOrdernessMs: config.windows.outOfOrdernessMs,
+      idleTimeoutMs: config.windows.idleTimeoutMs,
+    });
+    const checkpoint = entries[last]?.value
+      ? (JSON.parse(entries[last].value.toString()) as Checkpoint)
+      : undefined;
+    // Every input partition holds the watermark back until it shows samples or turns idle: the
+    // first to show some must not run the rules past the others' samples.
+    for (let p = 0; p < inputPartitions; p++) tracker.restore(p, Number.NEGATIVE_INFINITY);
+    for (const [p, maxTimestamp] of Object.entries(checkpoint?.channels ?? {}))
+      tracker.restore(Number(p), maxTimestamp);
+    const engine = new AlertEngine(rules, { store });
+    log.info(
+      { entries: store.size, alerts: engine.alerts().length, ms: Date.now() - started },
+      'alert state restored',
+    );
+    return { producer, engine, store, tracker };
+  };
+
+  /** The state, restored first if needed; undefined while this instance does not own the input. */
+  const state = async (): Promise<Owned | undefined> => {
+    if (owned) return owned;
+    if (!restoring) return undefined;
+    owned = await restoring;
+    return owned;
+  };
+
+  /** Writes events, changed state and (with `offset`) the input position in one transaction. */
+  const commit = async (
+    own: Owned,
+    events: AlertEvent[],
+    offset?: number,
+    rejects: ReadonlyArray<Rejected> = [],
+  ): Promise<void> => {
+    const changes = own.store.changes();
+    if (events.length === 0 && changes.length === 0 && offset === undefined) return;
+    const checkpoint: Checkpoint = { channels: Object.fromEntries(own.tracker.partitions()) };
+    changes.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) });
+    const alertMessages: Message[] = events.map((e) => ({
+      key: e.fingerprint,
+      value: frame(schemaId, alertType.toBuffer(e)),
+    }));
+    const transaction = await own.producer.transaction();
+    try {
+      if (alertMessages.length > 0)
+        await transaction.send({ topic: config.topics.alerts, messages: alertMessages, acks: -1 });
+      // Records of this internal topic that do not decode: kept in the DLQ with their reason.
+      if (rejects.length > 0)
+        await transaction.send({ topic: config.topics.dlq, acks: -1, messages: deadLetterMessages(rejects) });
+      await transaction.send({
+        topic: changelog,
+        acks: -1,
+        messages: changes.map((c) => ({ key: c.key, value: c.value, partition: 0 })),
+      });
+      if (offset !== undefined)
+        await transaction.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [{ topic: input, partitions: [{ partition: 0, offset: String(offset) }] }],
+        });
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw new PipelineError(`cannot write alert events and state: ${messageOf(error)}`, {
+        cause: error,
+        retriable: true,
+      });
+    }
+    for (const e of events) {
+      stats.events[e.state] += 1;
+      metrics.alertEvents.inc({ state: e.state });
+      log.info(
+        {
+          alert: e.rule,
+          state: e.state,
+          labels: e.labels,
+          value: e.value,
+          at: new Date(e.timestamp).toISOString(),
+        },
+        'alert',
+      );
+    }
+    const active = own.engine.alerts();
+    metrics.alertsActive.set({ state: 'pending' }, active.filter((a) => a.state === 'pending').length);
+    metrics.alertsActive.set({ state: 'firing' }, active.filter((a) => a.state === 'firing').length);
+  };
+
+  /** After a failed transaction the state in memory is ahead of the changelog: start over from it. */
+  const recover = async (error: unknown) => {
+    log.warn({ error: messageOf(error) }, 'alert stage starts over from its last transaction');
+    await release();
+    restoring = restore();
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [input] });
+    const offset = committed?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+    consumer.seek({ topic: input, partition: 0, offset: Number(offset) < 0 ? '0' : offset });
+  };
+
+  /** Drops the state and the producer (revoked, or after a failed transaction). */
+  const release = async () => {
+    const previous = owned ?? (await restoring?.catch(() => undefined));
+    owned = undefined;
+    restoring = undefined;
+    await previous?.producer.disconnect().catch(() => undefined);
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const mine = (payload.memberAssignment[input] ?? []).includes(0);
+    if (mine && !owned && !restoring) {
+      restoring = restore();
+      restoring.catch((error: unknown) => failure?.(error));
+    } else if (!mine) void serial(release);
+    log.info({ input, owner: mine }, 'alert stage assigned');
+  });
+
+  const decode = decodeRecords((id) => registry.writerType(id));
+  await consumer.subscribe({ topic: input, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: ({ batch, isRunning, isStale }) =>
+      serial(async () => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        const own = await state();
+        if (!own) return;
+        const processed = await lastValueFrom(
+          of({
+            topic: batch.topic,
+            partition: batch.partition,
+            records: batch.messages.map((m) => ({
+              offset: Number(m.offset),
+              key: m.key,
+              value: m.value,
+              headers: m.headers,
+            })),
+            lastOffset: Number(batch.lastOffset()),
+            generation: 0,
+          }).pipe(decode, readRepartitioned()),
+        );
+        // Instant by instant as the watermark passes them, not once at the end of the batch: the
+        // first evaluation of a group is the first instant the watermark reaches.
+        const events: AlertEvent[] = [];
+        let watermark = own.tracker.current();
+        for (const row of processed.rows) {
+          // A repeat from a replay upstream replaces the sample it repeats.
+          own.engine.add(row);
+          own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
+          const now = own.tracker.current();
+          if (now > watermark) {
+            watermark = now;
+            events.push(...own.engine.advance(watermark));
+          }
+        }
+        log.debug(
+          { samples: processed.rows.length, watermark: own.tracker.current(), events: events.length },
+          'alert stage applied',
+        );
+        try {
+          await commit(own, events, processed.lastOffset + 1, processed.rejects);
+        } catch (error) {
+          await release(); // restored again when the consumer rejoins
+          throw error;
+        }
+        position = processed.lastOffset + 1;
+        settled = false;
+        stats.samples += processed.rows.length;
+        metrics.recordsIn.inc({ stage: 'alerts' }, processed.rows.length);
+      }),
+  });
+
+  /** Caught up: this stage at the end of its input, and the topology at the end of the metrics topic. */
+  const caughtUp = async (): Promise<boolean> =>
+    (await atEnd(input, groupId, position)) && (await atEnd(config.topics.metrics, config.appId));
+  /** Whether a group (or this process, at `local`) consumed `topic` to its end; false while its metadata is not known. */
+  const atEnd = async (topic: string, group: string, local?: number): Promise<boolean> => {
+    if ((await partitionCount(admin, topic)) === 0) return false;
+    return committedToEnd(admin, group, topic, local === undefined ? undefined : new Map([[0, local]]));
+  };
+
+  // Evaluation without new records: the watermark moves as partitions turn idle, and when nothing
+  // arrives at all, event time follows the wall clock.
+  const tick = () =>
+    serial(async () => {
+      const own = await state();
+      if (!own) return;
+      let t = own.tracker.current();
+      const idle = own.tracker.nextIdleAt() === undefined;
+      if (idle && (await caughtUp())) {
+        const clock = Date.now() - config.windows.outOfOrdernessMs;
+        if (clock > t && !followingClock)
+          log.info({ watermark: t, clock }, 'no samples arrive: alert evaluation follows the wall clock');
+        followingClock = clock > t;
+        t = Math.max(t, clock);
+      } else followingClock = false;
+      try {
+        await commit(own, own.engine.advance(t));
+        settled = idle;
+      } catch (error) {
+        await recover(error);
+      }
+    }).catch((error: unknown) => log.warn({ error: messageOf(error) }, 'alert evaluation failed'));
+  const timer = setInterval(() => void tick(), config.alerts.tickMs);
+  timer.unref();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stats,
+    done,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(timer);
+        await consumer.stop().catch(() => undefined);
+        await queue;
+        await release();
+        await consumer.disconnect().catch(() => undefined);
+        await admin.disconnect().catch(() => undefined);
+        stopped();
+      })();
+      return stopping;
+    },
+    /** Consumed to the end and, if this instance owns the input, evaluated as far as the watermark can go. */
+    async isIdle() {
+      const owner = owned !== undefined || restoring !== undefined;
+      return (!owner || settled) && (await atEnd(input, groupId, position));
+    },
+  };
+}
+
+/**
+ * Reads the alert changelog from its start to its end (committed records only: the end is found
+ * by the position of the batches, which counts the transaction markers that no message shows).
+ */
+async function readChangelog(kafka: Kafka, appId: string, topic: string): Promise<ChangelogEntry[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let end: number;
+  let start: number;
+  try {
+    const [offsets] = await admin.fetchTopicOffsets(topic);
+    end = Number(offsets?.high ?? 0);
+    start = Number(offsets?.low ?? 0);
+  } finally {
+    await admin.disconnect();
+  }
+  const entries: ChangelogEntry[] = [];
+  if (end <= start) return entries;
+  const consumer = kafka.consumer({ groupId: `${appId}-alerts-restore-${randomUUID()}` });
+  await consumer.connect();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const reached = (lastOffset: string | number) => {
+        if (Number(lastOffset) >= end - 1) resolve();
+      };
+      // A batch of transaction markers only is never handed to eachBatch; this event still sees it.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.lastOffset));
+      consumer
+        .subscribe({ topic, fromBeginning: true })
+        .then(() =>
+          consumer.run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              for (const m of batch.messages) entries.push({ key: m.key?.toString() ?? '', value: m.value });
+            },
+          }),
+        )
+        .catch(reject);
+    });
+  } catch (error) {
+    throw new PipelineError(`cannot restore the alert state from ${topic}: ${messageOf(error)}`, {
+      cause: error,
+      retriable: true,
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return entries;
+}

@@ -1,0 +1,159 @@
+import type { Kafka } from 'kafkajs';
+import type avro from 'avsc';
+import type { Config } from '../core/config.js';
+import { messageOf } from '../core/errors.js';
+import { committedToEnd, ensureTopics } from '../core/kafka.js';
+import type { Logger } from '../core/log.js';
+import type { Rejected } from '../core/records.js';
+import { withRetry } from '../core/retry.js';
+import { alertType, rollupType, WIRE_HEADER_BYTES, type AlertEvent, type Rollup } from '../schemas/index.js';
+import type { Registry } from '../schemas/registry.js';
+import { insertAlerts } from '../sinks/alertsTable.js';
+import type { ClickHouse } from '../sinks/clickhouse.js';
+import { sendToDeadLetter } from '../sinks/deadLetter.js';
+import { insertRollups } from '../sinks/rollupSink.js';
+
+/** A topic a loader stores: the Avro type of its records, and how rows of it are inserted. */
+export interface LoadedTopic<T> {
+  topic: string;
+  /** What a record holds, for log lines and DLQ reasons ("window result", "alert event"). */
+  what: string;
+  type: avro.Type;
+  insert(rows: T[]): Promise<void>;
+}
+
+export interface TopicLoader {
+  /** Rows inserted so far, per topic. */
+  loaded: Record<string, number>;
+  stop(): Promise<void>;
+  /** True once every topic is committed up to its end. */
+  isIdle(): Promise<boolean>;
+}
+
+/**
+ * Stores Avro records of Kafka topics in ClickHouse, as its own consumer group: each fetched
+ * batch is decoded (records that cannot be go to the DLQ with their reason), inserted, and only
+ * then committed. A repeat after a crash inserts identical rows, which the ReplacingMergeTree
+ * tables keep once.
+ */
+export async function startTopicLoader(deps: {
+  config: Config;
+  kafka: Kafka;
+  registry: Registry;
+  groupId: string;
+  topics: ReadonlyArray<LoadedTopic<never>>;
+  log: Logger;
+}): Promise<TopicLoader> {
+  const { config, kafka, registry, groupId, log } = deps;
+  const byTopic = new Map(deps.topics.map((t) => [t.topic, t as LoadedTopic<unknown>]));
+  const consumer = kafka.consumer({ groupId, sessionTimeout: config.kafka.sessionTimeoutMs });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const admin = kafka.admin();
+  await Promise.all([consumer.connect(), producer.connect(), admin.connect()]);
+  type Resolver = ReturnType<avro.Type['createResolver']>;
+  const readers = new Map<string, Promise<Resolver>>();
+  const reader = (type: avro.Type, id: number) => {
+    const key = `${type.name ?? ''}:${id}`;
+    let r = readers.get(key);
+    if (!r) {
+      r = registry.writerType(id).then((writer) => type.createResolver(writer));
+      r.catch(() => readers.delete(key));
+      readers.set(key, r);
+    }
+    return r;
+  };
+  const loaded: Record<string, number> = Object.fromEntries(deps.topics.map((t) => [t.topic, 0]));
+  // Positions reached per topic and partition, transaction markers included (events come from
+  // transactions, and a fetch of markers only never reaches eachBatch).
+  const reached = new Map<string, Map<number, number>>([...byTopic.keys()].map((t) => [t, new Map()]));
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+    reached.get(payload.topic)?.set(payload.partition, Number(payload.lastOffset) + 1),
+  );
+  await ensureTopics(
+    admin,
+    [...byTopic.keys()].map((topic) => ({ topic, partitions: config.topics.partitions })),
+  );
+  for (const topic of byTopic.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      const source = byTopic.get(batch.topic) as LoadedTopic<unknown>;
+      const rows: unknown[] = [];
+      const rejects: Rejected[] = [];
+      for (const m of batch.messages) {
+        const reject = (reason: string) =>
+          rejects.push({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: Number(m.offset),
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+            stage: 'decode',
+            reason,
+          });
+        if (!m.value || m.value.length < WIRE_HEADER_BYTES || m.value[0] !== 0) {
+          reject(`not a Confluent-framed Avro ${source.what}`);
+          continue;
+        }
+        try {
+          const resolver = await reader(source.type, m.value.readUInt32BE(1));
+          rows.push(source.type.fromBuffer(m.value.subarray(WIRE_HEADER_BYTES), resolver));
+        } catch (error) {
+          reject(`cannot decode ${source.what}: ${messageOf(error)}`);
+        }
+      }
+      await source.insert(rows);
+      await sendToDeadLetter(producer, config.topics.dlq, rejects);
+      loaded[batch.topic] = (loaded[batch.topic] ?? 0) + rows.length;
+      await withRetry(() =>
+        consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) },
+        ]),
+      );
+    },
+  });
+  log.info({ topics: [...byTopic.keys()], groupId }, 'loading topics into ClickHouse');
+  return {
+    loaded,
+    async stop() {
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    },
+    async isIdle() {
+      for (const topic of byTopic.keys())
+        if (!(await committedToEnd(admin, groupId, topic, reached.get(topic)))) return false;
+      return true;
+    },
+  };
+}
+
+/**
+ * The loader's second source (`run --mode load`): window results published by topology
+ * instances running with `--sink topics`, from the tier topics into `samples_1m` / `samples_1h`
+ * (a repeat inserts an identical row, same revision).
+ */
+export function rollupTopics(config: Config, clickhouse: ClickHouse): Array<LoadedTopic<Rollup>> {
+  return (
+    [
+      [config.topics.metrics1m, '1m'],
+      [config.topics.metrics1h, '1h'],
+    ] as const
+  ).map(([topic, tier]) => ({
+    topic,
+    what: 'window result',
+    type: rollupType,
+    insert: (rows) => insertRollups(clickhouse, tier, rows),
+  }));
+}
+
+/** The alerts topic into the `alerts` history table. */
+export function alertTopic(config: Config, clickhouse: ClickHouse): LoadedTopic<AlertEvent> {
+  return {
+    topic: config.topics.alerts,
+    what: 'alert event',
+    type: alertType,
+    insert: (rows) => insertAlerts(clickhouse, rows),
+  };
+}
