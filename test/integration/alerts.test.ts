@@ -34,8 +34,8 @@ groups:
 /** Event time of the test's samples: whole minutes, ending about now. */
 const MINUTE = 60_000;
 
-/** Publishes samples, a minute of one series (6 samples) per record, keyed by series, in time order. */
-async function publish(config: Config, samples: Sample[]): Promise<void> {
+/** Publishes samples, `perRecord` of one series per record (a minute by default), keyed by series, in time order. */
+async function publish(config: Config, samples: Sample[], perRecord = 6): Promise<void> {
   const kafka = createKafka(config.kafka.brokers, 'test', quietLog);
   const registry = new Registry(config.schemaRegistry.url as string);
   const schemaId = await registry.register(`${config.topics.metrics}-value`, batchSchema);
@@ -54,7 +54,8 @@ async function publish(config: Config, samples: Sample[]): Promise<void> {
     // In event-time order across series, as agents would send them.
     const chunks = [...bySeries].flatMap(([key, list]) => {
       const out: Array<{ key: string; samples: Sample[] }> = [];
-      for (let i = 0; i < list.length; i += 6) out.push({ key, samples: list.slice(i, i + 6) });
+      for (let i = 0; i < list.length; i += perRecord)
+        out.push({ key, samples: list.slice(i, i + perRecord) });
       return out;
     });
     chunks.sort((a, b) => (a.samples[0]?.timestamp ?? 0) - (b.samples[0]?.timestamp ?? 0));
@@ -99,10 +100,10 @@ async function alertEvents(config: Config, count: number): Promise<Array<AlertEv
 
 const transitions = (events: AlertEvent[]) => events.map((e) => `${e.rule}:${e.state}`);
 
-function setup(name: string, overrides: Parameters<typeof configFile>[1] = {}) {
+function setup(name: string, overrides: Parameters<typeof configFile>[1] = {}, text = RULES) {
   const dir = tempDir(name);
   const rules = join(dir, 'rules.yaml');
-  writeFileSync(rules, RULES);
+  writeFileSync(rules, text);
   // A record holds a minute of samples: event time runs up to 50 s out of order.
   return {
     dir,
@@ -170,5 +171,112 @@ describe('alert stage', () => {
       'HostSilent:firing:1',
       'HostSilent:resolved:1',
     ]);
+  });
+
+  it('a restart in the pending state keeps its timing, a restart while firing announces nothing again', async () => {
+    const rules = `
+groups:
+  - name: hosts
+    interval: 30s
+    rules:
+      - alert: HighCpu
+        expr: avg_over_time(cpu{job="node"}[1m]) > 90
+        for: 2m
+`;
+    // One sample per record, so event time is in order and the watermark is 5 s behind the data.
+    const { config, file } = setup(
+      'alerts-restart',
+      { windows: { outOfOrdernessMs: 5000, idleTimeoutMs: 1000 } },
+      rules,
+    );
+    // Event time ends about now at each run, so that evaluation by the wall clock (when every
+    // partition is idle) adds nothing the data does not say.
+    const T = Math.floor(Date.now() / 30_000) * 30_000;
+    const hostA = (from: number, to: number, value: (t: number) => number) =>
+      cpu(T, from, to, (host, t) => (host === 'a' ? value(t) : undefined));
+    const runToIdle = async () => {
+      const run = cli(['--config', file, 'run', '--exit-when-idle']);
+      expect(await run.exit, run.stderr().slice(-3000)).toBe(0);
+      return run;
+    };
+
+    // Up to T: 95 from T-1m30s: pending at T-30s, due to fire 2m later.
+    await publish(
+      config,
+      hostA(-5, 1 / 6, (t) => (t >= T - 90_000 ? 95 : 50)),
+      1,
+    );
+    await runToIdle();
+    expect(transitions(await alertEvents(config, 1))).toEqual(['HighCpu:pending']);
+
+    // Restarted in the pending state: fires at T+1m30s, 2m after it became pending.
+    await publish(
+      config,
+      hostA(1 / 6, 11 / 6, () => 95),
+      1,
+    );
+    const second = await runToIdle();
+    expect(second.stderr()).toMatch(/"msg":"alert state restored"/);
+    let events = await alertEvents(config, 2);
+    expect(events.map((e) => [e.state, e.timestamp - T])).toEqual([
+      ['pending', -30_000],
+      ['firing', 90_000],
+    ]);
+    expect(events[1]?.startsAt).toBe(T + 90_000);
+
+    // Restarted while firing: nothing announced again; resolved at T+2m, when the 1m average drops.
+    await publish(
+      config,
+      hostA(2, 4, () => 50),
+      1,
+    );
+    await runToIdle();
+    events = await alertEvents(config, 3);
+    expect(events.map((e) => [e.state, e.timestamp - T])).toEqual([
+      ['pending', -30_000],
+      ['firing', 90_000],
+      ['resolved', 120_000],
+    ]);
+    expect(new Set(events.map((e) => e.fingerprint)).size).toBe(1);
+  });
+
+  it('a source that stops sending, with no sample arriving at all, raises the absence alert', async () => {
+    const rules = `
+groups:
+  - name: hosts
+    interval: 5s
+    rules:
+      - alert: HostSilent
+        expr: absent_over_time(cpu{job="node", host="b"}[20s])
+        labels: { severity: warning }
+`;
+    const { config, file } = setup(
+      'alerts-dead',
+      { windows: { outOfOrdernessMs: 1000, idleTimeoutMs: 1000 } },
+      rules,
+    );
+    const T = Math.floor(Date.now() / 5000) * 5000;
+    await publish(
+      config,
+      cpu(T, -1, 0, (host) => (host === 'b' ? 40 : undefined)),
+      1,
+    );
+    const run = cli(['--config', file, 'run']);
+    try {
+      await run.waitFor(/"msg":"alert state restored"/);
+      // Nothing else is ever sent: the wall clock moves evaluation on until b is absent 20 s.
+      const [event] = await alertEvents(config, 1);
+      expect(event).toMatchObject({
+        rule: 'HostSilent',
+        state: 'firing',
+        labels: { host: 'b', job: 'node' },
+      });
+      const lastSample = T - 10_000;
+      expect(event?.timestamp).toBeGreaterThanOrEqual(lastSample + 20_000);
+      await run.waitFor(/alert evaluation follows the wall clock/);
+    } finally {
+      run.child.kill('SIGTERM');
+    }
+    expect(await run.exit).toBe(0);
   });
 });
