@@ -265,10 +265,8 @@ export class AlertEngine {
     const interval = group.intervalMs;
     let next: number;
     if (last !== undefined) next = (Math.floor(last / interval) + 1) * interval;
-    else {
-      next = Math.floor(watermark / interval) * interval;
-      if (earliest !== undefined) next = Math.min(next, Math.ceil(earliest / interval) * interval);
-    }
+    else if (earliest !== undefined) next = Math.ceil(earliest / interval) * interval;
+    else next = Math.floor(watermark / interval) * interval;
     return next <= watermark ? next : undefined;
   }
 

@@ -1,4 +1,9 @@
 import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { notifierSection } from '../notifier/config.js';
+import { startNotifier } from '../notifier/notifier.js';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import { createKafka } from '../core/kafka.js';
@@ -14,6 +19,17 @@ import { startDemoAgents } from './demoAgents.js';
 
 /** Simulated application hosts that push through the collector with the SDK. */
 const AGENT_HOSTS = 10;
+
+/** The demo's alert rules (and their tests: `metrics-pipeline rules test examples/rules/demo.test.yaml`). */
+const DEMO_RULES = fileURLToPath(new URL('../examples/rules/demo.rules.yaml', import.meta.url));
+
+/** The incident in the replayed history, in minutes before the live part: what the rules catch. */
+const INCIDENT = {
+  /** host-00002's CPU runs at 95 % for 10 minutes (HighCpu, CpuAnomaly). */
+  spike: { host: 2, from: 60, to: 50 },
+  /** host-00001 sends nothing for 10 minutes (HostSilent). */
+  silence: { host: 1, from: 40, to: 30 },
+};
 
 export interface DemoFlags {
   duration: number;
@@ -42,7 +58,13 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
     config = {
       ...config,
       appId: `demo-${run}`,
-      topics: { ...config.topics, metrics: `demo-${run}-metrics`, dlq: `demo-${run}-dlq` },
+      topics: {
+        ...config.topics,
+        metrics: `demo-${run}-metrics`,
+        dlq: `demo-${run}-dlq`,
+        alerts: `demo-${run}-alerts`,
+      },
+      alerts: { ...config.alerts, rules: [DEMO_RULES] },
       // Agents send 10 samples 10 s apart per record: event time within a partition runs up to
       // 100 s out of order, which the watermark must allow for.
       windows: { ...config.windows, outOfOrdernessMs: Math.max(config.windows.outOfOrdernessMs, 100_000) },
@@ -57,14 +79,16 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         `${summary.stored['1m']} 1-minute and ${summary.stored['1h']} 1-hour aggregates; ${summary.late} late samples; ` +
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
         `the collector took ${summary.collector.accepted} samples from SDK agents and refused ${summary.collector.rejected}; ` +
+        `${summary.alerts.firing} alerts fired and ${summary.alerts.resolved} resolved, ${summary.notifications} webhook notifications; ` +
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
     console.log(
       `try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`,
     );
+    for (const line of summary.timeline) console.log(`  ${line}`);
     if (flags.json) {
-      const { produced, stored, dlq, late, collector } = summary;
-      console.log(JSON.stringify({ produced, stored, dlq, late, collector }));
+      const { produced, stored, dlq, late, collector, alerts, notifications } = summary;
+      console.log(JSON.stringify({ produced, stored, dlq, late, collector, alerts, notifications }));
     }
   } finally {
     if (services) say('stopping the services it started');
@@ -80,6 +104,12 @@ interface Summary {
   late: number;
   /** Samples the collector took from the SDK agents (and refused from the careless client). */
   collector: { accepted: number; rejected: number };
+  /** Alert state changes stored in the `alerts` table. */
+  alerts: { firing: number; resolved: number };
+  /** Webhook calls the notifier made to the demo's receiver. */
+  notifications: number;
+  /** What fired and resolved, in event time. */
+  timeline: string[];
 }
 
 async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
@@ -102,6 +132,28 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const historySeries = Math.min(flags.series, 500);
   const historyMs = flags.history * 3_600_000;
   const liveStart = Math.ceil(Date.now() / 60_000) * 60_000;
+  const minutesBefore = (m: number) => liveStart - m * 60_000;
+  const incident = {
+    spike: {
+      host: INCIDENT.spike.host,
+      from: minutesBefore(INCIDENT.spike.from),
+      to: minutesBefore(INCIDENT.spike.to),
+    },
+    silence: {
+      host: INCIDENT.silence.host,
+      from: minutesBefore(INCIDENT.silence.from),
+      to: minutesBefore(INCIDENT.silence.to),
+    },
+  };
+  // The notifier delivers to a webhook receiver of the demo's own.
+  const receiver = await startReceiver();
+  const notifier = await startNotifier({
+    config: {
+      ...config,
+      notifier: notifierSection.parse(demoNotifierSection(receiver.url)),
+    },
+    log,
+  });
   const production = (async () => {
     say(
       `replaying ${flags.history} h of history of ${historySeries} series (10 s apart) to ${config.topics.metrics}`,
@@ -117,6 +169,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       seed: 42,
       start: liveStart - historyMs,
       intervalMs: 10_000,
+      ...(historyMs >= INCIDENT.spike.from * 60_000 ? { incident } : {}),
       onProgress: (sent) => (produced = sent.samples),
     });
     say(
@@ -147,6 +200,8 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   production.catch((error: unknown) => say(`producer failed: ${messageOf(error)}`));
 
   let raw = 0;
+  let alerts = { firing: 0, resolved: 0 };
+  let timeline: string[] = [];
   let series = 0;
   let minute = 0;
   let hour = 0;
@@ -168,11 +223,37 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
         series = Number(row?.series ?? 0);
         minute = Number(row?.m ?? 0);
         hour = Number(row?.h ?? 0);
+        const events = await queryRows<{
+          rule: string;
+          state: string;
+          ts: string;
+          labels: Record<string, string>;
+        }>(
+          ch,
+          // Firing alerts and their resolution (not pending alerts that cleared before they fired).
+          `SELECT rule, state, ts, labels FROM ${db}.alerts FINAL
+           WHERE state = 'firing' OR (state = 'resolved' AND fingerprint IN
+             (SELECT fingerprint FROM ${db}.alerts WHERE state = 'firing'))
+           ORDER BY ts, rule`,
+        );
+        alerts = {
+          firing: events.filter((e) => e.state === 'firing').length,
+          resolved: events.filter((e) => e.state === 'resolved').length,
+        };
+        timeline = events.map(
+          (e) =>
+            `${e.ts.slice(11, 19)} (event time) ${e.rule} ${e.state}` +
+            (e.labels.host ? ` for ${e.labels.host}` : e.labels.region ? ` in ${e.labels.region}` : ''),
+        );
       },
     });
     await production;
+    // The last events may still be on their way to the receiver (group_interval 1s).
+    await receiver.quiet(3000, 20_000);
   } finally {
     clearInterval(progress);
+    await notifier.stop();
+    await receiver.close();
   }
   say(`done in ${Math.round((Date.now() - began) / 1000)}s`);
   return {
@@ -182,6 +263,57 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
     dlq: stats.deadLettered,
     late: stats.late,
     collector,
+    alerts,
+    notifications: receiver.count(),
+    timeline,
+  };
+}
+
+/**
+ * The demo's notifier routes: one notification per alert name and host, sent at once and again
+ * when the group changes (at most once a second), to a webhook receiver of the demo's own.
+ */
+function demoNotifierSection(url: string): Record<string, unknown> {
+  return {
+    route: {
+      receiver: 'demo-webhook',
+      group_by: ['alertname', 'host', 'region'],
+      group_wait: '0s',
+      group_interval: '1s',
+      repeat_interval: '1h',
+    },
+    receivers: [{ name: 'demo-webhook', webhook_configs: [{ url, send_resolved: true }] }],
+  };
+}
+
+/** A local webhook receiver that counts the notifications it gets. */
+async function startReceiver(): Promise<{
+  url: string;
+  count(): number;
+  /** Resolves once no notification came for `ms` (or after `maxMs`). */
+  quiet(ms: number, maxMs: number): Promise<void>;
+  close(): Promise<void>;
+}> {
+  let count = 0;
+  let last = Date.now();
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count += 1;
+      last = Date.now();
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/alerts`,
+    count: () => count,
+    async quiet(ms, maxMs) {
+      const until = Date.now() + maxMs;
+      while (Date.now() - last < ms && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 

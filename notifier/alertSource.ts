@@ -108,7 +108,9 @@ export async function consumeAlerts(
         try {
           const event = await o.codec.decode(m.value);
           o.metrics.events.inc({ state: event.state });
-          o.dispatcher.apply(event);
+          // Events apply as they came, one after the other: a group due at once (group_wait 0)
+          // is flushed before the next event of the batch changes it.
+          if (o.dispatcher.apply(event)) await new Promise((resolve) => setTimeout(resolve, 0));
         } catch (error) {
           // The registry being unreachable fails the batch (kafkajs retries it); a bad record is set aside.
           if (!(error instanceof RejectError)) throw error;

@@ -232,11 +232,11 @@ const deliveryDefaults = { attempts: 5, initial_backoff: '200ms', max_backoff: '
 
 export const notifierSection = z
   .object({
-    /** The topic alert events are read from. */
+    /** The topic alert events are read from; by default the topology's `topics.alerts`. */
     alerts_topic: z
       .string()
       .regex(/^[a-zA-Z0-9._-]{1,200}$/, 'letters, digits, ".", "_" and "-" only')
-      .default('alerts'),
+      .optional(),
     /** Where people see the alerts, put in every notification (`externalURL`). */
     external_url: z.union([httpUrl, z.literal('')]).default(''),
     /** Retries of one notification (core/retry.ts: exponential backoff, full jitter). */

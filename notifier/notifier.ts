@@ -49,7 +49,7 @@ export function notifierNames(config: Config): {
   group: string;
 } {
   return {
-    alerts: config.notifier?.alerts_topic ?? 'alerts',
+    alerts: config.notifier?.alerts_topic ?? config.topics.alerts,
     log: `${config.appId}-notifier-log`,
     silences: `${config.appId}-silences`,
     group: `${config.appId}-notifier`,

@@ -68,6 +68,16 @@ export class WatermarkTracker {
     });
   }
 
+  /**
+   * Marks `partition` active now without a record (its records are known to be on their way,
+   * e.g. its input has lag), keeping the event time it reached: it holds the watermark back.
+   */
+  touch(partition: number): void {
+    const state = this.states.get(partition);
+    if (state) state.activeAt = this.clock();
+    else this.states.set(partition, { maxTimestamp: Number.NEGATIVE_INFINITY, activeAt: this.clock() });
+  }
+
   /** How often `rewind` was called: the operator starts its watermark over when it changes. */
   rewinds = 0;
 

@@ -98,6 +98,7 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
       seed: options.seed ?? 1,
       start,
       intervalMs,
+      ...(options.incident ? { incident: options.incident } : {}),
     })) {
       if (options.signal?.aborted) break;
       pending.push({

@@ -44,6 +44,16 @@ export interface SyntheticOptions {
   start: number;
   /** Event time between two samples of a series, ms. */
   intervalMs: number;
+  /** Something for the alert rules to notice (the demo's incident). */
+  incident?: Incident;
+}
+
+/** An incident in the synthetic data, in event time (epoch ms, `from` inclusive, `to` exclusive). */
+export interface Incident {
+  /** This host's `cpu_usage_percent` runs at about 95 %. */
+  spike?: { host: number; from: number; to: number };
+  /** This host sends nothing at all. */
+  silence?: { host: number; from: number; to: number };
 }
 
 export interface SyntheticRecord {
@@ -65,11 +75,14 @@ export function prng(seed: number): () => number {
 }
 
 interface SeriesSpec {
+  host: number;
   name: string;
   kind: SampleKind;
   labels: Record<string, string>;
   key: string;
   value: number;
+  /** Where a gauge returns to: its first value. */
+  level: number;
   step: number;
 }
 
@@ -85,12 +98,15 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
       ...metric.extra,
     };
     const sorted = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1));
+    const value = metric.base * (0.5 + random());
     specs.push({
+      host,
       name: metric.name,
       kind: metric.kind,
       labels,
       key: seriesId(metric.name, sorted).toString(),
-      value: metric.base * (0.5 + random()),
+      value,
+      level: value,
       step: metric.step,
     });
   }
@@ -100,13 +116,16 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
 /**
  * The synthetic workload, deterministic for a seed and a start time: ticks of `intervalMs`;
  * every series reports once a tick; records carry `batch` consecutive samples of one series.
- * Values are random walks (counters only go up), rounded as real agents report them.
+ * Counters go up by random steps; gauges wander around their level (a mean-reverting random walk,
+ * as CPU or memory do rather than drifting off); values are rounded as real agents report them.
  */
 export function* syntheticRecords(options: SyntheticOptions): Generator<SyntheticRecord> {
   const { samples, intervalMs, start } = options;
   const batch = Math.max(1, Math.floor(options.batch));
   const specs = seriesSpecs(Math.max(1, options.series), options.seed);
   const random = prng(options.seed ^ 0x5eed);
+  const { spike, silence } = options.incident ?? {};
+  const within = (range: { from: number; to: number }, t: number) => t >= range.from && t < range.to;
   let left = samples;
   for (let tick = 0; left > 0; tick += batch) {
     for (const spec of specs) {
@@ -114,18 +133,26 @@ export function* syntheticRecords(options: SyntheticOptions): Generator<Syntheti
       const n = Math.min(batch, left);
       const out: Sample[] = [];
       for (let j = 0; j < n; j++) {
-        const delta = spec.step * (random() - (spec.kind === 'counter' ? 0 : 0.5));
-        spec.value = Math.max(0, spec.value + delta);
+        // Counters only go up; gauges wander around their level (a mean-reverting walk).
+        spec.value =
+          spec.kind === 'counter'
+            ? spec.value + spec.step * random()
+            : Math.max(0, spec.value + spec.step * (random() - 0.5) - (spec.value - spec.level) * 0.3);
+        const timestamp = start + (tick + j) * intervalMs;
+        if (silence && spec.host === silence.host && within(silence, timestamp)) continue;
+        const spiking =
+          spike && spec.host === spike.host && spec.name === 'cpu_usage_percent' && within(spike, timestamp);
         out.push({
           name: spec.name,
           labels: spec.labels,
-          timestamp: start + (tick + j) * intervalMs,
-          value: Math.round(spec.value * 100) / 100,
+          timestamp,
+          // The spike leaves the random walk as it was: the host comes back to where it was.
+          value: spiking ? 94 + ((tick + j) % 5) * 0.5 : Math.round(spec.value * 100) / 100,
           kind: spec.kind,
         });
       }
       left -= n;
-      yield { key: spec.key, samples: out };
+      if (out.length > 0) yield { key: spec.key, samples: out };
     }
   }
 }

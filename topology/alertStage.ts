@@ -330,23 +330,29 @@ export async function startAlertStage(deps: {
         );
         // Instant by instant as the watermark passes them, not once at the end of the batch: the
         // first evaluation of a group is the first instant the watermark reaches.
-        const events: AlertEvent[] = [];
+        let events: AlertEvent[] = [];
         let watermark = own.tracker.current();
-        for (const row of processed.rows) {
-          // A repeat from a replay upstream replaces the sample it repeats.
-          own.engine.add(row);
-          own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
-          const now = own.tracker.current();
-          if (now > watermark) {
-            watermark = now;
-            events.push(...own.engine.advance(watermark));
-          }
-        }
-        log.debug(
-          { samples: processed.rows.length, watermark: own.tracker.current(), events: events.length },
-          'alert stage applied',
-        );
         try {
+          const rows = processed.rows;
+          for (let i = 0; i < rows.length; i++) {
+            const row = rows[i] as (typeof rows)[number];
+            // A repeat from a replay upstream replaces the sample it repeats.
+            own.engine.add(row);
+            own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
+            const now = own.tracker.current();
+            if (now > watermark) {
+              watermark = now;
+              events.push(...own.engine.advance(watermark));
+            }
+            // Events go out as they happen, not with the rest of the batch (a replay of history
+            // would hand the notifier a firing and its resolution at once). The position stays at
+            // this record, unless it is done: a restart reads it again, and its samples change nothing.
+            if (events.length > 0) {
+              await commit(own, events, rows[i + 1]?.offset !== row.offset ? row.offset + 1 : row.offset);
+              events = [];
+            }
+          }
+          log.debug({ samples: rows.length, watermark }, 'alert stage applied');
           await commit(own, events, processed.lastOffset + 1, processed.rejects);
         } catch (error) {
           await release(); // restored again when the consumer rejoins
@@ -359,9 +365,23 @@ export async function startAlertStage(deps: {
       }),
   });
 
-  /** Caught up: this stage at the end of its input, and the topology at the end of the metrics topic. */
-  const caughtUp = async (): Promise<boolean> =>
-    (await atEnd(input, groupId, position)) && (await atEnd(config.topics.metrics, config.appId));
+  /**
+   * The input partitions whose samples may still come: all of them while this stage has records
+   * to read, else those the topology has not committed to their end. Undefined while a topic's
+   * metadata is not known.
+   */
+  const pending = async (): Promise<number[] | undefined> => {
+    if (!(await atEnd(input, groupId, position))) return Array.from({ length: inputPartitions }, (_, p) => p);
+    const [ends, offsets] = await Promise.all([
+      admin.fetchTopicOffsets(config.topics.metrics),
+      admin.fetchOffsets({ groupId: config.appId, topics: [config.topics.metrics] }),
+    ]);
+    if (ends.length === 0) return undefined;
+    const committed = new Map(offsets[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+    return ends
+      .filter((p) => Math.max(committed.get(p.partition) ?? -1, Number(p.low)) < Number(p.high))
+      .map((p) => p.partition);
+  };
   /** Whether a group (or this process, at `local`) consumed `topic` to its end; false while its metadata is not known. */
   const atEnd = async (topic: string, group: string, local?: number): Promise<boolean> => {
     if ((await partitionCount(admin, topic)) === 0) return false;
@@ -374,9 +394,12 @@ export async function startAlertStage(deps: {
     serial(async () => {
       const own = await state();
       if (!own) return;
+      // An input partition with samples still on their way is not idle, however long they take.
+      const behind = await pending();
+      for (const p of behind ?? []) own.tracker.touch(p);
       let t = own.tracker.current();
       const idle = own.tracker.nextIdleAt() === undefined;
-      if (idle && (await caughtUp())) {
+      if (idle && behind?.length === 0) {
         const clock = Date.now() - config.windows.outOfOrdernessMs;
         if (clock > t && !followingClock)
           log.info({ watermark: t, clock }, 'no samples arrive: alert evaluation follows the wall clock');

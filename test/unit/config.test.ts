@@ -39,6 +39,7 @@ describe('loadConfig', () => {
         late: 'metrics-late',
         metrics1m: 'metrics-1m',
         metrics1h: 'metrics-1h',
+        alerts: 'alerts',
         partitions: 4,
       },
       input: { coPartitioned: true },
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
         maxFutureMs: 600_000,
       },
       sink: { maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 67_108_864 },
+      alerts: { rules: [], tickMs: 1000 },
       collector: {
         host: '127.0.0.1',
         port: 9091,
@@ -66,7 +68,7 @@ describe('loadConfig', () => {
         tenants: [],
         wal: { dir: '.data/collector-wal', maxBytes: 1_073_741_824, segmentBytes: 67_108_864 },
       },
-      retention: { rawDays: 7, minuteDays: 30, hourDays: 365 },
+      retention: { rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 },
     });
   });
 
@@ -150,7 +152,12 @@ describe('loadConfig', () => {
 
   it('reads a JSON file', () => {
     const file = configFile(JSON.stringify({ retention: { rawDays: 30 } }), 'json');
-    expect(loadConfig(file, {}).retention).toEqual({ rawDays: 30, minuteDays: 30, hourDays: 365 });
+    expect(loadConfig(file, {}).retention).toEqual({
+      rawDays: 30,
+      minuteDays: 30,
+      hourDays: 365,
+      alertDays: 365,
+    });
   });
 
   it('applies file, then environment, then overrides', () => {

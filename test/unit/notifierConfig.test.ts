@@ -7,6 +7,7 @@ import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { formatMatchers, matchesLabels, parseMatchers } from '../../notifier/matchers.js';
 import { compileRoutes, matchRoutes } from '../../notifier/routes.js';
+import { notifierNames } from '../../notifier/notifier.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'notifier-config-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,8 +80,12 @@ describe('notifier config', () => {
     });
     expect(root.routes[0]).toMatchObject({ receiver: 'team', groupWaitMs: 30_000, continue: false });
     const loaded = loadConfig(undefined, {}, { notifier: minimal });
+    expect(loaded.notifier?.alerts_topic).toBeUndefined();
+    expect(notifierNames(loaded).alerts).toBe('alerts');
+    expect(
+      notifierNames(loadConfig(undefined, {}, { notifier: minimal, topics: { alerts: 'a2' } })).alerts,
+    ).toBe('a2');
     expect(loaded.notifier).toMatchObject({
-      alerts_topic: 'alerts',
       external_url: '',
       inhibit_rules: [],
       silences: [],
