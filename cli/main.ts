@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PipelineError } from '../core/errors.js';
+import { ConfigError, PipelineError } from '../core/errors.js';
 import { commandConfig, intOption, type GlobalOptions } from './context.js';
 import type { ProduceFlags } from './produceCommand.js';
 
@@ -279,7 +279,7 @@ function report(error: unknown): number {
     process.stderr.write(`metrics-pipeline: ${error.message}\n`);
     if (error.hint) process.stderr.write(`  hint: ${error.hint}\n`);
     if (process.env.DEBUG) process.stderr.write(`${error.stack}\n`);
-    return error.name === 'ConfigError' ? 2 : 1;
+    return error instanceof ConfigError ? 2 : 1;
   }
   process.stderr.write(
     `metrics-pipeline: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

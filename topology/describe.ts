@@ -25,7 +25,16 @@ export interface TopologyDescription {
 /** The settings that shape the graph; the optional ones have the defaults that `describeTopology` applies. */
 interface ShapingConfig {
   appId: string;
-  topics: { metrics: string; dlq: string; late?: string; metrics1m?: string; metrics1h?: string };
+  topics: {
+    metrics: string;
+    dlq: string;
+    late?: string;
+    metrics1m?: string;
+    metrics1h?: string;
+    alerts?: string;
+  };
+  /** Alert rule files: with any, the alert stage is a sub-topology of its own. */
+  alerts?: { rules?: string[] };
   /** Whether the input is keyed by series already; if not, the topology repartitions it. */
   input?: { coPartitioned?: boolean };
   windows?: {
@@ -58,7 +67,10 @@ export function describeTopology(config: Config): TopologyDescription {
     metrics1m: c.topics.metrics1m ?? 'metrics-1m',
     metrics1h: c.topics.metrics1h ?? 'metrics-1h',
     repartition: `${c.appId}-repartition`,
+    alerts: c.topics.alerts ?? 'alerts',
+    alertInput: `${c.appId}-alert-input`,
   };
+  const alerting = (c.alerts?.rules?.length ?? 0) > 0;
   const coPartitioned = c.input?.coPartitioned ?? true;
   const store = (name: string) => ({ name, changelog: `${c.appId}-${name}-changelog` });
   const stores = [store('window-1m'), store('window-1h')];
@@ -81,9 +93,12 @@ export function describeTopology(config: Config): TopologyDescription {
       name: 'validate',
       kind: 'processor',
       stores: [],
-      next: coPartitioned
-        ? ['sink-samples', 'watermark', 'sink-dlq']
-        : ['sink-samples', 'repartition-sink', 'sink-dlq'],
+      next: [
+        'sink-samples',
+        coPartitioned ? 'watermark' : 'repartition-sink',
+        ...(alerting ? ['alert-input-sink'] : []),
+        'sink-dlq',
+      ],
       detail: 'normalize names and labels, series id',
     },
     {
@@ -151,7 +166,15 @@ export function describeTopology(config: Config): TopologyDescription {
     detail: 'side output: rejects with original bytes and reason',
   };
 
-  const subtopologies = coPartitioned
+  const alertInputSink: TopologyNode = {
+    name: 'alert-input-sink',
+    kind: 'sink',
+    topics: [topic.alertInput],
+    next: [],
+    detail: 'the samples the rules select, one partition, with their input partition and offsets',
+  };
+  if (alerting) ingest.push(alertInputSink);
+  const subtopologies: TopologyDescription['subtopologies'] = coPartitioned
     ? [{ id: 0, nodes: [...ingest, ...rollup, deadLetter] }]
     : [
         {
@@ -191,6 +214,37 @@ export function describeTopology(config: Config): TopologyDescription {
         },
       ];
 
+  if (alerting) {
+    stores.push(store('alerts'));
+    subtopologies.push({
+      id: subtopologies.length,
+      nodes: [
+        {
+          name: 'alert-input-source',
+          kind: 'source',
+          topics: [topic.alertInput],
+          next: ['alert-rules'],
+          detail: `consumer group ${c.appId}-alerts: one owner`,
+        },
+        {
+          name: 'alert-rules',
+          kind: 'processor',
+          stores: ['alerts'],
+          next: ['sink-alerts'],
+          detail:
+            `${c.alerts?.rules?.length} rule file(s) on event time: watermark per input partition, ` +
+            'the wall clock when nothing arrives; events, state and offset in one transaction',
+        },
+        {
+          name: 'sink-alerts',
+          kind: 'sink',
+          topics: [topic.alerts],
+          next: [],
+          detail: 'Avro AlertEvent keyed by fingerprint; loaded into the alerts table',
+        },
+      ],
+    });
+  }
   return {
     subtopologies,
     stores,
@@ -204,6 +258,12 @@ export function describeTopology(config: Config): TopologyDescription {
       { name: topic.metrics1h, role: 'output: 1h rollups' },
       { name: topic.dlq, role: 'side output: dead letters' },
       { name: topic.late, role: 'side output: late samples' },
+      ...(alerting
+        ? [
+            { name: topic.alertInput, role: 'internal: samples the alert rules select, one partition' },
+            { name: topic.alerts, role: 'output: alert state changes' },
+          ]
+        : []),
     ],
   };
 }

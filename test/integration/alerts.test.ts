@@ -141,8 +141,8 @@ describe('alert stage', () => {
       'HostSilent:resolved',
     ]);
     const at = (i: number) => ((events[i] as AlertEvent).timestamp - t0) / 1000;
-    // Evaluated every 30 s over [t - 1m, t] (Prometheus 2's closed range): the average is 95 from
-    // 6:00 (pending), firing 1m later, and 88.6 at 10:00 (the sample at 10:00 is 50 again).
+    // Evaluated every 30 s over (t - 1m, t] (Prometheus 3's left-open range): the average is 95
+    // from 6:00 (pending), firing 1m later, and 87.5 at 10:00 (the sample at 10:00 is 50 again).
     expect([at(0), at(1), at(2)]).toEqual([360, 420, 600]);
     // b's last sample before the gap is at 11:50: absent from 12:50 (> 1m), firing 30 s later,
     // back with the sample at 16:00.

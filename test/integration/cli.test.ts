@@ -95,6 +95,16 @@ describe('metrics-pipeline command line', () => {
     expect(invalid.stderr()).toMatch(/topics\.metrics: letters, digits/);
     expect(invalid.stderr()).toMatch(/partitons/);
 
+    // A rule file that does not load stops `run` before it starts anything: file, line, reason.
+    const rules = join(dir, 'rules.yaml');
+    writeFileSync(rules, 'groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]) >\n');
+    const { file: withRules } = configFile(dir, { alerts: { rules: [join(dir, 'ok.yaml'), rules] } });
+    writeFileSync(join(dir, 'ok.yaml'), 'groups: []\n');
+    const badRules = cli(['--config', withRules, 'run']);
+    expect(await badRules.exit).toBe(2);
+    expect(badRules.stderr()).toMatch(new RegExp(`${rules}:5:\\d+: `));
+    expect(badRules.stderr()).not.toMatch(/\n\s+at |partitions assigned/);
+
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;

@@ -80,6 +80,23 @@ describe('describeTopology', () => {
     expect(renderText(d)).toBe(DEFAULT_TEXT);
   });
 
+  it('adds the alert stage as a sub-topology of its own when rules are configured', () => {
+    const d = describeTopology({ ...defaults, alerts: { rules: ['rules.yaml'], tickMs: 1000 } });
+    expectWellFormed(d);
+    expect(d.subtopologies.map((s) => s.nodes.map((n) => n.name))).toEqual([
+      expect.arrayContaining(['validate', 'alert-input-sink']),
+      ['alert-input-source', 'alert-rules', 'sink-alerts'],
+    ]);
+    expect(d.subtopologies[0]?.nodes.find((n) => n.name === 'validate')?.next).toContain('alert-input-sink');
+    expect(d.stores).toContainEqual({ name: 'alerts', changelog: 'metrics-pipeline-alerts-changelog' });
+    expect(d.topics).toContainEqual({ name: 'alerts', role: 'output: alert state changes' });
+    expect(renderText(d)).toContain(
+      '    Source: alert-input-source (topics: [metrics-pipeline-alert-input])',
+    );
+    // Without rules nothing of it shows.
+    expect(JSON.stringify(describeTopology(defaults))).not.toContain('alert');
+  });
+
   it('repartitions by series into a second sub-topology when the input is not co-partitioned', () => {
     const d = describeTopology(notCoPartitioned);
     expectWellFormed(d);
