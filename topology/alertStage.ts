@@ -400,6 +400,11 @@ export async function startAlertStage(deps: {
       let t = own.tracker.current();
       const idle = own.tracker.nextIdleAt() === undefined;
       if (idle && behind?.length === 0) {
+        // Everything there is has been read: evaluate as far as the newest sample allows (the
+        // partitions did not all take part in one watermark before they turned idle), and on
+        // with the wall clock.
+        const newest = Math.max(...own.tracker.partitions().values());
+        t = Math.max(t, newest - config.windows.outOfOrdernessMs);
         const clock = Date.now() - config.windows.outOfOrdernessMs;
         if (clock > t && !followingClock)
           log.info({ watermark: t, clock }, 'no samples arrive: alert evaluation follows the wall clock');
