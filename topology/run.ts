@@ -7,7 +7,13 @@ import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from './adminServer.js';
 import { loadRuleFiles, type RuleSet } from '../alerts/rules.js';
 import { startAlertStage } from './alertStage.js';
-import { alertTopic, rollupTopics, startTopicLoader, type TopicLoader } from './topicLoader.js';
+import {
+  alertTopic,
+  rollupTopics,
+  startTopicLoader,
+  type LoadedTopic,
+  type TopicLoader,
+} from './topicLoader.js';
 import { startTopology, type TopologyStats } from './topology.js';
 
 export interface RunOptions {
@@ -61,28 +67,21 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     const alerting = rules
       ? await startAlertStage({ config, kafka, registry, rules, metrics: topology.metrics, log })
       : undefined;
-    const loaders: TopicLoader[] = [];
-    if (clickhouse && mode === 'load')
-      loaders.push(
-        await startTopicLoader({
-          config,
-          kafka,
-          registry,
-          groupId: `${config.appId}-loader-rollups`,
-          topics: rollupTopics(config, clickhouse),
-          log,
-        }),
-      );
-    // Alert events into the `alerts` table: by the loader, or by the one process with ClickHouse
+    // Topics into ClickHouse: window results from instances with `--sink topics` (the loader);
+    // alert events into the `alerts` table, by the loader or by the one process with ClickHouse
     // (rules or not: instances with `--sink topics` may evaluate them).
-    if (clickhouse && (mode === 'load' || rules))
+    const loaded: Array<[string, LoadedTopic<never>[]]> = [];
+    if (clickhouse && mode === 'load') loaded.push(['rollups', rollupTopics(config, clickhouse)]);
+    if (clickhouse && (mode === 'load' || rules)) loaded.push(['alerts', [alertTopic(config, clickhouse)]]);
+    const loaders: TopicLoader[] = [];
+    for (const [name, topics] of loaded)
       loaders.push(
         await startTopicLoader({
           config,
           kafka,
           registry,
-          groupId: `${config.appId}-loader-alerts`,
-          topics: [alertTopic(config, clickhouse)],
+          groupId: `${config.appId}-loader-${name}`,
+          topics,
           log,
         }),
       );
