@@ -1,11 +1,8 @@
-import { DDSketch } from '@datadog/sketches-js';
 import type { Aggregator } from '../operators/tumblingWindow.js';
 import type { SampleKind } from '../schemas/index.js';
 import { PipelineError } from './errors.js';
 import type { SampleRow } from './records.js';
-
-/** Relative accuracy of every quantile sketch: quantiles are within 1% of the exact value. */
-const ACCURACY = 0.01;
+import { QuantileSketch, type Bins } from './sketch.js';
 
 /** The aggregates of one series over one window. */
 export interface Aggregate {
@@ -22,7 +19,7 @@ export interface Aggregate {
   /** Counters: increase within the window with reset detection (a drop means the counter restarted from 0: the new value counts whole); 0 for gauges. */
   increase: number;
   kind: SampleKind;
-  sketch: DDSketch;
+  sketch: QuantileSketch;
 }
 
 /** The accumulator of a window over raw samples. */
@@ -43,7 +40,7 @@ export interface SampleAcc {
    * ones): the increase is computed over them in time order. Empty for gauges.
    */
   points: Array<[number, number]>;
-  sketch: DDSketch;
+  sketch: QuantileSketch;
 }
 
 /** The accumulator of a window over the results of a smaller window (a rollup tier). */
@@ -80,7 +77,7 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     last: NaN,
     lastTs: -Infinity,
     points: [],
-    sketch: new DDSketch({ relativeAccuracy: ACCURACY }),
+    sketch: new QuantileSketch(),
   }),
   add(acc, row, timestamp) {
     const { value } = row;
@@ -125,16 +122,19 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
       const limit = Math.max(...acc.slots.keys()) - correctableMs;
       const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
       if (final.length === 0) return acc;
-      const merged: RollupAcc = { type: 'rollup', slots: new Map(), folded: acc.folded };
-      for (const s of final) {
-        merged.slots.set(s, acc.slots.get(s) as Aggregate);
-        acc.slots.delete(s);
+      const slots = final.map((s) => acc.slots.get(s) as Aggregate);
+      for (const s of final) acc.slots.delete(s);
+      const upTo = final[final.length - 1] as number;
+      if (acc.folded) {
+        // The folded aggregate belongs to this accumulator alone: the slots are added to it in
+        // place, as merging it and them into a new aggregate would (it counts as the slot before).
+        appendSlots(acc.folded.aggregate, slots, acc.folded.aggregate);
+        acc.folded.upTo = upTo;
+      } else {
+        const aggregate = emptyAggregate();
+        appendSlots(aggregate, slots, undefined);
+        acc.folded = { from: final[0] as number, upTo, aggregate };
       }
-      acc.folded = {
-        from: acc.folded?.from ?? (final[0] as number),
-        upTo: final[final.length - 1] as number,
-        aggregate: finalizeRollup(merged),
-      };
       return acc;
     },
   };
@@ -164,13 +164,21 @@ function finalizeSamples(acc: SampleAcc): Aggregate {
     lastTs,
     increase,
     kind,
-    sketch: copySketch(acc.sketch),
+    sketch: acc.sketch.copy(),
   };
 }
 
 /** Merges the slots in time order: the increase also counts the steps between adjacent slots. */
 function finalizeRollup(acc: RollupAcc): Aggregate {
-  const out: Aggregate = {
+  const out = emptyAggregate();
+  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => slot);
+  if (acc.folded) ordered.unshift(acc.folded.aggregate);
+  appendSlots(out, ordered, undefined);
+  return out;
+}
+
+function emptyAggregate(): Aggregate {
+  return {
     count: 0,
     sum: 0,
     min: Infinity,
@@ -181,18 +189,25 @@ function finalizeRollup(acc: RollupAcc): Aggregate {
     lastTs: -Infinity,
     increase: 0,
     kind: 'gauge',
-    sketch: new DDSketch({ relativeAccuracy: ACCURACY }),
+    sketch: new QuantileSketch(),
   };
-  let previous: Aggregate | undefined;
-  const ordered = [...acc.slots].sort(([a], [b]) => a - b);
-  if (acc.folded) ordered.unshift([acc.folded.from, acc.folded.aggregate]);
-  for (const [, slot] of ordered) {
+}
+
+/**
+ * Adds `slots` (in time order) to `out`, which holds what came before them; `before` is the
+ * slot just before them (its kind and last value, read before `out` changes), if there is one.
+ */
+function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Aggregate | undefined): void {
+  let previous = before !== undefined && before.count > 0;
+  let previousKind = before?.kind;
+  let previousLast = before?.last ?? NaN;
+  for (const slot of slots) {
     if (slot.count === 0) continue;
     out.count += slot.count;
     out.sum += slot.sum;
     out.min = Math.min(out.min, slot.min);
     out.max = Math.max(out.max, slot.max);
-    if (previous === undefined) {
+    if (!previous) {
       out.first = slot.first;
       out.firstTs = slot.firstTs;
     }
@@ -201,12 +216,13 @@ function finalizeRollup(acc: RollupAcc): Aggregate {
     if (slot.kind === 'counter') {
       out.kind = 'counter';
       out.increase += slot.increase;
-      if (previous?.kind === 'counter') out.increase += delta(previous.last, slot.first);
+      if (previous && previousKind === 'counter') out.increase += delta(previousLast, slot.first);
     }
-    mergeSketch(out.sketch, slot.sketch);
-    previous = slot;
+    out.sketch.merge(slot.sketch);
+    previous = true;
+    previousKind = slot.kind;
+    previousLast = slot.last;
   }
-  return out;
 }
 
 /** The increase of a counter from one value to the next: a drop is a restart from 0. */
@@ -229,41 +245,6 @@ export function quantile(a: Aggregate, q: number): number {
   return Math.min(a.max, Math.max(a.min, a.sketch.getValueAtQuantile(q)));
 }
 
-type Store = DDSketch['store'];
-
-/**
- * Adds `source` into `target`. Not `DDSketch#merge`: in sketches-js 2.1 it drops the negative
- * values of the source and can lose bins when the source's largest key is 0.
- */
-function mergeSketch(target: DDSketch, source: DDSketch): void {
-  addBins(target.store, source.store);
-  addBins(target.negativeStore, source.negativeStore);
-  target.zeroCount += source.zeroCount;
-  target.count += source.count;
-  target.sum += source.sum;
-  target.min = Math.min(target.min, source.min);
-  target.max = Math.max(target.max, source.max);
-}
-
-function addBins(target: Store, source: Store): void {
-  for (const [key, count] of bins(source)) target.add(key, count);
-}
-
-/** The non-empty bins of a store as [key, count], by ascending key. */
-function bins(store: Store): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  store.bins.forEach((count, index) => {
-    if (count > 0) out.push([index + store.offset, count]);
-  });
-  return out;
-}
-
-function copySketch(sketch: DDSketch): DDSketch {
-  const copy = new DDSketch({ relativeAccuracy: ACCURACY });
-  mergeSketch(copy, sketch);
-  return copy;
-}
-
 // Changelog encoding, little-endian: version u8, type u8 (1 samples, 2 rollup), then
 //   samples: kind u8, count sum min max first firstTs last lastTs f64, points u32 × (ts, value f64), sketch
 //   rollup:  folded u8 [from upTo f64, aggregate], slots u32 × (start f64, aggregate), by start
@@ -278,12 +259,18 @@ const SKETCH_STATS = ['zeroCount', 'count', 'sum', 'min', 'max'] as const;
 
 /** Encodes an accumulator for a changelog topic; equal accumulators encode to equal bytes. */
 export function encodeAcc(acc: Acc): Buffer {
-  const w = new Writer();
+  const w = new ByteWriter();
+  writeAcc(w, acc);
+  return w.done();
+}
+
+/** Appends what `encodeAcc` gives to `w`. */
+export function writeAcc(w: ByteWriter, acc: Acc): void {
   w.u8(VERSION);
   w.u8(TYPES[acc.type]);
   if (acc.type === 'samples') {
     w.u8(KINDS.indexOf(acc.kind));
-    for (const field of STATS) w.f64(acc[field]);
+    writeStats(w, acc);
     w.u32(acc.points.length);
     for (const [ts, value] of acc.points) {
       w.f64(ts);
@@ -293,7 +280,8 @@ export function encodeAcc(acc: Acc): Buffer {
   } else {
     const writeAggregate = (aggregate: Aggregate) => {
       w.u8(KINDS.indexOf(aggregate.kind));
-      for (const field of AGGREGATE_STATS) w.f64(aggregate[field]);
+      writeStats(w, aggregate);
+      w.f64(aggregate.increase);
       writeSketch(w, aggregate.sketch);
     };
     w.u8(acc.folded ? 1 : 0);
@@ -309,7 +297,18 @@ export function encodeAcc(acc: Acc): Buffer {
       writeAggregate(aggregate);
     }
   }
-  return w.done();
+}
+
+/** The fields of STATS, in their order (spelled out: a loop over names reads them slowly). */
+function writeStats(w: ByteWriter, s: Record<(typeof STATS)[number], number>): void {
+  w.f64(s.count);
+  w.f64(s.sum);
+  w.f64(s.min);
+  w.f64(s.max);
+  w.f64(s.first);
+  w.f64(s.firstTs);
+  w.f64(s.last);
+  w.f64(s.lastTs);
 }
 
 /** Decodes what `encodeAcc` wrote; with `type`, fails unless the accumulator is of that type. */
@@ -370,65 +369,95 @@ function readKind(r: Reader): SampleKind {
   return kind;
 }
 
-function writeSketch(w: Writer, sketch: DDSketch): void {
-  for (const field of SKETCH_STATS) w.f64(sketch[field]);
-  for (const store of [sketch.store, sketch.negativeStore]) {
-    const nonEmpty = bins(store);
-    w.u32(nonEmpty.length);
-    for (const [key, count] of nonEmpty) {
-      w.i32(key);
-      w.f64(count);
-    }
+function writeSketch(w: ByteWriter, sketch: QuantileSketch): void {
+  w.f64(sketch.zeroCount);
+  w.f64(sketch.count);
+  w.f64(sketch.sum);
+  w.f64(sketch.min);
+  w.f64(sketch.max);
+  writeBins(w, sketch.positive);
+  writeBins(w, sketch.negative);
+}
+
+function writeBins(w: ByteWriter, bins: Bins): void {
+  w.u32(bins.size);
+  for (let i = 0; i < bins.size; i++) {
+    w.i32(bins.keys[i] as number);
+    w.f64(bins.counts[i] as number);
   }
 }
 
-function readSketch(r: Reader): DDSketch {
-  const sketch = Object.assign(new DDSketch({ relativeAccuracy: ACCURACY }), r.fields(SKETCH_STATS));
-  for (const store of [sketch.store, sketch.negativeStore]) {
-    for (let n = r.u32(); n > 0; n--) store.add(r.i32(), r.f64());
+function readSketch(r: Reader): QuantileSketch {
+  const sketch = Object.assign(new QuantileSketch(), r.fields(SKETCH_STATS));
+  for (const bins of [sketch.positive, sketch.negative]) {
+    for (let n = r.u32(); n > 0; n--) bins.add(r.i32(), r.f64());
   }
   return sketch;
 }
 
-class Writer {
-  private buffer = Buffer.alloc(256);
+/** Little-endian binary output that grows as needed. */
+export class ByteWriter {
+  private buffer: Buffer;
+  private view: DataView;
   private at = 0;
 
+  constructor(capacity = 256) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.at;
+  }
+
   u8(v: number): void {
-    this.reserve(1).writeUInt8(v, this.at);
-    this.at += 1;
+    this.reserve(1);
+    this.buffer[this.at++] = v;
   }
 
   u32(v: number): void {
-    this.reserve(4).writeUInt32LE(v, this.at);
+    this.reserve(4);
+    this.view.setUint32(this.at, v, true);
     this.at += 4;
   }
 
   i32(v: number): void {
-    this.reserve(4).writeInt32LE(v, this.at);
+    this.reserve(4);
+    this.view.setInt32(this.at, v, true);
     this.at += 4;
   }
 
   f64(v: number): void {
-    this.reserve(8).writeDoubleLE(v, this.at);
+    this.reserve(8);
+    this.view.setFloat64(this.at, v, true);
     this.at += 8;
   }
 
+  /** Overwrites the u32 at `at` (a length known only after what follows it was written). */
+  setU32(at: number, v: number): void {
+    this.view.setUint32(at, v, true);
+  }
+
+  /** A copy of the bytes written; the writer can then be `reset` and used again. */
   done(): Buffer {
     return Buffer.from(this.buffer.subarray(0, this.at));
   }
 
-  private reserve(bytes: number): Buffer {
-    if (this.at + bytes > this.buffer.length) {
-      const grown = Buffer.alloc(Math.max(this.buffer.length * 2, this.at + bytes));
-      this.buffer.copy(grown, 0, 0, this.at);
-      this.buffer = grown;
-    }
-    return this.buffer;
+  reset(): void {
+    this.at = 0;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.at + bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
+    this.buffer.copy(grown, 0, 0, this.at);
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 }
 
-/** Reads what `Writer` wrote; Buffer's reads throw a RangeError past the end. */
+/** Reads what `ByteWriter` wrote; Buffer's reads throw a RangeError past the end. */
 class Reader {
   private at = 0;
 

@@ -119,9 +119,15 @@ export async function committedToEnd(
 
 /** Most bytes of record values and keys sent in one produce request (brokers refuse batches over 1 MiB by default). */
 const MAX_SEND_BYTES = 512 * 1024;
+/**
+ * Most records in one produce request: kafkajs groups a request's records by partition in time
+ * quadratic in their number (it copies the partition's list for every record), which made
+ * requests of thousands of small records (changelogs, window results) cost more than sending them.
+ */
+const MAX_SEND_RECORDS = 1000;
 
 /**
- * Sends `messages` to `topic` in requests of at most ~512 KiB, in order, each acknowledged by
+ * Sends `messages` to `topic` in requests of at most ~512 KiB and 1,000 records, in order, each acknowledged by
  * all in-sync replicas before the next, retrying failures (`attempts` in all, default 8).
  */
 export async function sendAll(
@@ -157,7 +163,7 @@ export async function sendAll(
     let size = sizeOf(message.value) + sizeOf(message.key) + 70;
     for (const [k, v] of Object.entries(message.headers ?? {}))
       size += k.length + (Array.isArray(v) ? v.reduce((n, x) => n + sizeOf(x), 0) : sizeOf(v ?? null)) + 8;
-    if (bytes + size > MAX_SEND_BYTES) await flush();
+    if (bytes + size > MAX_SEND_BYTES || chunk.length >= MAX_SEND_RECORDS) await flush();
     chunk.push(message);
     bytes += size;
   }

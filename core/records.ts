@@ -51,6 +51,8 @@ export interface SampleOrigin {
 /** A validated sample ready for the sinks, with the offset of the record it came from. */
 export interface SampleRow extends NormalizedSample {
   seriesId: bigint;
+  /** `seriesId` as decimal text, the key of the series in window stores and topics (one string per series, not per sample). */
+  seriesKey: string;
   offset: number;
   /** Set on samples read back from the repartition topic: their position in the input. */
   origin?: SampleOrigin;

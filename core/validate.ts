@@ -50,6 +50,8 @@ const byName = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 :
  * Validates and normalizes one sample: Prometheus metric and label names, finite value,
  * event time within [now - maxPast, now + maxFuture], label count and lengths. Returns the
  * normalized sample, or a reason string (for the dead-letter topic) when it is rejected.
+ * The checks run in this order (the reason names the first that fails): the metric name
+ * (`checkMetricName`), the value and event time (`checkPoint`), the labels (`normalizeLabels`).
  */
 export function normalizeSample(
   sample: Sample,
@@ -57,6 +59,15 @@ export function normalizeSample(
   now: number,
 ): NormalizedSample | string {
   const { name, value, timestamp } = sample;
+  const bad = checkMetricName(name, limits) ?? checkPoint(name, value, timestamp, limits, now);
+  if (bad !== undefined) return bad;
+  const labels = normalizeLabels(name, sample.labels, limits);
+  if (typeof labels === 'string') return labels;
+  return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
+}
+
+/** Why a metric name is refused, or undefined when it is valid. */
+export function checkMetricName(name: string, limits: ValidationLimits): string | undefined {
   if (name.length === 0) return 'empty metric name';
   if (name.length > limits.maxMetricNameLength)
     return `metric name longer than ${limits.maxMetricNameLength}`;
@@ -64,6 +75,17 @@ export function normalizeSample(
     if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
     remember(validMetricNames, name);
   }
+  return undefined;
+}
+
+/** Why a sample's value or event time is refused, or undefined when both are valid. */
+export function checkPoint(
+  name: string,
+  value: number,
+  timestamp: number,
+  limits: ValidationLimits,
+  now: number,
+): string | undefined {
   if (!Number.isFinite(value)) return `value ${value} of ${name} is not finite`;
   if (!Number.isSafeInteger(timestamp)) return `timestamp ${timestamp} of ${name} is not an integer of ms`;
   if (timestamp < now - limits.maxPastMs) {
@@ -72,9 +94,18 @@ export function normalizeSample(
   if (timestamp > now + limits.maxFutureMs) {
     return `timestamp ${new Date(timestamp).toISOString()} of ${name} is more than ${limits.maxFutureMs} ms ahead`;
   }
+  return undefined;
+}
+
+/** The labels as pairs sorted by name, empty values dropped; or why they are refused. */
+export function normalizeLabels(
+  name: string,
+  input: Readonly<Record<string, string>>,
+  limits: ValidationLimits,
+): Array<[string, string]> | string {
   const labels: Array<[string, string]> = [];
-  for (const key in sample.labels) {
-    const v = sample.labels[key] as string;
+  for (const key in input) {
+    const v = input[key] as string;
     // An empty value means "no such label" in Prometheus; keeping it would split one series in two.
     if (v === '') continue;
     if (!validLabelNames.has(key)) {
@@ -98,5 +129,5 @@ export function normalizeSample(
       break;
     }
   }
-  return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
+  return labels;
 }

@@ -2,6 +2,7 @@ import type avro from 'avsc';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { RejectError, messageOf } from '../core/errors.js';
 import type { DecodedBatch, DecodedRecord, PartitionBatch, SourceRecord } from '../core/records.js';
+import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import { WIRE_HEADER_BYTES, batchType, sampleArrayType, sampleType, type Sample } from '../schemas/index.js';
 
 /** Finds the writer type of a schema id; rejects with a RejectError for an id nobody knows. */
@@ -17,13 +18,16 @@ export type WriterLookup = (schemaId: number) => Promise<avro.Type>;
  */
 export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionBatch, DecodedBatch> {
   // Readers per schema id, built once: resolving writer → reader schemas is the costly part.
-  const readers = new Map<number, (body: Buffer) => Sample[]>();
+  const readers = new Map<number, Reader>();
   // Ids that failed for good, with the reason, so later records are rejected without a lookup.
   const unknown = new Map<number, string>();
 
-  async function readerFor(schemaId: number): Promise<((body: Buffer) => Sample[]) | string> {
-    const known = readers.get(schemaId) ?? unknown.get(schemaId);
-    if (known !== undefined) return known;
+  // Known ids are answered synchronously: no promise per record.
+  function readerFor(schemaId: number): Reader | string | Promise<Reader | string> {
+    return readers.get(schemaId) ?? unknown.get(schemaId) ?? lookUp(schemaId);
+  }
+
+  async function lookUp(schemaId: number): Promise<Reader | string> {
     try {
       const reader = compileReader(await lookup(schemaId), schemaId);
       readers.set(schemaId, reader);
@@ -39,7 +43,10 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
     source.pipe(
       concatMap(async (batch) => {
         const records: DecodedRecord[] = [];
-        for (const record of batch.records) records.push(await decodeOne(record, readerFor));
+        for (const record of batch.records) {
+          const decoded = decodeOne(record, readerFor);
+          records.push(decoded instanceof Promise ? await decoded : decoded);
+        }
         return {
           topic: batch.topic,
           partition: batch.partition,
@@ -52,27 +59,37 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
     );
 }
 
-async function decodeOne(
+/** Reads the samples of one Avro body. */
+type Reader = (body: Buffer) => Sample[];
+
+function decodeOne(
   record: SourceRecord,
-  readerFor: (id: number) => Promise<((body: Buffer) => Sample[]) | string>,
-): Promise<DecodedRecord> {
+  readerFor: (id: number) => Reader | string | Promise<Reader | string>,
+): DecodedRecord | Promise<DecodedRecord> {
   const { value, offset } = record;
   if (value === null || value.length === 0) return { offset, record, error: 'empty record value' };
   if (value.length < WIRE_HEADER_BYTES)
     return { offset, record, error: `record of ${value.length} bytes has no wire header` };
   if (value[0] !== 0)
     return { offset, record, error: `wrong magic byte ${value[0]} (expected 0, Confluent wire format)` };
-  const reader = await readerFor(value.readUInt32BE(1));
+  const reader = readerFor(value.readUInt32BE(1));
+  return reader instanceof Promise ? reader.then((r) => read(record, r)) : read(record, reader);
+}
+
+function read(record: SourceRecord, reader: Reader | string): DecodedRecord {
+  const { value, offset } = record;
   if (typeof reader === 'string') return { offset, record, error: reader };
   try {
-    return { offset, record, samples: reader(value.subarray(WIRE_HEADER_BYTES)) };
+    return { offset, record, samples: reader((value as Buffer).subarray(WIRE_HEADER_BYTES)) };
   } catch (error) {
     return { offset, record, error: `cannot decode Avro body: ${messageOf(error)}` };
   }
 }
 
 /** A reader from one writer schema: a batch record, a single sample, or a bare array of samples. */
-function compileReader(writer: avro.Type, schemaId: number): (body: Buffer) => Sample[] {
+function compileReader(writer: avro.Type, schemaId: number): Reader {
+  // Our own batch schema, as produce, the SDK and the collector write it: the fast reader.
+  if (writer.fingerprint().equals(batchType.fingerprint())) return decodeSampleBatch;
   const failures: string[] = [];
   try {
     const resolver = batchType.createResolver(writer);

@@ -55,10 +55,8 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
         const labels: Array<[string, string]> = Object.entries(sample.labels).sort((a, b) =>
           a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
         );
-        const id =
-          previous && previous.name === sample.name && sameLabels(previous.labels, labels)
-            ? previous.seriesId
-            : seriesId(sample.name, labels);
+        const same = previous && previous.name === sample.name && sameLabels(previous.labels, labels);
+        const id = same && previous ? previous.seriesId : seriesId(sample.name, labels);
         previous = {
           name: sample.name,
           labels,
@@ -66,6 +64,7 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
           value: sample.value,
           kind: sample.kind,
           seriesId: id,
+          seriesKey: same && previous ? previous.seriesKey : id.toString(),
           offset: decoded.offset,
           origin: origins[i] as SampleOrigin,
         };

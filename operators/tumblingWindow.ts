@@ -79,6 +79,9 @@ export interface TumblingWindowOptions<V, A> {
   partitions?: () => Iterable<number>;
 }
 
+/** Keys whose last window id `tumblingWindow` remembers, at most (beyond, it starts over). */
+const LAST_IDS_LIMIT = 200_000;
+
 /**
  * Aggregates data events per key into tumbling event-time windows and emits each window's
  * result once, when the watermark passes its end plus the grace period (suppress until the
@@ -111,6 +114,23 @@ export function tumblingWindow<V, A>(
       let watermark = -Infinity;
       // The store of every partition seen, as last returned by `store`.
       const stores = new Map<number, WindowStore<A>>();
+      // Per key, the id of its last window: the same string again for the next record of that
+      // window, so that the store hashes it once rather than a new string per record.
+      const lastIds = new Map<string, { start: number; id: string }>();
+      const windowId = (k: string, start: number): string => {
+        const last = lastIds.get(k);
+        if (last === undefined) {
+          const id = `${k}@${start}`;
+          if (lastIds.size >= LAST_IDS_LIMIT) lastIds.clear();
+          lastIds.set(k, { start, id });
+          return id;
+        }
+        if (last.start !== start) {
+          last.start = start;
+          last.id = `${k}@${start}`;
+        }
+        return last.id;
+      };
       // A store was first seen since the last scan (a new partition, or one restored after a
       // rebalance): it may hold windows that are due although no boundary was crossed.
       let unscanned = false;
@@ -133,13 +153,14 @@ export function tumblingWindow<V, A>(
           return;
         }
         const k = key(value);
-        const id = `${k}@${start}`;
+        const id = windowId(k, start);
         const state = windows.get(id) ?? { key: k, start, acc: aggregator.create(), revision: 0 };
         const acc = aggregator.add(state.acc, value, timestamp);
         // Suppressed until the window closes; a window that already emitted (e.g. before a restart
         // whose restored watermark is lower) emits its correction at once.
         if (watermark < end + graceMs && state.revision === 0) {
-          windows.put(id, { key: k, start, acc, revision: state.revision });
+          state.acc = acc;
+          windows.put(id, state);
           return;
         }
         const revision = state.revision + 1;

@@ -6,8 +6,9 @@ import {
   type Rejected,
   type SampleRow,
 } from '../core/records.js';
-import { sameLabels, seriesId } from '../core/series.js';
-import { normalizeSample, type ValidationLimits } from '../core/validate.js';
+import { seriesId } from '../core/series.js';
+import { checkMetricName, checkPoint, normalizeLabels, type ValidationLimits } from '../core/validate.js';
+import type { Sample } from '../schemas/index.js';
 
 /**
  * Validates and normalizes decoded samples and gives each its series id. Emits, per batch, the
@@ -22,6 +23,17 @@ export function validateSamples(
   limits: ValidationLimits,
   now: () => number,
 ): OperatorFunction<DecodedBatch, ProcessedBatch> {
+  // The series of label objects shared by many samples (the decoder shares them per series):
+  // names and labels checked, labels sorted and the series hashed once per series, not per sample.
+  const known = new WeakMap<object, Series>();
+  const seriesOf = (sample: Sample): Series => {
+    const shared = Object.isFrozen(sample.labels);
+    const cached = shared ? known.get(sample.labels) : undefined;
+    if (cached !== undefined && cached.name === sample.name) return cached;
+    const series = describe(sample.name, sample.labels, limits);
+    if (shared) known.set(sample.labels, series);
+    return series;
+  };
   return map((batch) => {
     const rows: SampleRow[] = [];
     const rejects: Rejected[] = [];
@@ -36,25 +48,44 @@ export function validateSamples(
         reject(decoded.record, 'decode', decoded.error);
         continue;
       }
-      const reasons: string[] = [];
-      let previous: SampleRow | undefined;
-      decoded.samples.forEach((sample, i) => {
-        const normalized = normalizeSample(sample, limits, at);
-        if (typeof normalized === 'string') {
-          reasons.push(decoded.samples.length === 1 ? normalized : `sample ${i}: ${normalized}`);
-          return;
+      const samples = decoded.samples;
+      let reasons: string[] | undefined;
+      let previous: Sample | undefined;
+      let series: Series | undefined;
+      for (let i = 0; i < samples.length; i++) {
+        const sample = samples[i] as Sample;
+        // Agents batch samples of one series together: the same name and labels as the one before.
+        if (
+          series === undefined ||
+          previous === undefined ||
+          sample.labels !== previous.labels ||
+          sample.name !== previous.name
+        )
+          series = seriesOf(sample);
+        previous = sample;
+        const { name, value, timestamp } = sample;
+        const bad =
+          series.nameError ??
+          checkPoint(name, value, timestamp, limits, at) ??
+          (series.id === undefined ? series.labelsError : undefined);
+        if (bad !== undefined) {
+          (reasons ??= []).push(samples.length === 1 ? bad : `sample ${i}: ${bad}`);
+          continue;
         }
-        // Agents batch samples of one series together: skip re-hashing an identical label set.
-        const id =
-          previous && previous.name === normalized.name && sameLabels(previous.labels, normalized.labels)
-            ? previous.seriesId
-            : seriesId(normalized.name, normalized.labels);
-        previous = { ...normalized, seriesId: id, offset: decoded.offset };
-        rows.push(previous);
-      });
-      if (reasons.length > 0) {
-        const kept = decoded.samples.length - reasons.length;
-        const summary = kept > 0 ? ` (${kept} of ${decoded.samples.length} samples stored)` : '';
+        rows.push({
+          name,
+          labels: series.labels,
+          timestamp,
+          value,
+          kind: sample.kind === 'counter' ? 'counter' : 'gauge',
+          seriesId: series.id as bigint,
+          seriesKey: series.key,
+          offset: decoded.offset,
+        });
+      }
+      if (reasons !== undefined) {
+        const kept = samples.length - reasons.length;
+        const summary = kept > 0 ? ` (${kept} of ${samples.length} samples stored)` : '';
         reject(
           decoded.record,
           'validate',
@@ -64,6 +95,37 @@ export function validateSamples(
     }
     return processedBatch(batch, rows, rejects);
   });
+}
+
+/**
+ * What validation makes of a series (metric name and labels): its normalized labels and id, or
+ * why it is refused (checked before the sample's value and time for the name, after them for
+ * the labels, so that a reason names the same check as `normalizeSample` would).
+ */
+interface Series {
+  name: string;
+  labels: Array<[string, string]>;
+  id: bigint | undefined;
+  /** `id` as decimal text. */
+  key: string;
+  nameError: string | undefined;
+  labelsError: string | undefined;
+}
+
+function describe(name: string, input: Readonly<Record<string, string>>, limits: ValidationLimits): Series {
+  const nameError = checkMetricName(name, limits);
+  const labels = nameError === undefined ? normalizeLabels(name, input, limits) : [];
+  if (typeof labels === 'string')
+    return { name, labels: [], id: undefined, key: '', nameError, labelsError: labels };
+  const id = nameError === undefined ? seriesId(name, labels) : undefined;
+  return {
+    name,
+    labels,
+    id,
+    key: id === undefined ? '' : id.toString(),
+    nameError,
+    labelsError: undefined,
+  };
 }
 
 function pick(record: DecodedBatch['records'][number]['record']) {

@@ -1,23 +1,37 @@
 import { seriesId } from '../core/series.js';
 import type { Sample, SampleKind } from '../schemas/index.js';
 
-/** What the simulated hosts report: metric, kind, and how its value moves. */
+/**
+ * What the simulated hosts report: metric, kind, how its value moves, and the resolution its
+ * source reports it in, as real agents do: memory in kB (/proc/meminfo), free disk in 4 KiB
+ * blocks (statfs), counters and connections as integers, CPU percent and load average with two
+ * decimals (/proc/loadavg).
+ */
 const METRICS: ReadonlyArray<{
   name: string;
   kind: SampleKind;
   extra: Record<string, string>;
   base: number;
   step: number;
+  resolution: number;
 }> = [
-  { name: 'cpu_usage_percent', kind: 'gauge', extra: { cpu: 'total' }, base: 35, step: 2 },
-  { name: 'memory_used_bytes', kind: 'gauge', extra: {}, base: 4e9, step: 1e7 },
-  { name: 'disk_free_bytes', kind: 'gauge', extra: { device: 'sda1' }, base: 2e11, step: 1e6 },
+  { name: 'cpu_usage_percent', kind: 'gauge', extra: { cpu: 'total' }, base: 35, step: 2, resolution: 0.01 },
+  { name: 'memory_used_bytes', kind: 'gauge', extra: {}, base: 4e9, step: 1e7, resolution: 1024 },
+  {
+    name: 'disk_free_bytes',
+    kind: 'gauge',
+    extra: { device: 'sda1' },
+    base: 2e11,
+    step: 1e6,
+    resolution: 4096,
+  },
   {
     name: 'http_requests_total',
     kind: 'counter',
     extra: { method: 'GET', status: '200' },
     base: 0,
     step: 50,
+    resolution: 1,
   },
   {
     name: 'http_request_errors_total',
@@ -25,10 +39,18 @@ const METRICS: ReadonlyArray<{
     extra: { method: 'GET', status: '500' },
     base: 0,
     step: 1,
+    resolution: 1,
   },
-  { name: 'net_receive_bytes_total', kind: 'counter', extra: { device: 'eth0' }, base: 0, step: 1e5 },
-  { name: 'load_average_1m', kind: 'gauge', extra: {}, base: 1, step: 0.1 },
-  { name: 'open_connections', kind: 'gauge', extra: { service: 'api' }, base: 100, step: 5 },
+  {
+    name: 'net_receive_bytes_total',
+    kind: 'counter',
+    extra: { device: 'eth0' },
+    base: 0,
+    step: 1e5,
+    resolution: 1,
+  },
+  { name: 'load_average_1m', kind: 'gauge', extra: {}, base: 1, step: 0.1, resolution: 0.01 },
+  { name: 'open_connections', kind: 'gauge', extra: { service: 'api' }, base: 100, step: 5, resolution: 1 },
 ];
 const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 
@@ -84,6 +106,7 @@ interface SeriesSpec {
   /** Where a gauge returns to: its first value. */
   level: number;
   step: number;
+  resolution: number;
 }
 
 export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
@@ -108,6 +131,7 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
       value,
       level: value,
       step: metric.step,
+      resolution: metric.resolution,
     });
   }
   return specs;
@@ -117,7 +141,8 @@ export function seriesSpecs(count: number, seed: number): SeriesSpec[] {
  * The synthetic workload, deterministic for a seed and a start time: ticks of `intervalMs`;
  * every series reports once a tick; records carry `batch` consecutive samples of one series.
  * Counters go up by random steps; gauges wander around their level (a mean-reverting random walk,
- * as CPU or memory do rather than drifting off); values are rounded as real agents report them.
+ * as CPU or memory do rather than drifting off); values are rounded to the resolution real agents
+ * report them in (see METRICS).
  */
 export function* syntheticRecords(options: SyntheticOptions): Generator<SyntheticRecord> {
   const { samples, intervalMs, start } = options;
@@ -147,7 +172,7 @@ export function* syntheticRecords(options: SyntheticOptions): Generator<Syntheti
           labels: spec.labels,
           timestamp,
           // The spike leaves the random walk as it was: the host comes back to where it was.
-          value: spiking ? 94 + ((tick + j) % 5) * 0.5 : Math.round(spec.value * 100) / 100,
+          value: spiking ? 94 + ((tick + j) % 5) * 0.5 : quantize(spec.value, spec.resolution),
           kind: spec.kind,
         });
       }
@@ -155,4 +180,11 @@ export function* syntheticRecords(options: SyntheticOptions): Generator<Syntheti
       if (out.length > 0) yield { key: spec.key, samples: out };
     }
   }
+}
+
+/** `value` in steps of `resolution`: whole multiples of it, or (below 1) that many decimals, exactly as written. */
+function quantize(value: number, resolution: number): number {
+  if (resolution >= 1) return Math.round(value / resolution) * resolution;
+  const scale = Math.round(1 / resolution);
+  return Math.round(value * scale) / scale;
 }

@@ -3,9 +3,11 @@ import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { sendAll } from '../core/kafka.js';
 import { withRetry } from '../core/retry.js';
-import { frame, rollupType, type Rollup } from '../schemas/index.js';
+import { encodeRollup } from '../schemas/encodeRollup.js';
+import { frame, type Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
+import { textBody, textString, textTime } from './tabSeparated.js';
 
 export type Tier = '1m' | '1h';
 
@@ -63,7 +65,7 @@ export function toRollup(row: RollupRow): Rollup {
     increase: a.increase,
     rate: rate(a, row.end - row.start),
     revision: row.revision,
-    sketch: Buffer.from(a.sketch.toProto()),
+    sketch: a.sketch.toProto(),
   };
 }
 
@@ -88,7 +90,7 @@ export class RollupSink {
       if (this.ch) await insertRollups(this.ch, tier, mine);
       const messages = mine.map((r) => ({
         key: r.seriesId,
-        value: frame(this.schemaIds[tier], rollupType.toBuffer(r)),
+        value: frame(this.schemaIds[tier], encodeRollup(r)),
       }));
       await sendAll(this.producer, this.topics[tier], messages);
     }
@@ -98,38 +100,27 @@ export class RollupSink {
 /** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
-  const values = rollups.map((r) => [
-    r.name,
-    r.seriesId,
-    r.windowStart,
-    r.count,
-    r.sum,
-    r.min,
-    r.max,
-    r.avg,
-    r.first,
-    r.last,
-    r.p50,
-    r.p90,
-    r.p99,
-    r.increase,
-    r.rate,
-    r.revision,
-  ]);
+  let body = '';
+  for (const r of rollups) {
+    body +=
+      `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
+      `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
+      `${r.increase}\t${r.rate}\t${r.revision}\n`;
+  }
   try {
     await withRetry(
       () =>
         ch.client.insert({
           table: `\`${ch.database}\`.samples_${tier}`,
-          values,
-          format: 'JSONCompactEachRow',
+          values: textBody(body),
+          format: 'TabSeparated',
           columns: COLUMNS,
         }),
       { retryIf: () => true, attempts: 6 },
     );
   } catch (error) {
     throw new SinkError(
-      `cannot insert ${values.length} rows into samples_${tier}: ${(error as Error).message}`,
+      `cannot insert ${rollups.length} rows into samples_${tier}: ${(error as Error).message}`,
       {
         cause: error,
         retriable: true,

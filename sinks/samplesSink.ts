@@ -3,6 +3,7 @@ import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import { withRetry } from '../core/retry.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
+import { textBody, textTime } from './tabSeparated.js';
 
 /** An insert block: rows of one topic-partition from a contiguous offset range. */
 interface Block {
@@ -127,25 +128,28 @@ export class SamplesSink {
   }
 
   private async insertBlock(block: Block): Promise<void> {
-    const values = block.rows.map((r) => [r.name, r.seriesId.toString(), r.timestamp, r.value, r.kind]);
+    const body = tabSeparated(block.rows);
     const token = `${block.topic}:${block.partition}:${block.first}-${block.last}`;
     try {
       await withRetry(
         () =>
           this.ch.client.insert({
             table: `\`${this.ch.database}\`.samples`,
-            values,
-            format: 'JSONCompactEachRow',
+            values: textBody(body),
+            format: 'TabSeparated',
             columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
             clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
           }),
         { retryIf: () => true, attempts: 6 },
       );
     } catch (error) {
-      throw new SinkError(`cannot insert ${values.length} rows into samples: ${(error as Error).message}`, {
-        cause: error,
-        retriable: true,
-      });
+      throw new SinkError(
+        `cannot insert ${block.rows.length} rows into samples: ${(error as Error).message}`,
+        {
+          cause: error,
+          retriable: true,
+        },
+      );
     }
   }
 
@@ -185,6 +189,15 @@ export class SamplesSink {
       { retryIf: () => true, attempts: 6 },
     );
   }
+}
+
+/** Rows as TabSeparated text; metric names are validated Prometheus names and need no escaping. */
+function tabSeparated(rows: ReadonlyArray<SampleRow>): string {
+  let body = '';
+  for (const r of rows) {
+    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${r.value}\t${r.kind}\n`;
+  }
+  return body;
 }
 
 function key(topic: string, partition: number): string {

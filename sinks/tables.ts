@@ -8,7 +8,11 @@ import type { ClickHouse } from './clickhouse.js';
  * records, a replay repeats the same records in offset order), so `count` orders the versions of
  * a window even across instances and restarts: the row with the most samples replaces the others
  * (ReplacingMergeTree(count): query with FINAL). `revision` says how many results it took. Time series codecs: DoubleDelta
- * for regular timestamps, Gorilla for slowly changing doubles, ZSTD on top.
+ * for regular timestamps, Gorilla for slowly changing doubles, ZSTD on top. Raw values take Delta on their 64-bit
+ * pattern instead: samples of a series, stored next to each other, share sign, exponent and leading mantissa bits,
+ * so the differences are mostly zero bytes that ZSTD packs, and values that agents report in whole units or a few
+ * decimals (bytes in kB, counters, percents) pack to under 2 bytes a sample; Gorilla's bit packing leaves ZSTD
+ * little to find in them (2.4 bytes on the bench's workload, against 1.7).
  */
 export function tableStatements(database: string, retention: Config['retention']): string[] {
   const db = `\`${database}\``;
@@ -19,7 +23,7 @@ export function tableStatements(database: string, retention: Config['retention']
       metric LowCardinality(String),
       series_id UInt64 CODEC(ZSTD(1)),
       ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
-      value Float64 CODEC(Gorilla, ZSTD(1)),
+      value Float64 CODEC(Delta(8), ZSTD(3)),
       kind Enum8('gauge' = 1, 'counter' = 2)
     ) ENGINE = MergeTree
     PARTITION BY toDate(ts)

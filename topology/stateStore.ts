@@ -89,5 +89,124 @@ export class ChangelogStore<V> {
   }
 }
 
-/** A changelog-backed store of window states, as the window operator wants it. */
-export class WindowChangelogStore<A> extends ChangelogStore<WindowState<A>> implements WindowStore<A> {}
+/** How the windows of one key travel through a window store's changelog, as one record. */
+export interface WindowsCodec<A> {
+  encode(states: ReadonlyArray<WindowState<A>>): Buffer;
+  /** The windows of the record of `key`; records of the former layout (one window each) decode too. */
+  decode(key: string, bytes: Buffer): Array<WindowState<A>>;
+}
+
+/**
+ * A changelog-backed store of window states, as the window operator wants it (windows by
+ * `${key}@${start}`), whose changelog holds one record per key (series) with all its windows.
+ * A flush that touches a series' open windows, closes one and purges an older one writes one
+ * record, not three: the changelog takes a few records per series and flush instead of a few
+ * per window, and producing records was the largest cost of the window tiers.
+ *
+ * Records keyed by window id (the former layout) are read on restore and replaced: their
+ * windows are written again under their key, and a tombstone removes each old record.
+ */
+export class WindowChangelogStore<A> implements WindowStore<A> {
+  private readonly windows = new Map<string, WindowState<A>>();
+  /** The window ids of each key. */
+  private readonly byKey = new Map<string, string[]>();
+  /** Keys changed since the last `changes()`. */
+  private readonly dirty = new Set<string>();
+  /** Records of the former layout to delete with the next `changes()`. */
+  private formerKeys: string[] = [];
+  /** Encoded size of each key's last written record, for the state-size metric. */
+  private readonly sizes = new Map<string, number>();
+  private bytes = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly codec: WindowsCodec<A>,
+  ) {}
+
+  get(id: string): WindowState<A> | undefined {
+    return this.windows.get(id);
+  }
+
+  put(id: string, state: WindowState<A>): void {
+    if (!this.windows.has(id)) {
+      const ids = this.byKey.get(state.key);
+      if (ids) ids.push(id);
+      else this.byKey.set(state.key, [id]);
+    }
+    this.windows.set(id, state);
+    this.dirty.add(state.key);
+  }
+
+  delete(id: string): void {
+    const state = this.windows.get(id);
+    if (state === undefined) return;
+    this.windows.delete(id);
+    const ids = this.byKey.get(state.key) as string[];
+    ids.splice(ids.indexOf(id), 1);
+    this.dirty.add(state.key);
+  }
+
+  entries(): IterableIterator<[string, WindowState<A>]> {
+    return this.windows.entries();
+  }
+
+  /** Windows held. */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  /** Approximate bytes of the store as last written to its changelog. */
+  get approximateBytes(): number {
+    return this.bytes;
+  }
+
+  /** The changes since the last call, one record (or tombstone) per key changed, dirty marks cleared. */
+  changes(): ChangelogEntry[] {
+    const out: ChangelogEntry[] = this.formerKeys.map((key) => ({ key, value: null }));
+    this.formerKeys = [];
+    for (const key of this.dirty) {
+      const ids = this.byKey.get(key);
+      let value: Buffer | null = null;
+      if (ids === undefined || ids.length === 0) this.byKey.delete(key);
+      else value = this.codec.encode(ids.map((id) => this.windows.get(id) as WindowState<A>));
+      const size = value === null ? 0 : value.length + key.length;
+      this.bytes += size - (this.sizes.get(key) ?? 0);
+      if (value === null) this.sizes.delete(key);
+      else this.sizes.set(key, size);
+      out.push({ key, value });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Applies changelog records read from the topic, oldest first. */
+  restore(entries: Iterable<ChangelogEntry>): void {
+    for (const { key, value } of entries) {
+      const states = value === null ? [] : this.codec.decode(key, value);
+      if (key.includes('@')) {
+        // A window of the former layout: kept under its key from now on, its old record deleted.
+        for (const state of states) this.put(key, state);
+        if (states.length === 0) this.remove(key);
+        this.formerKeys.push(key);
+        continue;
+      }
+      for (const id of this.byKey.get(key) ?? []) this.windows.delete(id);
+      this.byKey.delete(key);
+      for (const state of states) this.put(`${state.key}@${state.start}`, state);
+      this.dirty.delete(key);
+      const size = value === null ? 0 : value.length + key.length;
+      this.bytes += size - (this.sizes.get(key) ?? 0);
+      if (value === null) this.sizes.delete(key);
+      else this.sizes.set(key, size);
+    }
+  }
+
+  /** Drops a window without marking anything dirty (a tombstone of the former layout). */
+  private remove(id: string): void {
+    const state = this.windows.get(id);
+    if (state === undefined) return;
+    this.windows.delete(id);
+    const ids = this.byKey.get(state.key) as string[];
+    ids.splice(ids.indexOf(id), 1);
+  }
+}

@@ -4,8 +4,13 @@ import type { Config } from '../core/config.js';
 import { PipelineError } from '../core/errors.js';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import { ChangelogStore, WindowChangelogStore, type ChangelogEntry, type StoreCodec } from './stateStore.js';
-import type { WindowState } from '../operators/tumblingWindow.js';
+import {
+  ChangelogStore,
+  WindowChangelogStore,
+  type ChangelogEntry,
+  type StoreCodec,
+  type WindowsCodec,
+} from './stateStore.js';
 
 /** Where a task's window state stands: the last input offset applied and the stream time it reached. */
 export interface Checkpoint {
@@ -32,8 +37,8 @@ export interface SeriesMeta {
 }
 
 export interface StoreCodecs<M, H> {
-  minute: StoreCodec<WindowState<M>>;
-  hour: StoreCodec<WindowState<H>>;
+  minute: WindowsCodec<M>;
+  hour: WindowsCodec<H>;
 }
 
 /** The state of one input partition (Kafka Streams' task): its stores and checkpoint. */
@@ -202,6 +207,8 @@ export class Tasks<M, H> {
       const consumer = this.kafka.consumer({
         groupId: `${this.config.appId}-restore-${randomUUID()}`,
         maxBytesPerPartition: 16 * 1024 * 1024,
+        // Disconnecting waits for the last fetch, which waits this long at the end of a changelog.
+        maxWaitTimeInMs: 500,
       });
       await consumer.connect();
       try {

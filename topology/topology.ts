@@ -181,6 +181,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
     maxBytesPerPartition: 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
+    // A fetch waits this long for records when there are none; stopping waits for it to return
+    // (kafkajs' default, 5 s, was most of the time `run --exit-when-idle` took to exit).
+    maxWaitTimeInMs: 500,
   });
   await consumer.connect();
 
@@ -265,22 +268,30 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     for (const batch of windowed) await tasks.ready(batch.partition);
     stage?.push(windowed);
     if (group.length > 0) lastPush = performance.now();
-    const sinkStarted = performance.now();
-    const durable = sink ? await sink.write(input) : everything(input);
-    observeSamplesSink(metrics, input, sinkStarted);
-    if (repartitionTarget) {
-      const sent = await sendRepartitioned(producer, repartitionTarget, input);
-      stats.repartitioned += sent;
-      metrics.recordsOut.inc({ stage: 'repartition' }, sent);
-      for (const [key, d] of everything(keyed)) durable.set(key, d);
-    }
-    if (alertTarget && selection) {
-      // Sub-topology 0 hands the samples the rules need to the alert stage (one partition).
-      const sent = await sendRepartitioned(producer, alertTarget, selection.select(input));
-      stats.toAlerts += sent;
-      metrics.recordsOut.inc({ stage: 'alerts' }, sent);
-    }
-    await writeWindowEffects();
+    // The raw rows and the window effects do not depend on each other: they are written at the
+    // same time (the embedded engine inserts on its own thread while this one encodes results).
+    // The commit waits for both.
+    const [durable] = await Promise.all([
+      (async () => {
+        const sinkStarted = performance.now();
+        const written = sink ? await sink.write(input) : everything(input);
+        observeSamplesSink(metrics, input, sinkStarted);
+        if (repartitionTarget) {
+          const sent = await sendRepartitioned(producer, repartitionTarget, input);
+          stats.repartitioned += sent;
+          metrics.recordsOut.inc({ stage: 'repartition' }, sent);
+          for (const [key, d] of everything(keyed)) written.set(key, d);
+        }
+        if (alertTarget && selection) {
+          // Sub-topology 0 hands the samples the rules need to the alert stage (one partition).
+          const sent = await sendRepartitioned(producer, alertTarget, selection.select(input));
+          stats.toAlerts += sent;
+          metrics.recordsOut.inc({ stage: 'alerts' }, sent);
+        }
+        return written;
+      })(),
+      writeWindowEffects(),
+    ]);
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
     // After a rebalance during the flush, the partitions' owners replay from the last commit

@@ -2,6 +2,7 @@ import { Subject, type Subscription } from 'rxjs';
 import {
   finalize,
   createRollupAggregator,
+  type Aggregate,
   sampleAggregator,
   type RollupAcc,
   type SampleAcc,
@@ -77,7 +78,7 @@ export class WindowStage {
       withWatermarks<SampleRow>(this.tracker),
       tumblingWindow<SampleRow, SampleAcc>({
         ...minute,
-        key: (row) => row.seriesId.toString(),
+        key: (row) => row.seriesKey,
         aggregator: sampleAggregator,
         store: (partition) => this.tasks.get(partition)?.minute,
         partitions: () => [...this.tasks.all()].map((t) => t.partition),
@@ -100,10 +101,10 @@ export class WindowStage {
     this.subscription.add(
       minute$.subscribe({
         next: (out) => {
-          this.collect('1m', out);
+          const aggregate = this.collect('1m', out);
           // 1m results feed the 1h tier, keyed by series, at the minute's start; watermarks follow.
-          if (out.kind === 'result') {
-            const aggregate = finalize(out.acc);
+          // The tier reads the aggregate and never changes it: the result row and the slot share it.
+          if (aggregate !== undefined && out.kind === 'result') {
             minutes.next({
               kind: 'data',
               partition: out.partition,
@@ -189,6 +190,7 @@ export class WindowStage {
       adding.clear();
     };
     let record = -1;
+    let known: string | undefined;
     for (const row of batch.rows) {
       if (row.offset <= skipUpTo) continue;
       if (row.offset !== record) {
@@ -210,8 +212,12 @@ export class WindowStage {
         if (row.timestamp > position.maxTimestamp) position.maxTimestamp = row.timestamp;
         channel = channelOf(batch.partition, origin.partition);
       }
-      const id = row.seriesId.toString();
-      if (!task.series.get(id)) task.series.put(id, { name: row.name, labels: row.labels, kind: row.kind });
+      // Rows of one series come together (a record holds one agent's samples of a series).
+      if (row.seriesKey !== known) {
+        if (!task.series.get(row.seriesKey))
+          task.series.put(row.seriesKey, { name: row.name, labels: row.labels, kind: row.kind });
+        known = row.seriesKey;
+      }
       if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
       const event: StreamEvent<SampleRow> = {
         kind: 'data',
@@ -260,20 +266,23 @@ export class WindowStage {
     this.subscription.unsubscribe();
   }
 
-  private collect<V>(tier: Tier, out: WindowOutput<V, SampleAcc | RollupAcc>): void {
+  /** Keeps a result (returning its aggregate) or a late record for `drain`. */
+  private collect<V>(tier: Tier, out: WindowOutput<V, SampleAcc | RollupAcc>): Aggregate | undefined {
     if (out.kind === 'result') {
       const task = this.tasks.get(out.partition);
       const series = task?.series.get(out.key);
       if (!series) throw new Error(`no series metadata for ${out.key} in partition ${out.partition}`);
+      const aggregate = finalize(out.acc);
       this.results.push({
         tier,
         seriesId: BigInt(out.key),
         series,
         start: out.start,
         end: out.end,
-        aggregate: finalize(out.acc),
+        aggregate,
         revision: out.revision,
       });
+      return aggregate;
     } else if (out.kind === 'late' && tier === '1m') {
       this.late.push({
         tier,
@@ -283,6 +292,7 @@ export class WindowStage {
         reason: out.reason,
       });
     }
+    return undefined;
   }
 
   /** The watermark channels of a partition: itself, or one per input partition behind a repartition topic. */

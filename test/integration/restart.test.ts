@@ -57,6 +57,7 @@ describe('crash and restart', () => {
               value: offset,
               kind: 'gauge',
               seriesId: BigInt(i + 1),
+              seriesKey: String(i + 1),
               offset,
             });
           }

@@ -20,7 +20,7 @@ const HOUR = 60 * MINUTE;
 const T0 = Date.UTC(2026, 0, 1, 10); // an hour boundary
 
 function row(timestamp: number, value: number, kind: 'gauge' | 'counter' = 'gauge'): SampleRow {
-  return { name: 'm', labels: [], timestamp, value, kind, seriesId: 1n, offset: 0 };
+  return { name: 'm', labels: [], timestamp, value, kind, seriesId: 1n, seriesKey: '1', offset: 0 };
 }
 
 function aggregateSamples(rows: SampleRow[]): SampleAcc {

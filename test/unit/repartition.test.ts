@@ -22,13 +22,15 @@ function row(series: number, offset: number, timestamp: number): SampleRow {
     ['host', `h${series}`],
     ['region', 'eu'],
   ];
+  const id = seriesId('cpu_usage_percent', labels);
   return {
     name: 'cpu_usage_percent',
     labels,
     timestamp,
     value: series + timestamp / 1000,
     kind: 'gauge',
-    seriesId: seriesId('cpu_usage_percent', labels),
+    seriesId: id,
+    seriesKey: id.toString(),
     offset,
   };
 }

@@ -59,6 +59,7 @@ describe('validateSamples', () => {
           value: 1.5,
           kind: 'gauge',
           seriesId: cpuId,
+          seriesKey: cpuId.toString(),
           offset: 100,
         },
         {
@@ -68,6 +69,7 @@ describe('validateSamples', () => {
           value: 2.5,
           kind: 'gauge',
           seriesId: cpuId,
+          seriesKey: cpuId.toString(),
           offset: 100,
         },
         {
@@ -77,6 +79,7 @@ describe('validateSamples', () => {
           value: 0.25,
           kind: 'gauge',
           seriesId: seriesId('load_average_1m', [['host', 'h2']]),
+          seriesKey: seriesId('load_average_1m', [['host', 'h2']]).toString(),
           offset: 101,
         },
       ],

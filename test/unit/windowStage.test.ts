@@ -41,6 +41,7 @@ function row(offset: number, minutes: number, origin?: SampleOrigin): SampleRow 
     value: 1,
     kind: 'gauge',
     seriesId: SERIES,
+    seriesKey: SERIES.toString(),
     offset,
     ...(origin ? { origin } : {}),
   };

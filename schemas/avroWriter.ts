@@ -1,0 +1,73 @@
+/**
+ * Avro binary output written straight from JavaScript values, for hot encoders such as
+ * (encodeRollup.ts): one growable buffer, strings of ASCII characters copied in
+ * JS rather than one native UTF-8 write each. `start` begins a value, `done` copies it out.
+ */
+export class AvroWriter {
+  private buffer = Buffer.allocUnsafe(1 << 16);
+  private at = 0;
+
+  /** Begins a value of at most `bound` bytes (a generous estimate; the buffer grows to it). */
+  start(bound: number): void {
+    if (bound > this.buffer.length) this.buffer = Buffer.allocUnsafe(bound * 2);
+    this.at = 0;
+  }
+
+  done(): Buffer {
+    return Buffer.from(this.buffer.subarray(0, this.at));
+  }
+
+  byte(b: number): void {
+    this.buffer[this.at++] = b;
+  }
+
+  /** Zig-zag varint of a safe integer (Avro int and long). */
+  long(n: number): void {
+    let z = n >= 0 ? n * 2 : -n * 2 - 1;
+    while (z >= 0x80) {
+      this.buffer[this.at++] = (z % 0x80) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    this.buffer[this.at++] = z;
+  }
+
+  double(v: number): void {
+    this.buffer.writeDoubleLE(v, this.at);
+    this.at += 8;
+  }
+
+  string(text: string): void {
+    const length = text.length;
+    if (length < 0x40) {
+      // Short ASCII: one length byte, the characters as bytes.
+      const start = this.at;
+      this.buffer[this.at++] = length * 2;
+      for (let i = 0; i < length; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) {
+          this.at = start;
+          return this.utf8(text);
+        }
+        this.buffer[this.at++] = c;
+      }
+      return;
+    }
+    this.utf8(text);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.long(data.length);
+    this.buffer.set(data, this.at);
+    this.at += data.length;
+  }
+
+  private utf8(text: string): void {
+    this.long(Buffer.byteLength(text));
+    this.at += this.buffer.write(text, this.at);
+  }
+}
+
+/** A bound on the Avro size of a string: its UTF-16 units × 3 plus the length. */
+export function stringBound(text: string): number {
+  return 10 + text.length * 3;
+}

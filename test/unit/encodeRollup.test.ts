@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { encodeRollup } from '../../schemas/encodeRollup.js';
+import { rollupType, type Rollup } from '../../schemas/index.js';
+
+const base: Rollup = {
+  tier: '1m',
+  seriesId: '12577600325076761974',
+  name: 'http_requests_total',
+  labels: { method: 'GET', status: '200' },
+  kind: 'counter',
+  windowStart: Date.UTC(2026, 0, 1),
+  windowEnd: Date.UTC(2026, 0, 1) + 60_000,
+  count: 6,
+  sum: 1.5,
+  min: -2.25,
+  max: 1e300,
+  avg: 0.25,
+  first: 0,
+  last: -0,
+  p50: Number.MIN_VALUE,
+  p90: NaN,
+  p99: Infinity,
+  increase: 42,
+  rate: 0.7,
+  revision: 3,
+  sketch: Buffer.from([1, 2, 3, 250]),
+};
+
+describe('encodeRollup', () => {
+  it.each([
+    ['a counter with labels', base],
+    [
+      'a gauge without labels and an empty sketch',
+      { ...base, kind: 'gauge', labels: {}, sketch: Buffer.alloc(0) },
+    ],
+    ['non-ASCII and long text', { ...base, name: 'Zürich_東京', labels: { host: 'x'.repeat(5000), ü: '🌡' } }],
+    [
+      'large numbers',
+      { ...base, count: 2 ** 40, windowStart: -1, windowEnd: 2 ** 50 + 3, revision: 2 ** 30 },
+    ],
+    ['a large sketch', { ...base, sketch: Buffer.alloc(100_000, 7) }],
+  ] as Array<[string, Rollup]>)('writes exactly the bytes avsc writes for %s', (_, rollup) => {
+    expect(encodeRollup(rollup).equals(rollupType.toBuffer(rollup))).toBe(true);
+  });
+});
