@@ -57,6 +57,15 @@ export function normalizeSample(
   now: number,
 ): NormalizedSample | string {
   const { name, value, timestamp } = sample;
+  const problem = metricNameProblem(name, limits) ?? pointProblem(name, value, timestamp, limits, now);
+  if (problem !== undefined) return problem;
+  const labels = normalizeLabels(name, sample.labels, limits);
+  if (typeof labels === 'string') return labels;
+  return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
+}
+
+/** Why a metric name is refused (empty, too long, not a Prometheus name), or undefined. Checked first. */
+export function metricNameProblem(name: string, limits: ValidationLimits): string | undefined {
   if (name.length === 0) return 'empty metric name';
   if (name.length > limits.maxMetricNameLength)
     return `metric name longer than ${limits.maxMetricNameLength}`;
@@ -64,6 +73,20 @@ export function normalizeSample(
     if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
     remember(validMetricNames, name);
   }
+  return undefined;
+}
+
+/**
+ * Why a value or event time is refused (not finite; not whole ms; outside [now - maxPast,
+ * now + maxFuture]), or undefined. Checked after the name, before the labels.
+ */
+export function pointProblem(
+  name: string,
+  value: number,
+  timestamp: number,
+  limits: ValidationLimits,
+  now: number,
+): string | undefined {
   if (!Number.isFinite(value)) return `value ${value} of ${name} is not finite`;
   if (!Number.isSafeInteger(timestamp)) return `timestamp ${timestamp} of ${name} is not an integer of ms`;
   if (timestamp < now - limits.maxPastMs) {
@@ -72,9 +95,21 @@ export function normalizeSample(
   if (timestamp > now + limits.maxFutureMs) {
     return `timestamp ${new Date(timestamp).toISOString()} of ${name} is more than ${limits.maxFutureMs} ms ahead`;
   }
+  return undefined;
+}
+
+/**
+ * The labels of a sample of metric `name` as pairs sorted by name, empty values dropped; or why
+ * they are refused (a label name invalid or reserved, a name or value too long, too many labels).
+ */
+export function normalizeLabels(
+  name: string,
+  input: Readonly<Record<string, string>>,
+  limits: ValidationLimits,
+): Array<[string, string]> | string {
   const labels: Array<[string, string]> = [];
-  for (const key in sample.labels) {
-    const v = sample.labels[key] as string;
+  for (const key in input) {
+    const v = input[key] as string;
     // An empty value means "no such label" in Prometheus; keeping it would split one series in two.
     if (v === '') continue;
     if (!validLabelNames.has(key)) {
@@ -98,5 +133,5 @@ export function normalizeSample(
       break;
     }
   }
-  return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
+  return labels;
 }
