@@ -47,6 +47,8 @@ export interface BenchFlags {
   /** Only the collector run. */
   collectorOnly?: boolean;
   collectorSeconds: number;
+  /** Worker processes of the collector in the collector run. */
+  collectorWorkers: number;
 }
 
 const RUNS = ['batched', 'unbatched', 'latency', ...Object.values(COLLECTOR_RUNS)] as const;
@@ -93,6 +95,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
       batch: 1000,
       requests: 100_000,
       seconds: flags.collectorSeconds,
+      workers: flags.collectorWorkers,
       concurrency: 16,
       series: flags.series,
       cpuProfile: (flags.cpuProf ?? false) && flags.collectorOnly,
@@ -194,6 +197,7 @@ function collectorFigures(runs: CollectorBenchResult[]) {
     collectorSamplesPerSec: best.samplesPerSec,
     collectorRequestsPerSec: best.requestsPerSec,
     collectorFormat: best.format,
+    collectorWorkers: best.workers,
     collectorSamplesPerSecJson: json.samplesPerSec,
     collectorSamplesPerSecRemoteWrite: rw.samplesPerSec,
     collector: runs,

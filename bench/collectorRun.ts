@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import os from 'node:os';
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { createWriteStream } from 'node:fs';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 import { PipelineError } from '../core/errors.js';
+import { machineBusySeconds, processTreeCpuSeconds } from './procCpu.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import type { BenchContext } from './throughput.js';
 import { childEnv, runWorkspace } from './workspace.js';
@@ -26,6 +28,8 @@ export interface CollectorBenchOptions {
   seconds: number;
   /** Requests in flight at once. */
   concurrency: number;
+  /** Worker processes of the collector (collector.workers). */
+  workers: number;
   series: number;
   /** What the clients send: the SDK's JSON batches or Prometheus remote_write. */
   format: 'json' | 'remote_write';
@@ -45,8 +49,18 @@ export interface CollectorBenchResult {
   p99RequestMs: number;
   /** The collector's samples in the write-ahead log at the end (0: everything went straight to Kafka). */
   walBytesAtEnd: number;
+  /**
+   * CPU time (user + system) of the collector's processes while the clients were sending,
+   * per sample accepted, in µs: what the collector costs, whatever else runs on the machine.
+   */
+  collectorCpuMicrosPerSample: number | null;
+  /** The same for the whole machine (the collector, Kafka, the load generator and anything else). */
+  machineCpuMicrosPerSample: number | null;
+  /** One-minute load average when the sending started. */
+  loadAverage: number;
   batch: number;
   concurrency: number;
+  workers: number;
   format: 'json' | 'remote_write';
   profile?: ProfileSummary | null;
 }
@@ -67,6 +81,7 @@ export async function collectorRun(
     collector: {
       ...run.config.collector,
       port: 0,
+      workers: options.workers,
       wal: { ...run.config.collector.wal, dir: join(run.dir, 'wal') },
     },
   };
@@ -98,7 +113,7 @@ export async function collectorRun(
       );
     });
     ctx.say(
-      `collector run (${options.format}): ${options.concurrency} clients × batches of ${options.batch} samples → ${url}`,
+      `collector run (${options.format}): ${options.concurrency} clients × batches of ${options.batch} samples → ${url} (${options.workers} worker${options.workers === 1 ? '' : 's'})`,
     );
 
     // Bodies are built before the clock starts: the load generator must not be what is measured.
@@ -116,6 +131,9 @@ export async function collectorRun(
     let sent = 0;
     let samples = 0;
     let failed = 0;
+    const loadAverage = os.loadavg()[0] ?? 0;
+    const cpuBefore = processTreeCpuSeconds(child.pid as number);
+    const machineBefore = machineBusySeconds();
     const began = performance.now();
     const deadline = began + options.seconds * 1000;
     const client = async () => {
@@ -131,6 +149,12 @@ export async function collectorRun(
     };
     await Promise.all(Array.from({ length: options.concurrency }, client));
     const seconds = (performance.now() - began) / 1000;
+    const cpuAfter = processTreeCpuSeconds(child.pid as number);
+    const machineAfter = machineBusySeconds();
+    const perSample = (before: number | undefined, after: number | undefined) =>
+      before === undefined || after === undefined || samples === 0
+        ? null
+        : Math.round(((after - before) / samples) * 1e7) / 10;
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const walBytesAtEnd = Number(/^collector_wal_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN);
     latencies.sort((a, b) => a - b);
@@ -145,18 +169,25 @@ export async function collectorRun(
       p50RequestMs: at(0.5),
       p99RequestMs: at(0.99),
       walBytesAtEnd,
+      collectorCpuMicrosPerSample: perSample(cpuBefore, cpuAfter),
+      machineCpuMicrosPerSample: perSample(machineBefore, machineAfter),
+      loadAverage: Math.round(loadAverage * 100) / 100,
       batch: options.batch,
       concurrency: options.concurrency,
+      workers: options.workers,
       format: options.format,
     };
     ctx.say(
-      `collector run: ${result.samplesPerSec} samples/s, ${result.requestsPerSec} requests/s, p99 ${result.p99RequestMs} ms, ${failed} failed`,
+      `collector run: ${result.samplesPerSec} samples/s, ${result.requestsPerSec} requests/s, p99 ${result.p99RequestMs} ms, ${failed} failed, ` +
+        `collector CPU ${result.collectorCpuMicrosPerSample} µs/sample (machine ${result.machineCpuMicrosPerSample}), load ${result.loadAverage}`,
     );
     return result;
   } finally {
     child.kill('SIGTERM');
     await exited;
-    if (options.cpuProfile && result) result.profile = summarizeProfile(profileDir, child.pid ?? -1) ?? null;
+    // With workers, the busiest worker's profile (the primary serves no request).
+    if (options.cpuProfile && result)
+      result.profile = summarizeProfile(profileDir, options.workers === 1 ? child.pid : undefined) ?? null;
   }
 }
 

@@ -38,11 +38,12 @@ export interface ProfileSummary {
 /**
  * The main-thread profile of process `pid` in `dir` (Node names them
  * CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread, others are
- * e.g. tsx's loader thread), summarized by self time and by total time.
+ * e.g. tsx's loader thread), or without `pid` the largest main-thread profile there (the
+ * busiest of several processes), summarized by self time and by total time.
  */
-export function summarizeProfile(dir: string, pid: number, top = 25): ProfileSummary | undefined {
+export function summarizeProfile(dir: string, pid?: number, top = 25): ProfileSummary | undefined {
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.0.`))
+    .filter((f) => f.endsWith('.cpuprofile') && f.includes(pid === undefined ? '.0.' : `.${pid}.0.`))
     .map((f) => join(dir, f));
   const file = files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
   if (!file) return undefined;

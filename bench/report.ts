@@ -56,10 +56,11 @@ export interface BenchReport {
 /** The collector run as text. */
 export function formatCollector(c: CollectorBenchResult): string {
   return (
-    `collector (${c.format === 'json' ? 'JSON' : 'remote_write'} over loopback HTTP into Kafka, ${c.concurrency} clients, ${c.batch} samples per request): ` +
+    `collector (${c.format === 'json' ? 'JSON' : 'remote_write'} over loopback HTTP into Kafka, ${c.workers} worker${c.workers === 1 ? '' : 's'}, ${c.concurrency} clients, ${c.batch} samples per request): ` +
     `${n(c.samplesPerSec)} samples/s, ${n(c.requestsPerSec)} requests/s (target ${n(TARGETS.collectorSamplesPerSec)} samples/s), ` +
     `request p50/p99 ${c.p50RequestMs}/${c.p99RequestMs} ms, ${n(c.samples)} samples in ${s(c.seconds)}, ${c.failed} failed, ` +
-    `${c.walBytesAtEnd} bytes left in the write-ahead log`
+    `${c.walBytesAtEnd} bytes left in the write-ahead log; CPU per sample: collector ${n(c.collectorCpuMicrosPerSample, 2)} µs, ` +
+    `whole machine ${n(c.machineCpuMicrosPerSample, 2)} µs; load average ${c.loadAverage.toFixed(2)} at start`
   );
 }
 

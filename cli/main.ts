@@ -135,9 +135,16 @@ program
     int('port', 0),
   )
   .option('--host <host>', 'address to listen on (default: collector.host, 127.0.0.1)')
-  .action(async (o: { port?: number; host?: string }) => {
+  .option(
+    '--workers <n>',
+    'processes serving the port together, each with its own Kafka producer and write-ahead log (default: collector.workers, 1)',
+    int('workers', 1),
+  )
+  .action(async (o: { port?: number; host?: string; workers?: number }) => {
     const { collectorCommand } = await import('./collectorCommand.js');
-    await collectorCommand(await commandConfig(global(), { collector: { port: o.port, host: o.host } }));
+    await collectorCommand(
+      await commandConfig(global(), { collector: { port: o.port, host: o.host, workers: o.workers } }),
+    );
   });
 
 const rules = program
@@ -259,6 +266,12 @@ program
   .option('--keep', "keep the runs' ClickHouse data and topics")
   .option('--collector-only', 'only the collector run (JSON batches through the collector into Kafka)')
   .option('--collector-seconds <n>', 'longest duration of the collector run', int('collector-seconds', 1), 20)
+  .option(
+    '--collector-workers <n>',
+    'worker processes of the collector in the collector run (collector.workers)',
+    int('collector-workers', 1),
+    1,
+  )
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: import('../bench/bench.js').BenchFlags) => {
     const { benchCommand } = await import('../bench/bench.js');

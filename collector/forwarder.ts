@@ -1,19 +1,16 @@
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { messageOf } from '../core/errors.js';
 import { ensureTopics, sendAll } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import { partitionForSeries } from '../core/partitioner.js';
-import { seriesId } from '../core/series.js';
 import type { NormalizedSample } from '../core/validate.js';
 import { valueSubject } from '../producer/produce.js';
-import { encodeSampleBatch } from '../schemas/encodeBatch.js';
-import { batchSchema, batchType, frame, type Sample, type SampleBatch } from '../schemas/index.js';
+import { batchSchema, batchType, type Sample, type SampleBatch } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
+import { toRecords, toSampleBatch, type EncodedBatch } from './batch.js';
 import { HttpError } from './errors.js';
+import { encodeLogged } from './intake.js';
 import { WalFullError, WriteAheadLog, type WalOptions } from './wal.js';
 
-/** Samples per Kafka record at most, so that a record stays far below the broker's 1 MiB limit. */
-const MAX_SAMPLES_PER_RECORD = 2_000;
 /** WAL bytes drained per produce round. */
 const DRAIN_BYTES = 4 * 1024 * 1024;
 
@@ -30,9 +27,6 @@ export interface ForwarderOptions {
 }
 
 export type Destination = 'kafka' | 'wal';
-
-/** A normalized sample, with its series id when the caller has computed it already. */
-export type KeyedSample = NormalizedSample & { id?: bigint };
 
 /**
  * Gets accepted samples durably into Kafka: straight to the metrics topic while Kafka
@@ -51,13 +45,11 @@ export class Forwarder {
   private draining: Promise<void> | undefined;
   /** Writes waiting for the produce request in flight to finish. */
   private readonly queue: Array<{
-    samples: KeyedSample[];
+    batch: EncodedBatch;
     resolve: (to: Destination) => void;
     reject: (error: unknown) => void;
   }> = [];
   private sending = false;
-  /** Partition by series id, for the current partition count. */
-  private readonly partitionOfSeries = new Map<bigint, number>();
   private readonly drainedWaiters: Array<() => void> = [];
   private closed = false;
   private wake: (() => void) | undefined;
@@ -76,6 +68,14 @@ export class Forwarder {
     return this.producer !== undefined && this.wal.isEmpty;
   }
 
+  /**
+   * The partition count of the topic, to encode batches for (1 while it is not known yet: such
+   * batches go to the log, which is partitioned again when it drains).
+   */
+  get partitionCount(): number {
+    return this.partitions ?? 1;
+  }
+
   /** Connects when Kafka and the registry answer; otherwise starts in log mode. Drains a non-empty log. */
   async start(): Promise<void> {
     if (this.wal.isEmpty) {
@@ -92,17 +92,17 @@ export class Forwarder {
   }
 
   /**
-   * Makes `samples` durable: acknowledged by Kafka, or appended to the log. Throws an
-   * `HttpError` 503 when the log is full (nothing of `samples` is kept then).
+   * Makes the samples of `batch` durable: acknowledged by Kafka, or appended to the log. Throws
+   * an `HttpError` 503 when the log is full (nothing of `batch` is kept then).
    *
    * Group commit: writes that arrive while a produce request is in flight are sent together
    * in the next one, so concurrent requests share round trips and records get fuller.
    */
-  write(samples: KeyedSample[]): Promise<Destination> {
-    if (samples.length === 0) return Promise.resolve('kafka');
-    if (!this.direct()) return Promise.resolve(this.log(samples));
+  write(batch: EncodedBatch): Promise<Destination> {
+    if (batch.samples === 0) return Promise.resolve('kafka');
+    if (!this.direct()) return Promise.resolve(this.log(batch));
     return new Promise((resolve, reject) => {
-      this.queue.push({ samples, resolve, reject });
+      this.queue.push({ batch, resolve, reject });
       if (!this.sending) void this.sendQueued();
     });
   }
@@ -120,27 +120,34 @@ export class Forwarder {
     this.sending = true;
     try {
       while (this.queue.length > 0) {
-        const writes = this.queue.splice(0);
+        let writes = this.queue.splice(0);
         const producer = this.producer;
         if (producer && this.direct()) {
+          // A batch encoded for another partition count (the topic grew meanwhile) goes to the
+          // log, which partitions it again when it drains.
+          const stale = writes.filter((w) => w.batch.partitions !== this.partitions);
+          if (stale.length > 0) writes = writes.filter((w) => w.batch.partitions === this.partitions);
           try {
-            await sendAll(producer, this.options.topic, this.records(writes.flatMap((w) => w.samples)), {
-              attempts: 2,
-            });
+            const records = toRecords(
+              writes.map((w) => w.batch),
+              this.schemaId as number,
+            );
+            await sendAll(producer, this.options.topic, records, { attempts: 2 });
             for (const w of writes) w.resolve('kafka');
-            continue;
+            writes = stale;
           } catch (error) {
             this.options.log.warn(
               { error: messageOf(error) },
               'Kafka is unreachable: accepted samples go to the write-ahead log until it is back',
             );
             this.dropProducer(producer);
+            writes.push(...stale);
           }
         }
         // In arrival order, each write on its own: a full log refuses only the writes that do not fit.
         for (const w of writes) {
           try {
-            w.resolve(this.log(w.samples));
+            w.resolve(this.log(w.batch));
           } catch (error) {
             w.reject(error);
           }
@@ -151,8 +158,8 @@ export class Forwarder {
     }
   }
 
-  private log(samples: NormalizedSample[]): Destination {
-    this.appendToLog(samples);
+  private log(batch: EncodedBatch): Destination {
+    this.appendToLog(batch);
     this.startDrain();
     return 'wal';
   }
@@ -173,40 +180,15 @@ export class Forwarder {
     this.wal.close();
   }
 
-  private appendToLog(samples: NormalizedSample[]): void {
+  private appendToLog(batch: EncodedBatch): void {
     try {
-      this.wal.append([encodeSampleBatch(samples)]);
+      this.wal.append([toSampleBatch(batch)]);
     } catch (error) {
       if (error instanceof WalFullError) {
         throw new HttpError(503, `${error.message}; Kafka is unreachable, retry later`, 30);
       }
       throw error;
     }
-  }
-
-  private records(samples: KeyedSample[]): Message[] {
-    const partitions = this.partitions as number;
-    const byPartition = new Map<number, KeyedSample[]>();
-    for (const s of samples) {
-      const id = s.id ?? seriesId(s.name, s.labels);
-      let p = this.partitionOfSeries.get(id);
-      if (p === undefined) {
-        p = partitionForSeries(id, partitions);
-        if (this.partitionOfSeries.size >= 1_000_000) this.partitionOfSeries.clear();
-        this.partitionOfSeries.set(id, p);
-      }
-      let group = byPartition.get(p);
-      if (!group) byPartition.set(p, (group = []));
-      group.push(s);
-    }
-    const messages: Message[] = [];
-    for (const [partition, group] of byPartition) {
-      for (let i = 0; i < group.length; i += MAX_SAMPLES_PER_RECORD) {
-        const body = encodeSampleBatch(group.slice(i, i + MAX_SAMPLES_PER_RECORD));
-        messages.push({ partition, key: null, value: frame(this.schemaId as number, body) });
-      }
-    }
-    return messages;
   }
 
   private async connect(): Promise<void> {
@@ -217,9 +199,7 @@ export class Forwarder {
     try {
       await ensureTopics(admin, [{ topic, partitions: this.options.partitions }]);
       const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = metadata.topics[0]?.partitions.length ?? this.options.partitions;
-      if (partitions !== this.partitions) this.partitionOfSeries.clear();
-      this.partitions = partitions;
+      this.partitions = metadata.topics[0]?.partitions.length ?? this.options.partitions;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -260,7 +240,10 @@ export class Forwarder {
         const samples: NormalizedSample[] = [];
         for (const entry of entries)
           samples.push(...(batchType.fromBuffer(entry) as SampleBatch).samples.map(normalized));
-        await sendAll(producer, this.options.topic, this.records(samples), { attempts: 2 });
+        const batch = encodeLogged(samples, this.partitions as number);
+        await sendAll(producer, this.options.topic, toRecords([batch], this.schemaId as number), {
+          attempts: 2,
+        });
         this.wal.advance(next);
         drained += samples.length;
         delay = 200;

@@ -47,6 +47,8 @@ export function collectorMetrics(forwarder: () => Forwarder | undefined): Collec
         name: 'collector_kafka_up',
         help: '1 while accepted samples go straight to Kafka, 0 while they go to the write-ahead log',
         registers,
+        // With several workers: 1 only while every worker sends straight to Kafka.
+        aggregator: 'min',
         collect() {
           this.set(forwarder()?.kafkaUp ? 1 : 0);
         },

@@ -4,23 +4,16 @@ import { gunzipSync } from 'node:zlib';
 import type { Config } from '../core/config.js';
 import { ConfigError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { seriesId } from '../core/series.js';
-import { normalizeSample, type ValidationLimits } from '../core/validate.js';
+import type { ValidationLimits } from '../core/validate.js';
 import { badRequest, HttpError, tooLarge } from './errors.js';
-import type { Forwarder, KeyedSample } from './forwarder.js';
+import type { Forwarder } from './forwarder.js';
 import { decodeJsonSamples } from './formats/json.js';
 import { decodeOtlpJson, decodeOtlpProtobuf } from './formats/otlp.js';
 import { decodeRemoteWrite } from './formats/remoteWrite.js';
-import type { Decoded } from './formats/types.js';
+import { columnsOf, type SampleColumns } from './formats/types.js';
+import { intake, type Outcome } from './intake.js';
 import type { CollectorMetrics } from './metrics.js';
-import { Tenants, type Tenant } from './tenants.js';
-
-/** What a request's samples came to. */
-export interface Outcome {
-  accepted: number;
-  rejected: number;
-  reasons: Record<string, number>;
-}
+import { Tenants, type TenantConfig, type TenantLimits } from './tenants.js';
 
 export interface CollectorServer {
   url: string;
@@ -46,11 +39,16 @@ export async function startCollectorServer(options: {
   metrics: CollectorMetrics;
   log: Logger;
   now?: () => number;
+  /** The limits of each configured tenant (default: kept in this process). */
+  tenantLimits?: ((tenant: TenantConfig) => TenantLimits) | undefined;
+  /** What `/metrics` serves (default: this process's metrics). */
+  metricsText?: (() => Promise<string>) | undefined;
 }): Promise<CollectorServer> {
   const { config, forwarder, metrics, log } = options;
   const settings = config.collector;
   const now = options.now ?? Date.now;
-  const tenants = new Tenants(settings.tenants, now());
+  const tenants = new Tenants(settings.tenants, now(), options.tenantLimits);
+  const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
   const limits: ValidationLimits = config.validation;
   if (!tenants.required) log.warn('no tenants configured: the collector takes requests without a token');
 
@@ -58,9 +56,9 @@ export async function startCollectorServer(options: {
     const tenant = tenants.authenticate(req.headers.authorization);
     const body = decompress(req, await readBody(req, settings.maxBodyBytes), settings.maxDecodedBytes);
     const decoded = decode(endpoint, req, body, settings.maxDecodedBytes, now());
-    tenant.take(decoded.samples.length, now());
-    const { accepted, outcome } = validate(decoded, tenant, limits, now());
-    await forwarder.write(accepted);
+    await tenant.take(decoded.series.length, now());
+    const { batch, outcome } = await intake(decoded, tenant, limits, now(), forwarder.partitionCount);
+    await forwarder.write(batch);
     metrics.samples.inc({ outcome: 'accepted' }, outcome.accepted);
     metrics.samples.inc({ outcome: 'rejected' }, outcome.rejected);
     respond(endpoint, req, res, outcome);
@@ -108,7 +106,7 @@ export async function startCollectorServer(options: {
       );
     }
     if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
+      metricsText().then(
         (text) => {
           res.setHeader('Content-Type', metrics.registry.contentType);
           res.end(text);
@@ -197,7 +195,7 @@ function decode(
   body: Buffer,
   maxDecoded: number,
   now: number,
-): Decoded {
+): SampleColumns {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   const encoding = (req.headers['content-encoding'] ?? '').toLowerCase();
   switch (endpoint) {
@@ -215,43 +213,13 @@ function decode(
         throw new HttpError(415, `remote_write takes Content-Encoding snappy, got ${encoding || 'none'}`);
       return decodeRemoteWrite(body, { maxDecodedBytes: maxDecoded });
     case 'otlp':
-      if (type === 'application/x-protobuf') return decodeOtlpProtobuf(body);
-      if (type === 'application/json') return decodeOtlpJson(body);
+      if (type === 'application/x-protobuf') return columnsOf(decodeOtlpProtobuf(body));
+      if (type === 'application/json') return columnsOf(decodeOtlpJson(body));
       throw new HttpError(
         415,
         `OTLP takes application/x-protobuf or application/json, got ${type || 'none'}`,
       );
   }
-}
-
-/** Validates and normalizes every sample (with the tenant label), applying the tenant's series limit. */
-function validate(
-  decoded: Decoded,
-  tenant: Tenant,
-  limits: ValidationLimits,
-  now: number,
-): { accepted: KeyedSample[]; outcome: Outcome } {
-  const reasons: Record<string, number> = Object.fromEntries(decoded.rejected);
-  let rejected = [...decoded.rejected.values()].reduce((a, b) => a + b, 0);
-  const accepted: KeyedSample[] = [];
-  for (const sample of decoded.samples) {
-    // The tenant comes from the token, never from the client's labels.
-    if (tenant.name !== undefined) sample.labels.tenant = tenant.name;
-    const result = normalizeSample(sample, limits, now);
-    let reason: string | undefined;
-    if (typeof result === 'string') reason = result;
-    else {
-      const keyed = result as KeyedSample;
-      keyed.id = seriesId(result.name, result.labels);
-      reason = tenant.admit(result.name, keyed.id);
-      if (reason === undefined) accepted.push(keyed);
-    }
-    if (reason !== undefined) {
-      rejected += 1;
-      reasons[reason] = (reasons[reason] ?? 0) + 1;
-    }
-  }
-  return { accepted, outcome: { accepted: accepted.length, rejected, reasons } };
 }
 
 function respond(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, outcome: Outcome): void {

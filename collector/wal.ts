@@ -11,6 +11,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -40,6 +41,30 @@ export class WalFullError extends PipelineError {}
 const HEADER = 8;
 const POSITION_FILE = 'position.json';
 const SEGMENT = /^(\d{16})\.wal$/;
+
+/** True when `dir` holds segments of a log (drained or not). */
+export function logExists(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((name) => SEGMENT.test(name));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes a drained log's files from `dir`, and `dir` itself once empty. The position goes
+ * last: a crash in between leaves segments behind a position, which count as drained.
+ */
+export function removeLog(dir: string): void {
+  for (const name of readdirSync(dir)) if (SEGMENT.test(name)) rmSync(join(dir, name), { force: true });
+  rmSync(join(dir, `${POSITION_FILE}.tmp`), { force: true });
+  rmSync(join(dir, POSITION_FILE), { force: true });
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty: other logs live below it.
+  }
+}
 
 /**
  * A write-ahead log of opaque entries on local disk, drained in order. `append` returns once

@@ -57,6 +57,7 @@ const collectorDefaults = {
   maxBodyBytes: 10 * 1024 * 1024,
   maxDecodedBytes: 64 * 1024 * 1024,
   requestTimeoutMs: 30_000,
+  workers: 1,
   tenants: [],
   wal: { dir: '.data/collector-wal', maxBytes: 1024 * 1024 * 1024, segmentBytes: 64 * 1024 * 1024 },
 };
@@ -72,6 +73,11 @@ const collectorSection = z
     maxDecodedBytes: positiveInt.default(collectorDefaults.maxDecodedBytes),
     /** A request (headers and body) taking longer is answered 408 and closed: slow clients cannot hold the server. */
     requestTimeoutMs: positiveInt.min(100).default(collectorDefaults.requestTimeoutMs),
+    /**
+     * Processes that serve the port together (node:cluster), each with its own Kafka producer and
+     * write-ahead log (`<wal.dir>/worker-<i>`); 1 = the collector is one process.
+     */
+    workers: positiveInt.max(64).default(collectorDefaults.workers),
     /** Bearer tokens and their limits; with none, the collector takes requests without a token (one tenant, no label). */
     tenants: z.array(tenant).default([]),
     /** The write-ahead log that keeps accepted samples while Kafka is unreachable. */

@@ -59,15 +59,15 @@ export function normalizeSample(
   now: number,
 ): NormalizedSample | string {
   const { name, value, timestamp } = sample;
-  const bad = checkMetricName(name, limits) ?? checkPoint(name, value, timestamp, limits, now);
-  if (bad !== undefined) return bad;
+  const problem = metricNameProblem(name, limits) ?? pointProblem(name, value, timestamp, limits, now);
+  if (problem !== undefined) return problem;
   const labels = normalizeLabels(name, sample.labels, limits);
   if (typeof labels === 'string') return labels;
   return { name, labels, timestamp, value, kind: sample.kind === 'counter' ? 'counter' : 'gauge' };
 }
 
-/** Why a metric name is refused, or undefined when it is valid. */
-export function checkMetricName(name: string, limits: ValidationLimits): string | undefined {
+/** Why a metric name is refused (empty, too long, not a Prometheus name), or undefined. Checked first. */
+export function metricNameProblem(name: string, limits: ValidationLimits): string | undefined {
   if (name.length === 0) return 'empty metric name';
   if (name.length > limits.maxMetricNameLength)
     return `metric name longer than ${limits.maxMetricNameLength}`;
@@ -78,8 +78,11 @@ export function checkMetricName(name: string, limits: ValidationLimits): string 
   return undefined;
 }
 
-/** Why a sample's value or event time is refused, or undefined when both are valid. */
-export function checkPoint(
+/**
+ * Why a value or event time is refused (not finite; not whole ms; outside [now - maxPast,
+ * now + maxFuture]), or undefined. Checked after the name, before the labels.
+ */
+export function pointProblem(
   name: string,
   value: number,
   timestamp: number,
@@ -97,7 +100,10 @@ export function checkPoint(
   return undefined;
 }
 
-/** The labels as pairs sorted by name, empty values dropped; or why they are refused. */
+/**
+ * The labels of a sample of metric `name` as pairs sorted by name, empty values dropped; or why
+ * they are refused (a label name invalid or reserved, a name or value too long, too many labels).
+ */
 export function normalizeLabels(
   name: string,
   input: Readonly<Record<string, string>>,

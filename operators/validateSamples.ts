@@ -7,7 +7,7 @@ import {
   type SampleRow,
 } from '../core/records.js';
 import { seriesId } from '../core/series.js';
-import { checkMetricName, checkPoint, normalizeLabels, type ValidationLimits } from '../core/validate.js';
+import { metricNameProblem, normalizeLabels, pointProblem, type ValidationLimits } from '../core/validate.js';
 import type { Sample } from '../schemas/index.js';
 
 /**
@@ -66,7 +66,7 @@ export function validateSamples(
         const { name, value, timestamp } = sample;
         const bad =
           series.nameError ??
-          checkPoint(name, value, timestamp, limits, at) ??
+          pointProblem(name, value, timestamp, limits, at) ??
           (series.id === undefined ? series.labelsError : undefined);
         if (bad !== undefined) {
           (reasons ??= []).push(samples.length === 1 ? bad : `sample ${i}: ${bad}`);
@@ -113,7 +113,7 @@ interface Series {
 }
 
 function describe(name: string, input: Readonly<Record<string, string>>, limits: ValidationLimits): Series {
-  const nameError = checkMetricName(name, limits);
+  const nameError = metricNameProblem(name, limits);
   const labels = nameError === undefined ? normalizeLabels(name, input, limits) : [];
   if (typeof labels === 'string')
     return { name, labels: [], id: undefined, key: '', nameError, labelsError: labels };

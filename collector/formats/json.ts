@@ -1,6 +1,7 @@
 import type { Sample } from '../../schemas/index.js';
 import { badRequest } from '../errors.js';
-import type { Decoded } from './types.js';
+import { allStrings, scanBatch } from './jsonScanner.js';
+import { columnsOf, type Decoded, type SampleColumns } from './types.js';
 
 /**
  * Decodes the collector's own JSON batch: `{"samples": [{"name", "labels", "timestamp",
@@ -8,8 +9,17 @@ import type { Decoded } from './types.js';
  * (defaults to `now`), `labels` an object of strings (default none), `kind` "gauge" (default)
  * or "counter". A body of the wrong shape is refused as a whole with the path of the first
  * problem, so a client never has half a request taken silently.
+ *
+ * Bodies of the usual shape (jsonScanner.ts) are read straight from their bytes; anything
+ * else, errors included, goes through `JSON.parse`, so both give the same samples and the same
+ * errors.
  */
-export function decodeJsonSamples(body: Buffer, now: number): Decoded {
+export function decodeJsonSamples(body: Buffer, now: number): SampleColumns {
+  return scanBatch(body, now) ?? columnsOf(parseBatch(body, now));
+}
+
+/** The general path: `JSON.parse`, then every sample's shape checked. */
+function parseBatch(body: Buffer, now: number): Decoded {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -25,7 +35,7 @@ export function decodeJsonSamples(body: Buffer, now: number): Decoded {
   return { samples, rejected: new Map() };
 }
 
-/** Checks one sample's shape and fills its defaults in place (no copy: this is the hot path). */
+/** Checks one sample's shape and fills its defaults in place. */
 function sample(raw: unknown, i: number, now: number): Sample {
   if (!isObject(raw)) throw badRequest(`samples[${i}]: expected an object, got ${typeName(raw)}`);
   const s = raw as Partial<Record<keyof Sample, unknown>>;
@@ -44,7 +54,7 @@ function sample(raw: unknown, i: number, now: number): Sample {
   if (s.labels === undefined) s.labels = {};
   else if (!isObject(s.labels))
     throw badRequest(`samples[${i}].labels: expected an object of strings, got ${typeName(s.labels)}`);
-  else {
+  else if (!allStrings(s.labels)) {
     const labels = s.labels as Record<string, unknown>;
     for (const key in labels) {
       if (typeof labels[key] !== 'string')

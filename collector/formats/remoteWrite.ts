@@ -1,8 +1,9 @@
-import type { Sample, SampleKind } from '../../schemas/index.js';
 import { badRequest } from '../errors.js';
+import { ClientSeries } from '../series.js';
+import { hashKey, SeriesCache } from '../seriesCache.js';
 import { uncompressSnappyBlock } from './snappy.js';
 import { cachedString } from './stringCache.js';
-import { reject, type Decoded } from './types.js';
+import { emptyColumns, reject, type SampleColumns } from './types.js';
 import {
   enter,
   expectWireType,
@@ -43,25 +44,48 @@ const METRIC_TYPE_COUNTER = 1;
 /** Suffixes of cumulative series: counters, and the parts of histograms and summaries. */
 const CUMULATIVE_SUFFIX = /_(total|bucket|count|sum)$/;
 
+/** The first byte of a TimeSeries' labels field (field 1, length-delimited). */
+const SERIES_LABELS_TAG = (SERIES_LABELS << 3) | WIRE_LENGTH_DELIMITED;
+
 const STALENESS_MARKER = 'staleness marker';
 const NO_NAME = 'series without __name__';
 const NATIVE_HISTOGRAMS = 'native histograms are not supported';
 
+/** The labels of a TimeSeries, as decoded: its name (`__name__`) and the others. */
+interface Labelled {
+  name: string | undefined;
+  labels: Record<string, string>;
+  /** Undefined without a name. */
+  series: ClientSeries | undefined;
+  /** Whether the name says counter (see CUMULATIVE_SUFFIX). */
+  counter: boolean;
+  /** Label fields it was decoded from. */
+  fields: number;
+}
+
+/**
+ * Series by the bytes of their label fields. A series' labels come first in its TimeSeries,
+ * one field after the other, and the same series comes with every scrape: looking the bytes up
+ * spares decoding the labels (and lets the collector reuse what it made of the series).
+ */
+const seriesCache = new SeriesCache<Labelled>(100_000);
+
 /**
  * Decodes a Prometheus remote_write 1.0 body: a snappy block holding a `prometheus.WriteRequest`.
- * Each sample of each series becomes one `Sample`, named by its `__name__` label and labelled
- * by the others; the samples of one series share one labels object, to be treated as read-only.
- * A series is a counter when the request's metadata says its family is a COUNTER or its name
- * ends in `_total`, `_bucket`, `_count` or `_sum`, a gauge otherwise. Staleness markers, series
- * without a name and native histograms are counted in `rejected`; exemplars are ignored.
+ * Each sample of each series becomes one sample, named by its `__name__` label and labelled
+ * by the others; the samples of one series share one `ClientSeries` (and so do later requests
+ * with the same label bytes). A series is a counter when the request's metadata says its
+ * family is a COUNTER or its name ends in `_total`, `_bucket`, `_count` or `_sum`, a gauge
+ * otherwise. Staleness markers, series without a name and native histograms are counted in
+ * `rejected`; exemplars are ignored.
  *
  * A zero-byte body is not a snappy block and is refused; an empty WriteRequest (the block
  * `00`) decodes to no samples. Throws a 413 `HttpError` when the block declares more than
  * `maxDecodedBytes`, a 400 for a broken block or message.
  */
-export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): Decoded {
+export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): SampleColumns {
   const message = uncompressSnappyBlock(body, options.maxDecodedBytes);
-  const decoded: Decoded = { samples: [], rejected: new Map() };
+  const decoded = emptyColumns();
   const r = reader(message);
   const scratch: Scratch = { name: '', value: '', values: [], timestamps: [] };
   let counterFamilies: Set<string> | undefined;
@@ -97,7 +121,7 @@ export function decodeRemoteWrite(body: Buffer, options: RemoteWriteOptions): De
     throw badRequest(`protobuf: WriteRequest${wire.path}: ${wire.message}`);
   }
   // Metadata may follow the series it describes, so counters are marked once all is read.
-  if (counterFamilies !== undefined) markCounters(decoded.samples, counterFamilies);
+  if (counterFamilies !== undefined) markCounters(decoded, counterFamilies);
   return decoded;
 }
 
@@ -110,14 +134,15 @@ interface Scratch {
 }
 
 /** Reads one TimeSeries and appends its samples (or counts them as rejected). */
-function decodeSeries(r: Reader, decoded: Decoded, scratch: Scratch): void {
+function decodeSeries(r: Reader, decoded: SampleColumns, scratch: Scratch): void {
   const outer = enter(r);
   const { values, timestamps } = scratch;
   values.length = 0;
   timestamps.length = 0;
-  let name: string | undefined;
-  const labels: Record<string, string> = {};
-  let nLabels = 0;
+  const leading = leadingLabels(r, scratch);
+  // Labels after another field (unusual): the series is the leading labels and these.
+  let later: { name: string | undefined; labels: Record<string, string> } | undefined;
+  let nLabels = leading.fields;
   let nSamples = 0;
   let histograms = 0;
   // Where an error happened, for its path: one try block for the whole series is cheaper.
@@ -131,8 +156,9 @@ function decodeSeries(r: Reader, decoded: Decoded, scratch: Scratch): void {
         expectWireType(r, tag, WIRE_LENGTH_DELIMITED, 'labels');
         inLabel = true;
         decodeLabel(r, scratch);
-        if (scratch.name === '__name__') name = scratch.value;
-        else labels[scratch.name] = scratch.value;
+        later ??= { name: leading.name, labels: { ...leading.labels } };
+        if (scratch.name === '__name__') later.name = scratch.value;
+        else later.labels[scratch.name] = scratch.value;
         inLabel = false;
         nLabels++;
       } else if (field === SERIES_SAMPLES) {
@@ -156,15 +182,75 @@ function decodeSeries(r: Reader, decoded: Decoded, scratch: Scratch): void {
 
   if (histograms > 0) reject(decoded, NATIVE_HISTOGRAMS, histograms);
   if (values.length === 0) return;
-  if (name === undefined) {
+  const { series, counter } = later === undefined ? leading : labelled(later.name, later.labels, nLabels);
+  if (series === undefined) {
     reject(decoded, NO_NAME, values.length);
     return;
   }
-  const kind: SampleKind = CUMULATIVE_SUFFIX.test(name) ? 'counter' : 'gauge';
-  const samples = decoded.samples;
   for (let i = 0; i < values.length; i++) {
-    samples.push({ name, labels, timestamp: timestamps[i] as number, value: values[i] as number, kind });
+    decoded.series.push(series);
+    decoded.timestamps.push(timestamps[i] as number);
+    decoded.values.push(values[i] as number);
+    decoded.counters.push(counter);
   }
+}
+
+/**
+ * The label fields at the start of a TimeSeries, up to its first other field: from the cache
+ * by their bytes, or decoded (with the errors and paths of any label) and cached. Leaves the
+ * reader after them.
+ */
+function leadingLabels(r: Reader, scratch: Scratch): Labelled {
+  const buf = r.buf;
+  const start = r.pos;
+  let pos = start;
+  let count = 0;
+  // Field by field without decoding: tag, length (one or two bytes), bytes. A longer length or
+  // a field running past the series ends the run; the loop of decodeSeries reads it then.
+  while (pos + 1 < r.len && buf[pos] === SERIES_LABELS_TAG) {
+    let length = buf[pos + 1] as number;
+    let at = pos + 2;
+    if (length >= 0x80) {
+      const high = buf[at] as number;
+      if (at >= r.len || high >= 0x80) break;
+      length = (length & 0x7f) | (high << 7);
+      at++;
+    }
+    if (at + length > r.len) break;
+    pos = at + length;
+    count++;
+  }
+  const hash = hashKey(buf, start, start, buf, start, pos);
+  const known = seriesCache.get(hash, buf, start, start, buf, start, pos);
+  if (known !== undefined) {
+    r.pos = pos;
+    return known;
+  }
+  let name: string | undefined;
+  const labels: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    try {
+      r.tag();
+      decodeLabel(r, scratch);
+    } catch (err) {
+      rethrowIn(err, `.labels[${i}]`, r);
+    }
+    if (scratch.name === '__name__') name = scratch.value;
+    else labels[scratch.name] = scratch.value;
+  }
+  const decoded = labelled(name, labels, count);
+  seriesCache.set(hash, buf, start, start, buf, start, pos, decoded);
+  return decoded;
+}
+
+function labelled(name: string | undefined, labels: Record<string, string>, fields: number): Labelled {
+  return {
+    name,
+    labels,
+    series: name === undefined ? undefined : new ClientSeries(name, labels),
+    counter: name !== undefined && CUMULATIVE_SUFFIX.test(name),
+    fields,
+  };
 }
 
 /** Reads one Label into `scratch.name` and `scratch.value`. */
@@ -204,7 +290,7 @@ function decodeLabel(r: Reader, scratch: Scratch): void {
 }
 
 /** Reads one Sample into the scratch arrays, or counts it when it is a staleness marker. */
-function decodeSample(r: Reader, decoded: Decoded, scratch: Scratch): void {
+function decodeSample(r: Reader, decoded: SampleColumns, scratch: Scratch): void {
   const outer = enter(r);
   let value = 0;
   let timestamp = 0;
@@ -264,9 +350,9 @@ function decodeCounterFamily(r: Reader): string | undefined {
  * line: a Prometheus text-format counter family is the sample name (`http_requests_total`);
  * an OpenMetrics one (`http_requests`) names samples that end in `_total`, counters already.
  */
-function markCounters(samples: Sample[], families: Set<string>): void {
-  for (const sample of samples) {
-    if (sample.kind === 'counter') continue;
-    if (families.has(sample.name)) sample.kind = 'counter';
+function markCounters(decoded: SampleColumns, families: Set<string>): void {
+  const { series, counters } = decoded;
+  for (let i = 0; i < series.length; i++) {
+    if (!counters[i] && families.has((series[i] as ClientSeries).name)) counters[i] = true;
   }
 }

@@ -65,6 +65,7 @@ describe('loadConfig', () => {
         maxBodyBytes: 10_485_760,
         maxDecodedBytes: 67_108_864,
         requestTimeoutMs: 30_000,
+        workers: 1,
         tenants: [],
         wal: { dir: '.data/collector-wal', maxBytes: 1_073_741_824, segmentBytes: 67_108_864 },
       },

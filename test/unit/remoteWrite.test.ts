@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../collector/errors.js';
 import { decodeRemoteWrite } from '../../collector/formats/remoteWrite.js';
 import { uncompressSnappyBlock } from '../../collector/formats/snappy.js';
+import type { Sample } from '../../schemas/index.js';
 
 // prompb/remote.proto and prompb/types.proto, the parts remote_write 1.0 sends.
 const { root } = protobuf.parse(`
@@ -52,6 +53,21 @@ function encode(request: object): Buffer {
 
 const compress = (message: Uint8Array) => Buffer.from(snappy.compress(Buffer.from(message)));
 
+/** The decoded samples as objects, and the rejections. */
+function decodeSamples(body: Buffer): { samples: Sample[]; rejected: Map<string, number> } {
+  const { series, timestamps, values, counters, rejected } = decodeRemoteWrite(body, {
+    maxDecodedBytes: MAX,
+  });
+  const samples = series.map((s, i): Sample => ({
+    name: s.name,
+    labels: { ...s.labels },
+    timestamp: timestamps[i] as number,
+    value: values[i] as number,
+    kind: counters[i] ? 'counter' : 'gauge',
+  }));
+  return { samples, rejected };
+}
+
 function httpError(run: () => unknown): HttpError {
   try {
     run();
@@ -81,7 +97,7 @@ describe('decodeRemoteWrite', () => {
         ],
       }),
     );
-    const { samples, rejected } = decodeRemoteWrite(body, { maxDecodedBytes: MAX });
+    const { samples, rejected } = decodeSamples(body);
     expect(samples).toEqual([
       {
         name: 'http_requests_total',
@@ -116,7 +132,7 @@ describe('decodeRemoteWrite', () => {
     const body = compress(
       encode({ timeseries: [series({ labels: { __name__: 'x' }, samples: stamps.map((t) => [1, t]) })] }),
     );
-    expect(decodeRemoteWrite(body, { maxDecodedBytes: MAX }).samples.map((s) => s.timestamp)).toEqual(stamps);
+    expect(decodeSamples(body).samples.map((s) => s.timestamp)).toEqual(stamps);
   });
 
   it('makes a series a counter when the metadata says its family is a COUNTER, even when it comes after it', () => {
@@ -132,7 +148,7 @@ describe('decodeRemoteWrite', () => {
         ],
       }),
     );
-    const { samples } = decodeRemoteWrite(body, { maxDecodedBytes: MAX });
+    const { samples } = decodeSamples(body);
     expect(samples.map((s) => [s.name, s.kind])).toEqual([
       ['process_cpu_seconds', 'counter'],
       ['temperature_celsius', 'gauge'],
@@ -173,7 +189,7 @@ describe('decodeRemoteWrite', () => {
       .int64(T + 30_000)
       .ldelim();
     w.ldelim();
-    const { samples, rejected } = decodeRemoteWrite(compress(w.finish()), { maxDecodedBytes: MAX });
+    const { samples, rejected } = decodeSamples(compress(w.finish()));
     expect(samples.map((s) => [s.timestamp, s.value])).toEqual([
       [T, 1],
       [T + 30_000, NaN],
@@ -197,7 +213,7 @@ describe('decodeRemoteWrite', () => {
         ],
       }),
     );
-    const { samples, rejected } = decodeRemoteWrite(body, { maxDecodedBytes: MAX });
+    const { samples, rejected } = decodeSamples(body);
     expect(samples).toEqual([
       { name: 'requests_total', labels: {}, timestamp: T, value: 5, kind: 'counter' },
     ]);
@@ -233,7 +249,7 @@ describe('decodeRemoteWrite', () => {
       .int64(T)
       .ldelim();
     w.ldelim();
-    const { samples } = decodeRemoteWrite(compress(w.finish()), { maxDecodedBytes: MAX });
+    const { samples } = decodeSamples(compress(w.finish()));
     expect(samples).toEqual([{ name: 'up', labels: {}, timestamp: T, value: 1, kind: 'gauge' }]);
   });
 
@@ -275,7 +291,7 @@ describe('decodeRemoteWrite', () => {
       .int64(T)
       .ldelim();
     w.ldelim();
-    const { samples } = decodeRemoteWrite(compress(w.finish()), { maxDecodedBytes: MAX });
+    const { samples } = decodeSamples(compress(w.finish()));
     expect(samples).toEqual([
       {
         name: 'cpu_seconds_total',
@@ -287,10 +303,78 @@ describe('decodeRemoteWrite', () => {
     ]);
   });
 
+  it('gives the samples of a series one series object, again for the same label bytes in a later request', () => {
+    const long = 'v'.repeat(300);
+    const request = () =>
+      compress(
+        encode({
+          timeseries: [
+            series({
+              labels: { __name__: 'up', job: 'a' },
+              samples: [
+                [1, T],
+                [2, T + 1],
+              ],
+            }),
+            series({ labels: { __name__: 'up', job: 'b' }, samples: [[3, T]] }),
+            series({ labels: { __name__: 'info', path: long }, samples: [[4, T]] }),
+          ],
+        }),
+      );
+    const first = decodeRemoteWrite(request(), { maxDecodedBytes: MAX }).series;
+    const second = decodeRemoteWrite(request(), { maxDecodedBytes: MAX }).series;
+    expect(first[0]).toBe(first[1]);
+    expect(first[0]).not.toBe(first[2]);
+    second.forEach((s, i) => expect(s).toBe(first[i]));
+    expect(second.map((s) => [s.name, s.labels])).toEqual([
+      ['up', { job: 'a' }],
+      ['up', { job: 'a' }],
+      ['up', { job: 'b' }],
+      ['info', { path: long }],
+    ]);
+  });
+
+  it('reads labels that come after the samples as part of the series', () => {
+    const label = (w: protobuf.Writer, name: string, value: string) =>
+      w
+        .uint32((1 << 3) | 2)
+        .fork()
+        .uint32((1 << 3) | 2)
+        .string(name)
+        .uint32((2 << 3) | 2)
+        .string(value)
+        .ldelim();
+    const sample = (w: protobuf.Writer, value: number) =>
+      w
+        .uint32((2 << 3) | 2)
+        .fork()
+        .uint32((1 << 3) | 1)
+        .double(value)
+        .uint32((2 << 3) | 0)
+        .int64(T)
+        .ldelim();
+    const w = protobuf.Writer.create();
+    // The same leading labels three times: alone, followed by another label, followed by the name.
+    label(sample(label(w.uint32((1 << 3) | 2).fork(), 'job', 'a'), 1), '__name__', 'up').ldelim();
+    label(
+      sample(label(label(w.uint32((1 << 3) | 2).fork(), 'job', 'a'), '__name__', 'up'), 2),
+      'zone',
+      'z1',
+    ).ldelim();
+    sample(label(label(w.uint32((1 << 3) | 2).fork(), 'job', 'a'), '__name__', 'up'), 3).ldelim();
+    const { samples, rejected } = decodeSamples(compress(w.finish()));
+    expect(samples.map((s) => [s.name, s.labels, s.value])).toEqual([
+      ['up', { job: 'a' }, 1],
+      ['up', { job: 'a', zone: 'z1' }, 2],
+      ['up', { job: 'a' }, 3],
+    ]);
+    expect(rejected.size).toBe(0);
+  });
+
   it('gives back the right strings when there are more distinct ones than its string cache holds', () => {
     const values = Array.from({ length: 12_000 }, (_, i) => `pod-${(i * 7919).toString(36)}`);
     const decode = () =>
-      decodeRemoteWrite(
+      decodeSamples(
         compress(
           encode({
             timeseries: values.map((pod, i) =>
@@ -298,7 +382,6 @@ describe('decodeRemoteWrite', () => {
             ),
           }),
         ),
-        { maxDecodedBytes: MAX },
       ).samples;
     for (let round = 0; round < 2; round++) {
       const samples = decode();
@@ -308,7 +391,7 @@ describe('decodeRemoteWrite', () => {
   });
 
   it('decodes an empty WriteRequest to no samples, and refuses a zero-byte body', () => {
-    expect(decodeRemoteWrite(compress(new Uint8Array(0)), { maxDecodedBytes: MAX })).toEqual({
+    expect(decodeSamples(compress(new Uint8Array(0)))).toEqual({
       samples: [],
       rejected: new Map(),
     });

@@ -1,8 +1,9 @@
-import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WalFullError, WriteAheadLog } from '../../collector/wal.js';
+import { leftoverLogs, workerLogDir } from '../../collector/leftovers.js';
+import { removeLog, WalFullError, WriteAheadLog } from '../../collector/wal.js';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'wal-'));
 const entry = (i: number, size = 100) => Buffer.alloc(size, i % 256);
@@ -82,5 +83,44 @@ describe('WriteAheadLog', () => {
     wal.append([entry(5), entry(6), entry(7)]);
     expect(wal.pendingBytes).toBe(3 * (100 + HEADER));
     wal.close();
+  });
+});
+
+describe('leftoverLogs and removeLog', () => {
+  const log = (dir: string) => {
+    const wal = WriteAheadLog.open({ dir, maxBytes: 1 << 20, segmentBytes: 1000 });
+    wal.append([entry(1)]);
+    wal.close();
+  };
+
+  it("finds the logs of runs with another worker count, and not the run's own", () => {
+    const dir = fresh();
+    expect(leftoverLogs(dir, 1)).toEqual([]);
+    log(dir);
+    log(workerLogDir(dir, 0));
+    log(workerLogDir(dir, 2));
+    // A worker directory without a log (created, never written) is nothing to drain.
+    mkdirSync(workerLogDir(dir, 5));
+    expect(leftoverLogs(dir, 1).sort()).toEqual([workerLogDir(dir, 0), workerLogDir(dir, 2)]);
+    expect(leftoverLogs(dir, 2).sort()).toEqual([dir, workerLogDir(dir, 2)]);
+    expect(leftoverLogs(dir, 3)).toEqual([dir]);
+    expect(leftoverLogs(join(dir, 'missing'), 2)).toEqual([]);
+  });
+
+  it("removes a log's files, and its directory unless other logs live below it", () => {
+    const dir = fresh();
+    log(dir);
+    log(workerLogDir(dir, 0));
+    const own = readdirSync(dir).filter((f) => f !== 'worker-0');
+    expect(own).toContain('0000000000000001.wal');
+    removeLog(workerLogDir(dir, 0));
+    expect(readdirSync(dir).sort()).toEqual(own.sort());
+    // The single process's log goes; the directory stays while a worker's lives below it.
+    log(workerLogDir(dir, 1));
+    removeLog(dir);
+    expect(readdirSync(dir)).toEqual(['worker-1']);
+    removeLog(workerLogDir(dir, 1));
+    removeLog(dir);
+    expect(() => readdirSync(dir)).toThrow();
   });
 });
