@@ -411,6 +411,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       return stopping;
     },
     async isIdle() {
+      // With windows, only once this instance took part in the group and restored the state of
+      // every partition it owns: closing the windows at the end of input needs all of them.
+      if (stage && (generation === 0 || offsets.assigned(windowTopic).some((p) => !tasks.get(p))))
+        return false;
       return inFlight.empty && (await offsets.atEnd());
     },
   };
