@@ -273,6 +273,49 @@ groups:
     expect(new Set(events.map((e) => e.fingerprint)).size).toBe(1);
   }, 300_000);
 
+  it('killed (SIGKILL) while an alert is pending: the restarted stage fires it on time, once', async () => {
+    const rules = `
+groups:
+  - name: hosts
+    interval: 30s
+    rules:
+      - alert: HighCpu
+        expr: avg_over_time(cpu{job="node"}[1m]) > 90
+        for: 2m
+`;
+    const { config, file } = setup(
+      'alerts-kill',
+      { windows: { outOfOrdernessMs: 5000, idleTimeoutMs: 1000 } },
+      rules,
+    );
+    const T = Math.floor(Date.now() / 30_000) * 30_000;
+    const hostA = (from: number, to: number, value: (t: number) => number) =>
+      cpu(T, from, to, (host, t) => (host === 'a' ? value(t) : undefined));
+    await publish(
+      config,
+      hostA(-5, 1 / 6, (t) => (t >= T - 90_000 ? 95 : 50)),
+      1,
+    );
+    const first = cli(['--config', file, 'run']);
+    // The log line comes after the transaction that wrote the event and the state committed.
+    await first.waitFor(/"alert":"HighCpu","state":"pending"/);
+    first.child.kill('SIGKILL');
+    expect(await first.exit).toBe('SIGKILL');
+
+    await publish(
+      config,
+      hostA(1 / 6, 11 / 6, () => 95),
+      1,
+    );
+    const second = cli(['--config', file, 'run', '--exit-when-idle']);
+    expect(await second.exit, second.stderr().slice(-3000)).toBe(0);
+    const events = await alertEvents(config);
+    expect(events.map((e) => [e.state, e.timestamp - T])).toEqual([
+      ['pending', -30_000],
+      ['firing', 90_000],
+    ]);
+  }, 240_000);
+
   it('a source that stops sending, with no sample arriving at all, raises the absence alert', async () => {
     const rules = `
 groups:
