@@ -190,6 +190,13 @@ export class AlertEngine {
     );
   }
 
+  /** How many alerts are pending and firing (without rendering them, as `alerts()` does). */
+  activeCounts(): { pending: number; firing: number } {
+    const counts = { pending: 0, firing: 0 };
+    for (const [, entry] of this.store.entries()) if (entry.k === 'a') counts[entry.state] += 1;
+    return counts;
+  }
+
   /** The pending and firing alerts, by group, rule and fingerprint. */
   alerts(): ActiveAlert[] {
     const out: ActiveAlert[] = [];

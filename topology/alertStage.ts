@@ -205,7 +205,7 @@ export async function startAlertStage(deps: {
       tracker.restore(Number(p), maxTimestamp);
     const engine = new AlertEngine(rules, { store });
     log.info(
-      { entries: store.size, alerts: engine.alerts().length, ms: Date.now() - started },
+      { entries: store.size, ...engine.activeCounts(), ms: Date.now() - started },
       'alert state restored',
     );
     return { producer, engine, store, tracker };
@@ -273,9 +273,9 @@ export async function startAlertStage(deps: {
         'alert',
       );
     }
-    const active = own.engine.alerts();
-    metrics.alertsActive.set({ state: 'pending' }, active.filter((a) => a.state === 'pending').length);
-    metrics.alertsActive.set({ state: 'firing' }, active.filter((a) => a.state === 'firing').length);
+    const active = own.engine.activeCounts();
+    metrics.alertsActive.set({ state: 'pending' }, active.pending);
+    metrics.alertsActive.set({ state: 'firing' }, active.firing);
   };
 
   /** After a failed transaction the state in memory is ahead of the changelog: start over from it. */

@@ -149,6 +149,28 @@ function setup(name: string, overrides: Parameters<typeof configFile>[1] = {}, t
   };
 }
 
+/**
+ * HighCpu with `for: 2m` over host a's samples, one per record (event time in order, the
+ * watermark 5 s behind the data). `T` is now on the 30 s grid: event time ends about now at each
+ * run, so that evaluation by the wall clock (every partition idle) adds nothing the data does not say.
+ */
+function pendingFixture(name: string) {
+  const rules = `
+groups:
+  - name: hosts
+    interval: 30s
+    rules:
+      - alert: HighCpu
+        expr: avg_over_time(cpu{job="node"}[1m]) > 90
+        for: 2m
+`;
+  const fixture = setup(name, { windows: { outOfOrdernessMs: 5000, idleTimeoutMs: 1000 } }, rules);
+  const T = Math.floor(Date.now() / 30_000) * 30_000;
+  const hostA = (from: number, to: number, value: (t: number) => number) =>
+    cpu(T, from, to, (host, t) => (host === 'a' ? value(t) : undefined));
+  return { ...fixture, T, hostA };
+}
+
 describe('alert stage', () => {
   it('fires and resolves on event time: a CPU spike and a host that goes silent, to the alerts topic and table', async () => {
     const { config, file } = setup('alerts-e2e');
@@ -207,26 +229,7 @@ describe('alert stage', () => {
   });
 
   it('a restart in the pending state keeps its timing, a restart while firing announces nothing again', async () => {
-    const rules = `
-groups:
-  - name: hosts
-    interval: 30s
-    rules:
-      - alert: HighCpu
-        expr: avg_over_time(cpu{job="node"}[1m]) > 90
-        for: 2m
-`;
-    // One sample per record, so event time is in order and the watermark is 5 s behind the data.
-    const { config, file } = setup(
-      'alerts-restart',
-      { windows: { outOfOrdernessMs: 5000, idleTimeoutMs: 1000 } },
-      rules,
-    );
-    // Event time ends about now at each run, so that evaluation by the wall clock (when every
-    // partition is idle) adds nothing the data does not say.
-    const T = Math.floor(Date.now() / 30_000) * 30_000;
-    const hostA = (from: number, to: number, value: (t: number) => number) =>
-      cpu(T, from, to, (host, t) => (host === 'a' ? value(t) : undefined));
+    const { config, file, T, hostA } = pendingFixture('alerts-restart');
     const runToIdle = async () => {
       const run = cli(['--config', file, 'run', '--exit-when-idle']);
       expect(await run.exit, run.stderr().slice(-3000)).toBe(0);
@@ -274,23 +277,7 @@ groups:
   }, 300_000);
 
   it('killed (SIGKILL) while an alert is pending: the restarted stage fires it on time, once', async () => {
-    const rules = `
-groups:
-  - name: hosts
-    interval: 30s
-    rules:
-      - alert: HighCpu
-        expr: avg_over_time(cpu{job="node"}[1m]) > 90
-        for: 2m
-`;
-    const { config, file } = setup(
-      'alerts-kill',
-      { windows: { outOfOrdernessMs: 5000, idleTimeoutMs: 1000 } },
-      rules,
-    );
-    const T = Math.floor(Date.now() / 30_000) * 30_000;
-    const hostA = (from: number, to: number, value: (t: number) => number) =>
-      cpu(T, from, to, (host, t) => (host === 'a' ? value(t) : undefined));
+    const { config, file, T, hostA } = pendingFixture('alerts-kill');
     await publish(
       config,
       hostA(-5, 1 / 6, (t) => (t >= T - 90_000 ? 95 : 50)),

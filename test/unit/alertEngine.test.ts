@@ -183,6 +183,7 @@ groups:
     ]);
     expect(engine.add(sample('heartbeat', { job: 'api', instance: 'a1' }, 10.5 * M, 1))).toBe(true);
     expect(engine.add(sample('heartbeat', { job: 'api', instance: 'b1' }, 10.5 * M, 1))).toBe(false);
+    expect(engine.activeCounts()).toEqual({ pending: 0, firing: 1 });
     const later = [11, 12, 13, 14, 15].map((m) => engine.advance(m * M).map((e) => `${m} ${e.state}`));
     expect(later).toEqual([['11 resolved'], [], [], ['14 firing'], []]);
   });
