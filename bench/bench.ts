@@ -27,6 +27,7 @@ import {
   type CollectorBenchOptions,
   type CollectorBenchResult,
 } from './collectorRun.js';
+import { floorRun } from './floor.js';
 import { latencyRun } from './latency.js';
 import { formatCollector, formatReport, TARGETS, type BenchReport, type Machine } from './report.js';
 import { throughputRun, type BenchContext } from './throughput.js';
@@ -49,9 +50,11 @@ export interface BenchFlags {
   collectorSeconds: number;
   /** Worker processes of the collector in the collector run. */
   collectorWorkers: number;
+  /** Also measure the floor: the fixed parts (consume, insert, window results) alone (bench/floor.ts). */
+  floor: boolean;
 }
 
-const RUNS = ['batched', 'unbatched', 'latency', ...Object.values(COLLECTOR_RUNS)] as const;
+const RUNS = ['batched', 'unbatched', 'latency', 'floor', ...Object.values(COLLECTOR_RUNS)] as const;
 const LATENCY_RATE_CAP = 200_000;
 /** produceSynthetic's default: event time between two samples of a series in the throughput runs. */
 const THROUGHPUT_INTERVAL_MS = 10_000;
@@ -118,6 +121,15 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
       const workload = { series: flags.series, samples: flags.samples, seed: flags.seed };
       const batched = await throughputRun(ctx, workload, 'batched', 100, flags.cpuProf ?? false);
       const unbatched = await throughputRun(ctx, workload, 'unbatched', 1, false);
+      const floor = flags.floor
+        ? await floorRun(ctx, {
+            batchedTopic: batched.topics.input,
+            unbatchedTopic: unbatched.topics.input,
+            windowTopic: batched.topics.window1m,
+            cpus: os.cpus().length,
+            dir: join(BENCH_DIR, benchId, 'floor'),
+          })
+        : null;
       const rate =
         flags.latencyRate ??
         Math.min(
@@ -159,6 +171,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         },
         latency,
         runs: [batched, unbatched],
+        floor,
         machine: machine(loadAtStart),
         targets: TARGETS,
         benchSeconds: Math.round((Date.now() - began) / 100) / 10,
@@ -213,7 +226,9 @@ async function removeRunData(ctx: BenchContext, ownKafka: boolean): Promise<void
       await admin.connect();
       try {
         const existing = new Set(await admin.listTopics());
-        const topics = names.flatMap((t) => [t, `${t}-dlq`]).filter((t) => existing.has(t));
+        const topics = names
+          .flatMap((t) => [t, `${t}-dlq`, `${t}-late`, `${t}-1m`, `${t}-1h`, `${t}-1m-floor`])
+          .filter((t) => existing.has(t));
         if (topics.length > 0) await admin.deleteTopics({ topics });
       } finally {
         await admin.disconnect();

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../core/runtime.js';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import protobuf from 'protobufjs';
@@ -89,10 +90,14 @@ export async function collectorRun(
   const log = createWriteStream(join(run.dir, 'collector.log'));
   const profileDir = join(run.dir, 'prof');
   const nodeArgs = options.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawn(process.execPath, [...nodeArgs, BIN, '--config', run.configFile, 'collector'], {
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, ...nodeArgs, BIN, '--config', run.configFile, 'collector'],
+    {
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stderr.pipe(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let result: CollectorBenchResult | undefined;

@@ -1,4 +1,5 @@
 import type { CollectorBenchResult } from './collectorRun.js';
+import type { FloorResult } from './floor.js';
 import type { LatencyResult } from './latency.js';
 import type { ThroughputResult, Workload } from './throughput.js';
 
@@ -41,6 +42,8 @@ export interface BenchReport {
   workload: Workload & { partitions: number; intervalMs: number; batches: number[] };
   latency: LatencyResult;
   runs: ThroughputResult[];
+  /** The fixed parts alone (bench/floor.ts); null with `--no-floor`. */
+  floor: FloorResult | null;
   machine: Machine;
   targets: typeof TARGETS;
   benchSeconds: number;
@@ -151,6 +154,7 @@ export function formatReport(r: BenchReport): string {
     ];
     lines.push(...table(rows), '');
   }
+  if (r.floor) lines.push(...formatFloor(r.floor), '');
   const l = r.latency;
   lines.push(
     ...table([
@@ -194,6 +198,42 @@ export function formatReport(r: BenchReport): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The floor as a table: each fixed part alone, and the ceiling they leave. */
+function formatFloor(f: FloorResult): string[] {
+  const part = (p: FloorResult['clickhouseInsert'], unit: string) => [
+    `${n(p.items)} ${unit}`,
+    s(p.seconds),
+    `${n(p.perSec)} ${unit}/s`,
+    s(p.cpuSeconds),
+    s(p.machineCpuSeconds),
+  ];
+  return [
+    ...table([
+      ['floor: each fixed part alone ⁷', 'handled', 'wall', 'rate', 'CPU, this process', 'CPU, machine'],
+      ['consume + decode, batched input', ...part(f.consumeBatched, 'records')],
+      ['consume + decode, unbatched input', ...part(f.consumeUnbatched, 'records')],
+      ['raw rows into ClickHouse (TabSeparated)', ...part(f.clickhouseInsert, 'rows')],
+      ['1m window results produced to Kafka', ...part(f.windowResults, 'records')],
+    ]),
+    '',
+    ...table([
+      ['ceiling the parts leave', 'batched', 'unbatched'],
+      [
+        'machine CPU µs per sample of the parts',
+        n(f.machineCpuMicrosPerSample.batched, 2),
+        n(f.machineCpuMicrosPerSample.unbatched, 2),
+      ],
+      [
+        'samples/s with every core on them, nothing else',
+        `${n(f.ceilingSamplesPerSec.batched)} (target ${n(TARGETS.samplesPerSec)})`,
+        `${n(f.ceilingSamplesPerSec.unbatched)} (target ${n(TARGETS.samplesPerSecUnbatched)})`,
+      ],
+    ]),
+    '⁷ bench/floor.ts: kafkajs reading the pre-loaded input topic with our decoder, the embedded ClickHouse',
+    "  inserting the raw rows, kafkajs producing the batched run's 1m results again; each alone, in this process.",
+  ];
 }
 
 const toLastRow = (run: ThroughputResult) =>

@@ -31,6 +31,8 @@ export interface BenchContext {
 
 export interface ThroughputResult {
   name: string;
+  /** The run's input topic and its 1m window results' topic. */
+  topics: { input: string; window1m: string };
   /** Samples per Kafka record. */
   batch: number;
   samples: number;
@@ -148,6 +150,7 @@ export async function throughputRun(
     from === undefined || to === undefined ? null : (to - from) / 1000;
   return {
     name,
+    topics: { input: topic, window1m: run.config.topics.metrics1m },
     batch,
     samples: produced.samples,
     records: produced.records,

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../core/runtime.js';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PipelineError } from '../core/errors.js';
@@ -57,10 +58,14 @@ export function startTopologyProcess(
 ): TopologyProcess {
   const log = createWriteStream(run.logFile);
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, BIN, '--config', run.configFile, 'run', ...args], {
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, ...nodeArgs, BIN, '--config', run.configFile, 'run', ...args],
+    {
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const pid = child.pid ?? -1;
   let assignedAt: number | undefined;
   let stored = 0;

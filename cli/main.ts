@@ -264,6 +264,7 @@ program
   .option('--latency-seconds <n>', 'duration of the latency run', int('latency-seconds', 1), 20)
   .option('--cpu-prof', "profile the batched run's topology process and list its hot spots")
   .option('--keep', "keep the runs' ClickHouse data and topics")
+  .option('--no-floor', 'skip the floor: the fixed parts (consume, insert, window results) timed alone')
   .option('--collector-only', 'only the collector run (JSON batches through the collector into Kafka)')
   .option('--collector-seconds <n>', 'longest duration of the collector run', int('collector-seconds', 1), 20)
   .option(

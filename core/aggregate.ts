@@ -119,9 +119,16 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
     add(acc, { start, aggregate }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
       acc.slots.set(start, aggregate);
-      const limit = Math.max(...acc.slots.keys()) - correctableMs;
+      // No arrays for the common case, a slot added and none final yet (this runs per 1m result).
+      let newest = -Infinity;
+      let oldest = Infinity;
+      for (const s of acc.slots.keys()) {
+        if (s > newest) newest = s;
+        if (s < oldest) oldest = s;
+      }
+      const limit = newest - correctableMs;
+      if (oldest > limit) return acc;
       const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
-      if (final.length === 0) return acc;
       const slots = final.map((s) => acc.slots.get(s) as Aggregate);
       for (const s of final) acc.slots.delete(s);
       const upTo = final[final.length - 1] as number;

@@ -1,4 +1,4 @@
-import type { Producer } from 'kafkajs';
+import { Partitioners, type Message, type Producer } from 'kafkajs';
 import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { sendAll } from '../core/kafka.js';
@@ -14,7 +14,8 @@ export type Tier = '1m' | '1h';
 /** One window result of a tier, ready for its table and topic. */
 export interface RollupRow {
   tier: Tier;
-  seriesId: bigint;
+  /** The series id as decimal text (the window stores' key, the topics' record key). */
+  seriesKey: string;
   series: SeriesMeta;
   start: number;
   end: number;
@@ -41,14 +42,23 @@ const COLUMNS: [string, ...string[]] = [
   'revision',
 ];
 
+/** The labels of a series as an object, made once per series rather than once per result. */
+const labelObjects = new WeakMap<SeriesMeta, Record<string, string>>();
+
+function labelsOf(series: SeriesMeta): Record<string, string> {
+  let labels = labelObjects.get(series);
+  if (labels === undefined) labelObjects.set(series, (labels = Object.fromEntries(series.labels)));
+  return labels;
+}
+
 /** The published form of a window result (schemas/rollup.avsc). */
 export function toRollup(row: RollupRow): Rollup {
   const a = row.aggregate;
   return {
     tier: row.tier,
-    seriesId: row.seriesId.toString(),
+    seriesId: row.seriesKey,
     name: row.series.name,
-    labels: Object.fromEntries(row.series.labels),
+    labels: labelsOf(row.series),
     kind: row.series.kind,
     windowStart: row.start,
     windowEnd: row.end,
@@ -75,38 +85,105 @@ export function toRollup(row: RollupRow): Rollup {
  * Avro-encoded and keyed by series, to the tier topics.
  */
 export class RollupSink {
+  /** Per tier and series key, the partition kafkajs' default partitioner gives its records. */
+  private readonly partitionOf: Record<Tier, Map<string, number>> = { '1m': new Map(), '1h': new Map() };
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+
   constructor(
     /** Without ClickHouse, results go to the topics only (a loader stores them). */
     private readonly ch: ClickHouse | undefined,
     private readonly producer: Producer,
     private readonly topics: Record<Tier, string>,
     private readonly schemaIds: Record<Tier, number>,
+    /** Partitions of each tier's topic. */
+    private readonly partitions: Record<Tier, number>,
   ) {}
 
+  /**
+   * The partition of a series' records: what the default partitioner (murmur2 of the key, as
+   * Kafka's Java clients) gives, worked out once per series instead of hashing every record.
+   */
+  private partition(tier: Tier, key: string): number {
+    const known = this.partitionOf[tier];
+    let partition = known.get(key);
+    if (partition === undefined) {
+      // The default partitioner reads only the number of partitions of a keyed record's topic.
+      const partitionMetadata = Array.from({ length: this.partitions[tier] }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [0],
+        isr: [0],
+      }));
+      partition = this.partitioner({
+        topic: this.topics[tier],
+        partitionMetadata,
+        message: { key, value: null },
+      });
+      if (known.size >= MAX_PARTITIONS_KNOWN) known.clear();
+      known.set(key, partition);
+    }
+    return partition;
+  }
+
+  /**
+   * Encodes the results a chunk at a time, with a turn of the event loop between chunks: a
+   * watermark that closes the windows of every series at once hands over 100,000s of results,
+   * and encoding them in one go held the event loop for seconds (no Kafka heartbeats meanwhile).
+   * The table insert and the topic sends then run at the same time; both are awaited.
+   */
   async write(rows: RollupRow[]): Promise<void> {
     for (const tier of ['1m', '1h'] as const) {
-      const mine = rows.filter((r) => r.tier === tier).map(toRollup);
+      const mine = rows.filter((r) => r.tier === tier);
       if (mine.length === 0) continue;
-      if (this.ch) await insertRollups(this.ch, tier, mine);
-      const messages = mine.map((r) => ({
-        key: r.seriesId,
-        value: frame(this.schemaIds[tier], encodeRollup(r)),
-      }));
-      await sendAll(this.producer, this.topics[tier], messages);
+      let body = '';
+      const messages: Message[] = [];
+      for (let at = 0; at < mine.length; at += CHUNK) {
+        if (at > 0) await nextTurn();
+        for (const row of mine.slice(at, at + CHUNK)) {
+          const r = toRollup(row);
+          if (this.ch) body += rollupLine(r);
+          messages.push({
+            key: r.seriesId,
+            value: frame(this.schemaIds[tier], encodeRollup(r)),
+            partition: this.partition(tier, r.seriesId),
+          });
+        }
+      }
+      await Promise.all([
+        this.ch ? insertBody(this.ch, tier, body, mine.length) : undefined,
+        sendAll(this.producer, this.topics[tier], messages),
+      ]);
     }
   }
+}
+
+/** Series whose partition a RollupSink remembers per tier, at most (beyond, it starts over). */
+const MAX_PARTITIONS_KNOWN = 1_000_000;
+
+/** Results encoded between two turns of the event loop, at most. */
+const CHUNK = 5000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A window result as a TabSeparated row of `samples_<tier>` (COLUMNS). */
+function rollupLine(r: Rollup): string {
+  return (
+    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
+    `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
+    `${r.increase}\t${r.rate}\t${r.revision}\n`
+  );
 }
 
 /** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
   let body = '';
-  for (const r of rollups) {
-    body +=
-      `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
-      `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
-      `${r.increase}\t${r.rate}\t${r.revision}\n`;
-  }
+  for (const r of rollups) body += rollupLine(r);
+  await insertBody(ch, tier, body, rollups.length);
+}
+
+async function insertBody(ch: ClickHouse, tier: Tier, body: string, rows: number): Promise<void> {
   try {
     await withRetry(
       () =>
@@ -119,12 +196,9 @@ export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[
       { retryIf: () => true, attempts: 6 },
     );
   } catch (error) {
-    throw new SinkError(
-      `cannot insert ${rollups.length} rows into samples_${tier}: ${(error as Error).message}`,
-      {
-        cause: error,
-        retriable: true,
-      },
-    );
+    throw new SinkError(`cannot insert ${rows} rows into samples_${tier}: ${(error as Error).message}`, {
+      cause: error,
+      retriable: true,
+    });
   }
 }

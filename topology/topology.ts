@@ -34,8 +34,9 @@ import { repartitionTopic, sendRepartitioned } from '../sinks/repartition.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import type { RuleSet } from '../alerts/rules.js';
-import { ensureTopics } from '../core/kafka.js';
+import { ensureTopics, partitionCount } from '../core/kafka.js';
 import { AlertSelection, alertInputTopic, alertTopicSpecs } from './alertStage.js';
+import { watchEventLoop } from './eventLoop.js';
 import { batchKey, InFlight, kafkaSource } from './kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
 import { GroupOffsets } from './groupOffsets.js';
@@ -193,6 +194,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     producer,
     { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
     schemaIds,
+    {
+      '1m': await partitionCount(admin, config.topics.metrics1m),
+      '1h': await partitionCount(admin, config.topics.metrics1h),
+    },
   );
   const stage = windowed
     ? new WindowStage(config, tasks, repartition ? inputPartitions : undefined)
@@ -376,12 +381,15 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }),
   ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 
+  // A block of a third of the session timeout is reported: at the whole timeout, the group rebalances.
+  const stopWatch = watchEventLoop(log, Math.max(1000, Math.floor(config.kafka.sessionTimeoutMs / 3)));
   // Consumer lag of the partitions this instance owns, for /metrics.
   const lagTimer = setInterval(() => void offsets.observeLag().catch(() => undefined), 5000);
   lagTimer.unref();
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
     clearInterval(lagTimer);
+    stopWatch();
     stage?.close();
     await offsets.purge();
     await consumer.disconnect().catch(() => undefined);

@@ -275,7 +275,7 @@ export class WindowStage {
       const aggregate = finalize(out.acc);
       this.results.push({
         tier,
-        seriesId: BigInt(out.key),
+        seriesKey: out.key,
         series,
         start: out.start,
         end: out.end,

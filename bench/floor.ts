@@ -1,0 +1,275 @@
+import { join } from 'node:path';
+import type { Kafka, Message } from 'kafkajs';
+import { ensureTopics } from '../core/kafka.js';
+import { seriesId } from '../core/series.js';
+import { decodeSampleBatch } from '../schemas/decodeBatch.js';
+import type { Sample } from '../schemas/index.js';
+import { openClickHouse } from '../sinks/clickhouse.js';
+import { textBody, textTime } from '../sinks/tabSeparated.js';
+import { ensureTables } from '../sinks/tables.js';
+import { machineBusySeconds } from './procCpu.js';
+import type { BenchContext } from './throughput.js';
+
+/**
+ * The floor: what the parts every sample must go through cost on this machine by themselves,
+ * with nothing of the topology around them. Each part runs alone and is timed with the CPU time
+ * of this process (kafkajs, our decoder, the embedded ClickHouse's threads) and of the whole
+ * machine (the broker included):
+ *
+ * - consume: a kafkajs consumer (the topology's fetch settings) reads a pre-loaded input topic
+ *   to its end, and our batch decoder decodes every record; no validation, no windows;
+ * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (TabSeparated,
+ *   blocks of `sink.maxRows`), into a fresh `samples` table of our schema;
+ * - window results: the 1m results the batched run published, produced again as the topology
+ *   produces them (idempotent producer, acks all, 1,000 records per request).
+ *
+ * A run cannot be faster than the sum of its parts' CPU spread over every core; the ceiling
+ * below assumes exactly that (perfect parallelism, nothing else: no validation, no windows, no
+ * changelogs, no commits).
+ */
+export interface FloorPart {
+  /** Records, rows or samples handled. */
+  items: number;
+  seconds: number;
+  /** CPU seconds of this process (all threads). */
+  cpuSeconds: number;
+  /** CPU seconds of the whole machine (the broker included); null where /proc/stat is missing. */
+  machineCpuSeconds: number | null;
+  perSec: number;
+}
+
+export interface FloorResult {
+  /** Consume + decode of the batched input topic (100 samples per record). */
+  consumeBatched: FloorPart & { samples: number };
+  /** Consume + decode of the unbatched input topic (1 sample per record). */
+  consumeUnbatched: FloorPart & { samples: number };
+  clickhouseInsert: FloorPart;
+  windowResults: FloorPart;
+  /**
+   * Samples/s no run can exceed on this machine: cores × 10⁶ / (the machine's CPU µs per
+   * sample of consume + insert + window results). The throughput targets are next to it.
+   */
+  ceilingSamplesPerSec: { batched: number | null; unbatched: number | null };
+  /** The machine's CPU µs per sample of those parts together. */
+  machineCpuMicrosPerSample: { batched: number | null; unbatched: number | null };
+}
+
+export interface FloorInputs {
+  batchedTopic: string;
+  unbatchedTopic: string;
+  /** The batched run's 1m topic: its records are produced again. */
+  windowTopic: string;
+  cpus: number;
+  dir: string;
+}
+
+export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<FloorResult> {
+  const samples: Sample[] = [];
+  ctx.say(`floor: consuming ${inputs.batchedTopic} alone`);
+  const consumeBatched = await consumeAll(ctx.kafka, inputs.batchedTopic, (batch) => {
+    for (const s of batch) samples.push(s);
+  });
+  ctx.say(`floor: consuming ${inputs.unbatchedTopic} alone`);
+  const consumeUnbatched = await consumeAll(ctx.kafka, inputs.unbatchedTopic, () => undefined);
+  ctx.say(`floor: inserting ${samples.length} raw rows into ClickHouse alone`);
+  const clickhouseInsert = await insertRows(ctx, samples, join(inputs.dir, 'clickhouse'));
+  samples.length = 0;
+  ctx.say(`floor: producing the window results of ${inputs.windowTopic} again, alone`);
+  const windowResults = await produceAgain(ctx.kafka, inputs.windowTopic, `${inputs.windowTopic}-floor`);
+
+  const micros = (consume: FloorPart & { samples: number }) => {
+    const parts = [consume, clickhouseInsert, windowResults].map((p) => p.machineCpuSeconds);
+    if (parts.some((p) => p === null) || consume.samples === 0) return null;
+    const total = (parts as number[]).reduce((a, b) => a + b, 0);
+    return (total * 1e6) / consume.samples;
+  };
+  const batched = micros(consumeBatched);
+  const unbatched = micros(consumeUnbatched);
+  const ceiling = (us: number | null) => (us === null ? null : Math.round((inputs.cpus * 1e6) / us));
+  return {
+    consumeBatched,
+    consumeUnbatched,
+    clickhouseInsert,
+    windowResults,
+    ceilingSamplesPerSec: { batched: ceiling(batched), unbatched: ceiling(unbatched) },
+    machineCpuMicrosPerSample: { batched: round(batched), unbatched: round(unbatched) },
+  };
+}
+
+/** Times `work` with the CPU of this process and of the machine. */
+async function timed(items: () => number, work: () => Promise<void>): Promise<FloorPart> {
+  const machineBefore = machineBusySeconds();
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  await work();
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const machineAfter = machineBusySeconds();
+  return {
+    items: items(),
+    seconds: round(seconds) as number,
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6) as number,
+    machineCpuSeconds:
+      machineBefore === undefined || machineAfter === undefined
+        ? null
+        : (round(machineAfter - machineBefore) as number),
+    perSec: Math.round(items() / seconds),
+  };
+}
+
+/** The high watermark of every partition of `topic`. */
+async function topicEnds(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Reads `topic` from the start to its current end with the topology's fetch settings, decoding
+ * every record with our batch decoder. Returns once every partition reached its end.
+ */
+async function readToEnd(
+  kafka: Kafka,
+  topic: string,
+  onMessage: (message: Message & { value: Buffer }) => void,
+): Promise<number> {
+  const ends = await topicEnds(kafka, topic);
+  const left = new Set([...ends].filter(([, end]) => end > 0).map(([p]) => p));
+  const consumer = kafka.consumer({
+    groupId: `${topic}-floor-${Date.now().toString(36)}`,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
+    maxWaitTimeInMs: 500,
+  });
+  await consumer.connect();
+  let records = 0;
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      if (left.size === 0) resolve();
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const message of batch.messages) {
+              records++;
+              if (message.value) onMessage(message as Message & { value: Buffer });
+            }
+            const end = ends.get(batch.partition) ?? 0;
+            if (Number(batch.lastOffset()) + 1 >= end && left.delete(batch.partition) && left.size === 0)
+              resolve();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+async function consumeAll(
+  kafka: Kafka,
+  topic: string,
+  keep: (batch: Sample[]) => void,
+): Promise<FloorPart & { samples: number }> {
+  let samples = 0;
+  let records = 0;
+  const part = await timed(
+    () => records,
+    async () => {
+      records = await readToEnd(kafka, topic, (message) => {
+        // Confluent wire format: magic byte and schema id first.
+        const batch = decodeSampleBatch(message.value.subarray(5));
+        samples += batch.length;
+        keep(batch);
+      });
+    },
+  );
+  return { ...part, samples };
+}
+
+/** The raw rows of `samples` as the raw sink writes them, inserted in blocks of 200,000. */
+async function insertRows(ctx: BenchContext, samples: Sample[], path: string): Promise<FloorPart> {
+  const ch = await openClickHouse({ ...ctx.base.clickhouse, path, database: 'floor' });
+  try {
+    await ensureTables(ch, ctx.base.retention);
+    // Text built before the clock starts: only the engine's part is timed.
+    const ids = new Map<string, bigint>();
+    const bodies: string[] = [];
+    const block = ctx.base.sink.maxRows;
+    for (let i = 0; i < samples.length; i += block) {
+      let body = '';
+      for (const s of samples.slice(i, i + block)) {
+        const labels = Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        const key = `${s.name}${JSON.stringify(labels)}`;
+        let id = ids.get(key);
+        if (id === undefined) ids.set(key, (id = seriesId(s.name, labels)));
+        body += `${s.name}\t${id}\t${textTime(s.timestamp)}\t${s.value}\t${s.kind}\n`;
+      }
+      bodies.push(body);
+    }
+    return await timed(
+      () => samples.length,
+      async () => {
+        for (const body of bodies)
+          await ch.client.insert({
+            table: 'floor.samples',
+            values: textBody(body),
+            format: 'TabSeparated',
+            columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
+          });
+      },
+    );
+  } finally {
+    await ch.close();
+  }
+}
+
+/** Produces the records of `from` again to `to`, as the topology produces window results. */
+async function produceAgain(kafka: Kafka, from: string, to: string): Promise<FloorPart> {
+  const byPartition = new Map<number, Message[]>();
+  const ends = await topicEnds(kafka, from);
+  let partition = 0;
+  await readToEnd(kafka, from, (message) => {
+    const list = byPartition.get(partition) ?? [];
+    list.push({ key: message.key, value: message.value, partition });
+    byPartition.set(partition, list);
+    partition = (partition + 1) % ends.size;
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, [{ topic: to, partitions: ends.size }]);
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const lists = [...byPartition.values()];
+  const total = lists.reduce((n, l) => n + l.length, 0);
+  try {
+    return await timed(
+      () => total,
+      async () => {
+        // 1,000 records per request, the partitions' records side by side as the topology sends them.
+        const perPartition = Math.max(1, Math.floor(1000 / Math.max(1, lists.length)));
+        for (let at = 0; lists.some((l) => at < l.length); at += perPartition) {
+          await producer.sendBatch({
+            acks: -1,
+            topicMessages: [{ topic: to, messages: lists.flatMap((l) => l.slice(at, at + perPartition)) }],
+          });
+        }
+      },
+    );
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
