@@ -1,6 +1,7 @@
-import { Partitioners, type Message, type Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
+import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
 import { withRetry } from '../core/retry.js';
 import { encodeRollup } from '../schemas/encodeRollup.js';
@@ -87,7 +88,6 @@ export function toRollup(row: RollupRow): Rollup {
 export class RollupSink {
   /** Per tier and series key, the partition kafkajs' default partitioner gives its records. */
   private readonly partitionOf: Record<Tier, Map<string, number>> = { '1m': new Map(), '1h': new Map() };
-  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(
     /** Without ClickHouse, results go to the topics only (a loader stores them). */
@@ -107,19 +107,7 @@ export class RollupSink {
     const known = this.partitionOf[tier];
     let partition = known.get(key);
     if (partition === undefined) {
-      // The default partitioner reads only the number of partitions of a keyed record's topic.
-      const partitionMetadata = Array.from({ length: this.partitions[tier] }, (_, partitionId) => ({
-        partitionId,
-        leader: 0,
-        partitionErrorCode: 0,
-        replicas: [0],
-        isr: [0],
-      }));
-      partition = this.partitioner({
-        topic: this.topics[tier],
-        partitionMetadata,
-        message: { key, value: null },
-      });
+      partition = partitionForKey(key, this.partitions[tier]);
       if (known.size >= MAX_PARTITIONS_KNOWN) known.clear();
       known.set(key, partition);
     }
