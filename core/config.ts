@@ -183,11 +183,17 @@ const ConfigSchema = z
         maxRows: positiveInt.default(200_000),
         /** Longest a row waits before its insert, in ms. */
         maxMs: positiveInt.default(1000),
-        /** Bytes of records fetched but not yet committed, at most: the consumer pauses above it. */
+        /** Bytes of records fetched but not yet written, at most: the consumer pauses above it. */
         maxInFlightBytes: positiveInt.default(64 * 1024 * 1024),
+        /**
+         * How often, in ms, the window state goes to its changelogs and the offsets are committed
+         * (Kafka Streams' commit.interval.ms); also as soon as the input goes quiet. A crash
+         * replays at most this much input, idempotently.
+         */
+        commitIntervalMs: positiveInt.default(5000),
       })
       .strict()
-      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024 }),
+      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 }),
     /** Alert rules evaluated in the topology (alerts/README.md); none by default. */
     alerts: z
       .object({

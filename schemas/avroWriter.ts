@@ -17,6 +17,13 @@ export class AvroWriter {
     return Buffer.from(this.buffer.subarray(0, this.at));
   }
 
+  /** The Confluent wire header: magic byte 0, then the schema id (u32 big-endian). */
+  wireHeader(schemaId: number): void {
+    this.buffer[this.at++] = 0;
+    this.buffer.writeUInt32BE(schemaId, this.at);
+    this.at += 4;
+  }
+
   byte(b: number): void {
     this.buffer[this.at++] = b;
   }

@@ -5,7 +5,7 @@ import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
 import { withRetry } from '../core/retry.js';
 import { encodeRollup } from '../schemas/encodeRollup.js';
-import { frame, type Rollup } from '../schemas/index.js';
+import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
 import { textBody, textString, textTime } from './tabSeparated.js';
@@ -133,7 +133,7 @@ export class RollupSink {
           if (this.ch) body += rollupLine(r);
           messages.push({
             key: r.seriesId,
-            value: frame(this.schemaIds[tier], encodeRollup(r)),
+            value: encodeRollup(r, this.schemaIds[tier]),
             partition: this.partition(tier, r.seriesId),
           });
         }

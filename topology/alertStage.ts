@@ -16,6 +16,7 @@ import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index
 import type { Registry } from '../schemas/registry.js';
 import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
+import { readChangelogs } from './changelogReader.js';
 import { ChangelogStore, type ChangelogEntry } from './stateStore.js';
 
 /** The internal topic that carries the samples the rules select to the alert stage: one partition. */
@@ -186,7 +187,16 @@ export async function startAlertStage(deps: {
       maxInFlightRequests: 1,
     });
     await producer.connect();
-    const entries = await readChangelog(kafka, config.appId, changelog);
+    let entries: ChangelogEntry[];
+    try {
+      const read = await readChangelogs(kafka, `${config.appId}-alerts-restore-${randomUUID()}`, [changelog]);
+      entries = read.get(`${changelog}:0`) ?? [];
+    } catch (error) {
+      throw new PipelineError(`cannot restore the alert state from ${changelog}: ${messageOf(error)}`, {
+        cause: error,
+        retriable: true,
+      });
+    }
     const store = new EngineStore();
     const last = entries.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
     store.restore(entries.filter((e) => e.key !== CHECKPOINT_KEY));
@@ -443,54 +453,4 @@ export async function startAlertStage(deps: {
       return (!owner || settled) && (await atEnd(input, groupId, position));
     },
   };
-}
-
-/**
- * Reads the alert changelog from its start to its end (committed records only: the end is found
- * by the position of the batches, which counts the transaction markers that no message shows).
- */
-async function readChangelog(kafka: Kafka, appId: string, topic: string): Promise<ChangelogEntry[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let end: number;
-  let start: number;
-  try {
-    const [offsets] = await admin.fetchTopicOffsets(topic);
-    end = Number(offsets?.high ?? 0);
-    start = Number(offsets?.low ?? 0);
-  } finally {
-    await admin.disconnect();
-  }
-  const entries: ChangelogEntry[] = [];
-  if (end <= start) return entries;
-  const consumer = kafka.consumer({ groupId: `${appId}-alerts-restore-${randomUUID()}` });
-  await consumer.connect();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const reached = (lastOffset: string | number) => {
-        if (Number(lastOffset) >= end - 1) resolve();
-      };
-      // A batch of transaction markers only is never handed to eachBatch; this event still sees it.
-      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.lastOffset));
-      consumer
-        .subscribe({ topic, fromBeginning: true })
-        .then(() =>
-          consumer.run({
-            autoCommit: false,
-            eachBatch: async ({ batch }) => {
-              for (const m of batch.messages) entries.push({ key: m.key?.toString() ?? '', value: m.value });
-            },
-          }),
-        )
-        .catch(reject);
-    });
-  } catch (error) {
-    throw new PipelineError(`cannot restore the alert state from ${topic}: ${messageOf(error)}`, {
-      cause: error,
-      retriable: true,
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return entries;
 }

@@ -13,7 +13,7 @@ export function batchKey(b: {
 }
 
 /**
- * Counts the bytes of the records fetched but not yet committed, and holds the fetch loop while
+ * Counts the bytes of the records fetched but not yet written, and holds the fetch loop while
  * there are too many: the backpressure between the Kafka source and the sinks. Bytes, not
  * records, so that batches of 1 and of 100 samples per record weigh what they cost.
  */

@@ -4,6 +4,7 @@ import type { Config } from '../core/config.js';
 import { PipelineError } from '../core/errors.js';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
+import { readChangelogs } from './changelogReader.js';
 import {
   ChangelogStore,
   WindowChangelogStore,
@@ -187,65 +188,19 @@ export class Tasks<M, H> {
   private async restore(partitions: number[]): Promise<void> {
     const started = Date.now();
     const topics = [this.changelog('window-1m'), this.changelog('window-1h'), this.changelog('series')];
-    const wanted = new Set(partitions);
-    const admin = this.kafka.admin();
-    await admin.connect();
-    // What must be read: up to each wanted partition's end at the start of the restore.
-    const remaining = new Map<string, number>();
+    let records: Map<string, ChangelogEntry[]>;
     try {
-      for (const topic of topics) {
-        for (const p of await admin.fetchTopicOffsets(topic)) {
-          if (wanted.has(p.partition) && Number(p.high) > Number(p.low))
-            remaining.set(`${topic}:${p.partition}`, Number(p.high));
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
-    const records = new Map<string, ChangelogEntry[]>(); // by topic:partition, in offset order
-    if (remaining.size > 0) {
-      const consumer = this.kafka.consumer({
-        groupId: `${this.config.appId}-restore-${randomUUID()}`,
-        maxBytesPerPartition: 16 * 1024 * 1024,
-        // Disconnecting waits for the last fetch, which waits this long at the end of a changelog.
-        maxWaitTimeInMs: 500,
-      });
-      await consumer.connect();
-      try {
-        for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-        await new Promise<void>((resolve, reject) => {
-          consumer
-            .run({
-              autoCommit: false,
-              eachBatch: async ({ batch }) => {
-                const id = `${batch.topic}:${batch.partition}`;
-                const end = remaining.get(id);
-                if (end === undefined) return;
-                const list = records.get(id) ?? [];
-                records.set(id, list);
-                for (const m of batch.messages) {
-                  if (Number(m.offset) >= end) break;
-                  list.push({ key: m.key?.toString() ?? '', value: m.value });
-                }
-                if (Number(batch.lastOffset()) >= end - 1) {
-                  remaining.delete(id);
-                  if (remaining.size === 0) resolve();
-                }
-              },
-            })
-            .catch(reject);
-        });
-      } catch (error) {
-        throw new PipelineError(
-          `cannot restore state of partitions ${partitions.join(', ')}: ${(error as Error).message}`,
-          {
-            cause: error,
-            retriable: true,
-          },
-        );
-      } finally {
-        await consumer.disconnect();
-      }
+      records = await readChangelogs(
+        this.kafka,
+        `${this.config.appId}-restore-${randomUUID()}`,
+        topics,
+        new Set(partitions),
+      );
+    } catch (error) {
+      throw new PipelineError(
+        `cannot restore state of partitions ${partitions.join(', ')}: ${(error as Error).message}`,
+        { cause: error, retriable: true },
+      );
     }
     for (const partition of partitions) {
       const task: Task<M, H> = {

@@ -242,7 +242,30 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       stats.late += out.late.length;
       if (out.late.length > 0) metrics.late.inc({ tier: '1m' }, out.late.length);
     }
-    await tasks.write(producer, tasks.collect());
+  };
+
+  /**
+   * Kafka Streams' commit.interval.ms: the state stores' changes go to their changelogs and the
+   * offsets are committed together, every `sink.commitIntervalMs` and as soon as the input goes
+   * quiet, not after every flush: a series' changelog record then carries the changes of
+   * several flushes (changelog records were half of what the topology produced). Everything
+   * else a flush does (rows, window results, dead letters) is durable before its records count
+   * as done here; a crash replays at most one interval, which the sinks make idempotent.
+   */
+  let uncommitted: Durable = new Map();
+  /** The generation the uncommitted records were fetched in. */
+  let uncommittedIn = 0;
+  let committedAt = performance.now();
+  /** When the last flush with records ended: two tick intervals without one is a quiet input. */
+  let busyAt = performance.now();
+
+  const commit = async () => {
+    if (stage) await tasks.write(producer, tasks.collect());
+    // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
+    // commit of records fetched before it could go behind one made meanwhile.
+    if (uncommitted.size > 0 && uncommittedIn === generation) await offsets.commit(uncommitted);
+    uncommitted = new Map();
+    committedAt = performance.now();
   };
 
   const flush = async (group: ProcessedBatch[]) => {
@@ -299,12 +322,25 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     ]);
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
-    // After a rebalance during the flush, the partitions' owners replay from the last commit
-    // (idempotently): a commit now could go behind one made meanwhile.
-    if (generation === fetchedIn) await offsets.commit(durable);
+    if (generation === fetchedIn) {
+      if (uncommittedIn !== fetchedIn) {
+        uncommitted = new Map();
+        uncommittedIn = fetchedIn;
+      }
+      for (const [key, d] of durable) {
+        const at = uncommitted.get(key);
+        if (at === undefined || d.lastOffset > at.lastOffset) uncommitted.set(key, d);
+      }
+    }
+    // Their effects are durable: the records no longer count against the fetch limit.
+    for (const b of group) inFlight.release(batchKey(b));
+    // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
+    const now = performance.now();
+    if (group.length > 0) busyAt = now;
+    const quiet = group.length === 0 && now - busyAt >= 2 * config.sink.maxMs;
+    if (quiet || now - committedAt >= config.sink.commitIntervalMs) await commit();
     const records = input.reduce((n, b) => n + b.recordCount, 0);
     const rows = input.reduce((n, b) => n + b.rows.length, 0);
-    for (const b of group) inFlight.release(batchKey(b));
     stats.records += records;
     stats.stored += rows;
     stats.deadLettered += rejects.length;
@@ -374,10 +410,12 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   );
   const pipeline = concat(
     merge(batches$, ticks$).pipe(concatMap(flush)),
+    // What the last flushes left uncommitted.
+    defer(() => from(commit())),
     defer(() => {
       if (!closeWindows || !stage) return EMPTY;
       stage.complete();
-      return from(writeWindowEffects());
+      return from(writeWindowEffects().then(commit));
     }),
   ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 

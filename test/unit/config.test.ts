@@ -57,7 +57,7 @@ describe('loadConfig', () => {
         maxPastMs: 604_800_000,
         maxFutureMs: 600_000,
       },
-      sink: { maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 67_108_864 },
+      sink: { maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 67_108_864, commitIntervalMs: 5000 },
       alerts: { rules: [], tickMs: 1000 },
       collector: {
         host: '127.0.0.1',
@@ -148,7 +148,7 @@ describe('loadConfig', () => {
       late: 'metrics-late',
       partitions: 12,
     });
-    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightBytes: 67_108_864 });
+    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightBytes: 67_108_864, commitIntervalMs: 5000 });
   });
 
   it('reads a JSON file', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeRollup } from '../../schemas/encodeRollup.js';
-import { rollupType, type Rollup } from '../../schemas/index.js';
+import { frame, rollupType, type Rollup } from '../../schemas/index.js';
 
 const base: Rollup = {
   tier: '1m',
@@ -41,5 +41,9 @@ describe('encodeRollup', () => {
     ['a large sketch', { ...base, sketch: Buffer.alloc(100_000, 7) }],
   ] as Array<[string, Rollup]>)('writes exactly the bytes avsc writes for %s', (_, rollup) => {
     expect(encodeRollup(rollup).equals(rollupType.toBuffer(rollup))).toBe(true);
+    // Framed for a topic: the wire header, then the same bytes.
+    expect(encodeRollup(rollup, 0x01020304).equals(frame(0x01020304, rollupType.toBuffer(rollup)))).toBe(
+      true,
+    );
   });
 });

@@ -1,0 +1,74 @@
+import type { Kafka } from 'kafkajs';
+import type { ChangelogEntry } from './stateStore.js';
+
+/**
+ * Reads changelog partitions from their start up to their end as of the call (the high
+ * watermark, exclusive), with a throwaway consumer group that commits nothing. Returns the
+ * entries of each partition in offset order, by `topic:partition`; a partition with nothing to
+ * read is absent. The end is found by the position of the batches, which counts transaction
+ * markers (a transactional producer writes one after each transaction, and no message shows it).
+ */
+export async function readChangelogs(
+  kafka: Kafka,
+  groupId: string,
+  topics: ReadonlyArray<string>,
+  /** Only these partitions (all of every topic when absent). */
+  partitions?: ReadonlySet<number>,
+): Promise<Map<string, ChangelogEntry[]>> {
+  const records = new Map<string, ChangelogEntry[]>();
+  const remaining = new Map<string, number>();
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of topics)
+      for (const p of await admin.fetchTopicOffsets(topic))
+        if ((partitions === undefined || partitions.has(p.partition)) && Number(p.high) > Number(p.low))
+          remaining.set(`${topic}:${p.partition}`, Number(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({
+    groupId,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    // Disconnecting waits for the last fetch, which waits this long at the end of a changelog.
+    maxWaitTimeInMs: 500,
+  });
+  await consumer.connect();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const reached = (topic: string, partition: number, lastOffset: string | number) => {
+        const id = `${topic}:${partition}`;
+        const end = remaining.get(id);
+        if (end === undefined || Number(lastOffset) < end - 1) return;
+        remaining.delete(id);
+        if (remaining.size === 0) resolve();
+      };
+      // A batch of transaction markers only is never handed to eachBatch; this event still sees it.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+        reached(payload.topic, payload.partition, payload.lastOffset),
+      );
+      (async () => {
+        for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const id = `${batch.topic}:${batch.partition}`;
+            const end = remaining.get(id);
+            if (end === undefined) return;
+            let list = records.get(id);
+            if (!list) records.set(id, (list = []));
+            for (const m of batch.messages) {
+              if (Number(m.offset) >= end) break;
+              list.push({ key: m.key?.toString() ?? '', value: m.value });
+            }
+            reached(batch.topic, batch.partition, batch.lastOffset());
+          },
+        });
+      })().catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
