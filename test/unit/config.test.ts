@@ -148,7 +148,12 @@ describe('loadConfig', () => {
       late: 'metrics-late',
       partitions: 12,
     });
-    expect(config.sink).toEqual({ maxRows: 200_000, maxMs: 250, maxInFlightBytes: 67_108_864, commitIntervalMs: 5000 });
+    expect(config.sink).toEqual({
+      maxRows: 200_000,
+      maxMs: 250,
+      maxInFlightBytes: 67_108_864,
+      commitIntervalMs: 5000,
+    });
   });
 
   it('reads a JSON file', () => {
