@@ -118,11 +118,17 @@ const ConfigSchema = z
           .min(1)
           .optional(),
         clientId: name.default('metrics-pipeline'),
-        /** A consumer that stops heartbeating this long is replaced (and its partitions reassigned). */
-        sessionTimeoutMs: positiveInt.min(6000).default(10_000),
+        /**
+         * A consumer that stops heartbeating this long is replaced (and its partitions
+         * reassigned). kafkajs heartbeats from the event loop, which a flush that closes the
+         * windows of every series at once holds for seconds on a busy machine; 30 s leaves room
+         * for that (Kafka's own default is 45 s) at the price of a slower takeover from a dead
+         * instance.
+         */
+        sessionTimeoutMs: positiveInt.min(6000).default(30_000),
       })
       .strict()
-      .default({ clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 }),
+      .default({ clientId: 'metrics-pipeline', sessionTimeoutMs: 30_000 }),
     schemaRegistry: z.object({ url: z.url().optional() }).strict().default({}),
     clickhouse: z
       .object({

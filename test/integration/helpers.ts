@@ -30,7 +30,8 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
   const id = unique('t');
   const base: ConfigInput = {
     appId: `${id}-app`,
-    kafka: { brokers },
+    // The tests kill instances: their partitions move after 10 s rather than the default 30 s.
+    kafka: { brokers, sessionTimeoutMs: 10_000 },
     schemaRegistry: { url: registryUrl },
     clickhouse: { path: clickhousePath, database: id },
     topics: {

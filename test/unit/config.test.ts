@@ -30,7 +30,7 @@ describe('loadConfig', () => {
   it('fills every default from an empty environment', () => {
     expect(loadConfig(undefined, {})).toEqual({
       appId: 'metrics-pipeline',
-      kafka: { clientId: 'metrics-pipeline', sessionTimeoutMs: 10_000 },
+      kafka: { clientId: 'metrics-pipeline', sessionTimeoutMs: 30_000 },
       schemaRegistry: {},
       clickhouse: { user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' },
       topics: {
@@ -104,7 +104,7 @@ describe('loadConfig', () => {
     expect(config.kafka).toEqual({
       brokers: ['kafka-1:9092', 'kafka-2:9093', 'kafka-3:9094'],
       clientId: 'metrics-pipeline',
-      sessionTimeoutMs: 10_000,
+      sessionTimeoutMs: 30_000,
     });
     expect(config.schemaRegistry).toEqual({ url: 'http://registry:8081/apis/ccompat/v7' });
     expect(config.clickhouse).toEqual({
@@ -140,7 +140,7 @@ describe('loadConfig', () => {
     expect(config.kafka).toEqual({
       brokers: ['broker:9092'],
       clientId: 'metrics-pipeline',
-      sessionTimeoutMs: 10_000,
+      sessionTimeoutMs: 30_000,
     });
     expect(config.topics).toMatchObject({
       metrics: 'metrics',
@@ -173,7 +173,7 @@ describe('loadConfig', () => {
     const env = { KAFKA_BROKERS: 'env:2', CLICKHOUSE_DATABASE: 'env_db' };
     const overrides: ConfigInput = { clickhouse: { database: 'override_db' } };
     const config = loadConfig(file, env, overrides);
-    expect(config.kafka).toEqual({ brokers: ['env:2'], clientId: 'from-file', sessionTimeoutMs: 10_000 });
+    expect(config.kafka).toEqual({ brokers: ['env:2'], clientId: 'from-file', sessionTimeoutMs: 30_000 });
     expect(config.clickhouse.database).toBe('override_db');
   });
 

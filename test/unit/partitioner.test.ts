@@ -1,19 +1,7 @@
-import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { kafkajsPartition } from './kafkajsPartition.js';
 import { murmur2, partitionForKey, partitionForSeries } from '../../core/partitioner.js';
 import { seriesSpecs } from '../../producer/synthetic.js';
-
-/** kafkajs' default partitioner, as the producers of the input use it, for a topic of `n` partitions. */
-function kafkajsPartition(key: string, n: number): number {
-  const partitionMetadata = Array.from({ length: n }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return Partitioners.DefaultPartitioner()({ topic: 't', partitionMetadata, message: { key, value: null } });
-}
 
 describe('murmur2', () => {
   it("equals the Java client's Utils.murmur2 on its test vectors", () => {

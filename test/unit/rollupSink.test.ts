@@ -1,22 +1,11 @@
-import { Partitioners, type Message, type Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { kafkajsPartition } from './kafkajsPartition.js';
 import { finalize, sampleAggregator } from '../../core/aggregate.js';
 import type { SampleRow } from '../../core/records.js';
 import { rollupType, type Rollup } from '../../schemas/index.js';
 import { RollupSink, type RollupRow } from '../../sinks/rollupSink.js';
 import type { SeriesMeta } from '../../topology/tasks.js';
-
-/** kafkajs' default partitioner (Java-compatible murmur2) for a topic of `n` partitions. */
-function kafkajsPartition(key: string, n: number): number {
-  const partitionMetadata = Array.from({ length: n }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return Partitioners.DefaultPartitioner()({ topic: 't', partitionMetadata, message: { key, value: null } });
-}
 
 /** A producer that keeps what it is asked to send, by topic. */
 function capturingProducer(): { producer: Producer; sent: Map<string, Message[]> } {
