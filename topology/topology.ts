@@ -419,8 +419,12 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }),
   ).pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));
 
-  // A block of a third of the session timeout is reported: at the whole timeout, the group rebalances.
-  const stopWatch = watchEventLoop(log, Math.max(1000, Math.floor(config.kafka.sessionTimeoutMs / 3)));
+  // A block of 5 s (or a third of the session timeout, if less) is reported: at the whole
+  // timeout, the group rebalances.
+  const stopWatch = watchEventLoop(
+    log,
+    Math.min(5000, Math.max(1000, Math.floor(config.kafka.sessionTimeoutMs / 3))),
+  );
   // Consumer lag of the partitions this instance owns, for /metrics.
   const lagTimer = setInterval(() => void offsets.observeLag().catch(() => undefined), 5000);
   lagTimer.unref();
