@@ -73,7 +73,11 @@ export class Registry {
 
 function toRegistryError(error: unknown, what: string): PipelineError {
   const status = (error as { status?: number }).status;
-  const retriable = status === undefined || status >= 500;
   const detail = error instanceof Error ? error.message : String(error);
+  // Two processes registering under a new subject at once both set its compatibility; the
+  // registry refuses the second ("A rule named 'COMPATIBILITY' already exists", Apicurio): a new
+  // attempt finds the rule set and registers.
+  const raced = /already exists/i.test(detail);
+  const retriable = status === undefined || status >= 500 || raced;
   return new PipelineError(`${what}: ${detail}`, { cause: error, retriable });
 }

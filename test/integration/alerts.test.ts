@@ -171,30 +171,54 @@ groups:
   return { ...fixture, T, hostA };
 }
 
+/** 20 minutes up to about now: host a's CPU at 95 from minute 5 to 10, host b silent from 12 to 16. */
+async function publishIncident(config: Config): Promise<number> {
+  const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 20 * MINUTE;
+  await publish(
+    config,
+    cpu(t0, 0, 20, (host, t) => {
+      const minute = (t - t0) / MINUTE;
+      if (host === 'b') return minute >= 12 && minute < 16 ? undefined : 40;
+      return minute >= 5 && minute < 10 ? 95 : 50;
+    }),
+  );
+  return t0;
+}
+
+/** The incident's alerts table: each transition once. */
+async function expectIncidentRows(config: Config): Promise<void> {
+  const rows = await query<{ rule: string; state: string; n: string }>(
+    config,
+    `SELECT rule, state, count() AS n FROM \`${config.clickhouse.database}\`.alerts FINAL GROUP BY rule, state ORDER BY rule, state`,
+  );
+  expect(rows.map((r) => `${r.rule}:${r.state}:${r.n}`)).toEqual([
+    'HighCpu:pending:1',
+    'HighCpu:firing:1',
+    'HighCpu:resolved:1',
+    'HostSilent:pending:1',
+    'HostSilent:firing:1',
+    'HostSilent:resolved:1',
+  ]);
+}
+
+const INCIDENT_TRANSITIONS = [
+  'HighCpu:pending',
+  'HighCpu:firing',
+  'HighCpu:resolved',
+  'HostSilent:pending',
+  'HostSilent:firing',
+  'HostSilent:resolved',
+];
+
 describe('alert stage', () => {
   it('fires and resolves on event time: a CPU spike and a host that goes silent, to the alerts topic and table', async () => {
     const { config, file } = setup('alerts-e2e');
-    const t0 = Math.floor(Date.now() / MINUTE) * MINUTE - 20 * MINUTE;
-    await publish(
-      config,
-      cpu(t0, 0, 20, (host, t) => {
-        const minute = (t - t0) / MINUTE;
-        if (host === 'b') return minute >= 12 && minute < 16 ? undefined : 40;
-        return minute >= 5 && minute < 10 ? 95 : 50;
-      }),
-    );
+    const t0 = await publishIncident(config);
     const run = cli(['--config', file, 'run', '--exit-when-idle']);
     expect(await run.exit, run.stderr().slice(-3000)).toBe(0);
 
     const events = await alertEvents(config);
-    expect(transitions(events)).toEqual([
-      'HighCpu:pending',
-      'HighCpu:firing',
-      'HighCpu:resolved',
-      'HostSilent:pending',
-      'HostSilent:firing',
-      'HostSilent:resolved',
-    ]);
+    expect(transitions(events)).toEqual(INCIDENT_TRANSITIONS);
     const at = (i: number) => ((events[i] as AlertEvent).timestamp - t0) / 1000;
     // Evaluated every 30 s over (t - 1m, t] (Prometheus 3's left-open range): the average is 95
     // from 6:00 (pending), firing 1m later, and 87.5 at 10:00 (the sample at 10:00 is 50 again).
@@ -213,19 +237,25 @@ describe('alert stage', () => {
     expect(firing.key).toBe(firing.fingerprint);
     expect(events[2]?.fingerprint).toBe(firing.fingerprint);
     expect(events[2]).toMatchObject({ state: 'resolved', endsAt: t0 + 600_000 });
+    await expectIncidentRows(config);
+  });
 
-    const rows = await query<{ rule: string; state: string; n: string }>(
-      config,
-      `SELECT rule, state, count() AS n FROM \`${config.clickhouse.database}\`.alerts FINAL GROUP BY rule, state ORDER BY rule, state`,
+  it('two instances with `--sink topics`: one evaluates, each transition is published once, `load` stores them', async () => {
+    const { config, file } = setup('alerts-topics');
+    await publishIncident(config);
+    // Both in one group: the alert input has one partition, so one instance owns the alert stage.
+    const instances = [0, 1].map(() =>
+      cli(['--config', file, 'run', '--sink', 'topics', '--exit-when-idle']),
     );
-    expect(rows.map((r) => `${r.rule}:${r.state}:${r.n}`)).toEqual([
-      'HighCpu:pending:1',
-      'HighCpu:firing:1',
-      'HighCpu:resolved:1',
-      'HostSilent:pending:1',
-      'HostSilent:firing:1',
-      'HostSilent:resolved:1',
-    ]);
+    for (const run of instances) expect(await run.exit, run.stderr().slice(-3000)).toBe(0);
+    const owners = instances.filter((run) => /"msg":"alert state restored"/.test(run.stderr()));
+    expect(owners.length).toBeGreaterThanOrEqual(1);
+    expect(transitions(await alertEvents(config))).toEqual(INCIDENT_TRANSITIONS);
+
+    // No instance holds ClickHouse: the loader stores the raw samples, the window results and the alerts.
+    const load = cli(['--config', file, 'load', '--exit-when-idle']);
+    expect(await load.exit, load.stderr().slice(-3000)).toBe(0);
+    await expectIncidentRows(config);
   });
 
   it('a restart in the pending state keeps its timing, a restart while firing announces nothing again', async () => {

@@ -22,6 +22,21 @@ function batchWith(extra: Record<string, unknown>): avro.Schema {
 }
 
 describe('schema evolution through the registry', () => {
+  it('registers under a new subject from several clients at once: one id, compatibility BACKWARD', async () => {
+    const config = testConfig(chPath);
+    const subject = valueSubject(config.topics.metrics);
+    // Processes starting together (instances of one topology) race to set the new subject's
+    // compatibility; the registry refuses all but the first.
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Registry(config.schemaRegistry.url as string).register(subject, batchSchema),
+      ),
+    );
+    expect(new Set(ids).size).toBe(1);
+    const compatibility = await fetch(`${config.schemaRegistry.url}/config/${subject}`).then((r) => r.json());
+    expect(compatibility).toEqual({ compatibilityLevel: 'BACKWARD' });
+  });
+
   it('accepts a backward-compatible new optional field, rejects an incompatible change, and decodes both versions', async () => {
     const config = testConfig(chPath);
     const registry = new Registry(config.schemaRegistry.url as string);
