@@ -1,12 +1,13 @@
 import { join } from 'node:path';
-import type { Kafka, Message } from 'kafkajs';
-import { ensureTopics } from '../core/kafka.js';
+import type { Kafka, KafkaMessage, Message } from 'kafkajs';
+import { ensureTopics, partitionCount } from '../core/kafka.js';
 import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { textBody, textTime } from '../sinks/tabSeparated.js';
 import { ensureTables } from '../sinks/tables.js';
+import { readToEnd } from '../topology/changelogReader.js';
 import { machineBusySeconds } from './procCpu.js';
 import type { BenchContext } from './throughput.js';
 
@@ -117,59 +118,22 @@ async function timed(items: () => number, work: () => Promise<void>): Promise<Fl
   };
 }
 
-/** The high watermark of every partition of `topic`. */
-async function topicEnds(kafka: Kafka, topic: string): Promise<Map<number, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/**
- * Reads `topic` from the start to its current end with the topology's fetch settings, decoding
- * every record with our batch decoder. Returns once every partition reached its end.
- */
-async function readToEnd(
+/** Reads `topic` to its end with the topology's fetch settings; returns the records read. */
+async function readAll(
   kafka: Kafka,
   topic: string,
-  onMessage: (message: Message & { value: Buffer }) => void,
+  onMessage: (message: KafkaMessage & { value: Buffer }) => void,
 ): Promise<number> {
-  const ends = await topicEnds(kafka, topic);
-  const left = new Set([...ends].filter(([, end]) => end > 0).map(([p]) => p));
-  const consumer = kafka.consumer({
-    groupId: `${topic}-floor-${Date.now().toString(36)}`,
-    maxBytesPerPartition: 4 * 1024 * 1024,
-    maxBytes: 32 * 1024 * 1024,
-    maxWaitTimeInMs: 500,
-  });
-  await consumer.connect();
   let records = 0;
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      if (left.size === 0) resolve();
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            for (const message of batch.messages) {
-              records++;
-              if (message.value) onMessage(message as Message & { value: Buffer });
-            }
-            const end = ends.get(batch.partition) ?? 0;
-            if (Number(batch.lastOffset()) + 1 >= end && left.delete(batch.partition) && left.size === 0)
-              resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await readToEnd(kafka, {
+    groupId: `${topic}-floor-${Date.now().toString(36)}`,
+    topics: [topic],
+    consumer: { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, maxWaitTimeInMs: 500 },
+    onMessage: (_topic, _partition, message) => {
+      records++;
+      if (message.value) onMessage(message as KafkaMessage & { value: Buffer });
+    },
+  });
   return records;
 }
 
@@ -183,7 +147,7 @@ async function consumeAll(
   const part = await timed(
     () => records,
     async () => {
-      records = await readToEnd(kafka, topic, (message) => {
+      records = await readAll(kafka, topic, (message) => {
         // Confluent wire format: magic byte and schema id first.
         const batch = decodeSampleBatch(message.value.subarray(5));
         samples += batch.length;
@@ -234,21 +198,22 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
 /** Produces the records of `from` again to `to`, as the topology produces window results. */
 async function produceAgain(kafka: Kafka, from: string, to: string): Promise<FloorPart> {
   const byPartition = new Map<number, Message[]>();
-  const ends = await topicEnds(kafka, from);
-  let partition = 0;
-  await readToEnd(kafka, from, (message) => {
-    const list = byPartition.get(partition) ?? [];
-    list.push({ key: message.key, value: message.value, partition });
-    byPartition.set(partition, list);
-    partition = (partition + 1) % ends.size;
-  });
   const admin = kafka.admin();
   await admin.connect();
+  let partitions: number;
   try {
-    await ensureTopics(admin, [{ topic: to, partitions: ends.size }]);
+    partitions = await partitionCount(admin, from);
+    await ensureTopics(admin, [{ topic: to, partitions }]);
   } finally {
     await admin.disconnect();
   }
+  let partition = 0;
+  await readAll(kafka, from, (message) => {
+    const list = byPartition.get(partition) ?? [];
+    list.push({ key: message.key, value: message.value, partition });
+    byPartition.set(partition, list);
+    partition = (partition + 1) % partitions;
+  });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const lists = [...byPartition.values()];

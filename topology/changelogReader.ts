@@ -1,21 +1,26 @@
-import type { Kafka } from 'kafkajs';
+import type { ConsumerConfig, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChangelogEntry } from './stateStore.js';
 
-/**
- * Reads changelog partitions from their start up to their end as of the call (the high
- * watermark, exclusive), with a throwaway consumer group that commits nothing. Returns the
- * entries of each partition in offset order, by `topic:partition`; a partition with nothing to
- * read is absent. The end is found by the position of the batches, which counts transaction
- * markers (a transactional producer writes one after each transaction, and no message shows it).
- */
-export async function readChangelogs(
-  kafka: Kafka,
-  groupId: string,
-  topics: ReadonlyArray<string>,
+export interface ReadToEndOptions {
+  /** A throwaway consumer group: nothing is committed. */
+  groupId: string;
+  topics: ReadonlyArray<string>;
   /** Only these partitions (all of every topic when absent). */
-  partitions?: ReadonlySet<number>,
-): Promise<Map<string, ChangelogEntry[]>> {
-  const records = new Map<string, ChangelogEntry[]>();
+  partitions?: ReadonlySet<number>;
+  /** Fetch settings; by default 16 MiB per partition and 0.5 s of waiting at the end. */
+  consumer?: Omit<ConsumerConfig, 'groupId'>;
+  /** Each message before the end, per partition in offset order. */
+  onMessage: (topic: string, partition: number, message: KafkaMessage) => void;
+}
+
+/**
+ * Reads partitions from their start up to their end as of the call (the high watermark,
+ * exclusive) with a consumer group that commits nothing, and returns once every one is read.
+ * The end is found by the position of the batches, which counts transaction markers (a
+ * transactional producer writes one after each transaction, and no message shows it).
+ */
+export async function readToEnd(kafka: Kafka, options: ReadToEndOptions): Promise<void> {
+  const { topics, partitions, onMessage } = options;
   const remaining = new Map<string, number>();
   const admin = kafka.admin();
   await admin.connect();
@@ -27,12 +32,13 @@ export async function readChangelogs(
   } finally {
     await admin.disconnect();
   }
-  if (remaining.size === 0) return records;
+  if (remaining.size === 0) return;
   const consumer = kafka.consumer({
-    groupId,
     maxBytesPerPartition: 16 * 1024 * 1024,
-    // Disconnecting waits for the last fetch, which waits this long at the end of a changelog.
+    // Disconnecting waits for the last fetch, which waits this long at the end of a partition.
     maxWaitTimeInMs: 500,
+    ...options.consumer,
+    groupId: options.groupId,
   });
   await consumer.connect();
   try {
@@ -53,14 +59,11 @@ export async function readChangelogs(
         await consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            const id = `${batch.topic}:${batch.partition}`;
-            const end = remaining.get(id);
+            const end = remaining.get(`${batch.topic}:${batch.partition}`);
             if (end === undefined) return;
-            let list = records.get(id);
-            if (!list) records.set(id, (list = []));
             for (const m of batch.messages) {
               if (Number(m.offset) >= end) break;
-              list.push({ key: m.key?.toString() ?? '', value: m.value });
+              onMessage(batch.topic, batch.partition, m);
             }
             reached(batch.topic, batch.partition, batch.lastOffset());
           },
@@ -70,5 +73,30 @@ export async function readChangelogs(
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Reads changelog partitions to their end (`readToEnd`). Returns the entries of each partition
+ * in offset order, by `topic:partition`; a partition with nothing to read is absent.
+ */
+export async function readChangelogs(
+  kafka: Kafka,
+  groupId: string,
+  topics: ReadonlyArray<string>,
+  /** Only these partitions (all of every topic when absent). */
+  partitions?: ReadonlySet<number>,
+): Promise<Map<string, ChangelogEntry[]>> {
+  const records = new Map<string, ChangelogEntry[]>();
+  await readToEnd(kafka, {
+    groupId,
+    topics,
+    partitions,
+    onMessage: (topic, partition, m) => {
+      const id = `${topic}:${partition}`;
+      let list = records.get(id);
+      if (!list) records.set(id, (list = []));
+      list.push({ key: m.key?.toString() ?? '', value: m.value });
+    },
+  });
   return records;
 }
