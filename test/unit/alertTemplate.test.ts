@@ -70,6 +70,8 @@ describe('templates', () => {
       ['{{ $value | $value }}', 'expected a function after "|", got $value', 12],
       ['text {{ $value', 'unclosed action: missing "}}"', 5],
       ['{{ (humanize $value) }}', 'parentheses are not supported in templates', 3],
+      ['{{ template "__subject" . }}', 'the template action "template" is not supported', 3],
+      ['{{ toUpper 5 }}', 'toUpper takes string, not a number', 3],
     ];
     const got = cases.map(([text]) => {
       try {

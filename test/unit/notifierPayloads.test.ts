@@ -78,7 +78,7 @@ describe('notifications', () => {
       ['{{ .Alerts }}', 'a list cannot be printed'],
       ['{{ .Status | len | toUpper }}', 'toUpper takes string, not a number'],
       ['{{ .Labels.x }}', 'unknown field .Labels'],
-      ['{{ if .Status }}x{{ end }}', 'expected one value'],
+      ['{{ if .Status }}x{{ end }}', 'the template action "if" is not supported'],
       ['{{ template "other" . }}', 'only {{ template "__subject" . }}'],
       ['{{ .Status', 'unclosed action'],
     ]) {
