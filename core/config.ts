@@ -280,10 +280,10 @@ export const ConfigSchema = z
           .describe('Characters of a metric name, at most.'),
         maxPastMs: positiveInt
           .default(defaultLimits.maxPastMs)
-          .describe('Event time at most this far behind now, ms (7 days).'),
+          .describe('Event time at most this far behind now, ms.'),
         maxFutureMs: positiveInt
           .default(defaultLimits.maxFutureMs)
-          .describe('Event time at most this far ahead of now, ms (10 minutes).'),
+          .describe('Event time at most this far ahead of now, ms.'),
       })
       .strict()
       .default(defaultLimits)
