@@ -238,7 +238,8 @@ program
   )
   .action(async (query: string, o: { format: string }) => {
     const { sqlCommand } = await import('./sqlCommand.js');
-    await sqlCommand(await commandConfig(global()), query, o.format);
+    const file = global().config ?? process.env.METRICS_PIPELINE_CONFIG;
+    await sqlCommand(await commandConfig(global()), query, o.format, file);
   });
 
 program

@@ -12,11 +12,13 @@ const nonNegativeInt = z.number().int().nonnegative();
 /** A window tier: Kafka Streams' TimeWindows.ofSizeAndGrace plus Flink's allowed lateness. */
 const tier = z
   .object({
-    sizeMs: positiveInt,
-    /** Out-of-order records still accepted after the window end, before its one result is emitted. */
-    graceMs: nonNegativeInt,
-    /** After the result, records this late still correct it (a new revision); later ones go to the late topic. */
-    allowedLatenessMs: nonNegativeInt,
+    sizeMs: positiveInt.describe('Window length, ms.'),
+    graceMs: nonNegativeInt.describe(
+      'Out-of-order records still accepted after the window end, before its one result is emitted, ms.',
+    ),
+    allowedLatenessMs: nonNegativeInt.describe(
+      'After the result, records this late (ms) still correct it (a new revision); later ones go to the late topic.',
+    ),
   })
   .strict();
 
@@ -39,15 +41,25 @@ const windowDefaults = {
 /** A tenant of the collector: who pushes with this bearer token, and how much it may push. */
 const tenant = z
   .object({
-    /** Added to every sample of the tenant as the `tenant` label. */
-    name: z.string().regex(/^[a-zA-Z0-9._-]{1,100}$/, 'letters, digits, ".", "_" and "-" only'),
-    token: z.string().min(16, 'at least 16 characters'),
-    /** Samples per second on average (token bucket); beyond it the collector answers 429. */
-    samplesPerSecond: positiveInt.default(1_000_000),
-    /** Samples at once above the rate (the bucket size); defaults to one second of the rate. */
-    burst: positiveInt.optional(),
-    /** Distinct series per metric name; samples of further series are rejected. */
-    maxSeriesPerMetric: positiveInt.default(100_000),
+    name: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]{1,100}$/, 'letters, digits, ".", "_" and "-" only')
+      .describe('Added to every sample of the tenant as the `tenant` label (replacing any sent).'),
+    token: z
+      .string()
+      .min(16, 'at least 16 characters')
+      .describe('The bearer token that selects this tenant.'),
+    samplesPerSecond: positiveInt
+      .default(1_000_000)
+      .describe('Samples per second on average (token bucket); beyond it the collector answers 429.'),
+    burst: positiveInt
+      .optional()
+      .describe('Samples at once above the rate (the bucket size); defaults to one second of the rate.'),
+    maxSeriesPerMetric: positiveInt
+      .default(100_000)
+      .describe(
+        'Distinct series per metric name; samples of further series are rejected (counted from each collector start).',
+      ),
   })
   .strict();
 
@@ -62,34 +74,54 @@ const collectorDefaults = {
   wal: { dir: '.data/collector-wal', maxBytes: 1024 * 1024 * 1024, segmentBytes: 64 * 1024 * 1024 },
 };
 
-/** The HTTP collector (`metrics-pipeline collector`). */
 const collectorSection = z
   .object({
-    host: z.string().min(1).default(collectorDefaults.host),
-    port: nonNegativeInt.max(65535).default(collectorDefaults.port),
-    /** Largest request body as received (compressed); beyond it: 413. */
-    maxBodyBytes: positiveInt.default(collectorDefaults.maxBodyBytes),
-    /** Largest body after decompression; beyond it: 413. */
-    maxDecodedBytes: positiveInt.default(collectorDefaults.maxDecodedBytes),
-    /** A request (headers and body) taking longer is answered 408 and closed: slow clients cannot hold the server. */
-    requestTimeoutMs: positiveInt.min(100).default(collectorDefaults.requestTimeoutMs),
-    /**
-     * Processes that serve the port together (node:cluster), each with its own Kafka producer and
-     * write-ahead log (`<wal.dir>/worker-<i>`); 1 = the collector is one process.
-     */
-    workers: positiveInt.max(64).default(collectorDefaults.workers),
-    /** Bearer tokens and their limits; with none, the collector takes requests without a token (one tenant, no label). */
-    tenants: z.array(tenant).default([]),
-    /** The write-ahead log that keeps accepted samples while Kafka is unreachable. */
+    host: z.string().min(1).default(collectorDefaults.host).describe('Address the collector listens on.'),
+    port: nonNegativeInt
+      .max(65535)
+      .default(collectorDefaults.port)
+      .describe('Port the collector listens on; 0 = a free port.'),
+    maxBodyBytes: positiveInt
+      .default(collectorDefaults.maxBodyBytes)
+      .describe('Largest request body as received (compressed); beyond it: 413.'),
+    maxDecodedBytes: positiveInt
+      .default(collectorDefaults.maxDecodedBytes)
+      .describe('Largest body after decompression (gzip, snappy); beyond it: 413.'),
+    requestTimeoutMs: positiveInt
+      .min(100)
+      .default(collectorDefaults.requestTimeoutMs)
+      .describe(
+        'A request (headers and body) taking longer is answered 408 and closed: slow clients cannot hold the server.',
+      ),
+    workers: positiveInt
+      .max(64)
+      .default(collectorDefaults.workers)
+      .describe(
+        'Processes that serve the port together (node:cluster), each with its own Kafka producer and write-ahead log (`<wal.dir>/worker-<i>`); 1 = the collector is one process.',
+      ),
+    tenants: z
+      .array(tenant)
+      .default([])
+      .describe(
+        'Bearer tokens and their limits; with none, the collector takes requests without a token (one tenant, no label).',
+      ),
     wal: z
       .object({
-        dir: z.string().min(1).default(collectorDefaults.wal.dir),
-        /** When the log holds this much, the collector answers 503 until it drains. */
-        maxBytes: positiveInt.default(collectorDefaults.wal.maxBytes),
-        segmentBytes: positiveInt.default(collectorDefaults.wal.segmentBytes),
+        dir: z
+          .string()
+          .min(1)
+          .default(collectorDefaults.wal.dir)
+          .describe('Folder of the write-ahead log (with workers: one `worker-<i>` folder each).'),
+        maxBytes: positiveInt
+          .default(collectorDefaults.wal.maxBytes)
+          .describe('When the log holds this much, the collector answers 503 until it drains.'),
+        segmentBytes: positiveInt
+          .default(collectorDefaults.wal.segmentBytes)
+          .describe('Size of one segment file of the log.'),
       })
       .strict()
-      .default(collectorDefaults.wal),
+      .default(collectorDefaults.wal)
+      .describe("The write-ahead log that keeps accepted samples, fsync'ed, while Kafka is unreachable."),
   })
   .strict()
   .default(collectorDefaults)
@@ -105,126 +137,208 @@ const collectorSection = z
         });
       seen.set(t.token, i);
     });
-  });
+  })
+  .describe('The HTTP collector (`metrics-pipeline collector`).');
 
-const ConfigSchema = z
+/** Every setting, with its default and its meaning; docs/configuration.md is generated from it (`npm run docs`). */
+export const ConfigSchema = z
   .object({
-    /** Consumer group id and prefix of internal topics (changelogs, repartition). */
-    appId: name.default('metrics-pipeline'),
+    appId: name
+      .default('metrics-pipeline')
+      .describe(
+        'Consumer group id and prefix of internal topics and groups (changelogs, repartition, alerts).',
+      ),
     kafka: z
       .object({
         brokers: z
           .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port'))
           .min(1)
-          .optional(),
-        clientId: name.default('metrics-pipeline'),
-        /**
-         * A consumer that stops heartbeating this long is replaced (and its partitions
-         * reassigned). kafkajs heartbeats from the event loop, which a flush that closes the
-         * windows of every series at once holds for seconds on a busy machine; 30 s leaves room
-         * for that (Kafka's own default is 45 s) at the price of a slower takeover from a dead
-         * instance.
-         */
-        sessionTimeoutMs: positiveInt.min(6000).default(30_000),
+          .optional()
+          .describe(
+            'host:port of the brokers; env `KAFKA_BROKERS` (comma-separated). Unset: the local Kafka of `metrics-pipeline services up`.',
+          ),
+        clientId: name.default('metrics-pipeline').describe('Kafka client id.'),
+        sessionTimeoutMs: positiveInt
+          .min(6000)
+          .default(30_000)
+          .describe(
+            "A consumer that stops heartbeating this long is replaced and its partitions reassigned. kafkajs heartbeats from the event loop, which a flush closing the windows of every series at once holds for seconds on a busy machine; 30 s leaves room for that (Kafka's own default is 45 s) at the price of a slower takeover from a dead instance.",
+          ),
       })
       .strict()
-      .default({ clientId: 'metrics-pipeline', sessionTimeoutMs: 30_000 }),
-    schemaRegistry: z.object({ url: z.url().optional() }).strict().default({}),
+      .default({ clientId: 'metrics-pipeline', sessionTimeoutMs: 30_000 })
+      .describe('The Kafka cluster.'),
+    schemaRegistry: z
+      .object({
+        url: z
+          .url()
+          .optional()
+          .describe(
+            'Confluent-compatible registry base URL (Apicurio: `…/apis/ccompat/v7`); env `SCHEMA_REGISTRY_URL`. Unset: the local registry of `metrics-pipeline services up`.',
+          ),
+      })
+      .strict()
+      .default({})
+      .describe('The schema registry (Avro schemas, subjects `<topic>-value`, compatibility BACKWARD).'),
     clickhouse: z
       .object({
-        /** A ClickHouse server's HTTP URL; without it the embedded engine (chDB) stores data under `path`. */
-        url: z.url().optional(),
-        user: z.string().default('default'),
-        password: z.string().default(''),
-        database: name.default('metrics'),
-        path: z.string().min(1).default('.data/clickhouse'),
+        url: z
+          .url()
+          .optional()
+          .describe(
+            "A ClickHouse server's HTTP URL; env `CLICKHOUSE_URL`. Unset: the embedded engine (chDB) stores data under `path`.",
+          ),
+        user: z.string().default('default').describe('Server user; env `CLICKHOUSE_USER`.'),
+        password: z.string().default('').describe('Server password; env `CLICKHOUSE_PASSWORD`.'),
+        database: name
+          .default('metrics')
+          .describe("Database of the pipeline's tables, created at start; env `CLICKHOUSE_DATABASE`."),
+        path: z
+          .string()
+          .min(1)
+          .default('.data/clickhouse')
+          .describe(
+            "The embedded engine's data folder. One process holds it; `metrics-pipeline sql` reaches it meanwhile through that process's admin server.",
+          ),
       })
       .strict()
-      .default({ user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' }),
+      .default({ user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' })
+      .describe('Where the tables are: a ClickHouse server, or the embedded engine.'),
     topics: z
       .object({
-        metrics: name.default('metrics'),
-        dlq: name.default('metrics-dlq'),
-        late: name.default('metrics-late'),
-        metrics1m: name.default('metrics-1m'),
-        metrics1h: name.default('metrics-1h'),
-        /** Alert state changes (Avro AlertEvent, keyed by fingerprint); the notifier reads them. */
-        alerts: name.default('alerts'),
-        partitions: positiveInt.max(1000).default(4),
+        metrics: name.default('metrics').describe('The input: Avro sample batches (Confluent wire format).'),
+        dlq: name
+          .default('metrics-dlq')
+          .describe('Dead letters: rejected records with their original bytes and the reason in headers.'),
+        late: name
+          .default('metrics-late')
+          .describe(
+            'Samples later than the allowed lateness, with the reason (they are stored raw all the same).',
+          ),
+        metrics1m: name.default('metrics-1m').describe('1-minute window results (Avro).'),
+        metrics1h: name.default('metrics-1h').describe('1-hour window results (Avro).'),
+        alerts: name
+          .default('alerts')
+          .describe('Alert state changes (Avro AlertEvent, keyed by fingerprint); the notifier reads them.'),
+        partitions: positiveInt
+          .max(1000)
+          .default(4)
+          .describe(
+            'Partitions of the topics created by the pipeline (the input, if missing, and the output and side topics).',
+          ),
       })
       .strict()
-      .default(topicDefaults),
+      .default(topicDefaults)
+      .describe('Topic names (created when missing).'),
     input: z
       .object({
-        /** Producers key records by series (as `produce` and the SDK do): no repartition topic needed. */
-        coPartitioned: z.boolean().default(true),
+        coPartitioned: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Producers key records by series (as `produce`, the SDK and the collector do): each series is in one partition. false: the topology repartitions by series first (`<appId>-repartition`). Changing it needs a new appId.',
+          ),
       })
       .strict()
-      .default({ coPartitioned: true }),
+      .default({ coPartitioned: true })
+      .describe('How the input is partitioned.'),
     windows: z
       .object({
-        /** Bounded out-of-orderness of event time per partition, ms. */
-        outOfOrdernessMs: nonNegativeInt.default(5_000),
-        /** A partition without records this long (processing time) does not hold the watermark back. */
-        idleTimeoutMs: positiveInt.default(10_000),
-        minute: tier.default({ sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 }),
-        hour: tier.default({ sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 }),
+        outOfOrdernessMs: nonNegativeInt
+          .default(5_000)
+          .describe(
+            'Bounded out-of-orderness of event time per partition, ms (agents batching N samples taken I ms apart need N × I).',
+          ),
+        idleTimeoutMs: positiveInt
+          .default(10_000)
+          .describe(
+            'A partition without records this long (processing time, ms) does not hold the watermark back.',
+          ),
+        minute: tier
+          .default({ sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 })
+          .describe('The 1m tier (`samples_1m`, topics.metrics1m).'),
+        hour: tier
+          .default({ sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 })
+          .describe('The 1h tier (`samples_1h`, topics.metrics1h), folded from closed minutes.'),
       })
       .strict()
-      .default(windowDefaults),
+      .default(windowDefaults)
+      .describe(
+        'Event-time windows: watermark and the two tiers; hour.sizeMs is a multiple of minute.sizeMs.',
+      ),
     validation: z
       .object({
-        maxLabels: positiveInt.default(defaultLimits.maxLabels),
-        maxLabelNameLength: positiveInt.default(defaultLimits.maxLabelNameLength),
-        maxLabelValueLength: positiveInt.default(defaultLimits.maxLabelValueLength),
-        maxMetricNameLength: positiveInt.default(defaultLimits.maxMetricNameLength),
-        maxPastMs: positiveInt.default(defaultLimits.maxPastMs),
-        maxFutureMs: positiveInt.default(defaultLimits.maxFutureMs),
+        maxLabels: positiveInt.default(defaultLimits.maxLabels).describe('Labels per sample, at most.'),
+        maxLabelNameLength: positiveInt
+          .default(defaultLimits.maxLabelNameLength)
+          .describe('Characters of a label name, at most.'),
+        maxLabelValueLength: positiveInt
+          .default(defaultLimits.maxLabelValueLength)
+          .describe('Characters of a label value, at most.'),
+        maxMetricNameLength: positiveInt
+          .default(defaultLimits.maxMetricNameLength)
+          .describe('Characters of a metric name, at most.'),
+        maxPastMs: positiveInt
+          .default(defaultLimits.maxPastMs)
+          .describe('Event time at most this far behind now, ms.'),
+        maxFutureMs: positiveInt
+          .default(defaultLimits.maxFutureMs)
+          .describe('Event time at most this far ahead of now, ms.'),
       })
       .strict()
-      .default(defaultLimits),
+      .default(defaultLimits)
+      .describe(
+        'Limits per sample, in the topology and the collector; a sample beyond them is rejected with its reason.',
+      ),
     sink: z
       .object({
-        /** Rows per ClickHouse insert, at most. */
-        maxRows: positiveInt.default(200_000),
-        /** Longest a row waits before its insert, in ms. */
-        maxMs: positiveInt.default(1000),
-        /** Bytes of records fetched but not yet written, at most: the consumer pauses above it. */
-        maxInFlightBytes: positiveInt.default(64 * 1024 * 1024),
-        /**
-         * How often, in ms, the window state goes to its changelogs and the offsets are committed
-         * (Kafka Streams' commit.interval.ms); also as soon as the input goes quiet. A crash
-         * replays at most this much input, idempotently.
-         */
-        commitIntervalMs: positiveInt.default(5000),
+        maxRows: positiveInt.default(200_000).describe('Rows per ClickHouse insert, at most.'),
+        maxMs: positiveInt.default(1000).describe('Longest a row waits before its insert, ms.'),
+        maxInFlightBytes: positiveInt
+          .default(64 * 1024 * 1024)
+          .describe('Bytes of records fetched but not yet written, at most: the consumer pauses above it.'),
+        commitIntervalMs: positiveInt
+          .default(5000)
+          .describe(
+            "How often (ms) the window state goes to its changelogs and the offsets are committed (Kafka Streams' commit.interval.ms); also as soon as the input goes quiet. A crash replays at most this much input, idempotently.",
+          ),
       })
       .strict()
-      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 }),
-    /** Alert rules evaluated in the topology (alerts/README.md); none by default. */
+      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 })
+      .describe('Batching of the ClickHouse inserts and of the commits.'),
     alerts: z
       .object({
-        /** Prometheus alerting-rule files; all are loaded at start, or nothing starts. */
-        rules: z.array(z.string().min(1)).default([]),
-        /**
-         * How often (processing time) the alert stage evaluates without new records: absence is
-         * still noticed when no sample arrives at all.
-         */
-        tickMs: positiveInt.default(1000),
+        rules: z
+          .array(z.string().min(1))
+          .default([])
+          .describe(
+            'Prometheus alerting-rule files; all are loaded at start, or nothing starts (file:line:col: reason).',
+          ),
+        tickMs: positiveInt
+          .default(1000)
+          .describe(
+            'How often (processing time, ms) the alert stage evaluates without new records: absence is still noticed when no sample arrives at all.',
+          ),
       })
       .strict()
-      .default({ rules: [], tickMs: 1000 }),
+      .default({ rules: [], tickMs: 1000 })
+      .describe('Alert rules evaluated in the topology on event time (alerts/README.md); none by default.'),
     collector: collectorSection,
-    /** `metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences (notifier/README.md). */
-    notifier: notifierSection.optional(),
+    notifier: notifierSection
+      .optional()
+      .describe(
+        '`metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences; reference in notifier/README.md.',
+      ),
     retention: z
       .object({
-        rawDays: positiveInt.default(7),
-        minuteDays: positiveInt.default(30),
-        hourDays: positiveInt.default(365),
-        alertDays: positiveInt.default(365),
+        rawDays: positiveInt.default(7).describe('TTL of `samples` (the raw tier), days.'),
+        minuteDays: positiveInt.default(30).describe('TTL of `samples_1m`, days.'),
+        hourDays: positiveInt.default(365).describe('TTL of `samples_1h`, days.'),
+        alertDays: positiveInt.default(365).describe('TTL of `alerts` (alert history), days.'),
       })
       .strict()
-      .default({ rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 }),
+      .default({ rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 })
+      .describe('How long ClickHouse keeps each table (applied when a table is created).'),
   })
   .strict()
   .refine((c) => c.windows.hour.sizeMs % c.windows.minute.sizeMs === 0, {

@@ -14,6 +14,11 @@ export const SQL_FORMATS = [
 ] as const;
 export type SqlFormat = (typeof SQL_FORMATS)[number];
 
+/** Whether a statement only reads (and returns rows). */
+export function isRead(query: string): boolean {
+  return READS.test(query);
+}
+
 /**
  * Runs one statement of an analyst: reads return their rows as text in `format`, other
  * statements (DDL, INSERT … SELECT) run as commands and return ''. The default database is the
@@ -27,7 +32,7 @@ export async function runSql(
   // The embedded engine keeps one session per process; a server needs a session for USE to last.
   const session = ch.embeddedPath ? {} : { session_id: randomUUID() };
   await ch.client.command({ query: `USE \`${ch.database}\``, ...session });
-  if (READS.test(query)) {
+  if (isRead(query)) {
     const result = await ch.client.query({ query, format: format as DataFormat, ...session });
     return result.text();
   }
