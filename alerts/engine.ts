@@ -2,8 +2,13 @@ import { seriesId } from '../core/series.js';
 import type { NormalizedSample } from '../core/validate.js';
 import type { AlertEvent, AlertState } from '../schemas/index.js';
 import {
-  compare,
-  evaluateVector,
+  evaluate,
+  PromQLError,
+  type SeriesData,
+  type Value,
+  type VectorSelector,
+} from '../query/promql/index.js';
+import {
   firstAfter,
   labelsKey,
   meanAndStddev,
@@ -12,7 +17,8 @@ import {
   type SeriesSamples,
 } from './functions.js';
 import { hashParts } from './hash.js';
-import { formatSelector, matchesSeries, type Anomaly, type Selector } from './promql.js';
+import { formatSelector, matchesSeries, type AlertExpr } from './promql.js';
+import type { LabelMatcher } from '../query/promql/index.js';
 import type { AlertRule, RuleGroup, RuleSet } from './rules.js';
 import {
   MemoryAlertStore,
@@ -40,15 +46,16 @@ export interface ActiveAlert {
 /** A selector several rules may share, with the samples it must keep. */
 interface SelectorInfo {
   id: string;
-  selector: Selector;
-  /** The longest range of the rules using it: older samples are pruned. */
+  matchers: LabelMatcher[];
+  /** The longest look-back of the rules using it (ranges, offsets, lookback delta): older samples are pruned. */
   retentionMs: number;
 }
 
 interface CompiledRule {
   rule: AlertRule;
   group: RuleGroup;
-  selector: SelectorInfo;
+  /** The expression's selectors and the shared sample buffers they read. */
+  selectors: Map<VectorSelector, SelectorInfo>;
   labels: Array<[string, Template]>;
   annotations: Array<[string, Template]>;
   /** The identity of an anomaly rule's value history: the rule and its expression. */
@@ -65,6 +72,8 @@ interface Instance {
 /** What an evaluation reads from the store, gathered in one pass. */
 interface Gathered {
   series: Map<string, SeriesSamples[]>;
+  /** The same series as the PromQL engine reads them, made on first use. */
+  data: Map<string, SeriesData[]>;
   histories: Map<string, HistoryEntry>;
   alerts: Map<string, Array<[string, AlertEntry]>>;
   orphans: Array<[string, AlertEntry]>;
@@ -94,8 +103,18 @@ export class AlertEngine {
   private readonly ruleIds = new Map<string, CompiledRule>();
   private readonly anomalyIds = new Map<string, CompiledRule>();
 
-  constructor(rules: RuleSet, options: { store?: AlertStore } = {}) {
+  private readonly onError: (rule: AlertRule, error: Error) => void;
+
+  /**
+   * `onError` hears of a rule whose expression cannot be evaluated at an instant (e.g. a
+   * many-to-many match); as in Prometheus, that evaluation changes none of the rule's alerts.
+   */
+  constructor(
+    rules: RuleSet,
+    options: { store?: AlertStore; onError?: (rule: AlertRule, error: Error) => void } = {},
+  ) {
     this.store = options.store ?? new MemoryAlertStore();
+    this.onError = options.onError ?? (() => undefined);
     this.groups = rules.groups;
     for (const group of rules.groups) {
       for (const rule of group.rules) this.compile(group, rule);
@@ -120,7 +139,7 @@ export class AlertEngine {
    * that aggregate across series or test absence need all the series of their selector).
    */
   selects(name: string, labels: ReadonlyArray<readonly [string, string]>): boolean {
-    return this.candidates(name).some((info) => matchesSeries(info.selector, name, labels));
+    return this.candidates(name).some((info) => matchesSeries(info.matchers, name, labels));
   }
 
   /**
@@ -134,7 +153,7 @@ export class AlertEngine {
     let series: string | undefined;
     for (const info of this.candidates(sample.name)) {
       if (sample.timestamp <= floor - info.retentionMs) continue;
-      if (!matchesSeries(info.selector, sample.name, sample.labels)) continue;
+      if (!matchesSeries(info.matchers, sample.name, sample.labels)) continue;
       series ??= seriesId(sample.name, sample.labels).toString(16).padStart(ID_LENGTH, '0');
       const key = `s:${info.id}:${series}`;
       const entry = (this.store.get(key) as SeriesEntry | undefined) ?? {
@@ -229,23 +248,24 @@ export class AlertEngine {
   }
 
   private compile(group: RuleGroup, rule: AlertRule): void {
-    const expr = rule.expr;
-    const vector = expr.type === 'compare' ? expr.vector : expr.type === 'anomaly' ? expr.inner : expr;
-    const call = vector.type === 'aggregate' ? vector.inner : vector;
-    const id = hashParts([formatSelector(call.selector)]);
-    let info = this.selectors.get(id);
-    if (!info) {
-      info = { id, selector: call.selector, retentionMs: 0 };
-      this.selectors.set(id, info);
-      const metric = call.selector.matchers.find((m) => m.name === '__name__' && m.op === '=')?.value ?? '';
-      this.byMetric.set(metric, [...(this.byMetric.get(metric) ?? []), info]);
+    const selectors = new Map<VectorSelector, SelectorInfo>();
+    for (const { node, matchers, lookbackMs } of rule.expr.selectors) {
+      const id = hashParts([formatSelector(matchers)]);
+      let info = this.selectors.get(id);
+      if (!info) {
+        info = { id, matchers, retentionMs: 0 };
+        this.selectors.set(id, info);
+        const metric = matchers.find((m) => m.name === '__name__' && m.type === '=')?.value ?? '';
+        this.byMetric.set(metric, [...(this.byMetric.get(metric) ?? []), info]);
+      }
+      info.retentionMs = Math.max(info.retentionMs, lookbackMs);
+      selectors.set(node, info);
     }
-    info.retentionMs = Math.max(info.retentionMs, call.rangeMs);
-    const anomalyId = expr.type === 'anomaly' ? hashParts([rule.id, rule.exprText]) : undefined;
+    const anomalyId = rule.expr.anomaly ? hashParts([rule.id, rule.exprText]) : undefined;
     const compiled: CompiledRule = {
       rule,
       group,
-      selector: info,
+      selectors,
       labels: Object.entries(rule.labels).map(([k, v]) => [k, parseTemplate(v)]),
       annotations: Object.entries(rule.annotations).map(([k, v]) => [k, parseTemplate(v)]),
       anomalyId,
@@ -306,7 +326,13 @@ export class AlertEngine {
   /** One pass over the store: series by selector, histories and alerts by rule; prunes what no evaluation needs. */
   private gather(): Gathered {
     const floor = this.evaluatedFloor();
-    const gathered: Gathered = { series: new Map(), histories: new Map(), alerts: new Map(), orphans: [] };
+    const gathered: Gathered = {
+      series: new Map(),
+      data: new Map(),
+      histories: new Map(),
+      alerts: new Map(),
+      orphans: [],
+    };
     const seriesKeys = new Map<string, Array<[string, SeriesEntry]>>();
     for (const [key, entry] of [...this.store.entries()]) {
       const id = key.slice(2, 2 + ID_LENGTH);
@@ -317,10 +343,10 @@ export class AlertEngine {
       } else if (entry.k === 'h') {
         // Values older than the baseline of the rule's next evaluation; all of them once the rule is gone.
         const compiled = this.anomalyIds.get(id);
-        const expr = compiled?.rule.expr;
-        if (!compiled || expr?.type !== 'anomaly') this.store.delete(key);
+        const anomaly = compiled?.rule.expr.anomaly;
+        if (!compiled || !anomaly) this.store.delete(key);
         else if (
-          this.pruned(key, entry, (this.lastEvaluated(compiled.group) ?? -Infinity) - expr.baselineMs)
+          this.pruned(key, entry, (this.lastEvaluated(compiled.group) ?? -Infinity) - anomaly.baselineMs)
         ) {
           gathered.histories.set(key, entry);
         }
@@ -356,17 +382,24 @@ export class AlertEngine {
     return true;
   }
 
-  /** The elements for which the rule's condition holds at `t`. */
-  private vector(compiled: CompiledRule, t: number, gathered: Gathered): Element[] {
+  /** The elements of the rule's expression at `t` (its alerts), or undefined when it cannot be evaluated. */
+  private vector(compiled: CompiledRule, t: number, gathered: Gathered): Element[] | undefined {
     const expr = compiled.rule.expr;
-    const series = gathered.series.get(compiled.selector.id) ?? [];
-    if (expr.type === 'compare') {
-      return evaluateVector(expr.vector, series, t).filter((e) => compare(e.value, expr.op, expr.threshold));
+    const data = (node: VectorSelector): readonly SeriesData[] => {
+      const info = compiled.selectors.get(node);
+      return info ? seriesData(gathered, info.id) : [];
+    };
+    let elements: Element[];
+    try {
+      elements = toElements(evaluate(expr.expr, data, { startMs: t, endMs: t, stepMs: 0 }).value);
+    } catch (error) {
+      if (!(error instanceof PromQLError)) throw error;
+      this.onError(compiled.rule, error);
+      return undefined;
     }
-    if (expr.type !== 'anomaly') return evaluateVector(expr, series, t);
-    return evaluateVector(expr.inner, series, t).filter((e) =>
-      this.anomalous(compiled, expr, e, t, gathered),
-    );
+    const anomaly = expr.anomaly;
+    if (!anomaly) return elements;
+    return elements.filter((e) => this.anomalous(compiled, anomaly, e, t, gathered));
   }
 
   /**
@@ -378,7 +411,7 @@ export class AlertEngine {
    */
   private anomalous(
     compiled: CompiledRule,
-    expr: Anomaly,
+    expr: NonNullable<AlertExpr['anomaly']>,
     element: Element,
     t: number,
     gathered: Gathered,
@@ -409,7 +442,9 @@ export class AlertEngine {
   private evaluateRule(compiled: CompiledRule, t: number, gathered: Gathered): AlertEvent[] {
     const { rule } = compiled;
     const active = new Map<string, Instance>();
-    for (const element of this.vector(compiled, t, gathered)) {
+    const elements = this.vector(compiled, t, gathered);
+    if (elements === undefined) return [];
+    for (const element of elements) {
       const series = Object.fromEntries(element.labels);
       const labels: Record<string, string> = { ...series };
       for (const [name, template] of compiled.labels) {
@@ -477,6 +512,32 @@ export class AlertEngine {
     }
     return events;
   }
+}
+
+/** The series a selector keeps, as the PromQL engine reads them (made once per evaluation pass). */
+function seriesData(gathered: Gathered, id: string): SeriesData[] {
+  let data = gathered.data.get(id);
+  if (!data) {
+    data = (gathered.series.get(id) ?? []).map((s) => ({
+      labels: { ...Object.fromEntries(s.labels), __name__: s.name },
+      timestamps: Float64Array.from(s.t),
+      values: Float64Array.from(s.v),
+    }));
+    gathered.data.set(id, data);
+  }
+  return data;
+}
+
+/** An instant vector (or a scalar, as one element without labels) as alert elements, without `__name__` as Prometheus' alerts. */
+function toElements(value: Value): Element[] {
+  if (value.type === 'scalar') return [{ labels: [], value: value.value }];
+  if (value.type !== 'vector') return [];
+  return value.samples.map((s) => ({
+    labels: Object.entries(s.metric)
+      .filter(([k]) => k !== '__name__')
+      .sort(([a], [b]) => compareText(a, b)),
+    value: s.value,
+  }));
 }
 
 /** Inserts a point in time order; a point at an existing time replaces its value. */

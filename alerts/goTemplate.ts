@@ -1,5 +1,5 @@
 import { formatG } from './humanize.js';
-import { lexString } from './lexer.js';
+import { lexString } from './goString.js';
 
 /**
  * The one Go text/template engine of the project, for rule labels and annotations

@@ -206,10 +206,10 @@ function checkRule(source: YamlSource, node: Node, group: string, intervalMs: nu
 
 /** An anomaly baseline needs room for a few values: at least two evaluation intervals. */
 function checkAnomaly(source: YamlSource, field: Field, expr: AlertExpr, intervalMs: number): void {
-  if (expr.type !== 'anomaly' || expr.baselineMs >= 2 * intervalMs) return;
+  if (!expr.anomaly || expr.anomaly.baselineMs >= 2 * intervalMs) return;
   source.problem(
     field.value,
-    `the anomaly baseline ${formatDuration(expr.baselineMs)} must span at least two evaluation intervals (${formatDuration(2 * intervalMs)})`,
+    `the anomaly baseline ${formatDuration(expr.anomaly.baselineMs)} must span at least two evaluation intervals (${formatDuration(2 * intervalMs)})`,
   );
 }
 

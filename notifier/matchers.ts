@@ -1,12 +1,33 @@
 import { labelRegExp } from '../core/labelRegExp.js';
 import { ExpressionError } from '../alerts/errors.js';
-import { lexString } from '../alerts/lexer.js';
-import { matchesValue, type Matcher, type MatchOp } from '../alerts/promql.js';
-
-export type { Matcher };
+import { lexString } from '../alerts/goString.js';
 
 /** Alertmanager's label names: letters, digits and `_`, not starting with a digit. */
 export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export type MatchOp = '=' | '!=' | '=~' | '!~';
+
+export interface Matcher {
+  name: string;
+  op: MatchOp;
+  value: string;
+  /** The anchored regular expression of `=~` and `!~`. */
+  re?: RegExp;
+}
+
+/** Whether a label value (empty when the label is missing) satisfies the matcher. */
+export function matchesValue(m: Matcher, value: string): boolean {
+  switch (m.op) {
+    case '=':
+      return value === m.value;
+    case '!=':
+      return value !== m.value;
+    case '=~':
+      return (m.re as RegExp).test(value);
+    case '!~':
+      return !(m.re as RegExp).test(value);
+  }
+}
 
 const HEAD = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*/;
 

@@ -213,7 +213,15 @@ export async function startAlertStage(deps: {
     for (let p = 0; p < inputPartitions; p++) tracker.restore(p, Number.NEGATIVE_INFINITY);
     for (const [p, maxTimestamp] of Object.entries(checkpoint?.channels ?? {}))
       tracker.restore(Number(p), maxTimestamp);
-    const engine = new AlertEngine(rules, { store });
+    const engine = new AlertEngine(rules, {
+      store,
+      // As in Prometheus: the rule's alerts stay as they were; the next evaluation tries again.
+      onError: (rule, error) =>
+        log.warn(
+          { rule: rule.name, group: rule.group, error: error.message },
+          'alert rule evaluation failed',
+        ),
+    });
     log.info(
       { entries: store.size, ...engine.activeCounts(), ms: Date.now() - started },
       'alert state restored',

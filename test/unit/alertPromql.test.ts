@@ -16,148 +16,58 @@ function failure(run: () => unknown): [string, number] {
 }
 
 describe('parseExpr', () => {
-  it('parses a range function compared with a number', () => {
-    expect(
-      parseExpr('avg_over_time(cpu{host="a", dc!="b", env=~"prod|stage", zone!~"x.*"}[5m]) > 90'),
-    ).toMatchObject({
-      type: 'compare',
-      op: '>',
-      threshold: 90,
-      vector: {
-        type: 'range',
-        fn: 'avg_over_time',
-        rangeMs: 300_000,
-        selector: {
-          matchers: [
-            { name: '__name__', op: '=', value: 'cpu' },
-            { name: 'host', op: '=', value: 'a' },
-            { name: 'dc', op: '!=', value: 'b' },
-            { name: 'env', op: '=~', value: 'prod|stage' },
-            { name: 'zone', op: '!~', value: 'x.*' },
-          ],
-        },
-      },
-    });
+  it("takes any PromQL giving an instant vector or a scalar, with each selector's look-back", () => {
+    const expr = parseExpr(
+      'sum by (job) (rate(http_errors[5m] offset 1m)) / sum by (job) (rate(http[5m])) > 0.05',
+    );
+    expect(expr.anomaly).toBeUndefined();
+    expect(expr.selectors.map((s) => [formatSelector(s.matchers), s.lookbackMs])).toEqual([
+      ['{__name__="http_errors"}', 360_000],
+      ['{__name__="http"}', 300_000],
+    ]);
+    // A bare selector reads back the lookback delta (5m); a subquery its range, a step and what its inner expression reads.
+    expect(parseExpr('up == 0').selectors[0]?.lookbackMs).toBe(300_000);
+    expect(parseExpr('max_over_time(rate(x[1m])[10m:30s])').selectors[0]?.lookbackMs).toBe(690_000);
+    expect(parseExpr('vector(1)').selectors).toEqual([]);
   });
 
-  it('parses every range function, quantile_over_time with φ', () => {
-    for (const fn of [
-      'min_over_time',
-      'max_over_time',
-      'sum_over_time',
-      'count_over_time',
-      'last_over_time',
-      'rate',
-      'increase',
-    ]) {
-      expect(parseExpr(`${fn}(x[1h30m])`)).toMatchObject({ type: 'range', fn, rangeMs: 5_400_000 });
-    }
-    expect(parseExpr('quantile_over_time(0.95, x[1d]) >= -1.5e1')).toMatchObject({
-      type: 'compare',
-      op: '>=',
-      threshold: -15,
-      vector: { type: 'range', fn: 'quantile_over_time', param: 0.95, rangeMs: 86_400_000 },
-    });
-  });
-
-  it('parses aggregations with by/without before or after, and a number on the left', () => {
-    expect(parseExpr('sum by (host, region) (rate(x[5m])) != 0')).toMatchObject({
-      type: 'compare',
-      op: '!=',
-      vector: { type: 'aggregate', op: 'sum', grouping: { mode: 'by', labels: ['host', 'region'] } },
-    });
-    expect(parseExpr('avg(rate(x[5m])) without (cpu)')).toMatchObject({
-      type: 'aggregate',
-      op: 'avg',
-      grouping: { mode: 'without', labels: ['cpu'] },
-    });
-    expect(parseExpr('count(last_over_time(x[5m]))')).toMatchObject({
-      type: 'aggregate',
-      op: 'count',
-      grouping: null,
-    });
-    expect(parseExpr('10 > (min(min_over_time(x[5m])))')).toMatchObject({
-      type: 'compare',
-      op: '<',
-      threshold: 10,
-      vector: { type: 'aggregate', op: 'min' },
-    });
-    expect(parseExpr('3 == max_over_time(x[5m])')).toMatchObject({ op: '==' });
-  });
-
-  it('parses absent_over_time and anomaly', () => {
-    expect(parseExpr('absent_over_time({__name__="up", job="api"}[10m])')).toMatchObject({
-      type: 'absent',
-      rangeMs: 600_000,
-      selector: {
-        matchers: [
-          { name: '__name__', value: 'up' },
-          { name: 'job', value: 'api' },
-        ],
-      },
-    });
-    expect(parseExpr('anomaly(avg by (host) (avg_over_time(cpu[5m])), 1h, 3)')).toMatchObject({
-      type: 'anomaly',
-      baselineMs: 3_600_000,
-      k: 3,
-      inner: { type: 'aggregate', op: 'avg', inner: { fn: 'avg_over_time' } },
-    });
+  it('parses anomaly(expr, baseline, k) around any inner expression', () => {
+    const expr = parseExpr('anomaly(avg by (host) (avg_over_time(cpu{a=",)"}[5m])), 1h, 3)');
+    expect(expr.anomaly).toEqual({ baselineMs: 3_600_000, k: 3 });
+    expect(expr.expr).toMatchObject({ kind: 'AggregateExpr', op: 'avg', grouping: ['host'] });
+    expect(formatSelector(expr.selectors[0]?.matchers ?? [])).toBe('{__name__="cpu",a=",)"}');
   });
 
   it('reads Go string escapes, raw strings and comments', () => {
-    expect(parseExpr('last_over_time(x{a="q\\"\\n\\u00e9", b=`c\\d`}[1m]) # trailing comment')).toMatchObject(
-      {
-        selector: { matchers: [{}, { name: 'a', value: 'q"\né' }, { name: 'b', value: 'c\\d' }] },
-      },
-    );
+    const expr = parseExpr('last_over_time(x{a="q\\"\\n\\u00e9", b=`c\\d`}[1m]) # trailing comment');
+    expect(expr.selectors[0]?.matchers).toMatchObject([
+      {},
+      { name: 'a', value: 'q"\né' },
+      { name: 'b', value: 'c\\d' },
+    ]);
   });
 
-  it('rejects what the subset does not support, at the offending offset', () => {
+  it('rejects what cannot be an alert, at the offending offset', () => {
     const cases: Array<[string, string, number]> = [
+      ['rate(x[5m]', 'unexpected end of input in call, expected "," or ")"', 10],
+      ['rate(x)', 'expected type range vector in call to function "rate", got instant vector', 5],
+      ['x[5m]', 'an alert expression must give an instant vector or a scalar, not a range vector', 0],
+      ['"text"', 'an alert expression must give an instant vector or a scalar, not a string', 0],
       [
-        'cpu > 90',
-        'a bare selector is not supported: wrap it in a range function, e.g. avg_over_time(cpu[5m])',
+        'rate(x[5m] @ 100)',
+        'the @ modifier is not supported in alert rules: they are evaluated on event time as the stream advances',
+        5,
+      ],
+      ['anomaly(rate(x[5m]), 1h, 0)', 'the number of standard deviations must be a number > 0, e.g. 3', 25],
+      ['anomaly(rate(x[5m]), 1q, 3)', 'expected the baseline duration, e.g. 1h', 21],
+      [
+        'anomaly(rate(x[5m]), 1h)',
+        'anomaly() takes an expression, a baseline duration and a number of standard deviations, got 2 argument(s)',
         0,
       ],
-      ['rate(x[5m]) * 100 > 5', 'arithmetic (*) is not supported: compare the expression with a number', 12],
-      ['rate(x[5m:1m])', 'subqueries are not supported', 9],
-      ['rate(x[5m] offset 1m)', 'offset is not supported', 11],
-      ['rate(x[5m]) > bool 1', 'the bool modifier is not supported', 14],
-      ['rate(x[5m]) and rate(y[5m])', 'the set operator and is not supported', 12],
-      [
-        'histogram_quantile(0.9, x)',
-        'function histogram_quantile is not supported (supported: avg_over_time, min_over_time, max_over_time, sum_over_time, count_over_time, last_over_time, quantile_over_time, rate, increase, absent_over_time, anomaly)',
-        0,
-      ],
-      ['topk(3, rate(x[5m]))', 'aggregation topk is not supported (supported: sum, avg, min, max, count)', 0],
-      ['sum(sum(rate(x[5m])))', 'nested aggregations are not supported', 4],
-      ['sum(absent_over_time(x[5m]))', 'absent_over_time cannot be aggregated', 4],
-      ['rate(x)', 'expected a range such as [5m] after the selector of rate', 6],
-      ['rate(x[5m]', 'expected ")" (at the end of the expression)', 10],
-      ['rate(x[0s])', 'the range must be longer than 0s', 7],
-      ['rate(x[5q])', 'invalid number or duration "5q"', 7],
-      ['quantile_over_time(1.5, x[5m])', 'φ of quantile_over_time must be within [0, 1]', 19],
-      [
-        'avg_over_time({a=~".*"}[5m])',
-        'a selector needs a metric name or a matcher that does not match the empty string',
-        14,
-      ],
-      [
-        'avg_over_time(x{a=~"("}[5m])',
-        'invalid regular expression "(": Invalid regular expression: /^(?:()$/s: Unterminated group',
-        19,
-      ],
-      ['avg_over_time(x{a="b}[5m])', 'unterminated string', 18],
-      ['rate(x[5m]) > 1 > 2', 'only one comparison is supported', 16],
-      ['anomaly(rate(x[5m]), 1h, 0)', 'the number of standard deviations must be > 0', 25],
       ['anomaly(rate(x[5m]), 1h, 3) > 1', 'an anomaly expression cannot be compared or combined', 28],
-      [
-        'anomaly(absent_over_time(x[5m]), 1h, 3)',
-        'anomaly() takes a range function or an aggregation of one',
-        8,
-      ],
-      ['rate(x[5m]) > ', 'expected a number to compare with (at the end of the expression)', 14],
-      ['avg_over_time(x[5m]) $', 'unexpected character "$"', 21],
+      ['anomaly(rate(x[5m]) +, 1h, 3)', 'unexpected end of input', 21],
+      ['anomaly(rate(x[5m]), 1h, 3', 'unclosed "(" of anomaly()', 7],
     ];
     expect(cases.map(([expr]) => [expr, ...failure(() => parseExpr(expr))])).toEqual(cases);
   });
@@ -165,9 +75,8 @@ describe('parseExpr', () => {
 
 describe('selectors', () => {
   it('matches series, a missing label as the empty string, regexes anchored', () => {
-    const expr = parseExpr('rate(http{code=~"5..", path!="/health", env=""}[1m])');
-    if (expr.type !== 'range') throw new Error('range expected');
-    const sel = expr.selector;
+    const sel =
+      parseExpr('rate(http{code=~"5..", path!="/health", env=""}[1m])').selectors[0]?.matchers ?? [];
     expect(matchesSeries(sel, 'http', [['code', '500']])).toBe(true);
     expect(matchesSeries(sel, 'http', [['code', '5000']])).toBe(false);
     expect(
@@ -184,12 +93,6 @@ describe('selectors', () => {
     ).toBe(false);
     expect(matchesSeries(sel, 'https', [['code', '503']])).toBe(false);
     expect(formatSelector(sel)).toBe('{__name__="http",code=~"5..",env="",path!="/health"}');
-  });
-
-  it('takes a case-insensitive (?i) prefix', () => {
-    const expr = parseExpr('rate(x{a=~"(?i)get"}[1m])');
-    if (expr.type !== 'range') throw new Error('range expected');
-    expect(matchesSeries(expr.selector, 'x', [['a', 'GeT']])).toBe(true);
   });
 });
 

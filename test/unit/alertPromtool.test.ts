@@ -201,7 +201,12 @@ tests:
         (error as RuleError).problems.map((p) => [p.file, p.line, p.col, p.reason.replace(/:.*/, '')]),
       ).toEqual([
         [join(dir, 'nowhere.yaml'), 0, 0, 'cannot read'],
-        [join(dir, 'broken.rules.yaml'), 5, 21, 'expected a range such as [5m] after the selector of rate'],
+        [
+          join(dir, 'broken.rules.yaml'),
+          5,
+          20,
+          'expected type range vector in call to function "rate", got instant vector',
+        ],
       ]);
     }
   });

@@ -70,7 +70,7 @@ describe('rule files', () => {
       annotations: { summary: '{{ $labels.host }}' },
       file: 'a.yaml',
       line: 4,
-      expr: { type: 'compare', op: '>', threshold: 90 },
+      expr: { expr: { kind: 'BinaryExpr', op: '>', rhs: { value: 90 } } },
     });
     expect(second).toMatchObject({
       id: hashParts(['hosts', 'HighCpu', '1']),
@@ -98,16 +98,16 @@ describe('rule files', () => {
     limit: 10
     rules:
       - alert: A
-        expr: avg_over_time(cpu[5m]) > 90 + 1
+        expr: avg_over_time(cpu[5m]) > 90 + cpu[5m]
       - alert: B
         expr: |
           sum by (host) (
-            rate(http_total{code=~"5.."}[5m:1m])
+            rate(http_total{code=~"5.."}[5m] @ 100)
           ) > 1
       - record: r
         expr: up
       - alert: C
-        expr: "histogram_quantile(0.9, x)"
+        expr: "histogram_quantile(0.9)"
         for: 5 minutes
         labels:
           __bad: x
@@ -129,18 +129,18 @@ describe('rule files', () => {
     expect(problemsOf(text)).toEqual([
       'r.yaml:3:15: interval: invalid duration "30x" (expected e.g. 30s, 5m, 1h30m, 1d: units y w d h m s ms, largest first)',
       'r.yaml:4:5: group limit is not supported',
-      'r.yaml:7:43: arithmetic (+) is not supported: compare the expression with a number',
-      'r.yaml:11:44: subqueries are not supported',
+      'r.yaml:7:45: binary expression must contain only scalar and instant vector types',
+      'r.yaml:11:18: the @ modifier is not supported in alert rules: they are evaluated on event time as the stream advances',
       'r.yaml:13:9: recording rules are not supported (only alerting rules)',
-      'r.yaml:16:16: function histogram_quantile is not supported (supported: avg_over_time, min_over_time, max_over_time, sum_over_time, count_over_time, last_over_time, quantile_over_time, rate, increase, absent_over_time, anomaly)',
+      'r.yaml:16:16: expected 2 argument(s) in call to "histogram_quantile", got 1',
       'r.yaml:17:14: for: invalid duration "5 minutes" (expected e.g. 30s, 5m, 1h30m, 1d: units y w d h m s ms, largest first)',
       'r.yaml:19:11: labels: __bad is reserved (names starting with __)',
       'r.yaml:20:32: labels.sev: function "nope" is not supported (supported: humanize, humanize1024, humanizePercentage, humanizeDuration, toUpper, toLower, title, printf)',
       'r.yaml:22:20: annotations.s: the template action "if" is not supported',
-      'r.yaml:24:29: a selector needs a metric name or a matcher that does not match the empty string',
+      'r.yaml:24:29: vector selector must contain at least one non-empty matcher',
       'r.yaml:25:9: rule: unknown field "foo" (allowed: alert, expr, for, keep_firing_for, labels, annotations, record)',
       'r.yaml:26:9: alert is required',
-      'r.yaml:28:40: expected a number to compare with (at the end of the expression)',
+      'r.yaml:28:40: unexpected end of input',
       'r.yaml:30:15: the anomaly baseline 1m must span at least two evaluation intervals (2m)',
       'r.yaml:31:5: group name "g1" is already used (in r.yaml); group names must be unique',
       'r.yaml:33:5: group name is required',
@@ -160,10 +160,10 @@ describe('rule files', () => {
       'r.yaml:2:1: rule file: unknown field "other" (allowed: groups)',
     ]);
     expect(
-      problemsOf('groups:\n  - name: g\n    rules:\n      - alert: [1]\n        expr: 5\n      - 7\n'),
+      problemsOf('groups:\n  - name: g\n    rules:\n      - alert: [1]\n        expr: x[5m]\n      - 7\n'),
     ).toEqual([
       'r.yaml:4:16: alert must be a string',
-      'r.yaml:5:16: expected a comparison operator after the number (at the end of the expression)',
+      'r.yaml:5:15: an alert expression must give an instant vector or a scalar, not a range vector',
       'r.yaml:6:9: rule must be a mapping',
     ]);
   });
@@ -194,12 +194,12 @@ describe('rule files', () => {
         col: 5,
         reason: `group name "ok" is already used (in ${good}); group names must be unique`,
       },
-      { file: bad, line: 5, col: 28, reason: 'expected a number to compare with' },
+      { file: bad, line: 5, col: 28, reason: 'unexpected ">"' },
     ]);
     expect(error.message.split('\n')[0]).toBe('3 problems:');
     expect(error.hint).toBe('fix the rule files; none of them was loaded');
     expect(ruleError(() => loadRuleFiles([bad])).message).toBe(
-      `${bad}:5:28: expected a number to compare with`,
+      `${bad}:5:28: unexpected ">"`,
     );
   });
 });
