@@ -8,7 +8,7 @@ import { encodeRollup } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
-import { textBody, textString, textTime } from './tabSeparated.js';
+import { textBody, textNumber, textString, textTime } from './tabSeparated.js';
 
 export type Tier = '1m' | '1h';
 
@@ -157,9 +157,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** A window result as a TabSeparated row of `samples_<tier>` (COLUMNS). */
 function rollupLine(r: Rollup): string {
   return (
-    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
-    `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
-    `${r.increase}\t${r.rate}\t${r.revision}\n`
+    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${textNumber(r.sum)}\t` +
+    `${textNumber(r.min)}\t${textNumber(r.max)}\t${textNumber(r.avg)}\t${textNumber(r.first)}\t${textNumber(r.last)}\t` +
+    `${textNumber(r.p50)}\t${textNumber(r.p90)}\t${textNumber(r.p99)}\t` +
+    `${textNumber(r.increase)}\t${textNumber(r.rate)}\t${r.revision}\n`
   );
 }
 

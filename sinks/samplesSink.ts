@@ -3,7 +3,7 @@ import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import { withRetry } from '../core/retry.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
-import { textBody, textTime } from './tabSeparated.js';
+import { textBody, textNumber, textTime } from './tabSeparated.js';
 
 /** An insert block: rows of one topic-partition from a contiguous offset range. */
 interface Block {
@@ -195,7 +195,7 @@ export class SamplesSink {
 function tabSeparated(rows: ReadonlyArray<SampleRow>): string {
   let body = '';
   for (const r of rows) {
-    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${r.value}\t${r.kind}\n`;
+    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${textNumber(r.value)}\t${r.kind}\n`;
   }
   return body;
 }
