@@ -3,7 +3,6 @@ import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
-import { withRetry } from '../core/retry.js';
 import { encodeRollup } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
@@ -174,7 +173,8 @@ export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[
 
 async function insertBody(ch: ClickHouse, tier: Tier, body: string, rows: number): Promise<void> {
   try {
-    await withRetry(
+    await ch.health.run(
+      `insert into samples_${tier}`,
       () =>
         ch.client.insert({
           table: `\`${ch.database}\`.samples_${tier}`,
