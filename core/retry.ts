@@ -9,6 +9,7 @@ export interface RetryOptions {
   retryIf?: (error: unknown, attempt: number) => boolean;
   /** Called before each new attempt, e.g. to log it. */
   onRetry?: (info: { attempt: number; delayMs: number; error: string }) => void;
+  /** Once aborted, no further attempt: the last failure is thrown (also in the middle of a pause). */
   signal?: AbortSignal;
 }
 
@@ -31,9 +32,23 @@ export async function withRetry<T>(
       if (attempt >= attempts || !retryIf(error, attempt) || options.signal?.aborted) throw error;
       const delayMs = Math.round(Math.random() * Math.min(max, initial * 2 ** (attempt - 1)));
       options.onRetry?.({ attempt, delayMs, error: messageOf(error) });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await pause(delayMs, options.signal);
+      if (options.signal?.aborted) throw error;
     }
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts meanwhile. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 export interface StoreRetryOptions {

@@ -31,6 +31,8 @@ interface Waiting {
 export class StorageHealth {
   private readonly waiting = new Map<symbol, Waiting>();
   private readonly listeners = new Set<(event: StorageEvent) => void>();
+  /** Aborted by `abandon`: writes no longer wait. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -53,6 +55,15 @@ export class StorageHealth {
     return `ClickHouse writes paused for ${seconds} s (${oldest.condition}: ${oldest.write}: ${oldest.error})`;
   }
 
+  /**
+   * Stops waiting (the process is asked to stop): a write waiting for storage fails now with
+   * the error it met, and later ones are tried once. Their records are not committed, so the
+   * next start reads them again.
+   */
+  abandon(): void {
+    this.stopping.abort();
+  }
+
   /** Calls `listener` on every pause and resume; returns what stops it. */
   listen(listener: (event: StorageEvent) => void): () => void {
     this.listeners.add(listener);
@@ -69,6 +80,7 @@ export class StorageHealth {
     try {
       return await untilStored(task, {
         ...options,
+        signal: this.stopping.signal,
         onPause: (info) => {
           const since = this.waiting.get(id)?.since ?? this.now();
           this.waiting.set(id, { write, condition: info.condition, error: info.error, since });

@@ -11,6 +11,7 @@ import { seriesId } from '../../core/series.js';
 import { freePort } from '../../services/ports.js';
 import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhouse.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
+import { StorageHealth } from '../../sinks/storageHealth.js';
 import { ensureTables } from '../../sinks/tables.js';
 import { startAdminServer } from '../../topology/adminServer.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
@@ -164,6 +165,32 @@ describe('writes while the disk under ClickHouse is full', () => {
       unwatch();
       await admin.close();
     }
+  });
+});
+
+describe('a stop while writes wait for storage', () => {
+  it('ends the wait at once: the write fails with the error it met, and is not committed', async () => {
+    const health = new StorageHealth();
+    let attempts = 0;
+    let waiting: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => (waiting = resolve));
+    health.listen(() => waiting());
+    const full = await engineError(243, 'Cannot reserve 1.00 MiB, not enough space');
+    const write = health.run(
+      'insert into samples',
+      () => {
+        attempts += 1;
+        return Promise.reject(full);
+      },
+      // A pause far longer than the test: only the stop can end it.
+      { initialDelayMs: 600_000, maxDelayMs: 600_000 },
+    );
+    write.catch(() => undefined);
+    await paused;
+    health.abandon();
+    await expect(write).rejects.toBe(full);
+    expect(attempts).toBe(1);
+    expect(health.available).toBe(true);
   });
 });
 
