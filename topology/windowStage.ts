@@ -232,11 +232,12 @@ export class WindowStage {
         position.offset = origin.offset;
         if (row.timestamp > position.maxTimestamp) {
           position.maxTimestamp = row.timestamp;
-          streamTime = Math.max(streamTime, this.leastUpstream(upstream, adding));
+          const least = this.leastUpstream(upstream, adding);
+          if (least > streamTime) this.streamTimes.set(batch.partition, (streamTime = least));
         }
         channel = channelOf(batch.partition, origin.partition);
-      } else if (row.timestamp > streamTime) streamTime = row.timestamp;
-      this.streamTimes.set(batch.partition, streamTime);
+      } else if (row.timestamp > streamTime)
+        this.streamTimes.set(batch.partition, (streamTime = row.timestamp));
       // Rows of one series come together (a record holds one agent's samples of a series).
       if (row.seriesKey !== known) {
         if (!task.series.get(row.seriesKey))
