@@ -252,4 +252,24 @@ describe('window state across kills and restarts', () => {
     for (const count of second.hour.get('0@0') ?? []) expect(count).toBe(regular(records, 0, 60 * MINUTE));
     expect(second.hour.get('0@60')?.at(-1)).toBe(regular(records, 60 * MINUTE, 120 * MINUTE));
   });
+
+  it('whatever the commit and kill points, decides every sample as a run without kills does', () => {
+    const records = input(8 * MINUTE);
+    const reference = run(records, new Map(), { committed: new Map(), step: 2 });
+    expect(reference.late.get(0)).toEqual([lateOffset(records)]);
+    for (let commitAt = 2; commitAt <= 22; commitAt += 2) {
+      for (const after of [1, 2, 5]) {
+        const logs = new Map<number, Changelogs>();
+        const committed = new Map<number, number>();
+        const first = run(records, logs, { committed, step: 2, commitAt, killAt: commitAt + after });
+        const second = run(records, logs, { committed, step: 2 });
+        const at = `commit at ${commitAt}, kill ${after} later`;
+        const late = new Set([...(first.late.get(0) ?? []), ...(second.late.get(0) ?? [])]);
+        expect([...late], at).toEqual(reference.late.get(0));
+        for (const [window, counts] of second.minute)
+          expect(counts.at(-1), `${at}: minute ${window}`).toBe(reference.minute.get(window)?.at(-1));
+        expect(second.hour.get('0@0')?.at(-1), at).toBe(reference.hour.get('0@0')?.at(-1));
+      }
+    }
+  });
 });
