@@ -139,6 +139,12 @@ export function toRecords(batches: EncodedBatch[], schemaId: number): Message[] 
   return messages;
 }
 
+/** The length of `toSampleBatch(batch)`, without building it. */
+export function sampleBatchBytes(batch: EncodedBatch): number {
+  const bytes = batch.chunks.reduce((n, c) => n + c.bytes.length, 0);
+  return (batch.samples > 0 ? longSize(batch.samples) : 0) + bytes + 1;
+}
+
 /** The batch's samples as one `SampleBatch` body (no wire header), as the write-ahead log keeps them. */
 export function toSampleBatch(batch: EncodedBatch): Buffer {
   const bytes = batch.chunks.reduce((n, c) => n + c.bytes.length, 0);

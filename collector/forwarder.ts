@@ -6,13 +6,15 @@ import type { NormalizedSample } from '../core/validate.js';
 import { valueSubject } from '../producer/produce.js';
 import { batchSchema, batchType, type Sample, type SampleBatch } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
-import { toRecords, toSampleBatch, type EncodedBatch } from './batch.js';
+import { sampleBatchBytes, toRecords, toSampleBatch, type EncodedBatch } from './batch.js';
 import { HttpError } from './errors.js';
 import { encodeLogged } from './intake.js';
-import { WalFullError, WriteAheadLog, type WalOptions } from './wal.js';
+import { entryBytes, WalFullError, WriteAheadLog, type WalOptions } from './wal.js';
 
 /** WAL bytes drained per produce round. */
 const DRAIN_BYTES = 4 * 1024 * 1024;
+/** The usual request size is a moving average over about this many requests. */
+const USUAL_OVER = 16;
 
 export interface ForwarderOptions {
   kafka: Kafka;
@@ -53,6 +55,11 @@ export class Forwarder {
   private readonly drainedWaiters: Array<() => void> = [];
   private closed = false;
   private wake: (() => void) | undefined;
+  /**
+   * What a request's samples take in the log, on average over the last requests (taken or
+   * refused, straight to Kafka or not); undefined before the first request.
+   */
+  private usualEntryBytes: number | undefined;
 
   constructor(private readonly options: ForwarderOptions) {
     this.wal = WriteAheadLog.open(options.wal);
@@ -61,6 +68,16 @@ export class Forwarder {
   /** Bytes in the write-ahead log, waiting for Kafka. */
   get walBytes(): number {
     return this.wal.pendingBytes;
+  }
+
+  /**
+   * True when a request of the usual size would be taken now: straight to Kafka, or into the
+   * log, judged by the log's own test of fullness (`append` refuses by the same test). Before
+   * any request, when the log is not full.
+   */
+  get acceptsUsualRequest(): boolean {
+    if (this.direct()) return true;
+    return this.wal.fits(this.usualEntryBytes ?? 1);
   }
 
   /** True while samples go straight to Kafka. */
@@ -100,6 +117,11 @@ export class Forwarder {
    */
   write(batch: EncodedBatch): Promise<Destination> {
     if (batch.samples === 0) return Promise.resolve('kafka');
+    const bytes = entryBytes(sampleBatchBytes(batch));
+    this.usualEntryBytes =
+      this.usualEntryBytes === undefined
+        ? bytes
+        : this.usualEntryBytes + (bytes - this.usualEntryBytes) / USUAL_OVER;
     if (!this.direct()) return Promise.resolve(this.log(batch));
     return new Promise((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });

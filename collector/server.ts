@@ -95,7 +95,7 @@ export async function startCollectorServer(options: {
   const serveOther = (req: IncomingMessage, res: ServerResponse, path: string) => {
     if (req.method === 'GET' && path === '/healthz') return void res.end('ok\n');
     if (req.method === 'GET' && path === '/readyz') {
-      const ready = forwarder.walBytes < settings.wal.maxBytes;
+      const ready = forwarder.acceptsUsualRequest;
       res.statusCode = ready ? 200 : 503;
       return void res.end(
         ready

@@ -42,6 +42,11 @@ const HEADER = 8;
 const POSITION_FILE = 'position.json';
 const SEGMENT = /^(\d{16})\.wal$/;
 
+/** Bytes an entry with a payload of `payloadBytes` takes in the log. */
+export function entryBytes(payloadBytes: number): number {
+  return HEADER + payloadBytes;
+}
+
 /** True when `dir` holds segments of a log (drained or not). */
 export function logExists(dir: string): boolean {
   try {
@@ -108,10 +113,18 @@ export class WriteAheadLog {
     return this.bytes === 0;
   }
 
+  /**
+   * True when `bytes` more (entries, headers included: `entryBytes`) fit in the log: the one
+   * test of fullness, for `append` and for the collector's readiness alike.
+   */
+  fits(bytes: number): boolean {
+    return this.bytes + bytes <= this.options.maxBytes;
+  }
+
   /** Appends `payloads` as entries, durably (one fdatasync), or throws `WalFullError` without appending any. */
   append(payloads: Buffer[]): void {
-    const size = payloads.reduce((n, p) => n + HEADER + p.length, 0);
-    if (this.bytes + size > this.options.maxBytes) {
+    const size = payloads.reduce((n, p) => n + entryBytes(p.length), 0);
+    if (!this.fits(size)) {
       throw new WalFullError(
         `the write-ahead log is full (${this.bytes} of ${this.options.maxBytes} bytes waiting for Kafka)`,
         { retriable: true },

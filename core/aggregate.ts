@@ -69,7 +69,8 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     type: 'samples',
     kind: 'gauge',
     count: 0,
-    sum: 0,
+    // -0, the neutral element of IEEE addition: a sum of -0 samples stays -0 (0 + -0 is 0).
+    sum: -0,
     min: Infinity,
     max: -Infinity,
     first: NaN,
@@ -187,7 +188,8 @@ function finalizeRollup(acc: RollupAcc): Aggregate {
 function emptyAggregate(): Aggregate {
   return {
     count: 0,
-    sum: 0,
+    // -0, the neutral element of IEEE addition: a sum of -0 samples stays -0 (0 + -0 is 0).
+    sum: -0,
     min: Infinity,
     max: -Infinity,
     first: NaN,

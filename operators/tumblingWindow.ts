@@ -23,11 +23,19 @@ export interface WindowStore<A> {
   put(id: string, state: WindowState<A>): void;
   delete(id: string): void;
   entries(): Iterable<[string, WindowState<A>]>;
+  /**
+   * The event time up to which windows are purged: every window whose end plus grace plus
+   * allowed lateness is at or before it is gone, and a record for one is late. It travels with
+   * the windows (restored with them), so that a restart never opens a purged window again.
+   */
+  purgedThrough(): number;
+  setPurgedThrough(time: number): void;
 }
 
 /** A window store in a Map, for tests and for state that need not survive a restart. */
 export class MemoryWindowStore<A> implements WindowStore<A> {
   private readonly map = new Map<string, WindowState<A>>();
+  private purged = Number.NEGATIVE_INFINITY;
 
   get(id: string): WindowState<A> | undefined {
     return this.map.get(id);
@@ -47,6 +55,14 @@ export class MemoryWindowStore<A> implements WindowStore<A> {
 
   get size(): number {
     return this.map.size;
+  }
+
+  purgedThrough(): number {
+    return this.purged;
+  }
+
+  setPurgedThrough(time: number): void {
+    this.purged = time;
   }
 }
 
@@ -72,6 +88,15 @@ export interface TumblingWindowOptions<V, A> {
    */
   store: (partition: number) => WindowStore<A> | undefined;
   /**
+   * The event time a partition's input has reached as lateness counts it (`watermark`: the
+   * operator's): a record is late once its window's end plus grace plus allowed lateness is at or
+   * before it, and a window is purged once both the watermark and it pass that time. The
+   * watermark itself by default. To decide lateness the same way in every replay, whatever the
+   * kills, it must depend only on the partition's own records and on state restored with its
+   * store, not on the watermark (which depends on other partitions and on processing time).
+   */
+  horizon?: (partition: number, watermark: number) => number;
+  /**
    * The partitions whose stores exist, when they can hold windows the operator has not seen
    * records for (restored from a changelog after a restart or rebalance): watermarks close
    * those too. Without it, only the partitions seen in data events are scanned.
@@ -86,8 +111,9 @@ const LAST_IDS_LIMIT = 200_000;
  * Aggregates data events per key into tumbling event-time windows and emits each window's
  * result once, when the watermark passes its end plus the grace period (suppress until the
  * window closes); a record arriving later, within the allowed lateness, emits a corrected
- * result at once (revision 2, 3 …); a record later still is emitted as `late` and dropped.
- * Watermark events are forwarded after the results they caused.
+ * result at once (revision 2, 3 …); a record later still (judged against `horizon`, or
+ * against a window already purged) is emitted as `late` and dropped. Watermark events are
+ * forwarded after the results they caused.
  *
  * ```ts
  * events$.pipe(
@@ -104,6 +130,10 @@ export function tumblingWindow<V, A>(
   options: TumblingWindowOptions<V, A>,
 ): OperatorFunction<StreamEvent<V>, WindowOutput<V, A>> {
   const { sizeMs, graceMs, allowedLatenessMs, key, aggregator, store } = options;
+  const horizonOf = options.horizon ?? ((_partition: number, watermark: number) => watermark);
+  const horizonName = options.horizon
+    ? (p: number) => `the horizon of partition ${p}`
+    : () => 'the watermark';
   // Index k of the last window [k * size, (k + 1) * size) whose end + delay is at or before `t`:
   // windows close (delay grace) or are purged (delay grace + lateness) only when it grows, so a
   // watermark that does not make it grow needs no scan of the stores.
@@ -145,10 +175,15 @@ export function tumblingWindow<V, A>(
         }
         const start = Math.floor(timestamp / sizeMs) * sizeMs;
         const end = start + sizeMs;
-        if (watermark >= end + graceMs + allowedLatenessMs) {
+        const horizon = horizonOf(partition, watermark);
+        // A window purged (before a restart, say) stays closed even if the horizon is lower now.
+        if (Math.max(horizon, windows.purgedThrough()) >= end + graceMs + allowedLatenessMs) {
           const reason =
-            `event time ${time(timestamp)} is ${watermark - timestamp} ms behind the watermark ${time(watermark)}; ` +
-            `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`;
+            horizon >= end + graceMs + allowedLatenessMs
+              ? `event time ${time(timestamp)} is ${horizon - timestamp} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
+                `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
+              : `event time ${time(timestamp)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
+                `${allowedLatenessMs} ms passed and it was purged`;
           subscriber.next({ kind: 'late', partition, offset, timestamp, value, reason });
           return;
         }
@@ -203,6 +238,7 @@ export function tumblingWindow<V, A>(
           state: WindowState<A>;
         }> = [];
         const purging: Array<{ windows: WindowStore<A>; id: string }> = [];
+        const purged: Array<{ windows: WindowStore<A>; through: number }> = [];
         for (const partition of stores.keys()) {
           const windows = store(partition);
           if (windows === undefined) {
@@ -210,12 +246,16 @@ export function tumblingWindow<V, A>(
             continue;
           }
           stores.set(partition, windows);
+          // Purged once both the watermark and the partition's horizon pass: from then on the
+          // horizon judges its records late, so no record can want the window again.
+          const through = Math.min(watermark, horizonOf(partition, watermark));
           for (const [id, state] of windows.entries()) {
             const end = state.start + sizeMs;
             if (state.revision === 0 && end + graceMs <= watermark)
               closing.push({ partition, windows, id, state });
-            if (end + graceMs + allowedLatenessMs <= watermark) purging.push({ windows, id });
+            if (end + graceMs + allowedLatenessMs <= through) purging.push({ windows, id });
           }
+          if (through > windows.purgedThrough()) purged.push({ windows, through });
         }
         // In time order; among windows of one start, in the stores' order (the sort is stable).
         // Comparing keys too cost more than the rest of closing a window.
@@ -234,6 +274,7 @@ export function tumblingWindow<V, A>(
           });
         }
         for (const { windows, id } of purging) windows.delete(id);
+        for (const { windows, through } of purged) windows.setPurgedThrough(through);
       };
 
       const subscription = source.subscribe({

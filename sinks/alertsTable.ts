@@ -1,5 +1,4 @@
 import { SinkError } from '../core/errors.js';
-import { withRetry } from '../core/retry.js';
 import type { AlertEvent } from '../schemas/index.js';
 import type { ClickHouse } from './clickhouse.js';
 
@@ -36,7 +35,8 @@ export async function insertAlerts(ch: ClickHouse, events: ReadonlyArray<AlertEv
     e.endsAt,
   ]);
   try {
-    await withRetry(
+    await ch.health.run(
+      'insert into alerts',
       () =>
         ch.client.insert({
           table: `\`${ch.database}\`.alerts`,

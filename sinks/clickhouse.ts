@@ -4,6 +4,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../core/config.js';
 import { SinkError } from '../core/errors.js';
+import { StorageHealth } from './storageHealth.js';
 
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 
@@ -12,6 +13,8 @@ export interface ClickHouse {
   database: string;
   /** The data folder of the embedded engine; undefined for a ClickHouse server. */
   embeddedPath: string | undefined;
+  /** Whether writes go through or wait for storage (a full disk, a server down); every write runs through it. */
+  health: StorageHealth;
   close(): Promise<void>;
 }
 
@@ -64,7 +67,13 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
       },
     );
   }
-  return { client, database: config.database, embeddedPath, close: () => client.close() };
+  return {
+    client,
+    database: config.database,
+    embeddedPath,
+    health: new StorageHealth(),
+    close: () => client.close(),
+  };
 }
 
 /** Runs a query and returns its rows as objects. */

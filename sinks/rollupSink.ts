@@ -3,12 +3,11 @@ import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
-import { withRetry } from '../core/retry.js';
 import { encodeRollup } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
-import { textBody, textString, textTime } from './tabSeparated.js';
+import { textBody, textNumber, textString, textTime } from './tabSeparated.js';
 
 export type Tier = '1m' | '1h';
 
@@ -157,9 +156,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** A window result as a TabSeparated row of `samples_<tier>` (COLUMNS). */
 function rollupLine(r: Rollup): string {
   return (
-    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
-    `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
-    `${r.increase}\t${r.rate}\t${r.revision}\n`
+    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${textNumber(r.sum)}\t` +
+    `${textNumber(r.min)}\t${textNumber(r.max)}\t${textNumber(r.avg)}\t${textNumber(r.first)}\t${textNumber(r.last)}\t` +
+    `${textNumber(r.p50)}\t${textNumber(r.p90)}\t${textNumber(r.p99)}\t` +
+    `${textNumber(r.increase)}\t${textNumber(r.rate)}\t${r.revision}\n`
   );
 }
 
@@ -173,7 +173,8 @@ export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[
 
 async function insertBody(ch: ClickHouse, tier: Tier, body: string, rows: number): Promise<void> {
   try {
-    await withRetry(
+    await ch.health.run(
+      `insert into samples_${tier}`,
       () =>
         ch.client.insert({
           table: `\`${ch.database}\`.samples_${tier}`,

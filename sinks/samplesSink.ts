@@ -1,9 +1,8 @@
 import { SinkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
-import { withRetry } from '../core/retry.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
-import { textBody, textTime } from './tabSeparated.js';
+import { textBody, textNumber, textTime } from './tabSeparated.js';
 
 /** An insert block: rows of one topic-partition from a contiguous offset range. */
 interface Block {
@@ -96,7 +95,7 @@ export class SamplesSink {
     from: number,
     state: PartitionState,
   ): Promise<void> {
-    const rows = await withRetry(() =>
+    const rows = await this.ch.health.run('read sink_blocks', () =>
       queryRows<{ first: string; last: string }>(
         this.ch,
         `SELECT DISTINCT first_offset AS first, last_offset AS last FROM \`${this.ch.database}\`.sink_blocks
@@ -117,7 +116,7 @@ export class SamplesSink {
 
   private async record(blocks: Block[]): Promise<void> {
     const values = blocks.map((b) => [SINK, b.topic, b.partition, b.first, b.last, b.rows.length]);
-    await withRetry(() =>
+    await this.ch.health.run('insert into sink_blocks', () =>
       this.ch.client.insert({
         table: `\`${this.ch.database}\`.sink_blocks`,
         values,
@@ -131,7 +130,8 @@ export class SamplesSink {
     const body = tabSeparated(block.rows);
     const token = `${block.topic}:${block.partition}:${block.first}-${block.last}`;
     try {
-      await withRetry(
+      await this.ch.health.run(
+        'insert into samples',
         () =>
           this.ch.client.insert({
             table: `\`${this.ch.database}\`.samples`,
@@ -178,7 +178,8 @@ export class SamplesSink {
       values.push([s.row.name, id.toString(), Object.fromEntries(s.row.labels), s.row.kind, s.first, s.last]);
     }
     if (values.length === 0) return;
-    await withRetry(
+    await this.ch.health.run(
+      'insert into series',
       () =>
         this.ch.client.insert({
           table: `\`${this.ch.database}\`.series`,
@@ -195,7 +196,7 @@ export class SamplesSink {
 function tabSeparated(rows: ReadonlyArray<SampleRow>): string {
   let body = '';
   for (const r of rows) {
-    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${r.value}\t${r.kind}\n`;
+    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${textNumber(r.value)}\t${r.kind}\n`;
   }
   return body;
 }

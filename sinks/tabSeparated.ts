@@ -26,6 +26,14 @@ export function textTime(ms: number): string {
   return `${seconds}.${fraction < 10 ? '00' : fraction < 100 ? '0' : ''}${fraction}`;
 }
 
+/**
+ * A Float64 field. JavaScript prints -0 as "0" (`${-0}`, `String(-0)`), which would store a
+ * sample sent as -0.0 as 0: the sign of zero is written out.
+ */
+export function textNumber(value: number): string {
+  return value === 0 && 1 / value < 0 ? '-0' : `${value}`;
+}
+
 const SPECIAL = /[\t\n\\]/;
 
 /** A string field: tab, newline and backslash escaped as TabSeparated wants them. */

@@ -15,7 +15,8 @@ export interface AdminServer {
 const MAX_QUERY_BYTES = 1 << 20;
 
 /**
- * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming), `/metrics` (Prometheus
+ * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming, and ClickHouse taking
+ * writes: 503 with the reason while they wait for a full disk or a server), `/metrics` (Prometheus
  * text, when given a registry), and, when it holds the embedded ClickHouse,
  * `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile. Listens on loopback only.
  */
@@ -32,8 +33,9 @@ export async function startAdminServer(options: {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok\n');
     if (req.method === 'GET' && url.pathname === '/readyz') {
-      res.statusCode = ready() ? 200 : 503;
-      return void res.end(ready() ? 'ready\n' : 'not ready\n');
+      const why = ready() ? clickhouse?.health.problem() : '';
+      res.statusCode = why === undefined ? 200 : 503;
+      return void res.end(why === undefined ? 'ready\n' : why ? `not ready: ${why}\n` : 'not ready\n');
     }
     if (req.method === 'GET' && url.pathname === '/metrics' && metrics) {
       metrics.registry.metrics().then(

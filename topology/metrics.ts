@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProcessedBatch } from '../core/records.js';
+import { STORAGE_CONDITIONS, type StorageCondition } from '../core/errors.js';
 import type { RollupRow } from '../sinks/rollupSink.js';
 
 /** The stages that count records in and out, as `stage` label values. */
@@ -74,6 +75,10 @@ export interface TopologyMetrics {
   alertEvents: CounterOf<{ state: 'pending' | 'firing' | 'resolved' }>;
   /** Alerts pending or firing in the alert stage of this instance. */
   alertsActive: GaugeOf<{ state: 'pending' | 'firing' }>;
+  /** 1 while writes to ClickHouse wait for a storage condition to pass (consumption paused), by condition. */
+  storagePaused: GaugeOf<{ condition: StorageCondition }>;
+  /** Writes to ClickHouse repeated because of a storage condition. */
+  storageRetries: CounterOf<{ condition: StorageCondition }>;
   /** Every offset commit, failed or not, so that failures / commits is the failure ratio. */
   commits: { inc(value?: number): void };
   commitFailures: { inc(value?: number): void };
@@ -145,6 +150,22 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
     registers,
   });
   for (const state of ['pending', 'firing', 'resolved'] as const) alertEvents.inc({ state }, 0);
+  const storagePaused = new Gauge({
+    name: `${PREFIX}storage_paused`,
+    help: 'Writes to ClickHouse wait for this condition to pass (a full disk, too many parts, a server down): 1, with consumption paused',
+    labelNames: ['condition'] as const,
+    registers,
+  });
+  const storageRetries = new Counter({
+    name: `${PREFIX}storage_retries_total`,
+    help: 'Writes to ClickHouse repeated because storage was unavailable, by condition',
+    labelNames: ['condition'] as const,
+    registers,
+  });
+  for (const condition of STORAGE_CONDITIONS) {
+    storagePaused.set({ condition }, 0);
+    storageRetries.inc({ condition }, 0);
+  }
 
   return {
     registry,
@@ -204,6 +225,8 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
       registers,
     }),
     alertEvents,
+    storagePaused,
+    storageRetries,
     alertsActive: new Gauge({
       name: `${PREFIX}alerts_active`,
       help: 'Alerts pending or firing in the alert stage of this instance',

@@ -89,6 +89,9 @@ export class ChangelogStore<V> {
   }
 }
 
+/** The changelog record of a window store's `purgedThrough`: an f64, little-endian. */
+const PURGED_KEY = '__purged-through';
+
 /** How the windows of one key travel through a window store's changelog, as one record. */
 export interface WindowsCodec<A> {
   encode(states: ReadonlyArray<WindowState<A>>): Buffer;
@@ -114,6 +117,9 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
   private readonly dirty = new Set<string>();
   /** Records of the former layout to delete with the next `changes()`. */
   private formerKeys: string[] = [];
+  private purged = Number.NEGATIVE_INFINITY;
+  /** True when `purged` changed since the last `changes()`. */
+  private purgedDirty = false;
   /** Encoded size of each key's last written record, for the state-size metric. */
   private readonly sizes = new Map<string, number>();
   private bytes = 0;
@@ -155,6 +161,15 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
     return this.windows.size;
   }
 
+  purgedThrough(): number {
+    return this.purged;
+  }
+
+  setPurgedThrough(time: number): void {
+    this.purged = time;
+    this.purgedDirty = true;
+  }
+
   /** Approximate bytes of the store as last written to its changelog. */
   get approximateBytes(): number {
     return this.bytes;
@@ -164,6 +179,12 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
   changes(): ChangelogEntry[] {
     const out: ChangelogEntry[] = this.formerKeys.map((key) => ({ key, value: null }));
     this.formerKeys = [];
+    if (this.purgedDirty) {
+      const value = Buffer.allocUnsafe(8);
+      value.writeDoubleLE(this.purged);
+      out.push({ key: PURGED_KEY, value });
+      this.purgedDirty = false;
+    }
     for (const key of this.dirty) {
       const ids = this.byKey.get(key);
       let value: Buffer | null = null;
@@ -182,6 +203,10 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
   /** Applies changelog records read from the topic, oldest first. */
   restore(entries: Iterable<ChangelogEntry>): void {
     for (const { key, value } of entries) {
+      if (key === PURGED_KEY) {
+        if (value !== null) this.purged = value.readDoubleLE(0);
+        continue;
+      }
       const states = value === null ? [] : this.codec.decode(key, value);
       if (key.includes('@')) {
         // A window of the former layout: kept under its key from now on, its old record deleted.

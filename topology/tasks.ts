@@ -21,6 +21,11 @@ export interface Checkpoint {
   topic?: string;
   /** Behind a repartition topic: per upstream (input) partition, what the task has applied of it. */
   upstream?: Record<number, UpstreamPosition>;
+  /**
+   * Behind a repartition topic: the event time every upstream partition has reached (the least of
+   * theirs, never going back), as lateness counts it; `maxTimestamp` without one.
+   */
+  streamTime?: number;
 }
 
 /** What a task behind a repartition topic has applied of one input partition. */

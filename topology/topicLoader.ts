@@ -76,7 +76,7 @@ export async function startTopicLoader(deps: {
   for (const topic of byTopic.keys()) await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
-    eachBatch: async ({ batch }) => {
+    eachBatch: async ({ batch, heartbeat }) => {
       const source = byTopic.get(batch.topic) as LoadedTopic<unknown>;
       const rows: unknown[] = [];
       const rejects: Rejected[] = [];
@@ -103,7 +103,14 @@ export async function startTopicLoader(deps: {
           reject(`cannot decode ${source.what}: ${messageOf(error)}`);
         }
       }
-      await source.insert(rows);
+      // An insert may wait out a full disk or a server that is down (StorageHealth): the
+      // group must not take this member for dead meanwhile.
+      const beating = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+      try {
+        await source.insert(rows);
+      } finally {
+        clearInterval(beating);
+      }
       await sendToDeadLetter(producer, config.topics.dlq, rejects);
       loaded[batch.topic] = (loaded[batch.topic] ?? 0) + rows.length;
       await withRetry(() =>

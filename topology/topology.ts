@@ -32,6 +32,7 @@ import { sendLate } from '../sinks/late.js';
 import { RollupSink } from '../sinks/rollupSink.js';
 import { repartitionTopic, sendRepartitioned } from '../sinks/repartition.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
+import { watchStorage } from './storageWatch.js';
 import { ensureTables } from '../sinks/tables.js';
 import type { RuleSet } from '../alerts/rules.js';
 import { ensureTopics, partitionCount } from '../core/kafka.js';
@@ -205,6 +206,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const inFlight = new InFlight();
   const stats = emptyStats();
   const metrics = createTopologyMetrics();
+  const unwatchStorage = clickhouse ? watchStorage(clickhouse.health, metrics, log) : () => undefined;
   const offsets = new GroupOffsets({ consumer, admin, groupId, topics: sources, repartition, metrics, log });
   /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
   let generation = 0;
@@ -431,6 +433,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
     clearInterval(lagTimer);
+    unwatchStorage();
     stopWatch();
     stage?.close();
     await offsets.purge();

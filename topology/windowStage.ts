@@ -60,6 +60,11 @@ export class WindowStage {
   private readonly input = new Subject<StreamEvent<SampleRow>>();
   /** Partitions whose restored stream time the tracker knows. */
   private readonly tracked = new Set<number>();
+  /**
+   * Per partition, the event time its own records have reached (`Checkpoint.streamTime`), as it
+   * stands within the batch being pushed; from the task's checkpoint otherwise.
+   */
+  private readonly streamTimes = new Map<number, number>();
   private readonly subscription: Subscription;
   private results: RollupRow[] = [];
   private late: LateSample[] = [];
@@ -73,6 +78,18 @@ export class WindowStage {
   ) {
     const { minute, hour, outOfOrdernessMs, idleTimeoutMs } = config.windows;
     this.tracker = new WatermarkTracker({ outOfOrdernessMs, idleTimeoutMs });
+    // Lateness is judged per partition against its stream time (as Kafka Streams does), which
+    // the checkpoint restores and a replay of the partition's records rebuilds step by step:
+    // every replay, whatever the kills, judges each sample as the first run did. The watermark
+    // (the least over partitions, idle ones skipped) only says when windows close.
+    const minuteHorizon = (partition: number) => this.streamTime(partition) - outOfOrdernessMs;
+    // A 1m result can still come for a minute until the watermark has closed it (minus the 1m
+    // grace) and the partition's records can no longer correct it (minus the 1m grace and lateness):
+    // hours are late, and purged, only past that. Hours purged before a restart stay purged
+    // (their store's `purgedThrough`): the replayed 1m results of such an hour are in it already.
+    const minuteFinal = minute.graceMs + minute.allowedLatenessMs;
+    const hourHorizon = (partition: number, watermark: number) =>
+      Math.min(watermark - minute.graceMs, minuteHorizon(partition) - minuteFinal);
     const minutes = new Subject<StreamEvent<MinuteResult>>();
     const minute$ = this.input.pipe(
       withWatermarks<SampleRow>(this.tracker),
@@ -80,6 +97,7 @@ export class WindowStage {
         ...minute,
         key: (row) => row.seriesKey,
         aggregator: sampleAggregator,
+        horizon: minuteHorizon,
         store: (partition) => this.tasks.get(partition)?.minute,
         partitions: () => [...this.tasks.all()].map((t) => t.partition),
       }),
@@ -90,6 +108,7 @@ export class WindowStage {
         key: (r) => r.key,
         // 1m results can still be corrected until the 1m window's grace and allowed lateness pass.
         aggregator: createRollupAggregator(minute.sizeMs + minute.graceMs + minute.allowedLatenessMs),
+        horizon: hourHorizon,
         store: (partition) => this.tasks.get(partition)?.hour,
         partitions: () => [...this.tasks.all()].map((t) => t.partition),
       }),
@@ -129,6 +148,7 @@ export class WindowStage {
     for (const p of revoked) {
       for (const c of this.channels(p)) this.tracker.forget(c);
       this.tracked.delete(p);
+      this.streamTimes.delete(p);
     }
     for (const p of assigned)
       for (const c of this.channels(p)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
@@ -182,6 +202,7 @@ export class WindowStage {
   private pushBatch(batch: ProcessedBatch, task: Task<SampleAcc, RollupAcc>): void {
     const skipUpTo = task.checkpoint?.offset ?? -1;
     let maxTimestamp = task.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+    let streamTime = this.streamTime(batch.partition);
     // Per input partition: what the records before the current one applied, and what it adds.
     const upstream: Record<number, UpstreamPosition> = { ...task.checkpoint?.upstream };
     const adding = new Map<number, UpstreamPosition>();
@@ -209,9 +230,14 @@ export class WindowStage {
           adding.set(origin.partition, position);
         }
         position.offset = origin.offset;
-        if (row.timestamp > position.maxTimestamp) position.maxTimestamp = row.timestamp;
+        if (row.timestamp > position.maxTimestamp) {
+          position.maxTimestamp = row.timestamp;
+          const least = this.leastUpstream(upstream, adding);
+          if (least > streamTime) this.streamTimes.set(batch.partition, (streamTime = least));
+        }
         channel = channelOf(batch.partition, origin.partition);
-      }
+      } else if (row.timestamp > streamTime)
+        this.streamTimes.set(batch.partition, (streamTime = row.timestamp));
       // Rows of one series come together (a record holds one agent's samples of a series).
       if (row.seriesKey !== known) {
         if (!task.series.get(row.seriesKey))
@@ -233,6 +259,8 @@ export class WindowStage {
     if (batch.lastOffset > skipUpTo) {
       task.checkpoint = { topic: batch.topic, offset: batch.lastOffset, maxTimestamp };
       if (Object.keys(upstream).length > 0) task.checkpoint.upstream = upstream;
+      if (this.upstreamPartitions !== undefined && streamTime > Number.NEGATIVE_INFINITY)
+        task.checkpoint.streamTime = streamTime;
     }
     this.throwIfFailed();
   }
@@ -293,6 +321,33 @@ export class WindowStage {
       });
     }
     return undefined;
+  }
+
+  /**
+   * The event time partition `partition`'s own records have reached: its largest event time;
+   * behind a repartition topic, the least over the upstream partitions (one not seen yet holds
+   * it at -Infinity), never going back.
+   */
+  private streamTime(partition: number): number {
+    const now = this.streamTimes.get(partition);
+    if (now !== undefined) return now;
+    const checkpoint = this.tasks.get(partition)?.checkpoint;
+    if (checkpoint === undefined) return Number.NEGATIVE_INFINITY;
+    if (this.upstreamPartitions === undefined) return checkpoint.maxTimestamp;
+    return checkpoint.streamTime ?? this.leastUpstream(checkpoint.upstream ?? {}, new Map());
+  }
+
+  /** The least event time over every upstream partition, from what was applied and what is being added. */
+  private leastUpstream(
+    applied: Readonly<Record<number, UpstreamPosition>>,
+    adding: ReadonlyMap<number, UpstreamPosition>,
+  ): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (let p = 0; p < (this.upstreamPartitions ?? 0); p++) {
+      const reached = (adding.get(p) ?? applied[p])?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+      if (reached < least) least = reached;
+    }
+    return least === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : least;
   }
 
   /** The watermark channels of a partition: itself, or one per input partition behind a repartition topic. */

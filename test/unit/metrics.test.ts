@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import type { ClickHouse } from '../../sinks/clickhouse.js';
+import { StorageHealth } from '../../sinks/storageHealth.js';
 import { startAdminServer, type AdminServer } from '../../topology/adminServer.js';
 import { createTopologyMetrics, STAGES, type TopologyMetrics } from '../../topology/metrics.js';
 
@@ -50,6 +51,7 @@ describe('admin server', () => {
     client: createClient({ connection: createChdbConnection({ path: ':memory:' }) as never }),
     database: 'metrics',
     embeddedPath: undefined,
+    health: new StorageHealth(),
     close: () => clickhouse.client.close(),
   };
   const metrics = createTopologyMetrics();

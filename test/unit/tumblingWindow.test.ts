@@ -31,8 +31,8 @@ function result(key: string, start: number, acc: Acc, revision: number, partitio
   return { kind: 'result', partition, key, start, end: start + SIZE, acc, revision };
 }
 
-/** The operator under test with one memory store per partition. */
-function setup(allowedLatenessMs = LATENESS) {
+/** The operator under test with one memory store per partition (and `horizon`, if given). */
+function setup(allowedLatenessMs = LATENESS, horizon?: (partition: number, watermark: number) => number) {
   const stores = new Map<number, MemoryWindowStore<Acc>>();
   const storeOf = (partition: number) => {
     const store = stores.get(partition) ?? new MemoryWindowStore<Acc>();
@@ -46,6 +46,7 @@ function setup(allowedLatenessMs = LATENESS) {
     key: (point) => point.key,
     aggregator: collect,
     store: storeOf,
+    ...(horizon ? { horizon } : {}),
   });
   /** The store's windows as `id#revision`. */
   const contents = (partition: number) =>
@@ -262,6 +263,61 @@ describe('tumblingWindow', () => {
       const { windows } = setup();
       const source = cold('x 4ms y 4ms z 4ms |', { x: watermark(15), y: watermark(15), z: watermark(12) });
       expectObservable(source.pipe(windows)).toBe('x 9ms z 4ms |', { x: watermark(15), z: watermark(12) });
+    });
+  });
+
+  it('judges lateness by the partition horizon, not by the watermark, and purges once both have passed', () => {
+    const ts = testScheduler();
+    ts.run(({ cold, expectObservable, flush }) => {
+      // Partition 0 has reached 30 in its own records, whatever the watermark says.
+      const { windows, contents } = setup(LATENESS, (partition) => (partition === 0 ? 30 : 0));
+      const snapshots: string[][] = [];
+      ts.schedule(() => snapshots.push(contents(0)), 7);
+      const source = cold('a 4ms b 4ms w 4ms |', {
+        a: record(12, 1),
+        b: record(3, 2), // [0, 10) takes no more records past 25 by partition 0's horizon
+        w: watermark(40),
+      });
+      expectObservable(source.pipe(windows)).toBe('5ms l 4ms (rw) 1ms |', {
+        l: {
+          kind: 'late',
+          partition: 0,
+          offset: 2,
+          timestamp: 3,
+          value: { key: 'k', value: 2 },
+          reason:
+            'event time 1970-01-01T00:00:00.003Z is 27 ms behind the horizon of partition 0 1970-01-01T00:00:00.030Z; ' +
+            'window [1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.010Z) closed and its allowed lateness of 10 ms has passed',
+        },
+        r: result('k', 10, [1], 1),
+        w: watermark(40),
+      });
+      flush();
+      // [10, 20) closed at watermark 40, but stays for corrections until the horizon passes 35.
+      expect(snapshots).toEqual([['k@10#0']]);
+      expect(contents(0)).toEqual(['k@10#1']);
+    });
+  });
+
+  it('never opens a window its store purged, even when the watermark and horizon are lower (after a restart)', () => {
+    testScheduler().run(({ cold, expectObservable, flush }) => {
+      const { windows, storeOf, contents } = setup(LATENESS, () => Number.NEGATIVE_INFINITY);
+      storeOf(0).setPurgedThrough(25); // restored: [0, 10) was closed and purged before
+      const source = cold('a 4ms b 4ms |', { a: record(3, 1), b: record(12, 2) });
+      expectObservable(source.pipe(windows)).toBe('l 9ms |', {
+        l: {
+          kind: 'late',
+          partition: 0,
+          offset: 1,
+          timestamp: 3,
+          value: { key: 'k', value: 1 },
+          reason:
+            'event time 1970-01-01T00:00:00.003Z: window [1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.010Z) closed, ' +
+            'its allowed lateness of 10 ms passed and it was purged',
+        },
+      });
+      flush();
+      expect(contents(0)).toEqual(['k@10#0']);
     });
   });
 });

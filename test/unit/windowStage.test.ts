@@ -118,6 +118,8 @@ describe('WindowStage behind a repartition topic', () => {
       offset: 1,
       maxTimestamp: T0 + 2 * MINUTE,
       upstream: { 0: { offset: 4, maxTimestamp: T0 }, 1: { offset: 9, maxTimestamp: T0 + 2 * MINUTE } },
+      // Lateness counts from where the slowest input partition is.
+      streamTime: T0,
     });
     stage.close();
   });
