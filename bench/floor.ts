@@ -5,7 +5,7 @@ import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
-import { textBody, textTime } from '../sinks/tabSeparated.js';
+import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readToEnd } from '../topology/changelogReader.js';
 import { machineBusySeconds } from './procCpu.js';
@@ -19,8 +19,8 @@ import type { BenchContext } from './throughput.js';
  *
  * - consume: a kafkajs consumer (the topology's fetch settings) reads a pre-loaded input topic
  *   to its end, and our batch decoder decodes every record; no validation, no windows;
- * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (TabSeparated,
- *   blocks of `sink.maxRows`), into a fresh `samples` table of our schema;
+ * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (Native blocks
+ *   of `sink.maxRows` with a deduplication token), into a fresh `samples` table of our schema;
  * - window results: the 1m results the batched run published, produced again as the topology
  *   produces them (idempotent producer, acks all, 1,000 records per request).
  *
@@ -158,35 +158,34 @@ async function consumeAll(
   return { ...part, samples };
 }
 
-/** The raw rows of `samples` as the raw sink writes them, inserted in blocks of 200,000. */
+/** The raw rows of `samples` as the raw sink writes them, inserted in blocks of `sink.maxRows`. */
 async function insertRows(ctx: BenchContext, samples: Sample[], path: string): Promise<FloorPart> {
   const ch = await openClickHouse({ ...ctx.base.clickhouse, path, database: 'floor' });
   try {
     await ensureTables(ch, ctx.base.retention);
-    // Text built before the clock starts: only the engine's part is timed.
+    // Blocks built before the clock starts: only the engine's part is timed.
     const ids = new Map<string, bigint>();
-    const bodies: string[] = [];
-    const block = ctx.base.sink.maxRows;
-    for (let i = 0; i < samples.length; i += block) {
-      let body = '';
-      for (const s of samples.slice(i, i + block)) {
+    const blocks: Buffer[] = [];
+    const size = ctx.base.sink.maxRows;
+    for (let i = 0; i < samples.length; i += size) {
+      const rows = samples.slice(i, i + size).map((s) => {
         const labels = Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
         const key = `${s.name}${JSON.stringify(labels)}`;
         let id = ids.get(key);
         if (id === undefined) ids.set(key, (id = seriesId(s.name, labels)));
-        body += `${s.name}\t${id}\t${textTime(s.timestamp)}\t${s.value}\t${s.kind}\n`;
-      }
-      bodies.push(body);
+        return { name: s.name, seriesId: id, timestamp: s.timestamp, value: s.value, kind: s.kind };
+      });
+      blocks.push(samplesBlock(rows));
     }
     return await timed(
       () => samples.length,
       async () => {
-        for (const body of bodies)
-          await ch.client.insert({
+        for (const [i, block] of blocks.entries())
+          await ch.insertNative({
             table: 'floor.samples',
-            values: textBody(body),
-            format: 'TabSeparated',
-            columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
+            columns: SAMPLE_COLUMNS,
+            block,
+            settings: { insert_deduplication_token: `floor:${i}`, insert_deduplicate: 1 },
           });
       },
     );

@@ -214,7 +214,7 @@ function formatFloor(f: FloorResult): string[] {
       ['floor: each fixed part alone ⁷', 'handled', 'wall', 'rate', 'CPU, this process', 'CPU, machine'],
       ['consume + decode, batched input', ...part(f.consumeBatched, 'records')],
       ['consume + decode, unbatched input', ...part(f.consumeUnbatched, 'records')],
-      ['raw rows into ClickHouse (TabSeparated)', ...part(f.clickhouseInsert, 'rows')],
+      ['raw rows into ClickHouse (Native)', ...part(f.clickhouseInsert, 'rows')],
       ['1m window results produced to Kafka', ...part(f.windowResults, 'records')],
     ]),
     '',

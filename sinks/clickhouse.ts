@@ -4,6 +4,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../core/config.js';
 import { SinkError } from '../core/errors.js';
+import { embeddedInsert, httpInsert, type EmbeddedSession, type InsertNative } from './insertNative.js';
 
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 
@@ -12,6 +13,8 @@ export interface ClickHouse {
   database: string;
   /** The data folder of the embedded engine; undefined for a ClickHouse server. */
   embeddedPath: string | undefined;
+  /** Inserts a Native block (sinks/nativeBlock.ts): the sinks' one insert path for rows. */
+  insertNative: InsertNative;
   close(): Promise<void>;
 }
 
@@ -27,6 +30,7 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   };
   let client: ClickHouseClient;
   let embeddedPath: string | undefined;
+  let insertNative: InsertNative;
   if (config.url) {
     client = createClient({
       url: config.url,
@@ -35,13 +39,18 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
       clickhouse_settings: settings,
       request_timeout: 120_000,
     });
+    insertNative = httpInsert(client);
   } else {
     embeddedPath = resolve(config.path);
     mkdirSync(embeddedPath, { recursive: true });
     try {
       // chdb and @clickhouse/client each bundle a copy of the same Connection types.
-      const connection = createChdbConnection({ path: embeddedPath }) as unknown as ClientConnection;
-      client = createClient({ connection, clickhouse_settings: settings });
+      const chdb = createChdbConnection({ path: embeddedPath });
+      client = createClient({
+        connection: chdb as unknown as ClientConnection,
+        clickhouse_settings: settings,
+      });
+      insertNative = embeddedInsert(chdb.chdb as EmbeddedSession, embeddedPath);
     } catch (error) {
       throw new SinkError(
         `cannot open the embedded ClickHouse at ${embeddedPath}: ${(error as Error).message}`,
@@ -64,7 +73,7 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
       },
     );
   }
-  return { client, database: config.database, embeddedPath, close: () => client.close() };
+  return { client, database: config.database, embeddedPath, insertNative, close: () => client.close() };
 }
 
 /** Runs a query and returns its rows as objects. */

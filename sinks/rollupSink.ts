@@ -8,7 +8,7 @@ import { encodeRollup } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
-import { textBody, textString, textTime } from './tabSeparated.js';
+import { NativeBlock } from './nativeBlock.js';
 
 export type Tier = '1m' | '1h';
 
@@ -24,7 +24,8 @@ export interface RollupRow {
   revision: number;
 }
 
-const COLUMNS: [string, ...string[]] = [
+/** The columns of `samples_<tier>` that `rollupBlock` fills, in its order. */
+const COLUMNS: ReadonlyArray<string> = [
   'metric',
   'series_id',
   'ts',
@@ -124,13 +125,13 @@ export class RollupSink {
     for (const tier of ['1m', '1h'] as const) {
       const mine = rows.filter((r) => r.tier === tier);
       if (mine.length === 0) continue;
-      let body = '';
+      const rollups: Rollup[] = [];
       const messages: Message[] = [];
       for (let at = 0; at < mine.length; at += CHUNK) {
         if (at > 0) await nextTurn();
         for (const row of mine.slice(at, at + CHUNK)) {
           const r = toRollup(row);
-          if (this.ch) body += rollupLine(r);
+          if (this.ch) rollups.push(r);
           messages.push({
             key: r.seriesId,
             value: encodeRollup(r, this.schemaIds[tier]),
@@ -139,7 +140,7 @@ export class RollupSink {
         }
       }
       await Promise.all([
-        this.ch ? insertBody(this.ch, tier, body, mine.length) : undefined,
+        this.ch ? insertRollups(this.ch, tier, rollups) : undefined,
         sendAll(this.producer, this.topics[tier], messages),
       ]);
     }
@@ -154,39 +155,45 @@ const CHUNK = 5000;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** A window result as a TabSeparated row of `samples_<tier>` (COLUMNS). */
-function rollupLine(r: Rollup): string {
-  return (
-    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${r.sum}\t` +
-    `${r.min}\t${r.max}\t${r.avg}\t${r.first}\t${r.last}\t${r.p50}\t${r.p90}\t${r.p99}\t` +
-    `${r.increase}\t${r.rate}\t${r.revision}\n`
-  );
+/** Window results as a Native block of `samples_<tier>` (COLUMNS). */
+export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
+  const block = new NativeBlock(rollups.length, COLUMNS.length);
+  block.strings('metric', rollups, (r) => r.name);
+  block.uint64s('series_id', rollups, (r) => BigInt(r.seriesId));
+  block.times('ts', rollups, (r) => r.windowStart);
+  block.uint32s('count', rollups, (r) => r.count);
+  block.float64s('sum', rollups, (r) => r.sum);
+  block.float64s('min', rollups, (r) => r.min);
+  block.float64s('max', rollups, (r) => r.max);
+  block.float64s('avg', rollups, (r) => r.avg);
+  block.float64s('first', rollups, (r) => r.first);
+  block.float64s('last', rollups, (r) => r.last);
+  block.float64s('p50', rollups, (r) => r.p50);
+  block.float64s('p90', rollups, (r) => r.p90);
+  block.float64s('p99', rollups, (r) => r.p99);
+  block.float64s('increase', rollups, (r) => r.increase);
+  block.float64s('rate', rollups, (r) => r.rate);
+  block.uint32s('revision', rollups, (r) => r.revision);
+  return block.finish();
 }
 
 /** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
-  let body = '';
-  for (const r of rollups) body += rollupLine(r);
-  await insertBody(ch, tier, body, rollups.length);
-}
-
-async function insertBody(ch: ClickHouse, tier: Tier, body: string, rows: number): Promise<void> {
+  const insert = {
+    table: `\`${ch.database}\`.samples_${tier}`,
+    columns: COLUMNS,
+    block: rollupBlock(rollups),
+  };
   try {
-    await withRetry(
-      () =>
-        ch.client.insert({
-          table: `\`${ch.database}\`.samples_${tier}`,
-          values: textBody(body),
-          format: 'TabSeparated',
-          columns: COLUMNS,
-        }),
-      { retryIf: () => true, attempts: 6 },
-    );
+    await withRetry(() => ch.insertNative(insert), { retryIf: () => true, attempts: 6 });
   } catch (error) {
-    throw new SinkError(`cannot insert ${rows} rows into samples_${tier}: ${(error as Error).message}`, {
-      cause: error,
-      retriable: true,
-    });
+    throw new SinkError(
+      `cannot insert ${rollups.length} rows into samples_${tier}: ${(error as Error).message}`,
+      {
+        cause: error,
+        retriable: true,
+      },
+    );
   }
 }
