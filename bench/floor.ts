@@ -24,6 +24,11 @@ import type { BenchContext } from './throughput.js';
  * - window results: the 1m results the batched run published, produced again as the topology
  *   produces them (idempotent producer, acks all, 1,000 records per request).
  *
+ * Each part is timed in steady state: clients connected, the consumer's group joined, tables
+ * created before the clock starts; the consumer's disconnect after it stops. Every part is also
+ * reported per sample of the workload (µs of CPU per sample), so that parts handling records,
+ * rows or results compare directly.
+ *
  * A run cannot be faster than the sum of its parts' CPU spread over every core; the ceiling
  * below assumes exactly that (perfect parallelism, nothing else: no validation, no windows, no
  * changelogs, no commits).
@@ -53,6 +58,21 @@ export interface FloorResult {
   ceilingSamplesPerSec: { batched: number | null; unbatched: number | null };
   /** The machine's CPU µs per sample of those parts together. */
   machineCpuMicrosPerSample: { batched: number | null; unbatched: number | null };
+  /** Each part's CPU µs per sample of the workload, for the batched and the unbatched input. */
+  perSample: { batched: PerSample; unbatched: PerSample };
+}
+
+/** CPU µs per sample of this process and of the machine (null where /proc/stat is missing). */
+export interface Micros {
+  process: number;
+  machine: number | null;
+}
+
+export interface PerSample {
+  consume: Micros;
+  insert: Micros;
+  windowResults: Micros;
+  total: Micros;
 }
 
 export interface FloorInputs {
@@ -86,6 +106,23 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
   };
   const batched = micros(consumeBatched);
   const unbatched = micros(consumeUnbatched);
+  const perSample = (consume: FloorPart & { samples: number }): PerSample => {
+    const per = (parts: FloorPart[]): Micros => {
+      const machine = parts.map((p) => p.machineCpuSeconds);
+      const sum = (values: number[]) =>
+        (values.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, consume.samples);
+      return {
+        process: round(sum(parts.map((p) => p.cpuSeconds))) as number,
+        machine: machine.some((m) => m === null) ? null : round(sum(machine as number[])),
+      };
+    };
+    return {
+      consume: per([consume]),
+      insert: per([clickhouseInsert]),
+      windowResults: per([windowResults]),
+      total: per([consume, clickhouseInsert, windowResults]),
+    };
+  };
   const ceiling = (us: number | null) => (us === null ? null : Math.round((inputs.cpus * 1e6) / us));
   return {
     consumeBatched,
@@ -94,37 +131,60 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
     windowResults,
     ceilingSamplesPerSec: { batched: ceiling(batched), unbatched: ceiling(unbatched) },
     machineCpuMicrosPerSample: { batched: round(batched), unbatched: round(unbatched) },
+    perSample: { batched: perSample(consumeBatched), unbatched: perSample(consumeUnbatched) },
+  };
+}
+
+/** Where a part's clock started: wall, CPU of this process, busy time of the machine. */
+interface Mark {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
+  machine: number | undefined;
+}
+
+const mark = (): Mark => ({
+  wall: performance.now(),
+  cpu: process.cpuUsage(),
+  machine: machineBusySeconds(),
+});
+
+/** The part between two marks, `items` handled. */
+function between(start: Mark, end: Mark, items: number): FloorPart {
+  const seconds = (end.wall - start.wall) / 1000;
+  const cpu = (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) / 1e6;
+  return {
+    items,
+    seconds: round(seconds) as number,
+    // Milliseconds: a part of a small run takes a few hundredths of a second.
+    cpuSeconds: Math.round(cpu * 1000) / 1000,
+    machineCpuSeconds:
+      start.machine === undefined || end.machine === undefined
+        ? null
+        : Math.round((end.machine - start.machine) * 1000) / 1000,
+    perSec: Math.round(items / seconds),
   };
 }
 
 /** Times `work` with the CPU of this process and of the machine. */
 async function timed(items: () => number, work: () => Promise<void>): Promise<FloorPart> {
-  const machineBefore = machineBusySeconds();
-  const cpuBefore = process.cpuUsage();
-  const start = performance.now();
+  const start = mark();
   await work();
-  const seconds = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  const machineAfter = machineBusySeconds();
-  return {
-    items: items(),
-    seconds: round(seconds) as number,
-    cpuSeconds: round((cpu.user + cpu.system) / 1e6) as number,
-    machineCpuSeconds:
-      machineBefore === undefined || machineAfter === undefined
-        ? null
-        : (round(machineAfter - machineBefore) as number),
-    perSec: Math.round(items() / seconds),
-  };
+  return between(start, mark(), items());
 }
 
-/** Reads `topic` to its end with the topology's fetch settings; returns the records read. */
+/**
+ * Reads `topic` to its end with the topology's fetch settings, timed in steady state: from the
+ * group join to the last record read, without the consumer's connect, join and disconnect
+ * (seconds of waiting on the group coordinator that a long-running topology pays once).
+ */
 async function readAll(
   kafka: Kafka,
   topic: string,
   onMessage: (message: KafkaMessage & { value: Buffer }) => void,
-): Promise<number> {
+): Promise<FloorPart> {
   let records = 0;
+  let joined: Mark | undefined;
+  let read: Mark | undefined;
   await readToEnd(kafka, {
     groupId: `${topic}-floor-${Date.now().toString(36)}`,
     topics: [topic],
@@ -133,8 +193,17 @@ async function readAll(
       records++;
       if (message.value) onMessage(message as KafkaMessage & { value: Buffer });
     },
+    steady: {
+      joined: () => {
+        joined ??= mark();
+      },
+      read: () => {
+        read = mark();
+      },
+    },
   });
-  return records;
+  if (joined === undefined || read === undefined) throw new Error(`floor: ${topic} was not read to its end`);
+  return between(joined, read, records);
 }
 
 async function consumeAll(
@@ -143,18 +212,12 @@ async function consumeAll(
   keep: (batch: Sample[]) => void,
 ): Promise<FloorPart & { samples: number }> {
   let samples = 0;
-  let records = 0;
-  const part = await timed(
-    () => records,
-    async () => {
-      records = await readAll(kafka, topic, (message) => {
-        // Confluent wire format: magic byte and schema id first.
-        const batch = decodeSampleBatch(message.value.subarray(5));
-        samples += batch.length;
-        keep(batch);
-      });
-    },
-  );
+  const part = await readAll(kafka, topic, (message) => {
+    // Confluent wire format: magic byte and schema id first.
+    const batch = decodeSampleBatch(message.value.subarray(5));
+    samples += batch.length;
+    keep(batch);
+  });
   return { ...part, samples };
 }
 
@@ -207,11 +270,15 @@ async function produceAgain(kafka: Kafka, from: string, to: string): Promise<Flo
     await admin.disconnect();
   }
   let partition = 0;
-  await readAll(kafka, from, (message) => {
-    const list = byPartition.get(partition) ?? [];
-    list.push({ key: message.key, value: message.value, partition });
-    byPartition.set(partition, list);
-    partition = (partition + 1) % partitions;
+  await readToEnd(kafka, {
+    groupId: `${from}-floor-${Date.now().toString(36)}`,
+    topics: [from],
+    onMessage: (_topic, _partition, message) => {
+      const list = byPartition.get(partition) ?? [];
+      list.push({ key: message.key, value: message.value, partition });
+      byPartition.set(partition, list);
+      partition = (partition + 1) % partitions;
+    },
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
