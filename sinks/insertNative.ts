@@ -31,9 +31,8 @@ export interface EmbeddedSession {
  */
 export function embeddedInsert(session: EmbeddedSession, dataPath: string): InsertNative {
   const spool = spoolFolder(dataPath);
-  let files = 0;
   return async ({ table, columns, block, settings }) => {
-    const file = join(spool, `metrics-pipeline-insert-${process.pid}-${files++}.native`);
+    const file = join(spool, `metrics-pipeline-insert-${process.pid}-${spooled++}.native`);
     await writeFile(file, block);
     try {
       await session.queryAsync(
@@ -64,6 +63,9 @@ export function httpInsert(client: ClickHouseClient): InsertNative {
     });
   };
 }
+
+/** Files spooled by this process so far: every insert gets a name of its own, whichever engine it goes to. */
+let spooled = 0;
 
 /** `/dev/shm` when it is a writable folder (files there never touch a disk), else the data folder. */
 function spoolFolder(dataPath: string): string {

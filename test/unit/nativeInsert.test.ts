@@ -1,8 +1,12 @@
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import type { Rollup } from '../../schemas/index.js';
 import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhouse.js';
+import { httpInsert } from '../../sinks/insertNative.js';
 import { NativeBlock } from '../../sinks/nativeBlock.js';
 import { rollupBlock } from '../../sinks/rollupSink.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../../sinks/samplesSink.js';
@@ -27,13 +31,13 @@ describe('Native inserts', () => {
 
   const db = () => `\`${ch.database}\``;
 
-  it('stores raw rows bit for bit: -0 keeps its sign, NaN and infinities, 64-bit ids, times before 1970', async () => {
+  it('stores raw rows bit for bit: -0 keeps its sign, NaN and infinities, 64-bit ids', async () => {
     const now = Date.now();
     const values = [-0, 0, Number.NaN, Infinity, -Infinity, 5e-324, -1.7976931348623157e308, 0.1 + 0.2];
     const rows = values.map((value, i) => ({
       name: i % 2 ? 'cpu_seconds_total' : 'mémoire_utilisée',
       seriesId: i === 0 ? 2n ** 64n - 1n : BigInt(i),
-      timestamp: i === 1 ? -1 : now - i * 1001,
+      timestamp: now - i * 1001, // inside the raw TTL
       value,
       kind: i % 2 ? ('counter' as const) : ('gauge' as const),
     }));
@@ -63,7 +67,7 @@ describe('Native inserts', () => {
     expect(zero?.s).toBe('-0');
   });
 
-  it('stores series labels as a Map, long and non-ASCII strings included', async () => {
+  it('stores series labels as a Map, long and non-ASCII strings included, and times before 1970', async () => {
     const long = 'é'.repeat(300); // 600 bytes: a two-byte length prefix
     const series = [
       {
@@ -88,19 +92,31 @@ describe('Native inserts', () => {
     block.uint64s('series_id', series, (s) => s.id);
     block.stringMaps('labels', series, (s) => s.labels);
     block.enum8s('kind', series, KIND_CODES, (s) => s.kind);
-    block.times('first_seen', series, () => 1_000);
+    block.times('first_seen', series, () => -1_001);
     block.times('last_seen', series, () => 2_000);
     await ch.insertNative({
       table: `${db()}.series`,
       columns: ['metric', 'series_id', 'labels', 'kind', 'first_seen', 'last_seen'],
       block: block.finish(),
     });
-    const stored = await queryRows<{ id: string; labels: Record<string, string>; kind: string }>(
+    const stored = await queryRows<{
+      id: string;
+      labels: Record<string, string>;
+      kind: string;
+      first: string;
+    }>(
       ch,
-      `SELECT toString(series_id) AS id, labels, toString(kind) AS kind FROM ${db()}.series ORDER BY series_id`,
+      `SELECT toString(series_id) AS id, labels, toString(kind) AS kind,
+              toString(toUnixTimestamp64Milli(first_seen)) AS first
+       FROM ${db()}.series ORDER BY series_id`,
     );
     expect(stored).toEqual(
-      series.map((s) => ({ id: String(s.id), labels: Object.fromEntries(s.labels), kind: s.kind })),
+      series.map((s) => ({
+        id: String(s.id),
+        labels: Object.fromEntries(s.labels),
+        kind: s.kind,
+        first: '-1001',
+      })),
     );
   });
 
@@ -211,5 +227,48 @@ describe('Native inserts', () => {
     expect(() => new NativeBlock(1, 1).enum8s('k', rows, KIND_CODES, () => 'other' as 'gauge')).toThrow(
       "k: other is not one of 'gauge' = 1, 'counter' = 2",
     );
+  });
+});
+
+/**
+ * The server path. No ClickHouse server runs on this machine, so a local HTTP server stands in for
+ * one and keeps the request; what it received is then inserted into the embedded engine.
+ */
+describe('Native inserts over HTTP', () => {
+  it('sends INSERT … FORMAT Native with the block as the body and the settings as query parameters', async () => {
+    const received: Array<{ url: URL; body: Buffer }> = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ url: new URL(req.url ?? '/', 'http://x'), body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'X-ClickHouse-Summary': '{}' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = createClient({ url: `http://127.0.0.1:${port}` });
+    const block = samplesBlock([
+      { name: 'up', seriesId: 3n, timestamp: Date.now(), value: -0, kind: 'gauge' },
+    ]);
+    try {
+      await httpInsert(client)({
+        table: '`db`.samples',
+        columns: SAMPLE_COLUMNS,
+        block,
+        settings: { insert_deduplication_token: "p:0:1-2 'x'", insert_deduplicate: 1 },
+      });
+    } finally {
+      await client.close();
+      server.close();
+    }
+    expect(received).toHaveLength(1);
+    const [request] = received as [{ url: URL; body: Buffer }];
+    expect(request.url.searchParams.get('query')).toBe(
+      'INSERT INTO `db`.samples (metric, series_id, ts, value, kind) FORMAT Native',
+    );
+    expect(request.url.searchParams.get('insert_deduplication_token')).toBe("p:0:1-2 'x'");
+    expect(request.url.searchParams.get('insert_deduplicate')).toBe('1');
+    expect(request.body.equals(block)).toBe(true);
   });
 });
