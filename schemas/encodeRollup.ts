@@ -10,11 +10,38 @@ const out = new AvroWriter();
  * comes first (what `frame` would add).
  */
 export function encodeRollup(r: Rollup, schemaId?: number): Buffer {
-  let bound = 205 + stringBound(r.tier) + stringBound(r.seriesId) + stringBound(r.name) + r.sketch.length;
-  for (const key in r.labels) bound += stringBound(key) + stringBound(r.labels[key] as string);
-  out.start(bound);
+  out.start(rollupBound(r));
   // Framed for a topic in the same pass: one copy out instead of two.
   if (schemaId !== undefined) out.wireHeader(schemaId);
+  writeRollup(r);
+  return out.done();
+}
+
+/**
+ * A tier topic's record (schemas/rollupBatch.avsc): the results as one Avro array (one block),
+ * byte for byte what `rollupBatchType.toBuffer` gives; with `schemaId`, framed.
+ */
+export function encodeRollupBatch(results: ReadonlyArray<Rollup>, schemaId?: number): Buffer {
+  let bound = 20;
+  for (const r of results) bound += rollupBound(r);
+  out.start(bound);
+  if (schemaId !== undefined) out.wireHeader(schemaId);
+  if (results.length > 0) {
+    out.long(results.length);
+    for (const r of results) writeRollup(r);
+  }
+  out.byte(0);
+  return out.done();
+}
+
+/** At most the bytes of a result's encoding, wire header included. */
+export function rollupBound(r: Rollup): number {
+  let bound = 205 + stringBound(r.tier) + stringBound(r.seriesId) + stringBound(r.name) + r.sketch.length;
+  for (const key in r.labels) bound += stringBound(key) + stringBound(r.labels[key] as string);
+  return bound;
+}
+
+function writeRollup(r: Rollup): void {
   out.string(r.tier);
   out.string(r.seriesId);
   out.string(r.name);
@@ -44,5 +71,4 @@ export function encodeRollup(r: Rollup, schemaId?: number): Buffer {
   out.double(r.rate);
   out.long(r.revision);
   out.bytes(r.sketch);
-  return out.done();
 }

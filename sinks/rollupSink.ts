@@ -4,7 +4,7 @@ import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
 import { withRetry } from '../core/retry.js';
-import { encodeRollup } from '../schemas/encodeRollup.js';
+import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
@@ -84,7 +84,7 @@ export function toRollup(row: RollupRow): Rollup {
 /**
  * Writes window results of the tiers to `samples_1m` / `samples_1h` (ReplacingMergeTree by
  * revision: a replayed result is the same row, a correction replaces it) and publishes them,
- * Avro-encoded and keyed by series, to the tier topics.
+ * Avro-encoded in batches per partition, to the tier topics.
  */
 export class RollupSink {
   /** Per tier and series key, the partition kafkajs' default partitioner gives its records. */
@@ -116,26 +116,46 @@ export class RollupSink {
   }
 
   /**
-   * Encodes the results a chunk at a time, with a turn of the event loop between chunks: a
-   * watermark that closes the windows of every series at once hands over 100,000s of results,
-   * and encoding them in one go held the event loop for seconds (no Kafka heartbeats meanwhile).
-   * The table insert and the topic sends then run at the same time; both are awaited.
+   * Publishes the results as batches, one record per partition of the tier topic holding the
+   * results for that partition's series in order (schemas/rollupBatch.avsc), keyed by the series
+   * id of its first result: one produced record per partition and flush instead of one per window.
+   *
+   * Results are converted and encoded a chunk at a time, with a turn of the event loop between
+   * chunks: a watermark that closes the windows of every series at once hands over 100,000s of
+   * results, and encoding them in one go held the event loop for seconds (no Kafka heartbeats
+   * meanwhile). The table insert and the topic sends then run at the same time; both are awaited.
    */
   async write(rows: RollupRow[]): Promise<void> {
     for (const tier of ['1m', '1h'] as const) {
       const mine = rows.filter((r) => r.tier === tier);
       if (mine.length === 0) continue;
       const rollups: Rollup[] = [];
-      const messages: Message[] = [];
+      const byPartition = new Map<number, Rollup[]>();
       for (let at = 0; at < mine.length; at += CHUNK) {
         if (at > 0) await nextTurn();
         for (const row of mine.slice(at, at + CHUNK)) {
           const r = toRollup(row);
           if (this.ch) rollups.push(r);
+          const partition = this.partition(tier, r.seriesId);
+          let list = byPartition.get(partition);
+          if (!list) byPartition.set(partition, (list = []));
+          list.push(r);
+        }
+      }
+      const messages: Message[] = [];
+      let encoded = 0;
+      for (const [partition, results] of byPartition) {
+        for (const batch of batches(results)) {
+          if (encoded >= CHUNK) {
+            await nextTurn();
+            encoded = 0;
+          }
+          encoded += batch.length;
+          const first = batch[0] as Rollup;
           messages.push({
-            key: r.seriesId,
-            value: encodeRollup(r, this.schemaIds[tier]),
-            partition: this.partition(tier, r.seriesId),
+            key: first.seriesId,
+            value: encodeRollupBatch(batch, this.schemaIds[tier]),
+            partition,
           });
         }
       }
@@ -145,6 +165,26 @@ export class RollupSink {
       ]);
     }
   }
+}
+
+/** Bytes of results one record holds at most: well under Kafka's default 1 MB per record. */
+const MAX_BATCH_BYTES = 512 * 1024;
+
+/** Cuts a partition's results into consecutive batches of at most MAX_BATCH_BYTES encoded. */
+function* batches(results: ReadonlyArray<Rollup>): Generator<Rollup[]> {
+  let batch: Rollup[] = [];
+  let bytes = 0;
+  for (const r of results) {
+    const bound = rollupBound(r);
+    if (batch.length > 0 && bytes + bound > MAX_BATCH_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(r);
+    bytes += bound;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /** Series whose partition a RollupSink remembers per tier, at most (beyond, it starts over). */
