@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage, Message } from 'kafkajs';
-import { ensureTopics, partitionCount } from '../core/kafka.js';
+import { ensureTopics, partitionCount, sendAll } from '../core/kafka.js';
 import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import type { Sample } from '../schemas/index.js';
@@ -22,7 +22,7 @@ import type { BenchContext } from './throughput.js';
  * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (Native blocks
  *   of `sink.maxRows` with a deduplication token), into a fresh `samples` table of our schema;
  * - window results: the 1m results the batched run published, produced again as the topology
- *   produces them (idempotent producer, acks all, 1,000 records per request).
+ *   produces them (`sendAll`: idempotent producer, acks all, requests of ~512 KiB and ≤ 1,000 records).
  *
  * Each part is timed in steady state: clients connected, the consumer's group joined, tables
  * created before the clock starts; the consumer's disconnect after it stops. Every part is also
@@ -259,44 +259,28 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
 
 /** Produces the records of `from` again to `to`, as the topology produces window results. */
 async function produceAgain(kafka: Kafka, from: string, to: string): Promise<FloorPart> {
-  const byPartition = new Map<number, Message[]>();
   const admin = kafka.admin();
   await admin.connect();
-  let partitions: number;
   try {
-    partitions = await partitionCount(admin, from);
-    await ensureTopics(admin, [{ topic: to, partitions }]);
+    await ensureTopics(admin, [{ topic: to, partitions: await partitionCount(admin, from) }]);
   } finally {
     await admin.disconnect();
   }
-  let partition = 0;
+  // Each record to the partition it was read from, in the order read.
+  const messages: Message[] = [];
   await readToEnd(kafka, {
     groupId: `${from}-floor-${Date.now().toString(36)}`,
     topics: [from],
-    onMessage: (_topic, _partition, message) => {
-      const list = byPartition.get(partition) ?? [];
-      list.push({ key: message.key, value: message.value, partition });
-      byPartition.set(partition, list);
-      partition = (partition + 1) % partitions;
-    },
+    onMessage: (_topic, partition, message) =>
+      messages.push({ key: message.key, value: message.value, partition }),
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const lists = [...byPartition.values()];
-  const total = lists.reduce((n, l) => n + l.length, 0);
   try {
+    // The topology's own sending: requests of at most ~512 KiB and 1,000 records, acks all.
     return await timed(
-      () => total,
-      async () => {
-        // 1,000 records per request, the partitions' records side by side as the topology sends them.
-        const perPartition = Math.max(1, Math.floor(1000 / Math.max(1, lists.length)));
-        for (let at = 0; lists.some((l) => at < l.length); at += perPartition) {
-          await producer.sendBatch({
-            acks: -1,
-            topicMessages: [{ topic: to, messages: lists.flatMap((l) => l.slice(at, at + perPartition)) }],
-          });
-        }
-      },
+      () => messages.length,
+      () => sendAll(producer, to, messages),
     );
   } finally {
     await producer.disconnect();
