@@ -26,8 +26,8 @@ export interface EmbeddedSession {
  * Inserts into the embedded engine: the block goes to a file (under a tmpfs where there is one)
  * that one statement reads, `INSERT … SELECT * FROM file(…, Native) SETTINGS …`. The embedded
  * engine's client hook takes text bodies only, turns every setting into a `SET` statement of
- * its own and parses the whole body as SQL text: a TabSeparated insert of 2 M rows cost
- * 4–5 CPU s that way, the Native file 0.5–0.8 (bench/README.md).
+ * its own and parses the whole body as SQL text: 2 M rows cost 8–12.6 CPU s that way as
+ * TabSeparated, 1.9–2.4 as a Native file, encoding included (bench/README.md, "Measured: binary inserts…").
  */
 export function embeddedInsert(session: EmbeddedSession, dataPath: string): InsertNative {
   const spool = spoolFolder(dataPath);
