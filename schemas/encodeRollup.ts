@@ -4,22 +4,11 @@ import type { Rollup } from './index.js';
 const out = new AvroWriter();
 
 /**
- * The Avro binary encoding of a window result (schemas/rollup.avsc), byte for byte what
- * `rollupType.toBuffer` gives, without avsc's generic writer: every window of every series
- * produces one. A unit test holds it equal to avsc. With `schemaId`, the Confluent wire header
- * comes first (what `frame` would add).
- */
-export function encodeRollup(r: Rollup, schemaId?: number): Buffer {
-  out.start(rollupBound(r));
-  // Framed for a topic in the same pass: one copy out instead of two.
-  if (schemaId !== undefined) out.wireHeader(schemaId);
-  writeRollup(r);
-  return out.done();
-}
-
-/**
- * A tier topic's record (schemas/rollupBatch.avsc): the results as one Avro array (one block),
- * byte for byte what `rollupBatchType.toBuffer` gives; with `schemaId`, framed.
+ * The Avro binary encoding of a tier topic's record (schemas/rollupBatch.avsc): the window
+ * results as one Avro array (one block), byte for byte what `rollupBatchType.toBuffer` gives,
+ * without avsc's generic writer: every window of every series goes through it. A unit test holds
+ * it equal to avsc. With `schemaId`, the Confluent wire header comes first (what `frame` would
+ * add), written in the same pass: one copy out instead of two.
  */
 export function encodeRollupBatch(results: ReadonlyArray<Rollup>, schemaId?: number): Buffer {
   let bound = 20;

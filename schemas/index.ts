@@ -80,7 +80,6 @@ export const batchType = avro.Type.forSchema(batchSchema);
 /** A bare Avro array of samples, as some producers write batches. */
 export const sampleArrayType = avro.Type.forSchema({ type: 'array', items: sampleSchema });
 export const alertType = avro.Type.forSchema(alertSchema);
-export const rollupType = avro.Type.forSchema(rollupSchema);
 export const rollupBatchType = avro.Type.forSchema(rollupBatchSchema);
 
 /** Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
