@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage, Message } from 'kafkajs';
-import { ensureTopics, partitionCount } from '../core/kafka.js';
+import { ensureTopics, partitionCount, sendAll } from '../core/kafka.js';
 import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
-import { textBody, textTime } from '../sinks/tabSeparated.js';
+import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readToEnd } from '../topology/changelogReader.js';
 import { machineBusySeconds } from './procCpu.js';
@@ -19,10 +19,15 @@ import type { BenchContext } from './throughput.js';
  *
  * - consume: a kafkajs consumer (the topology's fetch settings) reads a pre-loaded input topic
  *   to its end, and our batch decoder decodes every record; no validation, no windows;
- * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (TabSeparated,
- *   blocks of `sink.maxRows`), into a fresh `samples` table of our schema;
+ * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (Native blocks
+ *   of `sink.maxRows` with a deduplication token), into a fresh `samples` table of our schema;
  * - window results: the 1m results the batched run published, produced again as the topology
- *   produces them (idempotent producer, acks all, 1,000 records per request).
+ *   produces them (`sendAll`: idempotent producer, acks all, requests of ~512 KiB and ≤ 1,000 records).
+ *
+ * Each part is timed in steady state: clients connected, the consumer's group joined, tables
+ * created before the clock starts; the consumer's disconnect after it stops. Every part is also
+ * reported per sample of the workload (µs of CPU per sample), so that parts handling records,
+ * rows or results compare directly.
  *
  * A run cannot be faster than the sum of its parts' CPU spread over every core; the ceiling
  * below assumes exactly that (perfect parallelism, nothing else: no validation, no windows, no
@@ -53,6 +58,21 @@ export interface FloorResult {
   ceilingSamplesPerSec: { batched: number | null; unbatched: number | null };
   /** The machine's CPU µs per sample of those parts together. */
   machineCpuMicrosPerSample: { batched: number | null; unbatched: number | null };
+  /** Each part's CPU µs per sample of the workload, for the batched and the unbatched input. */
+  perSample: { batched: PerSample; unbatched: PerSample };
+}
+
+/** CPU µs per sample of this process and of the machine (null where /proc/stat is missing). */
+export interface Micros {
+  process: number;
+  machine: number | null;
+}
+
+export interface PerSample {
+  consume: Micros;
+  insert: Micros;
+  windowResults: Micros;
+  total: Micros;
 }
 
 export interface FloorInputs {
@@ -86,6 +106,23 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
   };
   const batched = micros(consumeBatched);
   const unbatched = micros(consumeUnbatched);
+  const perSample = (consume: FloorPart & { samples: number }): PerSample => {
+    const per = (parts: FloorPart[]): Micros => {
+      const machine = parts.map((p) => p.machineCpuSeconds);
+      const sum = (values: number[]) =>
+        (values.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, consume.samples);
+      return {
+        process: round(sum(parts.map((p) => p.cpuSeconds))) as number,
+        machine: machine.some((m) => m === null) ? null : round(sum(machine as number[])),
+      };
+    };
+    return {
+      consume: per([consume]),
+      insert: per([clickhouseInsert]),
+      windowResults: per([windowResults]),
+      total: per([consume, clickhouseInsert, windowResults]),
+    };
+  };
   const ceiling = (us: number | null) => (us === null ? null : Math.round((inputs.cpus * 1e6) / us));
   return {
     consumeBatched,
@@ -94,37 +131,60 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
     windowResults,
     ceilingSamplesPerSec: { batched: ceiling(batched), unbatched: ceiling(unbatched) },
     machineCpuMicrosPerSample: { batched: round(batched), unbatched: round(unbatched) },
+    perSample: { batched: perSample(consumeBatched), unbatched: perSample(consumeUnbatched) },
+  };
+}
+
+/** Where a part's clock started: wall, CPU of this process, busy time of the machine. */
+interface Mark {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
+  machine: number | undefined;
+}
+
+const mark = (): Mark => ({
+  wall: performance.now(),
+  cpu: process.cpuUsage(),
+  machine: machineBusySeconds(),
+});
+
+/** The part between two marks, `items` handled. */
+function between(start: Mark, end: Mark, items: number): FloorPart {
+  const seconds = (end.wall - start.wall) / 1000;
+  const cpu = (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) / 1e6;
+  return {
+    items,
+    seconds: round(seconds) as number,
+    // Milliseconds: a part of a small run takes a few hundredths of a second.
+    cpuSeconds: Math.round(cpu * 1000) / 1000,
+    machineCpuSeconds:
+      start.machine === undefined || end.machine === undefined
+        ? null
+        : Math.round((end.machine - start.machine) * 1000) / 1000,
+    perSec: Math.round(items / seconds),
   };
 }
 
 /** Times `work` with the CPU of this process and of the machine. */
 async function timed(items: () => number, work: () => Promise<void>): Promise<FloorPart> {
-  const machineBefore = machineBusySeconds();
-  const cpuBefore = process.cpuUsage();
-  const start = performance.now();
+  const start = mark();
   await work();
-  const seconds = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  const machineAfter = machineBusySeconds();
-  return {
-    items: items(),
-    seconds: round(seconds) as number,
-    cpuSeconds: round((cpu.user + cpu.system) / 1e6) as number,
-    machineCpuSeconds:
-      machineBefore === undefined || machineAfter === undefined
-        ? null
-        : (round(machineAfter - machineBefore) as number),
-    perSec: Math.round(items() / seconds),
-  };
+  return between(start, mark(), items());
 }
 
-/** Reads `topic` to its end with the topology's fetch settings; returns the records read. */
+/**
+ * Reads `topic` to its end with the topology's fetch settings, timed in steady state: from the
+ * group join to the last record read, without the consumer's connect, join and disconnect
+ * (seconds of waiting on the group coordinator that a long-running topology pays once).
+ */
 async function readAll(
   kafka: Kafka,
   topic: string,
   onMessage: (message: KafkaMessage & { value: Buffer }) => void,
-): Promise<number> {
+): Promise<FloorPart> {
   let records = 0;
+  let joined: Mark | undefined;
+  let read: Mark | undefined;
   await readToEnd(kafka, {
     groupId: `${topic}-floor-${Date.now().toString(36)}`,
     topics: [topic],
@@ -133,8 +193,17 @@ async function readAll(
       records++;
       if (message.value) onMessage(message as KafkaMessage & { value: Buffer });
     },
+    steady: {
+      joined: () => {
+        joined ??= mark();
+      },
+      read: () => {
+        read = mark();
+      },
+    },
   });
-  return records;
+  if (joined === undefined || read === undefined) throw new Error(`floor: ${topic} was not read to its end`);
+  return between(joined, read, records);
 }
 
 async function consumeAll(
@@ -143,50 +212,43 @@ async function consumeAll(
   keep: (batch: Sample[]) => void,
 ): Promise<FloorPart & { samples: number }> {
   let samples = 0;
-  let records = 0;
-  const part = await timed(
-    () => records,
-    async () => {
-      records = await readAll(kafka, topic, (message) => {
-        // Confluent wire format: magic byte and schema id first.
-        const batch = decodeSampleBatch(message.value.subarray(5));
-        samples += batch.length;
-        keep(batch);
-      });
-    },
-  );
+  const part = await readAll(kafka, topic, (message) => {
+    // Confluent wire format: magic byte and schema id first.
+    const batch = decodeSampleBatch(message.value.subarray(5));
+    samples += batch.length;
+    keep(batch);
+  });
   return { ...part, samples };
 }
 
-/** The raw rows of `samples` as the raw sink writes them, inserted in blocks of 200,000. */
+/** The raw rows of `samples` as the raw sink writes them, inserted in blocks of `sink.maxRows`. */
 async function insertRows(ctx: BenchContext, samples: Sample[], path: string): Promise<FloorPart> {
   const ch = await openClickHouse({ ...ctx.base.clickhouse, path, database: 'floor' });
   try {
     await ensureTables(ch, ctx.base.retention);
-    // Text built before the clock starts: only the engine's part is timed.
+    // Blocks built before the clock starts: only the engine's part is timed.
     const ids = new Map<string, bigint>();
-    const bodies: string[] = [];
-    const block = ctx.base.sink.maxRows;
-    for (let i = 0; i < samples.length; i += block) {
-      let body = '';
-      for (const s of samples.slice(i, i + block)) {
+    const blocks: Buffer[] = [];
+    const size = ctx.base.sink.maxRows;
+    for (let i = 0; i < samples.length; i += size) {
+      const rows = samples.slice(i, i + size).map((s) => {
         const labels = Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
         const key = `${s.name}${JSON.stringify(labels)}`;
         let id = ids.get(key);
         if (id === undefined) ids.set(key, (id = seriesId(s.name, labels)));
-        body += `${s.name}\t${id}\t${textTime(s.timestamp)}\t${s.value}\t${s.kind}\n`;
-      }
-      bodies.push(body);
+        return { name: s.name, seriesId: id, timestamp: s.timestamp, value: s.value, kind: s.kind };
+      });
+      blocks.push(samplesBlock(rows));
     }
     return await timed(
       () => samples.length,
       async () => {
-        for (const body of bodies)
-          await ch.client.insert({
+        for (const [i, block] of blocks.entries())
+          await ch.insertNative({
             table: 'floor.samples',
-            values: textBody(body),
-            format: 'TabSeparated',
-            columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
+            columns: SAMPLE_COLUMNS,
+            block,
+            settings: { insert_deduplication_token: `floor:${i}`, insert_deduplicate: 1 },
           });
       },
     );
@@ -197,40 +259,28 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
 
 /** Produces the records of `from` again to `to`, as the topology produces window results. */
 async function produceAgain(kafka: Kafka, from: string, to: string): Promise<FloorPart> {
-  const byPartition = new Map<number, Message[]>();
   const admin = kafka.admin();
   await admin.connect();
-  let partitions: number;
   try {
-    partitions = await partitionCount(admin, from);
-    await ensureTopics(admin, [{ topic: to, partitions }]);
+    await ensureTopics(admin, [{ topic: to, partitions: await partitionCount(admin, from) }]);
   } finally {
     await admin.disconnect();
   }
-  let partition = 0;
-  await readAll(kafka, from, (message) => {
-    const list = byPartition.get(partition) ?? [];
-    list.push({ key: message.key, value: message.value, partition });
-    byPartition.set(partition, list);
-    partition = (partition + 1) % partitions;
+  // Each record to the partition it was read from, in the order read.
+  const messages: Message[] = [];
+  await readToEnd(kafka, {
+    groupId: `${from}-floor-${Date.now().toString(36)}`,
+    topics: [from],
+    onMessage: (_topic, partition, message) =>
+      messages.push({ key: message.key, value: message.value, partition }),
   });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const lists = [...byPartition.values()];
-  const total = lists.reduce((n, l) => n + l.length, 0);
   try {
+    // The topology's own sending: requests of at most ~512 KiB and 1,000 records, acks all.
     return await timed(
-      () => total,
-      async () => {
-        // 1,000 records per request, the partitions' records side by side as the topology sends them.
-        const perPartition = Math.max(1, Math.floor(1000 / Math.max(1, lists.length)));
-        for (let at = 0; lists.some((l) => at < l.length); at += perPartition) {
-          await producer.sendBatch({
-            acks: -1,
-            topicMessages: [{ topic: to, messages: lists.flatMap((l) => l.slice(at, at + perPartition)) }],
-          });
-        }
-      },
+      () => messages.length,
+      () => sendAll(producer, to, messages),
     );
   } finally {
     await producer.disconnect();

@@ -1,5 +1,5 @@
 import type { CollectorBenchResult } from './collectorRun.js';
-import type { FloorResult } from './floor.js';
+import type { FloorResult, Micros } from './floor.js';
 import type { LatencyResult } from './latency.js';
 import type { ThroughputResult, Workload } from './throughput.js';
 
@@ -200,6 +200,8 @@ export function formatReport(r: BenchReport): string {
   return lines.join('\n');
 }
 
+const micros = (m: Micros) => `${n(m.process, 2)} / ${n(m.machine, 2)}`;
+
 /** The floor as a table: each fixed part alone, and the ceiling they leave. */
 function formatFloor(f: FloorResult): string[] {
   const part = (p: FloorResult['clickhouseInsert'], unit: string) => [
@@ -214,8 +216,22 @@ function formatFloor(f: FloorResult): string[] {
       ['floor: each fixed part alone ⁷', 'handled', 'wall', 'rate', 'CPU, this process', 'CPU, machine'],
       ['consume + decode, batched input', ...part(f.consumeBatched, 'records')],
       ['consume + decode, unbatched input', ...part(f.consumeUnbatched, 'records')],
-      ['raw rows into ClickHouse (TabSeparated)', ...part(f.clickhouseInsert, 'rows')],
+      ['raw rows into ClickHouse (Native)', ...part(f.clickhouseInsert, 'rows')],
       ['1m window results produced to Kafka', ...part(f.windowResults, 'records')],
+    ]),
+    '',
+    ...table([
+      ['CPU µs per sample of each part (this process / machine)', 'batched', 'unbatched'],
+      ...(['consume', 'insert', 'windowResults', 'total'] as const).map((k) => [
+        {
+          consume: 'consume + decode',
+          insert: 'raw rows into ClickHouse',
+          windowResults: '1m window results produced',
+          total: 'the three together',
+        }[k],
+        micros(f.perSample.batched[k]),
+        micros(f.perSample.unbatched[k]),
+      ]),
     ]),
     '',
     ...table([
@@ -232,7 +248,8 @@ function formatFloor(f: FloorResult): string[] {
       ],
     ]),
     '⁷ bench/floor.ts: kafkajs reading the pre-loaded input topic with our decoder, the embedded ClickHouse',
-    "  inserting the raw rows, kafkajs producing the batched run's 1m results again; each alone, in this process.",
+    "  inserting the raw rows, kafkajs producing the batched run's 1m results again; each alone, in this process,",
+    '  in steady state (connect, group join and disconnect outside the timing).',
   ];
 }
 

@@ -4,17 +4,33 @@ import type { Rollup } from './index.js';
 const out = new AvroWriter();
 
 /**
- * The Avro binary encoding of a window result (schemas/rollup.avsc), byte for byte what
- * `rollupType.toBuffer` gives, without avsc's generic writer: every window of every series
- * produces one. A unit test holds it equal to avsc. With `schemaId`, the Confluent wire header
- * comes first (what `frame` would add).
+ * The Avro binary encoding of a tier topic's record (schemas/rollupBatch.avsc): the window
+ * results as one Avro array (one block), byte for byte what `rollupBatchType.toBuffer` gives,
+ * without avsc's generic writer: every window of every series goes through it. A unit test holds
+ * it equal to avsc. With `schemaId`, the Confluent wire header comes first (what `frame` would
+ * add), written in the same pass: one copy out instead of two.
  */
-export function encodeRollup(r: Rollup, schemaId?: number): Buffer {
+export function encodeRollupBatch(results: ReadonlyArray<Rollup>, schemaId?: number): Buffer {
+  let bound = 20;
+  for (const r of results) bound += rollupBound(r);
+  out.start(bound);
+  if (schemaId !== undefined) out.wireHeader(schemaId);
+  if (results.length > 0) {
+    out.long(results.length);
+    for (const r of results) writeRollup(r);
+  }
+  out.byte(0);
+  return out.done();
+}
+
+/** At most the bytes of a result's encoding, wire header included. */
+export function rollupBound(r: Rollup): number {
   let bound = 205 + stringBound(r.tier) + stringBound(r.seriesId) + stringBound(r.name) + r.sketch.length;
   for (const key in r.labels) bound += stringBound(key) + stringBound(r.labels[key] as string);
-  out.start(bound);
-  // Framed for a topic in the same pass: one copy out instead of two.
-  if (schemaId !== undefined) out.wireHeader(schemaId);
+  return bound;
+}
+
+function writeRollup(r: Rollup): void {
   out.string(r.tier);
   out.string(r.seriesId);
   out.string(r.name);
@@ -44,5 +60,4 @@ export function encodeRollup(r: Rollup, schemaId?: number): Buffer {
   out.double(r.rate);
   out.long(r.revision);
   out.bytes(r.sketch);
-  return out.done();
 }

@@ -10,6 +10,8 @@ export const sampleSchema = load('./sample.avsc');
 export const batchSchema = load('./batch.avsc');
 export const alertSchema = load('./alert.avsc');
 export const rollupSchema = load('./rollup.avsc');
+/** The records of the tier topics: a flush's window results for one partition (docs/tier-topics.md). */
+export const rollupBatchSchema = load('./rollupBatch.avsc');
 
 export type SampleKind = 'gauge' | 'counter';
 
@@ -52,6 +54,11 @@ export interface Rollup {
   sketch: Buffer;
 }
 
+/** A record of a tier topic (schemas/rollupBatch.avsc): window results of one partition, in order. */
+export interface RollupBatch {
+  results: Rollup[];
+}
+
 export type AlertState = 'pending' | 'firing' | 'resolved';
 
 export interface AlertEvent {
@@ -73,7 +80,7 @@ export const batchType = avro.Type.forSchema(batchSchema);
 /** A bare Avro array of samples, as some producers write batches. */
 export const sampleArrayType = avro.Type.forSchema({ type: 'array', items: sampleSchema });
 export const alertType = avro.Type.forSchema(alertSchema);
-export const rollupType = avro.Type.forSchema(rollupSchema);
+export const rollupBatchType = avro.Type.forSchema(rollupBatchSchema);
 
 /** Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
 export const WIRE_HEADER_BYTES = 5;

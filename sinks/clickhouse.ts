@@ -5,6 +5,7 @@ import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../core/config.js';
 import { SinkError } from '../core/errors.js';
 import { StorageHealth } from './storageHealth.js';
+import { embeddedInsert, httpInsert, type EmbeddedSession, type InsertNative } from './insertNative.js';
 
 type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 
@@ -15,6 +16,8 @@ export interface ClickHouse {
   embeddedPath: string | undefined;
   /** Whether writes go through or wait for storage (a full disk, a server down); every write runs through it. */
   health: StorageHealth;
+  /** Inserts a Native block (sinks/nativeBlock.ts): the sinks' one insert path for rows. */
+  insertNative: InsertNative;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,7 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   };
   let client: ClickHouseClient;
   let embeddedPath: string | undefined;
+  let insertNative: InsertNative;
   if (config.url) {
     client = createClient({
       url: config.url,
@@ -38,13 +42,18 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
       clickhouse_settings: settings,
       request_timeout: 120_000,
     });
+    insertNative = httpInsert(client);
   } else {
     embeddedPath = resolve(config.path);
     mkdirSync(embeddedPath, { recursive: true });
     try {
       // chdb and @clickhouse/client each bundle a copy of the same Connection types.
-      const connection = createChdbConnection({ path: embeddedPath }) as unknown as ClientConnection;
-      client = createClient({ connection, clickhouse_settings: settings });
+      const chdb = createChdbConnection({ path: embeddedPath });
+      client = createClient({
+        connection: chdb as unknown as ClientConnection,
+        clickhouse_settings: settings,
+      });
+      insertNative = embeddedInsert(chdb.chdb as EmbeddedSession, embeddedPath);
     } catch (error) {
       throw new SinkError(
         `cannot open the embedded ClickHouse at ${embeddedPath}: ${(error as Error).message}`,
@@ -72,6 +81,7 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
     database: config.database,
     embeddedPath,
     health: new StorageHealth(),
+    insertNative,
     close: () => client.close(),
   };
 }

@@ -3,11 +3,11 @@ import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
-import { encodeRollup } from '../schemas/encodeRollup.js';
+import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
-import { textBody, textNumber, textString, textTime } from './tabSeparated.js';
+import { NativeBlock } from './nativeBlock.js';
 
 export type Tier = '1m' | '1h';
 
@@ -23,7 +23,8 @@ export interface RollupRow {
   revision: number;
 }
 
-const COLUMNS: [string, ...string[]] = [
+/** The columns of `samples_<tier>` that `rollupBlock` fills, in its order. */
+const COLUMNS: ReadonlyArray<string> = [
   'metric',
   'series_id',
   'ts',
@@ -82,7 +83,7 @@ export function toRollup(row: RollupRow): Rollup {
 /**
  * Writes window results of the tiers to `samples_1m` / `samples_1h` (ReplacingMergeTree by
  * revision: a replayed result is the same row, a correction replaces it) and publishes them,
- * Avro-encoded and keyed by series, to the tier topics.
+ * Avro-encoded in batches per partition, to the tier topics.
  */
 export class RollupSink {
   /** Per tier and series key, the partition kafkajs' default partitioner gives its records. */
@@ -114,35 +115,75 @@ export class RollupSink {
   }
 
   /**
-   * Encodes the results a chunk at a time, with a turn of the event loop between chunks: a
-   * watermark that closes the windows of every series at once hands over 100,000s of results,
-   * and encoding them in one go held the event loop for seconds (no Kafka heartbeats meanwhile).
-   * The table insert and the topic sends then run at the same time; both are awaited.
+   * Publishes the results as batches, one record per partition of the tier topic holding the
+   * results for that partition's series in order (schemas/rollupBatch.avsc), keyed by the series
+   * id of its first result: one produced record per partition and flush instead of one per window.
+   *
+   * Results are converted and encoded a chunk at a time, with a turn of the event loop between
+   * chunks: a watermark that closes the windows of every series at once hands over 100,000s of
+   * results, and encoding them in one go held the event loop for seconds (no Kafka heartbeats
+   * meanwhile). The table insert and the topic sends then run at the same time; both are awaited.
    */
   async write(rows: RollupRow[]): Promise<void> {
     for (const tier of ['1m', '1h'] as const) {
       const mine = rows.filter((r) => r.tier === tier);
       if (mine.length === 0) continue;
-      let body = '';
-      const messages: Message[] = [];
+      const rollups: Rollup[] = [];
+      const byPartition = new Map<number, Rollup[]>();
       for (let at = 0; at < mine.length; at += CHUNK) {
         if (at > 0) await nextTurn();
         for (const row of mine.slice(at, at + CHUNK)) {
           const r = toRollup(row);
-          if (this.ch) body += rollupLine(r);
+          if (this.ch) rollups.push(r);
+          const partition = this.partition(tier, r.seriesId);
+          let list = byPartition.get(partition);
+          if (!list) byPartition.set(partition, (list = []));
+          list.push(r);
+        }
+      }
+      const messages: Message[] = [];
+      let encoded = 0;
+      for (const [partition, results] of byPartition) {
+        for (const batch of batches(results)) {
+          if (encoded >= CHUNK) {
+            await nextTurn();
+            encoded = 0;
+          }
+          encoded += batch.length;
+          const first = batch[0] as Rollup;
           messages.push({
-            key: r.seriesId,
-            value: encodeRollup(r, this.schemaIds[tier]),
-            partition: this.partition(tier, r.seriesId),
+            key: first.seriesId,
+            value: encodeRollupBatch(batch, this.schemaIds[tier]),
+            partition,
           });
         }
       }
       await Promise.all([
-        this.ch ? insertBody(this.ch, tier, body, mine.length) : undefined,
+        this.ch ? insertRollups(this.ch, tier, rollups) : undefined,
         sendAll(this.producer, this.topics[tier], messages),
       ]);
     }
   }
+}
+
+/** Bytes of results one record holds at most: well under Kafka's default 1 MB per record. */
+const MAX_BATCH_BYTES = 512 * 1024;
+
+/** Cuts a partition's results into consecutive batches of at most MAX_BATCH_BYTES encoded. */
+function* batches(results: ReadonlyArray<Rollup>): Generator<Rollup[]> {
+  let batch: Rollup[] = [];
+  let bytes = 0;
+  for (const r of results) {
+    const bound = rollupBound(r);
+    if (batch.length > 0 && bytes + bound > MAX_BATCH_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(r);
+    bytes += bound;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /** Series whose partition a RollupSink remembers per tier, at most (beyond, it starts over). */
@@ -153,41 +194,48 @@ const CHUNK = 5000;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** A window result as a TabSeparated row of `samples_<tier>` (COLUMNS). */
-function rollupLine(r: Rollup): string {
-  return (
-    `${textString(r.name)}\t${textString(r.seriesId)}\t${textTime(r.windowStart)}\t${r.count}\t${textNumber(r.sum)}\t` +
-    `${textNumber(r.min)}\t${textNumber(r.max)}\t${textNumber(r.avg)}\t${textNumber(r.first)}\t${textNumber(r.last)}\t` +
-    `${textNumber(r.p50)}\t${textNumber(r.p90)}\t${textNumber(r.p99)}\t` +
-    `${textNumber(r.increase)}\t${textNumber(r.rate)}\t${r.revision}\n`
-  );
+/** Window results as a Native block of `samples_<tier>` (COLUMNS). */
+export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
+  const block = new NativeBlock(rollups.length, COLUMNS.length);
+  block.strings('metric', rollups, (r) => r.name);
+  block.uint64s('series_id', rollups, (r) => BigInt(r.seriesId));
+  block.times('ts', rollups, (r) => r.windowStart);
+  block.uint32s('count', rollups, (r) => r.count);
+  block.float64s('sum', rollups, (r) => r.sum);
+  block.float64s('min', rollups, (r) => r.min);
+  block.float64s('max', rollups, (r) => r.max);
+  block.float64s('avg', rollups, (r) => r.avg);
+  block.float64s('first', rollups, (r) => r.first);
+  block.float64s('last', rollups, (r) => r.last);
+  block.float64s('p50', rollups, (r) => r.p50);
+  block.float64s('p90', rollups, (r) => r.p90);
+  block.float64s('p99', rollups, (r) => r.p99);
+  block.float64s('increase', rollups, (r) => r.increase);
+  block.float64s('rate', rollups, (r) => r.rate);
+  block.uint32s('revision', rollups, (r) => r.revision);
+  return block.finish();
 }
 
 /** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
-  let body = '';
-  for (const r of rollups) body += rollupLine(r);
-  await insertBody(ch, tier, body, rollups.length);
-}
-
-async function insertBody(ch: ClickHouse, tier: Tier, body: string, rows: number): Promise<void> {
+  const insert = {
+    table: `\`${ch.database}\`.samples_${tier}`,
+    columns: COLUMNS,
+    block: rollupBlock(rollups),
+  };
   try {
-    await ch.health.run(
-      `insert into samples_${tier}`,
-      () =>
-        ch.client.insert({
-          table: `\`${ch.database}\`.samples_${tier}`,
-          values: textBody(body),
-          format: 'TabSeparated',
-          columns: COLUMNS,
-        }),
-      { retryIf: () => true, attempts: 6 },
-    );
-  } catch (error) {
-    throw new SinkError(`cannot insert ${rows} rows into samples_${tier}: ${(error as Error).message}`, {
-      cause: error,
-      retriable: true,
+    await ch.health.run(`insert into samples_${tier}`, () => ch.insertNative(insert), {
+      retryIf: () => true,
+      attempts: 6,
     });
+  } catch (error) {
+    throw new SinkError(
+      `cannot insert ${rollups.length} rows into samples_${tier}: ${(error as Error).message}`,
+      {
+        cause: error,
+        retriable: true,
+      },
+    );
   }
 }

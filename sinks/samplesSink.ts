@@ -2,7 +2,8 @@ import { SinkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
-import { textBody, textNumber, textTime } from './tabSeparated.js';
+import { NativeBlock } from './nativeBlock.js';
+import { KIND_CODES } from './tables.js';
 
 /** An insert block: rows of one topic-partition from a contiguous offset range. */
 interface Block {
@@ -115,33 +116,36 @@ export class SamplesSink {
   }
 
   private async record(blocks: Block[]): Promise<void> {
-    const values = blocks.map((b) => [SINK, b.topic, b.partition, b.first, b.last, b.rows.length]);
-    await this.ch.health.run('insert into sink_blocks', () =>
-      this.ch.client.insert({
-        table: `\`${this.ch.database}\`.sink_blocks`,
-        values,
-        format: 'JSONCompactEachRow',
-        columns: ['sink', 'topic', 'partition', 'first_offset', 'last_offset', 'rows'],
-      }),
-    );
+    const block = new NativeBlock(blocks.length, 6);
+    block.strings('sink', blocks, () => SINK);
+    block.strings('topic', blocks, (b) => b.topic);
+    block.uint32s('partition', blocks, (b) => b.partition);
+    block.uint64s('first_offset', blocks, (b) => BigInt(b.first));
+    block.uint64s('last_offset', blocks, (b) => BigInt(b.last));
+    block.uint32s('rows', blocks, (b) => b.rows.length);
+    const insert = {
+      table: `\`${this.ch.database}\`.sink_blocks`,
+      columns: ['sink', 'topic', 'partition', 'first_offset', 'last_offset', 'rows'],
+      block: block.finish(),
+    };
+    await this.ch.health.run('insert into sink_blocks', () => this.ch.insertNative(insert));
   }
 
   private async insertBlock(block: Block): Promise<void> {
-    const body = tabSeparated(block.rows);
-    const token = `${block.topic}:${block.partition}:${block.first}-${block.last}`;
+    const insert = {
+      table: `\`${this.ch.database}\`.samples`,
+      columns: SAMPLE_COLUMNS,
+      block: samplesBlock(block.rows),
+      settings: {
+        insert_deduplication_token: `${block.topic}:${block.partition}:${block.first}-${block.last}`,
+        insert_deduplicate: 1,
+      },
+    };
     try {
-      await this.ch.health.run(
-        'insert into samples',
-        () =>
-          this.ch.client.insert({
-            table: `\`${this.ch.database}\`.samples`,
-            values: textBody(body),
-            format: 'TabSeparated',
-            columns: ['metric', 'series_id', 'ts', 'value', 'kind'],
-            clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
-          }),
-        { retryIf: () => true, attempts: 6 },
-      );
+      await this.ch.health.run('insert into samples', () => this.ch.insertNative(insert), {
+        retryIf: () => true,
+        attempts: 6,
+      });
     } catch (error) {
       throw new SinkError(
         `cannot insert ${block.rows.length} rows into samples: ${(error as Error).message}`,
@@ -165,7 +169,7 @@ export class SamplesSink {
         }
       }
     }
-    const values: unknown[][] = [];
+    const fresh: Array<{ id: bigint; row: SampleRow; first: number; last: number }> = [];
     for (const [id, s] of seen) {
       const written = this.seriesSeen.get(id);
       if (
@@ -175,30 +179,42 @@ export class SamplesSink {
       )
         continue;
       this.seriesSeen.set(id, Math.max(written ?? 0, s.last));
-      values.push([s.row.name, id.toString(), Object.fromEntries(s.row.labels), s.row.kind, s.first, s.last]);
+      fresh.push({ id, ...s });
     }
-    if (values.length === 0) return;
-    await this.ch.health.run(
-      'insert into series',
-      () =>
-        this.ch.client.insert({
-          table: `\`${this.ch.database}\`.series`,
-          values,
-          format: 'JSONCompactEachRow',
-          columns: ['metric', 'series_id', 'labels', 'kind', 'first_seen', 'last_seen'],
-        }),
-      { retryIf: () => true, attempts: 6 },
-    );
+    if (fresh.length === 0) return;
+    const block = new NativeBlock(fresh.length, 6);
+    block.strings('metric', fresh, (s) => s.row.name);
+    block.uint64s('series_id', fresh, (s) => s.id);
+    block.stringMaps('labels', fresh, (s) => s.row.labels);
+    block.enum8s('kind', fresh, KIND_CODES, (s) => s.row.kind);
+    block.times('first_seen', fresh, (s) => s.first);
+    block.times('last_seen', fresh, (s) => s.last);
+    const insert = {
+      table: `\`${this.ch.database}\`.series`,
+      columns: ['metric', 'series_id', 'labels', 'kind', 'first_seen', 'last_seen'],
+      block: block.finish(),
+    };
+    await this.ch.health.run('insert into series', () => this.ch.insertNative(insert), {
+      retryIf: () => true,
+      attempts: 6,
+    });
   }
 }
 
-/** Rows as TabSeparated text; metric names are validated Prometheus names and need no escaping. */
-function tabSeparated(rows: ReadonlyArray<SampleRow>): string {
-  let body = '';
-  for (const r of rows) {
-    body += `${r.name}\t${r.seriesKey}\t${textTime(r.timestamp)}\t${textNumber(r.value)}\t${r.kind}\n`;
-  }
-  return body;
+/** The columns of `samples` that `samplesBlock` fills, in its order. */
+export const SAMPLE_COLUMNS: ReadonlyArray<string> = ['metric', 'series_id', 'ts', 'value', 'kind'];
+
+/** Raw rows as a Native block of `samples` (SAMPLE_COLUMNS). */
+export function samplesBlock(
+  rows: ReadonlyArray<Pick<SampleRow, 'name' | 'seriesId' | 'timestamp' | 'value' | 'kind'>>,
+): Buffer {
+  const block = new NativeBlock(rows.length, SAMPLE_COLUMNS.length);
+  block.strings('metric', rows, (r) => r.name);
+  block.uint64s('series_id', rows, (r) => r.seriesId);
+  block.times('ts', rows, (r) => r.timestamp);
+  block.float64s('value', rows, (r) => r.value);
+  block.enum8s('kind', rows, KIND_CODES, (r) => r.kind);
+  return block.finish();
 }
 
 function key(topic: string, partition: number): string {

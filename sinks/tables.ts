@@ -2,6 +2,9 @@ import type { Config } from '../core/config.js';
 import { SinkError } from '../core/errors.js';
 import type { ClickHouse } from './clickhouse.js';
 
+/** The codes of the `kind` columns' Enum8, as the statements below declare them. */
+export const KIND_CODES = { gauge: 1, counter: 2 } as const;
+
 /**
  * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
  * one row per series and window (`ts` = window start). Windows only grow (a correction adds late

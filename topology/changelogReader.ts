@@ -11,6 +11,12 @@ export interface ReadToEndOptions {
   consumer?: Omit<ConsumerConfig, 'groupId'>;
   /** Each message before the end, per partition in offset order. */
   onMessage: (topic: string, partition: number, message: KafkaMessage) => void;
+  /**
+   * The bounds of the reading itself, for whoever times it: `joined` when the consumer has
+   * joined its group (connect and join behind it, no fetch yet), `read` once every partition is
+   * read (before the consumer disconnects, which waits for a last fetch).
+   */
+  steady?: { joined(): void; read(): void };
 }
 
 /**
@@ -41,14 +47,18 @@ export async function readToEnd(kafka: Kafka, options: ReadToEndOptions): Promis
     groupId: options.groupId,
   });
   await consumer.connect();
+  const { steady } = options;
   try {
     await new Promise<void>((resolve, reject) => {
+      if (steady) consumer.on(consumer.events.GROUP_JOIN, () => steady.joined());
       const reached = (topic: string, partition: number, lastOffset: string | number) => {
         const id = `${topic}:${partition}`;
         const end = remaining.get(id);
         if (end === undefined || Number(lastOffset) < end - 1) return;
         remaining.delete(id);
-        if (remaining.size === 0) resolve();
+        if (remaining.size > 0) return;
+        steady?.read();
+        resolve();
       };
       // A batch of transaction markers only is never handed to eachBatch; this event still sees it.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>

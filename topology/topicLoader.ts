@@ -6,7 +6,13 @@ import { committedToEnd, ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { Rejected } from '../core/records.js';
 import { withRetry } from '../core/retry.js';
-import { alertType, rollupType, WIRE_HEADER_BYTES, type AlertEvent, type Rollup } from '../schemas/index.js';
+import {
+  alertType,
+  rollupBatchType,
+  WIRE_HEADER_BYTES,
+  type AlertEvent,
+  type RollupBatch,
+} from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import { insertAlerts } from '../sinks/alertsTable.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
@@ -138,10 +144,11 @@ export async function startTopicLoader(deps: {
 
 /**
  * The loader's second source (`run --mode load`): window results published by topology
- * instances running with `--sink topics`, from the tier topics into `samples_1m` / `samples_1h`
- * (a repeat inserts an identical row, same revision).
+ * instances running with `--sink topics`, batches of them per record (schemas/rollupBatch.avsc),
+ * from the tier topics into `samples_1m` / `samples_1h` (a repeat inserts an identical row, same
+ * revision).
  */
-export function rollupTopics(config: Config, clickhouse: ClickHouse): Array<LoadedTopic<Rollup>> {
+export function rollupTopics(config: Config, clickhouse: ClickHouse): Array<LoadedTopic<RollupBatch>> {
   return (
     [
       [config.topics.metrics1m, '1m'],
@@ -149,9 +156,14 @@ export function rollupTopics(config: Config, clickhouse: ClickHouse): Array<Load
     ] as const
   ).map(([topic, tier]) => ({
     topic,
-    what: 'window result',
-    type: rollupType,
-    insert: (rows) => insertRollups(clickhouse, tier, rows),
+    what: 'batch of window results',
+    type: rollupBatchType,
+    insert: (batches) =>
+      insertRollups(
+        clickhouse,
+        tier,
+        batches.flatMap((b) => b.results),
+      ),
   }));
 }
 

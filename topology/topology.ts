@@ -24,7 +24,7 @@ import { bufferRows } from '../operators/bufferRows.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { validateSamples } from '../operators/validateSamples.js';
-import { batchSchema, rollupSchema } from '../schemas/index.js';
+import { batchSchema, rollupBatchSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
@@ -154,8 +154,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
   if (clickhouse) await ensureTables(clickhouse, config.retention);
   const schemaIds = {
-    '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupSchema),
-    '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupSchema),
+    '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupBatchSchema),
+    '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupBatchSchema),
   };
   const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
   const alertTarget =

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRollup } from '../../schemas/encodeRollup.js';
-import { frame, rollupType, type Rollup } from '../../schemas/index.js';
+import { encodeRollupBatch } from '../../schemas/encodeRollup.js';
+import { frame, rollupBatchSchema, rollupBatchType, rollupSchema, type Rollup } from '../../schemas/index.js';
 
 const base: Rollup = {
   tier: '1m',
@@ -26,7 +26,7 @@ const base: Rollup = {
   sketch: Buffer.from([1, 2, 3, 250]),
 };
 
-describe('encodeRollup', () => {
+describe('encodeRollupBatch', () => {
   it.each([
     ['a counter with labels', base],
     [
@@ -40,10 +40,28 @@ describe('encodeRollup', () => {
     ],
     ['a large sketch', { ...base, sketch: Buffer.alloc(100_000, 7) }],
   ] as Array<[string, Rollup]>)('writes exactly the bytes avsc writes for %s', (_, rollup) => {
-    expect(encodeRollup(rollup).equals(rollupType.toBuffer(rollup))).toBe(true);
+    const avsc = rollupBatchType.toBuffer({ results: [rollup] });
+    expect(encodeRollupBatch([rollup]).equals(avsc)).toBe(true);
     // Framed for a topic: the wire header, then the same bytes.
-    expect(encodeRollup(rollup, 0x01020304).equals(frame(0x01020304, rollupType.toBuffer(rollup)))).toBe(
-      true,
-    );
+    expect(encodeRollupBatch([rollup], 0x01020304).equals(frame(0x01020304, avsc))).toBe(true);
+  });
+
+  it('writes exactly the bytes avsc writes for a batch of results, and for an empty one', () => {
+    const results: Rollup[] = [
+      base,
+      { ...base, kind: 'gauge', labels: {}, sketch: Buffer.alloc(0) },
+      { ...base, name: 'Zürich_東京', labels: { host: 'x'.repeat(5000) }, sketch: Buffer.alloc(100_000, 7) },
+    ];
+    for (const batch of [results, []]) {
+      expect(encodeRollupBatch(batch).equals(rollupBatchType.toBuffer({ results: batch }))).toBe(true);
+      expect(encodeRollupBatch(batch, 9).equals(frame(9, rollupBatchType.toBuffer({ results: batch })))).toBe(
+        true,
+      );
+    }
+  });
+
+  it('holds its results as schemas/rollup.avsc spells a result (the two files do not drift apart)', () => {
+    const fields = (rollupBatchSchema as { fields: Array<{ type: { items: unknown } }> }).fields;
+    expect(fields[0]?.type.items).toEqual(rollupSchema);
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import type { ClickHouse } from '../../sinks/clickhouse.js';
 import { StorageHealth } from '../../sinks/storageHealth.js';
+import { embeddedInsert } from '../../sinks/insertNative.js';
 import { startAdminServer, type AdminServer } from '../../topology/adminServer.js';
 import { createTopologyMetrics, STAGES, type TopologyMetrics } from '../../topology/metrics.js';
 
@@ -46,12 +47,14 @@ describe('createTopologyMetrics', () => {
 });
 
 describe('admin server', () => {
+  const chdb = createChdbConnection({ path: ':memory:' });
   const clickhouse: ClickHouse = {
     // chdb and @clickhouse/client each bundle a copy of the same Connection types.
-    client: createClient({ connection: createChdbConnection({ path: ':memory:' }) as never }),
+    client: createClient({ connection: chdb as never }),
     database: 'metrics',
     embeddedPath: undefined,
     health: new StorageHealth(),
+    insertNative: embeddedInsert(chdb.chdb, chdb.chdb.session.path),
     close: () => clickhouse.client.close(),
   };
   const metrics = createTopologyMetrics();

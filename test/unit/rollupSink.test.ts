@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { kafkajsPartition } from './kafkajsPartition.js';
 import { finalize, sampleAggregator } from '../../core/aggregate.js';
 import type { SampleRow } from '../../core/records.js';
-import { rollupType, type Rollup } from '../../schemas/index.js';
+import { rollupBatchType, type Rollup, type RollupBatch } from '../../schemas/index.js';
 import { RollupSink, type RollupRow } from '../../sinks/rollupSink.js';
 import type { SeriesMeta } from '../../topology/tasks.js';
 
@@ -37,7 +37,7 @@ function rows(count: number, tier: '1m' | '1h'): RollupRow[] {
 }
 
 describe('RollupSink', () => {
-  it("sends each tier's results to its topic in order, each to the partition the default partitioner gives its series", async () => {
+  it("sends each tier's results as one record per partition, every series in the partition the default partitioner gives it, in order", async () => {
     const { producer, sent } = capturingProducer();
     const sink = new RollupSink(
       undefined,
@@ -48,24 +48,56 @@ describe('RollupSink', () => {
     );
     // More than one encoding chunk (5,000), so that the chunks' order shows too.
     await sink.write([...rows(12_001, '1m'), ...rows(20, '1h')]);
-    const minute = sent.get('m1') ?? [];
-    const hour = sent.get('h1') ?? [];
-    expect(minute).toHaveLength(12_001);
-    expect(hour).toHaveLength(20);
-    for (const [messages, partitions] of [
-      [minute, 12],
-      [hour, 3],
+    for (const [topic, partitions, count] of [
+      ['m1', 12, 12_001],
+      ['h1', 3, 20],
     ] as const) {
-      messages.forEach((m, i) => {
-        const key = String(m.key);
-        expect(m.partition, key).toBe(kafkajsPartition(key, partitions));
-        const rollup = rollupType.fromBuffer((m.value as Buffer).subarray(5)) as Rollup;
-        expect(rollup.windowStart).toBe(i * 60_000);
-        expect(rollup.seriesId).toBe(key);
-        expect(rollup.labels).toEqual({ host: `h${i % 50}` });
-      });
+      const messages = sent.get(topic) ?? [];
+      const results: Rollup[] = [];
+      for (const m of messages) {
+        expect((m.value as Buffer).readUInt32BE(1)).toBe(topic === 'm1' ? 7 : 8);
+        const batch = rollupBatchType.fromBuffer((m.value as Buffer).subarray(5)) as RollupBatch;
+        // Keyed by its first series: the default partitioner sends the record where the sink did.
+        expect(String(m.key)).toBe(batch.results[0]?.seriesId);
+        expect(m.partition).toBe(kafkajsPartition(String(m.key), partitions));
+        for (const r of batch.results)
+          expect(kafkajsPartition(r.seriesId, partitions), r.seriesId).toBe(m.partition);
+        results.push(...batch.results);
+      }
+      // Far fewer records than results: one per partition used, unless its results pass half a megabyte.
+      const used = new Set(messages.map((m) => m.partition)).size;
+      if (topic === 'h1') expect(messages).toHaveLength(used);
+      else expect(messages.length).toBeLessThan(2 * used);
+      expect(results).toHaveLength(count);
+      // Each series' results in the order they were computed (window start grows with the index).
+      const lastStart = new Map<string, number>();
+      for (const r of results) {
+        expect(r.windowStart).toBeGreaterThan(lastStart.get(r.seriesId) ?? -1);
+        lastStart.set(r.seriesId, r.windowStart);
+        expect(r.labels).toEqual({ host: `h${(r.windowStart / 60_000) % 50}` });
+      }
     }
-    // Several partitions are used: the partition depends on the key.
-    expect(new Set(minute.map((m) => m.partition)).size).toBeGreaterThan(5);
+    // Several partitions are used: the partition depends on the series.
+    expect(new Set((sent.get('m1') ?? []).map((m) => m.partition)).size).toBeGreaterThan(5);
+  });
+
+  it('cuts a partition whose results exceed half a megabyte into several records', async () => {
+    const { producer, sent } = capturingProducer();
+    const sink = new RollupSink(
+      undefined,
+      producer,
+      { '1m': 'm1', '1h': 'h1' },
+      { '1m': 7, '1h': 8 },
+      { '1m': 1, '1h': 1 },
+    );
+    const many = rows(6000, '1m');
+    await sink.write(many);
+    const messages = sent.get('m1') ?? [];
+    expect(messages.length).toBeGreaterThan(1);
+    const results = messages.flatMap(
+      (m) => (rollupBatchType.fromBuffer((m.value as Buffer).subarray(5)) as RollupBatch).results,
+    );
+    expect(results.map((r) => r.windowStart)).toEqual(many.map((r) => r.start));
+    for (const m of messages) expect((m.value as Buffer).length).toBeLessThanOrEqual(512 * 1024 + 5);
   });
 });

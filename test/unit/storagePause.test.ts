@@ -87,20 +87,20 @@ function fillDisk(): { refusedThrice: Promise<void>; free: () => void; refused: 
   let refused = 0;
   let thrice: () => void = () => undefined;
   const refusedThrice = new Promise<void>((resolve) => (thrice = resolve));
-  const insert = ch.client.insert.bind(ch.client);
-  ch.client.insert = (async (params: Parameters<typeof insert>[0]) => {
+  const insert = ch.insertNative;
+  ch.insertNative = async (params) => {
     if (full) {
       refused += 1;
       if (refused === 3) thrice();
       throw await engineError(243, 'Cannot reserve 1.00 MiB, not enough space');
     }
     return insert(params);
-  }) as typeof insert;
+  };
   return {
     refusedThrice,
     free: () => {
       full = false;
-      ch.client.insert = insert;
+      ch.insertNative = insert;
     },
     refused: () => refused,
   };
