@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   internal: 500,
   not_found: 404,
   unavailable: 503,
+  /** Not one of Prometheus' (it has no authentication): a missing or unknown bearer token with tenants configured. */
+  unauthorized: 401,
 } as const;
 
 export type ApiErrorType = keyof typeof ERROR_STATUS;
@@ -23,10 +25,10 @@ export class ApiError extends PipelineError {
   constructor(
     readonly type: ApiErrorType,
     message: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; status?: number } = {},
   ) {
     super(message, options);
-    this.status = ERROR_STATUS[type];
+    this.status = options.status ?? ERROR_STATUS[type];
   }
 }
 

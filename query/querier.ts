@@ -6,6 +6,7 @@ import type {
   SelectHints,
   SeriesData,
 } from './promql/storage.js';
+import { alertsSeries, alertTransitions, selectsAlerts } from './alertHistory.js';
 import { requireNonEmptyMatcher } from './matchers.js';
 import type { SeriesRef, SeriesStore, Tier } from './store.js';
 import { planTier, seriesAnswer, type SourceResolution, type TierPlan, type TierPolicy } from './tiers.js';
@@ -65,6 +66,20 @@ export class ClickHouseQuerier implements Querier {
   }
 
   async select(matchers: LabelMatcher[], hints: SelectHints): Promise<SeriesData[]> {
+    if (selectsAlerts(matchers)) {
+      const transitions = await alertTransitions(
+        this.store.reader,
+        {
+          fromMs: hints.startMs,
+          toMs: hints.endMs,
+          withOpen: true,
+          tenant: this.options.tenant,
+          limit: this.options.limits.maxSamples,
+        },
+        this.options.signal,
+      );
+      return alertsSeries(transitions, matchers, hints.startMs, hints.endMs);
+    }
     const series = await this.findSeries(matchers, hints.startMs, hints.endMs);
     const rawStart = this.options.tier.nowMs - this.options.tier.rawRetentionMs;
     if (hints.startMs < rawStart && series.length > 0)
@@ -92,6 +107,7 @@ export class ClickHouseQuerier implements Querier {
   }
 
   async rangeFunction(request: RangeFunctionRequest): Promise<RangeFunctionResult | undefined> {
+    if (selectsAlerts(request.matchers)) return undefined;
     const plan = planTier(request, this.options.tier);
     if (!plan) return undefined;
     const first = request.times[0] as number;

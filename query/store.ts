@@ -80,30 +80,47 @@ export class SeriesStore {
     limit: { value: number; name: string },
     signal?: AbortSignal,
   ): Promise<SeriesRef[]> {
-    const params: Record<string, unknown> = {
-      from: Math.max(0, startMs),
-      to: Math.min(8.64e12, endMs + LAST_SEEN_LAG_MS),
-      limit: limit.value + 1,
-    };
-    const conditions = matcherSets.map((set, i) => {
-      const c = matchersCondition(set, `s${i}m`);
-      Object.assign(params, c.params);
-      return `(${c.sql})`;
-    });
+    const rows = await this.seriesRows(matcherSets, startMs, endMs, limit.value + 1, signal);
+    if (rows.length > limit.value) throw limitExceeded(limit.name, limit.value, 'series selected');
+    return rows;
+  }
+
+  /** The first `limit` matching series (`/api/v1/series?limit=`), and whether there were more. */
+  async seriesPage(
+    matcherSets: ReadonlyArray<readonly LabelMatcher[]>,
+    startMs: number,
+    endMs: number,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<{ series: SeriesRef[]; truncated: boolean }> {
+    const rows = await this.seriesRows(matcherSets, startMs, endMs, limit + 1, signal);
+    return { series: rows.slice(0, limit), truncated: rows.length > limit };
+  }
+
+  private async seriesRows(
+    matcherSets: ReadonlyArray<readonly LabelMatcher[]>,
+    startMs: number,
+    endMs: number,
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<SeriesRef[]> {
+    const { where, params } = this.seriesFilter(matcherSets, startMs, endMs);
     const text = await this.read(
       `SELECT toString(series_id), metric, any(labels) FROM ${this.db}.series
-       WHERE (${conditions.join(' OR ') || '1'})
+       WHERE ${where}
        GROUP BY metric, series_id
        HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}
        ORDER BY metric, series_id
        LIMIT {limit:UInt64}`,
-      params,
+      { ...params, limit: max },
       'JSONCompactEachRow',
       signal,
     );
-    const rows = jsonRows<[string, string, Record<string, string>]>(text);
-    if (rows.length > limit.value) throw limitExceeded(limit.name, limit.value, 'series selected');
-    return rows.map(([id, metric, labels]) => ({ id, metric, labels }));
+    return jsonRows<[string, string, Record<string, string>]>(text).map(([id, metric, labels]) => ({
+      id,
+      metric,
+      labels,
+    }));
   }
 
   /**
