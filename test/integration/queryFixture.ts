@@ -40,7 +40,7 @@ export async function insertSeries(ch: ClickHouse, list: FixtureSeries[]): Promi
       last_seen: Math.max(...times),
     });
     for (const [ts, value] of s.points)
-      samples.push({ metric: s.metric, series_id: id, ts, value, kind: s.kind ?? 'gauge' });
+      samples.push({ metric: s.metric, series_id: id, ts, value: floatText(value), kind: s.kind ?? 'gauge' });
   }
   await ch.client.insert({ table: `${db}.series`, values: series, format: 'JSONEachRow' });
   for (let i = 0; i < samples.length; i += 100_000)
@@ -49,6 +49,13 @@ export async function insertSeries(ch: ClickHouse, list: FixtureSeries[]): Promi
       values: samples.slice(i, i + 100_000),
       format: 'JSONEachRow',
     });
+}
+
+/** JSON has no NaN, infinities nor -0: ClickHouse reads them from these strings. */
+function floatText(v: number): number | string {
+  if (Object.is(v, -0)) return '-0';
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
 }
 
 /**
