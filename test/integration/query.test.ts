@@ -131,7 +131,9 @@ describe('Prometheus HTTP API', () => {
       body: q(params),
     });
     expect(get.status).toBe(200);
-    expect(post.body.data).toEqual(get.body.data);
+    expect((post.body.data as { result: unknown }).result).toEqual(
+      (get.body.data as { result: unknown }).result,
+    );
     const result = (
       get.body.data as { result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> }
     ).result;
