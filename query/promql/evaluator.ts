@@ -70,7 +70,25 @@ function lastAtOrBefore(timestamps: Float64Array, t: number): number {
   return found;
 }
 
+/** A result series being filled step by step. */
+interface SeriesBuilder {
+  metric: Labels;
+  timestamps: number[];
+  values: number[];
+}
+
 const seriesLabels = new WeakMap<SeriesData, Labels>();
+const staleMarkers = new WeakMap<SeriesData, boolean>();
+
+/** Whether a series holds any stale marker, found once per series. */
+function hasStaleMarkers(series: SeriesData): boolean {
+  let has = staleMarkers.get(series);
+  if (has === undefined) {
+    has = series.values.some(isStaleNaN);
+    staleMarkers.set(series, has);
+  }
+  return has;
+}
 
 function labelsOf(series: SeriesData): Labels {
   let labels = seriesLabels.get(series);
@@ -133,7 +151,7 @@ class Evaluator {
     }
     if (stepMs <= 0)
       throw new PromQLBadDataError('zero or negative query resolution step widths are not accepted');
-    const bySeries = new Map<string, Series>();
+    const bySeries = new Map<string, SeriesBuilder>();
     for (let t = startMs; t <= endMs; t += stepMs) {
       this.checkDeadline(true);
       this.currentSamples = this.resultSamples;
@@ -247,6 +265,14 @@ class Evaluator {
       const last = lastAtOrBefore(data.timestamps, end);
       const first = lastAtOrBefore(data.timestamps, start) + 1;
       if (last < first) continue;
+      if (!hasStaleMarkers(data)) {
+        // Views, not copies: long windows at many steps would otherwise copy the same samples again and again.
+        const timestamps = data.timestamps.subarray(first, last + 1);
+        const values = data.values.subarray(first, last + 1);
+        count += values.length;
+        series.push({ metric: labelsOf(data), timestamps, values });
+        continue;
+      }
       const timestamps: number[] = [];
       const values: number[] = [];
       for (let i = first; i <= last; i++) {
@@ -275,7 +301,7 @@ class Evaluator {
       memo = new Map();
       this.subqueryMemo.set(node.expr, memo);
     }
-    const bySeries = new Map<string, Series>();
+    const bySeries = new Map<string, SeriesBuilder>();
     let count = 0;
     for (let it = first; it <= end; it += step) {
       this.checkDeadline();
