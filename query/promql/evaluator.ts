@@ -11,7 +11,13 @@ import {
   type VectorSelector,
 } from './ast.js';
 import { aggregate } from './aggregations.js';
-import { scalarBinary, setBinary, vectorBinary, vectorScalarBinary } from './binary.js';
+import {
+  scalarBinary,
+  setBinary,
+  vectorBinary,
+  vectorScalarBinary,
+  type ResultMetricCache,
+} from './binary.js';
 import { PromQLBadDataError, PromQLExecutionError, PromQLLimitError, PromQLTimeoutError } from './errors.js';
 import { absentLabels, INSTANT_FUNCTIONS } from './instantFunctions.js';
 import { compareLabels, dropMetricName, labelsKey, type Labels } from './labels.js';
@@ -123,6 +129,7 @@ class Evaluator {
   private currentSamples = 0;
   private resultSamples = 0;
   private readonly subqueryMemo = new Map<Expr, Map<number, Value>>();
+  private readonly resultMetrics = new Map<BinaryExpr, ResultMetricCache>();
   private checks = 0;
 
   constructor(
@@ -338,7 +345,15 @@ class Evaluator {
       const matching = node.matching ?? { card: 'one-to-one', on: false, labels: [], include: [] };
       samples = SET_OPS.has(node.op)
         ? setBinary(node.op as 'and' | 'or' | 'unless', lhs.samples, rhs.samples, matching)
-        : vectorBinary(node.op, lhs.samples, rhs.samples, matching, node.returnBool, t);
+        : vectorBinary(
+            node.op,
+            lhs.samples,
+            rhs.samples,
+            matching,
+            node.returnBool,
+            t,
+            this.resultMetricsOf(node),
+          );
     } else if (lhs.type === 'vector' && rhs.type === 'scalar') {
       samples = vectorScalarBinary(node.op, lhs.samples, rhs.value, false, node.returnBool, t);
     } else if (lhs.type === 'scalar' && rhs.type === 'vector') {
@@ -349,6 +364,15 @@ class Evaluator {
     this.checkUnique(samples);
     this.countSamples(samples.length);
     return { type: 'vector', samples };
+  }
+
+  private resultMetricsOf(node: BinaryExpr): ResultMetricCache {
+    let cache = this.resultMetrics.get(node);
+    if (!cache) {
+      cache = new WeakMap();
+      this.resultMetrics.set(node, cache);
+    }
+    return cache;
   }
 
   private aggregate(node: AggregateExpr, t: number): Value {
