@@ -130,6 +130,8 @@ class Evaluator {
   private resultSamples = 0;
   private readonly subqueryMemo = new Map<Expr, Map<number, Value>>();
   private readonly resultMetrics = new Map<BinaryExpr, ResultMetricCache>();
+  /** Each selector's series, asked of `data` once per evaluation rather than at every step. */
+  private readonly selected = new Map<VectorSelector, readonly SeriesData[]>();
   private checks = 0;
 
   constructor(
@@ -246,10 +248,19 @@ class Evaluator {
     }
   }
 
+  private seriesOf(selector: VectorSelector): readonly SeriesData[] {
+    let series = this.selected.get(selector);
+    if (!series) {
+      series = this.data(selector);
+      this.selected.set(selector, series);
+    }
+    return series;
+  }
+
   private selectInstant(selector: VectorSelector, t: number): Sample[] {
     const ref = this.atTime(selector.at, t) - selector.offsetMs;
     const out: Sample[] = [];
-    for (const series of this.data(selector)) {
+    for (const series of this.seriesOf(selector)) {
       const i = lastAtOrBefore(series.timestamps, ref);
       if (i < 0) continue;
       const ts = series.timestamps[i] as number;
@@ -268,7 +279,7 @@ class Evaluator {
     const start = end - rangeMs;
     const series: Series[] = [];
     let count = 0;
-    for (const data of this.data(selector)) {
+    for (const data of this.seriesOf(selector)) {
       const last = lastAtOrBefore(data.timestamps, end);
       const first = lastAtOrBefore(data.timestamps, start) + 1;
       if (last < first) continue;
