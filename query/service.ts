@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../core/config.js';
+import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
@@ -102,15 +103,24 @@ export async function startQueryService(options: {
     },
   });
   let feed: CorrectionFeed | undefined;
-  if (options.corrections ?? config.kafka.brokers !== undefined)
-    feed = await startCorrectionFeed({
-      config,
-      log,
-      onCorrection: (c) => {
-        const dropped = cache.invalidate(c.startMs, c.endMs);
-        if (dropped > 0) log.debug({ ...c, dropped }, 'corrected window: cached chunks dropped');
-      },
-    });
+  if (options.corrections ?? config.kafka.brokers !== undefined) {
+    try {
+      feed = await startCorrectionFeed({
+        config,
+        log,
+        onCorrection: (c) => {
+          const dropped = cache.invalidate(c.startMs, c.endMs);
+          if (dropped > 0) log.debug({ ...c, dropped }, 'corrected window: cached chunks dropped');
+        },
+      });
+    } catch (error) {
+      // Queries do not need Kafka: without the feed, cached chunks live until their TTL.
+      log.warn(
+        { error: messageOf(error) },
+        'not following window corrections; cached chunks expire by TTL only',
+      );
+    }
+  }
   log.info({ url: server.url }, 'query service listening');
   return {
     url: server.url,
