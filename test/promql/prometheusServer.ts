@@ -82,7 +82,7 @@ const WriteRequest = root.lookupType('prometheus.WriteRequest');
  * across every series, since the TSDB head refuses samples older than an hour before its newest.
  */
 export async function pushSeries(
-  baseUrl: string,
+  writeUrl: string,
   series: readonly SeriesData[],
   sliceMs = 600_000,
 ): Promise<void> {
@@ -109,7 +109,7 @@ export async function pushSeries(
     const body = snappy.compress(
       Buffer.from(WriteRequest.encode(WriteRequest.fromObject({ timeseries })).finish()),
     );
-    const response = await fetch(`${baseUrl}/api/v1/write`, {
+    const response = await fetch(writeUrl, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/x-protobuf',
