@@ -78,8 +78,9 @@ const { root } = protobuf.parse(`
 const WriteRequest = root.lookupType('prometheus.WriteRequest');
 
 /**
- * Pushes the series with remote_write (protobuf + snappy) in time order: slices of `sliceMs`
- * across every series, since the TSDB head refuses samples older than an hour before its newest.
+ * Pushes the series with remote_write (protobuf + snappy) to `writeUrl` (Prometheus'
+ * `<base>/api/v1/write`, or the collector's endpoint) in time order: slices of `sliceMs` across
+ * every series, since a TSDB head refuses samples older than an hour before its newest.
  */
 export async function pushSeries(
   writeUrl: string,
