@@ -43,14 +43,34 @@ export async function startPrometheus(): Promise<PrometheusServer> {
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes(READY_LINE)) resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // Never left running when it does not come up: the caller has nothing to stop yet.
+      const timer = setTimeout(
+        () => reject(new Error(`prometheus not ready in 60 s:\n${log.slice(-2000)}`)),
+        60_000,
+      );
+      child.stderr?.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes(READY_LINE)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`prometheus exited with ${code}:\n${log.slice(-2000)}`));
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
     });
-    child.once('exit', (code) => reject(new Error(`prometheus exited with ${code}:\n${log.slice(-2000)}`)));
-    child.once('error', reject);
-  });
+  } catch (error) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   child.stderr?.removeAllListeners('data');
   child.stderr?.resume();
   return {
