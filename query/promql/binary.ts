@@ -169,7 +169,6 @@ export function vectorBinary(
     if (!rs) continue;
     const [fl, fr] = swapped ? [rs.value, ls.value] : [ls.value, rs.value];
     const [value, keep] = element(op, fl, fr, returnBool);
-    if (!keep) continue;
     const metric = resultMetric(ls.metric, rs.metric, op, matching, returnBool, cache);
     const inserted = matched.get(k);
     if (matching.card === 'one-to-one') {
@@ -190,6 +189,8 @@ export function vectorBinary(
       set.add(metricKey);
       matched.set(k, set);
     }
+    // Matching is checked before a comparison filters, so ambiguity is an error whatever the values.
+    if (!keep) continue;
     out.push({ metric, value, t });
   }
   return out;

@@ -42,7 +42,7 @@ describe('PromQL compatibility with a real Prometheus', () => {
 
   beforeAll(async () => {
     prometheus = await startPrometheus();
-    await pushSeries(prometheus.baseUrl, series);
+    await pushSeries(`${prometheus.baseUrl}/api/v1/write`, series);
   });
 
   afterAll(async () => {
