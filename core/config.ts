@@ -140,6 +140,59 @@ const collectorSection = z
   })
   .describe('The HTTP collector (`metrics-pipeline collector`).');
 
+const queryDefaults = {
+  host: '127.0.0.1',
+  port: 9090,
+  timeoutMs: 120_000,
+  maxSeries: 100_000,
+  maxSamples: 20_000_000,
+  maxPoints: 11_000,
+  cache: { maxBytes: 256 * 1024 * 1024, ttlRecentMs: 60_000, ttlDayMs: 300_000, ttlOlderMs: 3_600_000 },
+};
+
+/** `metrics-pipeline query`: Prometheus' HTTP API over the ClickHouse tiers (docs/query.md). */
+const querySection = z
+  .object({
+    host: z.string().min(1).default(queryDefaults.host).describe('Address the query service listens on.'),
+    port: nonNegativeInt
+      .max(65535)
+      .default(queryDefaults.port)
+      .describe('Port of the query service (0: a free one).'),
+    timeoutMs: positiveInt
+      .default(queryDefaults.timeoutMs)
+      .describe(
+        'Longest a query may run (the `timeout` parameter can only shorten it); beyond it: 503 `timeout`.',
+      ),
+    maxSeries: positiveInt
+      .default(queryDefaults.maxSeries)
+      .describe('Series one query may select; beyond it: 422 `execution` naming the limit.'),
+    maxSamples: positiveInt
+      .default(queryDefaults.maxSamples)
+      .describe('Samples (or tier windows) one query may read; beyond it: 422 `execution` naming the limit.'),
+    maxPoints: positiveInt
+      .default(queryDefaults.maxPoints)
+      .describe("Points per series of a range query, as Prometheus' 11,000."),
+    cache: z
+      .object({
+        maxBytes: nonNegativeInt
+          .default(queryDefaults.cache.maxBytes)
+          .describe('Bytes of cached results at most (LRU); 0 disables the cache.'),
+        ttlRecentMs: positiveInt
+          .default(queryDefaults.cache.ttlRecentMs)
+          .describe('TTL of chunks whose data is under 1 h old.'),
+        ttlDayMs: positiveInt
+          .default(queryDefaults.cache.ttlDayMs)
+          .describe('TTL of chunks whose data is 1–24 h old.'),
+        ttlOlderMs: positiveInt.default(queryDefaults.cache.ttlOlderMs).describe('TTL of older chunks.'),
+      })
+      .strict()
+      .default(queryDefaults.cache)
+      .describe("Results cache of range queries, in step-aligned chunks; TTL by the age of a chunk's data."),
+  })
+  .strict()
+  .default(queryDefaults)
+  .describe("`metrics-pipeline query`: Prometheus' HTTP API over the ClickHouse tiers (docs/query.md).");
+
 /** Every setting, with its default and its meaning; docs/configuration.md is generated from it (`npm run docs`). */
 export const ConfigSchema = z
   .object({
@@ -324,6 +377,7 @@ export const ConfigSchema = z
       .default({ rules: [], tickMs: 1000 })
       .describe('Alert rules evaluated in the topology on event time (alerts/README.md); none by default.'),
     collector: collectorSection,
+    query: querySection,
     notifier: notifierSection
       .optional()
       .describe(

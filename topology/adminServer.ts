@@ -18,7 +18,9 @@ const MAX_QUERY_BYTES = 1 << 20;
  * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming, and ClickHouse taking
  * writes: 503 with the reason while they wait for a full disk or a server), `/metrics` (Prometheus
  * text, when given a registry), and, when it holds the embedded ClickHouse,
- * `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile. Listens on loopback only.
+ * `POST /sql?format=…` so that `metrics-pipeline sql` (the statement as the body) and the query
+ * service (`{"query", "params"}` as JSON, ClickHouse query parameters) work meanwhile. Listens
+ * on loopback only.
  */
 export async function startAdminServer(options: {
   port: number;
@@ -64,7 +66,14 @@ export async function startAdminServer(options: {
         else chunks.push(chunk);
       });
       req.on('end', () => {
-        runSql(clickhouse, Buffer.concat(chunks).toString('utf8'), format).then(
+        let statement: { query: string; params: Record<string, unknown> };
+        try {
+          statement = sqlStatement(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
+        } catch (error) {
+          res.statusCode = 400;
+          return void res.end(`${messageOf(error)}\n`);
+        }
+        runSql(clickhouse, statement.query, format, statement.params).then(
           (text) => res.end(text),
           (error: unknown) => {
             res.statusCode = 400;
@@ -88,7 +97,25 @@ export async function startAdminServer(options: {
     url,
     close: async () => {
       if (clickhouse?.embeddedPath) clearOwner(clickhouse.embeddedPath);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive connections of clients (`sql`, the query service) would hold the close for seconds.
+        server.closeIdleConnections();
+      });
     },
   };
+}
+
+/** The statement of a `/sql` request: the body as SQL, or `{"query", "params"}` when it is JSON. */
+function sqlStatement(
+  contentType: string | undefined,
+  body: string,
+): { query: string; params: Record<string, unknown> } {
+  if (!(contentType ?? '').startsWith('application/json')) return { query: body, params: {} };
+  const parsed = JSON.parse(body) as { query?: unknown; params?: unknown };
+  if (typeof parsed.query !== 'string') throw new Error('"query" must be a string');
+  const params = parsed.params ?? {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params))
+    throw new Error('"params" must be an object');
+  return { query: parsed.query, params: params as Record<string, unknown> };
 }

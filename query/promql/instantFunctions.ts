@@ -1,4 +1,4 @@
-import type { Call, Expr } from './ast.js';
+import { unwrapParens, type Call, type Expr } from './ast.js';
 import { PromQLExecutionError } from './errors.js';
 import { histogramQuantile } from './histogramQuantile.js';
 import { dropMetricName, EMPTY_LABELS, withLabel, type Labels } from './labels.js';
@@ -262,8 +262,17 @@ export const INSTANT_FUNCTIONS: ReadonlyMap<string, InstantFunction> = new Map<s
   ['pi', () => ({ type: 'scalar', value: Math.PI })],
   [
     'timestamp',
-    (a) =>
-      vector(vectorArg(a, 0).map((s) => ({ metric: dropMetricName(s.metric), value: s.t / 1000, t: a.t }))),
+    (a) => {
+      // Only a selector's samples keep their own time; anything computed is at the evaluation time.
+      const ofSelector = unwrapParens(a.call.args[0] as Expr).kind === 'VectorSelector';
+      return vector(
+        vectorArg(a, 0).map((s) => ({
+          metric: dropMetricName(s.metric),
+          value: (ofSelector ? s.t : a.t) / 1000,
+          t: a.t,
+        })),
+      );
+    },
   ],
   [
     'absent',

@@ -43,14 +43,34 @@ export async function startPrometheus(): Promise<PrometheusServer> {
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      if (log.includes(READY_LINE)) resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // Never left running when it does not come up: the caller has nothing to stop yet.
+      const timer = setTimeout(
+        () => reject(new Error(`prometheus not ready in 60 s:\n${log.slice(-2000)}`)),
+        60_000,
+      );
+      child.stderr?.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes(READY_LINE)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`prometheus exited with ${code}:\n${log.slice(-2000)}`));
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
     });
-    child.once('exit', (code) => reject(new Error(`prometheus exited with ${code}:\n${log.slice(-2000)}`)));
-    child.once('error', reject);
-  });
+  } catch (error) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   child.stderr?.removeAllListeners('data');
   child.stderr?.resume();
   return {
@@ -78,11 +98,12 @@ const { root } = protobuf.parse(`
 const WriteRequest = root.lookupType('prometheus.WriteRequest');
 
 /**
- * Pushes the series with remote_write (protobuf + snappy) in time order: slices of `sliceMs`
- * across every series, since the TSDB head refuses samples older than an hour before its newest.
+ * Pushes the series with remote_write (protobuf + snappy) to `writeUrl` (Prometheus'
+ * `<base>/api/v1/write`, or the collector's endpoint) in time order: slices of `sliceMs` across
+ * every series, since a TSDB head refuses samples older than an hour before its newest.
  */
 export async function pushSeries(
-  baseUrl: string,
+  writeUrl: string,
   series: readonly SeriesData[],
   sliceMs = 600_000,
 ): Promise<void> {
@@ -109,7 +130,7 @@ export async function pushSeries(
     const body = snappy.compress(
       Buffer.from(WriteRequest.encode(WriteRequest.fromObject({ timeseries })).finish()),
     );
-    const response = await fetch(`${baseUrl}/api/v1/write`, {
+    const response = await fetch(writeUrl, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/x-protobuf',
