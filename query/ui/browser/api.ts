@@ -13,7 +13,7 @@ export interface RangeAnswer {
   warnings: string[];
   /** The tier that answered (raw, 1m, 1h), when the service says so. */
   tier: string | undefined;
-  /** Time the server spent on the query, seconds, when it reports it. */
+  /** Time the server spent on the query, seconds, when it reports it (Prometheus' `stats=all`). */
   serverSeconds: number | undefined;
 }
 
@@ -45,8 +45,8 @@ interface Envelope<T> {
   warnings?: string[];
 }
 
-/** The tier header of the query service; `stats.tier` in the body says the same. */
-const TIER_HEADER = 'x-query-tier';
+/** The query service's tier header (raw, 1m, 1h or a list); `stats.sourceResolution` says the same. */
+const TIER_HEADER = 'x-source-resolution';
 
 async function getJson<T>(
   url: string,
@@ -93,7 +93,7 @@ export async function queryRange(
   type Data = {
     resultType: string;
     result: MatrixSeries[];
-    stats?: { tier?: string; timings?: { execTotalTime?: number } };
+    stats?: { sourceResolution?: string; timings?: { execTotalTime?: number } };
   };
   const { body, headers } = await getJson<Data>(`${base}/api/v1/query_range?${params}`, signal);
   const data = body.data;
@@ -103,7 +103,7 @@ export async function queryRange(
   return {
     series: data.result,
     warnings: body.warnings ?? [],
-    tier: headers.get(TIER_HEADER) ?? data.stats?.tier ?? undefined,
+    tier: headers.get(TIER_HEADER) ?? data.stats?.sourceResolution ?? undefined,
     serverSeconds: data.stats?.timings?.execTotalTime,
   };
 }
