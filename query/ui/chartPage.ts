@@ -2,10 +2,8 @@ import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../core/log.js';
 import { messageOf } from '../../core/errors.js';
+import type { RequestHandler } from '../server.js';
 import { bundleChartPage, type ChartPageAssets } from './bundle.js';
-
-/** Serves one request if it is the chart page's; says whether it did. */
-export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 interface Asset {
   type: string;
@@ -20,11 +18,12 @@ const ROUTES: Record<string, { file: keyof ChartPageAssets; type: string }> = {
 };
 
 /**
- * The chart page (`/`, `/ui/app.js`, `/ui/app.css`) as a request handler for the query service.
- * The bundle is built at the first request and kept in memory, gzipped once; a build that fails
- * answers 500 with its reason and is tried again at the next request.
+ * The chart page (`/`, `/ui/app.js`, `/ui/app.css`) as the query service's handler of non-API
+ * paths (`QueryService.mount`); any other path is a 404. The bundle is built at the first
+ * request and kept in memory, gzipped once; a build that fails answers 500 with its reason and
+ * is tried again at the next request.
  */
-export function chartPageHandler(log: Logger): PageHandler {
+export function chartPageHandler(log: Logger): RequestHandler {
   let assets: Promise<Record<string, Asset>> | undefined;
   const load = (): Promise<Record<string, Asset>> => {
     assets ??= bundleChartPage().then((files) => {
@@ -39,23 +38,28 @@ export function chartPageHandler(log: Logger): PageHandler {
     return assets;
   };
 
-  return async (req, res) => {
+  return async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (!(path in ROUTES)) return false;
+    if (!(path in ROUTES)) {
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end(`no page ${path}: the chart page is /, the API /api/v1/\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-      return true;
+      return;
     }
-    let asset: Asset | undefined;
+    let asset: Asset;
     try {
-      asset = (await load())[path];
+      // Every route is bundled: `path` is one of them.
+      asset = (await load())[path] as Asset;
     } catch (error) {
       const reason = `${messageOf(error)}: ${messageOf((error as Error).cause)}`;
       log.error({ error: reason }, 'chart page unavailable');
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${reason}\n`);
-      return true;
+      return;
     }
-    if (asset === undefined) return false;
     const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
     const body = gzip ? asset.gzip : asset.body;
     res.writeHead(200, {
@@ -67,6 +71,5 @@ export function chartPageHandler(log: Logger): PageHandler {
       ...(gzip ? { 'content-encoding': 'gzip' } : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
-    return true;
   };
 }

@@ -113,11 +113,7 @@ describe('chart page handler', () => {
   let url: string;
   beforeAll(async () => {
     const handler = chartPageHandler(createLogger('test', 'warn'));
-    server = createServer((req, res) => {
-      void handler(req, res).then((served) => {
-        if (!served) res.writeHead(404).end('not mine');
-      });
-    });
+    server = createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -138,8 +134,10 @@ describe('chart page handler', () => {
     expect(await css.text()).toContain('.uplot');
   });
 
-  it('leaves other paths to the service and refuses other methods', async () => {
-    expect((await fetch(`${url}/api/v1/query`)).status).toBe(404);
+  it('answers 404 for other paths and 405 for other methods', async () => {
+    const other = await fetch(`${url}/favicon.ico`);
+    expect(other.status).toBe(404);
+    expect(await other.text()).toBe('no page /favicon.ico: the chart page is /, the API /api/v1/\n');
     const post = await fetch(`${url}/`, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
