@@ -76,11 +76,11 @@ export class QueryApi {
     const lookbackDeltaMs = lookbackDelta(p);
     this.deps.evaluator.check(expr);
     const querier = this.querier(caller, now, forced, signal);
-    const data: ResultData = await this.deps.evaluator.instant(expr, time, querier, {
+    const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
       lookbackDeltaMs,
       signal,
     });
-    return this.answer(data, querier.stats.sources, querier.warnings, {
+    return this.answer(data, querier.stats.sources, warnings, {
       seriesRead: querier.stats.seriesRead,
       samplesRead: querier.stats.samplesRead,
     });

@@ -31,11 +31,16 @@ export interface PromqlEvaluator {
   check(expr: string): void;
   /** The matchers of a series selector (`match[]`); throws ApiError('bad_data', …) for anything else. */
   selector(text: string): LabelMatcher[];
-  instant(expr: string, timeMs: number, querier: Querier, options: EvalOptions): Promise<ResultData>;
+  instant(
+    expr: string,
+    timeMs: number,
+    querier: Querier,
+    options: EvalOptions,
+  ): Promise<{ data: ResultData; warnings: string[] }>;
   range(
     expr: string,
     range: { startMs: number; endMs: number; stepMs: number },
     querier: Querier,
     options: EvalOptions,
-  ): Promise<ResultData & { resultType: 'matrix' }>;
+  ): Promise<{ data: ResultData & { resultType: 'matrix' }; warnings: string[] }>;
 }

@@ -50,9 +50,9 @@ export async function cachedRange(options: {
   };
   const compute = async (part: RangeSpec): Promise<ChunkResult> => {
     const querier = options.newQuerier();
-    const data = await evaluator.range(expr, part, querier, options.eval);
+    const { data, warnings } = await evaluator.range(expr, part, querier, options.eval);
     answer.chunks.computed += 1;
-    return { series: data.result, sources: [...querier.stats.sources], warnings: [...querier.warnings] };
+    return { series: data.result, sources: [...querier.stats.sources], warnings };
   };
   const parts: ChunkResult[] = [];
   if (!cache.enabled || REFERS_TO_BOUNDS.test(expr)) {
