@@ -320,7 +320,10 @@ export class SeriesStore {
   }
 
   private filteredSeries(where: string): string {
-    return `SELECT metric, any(labels) AS labels FROM ${this.db}.series WHERE ${where}
+    // The filter runs in a subquery: in the same SELECT, `labels` in WHERE would be the alias
+    // of the aggregate (ClickHouse: "Aggregate function any(labels) AS labels is found in WHERE").
+    return `SELECT metric, any(labels) AS labels
+            FROM (SELECT metric, series_id, labels, first_seen, last_seen FROM ${this.db}.series WHERE ${where})
             GROUP BY metric, series_id
             HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}`;
   }
