@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoRecords } from './demoData.js';
+import type { QueryService } from '../../query/service.js';
+import { seedDemoData, type DemoData } from './demoData.js';
 import {
   dashboardQueries,
   durationMs,
@@ -12,7 +13,7 @@ import {
   type DashboardQuery,
 } from './grafanaQueries.js';
 import { repoRoot } from './helpers.js';
-import { startPrometheus } from './prometheusFixture.js';
+import { serveDemoData } from './queryService.js';
 
 const dashboard = JSON.parse(
   readFileSync(join(repoRoot, 'docker/grafana/dashboards/hosts.json'), 'utf8'),
@@ -30,8 +31,8 @@ interface Answer {
 }
 
 let base: string;
-let stop: () => void;
-let window: { start: number; end: number; spike: { from: number; to: number } };
+let data: DemoData;
+let service: QueryService;
 
 async function api(path: string, params: Record<string, string | number>): Promise<Answer> {
   const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
@@ -40,26 +41,22 @@ async function api(path: string, params: Record<string, string | number>): Promi
 }
 
 beforeAll(async () => {
-  const end = Math.floor(Date.now() / 60_000) * 60_000;
-  const start = end - 6 * 3_600_000;
-  const spike = { host: 1, from: end - 120 * 60_000, to: end - 100 * 60_000 };
-  window = { start, end, spike };
-  const prometheus = await startPrometheus(demoRecords({ hosts: 3, start, end, spike }));
-  base = prometheus.url;
-  stop = prometheus.stop;
+  data = await seedDemoData('grafana', { hosts: 3, hours: 6 });
+  service = await serveDemoData(data);
+  base = service.url;
 });
 
-afterAll(() => stop?.());
+afterAll(() => service?.close());
 
 describe('the Grafana dashboard against the query service', () => {
   it('every variable query finds values over the default range', async () => {
-    const values = await resolveVariables(window.end - 6 * 3_600_000, window.end);
+    const values = await resolveVariables(data.end - 6 * 3_600_000, data.end);
     expect([...values.keys()]).toEqual(['region', 'host']);
   });
 
   for (const range of ['1h', '6h', '7d', '30d']) {
     it(`every query succeeds over the last ${range}, with data where the data has it`, async () => {
-      const toMs = window.end;
+      const toMs = data.end;
       const fromMs = toMs - durationMs(range);
       const values = await resolveVariables(fromMs, toMs);
       const queries = dashboardQueries(dashboard, { fromMs, toMs }, values, scrapeMs);
@@ -82,7 +79,7 @@ describe('the Grafana dashboard against the query service', () => {
 /** Alerts fire only around the CPU spike; every other query has data over any range. */
 function hasData(query: DashboardQuery, fromMs: number, toMs: number): boolean {
   if (!query.expr.includes('ALERTS') || query.expr.includes('vector(0)')) return true;
-  return fromMs <= window.spike.to && toMs >= window.spike.from;
+  return fromMs <= data.spike.to && toMs >= data.spike.from;
 }
 
 /** Grafana's range (step-aligned start and end) or instant request for a query. */
