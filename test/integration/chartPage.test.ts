@@ -1,13 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chartPageHandler } from '../../query/ui/chartPage.js';
-import { demoRecords } from './demoData.js';
-import { quietLog, repoRoot, tempDir } from './helpers.js';
-import { startPrometheus } from './prometheusFixture.js';
+import type { QueryService } from '../../query/service.js';
+import { seedDemoData, type DemoData } from './demoData.js';
+import { repoRoot, tempDir } from './helpers.js';
+import { serveDemoData } from './queryService.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
@@ -15,32 +13,16 @@ const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`chartPage.test: skipped, ${CHROMIUM} is absent (apt-get install chromium)`);
 
 let base: string;
-let stopBackend: () => Promise<void>;
+let data: DemoData;
+let service: QueryService;
 let context: BrowserContext;
 let page: Page;
-let window: { start: number; end: number; spike: { from: number; to: number } };
 
 beforeAll(async () => {
   if (!hasChromium) return;
-  const end = Math.floor(Date.now() / 60_000) * 60_000;
-  const start = end - 6 * 3_600_000;
-  const spike = { host: 1, from: end - 120 * 60_000, to: end - 100 * 60_000 };
-  window = { start, end, spike };
-  const prometheus = await startPrometheus(demoRecords({ hosts: 3, start, end, spike }));
-  const handler = chartPageHandler(quietLog);
-  const server: Server = createServer((req, res) => {
-    if (!req.url?.startsWith('/api/')) return void handler(req, res);
-    void fetch(`${prometheus.url}${req.url}`).then(async (answer) => {
-      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'text/plain' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  stopBackend = async () => {
-    await new Promise((resolve) => server.close(resolve));
-    prometheus.stop();
-  };
+  data = await seedDemoData('chartpage', { hosts: 3, hours: 6 });
+  service = await serveDemoData(data);
+  base = service.url;
 
   mkdirSync(ARTIFACTS, { recursive: true });
   context = await chromium.launchPersistentContext(tempDir('chromium-profile'), {
@@ -63,7 +45,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await context?.close();
-  await stopBackend?.();
+  await service?.close();
 });
 
 /** Waits for the page to settle after a query: `data-state` is ready or error. */
@@ -109,6 +91,7 @@ describe.skipIf(!hasChromium)('the chart page in a real Chromium', () => {
       'cpu_usage_percent{cpu="total", host="host-00002", region="ap-south-1"}',
     ]);
     expect(await page.textContent('[data-field="step"]')).toBe('30s');
+    expect(await page.textContent('[data-field="tier"]')).toBe('raw');
 
     const plot = await page.locator('#chart .u-over').boundingBox();
     expect(plot).not.toBeNull();
@@ -118,11 +101,34 @@ describe.skipIf(!hasChromium)('the chart page in a real Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'chart-page.png'), fullPage: true });
   });
 
+  it('marks the alert transitions of the range and lists them', async () => {
+    const answer = (await (
+      await fetch(`${base}/api/v1/alert_events?start=${data.start / 1000}&end=${data.end / 1000}`)
+    ).json()) as { data: Array<{ rule: string; state: string }> };
+    expect(answer.data.map((e) => `${e.rule} ${e.state}`)).toEqual(
+      expect.arrayContaining(['HighCpu firing', 'HighCpu resolved']),
+    );
+    const rows = page.locator('#alert-rows tr');
+    expect(await rows.count()).toBe(Math.min(50, answer.data.length));
+    const firing = await page.locator('#alert-rows tr', { hasText: 'HighCpu' }).filter({ hasText: 'firing' });
+    expect(await firing.count()).toBe(1);
+    expect(await firing.locator('td').nth(3).textContent()).toContain('host="host-00001"');
+  });
+
+  it('answers a week of averages from a tier', async () => {
+    await page.goto(`${base}/?expr=${encodeURIComponent('avg_over_time(cpu_usage_percent[10m])')}&range=7d`);
+    await settled('ready');
+    expect(await legendSeries()).toBe(1 + 3);
+    expect(await page.textContent('[data-field="step"]')).toBe('10m');
+    // The newest minutes, not rolled up yet, come from raw samples.
+    expect(await page.textContent('[data-field="tier"]')).toMatch(/^(raw,)?1m$/);
+  });
+
   it('runs what is typed, completing metric names from the API', async () => {
     await page.click('#editor .cm-content');
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type('http_req');
-    const options = page.locator('.cm-tooltip-autocomplete li');
+    const options = page.locator('.cm-tooltip-autocomplete li .cm-completionLabel');
     await options.first().waitFor({ timeout: 10_000 });
     expect(await options.allTextContents()).toEqual(
       expect.arrayContaining(['http_requests_total', 'http_request_errors_total']),
@@ -143,8 +149,8 @@ describe.skipIf(!hasChromium)('the chart page in a real Chromium', () => {
       const pad = (n: number) => String(n).padStart(2, '0');
       return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
     };
-    await page.fill('#from', local(window.spike.from + 60_000));
-    await page.fill('#to', local(window.spike.to - 60_000));
+    await page.fill('#from', local(data.spike.from + 60_000));
+    await page.fill('#to', local(data.spike.to - 60_000));
     await runQuery('max_over_time(cpu_usage_percent{host="host-00001"}[1m]) > 90');
     await settled('ready');
     expect(await legendSeries()).toBe(1 + 1);

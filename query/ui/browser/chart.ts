@@ -65,7 +65,9 @@ export class Chart {
 
   /** Width available to the plot, CSS pixels: the step is chosen from it. */
   width(): number {
-    return Math.max(300, this.root.clientWidth);
+    const style = getComputedStyle(this.root);
+    const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    return Math.max(300, Math.floor(this.root.clientWidth - padding));
   }
 
   draw(data: AlignedSeries, alerts: AlertEvent[]): void {
