@@ -38,7 +38,7 @@ beforeAll(async () => {
       '--disable-component-update',
       '--disable-sync',
     ],
-    viewport: { width: 1280, height: 900 },
+    viewport: { width: 1280, height: 1000 },
   });
   page = context.pages()[0] ?? (await context.newPage());
 });
@@ -98,7 +98,7 @@ describe.skipIf(!hasChromium)('the chart page in a real Chromium', () => {
     if (plot) await page.mouse.move(plot.x + plot.width * 0.6, plot.y + plot.height / 2);
     const values = await page.locator('#chart .u-legend .u-series .u-value').allTextContents();
     expect(values.slice(1).every((v) => /^\d+(\.\d+)?$/.test(v))).toBe(true);
-    await page.screenshot({ path: join(ARTIFACTS, 'chart-page.png'), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'chart-page.png') });
   });
 
   it('marks the alert transitions of the range and lists them', async () => {
