@@ -28,6 +28,8 @@ interface Answer {
   errorType?: string;
   error?: string;
   data?: { resultType: string; result: unknown[] } | string[];
+  /** The query service's X-Source-Resolution header: the tiers that answered. */
+  tiers: string;
 }
 
 let base: string;
@@ -37,7 +39,10 @@ let service: QueryService;
 async function api(path: string, params: Record<string, string | number>): Promise<Answer> {
   const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
   const response = await fetch(`${base}${path}?${query}`);
-  return (await response.json()) as Answer;
+  return {
+    ...((await response.json()) as Omit<Answer, 'tiers'>),
+    tiers: response.headers.get('x-source-resolution') ?? '',
+  };
 }
 
 beforeAll(async () => {
@@ -62,8 +67,10 @@ describe('the Grafana dashboard against the query service', () => {
       const queries = dashboardQueries(dashboard, { fromMs, toMs }, values, scrapeMs);
       expect(queries.length).toBeGreaterThan(15);
       const failures: string[] = [];
+      const tiers = new Set<string>();
       for (const query of queries) {
         const answer = await run(query, fromMs, toMs);
+        for (const tier of answer.tiers.split(',')) tiers.add(tier);
         const result = Array.isArray(answer.data) ? answer.data : (answer.data?.result ?? []);
         if (answer.status !== 'success') {
           failures.push(`${query.source}: ${answer.errorType}: ${answer.error}\n  ${query.expr}`);
@@ -72,6 +79,8 @@ describe('the Grafana dashboard against the query service', () => {
         }
       }
       expect(failures).toEqual([]);
+      // Over a week and more, $__interval is 10 m or 1 h: the tiers answer.
+      if (durationMs(range) >= 7 * 86_400_000) expect([...tiers]).toEqual(expect.arrayContaining(['1m']));
     });
   }
 });
