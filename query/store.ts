@@ -254,7 +254,7 @@ export class SeriesStore {
   ): Promise<string[]> {
     const { where, params } = this.seriesFilter(matcherSets, startMs, endMs);
     const text = await this.read(
-      `SELECT DISTINCT arrayJoin(arrayConcat(['__name__'], mapKeys(labels))) AS name
+      `SELECT DISTINCT arrayJoin(arrayConcat(['__name__'], mapKeys(series_labels))) AS name
        FROM (${this.filteredSeries(where)})
        ORDER BY name ${limit > 0 ? 'LIMIT {limit:UInt64}' : ''}`,
       { ...params, limit },
@@ -274,7 +274,7 @@ export class SeriesStore {
     signal?: AbortSignal,
   ): Promise<string[]> {
     const { where, params } = this.seriesFilter(matcherSets, startMs, endMs);
-    const value = name === '__name__' ? 'metric' : 'labels[{label:String}]';
+    const value = name === '__name__' ? 'metric' : 'series_labels[{label:String}]';
     const text = await this.read(
       `SELECT DISTINCT ${value} AS v FROM (${this.filteredSeries(where)})
        WHERE v != '' ORDER BY v ${limit > 0 ? 'LIMIT {limit:UInt64}' : ''}`,
@@ -320,10 +320,7 @@ export class SeriesStore {
   }
 
   private filteredSeries(where: string): string {
-    // The filter runs in a subquery: in the same SELECT, `labels` in WHERE would be the alias
-    // of the aggregate (ClickHouse: "Aggregate function any(labels) AS labels is found in WHERE").
-    return `SELECT metric, any(labels) AS labels
-            FROM (SELECT metric, series_id, labels, first_seen, last_seen FROM ${this.db}.series WHERE ${where})
+    return `SELECT metric, any(labels) AS series_labels FROM ${this.db}.series WHERE ${where}
             GROUP BY metric, series_id
             HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}`;
   }
