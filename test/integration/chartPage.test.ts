@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,7 @@ describe.skipIf(!hasChromium)('the chart page in a real Chromium', () => {
     const values = await page.locator('#chart .u-legend .u-series .u-value').allTextContents();
     expect(values.slice(1).every((v) => /^\d+(\.\d+)?$/.test(v))).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'chart-page.png') });
+    expect(statSync(join(ARTIFACTS, 'chart-page.png')).size).toBeGreaterThan(10_000);
   });
 
   it('marks the alert transitions of the range and lists them', async () => {
