@@ -55,7 +55,8 @@ export function chartPageHandler(log: Logger): RequestHandler {
       // Every route is bundled: `path` is one of them.
       asset = (await load())[path] as Asset;
     } catch (error) {
-      const reason = `${messageOf(error)}: ${messageOf((error as Error).cause)}`;
+      const cause = error instanceof Error ? error.cause : undefined;
+      const reason = cause === undefined ? messageOf(error) : `${messageOf(error)}: ${messageOf(cause)}`;
       log.error({ error: reason }, 'chart page unavailable');
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${reason}\n`);
       return;
