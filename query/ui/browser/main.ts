@@ -170,17 +170,21 @@ async function execute(): Promise<void> {
   }
 }
 
-showChoice(choiceFromParams(params));
+const initial = choiceFromParams(params);
+showChoice(initial);
+let lastPreset = 'preset' in initial ? initial.preset : '1h';
 page.range.addEventListener('change', () => {
   const custom = page.range.value === 'custom';
   page.absolute.hidden = !custom;
-  if (custom && page.from.value === '') {
+  if (!custom) {
+    lastPreset = page.range.value;
+    void execute();
+  } else if (page.from.value === '') {
     // Start the absolute range from the preset it replaces, so both fields are filled.
-    const { start, end } = resolveRange({ preset: '1h' }, Date.now() / 1000);
+    const { start, end } = resolveRange({ preset: lastPreset }, Date.now() / 1000);
     page.from.value = toLocalInput(start);
     page.to.value = toLocalInput(end);
   }
-  if (!custom) void execute();
 });
 page.form.addEventListener('submit', (event) => {
   event.preventDefault();
