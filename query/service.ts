@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readOwner } from '../sql/owner.js';
+import { startAdminServer } from '../topology/adminServer.js';
 import { QueryApi } from './api.js';
 import type { PromqlEvaluator } from './evaluator.js';
 import { queryMetrics, type QueryMetrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface QueryService {
   metrics: QueryMetrics;
   /** Serves non-API paths (the chart page) with `handler`. */
   mount(handler: RequestHandler): void;
+  /** Reads through `clickhouse` from now on (the one given at start is closing); drops the cache. */
+  attach(clickhouse: ClickHouse): void;
   close(): Promise<void>;
 }
 
@@ -35,7 +38,8 @@ const VERSION = (
  * order: the one given (a process that already holds the embedded folder: `run`, the demo);
  * the process that holds the configured embedded folder, through its admin `/sql` endpoint;
  * or its own client (a ClickHouse server, or the embedded folder when nobody holds it, which
- * this process then holds until it stops).
+ * this process then holds until it stops, answering `metrics-pipeline sql` for it meanwhile;
+ * a topology cannot start on that folder then).
  */
 export async function startQueryService(options: {
   config: Config;
@@ -62,6 +66,11 @@ export async function startQueryService(options: {
     await ensureTables(own, config.retention);
     reader = clientReader(own);
   }
+  // Holding the embedded folder, this process answers `metrics-pipeline sql` (and other query
+  // services) for it, as the topology does: through the admin server's /sql endpoint.
+  const admin = own?.embeddedPath
+    ? await startAdminServer({ port: 0, clickhouse: own, ready: () => true, log })
+    : undefined;
   const now = options.now ?? Date.now;
   const metrics = queryMetrics();
   const store = new SeriesStore(reader);
@@ -109,9 +118,14 @@ export async function startQueryService(options: {
     cache,
     metrics,
     mount: server.mount,
+    attach: (clickhouse) => {
+      store.reader = clientReader(clickhouse);
+      cache.invalidate(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+    },
     close: async () => {
       await feed?.stop();
       await server.close();
+      await admin?.close();
       await own?.close();
     },
   };

@@ -53,7 +53,8 @@ export class SeriesStore {
   /** Statements sent, for tests and stats. */
   calls = 0;
 
-  constructor(readonly reader: SqlReader) {}
+  /** Replaceable: a service that outlives the process's first client moves to another (the demo's `--serve`). */
+  constructor(public reader: SqlReader) {}
 
   private get db(): string {
     return `\`${this.reader.database}\``;
