@@ -16,8 +16,8 @@ const HTML = fileURLToPath(new URL('./index.html', import.meta.url));
 /**
  * Bundles the browser code (CodeMirror, codemirror-promql, uPlot and the page's own modules)
  * with esbuild, in memory: the package ships sources only, so `npm ci && npm start` needs no
- * build step and nothing is fetched from a CDN. One bundle is about a megabyte before
- * compression and takes under a second to build.
+ * build step and nothing is fetched from a CDN. The bundle is about 530 KB (175 KB gzipped) and
+ * takes about a second to build.
  */
 export async function bundleChartPage(): Promise<ChartPageAssets> {
   const [result, html] = await Promise.all([
