@@ -11,8 +11,9 @@ export interface Sample {
 /** One element of a range vector: points in time order. */
 export interface Series {
   metric: Labels;
-  timestamps: number[];
-  values: number[];
+  /** Views into storage's arrays where possible: never written to. */
+  timestamps: ArrayLike<number>;
+  values: ArrayLike<number>;
 }
 
 export interface ScalarValue {

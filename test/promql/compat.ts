@@ -16,6 +16,8 @@ export type ApiResponse =
 
 /** One query as the corpus runs it: instant at `time`, or range over `start`..`end` by `step` (seconds). */
 export interface CompatCase {
+  /** Which corpus run the case belongs to (the corpus runs at several times). */
+  run: string;
   query: string;
   kind: 'instant' | 'range';
   /** Form parameters of the API call. */
@@ -44,6 +46,8 @@ export interface CompatReport {
 }
 
 export interface CorpusTimes {
+  /** Names the run in reports. */
+  run: string;
   /** Instant of instant queries, Unix ms. */
   timeMs: number;
   /** Range queries. */
@@ -70,9 +74,10 @@ export function loadCorpus(path: string, times: CorpusTimes): CompatCase[] {
       '$AT',
       seconds(times.atMs),
     );
-    cases.push({ query, kind: 'instant', params: { query, time: seconds(times.timeMs) } });
+    cases.push({ run: times.run, query, kind: 'instant', params: { query, time: seconds(times.timeMs) } });
     if (!instantOnly) {
       cases.push({
+        run: times.run,
         query,
         kind: 'range',
         params: {
