@@ -14,6 +14,7 @@ import { batchType, frame } from '../schemas/index.js';
 import { Registry } from '../schemas/registry.js';
 import { promqlEvaluator } from '../query/promqlEvaluator.js';
 import { startQueryService, type QueryService } from '../query/service.js';
+import { chartPageHandler } from '../query/ui/chartPage.js';
 import { freePort } from '../services/ports.js';
 import { openClickHouse, queryRows, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from '../topology/adminServer.js';
@@ -109,6 +110,7 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
     const queryUrl = `http://${config.query.host}:${config.query.port}`;
+    console.log(`chart page: ${queryUrl}/ (PromQL, the tiers, the demo's alerts on the time axis)`);
     console.log(
       `query service: ${queryUrl} (Prometheus API; it answered the line below with ${summary.queried} series during the demo)`,
     );
@@ -278,6 +280,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
           log,
           clickhouse: ch,
           evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+          ui: chartPageHandler(log),
         });
         say(`query service on ${service.url}`);
       },
