@@ -198,8 +198,6 @@ describe('rule files', () => {
     ]);
     expect(error.message.split('\n')[0]).toBe('3 problems:');
     expect(error.hint).toBe('fix the rule files; none of them was loaded');
-    expect(ruleError(() => loadRuleFiles([bad])).message).toBe(
-      `${bad}:5:28: unexpected ">"`,
-    );
+    expect(ruleError(() => loadRuleFiles([bad])).message).toBe(`${bad}:5:28: unexpected ">"`);
   });
 });
