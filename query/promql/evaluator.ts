@@ -130,6 +130,12 @@ class Evaluator {
   private resultSamples = 0;
   private readonly subqueryMemo = new Map<Expr, Map<number, Value>>();
   private readonly resultMetrics = new Map<BinaryExpr, ResultMetricCache>();
+  /**
+   * Per range function over a selector: which input series each output label set came from.
+   * Prometheus computes such a function for the whole range at once and refuses two input
+   * series that end up with the same labels even at different steps.
+   */
+  private readonly outputSources = new Map<Call, Map<string, string>>();
   /** Each selector's series, asked of `data` once per evaluation rather than at every step. */
   private readonly selected = new Map<VectorSelector, readonly SeriesData[]>();
   private checks = 0;
@@ -454,11 +460,28 @@ class Evaluator {
         param,
       });
       if (value === undefined) continue;
-      samples.push({ metric: keepName ? series.metric : dropMetricName(series.metric), value, t });
+      const metric = keepName ? series.metric : dropMetricName(series.metric);
+      if (argNode.kind === 'MatrixSelector' && metric !== series.metric)
+        this.checkSource(node, metric, series.metric);
+      samples.push({ metric, value, t });
     }
     this.checkUnique(samples);
     this.countSamples(samples.length);
     return { type: 'vector', samples };
+  }
+
+  private checkSource(node: Call, output: Labels, input: Labels): void {
+    let sources = this.outputSources.get(node);
+    if (!sources) {
+      sources = new Map();
+      this.outputSources.set(node, sources);
+    }
+    const outputKey = labelsKey(output);
+    const inputKey = labelsKey(input);
+    const known = sources.get(outputKey);
+    if (known === undefined) sources.set(outputKey, inputKey);
+    else if (known !== inputKey)
+      throw new PromQLExecutionError('vector cannot contain metrics with the same labelset');
   }
 
   private checkUnique(samples: readonly Sample[]): void {

@@ -202,6 +202,17 @@ describe('PromQL evaluator', () => {
     await expect(instant(data, 'label_replace(used, "i", "", "i", ".*")', 0)).rejects.toThrow(
       'vector cannot contain metrics with the same labelset',
     );
+    // Two series that only share labels without their names, at different steps of a range query.
+    const successive = [series({ __name__: 'a' }, [[0, 1]]), series({ __name__: 'b' }, [[20 * MIN, 1]])];
+    await expect(
+      rangeQuery(
+        new MemoryQuerier(successive),
+        'max_over_time({__name__=~"a|b"}[1m])',
+        T0,
+        T0 + 30 * MIN,
+        MIN,
+      ),
+    ).rejects.toThrow('vector cannot contain metrics with the same labelset');
   });
 
   it('evaluates subqueries on the absolute step grid, 1m by default', async () => {
