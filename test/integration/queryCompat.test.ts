@@ -28,7 +28,7 @@ describe('the query service against a real Prometheus', () => {
 
   beforeAll(async () => {
     prometheus = await startPrometheus();
-    await pushSeries(prometheus.baseUrl, series);
+    await pushSeries(`${prometheus.baseUrl}/api/v1/write`, series);
     const config = testConfig(join(tempDir('query-compat'), 'clickhouse'), { query: { port: 0 } });
     ch = await openFixture(config);
     await insertSeries(

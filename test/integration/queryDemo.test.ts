@@ -20,6 +20,13 @@ describe('the demo with --serve', () => {
       LOG_LEVEL: 'warn',
     });
     await demo.waitFor(/serving queries over the demo data until Ctrl-C/);
+    // stdout and stderr are separate pipes: the summary may arrive after the stderr line.
+    const running = demo;
+    await new Promise<void>((resolve) => {
+      const check = () => /\ntry: metrics-pipeline .*\n/.test(running.stdout()) && resolve();
+      running.child.stdout?.on('data', check);
+      check();
+    });
     const lines = demo.stdout().split('\n');
     const promtool = lines.find((l) => l.startsWith('try: promtool query range'))?.slice('try: '.length);
     const sql = lines.find((l) => l.startsWith('try: metrics-pipeline'))?.slice('try: '.length);

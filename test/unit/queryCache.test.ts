@@ -23,6 +23,8 @@ describe('range split', () => {
     expect(chunkLength(15_000)).toBe(HOUR);
     expect(chunkLength(7_000)).toBe(Math.ceil(HOUR / 7_000) * 7_000);
     expect(chunkLength(5 * 60_000)).toBe(5 * HOUR);
+    expect(chunkLength(HOUR)).toBe(24 * HOUR);
+    expect(chunkLength(2 * 86_400_000)).toBe(2 * 86_400_000);
     const a = splitRange({ startMs: 10 * HOUR + 30_000, endMs: 16 * HOUR + 30_000, stepMs: 30_000 });
     const b = splitRange({ startMs: 10 * HOUR + 60_000, endMs: 16 * HOUR + 60_000, stepMs: 30_000 });
     expect(a.map((c) => c.startMs)).toEqual([10, 11, 12, 13, 14, 15, 16].map((h) => h * HOUR));
