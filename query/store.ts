@@ -309,7 +309,9 @@ export class SeriesStore {
     endMs: number,
   ): { where: string; params: Record<string, unknown> } {
     const params: Record<string, unknown> = {
-      from: Math.max(0, startMs),
+      // first/last_seen are refreshed about once a minute: a series may have samples a little
+      // after its last_seen (and, out of order, before its first_seen).
+      from: Math.max(0, startMs - LAST_SEEN_LAG_MS),
       to: Math.min(8.64e12, endMs + LAST_SEEN_LAG_MS),
     };
     const conditions = matcherSets.map((set, i) => {

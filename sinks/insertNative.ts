@@ -32,9 +32,18 @@ export interface EmbeddedSession {
 export function embeddedInsert(session: EmbeddedSession, dataPath: string): InsertNative {
   const spool = spoolFolder(dataPath);
   return async ({ table, columns, block, settings }) => {
-    const file = join(spool, `metrics-pipeline-insert-${process.pid}-${spooled++}.native`);
-    await writeFile(file, block);
+    const name = `metrics-pipeline-insert-${process.pid}-${spooled++}.native`;
+    let file = join(spool, name);
     try {
+      try {
+        await writeFile(file, block);
+      } catch (error) {
+        // A small tmpfs (Docker's /dev/shm is 64 MiB) must not pause inserts while the data folder has room.
+        if (spool === dataPath || (error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+        await unlink(file).catch(() => undefined);
+        file = join(dataPath, name);
+        await writeFile(file, block);
+      }
       await session.queryAsync(
         `INSERT INTO ${table} (${columns.join(', ')}) SELECT * FROM file(${literal(file)}, Native)` +
           settingsClause(settings),

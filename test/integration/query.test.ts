@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seriesId } from '../../core/series.js';
 import type { Config } from '../../core/config.js';
 import { promqlEvaluator } from '../../query/promqlEvaluator.js';
 import { decodeReadResponse, encodeReadRequest } from '../../query/remoteRead.js';
@@ -98,6 +99,39 @@ describe('Prometheus HTTP API', () => {
     const odd = data.result.find((r) => r.metric.host === ODD);
     expect(odd?.value).toEqual([t / 1000, String(cpu(0, t))]);
     expect(headers.get('x-source-resolution')).toBe('raw');
+  });
+
+  it('a series whose last_seen lags its newest samples (refreshed once a minute) is still selected', async () => {
+    const t = NOW - 2 * HOUR;
+    const labels = { host: 'lagging' };
+    const id = seriesId('fx_lag', [['host', 'lagging']]).toString();
+    const db = `\`${ch.database}\``;
+    await ch.client.insert({
+      table: `${db}.series`,
+      values: [{ metric: 'fx_lag', series_id: id, labels, kind: 'gauge', first_seen: t, last_seen: t }],
+      format: 'JSONEachRow',
+    });
+    await ch.client.insert({
+      table: `${db}.samples`,
+      values: [0, 10, 20, 30, 40, 50].map((s) => ({
+        metric: 'fx_lag',
+        series_id: id,
+        ts: t + s * 1000,
+        value: s,
+        kind: 'gauge',
+      })),
+      format: 'JSONEachRow',
+    });
+    const series = await api(
+      `/api/v1/series?${q({ 'match[]': 'fx_lag', start: (t + 25_000) / 1000, end: (t + 55_000) / 1000 })}`,
+    );
+    expect(series.body.data).toEqual([{ __name__: 'fx_lag', host: 'lagging' }]);
+    const instant = await api(
+      `/api/v1/query?${q({ query: 'max_over_time(fx_lag[30s])', time: (t + 55_000) / 1000 })}`,
+    );
+    expect((instant.body.data as { result: Array<{ value: [number, string] }> }).result[0]?.value[1]).toBe(
+      '50',
+    );
   });
 
   it('matchers: = and =~ with escaped metacharacters select the odd value; regexps are anchored', async () => {
