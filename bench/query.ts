@@ -1,0 +1,237 @@
+/**
+ * The query bench (`npm run bench -- --query`, or `--query-only`): the query service and a real
+ * Prometheus answer the same PromQL over the same seeded samples, each query run cold and warm,
+ * timed from the request to the last byte of the answer. Method and figures: bench/README.md,
+ * "Query service".
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Config } from '../core/config.js';
+import { openClickHouse } from '../sinks/clickhouse.js';
+import { ensureTables } from '../sinks/tables.js';
+import type { ProfileSummary } from './profile.js';
+import { backfill, startPrometheus, type BackfillResult } from './prometheus.js';
+import { queryCases, TIER_OF_SPAN, type QueryCase, type Span } from './queryCases.js';
+import { dataSet, RAW_INTERVAL_S, SCOPES, SPANS, seed, type Scope, type SeedSizes } from './queryData.js';
+import { startQueryService } from './queryService.js';
+import { ask, timings, type Answer, type QueryTarget, type Timings } from './queryTiming.js';
+import { BENCH_DIR } from './workspace.js';
+
+export interface QueryBenchOptions {
+  series: number;
+  /** Runs of each query, cold and warm. */
+  reps: number;
+  /** Profile the query service (node --cpu-prof) and summarize where its time goes. */
+  cpuProf: boolean;
+  keep: boolean;
+}
+
+/** One side's figures for one query. */
+export interface SideResult {
+  cold: Timings;
+  warm: Timings;
+  /** Series in the answer (the first run's), null on failure. */
+  series: number | null;
+  bytes: number;
+  tier: string | null;
+  error: string | null;
+}
+
+export interface QueryCaseResult {
+  id: string;
+  span: Span;
+  /** The tier that should answer it. */
+  expectedTier: 'raw' | '1m' | '1h';
+  scope: Scope;
+  kind: 'instant' | 'range';
+  promql: string;
+  params: Record<string, string>;
+  ours: SideResult;
+  prometheus: SideResult;
+  /** Ours warm p50 ≤ Prometheus' warm p50. */
+  warmAtMostPrometheus: boolean | null;
+  target?: boolean;
+}
+
+export interface QueryBenchResult {
+  dataSet: {
+    series: number;
+    rawIntervalSeconds: number;
+    spans: typeof SPANS;
+    end: string;
+    scopes: Record<Scope, string>;
+  };
+  clickhouse: SeedSizes;
+  prometheus: BackfillResult & { version: string };
+  reps: number;
+  cases: QueryCaseResult[];
+  targets: {
+    /** The 30-day, 100-series range from the 1m tier, cold p50 (ms), and whether ≤ 200 ms. */
+    thirtyDayColdP50Ms: number | null;
+    thirtyDayColdP99Ms: number | null;
+    thirtyDayColdMet: boolean | null;
+    /** Cases whose warm p50 is at most Prometheus' warm p50, of those both answered. */
+    warmAtMostPrometheus: { met: number; of: number };
+  };
+  loadAverage: { start: number; end: number };
+  seconds: number;
+  profile?: ProfileSummary;
+}
+
+export const THIRTY_DAY_TARGET_MS = 200;
+
+/** Retention the seeded store is run with: raw data only for its last hour, 1m rows for 30 days (+1 of slack). */
+const RETENTION = { rawDays: 1, minuteDays: 31, hourDays: 365, alertDays: 365 };
+
+export async function queryBench(
+  base: Config,
+  benchId: string,
+  options: QueryBenchOptions,
+  say: (line: string) => void,
+): Promise<QueryBenchResult> {
+  const began = Date.now();
+  const loadStart = os.loadavg()[0] ?? 0;
+  const dir = resolve(BENCH_DIR, benchId, 'query');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const config: Config = {
+    ...base,
+    retention: { ...base.retention, ...RETENTION },
+    // Always the embedded engine: the Prometheus export writes files where ClickHouse runs.
+    clickhouse: {
+      ...base.clickhouse,
+      url: undefined,
+      database: `bench_${benchId}_query`,
+      path: join(dir, 'clickhouse'),
+    },
+  };
+  const d = dataSet(options.series, Date.now());
+  const cases = queryCases(d);
+  let sizes: SeedSizes;
+  let filled: BackfillResult;
+  const ch = await openClickHouse(config.clickhouse);
+  try {
+    await ensureTables(ch, config.retention);
+    say(`seeding ${options.series.toLocaleString('en-US')} series into ClickHouse`);
+    sizes = await seed(ch, d, say);
+    say(
+      `seeded in ${sizes.seconds} s: ${sizes.rawSamples.toLocaleString('en-US')} raw samples, ` +
+        `${sizes.minuteRows.toLocaleString('en-US')} 1m rows, ${sizes.hourRows.toLocaleString('en-US')} 1h rows`,
+    );
+    filled = await backfill(ch, d, dir, join(dir, 'prometheus-data'), say);
+    say(
+      `Prometheus backfilled: ${filled.samples.toLocaleString('en-US')} samples in ${filled.blocks} blocks ` +
+        `(export ${filled.exportSeconds} s, promtool ${filled.promtoolSeconds} s)`,
+    );
+  } finally {
+    // The embedded engine admits one process per data folder: the query service opens it next.
+    await ch.close();
+  }
+  const prometheus = await startPrometheus(dir, join(dir, 'prometheus-data'));
+  const version = await prometheusVersion(prometheus.url);
+  const service = await startQueryService(config, dir, { cpuProf: options.cpuProf });
+  const results: QueryCaseResult[] = [];
+  try {
+    const ours: QueryTarget = { name: 'query service', url: service.url, flush: () => service.flush() };
+    const prom: QueryTarget = { name: 'Prometheus', url: prometheus.url };
+    for (const [i, c] of cases.entries()) {
+      say(`query ${i + 1}/${cases.length}: ${c.id}  ${c.promql}`);
+      const mine = await measure(ours, c, options.reps);
+      const theirs = await measure(prom, c, options.reps);
+      results.push({
+        id: c.id,
+        span: c.span,
+        expectedTier: TIER_OF_SPAN[c.span],
+        scope: c.scope,
+        kind: c.kind,
+        promql: c.promql,
+        params: c.params,
+        ours: mine,
+        prometheus: theirs,
+        warmAtMostPrometheus:
+          mine.warm.p50Ms !== null &&
+          theirs.warm.p50Ms !== null &&
+          mine.error === null &&
+          theirs.error === null
+            ? mine.warm.p50Ms <= theirs.warm.p50Ms
+            : null,
+        ...(c.target ? { target: true } : {}),
+      });
+    }
+  } finally {
+    await service.stop();
+    await prometheus.stop();
+  }
+  const profile = options.cpuProf ? service.profile() : undefined;
+  if (!options.keep) {
+    rmSync(join(dir, 'clickhouse'), { recursive: true, force: true });
+    rmSync(join(dir, 'prometheus-data'), { recursive: true, force: true });
+  }
+  const target = results.find((r) => r.target);
+  const compared = results.filter((r) => r.warmAtMostPrometheus !== null);
+  return {
+    dataSet: {
+      series: d.series,
+      rawIntervalSeconds: RAW_INTERVAL_S,
+      spans: SPANS,
+      end: new Date(d.endS * 1000).toISOString(),
+      scopes: Object.fromEntries(
+        (Object.keys(SCOPES) as Scope[]).map((s) => [s, SCOPES[s].matcher || '(all)']),
+      ) as Record<Scope, string>,
+    },
+    clickhouse: sizes,
+    prometheus: { ...filled, version },
+    reps: options.reps,
+    cases: results,
+    targets: {
+      thirtyDayColdP50Ms: target?.ours.cold.p50Ms ?? null,
+      thirtyDayColdP99Ms: target?.ours.cold.p99Ms ?? null,
+      thirtyDayColdMet:
+        target && target.ours.error === null && target.ours.cold.p50Ms !== null
+          ? target.ours.cold.p50Ms <= THIRTY_DAY_TARGET_MS
+          : null,
+      warmAtMostPrometheus: {
+        met: compared.filter((r) => r.warmAtMostPrometheus).length,
+        of: compared.length,
+      },
+    },
+    loadAverage: { start: loadStart, end: os.loadavg()[0] ?? 0 },
+    seconds: Math.round((Date.now() - began) / 100) / 10,
+    ...(profile ? { profile } : {}),
+  };
+}
+
+/**
+ * `reps` cold runs then `reps` warm runs of one query. Cold: with a results cache, flushed
+ * before each run; without one (Prometheus) only the first run ever of the query counts as cold.
+ * Warm: the same query again, right after, with whatever the target kept.
+ */
+async function measure(target: QueryTarget, c: QueryCase, reps: number): Promise<SideResult> {
+  const cold: Answer[] = [];
+  const warm: Answer[] = [];
+  for (let i = 0; i < (target.flush ? reps : 1); i++) {
+    if (target.flush) await target.flush();
+    cold.push(await ask(target, c));
+  }
+  for (let i = 0; i < reps; i++) warm.push(await ask(target, c));
+  const firstFailure = [...cold, ...warm].find((a) => a.error !== null || a.status !== 200);
+  const ok = (answers: Answer[]) =>
+    answers.filter((a) => a.error === null && a.status === 200).map((a) => a.ms);
+  const first = cold[0] as Answer;
+  return {
+    cold: timings(ok(cold)),
+    warm: timings(ok(warm)),
+    series: first.series,
+    bytes: first.bytes,
+    tier: first.tier,
+    error: firstFailure ? `${firstFailure.status}: ${firstFailure.error ?? ''}`.slice(0, 300) : null,
+  };
+}
+
+async function prometheusVersion(url: string): Promise<string> {
+  const body = (await (await fetch(`${url}/api/v1/status/buildinfo`)).json()) as {
+    data?: { version?: string };
+  };
+  return body.data?.version ?? 'unknown';
+}

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import type { Config } from '../core/config.js';
+import { ServiceError } from '../core/errors.js';
+import { NODE_FLAGS } from '../core/runtime.js';
+import { freePort, HOST } from '../services/ports.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { childEnv } from './workspace.js';
+
+const BIN = fileURLToPath(new URL('../bin/metrics-pipeline.js', import.meta.url));
+
+export interface RunningQueryService {
+  url: string;
+  /** Empties the results cache: a restart of the process (its ClickHouse caches go too). */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+  /** With `cpuProf`: the largest profile of the processes (each restart writes one), summarized. */
+  profile(): ProfileSummary | null;
+}
+
+/**
+ * `metrics-pipeline query` as its own process over the seeded embedded ClickHouse, exactly as a
+ * user starts it, on a free loopback port chosen once (a restart keeps the address).
+ */
+export async function startQueryService(
+  config: Config,
+  dir: string,
+  options: { cpuProf: boolean },
+): Promise<RunningQueryService> {
+  const port = await freePort();
+  const configFile = join(dir, 'query.yaml');
+  // The service's other settings keep their defaults (results cache, limits): as a user starts it.
+  writeFileSync(configFile, stringify({ ...config, query: { host: HOST, port } }));
+  const url = `http://${HOST}:${port}`;
+  const profileDir = join(dir, 'prof');
+  const log = createWriteStream(join(dir, 'query-service.log'), { flags: 'a' });
+  let current: { child: ChildProcess; exited: Promise<void> } | undefined;
+
+  const start = async () => {
+    const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    const env = childEnv();
+    // The seeded store is always the embedded one in the config file.
+    delete env.CLICKHOUSE_URL;
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, ...nodeArgs, BIN, '--config', configFile, 'query'],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    current = { child, exited };
+    await waitAnswering(url, exited, join(dir, 'query-service.log'));
+  };
+  const stop = async () => {
+    if (!current) return;
+    const { child, exited } = current;
+    current = undefined;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  await start();
+  return {
+    url,
+    flush: async () => {
+      await stop();
+      await start();
+    },
+    stop,
+    profile: () => (options.cpuProf ? (summarizeProfile(profileDir) ?? null) : null),
+  };
+}
+
+/** Returns once the API answers (the service logs no contract line to wait for). */
+async function waitAnswering(url: string, exited: Promise<void>, logFile: string): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (gone) throw new ServiceError(`the query service exited before answering; see ${logFile}`);
+    const ok = await fetch(`${url}/api/v1/status/buildinfo`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new ServiceError(`the query service did not answer within 60 s; see ${logFile}`);
+}
