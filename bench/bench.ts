@@ -63,6 +63,8 @@ export interface BenchFlags {
   querySeries: number;
   /** Runs of each query per side, cold and warm. */
   queryReps: number;
+  /** A query data set kept by an earlier `--keep` run: no seeding. */
+  queryData?: string;
 }
 
 const RUNS = ['batched', 'unbatched', 'latency', 'floor', ...Object.values(COLLECTOR_RUNS)] as const;

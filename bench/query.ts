@@ -4,16 +4,26 @@
  * timed from the request to the last byte of the answer. Method and figures: bench/README.md,
  * "Query service".
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Config } from '../core/config.js';
+import { PipelineError } from '../core/errors.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
 import type { ProfileSummary } from './profile.js';
 import { backfill, startPrometheus, type BackfillResult } from './prometheus.js';
 import { queryCases, TIER_OF_SPAN, type QueryCase, type Span } from './queryCases.js';
-import { dataSet, RAW_INTERVAL_S, SCOPES, SPANS, seed, type Scope, type SeedSizes } from './queryData.js';
+import {
+  dataSet,
+  RAW_INTERVAL_S,
+  SCOPES,
+  SPANS,
+  seed,
+  type QueryDataSet,
+  type Scope,
+  type SeedSizes,
+} from './queryData.js';
 import { startQueryService } from './queryService.js';
 import { ask, timings, type Answer, type QueryTarget, type Timings } from './queryTiming.js';
 import { BENCH_DIR } from './workspace.js';
@@ -25,6 +35,8 @@ export interface QueryBenchOptions {
   /** Profile the query service (node --cpu-prof) and summarize where its time goes. */
   cpuProf: boolean;
   keep: boolean;
+  /** A folder seeded by an earlier run (kept with `keep`): run the queries on it, seed nothing. */
+  reuse?: string;
 }
 
 /** One side's figures for one query. */
@@ -81,6 +93,68 @@ export interface QueryBenchResult {
 
 export const THIRTY_DAY_TARGET_MS = 200;
 
+/** What a seeded folder holds, written next to the data so that `--query-data` can run on it again. */
+interface Seeded {
+  d: QueryDataSet;
+  sizes: SeedSizes;
+  filled: BackfillResult;
+}
+const SEEDED_FILE = 'seeded.json';
+
+/** Seeds ClickHouse, then backfills Prometheus from it, in a fresh `dir`. */
+async function seedBoth(
+  config: Config,
+  dir: string,
+  series: number,
+  say: (line: string) => void,
+): Promise<Seeded> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const d = dataSet(series, Date.now());
+  const ch = await openClickHouse(config.clickhouse);
+  try {
+    await ensureTables(ch, config.retention);
+    say(`seeding ${series.toLocaleString('en-US')} series into ClickHouse`);
+    const sizes = await seed(ch, d, say);
+    say(
+      `seeded in ${sizes.seconds} s: ${sizes.rawSamples.toLocaleString('en-US')} raw samples, ` +
+        `${sizes.minuteRows.toLocaleString('en-US')} 1m rows, ${sizes.hourRows.toLocaleString('en-US')} 1h rows`,
+    );
+    const filled = await backfill(ch, d, dir, join(dir, 'prometheus-data'), say);
+    say(
+      `Prometheus backfilled: ${filled.samples.toLocaleString('en-US')} samples in ${filled.blocks} blocks ` +
+        `(export ${filled.exportSeconds} s, promtool ${filled.promtoolSeconds} s)`,
+    );
+    const seeded = { d, sizes, filled };
+    writeFileSync(join(dir, SEEDED_FILE), JSON.stringify(seeded));
+    return seeded;
+  } finally {
+    // The embedded engine admits one process per data folder: the query service opens it next.
+    await ch.close();
+  }
+}
+
+/**
+ * A folder seeded earlier (kept with `--keep`). Its data ends where it ended then; the tiers are
+ * chosen by the clock now, so it is good for the day after seeding (raw retention is 1 day here).
+ */
+function readSeeded(dir: string): Seeded {
+  const file = join(dir, SEEDED_FILE);
+  if (!existsSync(file))
+    throw new PipelineError(`${dir} holds no seeded query data set (no ${SEEDED_FILE})`, {
+      hint: 'seed one with `bench --query-only --keep`; the folder is printed at the end',
+    });
+  const seeded = JSON.parse(readFileSync(file, 'utf8')) as Seeded;
+  if (Date.now() - seeded.d.endS * 1000 > 23 * 3_600_000)
+    throw new PipelineError(
+      `the data set in ${dir} is more than 23 h old: its raw hour is past raw retention`,
+      {
+        hint: 'seed a new one',
+      },
+    );
+  return seeded;
+}
+
 /** Retention the seeded store is run with: raw data only for its last hour, 1m rows for 30 days (+1 of slack). */
 const RETENTION = { rawDays: 1, minuteDays: 31, hourDays: 365, alertDays: 365 };
 
@@ -92,9 +166,7 @@ export async function queryBench(
 ): Promise<QueryBenchResult> {
   const began = Date.now();
   const loadStart = os.loadavg()[0] ?? 0;
-  const dir = resolve(BENCH_DIR, benchId, 'query');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  const dir = options.reuse ? resolve(options.reuse) : resolve(BENCH_DIR, benchId, 'query');
   const config: Config = {
     ...base,
     retention: { ...base.retention, ...RETENTION },
@@ -102,32 +174,14 @@ export async function queryBench(
     clickhouse: {
       ...base.clickhouse,
       url: undefined,
-      database: `bench_${benchId}_query`,
+      database: 'bench_query',
       path: join(dir, 'clickhouse'),
     },
   };
-  const d = dataSet(options.series, Date.now());
+  const { d, sizes, filled } = options.reuse
+    ? readSeeded(dir)
+    : await seedBoth(config, dir, options.series, say);
   const cases = queryCases(d);
-  let sizes: SeedSizes;
-  let filled: BackfillResult;
-  const ch = await openClickHouse(config.clickhouse);
-  try {
-    await ensureTables(ch, config.retention);
-    say(`seeding ${options.series.toLocaleString('en-US')} series into ClickHouse`);
-    sizes = await seed(ch, d, say);
-    say(
-      `seeded in ${sizes.seconds} s: ${sizes.rawSamples.toLocaleString('en-US')} raw samples, ` +
-        `${sizes.minuteRows.toLocaleString('en-US')} 1m rows, ${sizes.hourRows.toLocaleString('en-US')} 1h rows`,
-    );
-    filled = await backfill(ch, d, dir, join(dir, 'prometheus-data'), say);
-    say(
-      `Prometheus backfilled: ${filled.samples.toLocaleString('en-US')} samples in ${filled.blocks} blocks ` +
-        `(export ${filled.exportSeconds} s, promtool ${filled.promtoolSeconds} s)`,
-    );
-  } finally {
-    // The embedded engine admits one process per data folder: the query service opens it next.
-    await ch.close();
-  }
   const prometheus = await startPrometheus(dir, join(dir, 'prometheus-data'));
   const version = await prometheusVersion(prometheus.url);
   const service = await startQueryService(config, dir, { cpuProf: options.cpuProf });
@@ -164,7 +218,9 @@ export async function queryBench(
     await prometheus.stop();
   }
   const profile = options.cpuProf ? service.profile() : undefined;
-  if (!options.keep) {
+  if (options.keep || options.reuse)
+    say(`query data set kept in ${dir} (run again on it with --query-data ${dir})`);
+  else {
     rmSync(join(dir, 'clickhouse'), { recursive: true, force: true });
     rmSync(join(dir, 'prometheus-data'), { recursive: true, force: true });
   }
