@@ -33,7 +33,11 @@ export async function startQueryService(
   const port = await freePort();
   const configFile = join(dir, 'query.yaml');
   // The service's other settings keep their defaults (results cache, limits): as a user starts it.
-  writeFileSync(configFile, stringify({ ...config, query: { host: HOST, port } }));
+  // No Kafka: the correction feed (tier topics) has nothing to follow in a seeded store.
+  writeFileSync(
+    configFile,
+    stringify({ ...config, kafka: { ...config.kafka, brokers: undefined }, query: { host: HOST, port } }),
+  );
   const url = `http://${HOST}:${port}`;
   const profileDir = join(dir, 'prof');
   const log = createWriteStream(join(dir, 'query-service.log'), { flags: 'a' });
@@ -44,6 +48,7 @@ export async function startQueryService(
     const env = childEnv();
     // The seeded store is always the embedded one in the config file.
     delete env.CLICKHOUSE_URL;
+    delete env.KAFKA_BROKERS;
     const child = spawn(
       process.execPath,
       [...NODE_FLAGS, ...nodeArgs, BIN, '--config', configFile, 'query'],

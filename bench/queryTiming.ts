@@ -71,7 +71,8 @@ function readBody(
   } catch {
     return { series: null, tier: null, error: `not JSON: ${body.toString('utf8', 0, 200)}` };
   }
-  const header = headers['x-query-tier'];
+  // The service names the tier it answered from as Thanos' parameter does.
+  const header = headers['x-source-resolution'];
   const tier = (Array.isArray(header) ? header[0] : header) ?? parsed.stats?.tier ?? null;
   if (parsed.status !== 'success') return { series: null, tier, error: parsed.error ?? 'no success' };
   return { series: parsed.data?.result?.length ?? 0, tier, error: null };
