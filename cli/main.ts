@@ -147,6 +147,18 @@ program
     );
   });
 
+program
+  .command('query')
+  .description(
+    "Prometheus' HTTP API (PromQL, series, labels, remote read) over the ClickHouse tiers, with tier choice and a results cache",
+  )
+  .option('--port <port>', 'port to listen on (default: query.port, 9090; 0 = a free port)', int('port', 0))
+  .option('--host <host>', 'address to listen on (default: query.host, 127.0.0.1)')
+  .action(async (o: { port?: number; host?: string }) => {
+    const { queryCommand } = await import('./queryCommand.js');
+    await queryCommand(await commandConfig(global(), { query: { port: o.port, host: o.host } }));
+  });
+
 const rules = program
   .command('rules')
   .description('alerting rules (Prometheus rule files, a subset of PromQL)');

@@ -107,6 +107,47 @@ const collectorSection = z
     });
   });
 
+const queryDefaults = {
+  host: '127.0.0.1',
+  port: 9090,
+  timeoutMs: 120_000,
+  maxSeries: 100_000,
+  maxSamples: 20_000_000,
+  maxPoints: 11_000,
+  cache: { maxBytes: 256 * 1024 * 1024, ttlRecentMs: 60_000, ttlDayMs: 300_000, ttlOlderMs: 3_600_000 },
+};
+
+/** `metrics-pipeline query`: Prometheus' HTTP API over the ClickHouse tiers (docs/query.md). */
+const querySection = z
+  .object({
+    host: z.string().min(1).default(queryDefaults.host),
+    port: nonNegativeInt.max(65535).default(queryDefaults.port),
+    /** Longest a query may run (the `timeout` parameter can only shorten it); beyond it: 503 `timeout`. */
+    timeoutMs: positiveInt.default(queryDefaults.timeoutMs),
+    /** Series one query may select; beyond it: 422 `execution`. */
+    maxSeries: positiveInt.default(queryDefaults.maxSeries),
+    /** Samples (or tier windows) one query may read; beyond it: 422 `execution`. */
+    maxSamples: positiveInt.default(queryDefaults.maxSamples),
+    /** Points per series of a range query, as Prometheus' 11,000. */
+    maxPoints: positiveInt.default(queryDefaults.maxPoints),
+    /** Results cache of range queries, in step-aligned chunks; TTL by the age of a chunk's data. */
+    cache: z
+      .object({
+        /** Bytes of cached results at most (LRU); 0 disables the cache. */
+        maxBytes: nonNegativeInt.default(queryDefaults.cache.maxBytes),
+        /** TTL of chunks whose data is under 1 h old. */
+        ttlRecentMs: positiveInt.default(queryDefaults.cache.ttlRecentMs),
+        /** TTL of chunks whose data is 1–24 h old. */
+        ttlDayMs: positiveInt.default(queryDefaults.cache.ttlDayMs),
+        /** TTL of older chunks. */
+        ttlOlderMs: positiveInt.default(queryDefaults.cache.ttlOlderMs),
+      })
+      .strict()
+      .default(queryDefaults.cache),
+  })
+  .strict()
+  .default(queryDefaults);
+
 const ConfigSchema = z
   .object({
     /** Consumer group id and prefix of internal topics (changelogs, repartition). */
@@ -214,6 +255,7 @@ const ConfigSchema = z
       .strict()
       .default({ rules: [], tickMs: 1000 }),
     collector: collectorSection,
+    query: querySection,
     /** `metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences (notifier/README.md). */
     notifier: notifierSection.optional(),
     retention: z

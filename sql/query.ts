@@ -7,6 +7,7 @@ const READS = /^\s*(\(|SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i;
 /** The output formats `metrics-pipeline sql --format` accepts. */
 export const SQL_FORMATS = [
   'TabSeparatedWithNames',
+  'TabSeparated',
   'CSVWithNames',
   'JSONEachRow',
   'JSONCompactEachRow',
@@ -23,14 +24,21 @@ export async function runSql(
   ch: ClickHouse,
   query: string,
   format: SqlFormat = 'TabSeparatedWithNames',
+  /** ClickHouse query parameters (`{name:Type}` in the query), e.g. from the query service. */
+  params: Record<string, unknown> = {},
 ): Promise<string> {
   // The embedded engine keeps one session per process; a server needs a session for USE to last.
   const session = ch.embeddedPath ? {} : { session_id: randomUUID() };
   await ch.client.command({ query: `USE \`${ch.database}\``, ...session });
   if (READS.test(query)) {
-    const result = await ch.client.query({ query, format: format as DataFormat, ...session });
+    const result = await ch.client.query({
+      query,
+      format: format as DataFormat,
+      query_params: params,
+      ...session,
+    });
     return result.text();
   }
-  await ch.client.command({ query, ...session });
+  await ch.client.command({ query, query_params: params, ...session });
   return '';
 }

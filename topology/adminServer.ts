@@ -17,7 +17,9 @@ const MAX_QUERY_BYTES = 1 << 20;
 /**
  * The topology's HTTP side: `/healthz` (alive), `/readyz` (consuming), `/metrics` (Prometheus
  * text, when given a registry), and, when it holds the embedded ClickHouse,
- * `POST /sql?format=…` so that `metrics-pipeline sql` works meanwhile. Listens on loopback only.
+ * `POST /sql?format=…` so that `metrics-pipeline sql` (the statement as the body) and the query
+ * service (`{"query", "params"}` as JSON, ClickHouse query parameters) work meanwhile. Listens
+ * on loopback only.
  */
 export async function startAdminServer(options: {
   port: number;
@@ -62,7 +64,14 @@ export async function startAdminServer(options: {
         else chunks.push(chunk);
       });
       req.on('end', () => {
-        runSql(clickhouse, Buffer.concat(chunks).toString('utf8'), format).then(
+        let statement: { query: string; params: Record<string, unknown> };
+        try {
+          statement = sqlStatement(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
+        } catch (error) {
+          res.statusCode = 400;
+          return void res.end(`${messageOf(error)}\n`);
+        }
+        runSql(clickhouse, statement.query, format, statement.params).then(
           (text) => res.end(text),
           (error: unknown) => {
             res.statusCode = 400;
@@ -89,4 +98,18 @@ export async function startAdminServer(options: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The statement of a `/sql` request: the body as SQL, or `{"query", "params"}` when it is JSON. */
+function sqlStatement(
+  contentType: string | undefined,
+  body: string,
+): { query: string; params: Record<string, unknown> } {
+  if (!(contentType ?? '').startsWith('application/json')) return { query: body, params: {} };
+  const parsed = JSON.parse(body) as { query?: unknown; params?: unknown };
+  if (typeof parsed.query !== 'string') throw new Error('"query" must be a string');
+  const params = parsed.params ?? {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params))
+    throw new Error('"params" must be an object');
+  return { query: parsed.query, params: params as Record<string, unknown> };
 }

@@ -1,0 +1,126 @@
+import type { EvalOptions, MatrixSeries, PromqlEvaluator } from './evaluator.js';
+import type { ClickHouseQuerier } from './querier.js';
+import { splitRange, type RangeSpec } from './rangeSplit.js';
+import type { ResultsCache } from './resultsCache.js';
+import type { SourceResolution } from './tiers.js';
+
+/** A chunk's answer as cached: its series, what answered it, and its warnings. */
+export interface ChunkResult {
+  series: MatrixSeries[];
+  sources: SourceResolution[];
+  warnings: string[];
+}
+
+export interface RangeAnswer {
+  result: MatrixSeries[];
+  sources: Set<SourceResolution>;
+  warnings: string[];
+  /** Chunks answered from the cache, and computed. */
+  chunks: { cached: number; computed: number };
+}
+
+/** `@ start()` / `@ end()` refer to the request's bounds: such a query is not split. */
+const REFERS_TO_BOUNDS = /@\s*(start|end)\s*\(\s*\)/;
+
+/**
+ * A range query through the results cache: split into step-aligned chunks (query/rangeSplit.ts);
+ * a chunk whose last instant is at or before `settledMs` (every window it reads is final) comes
+ * from the cache or is computed whole and cached; the chunk past it (the newest data) is
+ * computed for the request's part only and never cached. The chunks' series are joined by
+ * label set and cut to the request.
+ */
+export async function cachedRange(options: {
+  evaluator: PromqlEvaluator;
+  expr: string;
+  range: RangeSpec;
+  /** Everything besides the expression and step that changes the answer (tenant, forced tier, lookback). */
+  keyPrefix: string;
+  cache: ResultsCache<ChunkResult>;
+  newQuerier: () => ClickHouseQuerier;
+  nowMs: number;
+  settledMs: number;
+  eval: EvalOptions;
+}): Promise<RangeAnswer> {
+  const { evaluator, expr, range, cache } = options;
+  const answer: RangeAnswer = {
+    result: [],
+    sources: new Set(),
+    warnings: [],
+    chunks: { cached: 0, computed: 0 },
+  };
+  const compute = async (part: RangeSpec): Promise<ChunkResult> => {
+    const querier = options.newQuerier();
+    const { data, warnings } = await evaluator.range(expr, part, querier, options.eval);
+    answer.chunks.computed += 1;
+    return { series: data.result, sources: [...querier.stats.sources], warnings };
+  };
+  const parts: ChunkResult[] = [];
+  if (!cache.enabled || REFERS_TO_BOUNDS.test(expr)) {
+    parts.push(await compute(range));
+  } else {
+    for (const chunk of splitRange(range)) {
+      if (chunk.endMs > options.settledMs) {
+        parts.push(
+          await compute({
+            startMs: Math.max(chunk.startMs, range.startMs),
+            endMs: Math.min(chunk.endMs, range.endMs),
+            stepMs: range.stepMs,
+          }),
+        );
+        continue;
+      }
+      const key = JSON.stringify([options.keyPrefix, expr, range.stepMs, chunk.startMs]);
+      let part = cache.get(key, options.nowMs);
+      if (part) answer.chunks.cached += 1;
+      else {
+        part = await compute(chunk);
+        const bytes = JSON.stringify(part.series).length * 2 + 256;
+        // Corrections of windows this chunk's ranges and lookback read reach back before its first instant.
+        cache.set(
+          key,
+          part,
+          { startMs: chunk.startMs - 86_400_000, endMs: chunk.endMs },
+          bytes,
+          options.nowMs,
+        );
+      }
+      parts.push(part);
+    }
+  }
+  const startS = range.startMs / 1000;
+  const endS = range.endMs / 1000;
+  const bySeries = new Map<string, MatrixSeries>();
+  for (const part of parts) {
+    for (const s of part.sources) answer.sources.add(s);
+    for (const w of part.warnings) if (!answer.warnings.includes(w)) answer.warnings.push(w);
+    for (const series of part.series) {
+      const values = series.values.filter(([t]) => t >= startS && t <= endS);
+      if (values.length === 0) continue;
+      const key = labelsKey(series.metric);
+      const joined = bySeries.get(key);
+      if (joined) joined.values.push(...values);
+      else bySeries.set(key, { metric: series.metric, values });
+    }
+  }
+  answer.result = [...bySeries.values()].sort((a, b) => compareLabels(a.metric, b.metric));
+  return answer;
+}
+
+function labelsKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Prometheus' order of label sets (labels.Compare): pairwise by name then value, shorter first. */
+export function compareLabels(a: Record<string, string>, b: Record<string, string>): number {
+  const x = Object.keys(a).sort();
+  const y = Object.keys(b).sort();
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const kx = x[i] as string;
+    const ky = y[i] as string;
+    if (kx !== ky) return kx < ky ? -1 : 1;
+    const vx = a[kx] as string;
+    const vy = b[ky] as string;
+    if (vx !== vy) return vx < vy ? -1 : 1;
+  }
+  return x.length - y.length;
+}
