@@ -221,6 +221,7 @@ async function queryPart(config: Config, benchId: string, flags: BenchFlags): Pr
       reps: flags.queryReps,
       cpuProf: flags.cpuProf ?? false,
       keep: flags.keep ?? false,
+      reuse: flags.queryData,
     },
     say,
   );

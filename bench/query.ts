@@ -87,6 +87,8 @@ export interface QueryBenchResult {
     warmAtMostPrometheus: { met: number; of: number };
   };
   loadAverage: { start: number; end: number };
+  /** Times the query service exited on its own (and was started again). */
+  serviceCrashes: number;
   seconds: number;
   profile?: ProfileSummary;
 }
@@ -187,12 +189,12 @@ export async function queryBench(
   const service = await startQueryService(config, dir, { cpuProf: options.cpuProf });
   const results: QueryCaseResult[] = [];
   try {
-    const ours: QueryTarget = { name: 'query service', url: service.url, flush: () => service.flush() };
+    const ours: QueryTarget = { name: 'query service', url: service.url };
     const prom: QueryTarget = { name: 'Prometheus', url: prometheus.url };
     for (const [i, c] of cases.entries()) {
       say(`query ${i + 1}/${cases.length}: ${c.id}  ${c.promql}`);
-      const mine = await measure(ours, c, options.reps);
-      const theirs = await measure(prom, c, options.reps);
+      const mine = await measure(ours, c, options.reps, () => service.restartIfGone());
+      const theirs = await measure(prom, c, options.reps, () => Promise.resolve());
       results.push({
         id: c.id,
         span: c.span,
@@ -253,24 +255,35 @@ export async function queryBench(
       },
     },
     loadAverage: { start: loadStart, end: os.loadavg()[0] ?? 0 },
+    serviceCrashes: service.crashes,
     seconds: Math.round((Date.now() - began) / 100) / 10,
     ...(profile ? { profile } : {}),
   };
 }
 
 /**
- * `reps` cold runs then `reps` warm runs of one query. Cold: with a results cache, flushed
- * before each run; without one (Prometheus) only the first run ever of the query counts as cold.
- * Warm: the same query again, right after, with whatever the target kept.
+ * `reps` cold runs then `reps` warm runs of one query, the same way on both sides. Cold: each run
+ * a query text the target has not seen (a distinct trailing PromQL comment), so no results cache
+ * can answer it; the engines' own caches (ClickHouse's marks, the OS page cache) stay as warm as
+ * Prometheus' memory-mapped blocks. Warm: the query itself, again and again, after a first run
+ * that fills the cache.
  */
-async function measure(target: QueryTarget, c: QueryCase, reps: number): Promise<SideResult> {
+async function measure(
+  target: QueryTarget,
+  c: QueryCase,
+  reps: number,
+  alive: () => Promise<void>,
+): Promise<SideResult> {
   const cold: Answer[] = [];
   const warm: Answer[] = [];
-  for (let i = 0; i < (target.flush ? reps : 1); i++) {
-    if (target.flush) await target.flush();
-    cold.push(await ask(target, c));
-  }
-  for (let i = 0; i < reps; i++) warm.push(await ask(target, c));
+  const run = async (into: Answer[], coldRun?: number) => {
+    const answer = await ask(target, c, coldRun);
+    into.push(answer);
+    if (answer.status === 0) await alive();
+  };
+  for (let i = 0; i < reps; i++) await run(cold, i + 1);
+  await run([]);
+  for (let i = 0; i < reps; i++) await run(warm);
   const firstFailure = [...cold, ...warm].find((a) => a.error !== null || a.status !== 200);
   const ok = (answers: Answer[]) =>
     answers.filter((a) => a.error === null && a.status === 200).map((a) => a.ms);

@@ -73,9 +73,12 @@ export function formatQueryBench(r: QueryBenchResult): string {
         ? 'not measured (no answer)'
         : `p50 ${t.thirtyDayColdP50Ms} ms, p99 ${t.thirtyDayColdP99Ms} ms: ${t.thirtyDayColdMet ? 'met' : 'missed'}`),
     `warm ≤ Prometheus (p50): ${t.warmAtMostPrometheus.met} of ${t.warmAtMostPrometheus.of} queries`,
-    'Times: request to the last byte of the answer, one keep-alive connection. Ours cold: the service restarted before',
-    'each run (results cache and ClickHouse caches empty); Prometheus has no results cache, its "first run" is the first',
-    'time it saw the query. Warm: the same query again, right after. p99 over few runs is the slowest run.',
+    'Times: request to the last byte of the answer, one keep-alive connection, p50 / p99 (p99 over few runs = the slowest).',
+    'Cold: each run a query text neither side has seen (a distinct trailing PromQL comment): no results cache answers it.',
+    'Warm: the query itself again after one run that fills the cache. Only range queries are cached by the service.',
+    ...(r.serviceCrashes > 0
+      ? [`! the query service exited ${r.serviceCrashes} time(s) on its own and was restarted`]
+      : []),
   );
   for (const q of r.cases) {
     const errors = [

@@ -14,8 +14,10 @@ const BIN = fileURLToPath(new URL('../bin/metrics-pipeline.js', import.meta.url)
 
 export interface RunningQueryService {
   url: string;
-  /** Empties the results cache: a restart of the process (its ClickHouse caches go too). */
-  flush(): Promise<void>;
+  /** Starts the process again if it exited (a crash is a finding, not the end of the bench). */
+  restartIfGone(): Promise<void>;
+  /** Exits of the process the bench did not ask for. */
+  crashes: number;
   stop(): Promise<void>;
   /** With `cpuProf`: the largest profile of the processes (each restart writes one), summarized. */
   profile(): ProfileSummary | null;
@@ -33,11 +35,11 @@ export async function startQueryService(
   const port = await freePort();
   const configFile = join(dir, 'query.yaml');
   // The service's other settings keep their defaults (results cache, limits): as a user starts it.
-  // No Kafka: the correction feed (tier topics) has nothing to follow in a seeded store.
-  writeFileSync(
-    configFile,
-    stringify({ ...config, kafka: { ...config.kafka, brokers: undefined }, query: { host: HOST, port } }),
-  );
+  // The service follows the tier topics for corrected windows (and drops cached chunks they
+  // touch) whenever a Kafka is known; nothing corrects a seeded store, so it follows topics of
+  // its own that nothing writes, not the defaults other processes on this Kafka may use.
+  const topics = { ...config.topics, metrics1m: 'bench-query-1m', metrics1h: 'bench-query-1h' };
+  writeFileSync(configFile, stringify({ ...config, topics, query: { host: HOST, port } }));
   const url = `http://${HOST}:${port}`;
   const profileDir = join(dir, 'prof');
   const log = createWriteStream(join(dir, 'query-service.log'), { flags: 'a' });
@@ -48,7 +50,6 @@ export async function startQueryService(
     const env = childEnv();
     // The seeded store is always the embedded one in the config file.
     delete env.CLICKHOUSE_URL;
-    delete env.KAFKA_BROKERS;
     const child = spawn(
       process.execPath,
       [...NODE_FLAGS, ...nodeArgs, BIN, '--config', configFile, 'query'],
@@ -75,15 +76,25 @@ export async function startQueryService(
     }
   };
   await start();
-  return {
+  const service: RunningQueryService = {
     url,
-    flush: async () => {
-      await stop();
+    crashes: 0,
+    restartIfGone: async () => {
+      if (!current) return;
+      // A dropped connection comes before the exit event of a crashing process: give it a moment.
+      const gone = await Promise.race([
+        current.exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+      ]);
+      if (!gone) return;
+      service.crashes += 1;
+      current = undefined;
       await start();
     },
     stop,
     profile: () => (options.cpuProf ? (summarizeProfile(profileDir) ?? null) : null),
   };
+  return service;
 }
 
 /** Returns once the API answers (the service logs no contract line to wait for). */

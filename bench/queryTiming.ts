@@ -1,5 +1,4 @@
 import { Agent, request } from 'node:http';
-import { PipelineError } from '../core/errors.js';
 import type { QueryCase } from './queryCases.js';
 
 /** One HTTP answer to a query, timed from the request to the body's last byte. */
@@ -24,16 +23,20 @@ export interface Timings {
 export interface QueryTarget {
   name: string;
   url: string;
-  /** Empties the target's results cache, for a cold run; undefined: the target has none. */
-  flush?: () => Promise<void>;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-/** Asks `target` the query of `c` once, over one keep-alive connection (node:http, no retries). */
-export function ask(target: QueryTarget, c: QueryCase): Promise<Answer> {
+/**
+ * Asks `target` the query of `c` once, over one keep-alive connection (node:http, no retries).
+ * With `cold`, the query ends in a PromQL comment naming the run: the same query to the engine,
+ * new text to a results cache, which has then never seen it. A failure to connect or a dropped
+ * connection is an answer with status 0, not an exception: the run goes on.
+ */
+export function ask(target: QueryTarget, c: QueryCase, cold?: number): Promise<Answer> {
   const path = c.kind === 'instant' ? '/api/v1/query' : '/api/v1/query_range';
-  const query = new URLSearchParams({ query: c.promql, ...c.params }).toString();
+  const promql = cold === undefined ? c.promql : `${c.promql} # cold run ${cold}`;
+  const query = new URLSearchParams({ query: promql, ...c.params }).toString();
   const url = new URL(`${path}?${query}`, target.url);
   return new Promise((resolve, reject) => {
     const began = performance.now();
@@ -48,7 +51,14 @@ export function ask(target: QueryTarget, c: QueryCase): Promise<Answer> {
       });
     });
     req.on('error', (e) =>
-      reject(new PipelineError(`${target.name} did not answer ${c.id}: ${e.message}`, { cause: e })),
+      resolve({
+        ms: performance.now() - began,
+        status: 0,
+        bytes: 0,
+        series: null,
+        tier: null,
+        error: `${target.name} did not answer: ${e.message}`,
+      }),
     );
     req.end();
   });
