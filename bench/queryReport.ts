@@ -73,7 +73,8 @@ export function formatQueryBench(r: QueryBenchResult): string {
         ? 'not measured (no answer)'
         : `p50 ${t.thirtyDayColdP50Ms} ms, p99 ${t.thirtyDayColdP99Ms} ms: ${t.thirtyDayColdMet ? 'met' : 'missed'}`),
     `warm ≤ Prometheus (p50): ${t.warmAtMostPrometheus.met} of ${t.warmAtMostPrometheus.of} queries`,
-    'Times: request to the last byte of the answer, one keep-alive connection, p50 / p99 (p99 over few runs = the slowest).',
+    `Times: request to the last byte of the answer, one keep-alive connection, p50 / p99 over ${r.reps} runs (the slowest, with`,
+    'so few), fewer (n in the JSON) once a side spent 20 s on a phase of one query.',
     'Cold: each run a query text neither side has seen (a distinct trailing PromQL comment): no results cache answers it.',
     'Warm: the query itself again after one run that fills the cache. Only range queries are cached by the service.',
     ...(r.serviceCrashes > 0
