@@ -198,6 +198,10 @@ export async function queryBench(
       say(`query ${i + 1}/${cases.length}: ${c.id}  ${c.promql}`);
       const mine = await measure(ours, c, options.reps, () => service.restartIfGone());
       const theirs = await measure(prom, c, options.reps, () => Promise.resolve());
+      const t = (x: SideResult) =>
+        x.error ??
+        `cold ${x.cold.p50Ms}/${x.cold.p99Ms} warm ${x.warm.p50Ms}/${x.warm.p99Ms} ms, ${x.series} series`;
+      say(`  ours (${mine.tier ?? '?'}): ${t(mine)} | Prometheus: ${t(theirs)}`);
       results.push({
         id: c.id,
         span: c.span,
