@@ -81,9 +81,11 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
   let config = await commandConfig(global);
   let services: RunningServices | undefined;
   const ctxChildren: BenchContext['children'] = new Set();
+  /** The query part's Prometheus and query service while they run. */
+  const queryChildren = new Set<{ stop(): Promise<void> }>();
   const interrupt = (signal: NodeJS.Signals) => {
     say(`${signal}: stopping the topology and the services`);
-    void Promise.allSettled([...ctxChildren].map((c) => c.stop()))
+    void Promise.allSettled([...ctxChildren, ...queryChildren].map((c) => c.stop()))
       .then(() => services?.stop())
       .finally(() => process.exit(130));
   };
@@ -91,7 +93,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
   process.once('SIGTERM', interrupt);
   try {
     if (flags.queryOnly) {
-      const query = await queryPart(config, benchId, flags);
+      const query = await queryPart(config, benchId, flags, queryChildren);
       if (flags.json) console.log(JSON.stringify({ query, machine: machine(loadAtStart) }));
       return;
     }
@@ -161,7 +163,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         seed: flags.seed,
       });
       const collector = await collectorRuns(ctx, collectorOptions);
-      const query = flags.query ? await queryPart(config, benchId, flags) : undefined;
+      const query = flags.query ? await queryPart(config, benchId, flags, queryChildren) : undefined;
       const report: BenchReport = {
         samplesPerSec: batched.samplesPerSec,
         samplesPerSecUnbatched: unbatched.samplesPerSec,
@@ -212,7 +214,12 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
 }
 
 /** The query part, its table printed as soon as it is done. */
-async function queryPart(config: Config, benchId: string, flags: BenchFlags): Promise<QueryBenchResult> {
+async function queryPart(
+  config: Config,
+  benchId: string,
+  flags: BenchFlags,
+  children: Set<{ stop(): Promise<void> }>,
+): Promise<QueryBenchResult> {
   const result = await queryBench(
     config,
     benchId,
@@ -224,6 +231,7 @@ async function queryPart(config: Config, benchId: string, flags: BenchFlags): Pr
       reuse: flags.queryData,
     },
     say,
+    children,
   );
   console.log(formatQueryBench(result));
   return result;

@@ -48,6 +48,8 @@ export interface SideResult {
   bytes: number;
   tier: string | null;
   error: string | null;
+  /** A run took longer than the request timeout: the query was given up on that side. */
+  timedOut: boolean;
 }
 
 export interface QueryCaseResult {
@@ -94,6 +96,9 @@ export interface QueryBenchResult {
 }
 
 export const THIRTY_DAY_TARGET_MS = 200;
+
+/** Both sides are asked with `timeout` this long; a query that hits it is not run again. */
+export const REQUEST_TIMEOUT_S = 30;
 
 /** Time one side may spend on the cold runs of a query, and again on the warm runs: at least one run each. */
 const PHASE_BUDGET_MS = 20_000;
@@ -168,6 +173,8 @@ export async function queryBench(
   benchId: string,
   options: QueryBenchOptions,
   say: (line: string) => void,
+  /** Where the Prometheus and the query service are registered while they run, for an interrupt to stop them. */
+  children: Set<{ stop(): Promise<void> }> = new Set(),
 ): Promise<QueryBenchResult> {
   const began = Date.now();
   const loadStart = os.loadavg()[0] ?? 0;
@@ -188,8 +195,13 @@ export async function queryBench(
     : await seedBoth(config, dir, options.series, say);
   const cases = queryCases(d);
   const prometheus = await startPrometheus(dir, join(dir, 'prometheus-data'));
+  children.add(prometheus);
   const version = await prometheusVersion(prometheus.url);
-  const service = await startQueryService(config, dir, { cpuProf: options.cpuProf });
+  const service = await startQueryService(config, dir, { cpuProf: options.cpuProf }).catch(async (error) => {
+    await prometheus.stop();
+    throw error;
+  });
+  children.add(service);
   const results: QueryCaseResult[] = [];
   try {
     const ours: QueryTarget = { name: 'query service', url: service.url };
@@ -225,6 +237,8 @@ export async function queryBench(
   } finally {
     await service.stop();
     await prometheus.stop();
+    children.delete(service);
+    children.delete(prometheus);
   }
   const profile = options.cpuProf ? service.profile() : undefined;
   if (options.keep || options.reuse)
@@ -283,16 +297,19 @@ async function measure(
 ): Promise<SideResult> {
   const cold: Answer[] = [];
   const warm: Answer[] = [];
+  let timedOut = false;
   const run = async (into: Answer[], coldRun?: number) => {
-    const answer = await ask(target, c, coldRun);
+    const answer = await ask(target, c, REQUEST_TIMEOUT_S, coldRun);
     into.push(answer);
     if (answer.status === 0) await alive();
+    if (answer.status !== 200 && answer.ms >= REQUEST_TIMEOUT_S * 1000) timedOut = true;
   };
   // A query that takes many seconds says what it has to say in one run; the budget keeps such
   // queries from taking the bench's whole time (its n shows in the JSON).
-  const within = (answers: Answer[]) => answers.reduce((sum, a) => sum + a.ms, 0) < PHASE_BUDGET_MS;
+  const within = (answers: Answer[]) =>
+    !timedOut && answers.reduce((sum, a) => sum + a.ms, 0) < PHASE_BUDGET_MS;
   for (let i = 0; i < reps && within(cold); i++) await run(cold, i + 1);
-  await run([]);
+  if (!timedOut) await run([]);
   for (let i = 0; i < reps && within(warm); i++) await run(warm);
   const firstFailure = [...cold, ...warm].find((a) => a.error !== null || a.status !== 200);
   const ok = (answers: Answer[]) =>
@@ -305,6 +322,7 @@ async function measure(
     bytes: first.bytes,
     tier: first.tier,
     error: firstFailure ? `${firstFailure.status}: ${firstFailure.error ?? ''}`.slice(0, 300) : null,
+    timedOut,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { QueryBenchResult, QueryCaseResult, SideResult } from './query.js';
-import { THIRTY_DAY_TARGET_MS } from './query.js';
+import { REQUEST_TIMEOUT_S, THIRTY_DAY_TARGET_MS } from './query.js';
 import type { Timings } from './queryTiming.js';
 import { table } from './report.js';
 
@@ -9,6 +9,7 @@ const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 function side(s: SideResult): string[] {
+  if (s.timedOut && s.cold.n === 0) return [`> ${REQUEST_TIMEOUT_S} s (timeout)`, ''];
   if (s.error !== null && s.cold.n === 0 && s.warm.n === 0) return [`failed: ${s.error.slice(0, 60)}`, ''];
   return [ms(s.cold), ms(s.warm)];
 }

@@ -33,10 +33,10 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1 });
  * new text to a results cache, which has then never seen it. A failure to connect or a dropped
  * connection is an answer with status 0, not an exception: the run goes on.
  */
-export function ask(target: QueryTarget, c: QueryCase, cold?: number): Promise<Answer> {
+export function ask(target: QueryTarget, c: QueryCase, timeoutS: number, cold?: number): Promise<Answer> {
   const path = c.kind === 'instant' ? '/api/v1/query' : '/api/v1/query_range';
   const promql = cold === undefined ? c.promql : `${c.promql} # cold run ${cold}`;
-  const query = new URLSearchParams({ query: promql, ...c.params }).toString();
+  const query = new URLSearchParams({ query: promql, ...c.params, timeout: `${timeoutS}s` }).toString();
   const url = new URL(`${path}?${query}`, target.url);
   return new Promise((resolve, reject) => {
     const began = performance.now();
