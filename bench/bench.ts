@@ -63,6 +63,8 @@ export interface BenchFlags {
   querySeries: number;
   /** Runs of each query per side, cold and warm. */
   queryReps: number;
+  /** Only the queries whose id contains this text (e.g. `90d`, `all.range`). */
+  queryFilter?: string;
   /** A query data set kept by an earlier `--keep` run: no seeding. */
   queryData?: string;
 }
@@ -229,6 +231,7 @@ async function queryPart(
       cpuProf: flags.cpuProf ?? false,
       keep: flags.keep ?? false,
       reuse: flags.queryData,
+      filter: flags.queryFilter,
     },
     say,
     children,

@@ -35,6 +35,8 @@ export interface QueryBenchOptions {
   /** Profile the query service (node --cpu-prof) and summarize where its time goes. */
   cpuProf: boolean;
   keep: boolean;
+  /** Only the queries whose id contains this text. */
+  filter?: string;
   /** A folder seeded by an earlier run (kept with `keep`): run the queries on it, seed nothing. */
   reuse?: string;
 }
@@ -206,9 +208,12 @@ export async function queryBench(
   try {
     const ours: QueryTarget = { name: 'query service', url: service.url };
     const prom: QueryTarget = { name: 'Prometheus', url: prometheus.url };
-    for (const [i, c] of cases.entries()) {
-      say(`query ${i + 1}/${cases.length}: ${c.id}  ${c.promql}`);
-      const mine = await measure(ours, c, options.reps, () => service.restartIfGone());
+    const chosen = options.filter ? cases.filter((c) => c.id.includes(options.filter as string)) : cases;
+    for (const [i, c] of chosen.entries()) {
+      say(`query ${i + 1}/${chosen.length}: ${c.id}  ${c.promql}`);
+      const mine = await measure(ours, c, options.reps, (stuck) =>
+        stuck ? service.restart() : service.restartIfGone(),
+      );
       const theirs = await measure(prom, c, options.reps, () => Promise.resolve());
       const t = (x: SideResult) =>
         x.error ??
@@ -293,7 +298,7 @@ async function measure(
   target: QueryTarget,
   c: QueryCase,
   reps: number,
-  alive: () => Promise<void>,
+  alive: (stuck: boolean) => Promise<void>,
 ): Promise<SideResult> {
   const cold: Answer[] = [];
   const warm: Answer[] = [];
@@ -301,8 +306,8 @@ async function measure(
   const run = async (into: Answer[], coldRun?: number) => {
     const answer = await ask(target, c, REQUEST_TIMEOUT_S, coldRun);
     into.push(answer);
-    if (answer.status === 0) await alive();
     if (answer.status !== 200 && answer.ms >= REQUEST_TIMEOUT_S * 1000) timedOut = true;
+    if (answer.status === 0) await alive(timedOut);
   };
   // A query that takes many seconds says what it has to say in one run; the budget keeps such
   // queries from taking the bench's whole time (its n shows in the JSON).

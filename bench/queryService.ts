@@ -14,6 +14,8 @@ const BIN = fileURLToPath(new URL('../bin/metrics-pipeline.js', import.meta.url)
 
 export interface RunningQueryService {
   url: string;
+  /** Stops and starts the process: it is still computing a query the bench gave up on. */
+  restart(): Promise<void>;
   /** Starts the process again if it exited (a crash is a finding, not the end of the bench). */
   restartIfGone(): Promise<void>;
   /** Exits of the process the bench did not ask for. */
@@ -79,6 +81,10 @@ export async function startQueryService(
   const service: RunningQueryService = {
     url,
     crashes: 0,
+    restart: async () => {
+      await stop();
+      await start();
+    },
     restartIfGone: async () => {
       if (!current) return;
       // A dropped connection comes before the exit event of a crashing process: give it a moment.

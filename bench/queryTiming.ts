@@ -50,6 +50,8 @@ export function ask(target: QueryTarget, c: QueryCase, timeoutS: number, cold?: 
         resolve({ ms, status: res.statusCode ?? 0, bytes: body.length, ...readBody(body, res.headers) });
       });
     });
+    // The server's own timeout cannot fire while its event loop is busy: the client gives up too.
+    req.setTimeout((timeoutS + 5) * 1000, () => req.destroy(new Error(`no answer within ${timeoutS + 5} s`)));
     req.on('error', (e) =>
       resolve({
         ms: performance.now() - began,
