@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,12 @@ import { createLogger } from '../core/log.js';
 import { produceSynthetic } from '../producer/produce.js';
 import { batchType, frame } from '../schemas/index.js';
 import { Registry } from '../schemas/registry.js';
-import { queryRows } from '../sinks/clickhouse.js';
+import { promqlEvaluator } from '../query/promqlEvaluator.js';
+import { startQueryService, type QueryService } from '../query/service.js';
+import { freePort } from '../services/ports.js';
+import { openClickHouse, queryRows, type ClickHouse } from '../sinks/clickhouse.js';
+import { startAdminServer } from '../topology/adminServer.js';
+import { stringify } from 'yaml';
 import { runPipeline } from '../topology/run.js';
 import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { configWithServices, type GlobalOptions } from './context.js';
@@ -38,7 +44,15 @@ export interface DemoFlags {
   rate: number;
   series: number;
   json?: boolean;
+  /** Keep serving queries (and `sql`) over the demo's data after the summary, until Ctrl-C. */
+  serve?: boolean;
 }
+
+/** The demo's settings for later commands: `metrics-pipeline --config <this> sql|query`. */
+const DEMO_CONFIG = '.data/demo.config.yaml';
+
+/** What the printed promtool line asks: the regions' CPU over the demo's data, answered from the 1m tier where exact. */
+const DEMO_QUERY = 'avg by (region) (avg_over_time(cpu_usage_percent{cpu="total"}[5m]))';
 
 const say = (line: string) => process.stderr.write(`[demo] ${line}\n`);
 
@@ -73,6 +87,18 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         : { ...config.clickhouse, path: '.data/demo' },
     };
     if (!config.clickhouse.url) rmSync(config.clickhouse.path, { recursive: true, force: true });
+    config = { ...config, query: { ...config.query, port: await freePort() } };
+    // Everything a later `sql` or `query` needs to find the demo's data (no secrets: those stay in the environment).
+    mkdirSync(dirname(DEMO_CONFIG), { recursive: true });
+    writeFileSync(
+      DEMO_CONFIG,
+      stringify({
+        clickhouse: config.clickhouse.url
+          ? { database: config.clickhouse.database }
+          : { path: config.clickhouse.path, database: config.clickhouse.database },
+        query: { port: config.query.port },
+      }),
+    );
     const summary = await demo(config, flags);
     console.log(
       `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series, ` +
@@ -82,13 +108,34 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         `${summary.alerts.firing} alerts fired and ${summary.alerts.resolved} resolved, ${summary.notifications} webhook notifications; ` +
         `${summary.produced === summary.stored.raw ? 'nothing lost, nothing duplicated' : 'MISMATCH between produced and stored'}.`,
     );
+    const queryUrl = `http://${config.query.host}:${config.query.port}`;
     console.log(
-      `try: metrics-pipeline sql "SELECT metric, count() FROM samples GROUP BY metric" (with CLICKHOUSE path ${config.clickhouse.url ?? config.clickhouse.path})`,
+      `query service: ${queryUrl} (Prometheus API; it answered the line below with ${summary.queried} series during the demo)`,
     );
+    const step = flags.history > 0 ? '5m' : '15s';
+    console.log(
+      `try: promtool query range --start=${new Date(summary.dataStart).toISOString()} --end=${new Date(summary.dataEnd).toISOString()} ` +
+        `--step=${step} ${queryUrl} '${DEMO_QUERY}'`,
+    );
+    console.log(
+      `try: metrics-pipeline --config ${DEMO_CONFIG} sql "SELECT metric, count() FROM samples GROUP BY metric"`,
+    );
+    if (!flags.serve)
+      console.log(
+        `(the query service stopped with the demo: serve its data again with \`metrics-pipeline --config ${DEMO_CONFIG} query\`, or run the demo with --serve)`,
+      );
     for (const line of summary.timeline) console.log(`  ${line}`);
     if (flags.json) {
       const { produced, stored, dlq, late, collector, alerts, notifications } = summary;
       console.log(JSON.stringify({ produced, stored, dlq, late, collector, alerts, notifications }));
+    }
+    if (summary.serving) {
+      say('serving queries over the demo data until Ctrl-C');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await summary.serving.stop();
     }
   } finally {
     if (services) say('stopping the services it started');
@@ -110,6 +157,13 @@ interface Summary {
   notifications: number;
   /** What fired and resolved, in event time. */
   timeline: string[];
+  /** Series the query service answered DEMO_QUERY with. */
+  queried: number;
+  /** The span of the demo's data, Unix ms. */
+  dataStart: number;
+  dataEnd: number;
+  /** With --serve: the query service (and `sql` endpoint) still running, and how to stop them. */
+  serving?: { stop(): Promise<void> };
 }
 
 async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
@@ -205,6 +259,10 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   let series = 0;
   let minute = 0;
   let hour = 0;
+  let queried = 0;
+  let service: QueryService | undefined;
+  let serving: Summary['serving'];
+  const dataStart = liveStart - historyMs;
   try {
     stats = await runPipeline({
       config,
@@ -212,7 +270,20 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
       exitWhenIdle: true,
       idleAfter: production,
       onProgress: (s) => (stats = s),
+      // The query service reads through the topology's own client: the embedded folder admits one process.
+      onStarted: async (ch) => {
+        if (!ch) return;
+        service = await startQueryService({
+          config,
+          log,
+          clickhouse: ch,
+          evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+        });
+        say(`query service on ${service.url}`);
+      },
       beforeClose: async (ch) => {
+        if (service)
+          queried = await askService(service.url, dataStart, Date.now(), flags.history > 0 ? 300 : 15);
         const db = `\`${ch.database}\``;
         const [row] = await queryRows<{ raw: string; series: string; m: string; h: string }>(
           ch,
@@ -250,7 +321,9 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
     await production;
     // The last events may still be on their way to the receiver (group_interval 1s).
     await receiver.quiet(3000, 20_000);
+    if (service && flags.serve) serving = await keepServing(config, service, log);
   } finally {
+    if (service && !serving) await service.close();
     clearInterval(progress);
     await notifier.stop();
     await receiver.close();
@@ -266,6 +339,45 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
     alerts,
     notifications: receiver.count(),
     timeline,
+    queried,
+    dataStart,
+    dataEnd: Date.now(),
+    serving,
+  };
+}
+
+/** Asks the query service for DEMO_QUERY over the data, as the printed promtool line does; the series it answered. */
+async function askService(url: string, startMs: number, endMs: number, stepSeconds: number): Promise<number> {
+  const params = new URLSearchParams({
+    query: DEMO_QUERY,
+    start: String(startMs / 1000),
+    end: String(endMs / 1000),
+    step: String(stepSeconds),
+  });
+  const response = await fetch(`${url}/api/v1/query_range?${params}`);
+  const body = (await response.json()) as { data?: { result?: unknown[] }; error?: string };
+  if (!response.ok) say(`query service answered ${response.status}: ${body.error}`);
+  return body.data?.result?.length ?? 0;
+}
+
+/**
+ * After the topology released the embedded folder, the query service moves to a client of the
+ * demo's own, and an admin server answers `metrics-pipeline sql` for the folder meanwhile.
+ */
+async function keepServing(
+  config: Config,
+  service: QueryService,
+  log: ReturnType<typeof createLogger>,
+): Promise<{ stop(): Promise<void> }> {
+  const ch: ClickHouse = await openClickHouse(config.clickhouse);
+  service.attach(ch);
+  const admin = await startAdminServer({ port: 0, clickhouse: ch, ready: () => true, log });
+  return {
+    async stop() {
+      await service.close();
+      await admin.close();
+      await ch.close();
+    },
   };
 }
 

@@ -261,7 +261,11 @@ program
   .option('--rate <n>', 'samples per second', int('rate', 1), 10_000)
   .option('--series <n>', 'distinct series', int('series', 1), 1000)
   .option('--json', 'print a JSON summary as the last line')
-  .action(async (o: { duration: number; history: number; rate: number; series: number; json?: boolean }) => {
+  .option(
+    '--serve',
+    'keep serving the query API (and `sql`) over the demo data after the summary, until Ctrl-C',
+  )
+  .action(async (o: import('./demo.js').DemoFlags) => {
     const { demoCommand } = await import('./demo.js');
     await demoCommand(global(), o);
   });

@@ -10,13 +10,19 @@ export interface Chunk extends RangeSpec {
   index: number;
 }
 
-/** A chunk covers at least an hour or 60 steps, in whole steps. */
+/** A chunk covers 60 steps, at least an hour and at most a day, in whole steps. */
 const CHUNK_MIN_MS = 3_600_000;
-const CHUNK_MIN_STEPS = 60;
+const CHUNK_MAX_MS = 86_400_000;
+const CHUNK_STEPS = 60;
 
-/** The chunk length for `stepMs`: whole steps, at least an hour and 60 steps. */
+/**
+ * The chunk length for `stepMs`: whole steps, 60 of them but at least an hour and at most a day
+ * (a chunk is computed whole: a longer one would read far before the request, e.g. past raw
+ * retention).
+ */
 export function chunkLength(stepMs: number): number {
-  return Math.ceil(Math.max(CHUNK_MIN_MS, CHUNK_MIN_STEPS * stepMs) / stepMs) * stepMs;
+  const target = Math.max(CHUNK_MIN_MS, Math.min(CHUNK_STEPS * stepMs, CHUNK_MAX_MS));
+  return Math.ceil(target / stepMs) * stepMs;
 }
 
 /**

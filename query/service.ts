@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../core/config.js';
+import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readOwner } from '../sql/owner.js';
+import { startAdminServer } from '../topology/adminServer.js';
 import { QueryApi } from './api.js';
 import type { PromqlEvaluator } from './evaluator.js';
 import { queryMetrics, type QueryMetrics } from './metrics.js';
@@ -23,6 +25,8 @@ export interface QueryService {
   metrics: QueryMetrics;
   /** Serves non-API paths (the chart page) with `handler`. */
   mount(handler: RequestHandler): void;
+  /** Reads through `clickhouse` from now on (the one given at start is closing); drops the cache. */
+  attach(clickhouse: ClickHouse): void;
   close(): Promise<void>;
 }
 
@@ -35,7 +39,8 @@ const VERSION = (
  * order: the one given (a process that already holds the embedded folder: `run`, the demo);
  * the process that holds the configured embedded folder, through its admin `/sql` endpoint;
  * or its own client (a ClickHouse server, or the embedded folder when nobody holds it, which
- * this process then holds until it stops).
+ * this process then holds until it stops, answering `metrics-pipeline sql` for it meanwhile;
+ * a topology cannot start on that folder then).
  */
 export async function startQueryService(options: {
   config: Config;
@@ -62,6 +67,11 @@ export async function startQueryService(options: {
     await ensureTables(own, config.retention);
     reader = clientReader(own);
   }
+  // Holding the embedded folder, this process answers `metrics-pipeline sql` (and other query
+  // services) for it, as the topology does: through the admin server's /sql endpoint.
+  const admin = own?.embeddedPath
+    ? await startAdminServer({ port: 0, clickhouse: own, ready: () => true, log })
+    : undefined;
   const now = options.now ?? Date.now;
   const metrics = queryMetrics();
   const store = new SeriesStore(reader);
@@ -93,15 +103,24 @@ export async function startQueryService(options: {
     },
   });
   let feed: CorrectionFeed | undefined;
-  if (options.corrections ?? config.kafka.brokers !== undefined)
-    feed = await startCorrectionFeed({
-      config,
-      log,
-      onCorrection: (c) => {
-        const dropped = cache.invalidate(c.startMs, c.endMs);
-        if (dropped > 0) log.debug({ ...c, dropped }, 'corrected window: cached chunks dropped');
-      },
-    });
+  if (options.corrections ?? config.kafka.brokers !== undefined) {
+    try {
+      feed = await startCorrectionFeed({
+        config,
+        log,
+        onCorrection: (c) => {
+          const dropped = cache.invalidate(c.startMs, c.endMs);
+          if (dropped > 0) log.debug({ ...c, dropped }, 'corrected window: cached chunks dropped');
+        },
+      });
+    } catch (error) {
+      // Queries do not need Kafka: without the feed, cached chunks live until their TTL.
+      log.warn(
+        { error: messageOf(error) },
+        'not following window corrections; cached chunks expire by TTL only',
+      );
+    }
+  }
   log.info({ url: server.url }, 'query service listening');
   return {
     url: server.url,
@@ -109,9 +128,14 @@ export async function startQueryService(options: {
     cache,
     metrics,
     mount: server.mount,
+    attach: (clickhouse) => {
+      store.reader = clientReader(clickhouse);
+      cache.invalidate(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+    },
     close: async () => {
       await feed?.stop();
       await server.close();
+      await admin?.close();
       await own?.close();
     },
   };

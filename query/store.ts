@@ -53,7 +53,8 @@ export class SeriesStore {
   /** Statements sent, for tests and stats. */
   calls = 0;
 
-  constructor(readonly reader: SqlReader) {}
+  /** Replaceable: a service that outlives the process's first client moves to another (the demo's `--serve`). */
+  constructor(public reader: SqlReader) {}
 
   private get db(): string {
     return `\`${this.reader.database}\``;
@@ -254,7 +255,7 @@ export class SeriesStore {
   ): Promise<string[]> {
     const { where, params } = this.seriesFilter(matcherSets, startMs, endMs);
     const text = await this.read(
-      `SELECT DISTINCT arrayJoin(arrayConcat(['__name__'], mapKeys(labels))) AS name
+      `SELECT DISTINCT arrayJoin(arrayConcat(['__name__'], mapKeys(series_labels))) AS name
        FROM (${this.filteredSeries(where)})
        ORDER BY name ${limit > 0 ? 'LIMIT {limit:UInt64}' : ''}`,
       { ...params, limit },
@@ -274,7 +275,7 @@ export class SeriesStore {
     signal?: AbortSignal,
   ): Promise<string[]> {
     const { where, params } = this.seriesFilter(matcherSets, startMs, endMs);
-    const value = name === '__name__' ? 'metric' : 'labels[{label:String}]';
+    const value = name === '__name__' ? 'metric' : 'series_labels[{label:String}]';
     const text = await this.read(
       `SELECT DISTINCT ${value} AS v FROM (${this.filteredSeries(where)})
        WHERE v != '' ORDER BY v ${limit > 0 ? 'LIMIT {limit:UInt64}' : ''}`,
@@ -320,7 +321,7 @@ export class SeriesStore {
   }
 
   private filteredSeries(where: string): string {
-    return `SELECT metric, any(labels) AS labels FROM ${this.db}.series WHERE ${where}
+    return `SELECT metric, any(labels) AS series_labels FROM ${this.db}.series WHERE ${where}
             GROUP BY metric, series_id
             HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}`;
   }

@@ -95,7 +95,11 @@ export async function startAdminServer(options: {
     url,
     close: async () => {
       if (clickhouse?.embeddedPath) clearOwner(clickhouse.embeddedPath);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive connections of clients (`sql`, the query service) would hold the close for seconds.
+        server.closeIdleConnections();
+      });
     },
   };
 }

@@ -29,6 +29,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called about once a second with the counts so far. */
   onProgress?: (stats: TopologyStats) => void;
+  /** Called once the topology runs, with the ClickHouse it holds (e.g. to serve queries over it meanwhile). */
+  onStarted?: (clickhouse: ClickHouse | undefined) => Promise<void> | void;
   /** Called after the topology stopped, before ClickHouse closes (e.g. to count what was stored). */
   beforeClose?: (clickhouse: ClickHouse) => Promise<void>;
   /**
@@ -94,6 +96,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     });
     const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
     try {
+      await options.onStarted?.(clickhouse);
       const idle = await untilStopped(
         {
           done: alerting ? Promise.all([topology.done, alerting.done]).then(() => undefined) : topology.done,

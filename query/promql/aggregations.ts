@@ -2,7 +2,7 @@ import type { AggregateExpr } from './ast.js';
 import { PromQLExecutionError } from './errors.js';
 import { formatFloatPlain } from './floats.js';
 import { kahanMean, kahanSumInc, kahanVariance, quantile } from './kahan.js';
-import { groupingLabels, labelsKey, withLabel, type Labels } from './labels.js';
+import { groupingLabels, groupingSpec, withLabel, type Labels } from './labels.js';
 import type { Sample } from './values.js';
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -14,12 +14,12 @@ interface Group {
 
 function groupSamples(samples: readonly Sample[], without: boolean, names: readonly string[]): Group[] {
   const groups = new Map<string, Group>();
+  const spec = groupingSpec(without, names);
   for (const s of samples) {
-    const metric = groupingLabels(s.metric, without, names);
-    const key = labelsKey(metric);
+    const { key, labels } = groupingLabels(s.metric, without, names, spec);
     const group = groups.get(key);
     if (group) group.samples.push(s);
-    else groups.set(key, { metric, samples: [s] });
+    else groups.set(key, { metric: labels, samples: [s] });
   }
   return [...groups.values()];
 }

@@ -80,8 +80,35 @@ export function vectorScalarBinary(
   return out;
 }
 
+/**
+ * Result labels by the two input label sets, kept across steps by the evaluator (one cache per
+ * operation node), as Prometheus' EvalNodeHelper keeps them.
+ */
+export type ResultMetricCache = WeakMap<Labels, WeakMap<Labels, Labels>>;
+
 /** The labels of a result element of one-to-one or many-to-one matching, as Prometheus' resultMetric. */
 function resultMetric(
+  lhs: Labels,
+  rhs: Labels,
+  op: BinaryOp,
+  matching: VectorMatching,
+  returnBool: boolean,
+  cache: ResultMetricCache,
+): Labels {
+  let byRhs = cache.get(lhs);
+  if (!byRhs) {
+    byRhs = new WeakMap();
+    cache.set(lhs, byRhs);
+  }
+  let metric = byRhs.get(rhs);
+  if (!metric) {
+    metric = computeResultMetric(lhs, rhs, op, matching, returnBool);
+    byRhs.set(rhs, metric);
+  }
+  return metric;
+}
+
+function computeResultMetric(
   lhs: Labels,
   rhs: Labels,
   op: BinaryOp,
@@ -113,6 +140,7 @@ export function vectorBinary(
   matching: VectorMatching,
   returnBool: boolean,
   t: number,
+  cache: ResultMetricCache = new WeakMap(),
 ): Sample[] {
   if (lhsIn.length === 0 || rhsIn.length === 0) return [];
   const swapped = matching.card === 'one-to-many';
@@ -141,8 +169,7 @@ export function vectorBinary(
     if (!rs) continue;
     const [fl, fr] = swapped ? [rs.value, ls.value] : [ls.value, rs.value];
     const [value, keep] = element(op, fl, fr, returnBool);
-    if (!keep) continue;
-    const metric = resultMetric(ls.metric, rs.metric, op, matching, returnBool);
+    const metric = resultMetric(ls.metric, rs.metric, op, matching, returnBool, cache);
     const inserted = matched.get(k);
     if (matching.card === 'one-to-one') {
       if (inserted !== undefined) {
@@ -162,6 +189,8 @@ export function vectorBinary(
       set.add(metricKey);
       matched.set(k, set);
     }
+    // Matching is checked before a comparison filters, so ambiguity is an error whatever the values.
+    if (!keep) continue;
     out.push({ metric, value, t });
   }
   return out;

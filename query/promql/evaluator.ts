@@ -11,7 +11,13 @@ import {
   type VectorSelector,
 } from './ast.js';
 import { aggregate } from './aggregations.js';
-import { scalarBinary, setBinary, vectorBinary, vectorScalarBinary } from './binary.js';
+import {
+  scalarBinary,
+  setBinary,
+  vectorBinary,
+  vectorScalarBinary,
+  type ResultMetricCache,
+} from './binary.js';
 import { PromQLBadDataError, PromQLExecutionError, PromQLLimitError, PromQLTimeoutError } from './errors.js';
 import { absentLabels, INSTANT_FUNCTIONS } from './instantFunctions.js';
 import { compareLabels, dropMetricName, labelsKey, type Labels } from './labels.js';
@@ -70,7 +76,25 @@ function lastAtOrBefore(timestamps: Float64Array, t: number): number {
   return found;
 }
 
+/** A result series being filled step by step. */
+interface SeriesBuilder {
+  metric: Labels;
+  timestamps: number[];
+  values: number[];
+}
+
 const seriesLabels = new WeakMap<SeriesData, Labels>();
+const staleMarkers = new WeakMap<SeriesData, boolean>();
+
+/** Whether a series holds any stale marker, found once per series. */
+function hasStaleMarkers(series: SeriesData): boolean {
+  let has = staleMarkers.get(series);
+  if (has === undefined) {
+    has = series.values.some(isStaleNaN);
+    staleMarkers.set(series, has);
+  }
+  return has;
+}
 
 function labelsOf(series: SeriesData): Labels {
   let labels = seriesLabels.get(series);
@@ -105,6 +129,15 @@ class Evaluator {
   private currentSamples = 0;
   private resultSamples = 0;
   private readonly subqueryMemo = new Map<Expr, Map<number, Value>>();
+  private readonly resultMetrics = new Map<BinaryExpr, ResultMetricCache>();
+  /**
+   * Per range function over a selector: which input series each output label set came from.
+   * Prometheus computes such a function for the whole range at once and refuses two input
+   * series that end up with the same labels even at different steps.
+   */
+  private readonly outputSources = new Map<Call, Map<string, string>>();
+  /** Each selector's series, asked of `data` once per evaluation rather than at every step. */
+  private readonly selected = new Map<VectorSelector, readonly SeriesData[]>();
   private checks = 0;
 
   constructor(
@@ -133,7 +166,7 @@ class Evaluator {
     }
     if (stepMs <= 0)
       throw new PromQLBadDataError('zero or negative query resolution step widths are not accepted');
-    const bySeries = new Map<string, Series>();
+    const bySeries = new Map<string, SeriesBuilder>();
     for (let t = startMs; t <= endMs; t += stepMs) {
       this.checkDeadline(true);
       this.currentSamples = this.resultSamples;
@@ -221,10 +254,19 @@ class Evaluator {
     }
   }
 
+  private seriesOf(selector: VectorSelector): readonly SeriesData[] {
+    let series = this.selected.get(selector);
+    if (!series) {
+      series = this.data(selector);
+      this.selected.set(selector, series);
+    }
+    return series;
+  }
+
   private selectInstant(selector: VectorSelector, t: number): Sample[] {
     const ref = this.atTime(selector.at, t) - selector.offsetMs;
     const out: Sample[] = [];
-    for (const series of this.data(selector)) {
+    for (const series of this.seriesOf(selector)) {
       const i = lastAtOrBefore(series.timestamps, ref);
       if (i < 0) continue;
       const ts = series.timestamps[i] as number;
@@ -243,10 +285,18 @@ class Evaluator {
     const start = end - rangeMs;
     const series: Series[] = [];
     let count = 0;
-    for (const data of this.data(selector)) {
+    for (const data of this.seriesOf(selector)) {
       const last = lastAtOrBefore(data.timestamps, end);
       const first = lastAtOrBefore(data.timestamps, start) + 1;
       if (last < first) continue;
+      if (!hasStaleMarkers(data)) {
+        // Views, not copies: long windows at many steps would otherwise copy the same samples again and again.
+        const timestamps = data.timestamps.subarray(first, last + 1);
+        const values = data.values.subarray(first, last + 1);
+        count += values.length;
+        series.push({ metric: labelsOf(data), timestamps, values });
+        continue;
+      }
       const timestamps: number[] = [];
       const values: number[] = [];
       for (let i = first; i <= last; i++) {
@@ -275,7 +325,7 @@ class Evaluator {
       memo = new Map();
       this.subqueryMemo.set(node.expr, memo);
     }
-    const bySeries = new Map<string, Series>();
+    const bySeries = new Map<string, SeriesBuilder>();
     let count = 0;
     for (let it = first; it <= end; it += step) {
       this.checkDeadline();
@@ -312,7 +362,15 @@ class Evaluator {
       const matching = node.matching ?? { card: 'one-to-one', on: false, labels: [], include: [] };
       samples = SET_OPS.has(node.op)
         ? setBinary(node.op as 'and' | 'or' | 'unless', lhs.samples, rhs.samples, matching)
-        : vectorBinary(node.op, lhs.samples, rhs.samples, matching, node.returnBool, t);
+        : vectorBinary(
+            node.op,
+            lhs.samples,
+            rhs.samples,
+            matching,
+            node.returnBool,
+            t,
+            this.resultMetricsOf(node),
+          );
     } else if (lhs.type === 'vector' && rhs.type === 'scalar') {
       samples = vectorScalarBinary(node.op, lhs.samples, rhs.value, false, node.returnBool, t);
     } else if (lhs.type === 'scalar' && rhs.type === 'vector') {
@@ -323,6 +381,15 @@ class Evaluator {
     this.checkUnique(samples);
     this.countSamples(samples.length);
     return { type: 'vector', samples };
+  }
+
+  private resultMetricsOf(node: BinaryExpr): ResultMetricCache {
+    let cache = this.resultMetrics.get(node);
+    if (!cache) {
+      cache = new WeakMap();
+      this.resultMetrics.set(node, cache);
+    }
+    return cache;
   }
 
   private aggregate(node: AggregateExpr, t: number): Value {
@@ -393,11 +460,28 @@ class Evaluator {
         param,
       });
       if (value === undefined) continue;
-      samples.push({ metric: keepName ? series.metric : dropMetricName(series.metric), value, t });
+      const metric = keepName ? series.metric : dropMetricName(series.metric);
+      if (argNode.kind === 'MatrixSelector' && metric !== series.metric)
+        this.checkSource(node, metric, series.metric);
+      samples.push({ metric, value, t });
     }
     this.checkUnique(samples);
     this.countSamples(samples.length);
     return { type: 'vector', samples };
+  }
+
+  private checkSource(node: Call, output: Labels, input: Labels): void {
+    let sources = this.outputSources.get(node);
+    if (!sources) {
+      sources = new Map();
+      this.outputSources.set(node, sources);
+    }
+    const outputKey = labelsKey(output);
+    const inputKey = labelsKey(input);
+    const known = sources.get(outputKey);
+    if (known === undefined) sources.set(outputKey, inputKey);
+    else if (known !== inputKey)
+      throw new PromQLExecutionError('vector cannot contain metrics with the same labelset');
   }
 
   private checkUnique(samples: readonly Sample[]): void {

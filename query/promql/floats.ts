@@ -3,6 +3,7 @@ export function formatFloatPlain(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
+  if (Object.is(v, -0)) return '-0';
   const s = String(v);
   const e = s.indexOf('e');
   if (e === -1) return s;
@@ -24,6 +25,7 @@ export function formatSampleValue(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
+  if (Object.is(v, -0)) return '-0';
   const s = String(v);
   const e = s.indexOf('e');
   if (e === -1) return s;

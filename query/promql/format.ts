@@ -41,7 +41,7 @@ export function formatQueryData(
           resultType: 'matrix',
           result: value.series.map((s) => ({
             metric: s.metric,
-            values: s.timestamps.map((t, i) => point(t, s.values[i] as number)),
+            values: Array.from(s.timestamps, (t, i) => point(t, s.values[i] as number)),
           })),
         },
         warnings,

@@ -1,4 +1,4 @@
-import type { Call, Expr } from './ast.js';
+import { unwrapParens, type Call, type Expr } from './ast.js';
 import { PromQLExecutionError } from './errors.js';
 import { histogramQuantile } from './histogramQuantile.js';
 import { dropMetricName, EMPTY_LABELS, withLabel, type Labels } from './labels.js';
@@ -40,10 +40,29 @@ function mapValues(f: (v: number) => number): InstantFunction {
     vector(vectorArg(a, 0).map((s) => ({ metric: dropMetricName(s.metric), value: f(s.value), t: a.t })));
 }
 
-/** Date functions: of the sample values as Unix seconds, or of the evaluation time without argument. */
-function dateFunction(f: (d: Date) => number): InstantFunction {
+/** Go's int64(f) on amd64: truncation, and the "integer indefinite" minimum when out of range or NaN. */
+function goInt64(f: number): bigint {
+  if (Number.isNaN(f) || Math.abs(f) >= 2 ** 63) return -(2n ** 63n);
+  return BigInt(Math.trunc(f));
+}
+
+const MAX_DATE_SECONDS = 8_640_000_000_000n;
+const floorMod = (a: bigint, m: bigint) => ((a % m) + m) % m;
+const floorDiv = (a: bigint, m: bigint) => (a - floorMod(a, m)) / m;
+
+/**
+ * Date functions: of the sample values as Unix seconds, or of the evaluation time without
+ * argument. `modular` computes the field from the seconds alone, so it also covers instants
+ * beyond JavaScript's Date range, as Go's time does; other fields are NaN there.
+ */
+function dateFunction(f: (d: Date) => number, modular?: (seconds: bigint) => bigint): InstantFunction {
   return (a) => {
-    const of = (seconds: number) => f(new Date(Math.trunc(seconds) * 1000));
+    const of = (value: number) => {
+      const seconds = goInt64(value);
+      if (modular) return Number(modular(seconds));
+      if (seconds > MAX_DATE_SECONDS || seconds < -MAX_DATE_SECONDS) return NaN;
+      return f(new Date(Number(seconds) * 1000));
+    };
     if (a.args.length === 0) return vector([{ metric: EMPTY_LABELS, value: of(a.t / 1000), t: a.t }]);
     return vector(
       vectorArg(a, 0).map((s) => ({ metric: dropMetricName(s.metric), value: of(s.value), t: a.t })),
@@ -184,9 +203,28 @@ export const INSTANT_FUNCTIONS: ReadonlyMap<string, InstantFunction> = new Map<s
   ['atanh', mapValues(Math.atanh)],
   ['deg', mapValues((v) => (v * 180) / Math.PI)],
   ['rad', mapValues((v) => (v * Math.PI) / 180)],
-  ['minute', dateFunction((d) => d.getUTCMinutes())],
-  ['hour', dateFunction((d) => d.getUTCHours())],
-  ['day_of_week', dateFunction((d) => d.getUTCDay())],
+  [
+    'minute',
+    dateFunction(
+      (d) => d.getUTCMinutes(),
+      (s) => floorMod(s, 3600n) / 60n,
+    ),
+  ],
+  [
+    'hour',
+    dateFunction(
+      (d) => d.getUTCHours(),
+      (s) => floorMod(s, 86_400n) / 3600n,
+    ),
+  ],
+  // 1970-01-01 was a Thursday (4).
+  [
+    'day_of_week',
+    dateFunction(
+      (d) => d.getUTCDay(),
+      (s) => floorMod(floorDiv(s, 86_400n) + 4n, 7n),
+    ),
+  ],
   ['day_of_month', dateFunction((d) => d.getUTCDate())],
   [
     'day_of_year',
@@ -224,8 +262,17 @@ export const INSTANT_FUNCTIONS: ReadonlyMap<string, InstantFunction> = new Map<s
   ['pi', () => ({ type: 'scalar', value: Math.PI })],
   [
     'timestamp',
-    (a) =>
-      vector(vectorArg(a, 0).map((s) => ({ metric: dropMetricName(s.metric), value: s.t / 1000, t: a.t }))),
+    (a) => {
+      // Only a selector's samples keep their own time; anything computed is at the evaluation time.
+      const ofSelector = unwrapParens(a.call.args[0] as Expr).kind === 'VectorSelector';
+      return vector(
+        vectorArg(a, 0).map((s) => ({
+          metric: dropMetricName(s.metric),
+          value: (ofSelector ? s.t : a.t) / 1000,
+          t: a.t,
+        })),
+      );
+    },
   ],
   [
     'absent',

@@ -10,7 +10,7 @@ export function kahanSumInc(inc: number, sum: number, c: number): [number, numbe
 }
 
 /** Mean by compensated summation, switching to an incremental mean if the sum would overflow. */
-export function kahanMean(values: readonly number[]): number {
+export function kahanMean(values: ArrayLike<number>): number {
   let sum = values[0] as number;
   let c = 0;
   let mean = 0;
@@ -36,13 +36,14 @@ export function kahanMean(values: readonly number[]): number {
 }
 
 /** Population variance with compensated running mean (Welford), as `stdvar_over_time` computes it. */
-export function kahanVariance(values: readonly number[]): number {
+export function kahanVariance(values: ArrayLike<number>): number {
   let count = 0;
   let mean = 0;
   let cMean = 0;
   let aux = 0;
   let cAux = 0;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
     count++;
     const delta = v - (mean + cMean);
     [mean, cMean] = kahanSumInc(delta / count, mean, cMean);

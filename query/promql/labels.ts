@@ -52,20 +52,46 @@ export function matchingKey(labels: Labels, on: boolean, names: readonly string[
   return parts.join('\xfe');
 }
 
-/** The labels kept by `by(names)` or left by `without(names)` (which also drops `__name__`). */
-export function groupingLabels(labels: Labels, without: boolean, names: readonly string[]): Labels {
-  const out: Record<string, string> = {};
-  if (without) {
-    for (const [name, value] of Object.entries(labels)) {
-      if (name !== '__name__' && !names.includes(name)) out[name] = value;
-    }
-  } else {
-    for (const name of names) {
-      const value = labels[name];
-      if (value !== undefined && value !== '') out[name] = value;
-    }
+/** Identifies a grouping clause, for groupingLabels' cache. */
+export function groupingSpec(without: boolean, names: readonly string[]): string {
+  return `${without ? 'w' : 'b'}\xff${names.join('\xff')}`;
+}
+
+const groupings = new WeakMap<Labels, Map<string, { key: string; labels: Labels }>>();
+
+/**
+ * The labels kept by `by(names)` or left by `without(names)` (which also drops `__name__`), and
+ * their key; cached per input label set, since the same series are grouped again at every step.
+ */
+export function groupingLabels(
+  labels: Labels,
+  without: boolean,
+  names: readonly string[],
+  spec = groupingSpec(without, names),
+): { key: string; labels: Labels } {
+  let bySpec = groupings.get(labels);
+  if (!bySpec) {
+    bySpec = new Map();
+    groupings.set(labels, bySpec);
   }
-  return Object.freeze(out);
+  let group = bySpec.get(spec);
+  if (!group) {
+    const out: Record<string, string> = {};
+    if (without) {
+      for (const [name, value] of Object.entries(labels)) {
+        if (name !== '__name__' && !names.includes(name)) out[name] = value;
+      }
+    } else {
+      for (const name of names) {
+        const value = labels[name];
+        if (value !== undefined && value !== '') out[name] = value;
+      }
+    }
+    const frozen = Object.freeze(out);
+    group = { key: labelsKey(frozen), labels: frozen };
+    bySpec.set(spec, group);
+  }
+  return group;
 }
 
 /** Labels with one label set, or removed when `value` is empty (an empty label is no label). */

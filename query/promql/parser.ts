@@ -287,6 +287,13 @@ class Parser {
           value: Number(token.text),
           pos: { start: token.start, end: token.end },
         };
+      case 'duration': {
+        // A duration where a number goes stands for its seconds, as in Prometheus 3 (`predict_linear(x[1h], 1h)`).
+        this.next();
+        const ms = parseDurationMs(token.text);
+        if (ms === undefined) this.unexpected(token);
+        return { kind: 'NumberLiteral', value: ms / 1000, pos: { start: token.start, end: token.end } };
+      }
       case 'string':
         this.next();
         return { kind: 'StringLiteral', value: token.text, pos: { start: token.start, end: token.end } };
@@ -584,9 +591,14 @@ class Parser {
       }
       const isNumber =
         numberToken.type === 'number' ||
+        numberToken.type === 'duration' ||
         (numberToken.type === 'identifier' && /^(inf|nan)$/i.test(numberToken.text));
       if (!isNumber) this.unexpected(numberToken, 'in @, expected timestamp');
-      const seconds = sign * Number(/^inf$/i.test(numberToken.text) ? Infinity : numberToken.text);
+      const seconds =
+        sign *
+        (numberToken.type === 'duration'
+          ? (parseDurationMs(numberToken.text) ?? NaN) / 1000
+          : Number(/^inf$/i.test(numberToken.text) ? Infinity : numberToken.text));
       if (!Number.isFinite(seconds)) {
         this.fail(`timestamp out of bounds for @ modifier: ${seconds}`, numberToken.start);
       }

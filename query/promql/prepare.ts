@@ -1,5 +1,10 @@
 import type { AtModifier, Call, Expr, VectorSelector } from './ast.js';
-import { DEFAULT_LOOKBACK_DELTA_MS, type EvalRange, type PrecomputedCalls } from './evaluator.js';
+import {
+  DEFAULT_LOOKBACK_DELTA_MS,
+  DEFAULT_SUBQUERY_STEP_MS,
+  type EvalRange,
+  type PrecomputedCalls,
+} from './evaluator.js';
 import { dropMetricName } from './labels.js';
 import type { Querier, SeriesData } from './storage.js';
 import type { Sample } from './values.js';
@@ -66,7 +71,7 @@ export async function prefetch(
   options: PrepareOptions = {},
 ): Promise<Prefetched> {
   const lookbackMs = options.lookbackDeltaMs ?? DEFAULT_LOOKBACK_DELTA_MS;
-  const defaultStepMs = options.defaultSubqueryStepMs ?? 60_000;
+  const defaultStepMs = options.defaultSubqueryStepMs ?? DEFAULT_SUBQUERY_STEP_MS;
   const uses: SelectorUse[] = [];
   const tierCalls: Array<{
     call: Call;

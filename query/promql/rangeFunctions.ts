@@ -2,8 +2,8 @@ import { kahanMean, kahanSumInc, kahanVariance, quantile } from './kahan.js';
 
 /** What a range function sees of one series in one window. */
 export interface RangeWindow {
-  timestamps: readonly number[];
-  values: readonly number[];
+  timestamps: ArrayLike<number>;
+  values: ArrayLike<number>;
   /** Exclusive start and inclusive end of the window, Unix ms. */
   startMs: number;
   endMs: number;
@@ -97,14 +97,15 @@ function linearRegression(w: RangeWindow, interceptMs: number): [number, number]
   return [slope, sumY / n - (slope * sumX) / n];
 }
 
-function nonEmpty(f: (values: readonly number[]) => number): RangeFunction {
+function nonEmpty(f: (values: ArrayLike<number>) => number): RangeFunction {
   return (w) => (w.values.length === 0 ? undefined : f(w.values));
 }
 
 function extreme(isMax: boolean): RangeFunction {
   return nonEmpty((values) => {
     let best = values[0] as number;
-    for (const v of values) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i] as number;
       if ((isMax ? v > best : v < best) || Number.isNaN(best)) best = v;
     }
     return best;
@@ -133,7 +134,7 @@ export const RANGE_FUNCTIONS: ReadonlyMap<string, RangeFunction> = new Map<strin
     nonEmpty((values) => {
       let sum = 0;
       let c = 0;
-      for (const v of values) [sum, c] = kahanSumInc(v, sum, c);
+      for (let i = 0; i < values.length; i++) [sum, c] = kahanSumInc(values[i] as number, sum, c);
       return sum + c;
     }),
   ],
@@ -144,7 +145,10 @@ export const RANGE_FUNCTIONS: ReadonlyMap<string, RangeFunction> = new Map<strin
   ['stddev_over_time', nonEmpty((values) => Math.sqrt(kahanVariance(values)))],
   ['last_over_time', nonEmpty((values) => values[values.length - 1] as number)],
   ['present_over_time', nonEmpty(() => 1)],
-  ['quantile_over_time', (w) => (w.values.length === 0 ? undefined : quantile(w.param, [...w.values]))],
+  [
+    'quantile_over_time',
+    (w) => (w.values.length === 0 ? undefined : quantile(w.param, Array.from(w.values))),
+  ],
   [
     'changes',
     nonEmpty((values) => {

@@ -11,8 +11,9 @@ export interface Sample {
 /** One element of a range vector: points in time order. */
 export interface Series {
   metric: Labels;
-  timestamps: number[];
-  values: number[];
+  /** Views into storage's arrays where possible: never written to. */
+  timestamps: ArrayLike<number>;
+  values: ArrayLike<number>;
 }
 
 export interface ScalarValue {
@@ -41,13 +42,17 @@ export interface MatrixValue {
 
 export type Value = ScalarValue | StringValue | VectorValue | MatrixValue;
 
-/** Prometheus' stale marker: a NaN with this bit pattern ends a series before the lookback does. */
-const STALE_NAN_BITS_HIGH = 0x7ff00000;
-const STALE_NAN_BITS_LOW = 0x00000002;
+/**
+ * Prometheus' stale marker (NaN 0x7ff0000000000002) ends a series before the lookback does. It
+ * is a signalling NaN, which JavaScript may quiet (0x7ff8…02) when it copies a number, so both
+ * forms count.
+ */
+const STALE_NAN_HIGH_WORDS: ReadonlySet<number> = new Set([0x7ff00000, 0x7ff80000]);
+const STALE_NAN_LOW_WORD = 0x00000002;
 const view = new DataView(new ArrayBuffer(8));
 
 export function isStaleNaN(value: number): boolean {
   if (!Number.isNaN(value)) return false;
   view.setFloat64(0, value);
-  return view.getUint32(0) === STALE_NAN_BITS_HIGH && view.getUint32(4) === STALE_NAN_BITS_LOW;
+  return STALE_NAN_HIGH_WORDS.has(view.getUint32(0)) && view.getUint32(4) === STALE_NAN_LOW_WORD;
 }

@@ -69,6 +69,15 @@ describe('loadConfig', () => {
         tenants: [],
         wal: { dir: '.data/collector-wal', maxBytes: 1_073_741_824, segmentBytes: 67_108_864 },
       },
+      query: {
+        host: '127.0.0.1',
+        port: 9090,
+        timeoutMs: 120_000,
+        maxSeries: 100_000,
+        maxSamples: 20_000_000,
+        maxPoints: 11_000,
+        cache: { maxBytes: 268_435_456, ttlRecentMs: 60_000, ttlDayMs: 300_000, ttlOlderMs: 3_600_000 },
+      },
       retention: { rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 },
     });
   });
