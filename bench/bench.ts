@@ -21,6 +21,7 @@ import { Registry } from '../schemas/registry.js';
 import { startServices, type RunningServices } from '../services/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { commandConfig, type GlobalOptions } from '../cli/context.js';
+import type { Config } from '../core/config.js';
 import {
   COLLECTOR_RUNS,
   collectorRun,
@@ -29,6 +30,8 @@ import {
 } from './collectorRun.js';
 import { floorRun } from './floor.js';
 import { latencyRun } from './latency.js';
+import { queryBench, type QueryBenchResult } from './query.js';
+import { formatQueryBench } from './queryReport.js';
 import { formatCollector, formatReport, TARGETS, type BenchReport, type Machine } from './report.js';
 import { throughputRun, type BenchContext } from './throughput.js';
 import { BENCH_DIR } from './workspace.js';
@@ -52,6 +55,18 @@ export interface BenchFlags {
   collectorWorkers: number;
   /** Also measure the floor: the fixed parts (consume, insert, window results) alone (bench/floor.ts). */
   floor: boolean;
+  /** Also the query part: the query service against a real Prometheus on seeded data (bench/query.ts). */
+  query?: boolean;
+  /** Only the query part (no Kafka, no topology). */
+  queryOnly?: boolean;
+  /** Series of the query part's data set. */
+  querySeries: number;
+  /** Runs of each query per side, cold and warm. */
+  queryReps: number;
+  /** Only the queries whose id contains this text (e.g. `90d`, `all.range`). */
+  queryFilter?: string;
+  /** A query data set kept by an earlier `--keep` run: no seeding. */
+  queryData?: string;
 }
 
 const RUNS = ['batched', 'unbatched', 'latency', 'floor', ...Object.values(COLLECTOR_RUNS)] as const;
@@ -68,15 +83,22 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
   let config = await commandConfig(global);
   let services: RunningServices | undefined;
   const ctxChildren: BenchContext['children'] = new Set();
+  /** The query part's Prometheus and query service while they run. */
+  const queryChildren = new Set<{ stop(): Promise<void> }>();
   const interrupt = (signal: NodeJS.Signals) => {
     say(`${signal}: stopping the topology and the services`);
-    void Promise.allSettled([...ctxChildren].map((c) => c.stop()))
+    void Promise.allSettled([...ctxChildren, ...queryChildren].map((c) => c.stop()))
       .then(() => services?.stop())
       .finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
+    if (flags.queryOnly) {
+      const query = await queryPart(config, benchId, flags, queryChildren);
+      if (flags.json) console.log(JSON.stringify({ query, machine: machine(loadAtStart) }));
+      return;
+    }
     if (!config.kafka.brokers || !config.schemaRegistry.url) {
       say('starting local Kafka and schema registry (first run fetches their jars with Maven)…');
       services = await startServices({ onProgress: say });
@@ -143,6 +165,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         seed: flags.seed,
       });
       const collector = await collectorRuns(ctx, collectorOptions);
+      const query = flags.query ? await queryPart(config, benchId, flags, queryChildren) : undefined;
       const report: BenchReport = {
         samplesPerSec: batched.samplesPerSec,
         samplesPerSecUnbatched: unbatched.samplesPerSec,
@@ -176,6 +199,7 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         targets: TARGETS,
         benchSeconds: Math.round((Date.now() - began) / 100) / 10,
         ...collectorFigures(collector),
+        ...(query ? { query } : {}),
       };
       console.log(formatReport(report));
       for (const run of collector) console.log(formatCollector(run));
@@ -189,6 +213,31 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
     if (services) say('stopping the services it started');
     await services?.stop();
   }
+}
+
+/** The query part, its table printed as soon as it is done. */
+async function queryPart(
+  config: Config,
+  benchId: string,
+  flags: BenchFlags,
+  children: Set<{ stop(): Promise<void> }>,
+): Promise<QueryBenchResult> {
+  const result = await queryBench(
+    config,
+    benchId,
+    {
+      series: flags.querySeries,
+      reps: flags.queryReps,
+      cpuProf: flags.cpuProf ?? false,
+      keep: flags.keep ?? false,
+      reuse: flags.queryData,
+      filter: flags.queryFilter,
+    },
+    say,
+    children,
+  );
+  console.log(formatQueryBench(result));
+  return result;
 }
 
 /** The collector runs: the SDK's JSON batches, then Prometheus remote_write. */

@@ -1,6 +1,7 @@
 import type { CollectorBenchResult } from './collectorRun.js';
 import type { FloorResult, Micros } from './floor.js';
 import type { LatencyResult } from './latency.js';
+import type { QueryBenchResult } from './query.js';
 import type { ThroughputResult, Workload } from './throughput.js';
 
 /** What the figures are aimed at; printed next to them, not asserted. */
@@ -54,6 +55,8 @@ export interface BenchReport {
   collectorSamplesPerSecJson?: number;
   collectorSamplesPerSecRemoteWrite?: number;
   collector?: CollectorBenchResult[];
+  /** The query part (`--query`): the query service against a real Prometheus. */
+  query?: QueryBenchResult;
 }
 
 /** The collector run as text. */
@@ -270,7 +273,7 @@ const rollups = (run: ThroughputResult) =>
   `${n(run.storage.rollups.samples_1m)} / ${n(run.storage.rollups.samples_1h)}`;
 
 /** Left-aligned columns, two spaces apart, the first row underlined. */
-function table(rows: string[][]): string[] {
+export function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length))) ?? [];
   const line = (row: string[]) =>
     row

@@ -290,6 +290,12 @@ program
     int('collector-workers', 1),
     1,
   )
+  .option('--query', 'also the query part: the query service against a real Prometheus on seeded data')
+  .option('--query-only', 'only the query part (no Kafka, no topology)')
+  .option('--query-series <n>', 'series of the query data set (at least 100)', int('query-series', 100), 1000)
+  .option('--query-data <dir>', 'run the query part on a data set kept by an earlier --keep run (no seeding)')
+  .option('--query-filter <text>', 'only the queries whose id contains this text (e.g. 90d, all.range)')
+  .option('--query-reps <n>', 'runs of each query per side, cold and warm', int('query-reps', 1), 5)
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: import('../bench/bench.js').BenchFlags) => {
     const { benchCommand } = await import('../bench/bench.js');
