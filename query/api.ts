@@ -78,6 +78,7 @@ export class QueryApi {
     const querier = this.querier(caller, now, forced, signal);
     const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
       lookbackDeltaMs,
+      deadlineMs: this.deadline(p),
       signal,
     });
     return this.answer(data, querier.stats.sources, warnings, {
@@ -119,12 +120,17 @@ export class QueryApi {
       newQuerier: () => this.querier(caller, now, forced, signal),
       nowMs: now,
       settledMs: now - policy.settleMs['1m'],
-      eval: { lookbackDeltaMs, signal },
+      eval: { lookbackDeltaMs, deadlineMs: this.deadline(p), signal },
     });
     return this.answer({ resultType: 'matrix', result: answer.result }, answer.sources, answer.warnings, {
       chunksCached: answer.chunks.cached,
       chunksComputed: answer.chunks.computed,
     });
+  }
+
+  /** When evaluation must stop: the request's `timeout`, capped by the configured one, from now. */
+  private deadline(p: Params): number {
+    return Date.now() + p.timeout(this.deps.config.query.timeoutMs);
   }
 
   private answer(

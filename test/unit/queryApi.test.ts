@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, type ConfigInput } from '../../core/config.js';
+import { QueryApi } from '../../query/api.js';
+import type { ApiError } from '../../query/errors.js';
+import { queryMetrics } from '../../query/metrics.js';
+import { Params } from '../../query/params.js';
+import { promqlEvaluator } from '../../query/promqlEvaluator.js';
+import type { ChunkResult } from '../../query/rangeQuery.js';
+import { ResultsCache } from '../../query/resultsCache.js';
+import type { SeriesStore } from '../../query/store.js';
+
+/**
+ * The API over expressions that select nothing (`vector(1)`), so no storage is read: `store`
+ * holds only the methods a test needs.
+ */
+function apiOf(overrides: ConfigInput['query'] = {}, store: Partial<SeriesStore> = {}) {
+  const config = loadConfig(undefined, {}, { query: overrides });
+  const metrics = queryMetrics();
+  return new QueryApi({
+    config,
+    store: store as SeriesStore,
+    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+    cache: new ResultsCache<ChunkResult>(config.query.cache, metrics.cache),
+    metrics,
+    now: () => Date.now(),
+    version: 'test',
+  });
+}
+
+const params = (entries: Record<string, string>) => new Params(new URLSearchParams(entries));
+const signal = new AbortController().signal;
+
+async function failure(answer: Promise<unknown>): Promise<ApiError> {
+  return answer.then(
+    () => expect.fail('the request succeeded'),
+    (error: unknown) => error as ApiError,
+  );
+}
+
+describe('query evaluation time and size limits', () => {
+  const huge = 'count_over_time(vector(1)[30d:1s])';
+
+  it('stops a long subquery at the request timeout with `timeout`', async () => {
+    const began = Date.now();
+    const error = await failure(apiOf().query(params({ query: huge, timeout: '0.2' }), {}, signal));
+    expect([error.type, error.status]).toEqual(['timeout', 503]);
+    expect(Date.now() - began).toBeLessThan(1_500);
+  });
+
+  it('stops a long subquery of a range query at the request timeout', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const error = await failure(
+      apiOf().queryRange(
+        params({ query: huge, start: String(now - 60), end: String(now), step: '60', timeout: '0.2' }),
+        {},
+        signal,
+      ),
+    );
+    expect(error.type).toBe('timeout');
+  });
+
+  it('refuses a subquery of more steps than query.maxSamples before evaluating it', async () => {
+    const began = Date.now();
+    const error = await failure(apiOf({ maxSamples: 1_000_000 }).query(params({ query: huge }), {}, signal));
+    expect(error.type).toBe('execution');
+    expect(error.message).toContain('limit: max samples 1000000');
+    expect(Date.now() - began).toBeLessThan(200);
+  });
+});
