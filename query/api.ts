@@ -120,6 +120,7 @@ export class QueryApi {
       newQuerier: () => this.querier(caller, now, forced, signal),
       nowMs: now,
       settledMs: now - policy.settleMs['1m'],
+      maxPoints,
       eval: { lookbackDeltaMs, deadlineMs: this.deadline(p), signal },
     });
     return this.answer({ resultType: 'matrix', result: answer.result }, answer.sources, answer.warnings, {

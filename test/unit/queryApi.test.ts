@@ -19,7 +19,7 @@ function apiOf(overrides: ConfigInput['query'] = {}, store: Partial<SeriesStore>
   return new QueryApi({
     config,
     store: store as SeriesStore,
-    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples, maxPoints: config.query.maxPoints }),
     cache: new ResultsCache<ChunkResult>(config.query.cache, metrics.cache),
     metrics,
     now: () => Date.now(),
@@ -65,5 +65,26 @@ describe('query evaluation time and size limits', () => {
     expect(error.type).toBe('execution');
     expect(error.message).toContain('limit: max samples 1000000');
     expect(Date.now() - began).toBeLessThan(200);
+  });
+});
+
+describe('range queries at fine steps', () => {
+  it('answers 10,000 points at a 1 ms step though a cached chunk (an hour) would exceed query.maxPoints', async () => {
+    const answer = await apiOf().queryRange(
+      params({ query: 'vector(1)', start: '1700000000', end: '1700000010', step: '0.001' }),
+      {},
+      signal,
+    );
+    const { result } = answer.data as { result: Array<{ values: unknown[] }> };
+    expect(result[0]?.values).toHaveLength(10_001);
+  });
+
+  it('takes query.maxPoints, not 11,000, as the limit of the engine', async () => {
+    const api = apiOf({ maxPoints: 20_000, cache: { maxBytes: 0 } });
+    const range = (end: string) => params({ query: 'vector(1)', start: '1700000000', end, step: '1' });
+    const answer = await api.queryRange(range(String(1_700_000_000 + 15_000)), {}, signal);
+    expect((answer.data as { result: Array<{ values: unknown[] }> }).result[0]?.values).toHaveLength(15_001);
+    const error = await failure(api.queryRange(range(String(1_700_000_000 + 20_001)), {}, signal));
+    expect(error.message).toContain('exceeded maximum resolution of 20,000 points');
   });
 });
