@@ -119,7 +119,9 @@ export class QueryApi {
       cache: this.deps.cache,
       newQuerier: () => this.querier(caller, now, forced, signal),
       nowMs: now,
-      settledMs: now - policy.settleMs['1m'],
+      // A forced 1h tier reads hour windows even before they are final (planTier skips the check):
+      // a chunk is cached only once those are.
+      settledMs: now - policy.settleMs[forced === '1h' ? '1h' : '1m'],
       maxPoints,
       eval: { lookbackDeltaMs, deadlineMs: this.deadline(p), signal },
     });

@@ -13,7 +13,11 @@ import type { SeriesStore } from '../../query/store.js';
  * The API over expressions that select nothing (`vector(1)`), so no storage is read: `store`
  * holds only the methods a test needs.
  */
-function apiOf(overrides: ConfigInput['query'] = {}, store: Partial<SeriesStore> = {}) {
+function apiOf(
+  overrides: ConfigInput['query'] = {},
+  store: Partial<SeriesStore> = {},
+  now: () => number = () => Date.now(),
+) {
   const config = loadConfig(undefined, {}, { query: overrides });
   const metrics = queryMetrics();
   return new QueryApi({
@@ -22,7 +26,7 @@ function apiOf(overrides: ConfigInput['query'] = {}, store: Partial<SeriesStore>
     evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples, maxPoints: config.query.maxPoints }),
     cache: new ResultsCache<ChunkResult>(config.query.cache, metrics.cache),
     metrics,
-    now: () => Date.now(),
+    now,
     version: 'test',
   });
 }
@@ -86,5 +90,28 @@ describe('range queries at fine steps', () => {
     expect((answer.data as { result: Array<{ values: unknown[] }> }).result[0]?.values).toHaveLength(15_001);
     const error = await failure(api.queryRange(range(String(1_700_000_000 + 20_001)), {}, signal));
     expect(error.message).toContain('exceeded maximum resolution of 20,000 points');
+  });
+});
+
+describe('results cache and the forced 1h tier', () => {
+  // One chunk (an hour at a 1 m step) ending 5 min ago: past the minute windows' settle time
+  // (2 min 16 s by default), not the hour windows' (12 min 6 s).
+  const hourS = 1_699_999_200;
+  const nowMs = (hourS + 3540 + 300) * 1000;
+  const range = (extra: Record<string, string>) =>
+    params({ query: 'vector(1)', start: String(hourS), end: String(hourS + 3540), step: '60', ...extra });
+  const cachedOnSecondAsk = async (extra: Record<string, string>) => {
+    const api = apiOf({}, {}, () => nowMs);
+    await api.queryRange(range(extra), {}, signal);
+    const again = await api.queryRange(range(extra), {}, signal);
+    return (again.data as { stats: { chunksCached: number } }).stats.chunksCached;
+  };
+
+  it('caches a chunk once the minute windows it reads are final', async () => {
+    expect(await cachedOnSecondAsk({})).toBe(1);
+  });
+
+  it('does not cache a chunk whose hour windows may still change when the 1h tier is forced', async () => {
+    expect(await cachedOnSecondAsk({ max_source_resolution: '1h' })).toBe(0);
   });
 });
