@@ -158,8 +158,16 @@ export class QueryApi {
     const querier = this.querier(caller, this.deps.now(), undefined, signal);
     const scoped = sets.map((s) => querier.scoped(s));
     const { maxSeries } = this.deps.config.query;
-    if (limit > 0 && limit <= maxSeries) {
-      const page = await this.deps.store.seriesPage(scoped, startMs, endMs, limit, signal);
+    if (limit > 0) {
+      // A limit above query.maxSeries pages at that bound: truncated with the warning, as a
+      // smaller limit is, rather than refused.
+      const page = await this.deps.store.seriesPage(
+        scoped,
+        startMs,
+        endMs,
+        Math.min(limit, maxSeries),
+        signal,
+      );
       return {
         data: page.series.map(labelSet),
         warnings: page.truncated ? ['results truncated due to limit'] : undefined,

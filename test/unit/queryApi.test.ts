@@ -115,3 +115,22 @@ describe('results cache and the forced 1h tier', () => {
     expect(await cachedOnSecondAsk({ max_source_resolution: '1h' })).toBe(0);
   });
 });
+
+describe('/api/v1/series limit', () => {
+  it('pages at query.maxSeries with the truncation warning when the limit is above it', async () => {
+    const pages: number[] = [];
+    const store: Partial<SeriesStore> = {
+      seriesPage: (_sets, _start, _end, limit) => {
+        pages.push(limit);
+        const series = Array.from({ length: limit }, (_, i) => ({ id: String(i), metric: 'up', labels: {} }));
+        return Promise.resolve({ series, truncated: true });
+      },
+      series: () => Promise.reject(new Error('the series endpoint must page')),
+    };
+    const api = apiOf({ maxSeries: 3 }, store);
+    const answer = await api.series(params({ 'match[]': 'up', limit: '200000' }), {}, signal);
+    expect(pages).toEqual([3]);
+    expect(answer.data).toHaveLength(3);
+    expect(answer.warnings).toEqual(['results truncated due to limit']);
+  });
+});
