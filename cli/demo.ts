@@ -279,7 +279,10 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
           config,
           log,
           clickhouse: ch,
-          evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+          evaluator: promqlEvaluator({
+            maxSamples: config.query.maxSamples,
+            maxPoints: config.query.maxPoints,
+          }),
           ui: chartPageHandler(log),
         });
         say(`query service on ${service.url}`);

@@ -10,7 +10,7 @@ export async function queryCommand(config: Config): Promise<void> {
   const service = await startQueryService({
     config,
     log,
-    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples, maxPoints: config.query.maxPoints }),
     ui: chartPageHandler(log),
   });
   console.log(`query service listening on ${service.url} (Prometheus API under /api/v1/, chart page at /)`);

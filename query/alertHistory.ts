@@ -1,4 +1,4 @@
-import { labelRegExp } from '../core/labelRegExp.js';
+import { compileRegex } from './promql/regex.js';
 import type { LabelMatcher, SeriesData } from './promql/storage.js';
 import { jsonRows, type SqlReader } from './reader.js';
 
@@ -129,8 +129,8 @@ function matches(m: LabelMatcher, value: string): boolean {
     case '!=':
       return value !== m.value;
     case '=~':
-      return labelRegExp(m.value).test(value);
+      return compileRegex(m.value).test(value);
     case '!~':
-      return !labelRegExp(m.value).test(value);
+      return !compileRegex(m.value).test(value);
   }
 }

@@ -78,6 +78,7 @@ export class QueryApi {
     const querier = this.querier(caller, now, forced, signal);
     const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
       lookbackDeltaMs,
+      deadlineMs: this.deadline(p),
       signal,
     });
     return this.answer(data, querier.stats.sources, warnings, {
@@ -118,13 +119,21 @@ export class QueryApi {
       cache: this.deps.cache,
       newQuerier: () => this.querier(caller, now, forced, signal),
       nowMs: now,
-      settledMs: now - policy.settleMs['1m'],
-      eval: { lookbackDeltaMs, signal },
+      // A forced 1h tier reads hour windows even before they are final (planTier skips the check):
+      // a chunk is cached only once those are.
+      settledMs: now - policy.settleMs[forced === '1h' ? '1h' : '1m'],
+      maxPoints,
+      eval: { lookbackDeltaMs, deadlineMs: this.deadline(p), signal },
     });
     return this.answer({ resultType: 'matrix', result: answer.result }, answer.sources, answer.warnings, {
       chunksCached: answer.chunks.cached,
       chunksComputed: answer.chunks.computed,
     });
+  }
+
+  /** When evaluation must stop: the request's `timeout`, capped by the configured one, from now. */
+  private deadline(p: Params): number {
+    return Date.now() + p.timeout(this.deps.config.query.timeoutMs);
   }
 
   private answer(
@@ -149,8 +158,16 @@ export class QueryApi {
     const querier = this.querier(caller, this.deps.now(), undefined, signal);
     const scoped = sets.map((s) => querier.scoped(s));
     const { maxSeries } = this.deps.config.query;
-    if (limit > 0 && limit <= maxSeries) {
-      const page = await this.deps.store.seriesPage(scoped, startMs, endMs, limit, signal);
+    if (limit > 0) {
+      // A limit above query.maxSeries pages at that bound: truncated with the warning, as a
+      // smaller limit is, rather than refused.
+      const page = await this.deps.store.seriesPage(
+        scoped,
+        startMs,
+        endMs,
+        Math.min(limit, maxSeries),
+        signal,
+      );
       return {
         data: page.series.map(labelSet),
         warnings: page.truncated ? ['results truncated due to limit'] : undefined,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Consumer } from 'kafkajs';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import { createKafka, ensureTopics } from '../core/kafka.js';
@@ -54,34 +55,55 @@ export async function startCorrectionFeed(options: {
     sessionTimeout: 10_000,
   });
   await consumer.connect();
-  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: false });
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ message }) => {
-      const value = message.value;
-      if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== 0) return;
-      let batch: RollupBatch;
-      try {
-        batch = rollupBatchType.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as RollupBatch;
-      } catch (error) {
-        log.debug({ error: messageOf(error) }, 'window results not decodable; ignored by the results cache');
-        return;
-      }
-      for (const rollup of batch.results) {
-        if (rollup.revision > 1)
-          options.onCorrection({
-            tier: rollup.tier,
-            metric: rollup.name,
-            startMs: Number(rollup.windowStart),
-            endMs: Number(rollup.windowEnd),
-          });
-      }
-    },
+  await disconnectOnFailure(consumer, async () => {
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        const value = message.value;
+        if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== 0) return;
+        let batch: RollupBatch;
+        try {
+          batch = rollupBatchType.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as RollupBatch;
+        } catch (error) {
+          log.debug(
+            { error: messageOf(error) },
+            'window results not decodable; ignored by the results cache',
+          );
+          return;
+        }
+        for (const rollup of batch.results) {
+          if (rollup.revision > 1)
+            options.onCorrection({
+              tier: rollup.tier,
+              metric: rollup.name,
+              startMs: Number(rollup.windowStart),
+              endMs: Number(rollup.windowEnd),
+            });
+        }
+      },
+    });
+    for (const end of ends) consumer.seek(end);
   });
-  for (const end of ends) consumer.seek(end);
   return {
     stop: async () => {
       await consumer.disconnect().catch(() => undefined);
     },
   };
+}
+
+/**
+ * Runs `start` on a connected consumer; when it fails the consumer is disconnected before the
+ * error is rethrown, else its sockets and group membership outlive the failed start.
+ */
+export async function disconnectOnFailure(
+  consumer: Pick<Consumer, 'disconnect'>,
+  start: () => Promise<void>,
+): Promise<void> {
+  try {
+    await start();
+  } catch (error) {
+    await consumer.disconnect().catch(() => undefined);
+    throw error;
+  }
 }

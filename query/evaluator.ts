@@ -18,6 +18,8 @@ export type ResultData =
 export interface EvalOptions {
   /** Prometheus' lookback delta (5 m by default). */
   lookbackDeltaMs?: number;
+  /** Unix ms after which evaluation stops with `timeout`: the engine evaluates synchronously, so an abort timer cannot fire meanwhile. */
+  deadlineMs?: number;
   signal?: AbortSignal;
 }
 

@@ -1,4 +1,4 @@
-import { labelRegExp } from '../core/labelRegExp.js';
+import { compileRegex } from './promql/regex.js';
 import type { LabelMatcher } from './promql/storage.js';
 import { badData } from './errors.js';
 
@@ -73,7 +73,7 @@ function matchesEmpty(m: LabelMatcher): boolean {
     case '!~': {
       let matches: boolean;
       try {
-        matches = labelRegExp(m.value).test('');
+        matches = compileRegex(m.value).test('');
       } catch {
         throw badData(`invalid regular expression in matcher ${m.name}${m.type}${JSON.stringify(m.value)}`);
       }

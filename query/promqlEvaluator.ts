@@ -14,7 +14,7 @@ import {
  * The query service's PromQL: the engine of query/promql/, its errors turned into the API's
  * (a parse error is `bad_data` with its line:column position, as Prometheus writes it).
  */
-export function promqlEvaluator(options: { maxSamples: number }): PromqlEvaluator {
+export function promqlEvaluator(options: { maxSamples: number; maxPoints?: number }): PromqlEvaluator {
   return {
     check(expr) {
       guard(() => parseExpr(expr));
@@ -37,6 +37,7 @@ export function promqlEvaluator(options: { maxSamples: number }): PromqlEvaluato
         rangeQuery(querier, expr, range.startMs, range.endMs, range.stepMs, {
           ...evalOptions,
           maxSamples: options.maxSamples,
+          ...(options.maxPoints !== undefined ? { maxPoints: options.maxPoints } : {}),
         }),
       );
       const { data, warnings } = formatQueryData(result, range.endMs);

@@ -1,6 +1,6 @@
 import type { EvalOptions, MatrixSeries, PromqlEvaluator } from './evaluator.js';
 import type { ClickHouseQuerier } from './querier.js';
-import { splitRange, type RangeSpec } from './rangeSplit.js';
+import { chunkLength, splitRange, type RangeSpec } from './rangeSplit.js';
 import type { ResultsCache } from './resultsCache.js';
 import type { SourceResolution } from './tiers.js';
 
@@ -39,6 +39,8 @@ export async function cachedRange(options: {
   newQuerier: () => ClickHouseQuerier;
   nowMs: number;
   settledMs: number;
+  /** The engine's points per series at most (`query.maxPoints`): a whole chunk must stay within it. */
+  maxPoints: number;
   eval: EvalOptions;
 }): Promise<RangeAnswer> {
   const { evaluator, expr, range, cache } = options;
@@ -55,7 +57,10 @@ export async function cachedRange(options: {
     return { series: data.result, sources: [...querier.stats.sources], warnings };
   };
   const parts: ChunkResult[] = [];
-  if (!cache.enabled || REFERS_TO_BOUNDS.test(expr)) {
+  // A cached chunk is computed whole (an hour at least): at a fine step that is more points
+  // than the engine takes, though the request itself is within them.
+  const chunkPoints = (chunkLength(range.stepMs) - range.stepMs) / range.stepMs;
+  if (!cache.enabled || REFERS_TO_BOUNDS.test(expr) || chunkPoints > options.maxPoints) {
     parts.push(await compute(range));
   } else {
     for (const chunk of splitRange(range)) {

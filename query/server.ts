@@ -5,6 +5,7 @@ import { Tenants } from '../collector/tenants.js';
 import type { Config } from '../core/config.js';
 import { ConfigError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { parseRequestUrl } from '../core/requestUrl.js';
 import type { ApiAnswer, Caller, QueryApi } from './api.js';
 import { ApiError } from './errors.js';
 import type { QueryMetrics } from './metrics.js';
@@ -82,7 +83,7 @@ export async function startQueryServer(options: {
       ? {
           methods: ['GET'],
           run: (p: Params, c: Caller, s: AbortSignal) =>
-            api.labelValues(decodeURIComponent(labelValues[1] as string), p, c, s),
+            api.labelValues(decodeLabelName(labelValues[1] as string), p, c, s),
         }
       : routes[path];
     const endpoint = labelValues ? 'label_values' : path.slice('/api/v1/'.length);
@@ -129,7 +130,8 @@ export async function startQueryServer(options: {
 
   const server: Server = createServer((req, res) => {
     const began = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseRequestUrl(req.url);
+    if (!url) return void sendError(res, new ApiError('bad_data', 'invalid request URL'));
     const path = url.pathname;
     if (!path.startsWith('/api/')) return void serveOther(req, res, path);
     let endpoint = 'unknown';
@@ -236,6 +238,15 @@ function asApiError(error: unknown): ApiError {
   if (typeof code === 'string' && /^\d+$/.test(code))
     return new ApiError('execution', `ClickHouse: ${message}`, { cause: error });
   return new ApiError('internal', message, { cause: error });
+}
+
+/** A label name from the path; a malformed percent-encoding (`%E0`) is the caller's error, not ours. */
+function decodeLabelName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new ApiError('bad_data', 'invalid label name');
+  }
 }
 
 function methodNotAllowed(res: ServerResponse, methods: string[]): ApiError {

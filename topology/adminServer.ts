@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { parseRequestUrl } from '../core/requestUrl.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { clearOwner, writeOwner } from '../sql/owner.js';
 import { runSql, SQL_FORMATS, type SqlFormat } from '../sql/query.js';
@@ -32,7 +33,11 @@ export async function startAdminServer(options: {
 }): Promise<AdminServer> {
   const { clickhouse, ready, log, metrics } = options;
   const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseRequestUrl(req.url);
+    if (!url) {
+      res.statusCode = 400;
+      return void res.end('invalid request URL\n');
+    }
     if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok\n');
     if (req.method === 'GET' && url.pathname === '/readyz') {
       const why = ready() ? clickhouse?.health.problem() : '';

@@ -8,10 +8,12 @@ import type { Querier } from './storage.js';
 export interface QueryOptions extends EvalOptions {
   /** Evaluation time budget in ms; sets `deadlineMs` from now when that is not given. */
   timeoutMs?: number;
+  /** Steps of a range query at most (the query service's `query.maxPoints`). */
+  maxPoints?: number;
 }
 
 /** Prometheus refuses range queries of more than this many steps. */
-const MAX_POINTS_PER_SERIES = 11_000;
+const DEFAULT_MAX_POINTS = 11_000;
 
 /** Parses (unless given an expression), fetches once, then evaluates in memory. */
 async function run(
@@ -62,9 +64,10 @@ export function rangeQuery(
     throw new PromQLBadDataError(
       'zero or negative query resolution step widths are not accepted. Try a positive integer',
     );
-  if ((endMs - startMs) / stepMs > MAX_POINTS_PER_SERIES) {
+  const maxPoints = options.maxPoints ?? DEFAULT_MAX_POINTS;
+  if ((endMs - startMs) / stepMs > maxPoints) {
     throw new PromQLBadDataError(
-      'exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)',
+      `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`,
     );
   }
   return run(querier, query, { startMs, endMs, stepMs }, options);

@@ -205,12 +205,14 @@ class Evaluator {
 
   private countSamples(n: number): void {
     this.currentSamples += n;
-    if (this.currentSamples > this.maxSamples) {
-      throw new PromQLLimitError(
-        `query processing would load too many samples into memory in query execution (limit: max samples ${this.maxSamples})`,
-        'maxSamples',
-      );
-    }
+    if (this.currentSamples > this.maxSamples) throw this.tooManySamples();
+  }
+
+  private tooManySamples(): PromQLLimitError {
+    return new PromQLLimitError(
+      `query processing would load too many samples into memory in query execution (limit: max samples ${this.maxSamples})`,
+      'maxSamples',
+    );
   }
 
   private atTime(at: AtModifier | undefined, t: number): number {
@@ -320,13 +322,15 @@ class Evaluator {
     const step = node.stepMs > 0 ? node.stepMs : this.subqueryStepMs;
     let first = step * Math.trunc(start / step);
     if (first <= start) first += step;
+    // Each step holds at least one sample when the inner expression selects anything: refuse a
+    // subquery with more steps than the limit before evaluating any of them.
+    if ((end - first) / step + 1 > this.maxSamples) throw this.tooManySamples();
     let memo = this.subqueryMemo.get(node.expr);
     if (!memo) {
       memo = new Map();
       this.subqueryMemo.set(node.expr, memo);
     }
     const bySeries = new Map<string, SeriesBuilder>();
-    let count = 0;
     for (let it = first; it <= end; it += step) {
       this.checkDeadline();
       let value = memo.get(it);
@@ -344,10 +348,9 @@ class Evaluator {
         }
         series.timestamps.push(it);
         series.values.push(s.value);
-        count++;
       }
+      this.countSamples(value.samples.length);
     }
-    this.countSamples(count);
     return { type: 'matrix', series: [...bySeries.values()], windowStartMs: start, windowEndMs: end };
   }
 

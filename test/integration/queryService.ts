@@ -10,7 +10,7 @@ export function serveDemoData(data: DemoData): Promise<QueryService> {
   return startQueryService({
     config,
     log: quietLog,
-    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples }),
+    evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples, maxPoints: config.query.maxPoints }),
     ui: chartPageHandler(quietLog),
     // The data is settled: no topology corrects it while the test runs.
     corrections: false,
