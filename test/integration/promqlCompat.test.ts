@@ -3,14 +3,12 @@ import { MemoryQuerier } from '../../query/promql/index.js';
 import {
   compareWithPrometheus,
   engineApi,
-  loadCorpus,
+  corpusCases,
   type CompatCase,
   type CompatReport,
 } from '../promql/compat.js';
 import { compatSeries } from '../promql/compatData.js';
 import { pushSeries, startPrometheus, type PrometheusServer } from '../promql/prometheusServer.js';
-
-const CORPUS = new URL('../promql/queries.txt', import.meta.url).pathname;
 
 /**
  * Queries on which our engine and the reference knowingly differ (in any run, instant or range),
@@ -60,29 +58,7 @@ describe('PromQL compatibility with a real Prometheus', () => {
   });
 
   it('agrees with Prometheus on the corpus', async () => {
-    const recent = endMs - 5 * 60_000 + 123;
-    // Near where compat_stopping ends (50 min before the end) and compat_irregular has its gap.
-    const older = endMs - 47 * 60_000 + 123;
-    // Off the minute grid, so `@` windows of subqueries do not start on an inner step.
-    const atMs = endMs - 40 * 60_000 + 30_500;
-    const cases = [
-      ...loadCorpus(CORPUS, {
-        run: 'recent',
-        timeMs: recent,
-        startMs: recent - 3_600_000,
-        endMs: recent,
-        stepMs: 60_000,
-        atMs,
-      }),
-      ...loadCorpus(CORPUS, {
-        run: 'older',
-        timeMs: older,
-        startMs: older - 40 * 60_000,
-        endMs: older + 10 * 60_000,
-        stepMs: 15_000,
-        atMs,
-      }),
-    ];
+    const cases = corpusCases(endMs);
     expect(cases.length).toBeGreaterThan(1000);
     const report: CompatReport = await compareWithPrometheus(
       engineApi(new MemoryQuerier(series)),

@@ -3,13 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promqlEvaluator } from '../../query/promqlEvaluator.js';
 import { startQueryService, type QueryService } from '../../query/service.js';
 import type { ClickHouse } from '../../sinks/clickhouse.js';
-import { compareWithPrometheus, loadCorpus } from '../promql/compat.js';
+import { compareWithPrometheus, corpusCases } from '../promql/compat.js';
 import { compatSeries } from '../promql/compatData.js';
 import { pushSeries, startPrometheus, type PrometheusServer } from '../promql/prometheusServer.js';
 import { quietLog, tempDir, testConfig } from './helpers.js';
 import { insertSeries, openFixture } from './queryFixture.js';
-
-const CORPUS = new URL('../promql/queries.txt', import.meta.url).pathname;
 
 /** The share of the corpus our HTTP service over ClickHouse agrees on; the test fails below it. */
 const AGREEMENT_FLOOR = 0.99;
@@ -60,28 +58,7 @@ describe('the query service against a real Prometheus', () => {
   });
 
   it('agrees on the corpus over HTTP', async () => {
-    // The engine's two runs (test/integration/promqlCompat.test.ts): recent, and near the data's gaps.
-    const recent = endMs - 5 * 60_000 + 123;
-    const older = endMs - 47 * 60_000 + 123;
-    const atMs = endMs - 40 * 60_000 + 30_500;
-    const cases = [
-      ...loadCorpus(CORPUS, {
-        run: 'recent',
-        timeMs: recent,
-        startMs: recent - 3_600_000,
-        endMs: recent,
-        stepMs: 60_000,
-        atMs,
-      }),
-      ...loadCorpus(CORPUS, {
-        run: 'older',
-        timeMs: older,
-        startMs: older - 40 * 60_000,
-        endMs: older + 10 * 60_000,
-        stepMs: 15_000,
-        atMs,
-      }),
-    ];
+    const cases = corpusCases(endMs);
     const report = await compareWithPrometheus(service.url, prometheus.baseUrl, cases);
     console.log(
       `query service vs Prometheus: ${report.agreed}/${report.total} agree (${(report.share * 100).toFixed(1)} %; ` +

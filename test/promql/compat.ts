@@ -104,6 +104,37 @@ async function callApi(api: PromApi, c: CompatCase): Promise<ApiResponse> {
 }
 
 /** Our engine over a `Querier`, answering as the API would (errors as `errorType` and message). */
+const CORPUS = new URL('./queries.txt', import.meta.url).pathname;
+
+/**
+ * The corpus at its two runs over the compatibility data ending at `endMs`: recent, and near
+ * where compat_stopping ends (50 min before the end) and compat_irregular has its gap; `@`
+ * times off the minute grid, so `@` windows of subqueries do not start on an inner step.
+ */
+export function corpusCases(endMs: number): CompatCase[] {
+  const recent = endMs - 5 * 60_000 + 123;
+  const older = endMs - 47 * 60_000 + 123;
+  const atMs = endMs - 40 * 60_000 + 30_500;
+  return [
+    ...loadCorpus(CORPUS, {
+      run: 'recent',
+      timeMs: recent,
+      startMs: recent - 3_600_000,
+      endMs: recent,
+      stepMs: 60_000,
+      atMs,
+    }),
+    ...loadCorpus(CORPUS, {
+      run: 'older',
+      timeMs: older,
+      startMs: older - 40 * 60_000,
+      endMs: older + 10 * 60_000,
+      stepMs: 15_000,
+      atMs,
+    }),
+  ];
+}
+
 export function engineApi(querier: Querier): (c: CompatCase) => Promise<ApiResponse> {
   return async (c) => {
     const p = c.params;
