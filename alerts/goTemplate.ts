@@ -1,5 +1,5 @@
 import { formatG } from './humanize.js';
-import { lexString } from './goString.js';
+import { readGoString } from '../core/goString.js';
 
 /**
  * The one Go text/template engine of the project, for rule labels and annotations
@@ -169,14 +169,11 @@ function lexAction(
     }
     const c = source[at] as string;
     if (c === '"' || c === '`') {
-      let lexed: { value: string; next: number };
-      try {
-        lexed = lexString(source, at);
-      } catch (error) {
-        throw new TemplateSyntaxError((error as Error).message, at);
-      }
-      tokens.push({ text: source.slice(at, lexed.next), pos: at, kind: 'string', value: lexed.value });
-      at = lexed.next;
+      const lexed = readGoString(source, at, (message, where) => {
+        throw new TemplateSyntaxError(message, where);
+      });
+      tokens.push({ text: source.slice(at, lexed.end), pos: at, kind: 'string', value: lexed.value });
+      at = lexed.end;
       continue;
     }
     if (c === '|') {

@@ -1,6 +1,5 @@
 import { labelRegExp } from '../core/labelRegExp.js';
-import { ExpressionError } from '../alerts/errors.js';
-import { lexString } from '../alerts/goString.js';
+import { readGoString } from '../core/goString.js';
 
 /** Alertmanager's label names: letters, digits and `_`, not starting with a digit. */
 export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -89,15 +88,12 @@ function parseOne(part: string, whole: string): Matcher {
   const rest = part.slice(head[0].length).trimEnd();
   let value: string;
   if (rest.startsWith('"')) {
-    let lexed: { value: string; next: number };
-    try {
-      lexed = lexString(rest, 0);
-    } catch (error) {
-      throw new Error(`${quote(whole)}: ${(error as ExpressionError).message} in the value of ${name}`);
-    }
-    if (lexed.next !== rest.length)
+    const lexed = readGoString(rest, 0, (message) => {
+      throw new Error(`${quote(whole)}: ${message} in the value of ${name}`);
+    });
+    if (lexed.end !== rest.length)
       throw new Error(
-        `${quote(whole)}: unexpected ${quote(rest.slice(lexed.next))} after the value of ${name}`,
+        `${quote(whole)}: unexpected ${quote(rest.slice(lexed.end))} after the value of ${name}`,
       );
     value = lexed.value;
   } else {

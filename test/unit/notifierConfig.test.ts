@@ -211,7 +211,7 @@ describe('notifier matchers', () => {
     ['alertname', 'expected name, operator (= != =~ !~) and value'],
     ['a=~"("', 'invalid regular expression'],
     ['a="b" c', 'unexpected " c" after the value of a'],
-    ['a="b', 'unterminated string'],
+    ['a="b', 'unterminated quoted string'],
     ['{a="b"', 'missing closing "}"'],
     ['{}', 'no matchers in braces'],
   ])('reject %s', (text, message) => {
