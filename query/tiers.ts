@@ -89,7 +89,9 @@ export function planTier(req: RangeFunctionRequest, policy: TierPolicy): TierPla
     // Boundary samples are gone with the raw data: even an aligned range is then approximate.
     return approximated(tier);
   }
-  if (!spec.exact || step < 60_000) return undefined;
+  // One instant (an instant query, or the newest chunk's part of a range query) is as exact as a
+  // step of them; steps under a minute stay on raw samples.
+  if (!spec.exact || (req.times.length > 1 && step < 60_000)) return undefined;
   for (const tier of ['1h', '1m'] as const)
     if (aligned(tier) && settled(tier)) return { tier, columns, exact: true };
   return undefined;
