@@ -9,6 +9,7 @@ import type {
 import { alertsSeries, alertTransitions, selectsAlerts } from './alertHistory.js';
 import { requireNonEmptyMatcher } from './matchers.js';
 import type { SeriesRef, SeriesStore, Tier } from './store.js';
+import { instantGrid, instantsAnswer, type InstantGrid } from './tierInstants.js';
 import { planTier, seriesAnswer, type SourceResolution, type TierPlan, type TierPolicy } from './tiers.js';
 
 export interface QueryLimits {
@@ -129,6 +130,8 @@ export class ClickHouseQuerier implements Querier {
     const first = request.times[0] as number;
     const last = request.times[request.times.length - 1] as number;
     const from = Math.floor((first - request.rangeMs) / size) * size;
+    const grid = instantGrid(request.times);
+    if (grid) return this.fromTierInstants(request, plan, series, grid, from, last);
     const windows = await this.store.windows(
       plan.tier,
       series,
@@ -144,6 +147,44 @@ export class ClickHouseQuerier implements Querier {
       const rows = windows.get(s.id) ?? [];
       this.stats.samplesRead += rows.length;
       const values = seriesAnswer(request, plan, size, rows, boundaries?.get(s.id));
+      if (!values) return undefined;
+      if (values.every((v) => Number.isNaN(v))) continue;
+      const labels: Record<string, string> = { ...s.labels };
+      if (request.func === 'last_over_time') labels.__name__ = s.metric;
+      out.series.push({ labels, values });
+    }
+    this.stats.sources.add(plan.tier);
+    if (plan.approximation) this.warn(plan.approximation);
+    return out;
+  }
+
+  /** As `fromTier`, with the windows combined per instant inside ClickHouse (evenly spaced instants). */
+  private async fromTierInstants(
+    request: RangeFunctionRequest,
+    plan: TierPlan,
+    series: readonly SeriesRef[],
+    grid: InstantGrid,
+    fromMs: number,
+    toMs: number,
+  ): Promise<RangeFunctionResult | undefined> {
+    const [instants, boundaries] = await Promise.all([
+      this.store.instants(
+        plan,
+        request,
+        grid,
+        this.options.tier.sizes[plan.tier],
+        series,
+        fromMs,
+        toMs,
+        this.options.limits.maxSamples - this.stats.samplesRead,
+        this.options.signal,
+      ),
+      plan.exact ? this.boundarySamples(request, series) : undefined,
+    ]);
+    this.stats.samplesRead += instants.windowsRead;
+    const out: RangeFunctionResult = { series: [] };
+    for (const s of series) {
+      const values = instantsAnswer(request, instants.rows.get(s.id), boundaries?.get(s.id));
       if (!values) return undefined;
       if (values.every((v) => Number.isNaN(v))) continue;
       const labels: Record<string, string> = { ...s.labels };

@@ -1,4 +1,6 @@
-import type { LabelMatcher } from './promql/storage.js';
+import type { LabelMatcher, RangeFunctionRequest } from './promql/storage.js';
+import { instantsSql, type InstantGrid, type InstantRow } from './tierInstants.js';
+import type { TierPlan } from './tiers.js';
 import { limitExceeded } from './errors.js';
 import { matchersCondition } from './matchers.js';
 import { jsonRows, parseFloat64, tsvRows, type SqlReader } from './reader.js';
@@ -243,6 +245,64 @@ export class SeriesStore {
       out.get(row[0] as string)?.push({ start: Number(row[1]), values });
     }
     return out;
+  }
+
+  /**
+   * `req`'s function at every instant of `grid` from a tier, combined inside ClickHouse (see
+   * query/tierInstants.ts): by series, the rows of the instants that have windows, and the
+   * windows read. More than `maxRows` windows throws the 422 of `query.maxSamples`.
+   */
+  async instants(
+    plan: TierPlan,
+    req: RangeFunctionRequest,
+    grid: InstantGrid,
+    size: number,
+    series: readonly SeriesRef[],
+    fromMs: number,
+    toMs: number,
+    maxRows: number,
+    signal?: AbortSignal,
+  ): Promise<{ rows: Map<string, Map<number, InstantRow>>; windowsRead: number }> {
+    const rows = new Map<string, Map<number, InstantRow>>();
+    if (series.length === 0) return { rows, windowsRead: 0 };
+    const text = await this.read(
+      instantsSql(
+        `${this.db}.samples_${plan.tier}`,
+        req,
+        plan,
+        `metric IN {metrics:Array(String)}
+           AND series_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
+           AND ts >= ${msParam('from')} AND ts < ${msParam('to')}`,
+      ),
+      {
+        metrics: [...new Set(series.map((s) => s.metric))],
+        ids: series.map((s) => s.id),
+        from: Math.max(0, fromMs),
+        to: Math.max(0, Math.min(8.64e12, toMs)),
+        first: grid.first,
+        step: grid.step,
+        n: grid.n,
+        range: req.rangeMs,
+        size,
+      },
+      'TabSeparated',
+      signal,
+    );
+    const read = new Map<string, number>();
+    for (const row of tsvRows(text)) {
+      const id = row[0] as string;
+      let at = rows.get(id);
+      if (!at) rows.set(id, (at = new Map()));
+      const values: number[] = [];
+      for (let k = 4; k < row.length - 1; k++) values.push(parseFloat64(row[k] as string));
+      at.set(Number(row[1]), { windows: Number(row[2]), count: Number(row[3]), values });
+      read.set(id, Number(row[row.length - 1]));
+    }
+    let windowsRead = 0;
+    for (const n of read.values()) windowsRead += n;
+    if (windowsRead > maxRows)
+      throw limitExceeded('query.maxSamples', maxRows, `windows read from samples_${plan.tier}`);
+    return { rows, windowsRead };
   }
 
   /** Label names of the matching series (all series when no sets), sorted. */
