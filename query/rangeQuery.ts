@@ -1,6 +1,6 @@
 import type { EvalOptions, MatrixSeries, PromqlEvaluator } from './evaluator.js';
 import type { ClickHouseQuerier } from './querier.js';
-import { chunkLength, splitRange, type RangeSpec } from './rangeSplit.js';
+import { chunkLength, splitRange, type Chunk, type RangeSpec } from './rangeSplit.js';
 import type { ResultsCache } from './resultsCache.js';
 import type { SourceResolution } from './tiers.js';
 
@@ -63,8 +63,34 @@ export async function cachedRange(options: {
   if (!cache.enabled || REFERS_TO_BOUNDS.test(expr) || chunkPoints > options.maxPoints) {
     parts.push(await compute(range));
   } else {
+    // Missing settled chunks next to each other are computed in one evaluation (one storage read
+    // per selector instead of one per chunk), then cut per chunk for the cache.
+    let missing: Chunk[] = [];
+    const computeMissing = async () => {
+      if (missing.length === 0) return;
+      const first = missing[0] as Chunk;
+      const last = missing[missing.length - 1] as Chunk;
+      const whole = await compute({ startMs: first.startMs, endMs: last.endMs, stepMs: range.stepMs });
+      answer.chunks.computed += missing.length - 1;
+      for (const chunk of missing) {
+        const part = cutChunk(whole, chunk);
+        const bytes = JSON.stringify(part.series).length * 2 + 256;
+        const key = JSON.stringify([options.keyPrefix, expr, range.stepMs, chunk.startMs]);
+        // Corrections of windows this chunk's ranges and lookback read reach back before its first instant.
+        cache.set(
+          key,
+          part,
+          { startMs: chunk.startMs - 86_400_000, endMs: chunk.endMs },
+          bytes,
+          options.nowMs,
+        );
+        parts.push(part);
+      }
+      missing = [];
+    };
     for (const chunk of splitRange(range)) {
       if (chunk.endMs > options.settledMs) {
+        await computeMissing();
         parts.push(
           await compute({
             startMs: Math.max(chunk.startMs, range.startMs),
@@ -75,22 +101,20 @@ export async function cachedRange(options: {
         continue;
       }
       const key = JSON.stringify([options.keyPrefix, expr, range.stepMs, chunk.startMs]);
-      let part = cache.get(key, options.nowMs);
-      if (part) answer.chunks.cached += 1;
-      else {
-        part = await compute(chunk);
-        const bytes = JSON.stringify(part.series).length * 2 + 256;
-        // Corrections of windows this chunk's ranges and lookback read reach back before its first instant.
-        cache.set(
-          key,
-          part,
-          { startMs: chunk.startMs - 86_400_000, endMs: chunk.endMs },
-          bytes,
-          options.nowMs,
-        );
+      const part = cache.get(key, options.nowMs);
+      if (!part) {
+        // One evaluation stays within the engine's points per series.
+        const first = missing[0];
+        if (first && (chunk.endMs - first.startMs) / range.stepMs + 1 > options.maxPoints)
+          await computeMissing();
+        missing.push(chunk);
+        continue;
       }
+      await computeMissing();
+      answer.chunks.cached += 1;
       parts.push(part);
     }
+    await computeMissing();
   }
   const startS = range.startMs / 1000;
   const endS = range.endMs / 1000;
@@ -109,6 +133,18 @@ export async function cachedRange(options: {
   }
   answer.result = [...bySeries.values()].sort((a, b) => compareLabels(a.metric, b.metric));
   return answer;
+}
+
+/** The part of a computed span that falls in one chunk, as the chunk alone would have answered. */
+function cutChunk(whole: ChunkResult, chunk: Chunk): ChunkResult {
+  const from = chunk.startMs / 1000;
+  const to = chunk.endMs / 1000;
+  const series: MatrixSeries[] = [];
+  for (const s of whole.series) {
+    const values = s.values.filter(([t]) => t >= from && t <= to);
+    if (values.length > 0) series.push({ metric: s.metric, values });
+  }
+  return { series, sources: whole.sources, warnings: whole.warnings };
 }
 
 function labelsKey(labels: Record<string, string>): string {
