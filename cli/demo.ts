@@ -77,6 +77,10 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         ...config.topics,
         metrics: `demo-${run}-metrics`,
         dlq: `demo-${run}-dlq`,
+        late: `demo-${run}-late`,
+        // Each run's own tier topics: an earlier release's demo may have registered another schema under the defaults.
+        metrics1m: `demo-${run}-metrics-1m`,
+        metrics1h: `demo-${run}-metrics-1h`,
         alerts: `demo-${run}-alerts`,
       },
       alerts: { ...config.alerts, rules: [DEMO_RULES] },
