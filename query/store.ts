@@ -4,6 +4,7 @@ import type { TierPlan } from './tiers.js';
 import { limitExceeded } from './errors.js';
 import { matchersCondition } from './matchers.js';
 import { jsonRows, parseFloat64, tsvRows, type SqlReader } from './reader.js';
+import type { TIER_AGGREGATES } from '../sinks/tables.js';
 
 /** A stored series: its id (decimal text of the UInt64), metric name and labels. */
 export interface SeriesRef {
@@ -20,22 +21,8 @@ export interface WindowRow {
   values: Record<string, number>;
 }
 
-/** The aggregate columns of the tier tables (sinks/tables.ts). */
-export const TIER_COLUMNS = [
-  'count',
-  'sum',
-  'min',
-  'max',
-  'avg',
-  'first',
-  'last',
-  'p50',
-  'p90',
-  'p99',
-  'increase',
-  'rate',
-] as const;
-export type TierColumn = (typeof TIER_COLUMNS)[number];
+/** An aggregate column of the tier tables. */
+export type TierColumn = (typeof TIER_AGGREGATES)[number];
 
 /**
  * `series` rows are refreshed at most once a minute per series (sinks/samplesSink.ts), so a
@@ -148,8 +135,7 @@ export class SeriesStore {
        ORDER BY metric, series_id, ts
        LIMIT {limit:UInt64}`,
       {
-        metrics: [...new Set(series.map((s) => s.metric))],
-        ids: series.map((s) => s.id),
+        ...seriesParams(series),
         from: Math.max(0, startMs),
         to: Math.max(0, Math.min(8.64e12, endMs)),
         limit: maxSamples + 1,
@@ -227,8 +213,7 @@ export class SeriesStore {
        ORDER BY metric, series_id, ts
        LIMIT {limit:UInt64}`,
       {
-        metrics: [...new Set(series.map((s) => s.metric))],
-        ids: series.map((s) => s.id),
+        ...seriesParams(series),
         from: Math.max(0, fromMs),
         to: Math.max(0, Math.min(8.64e12, toMs)),
         limit: maxRows + 1,
@@ -275,8 +260,7 @@ export class SeriesStore {
            AND ts >= ${msParam('from')} AND ts < ${msParam('to')}`,
       ),
       {
-        metrics: [...new Set(series.map((s) => s.metric))],
-        ids: series.map((s) => s.id),
+        ...seriesParams(series),
         from: Math.max(0, fromMs),
         to: Math.max(0, Math.min(8.64e12, toMs)),
         first: grid.first,
@@ -387,4 +371,12 @@ export class SeriesStore {
             GROUP BY metric, series_id
             HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}`;
   }
+}
+
+/** The query parameters that select these series: their metrics (for the primary key) and ids. */
+function seriesParams(series: ReadonlyArray<{ metric: string; id: string }>): {
+  metrics: string[];
+  ids: string[];
+} {
+  return { metrics: [...new Set(series.map((s) => s.metric))], ids: series.map((s) => s.id) };
 }

@@ -8,6 +8,7 @@ import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
 import type { ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
+import { TIER_AGGREGATES } from './tables.js';
 
 export type Tier = '1m' | '1h';
 
@@ -24,24 +25,7 @@ export interface RollupRow {
 }
 
 /** The columns of `samples_<tier>` that `rollupBlock` fills, in its order. */
-const COLUMNS: ReadonlyArray<string> = [
-  'metric',
-  'series_id',
-  'ts',
-  'count',
-  'sum',
-  'min',
-  'max',
-  'avg',
-  'first',
-  'last',
-  'p50',
-  'p90',
-  'p99',
-  'increase',
-  'rate',
-  'revision',
-];
+const COLUMNS: ReadonlyArray<string> = ['metric', 'series_id', 'ts', ...TIER_AGGREGATES, 'revision'];
 
 /** The labels of a series as an object, made once per series rather than once per result. */
 const labelObjects = new WeakMap<SeriesMeta, Record<string, string>>();

@@ -5,6 +5,22 @@ import type { ClickHouse } from './clickhouse.js';
 /** The codes of the `kind` columns' Enum8, as the statements below declare them. */
 export const KIND_CODES = { gauge: 1, counter: 2 } as const;
 
+/** The aggregate columns of `samples_1m` and `samples_1h`, in table order. */
+export const TIER_AGGREGATES = [
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'first',
+  'last',
+  'p50',
+  'p90',
+  'p99',
+  'increase',
+  'rate',
+] as const;
+
 /**
  * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
  * one row per series and window (`ts` = window start). Windows only grow (a correction adds late
