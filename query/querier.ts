@@ -142,20 +142,11 @@ export class ClickHouseQuerier implements Querier {
       this.options.signal,
     );
     const boundaries = plan.exact ? await this.boundarySamples(request, series) : undefined;
-    const out: RangeFunctionResult = { series: [] };
-    for (const s of series) {
+    return this.tierResult(request, plan, series, (s) => {
       const rows = windows.get(s.id) ?? [];
       this.stats.samplesRead += rows.length;
-      const values = seriesAnswer(request, plan, size, rows, boundaries?.get(s.id));
-      if (!values) return undefined;
-      if (values.every((v) => Number.isNaN(v))) continue;
-      const labels: Record<string, string> = { ...s.labels };
-      if (request.func === 'last_over_time') labels.__name__ = s.metric;
-      out.series.push({ labels, values });
-    }
-    this.stats.sources.add(plan.tier);
-    if (plan.approximation) this.warn(plan.approximation);
-    return out;
+      return seriesAnswer(request, plan, size, rows, boundaries?.get(s.id));
+    });
   }
 
   /** As `fromTier`, with the windows combined per instant inside ClickHouse (evenly spaced instants). */
@@ -182,9 +173,24 @@ export class ClickHouseQuerier implements Querier {
       plan.exact ? this.boundarySamples(request, series) : undefined,
     ]);
     this.stats.samplesRead += instants.windowsRead;
+    return this.tierResult(request, plan, series, (s) =>
+      instantsAnswer(request, instants.rows.get(s.id), boundaries?.get(s.id)),
+    );
+  }
+
+  /**
+   * The series' answers from a tier (undefined as soon as one series cannot be answered exactly
+   * there: the caller reads raw samples instead); series without a value at any instant are left out.
+   */
+  private tierResult(
+    request: RangeFunctionRequest,
+    plan: TierPlan,
+    series: readonly SeriesRef[],
+    answer: (s: SeriesRef) => Float64Array | undefined,
+  ): RangeFunctionResult | undefined {
     const out: RangeFunctionResult = { series: [] };
     for (const s of series) {
-      const values = instantsAnswer(request, instants.rows.get(s.id), boundaries?.get(s.id));
+      const values = answer(s);
       if (!values) return undefined;
       if (values.every((v) => Number.isNaN(v))) continue;
       const labels: Record<string, string> = { ...s.labels };
