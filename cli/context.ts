@@ -1,4 +1,5 @@
 import { loadConfig, type Config, type ConfigInput } from '../core/config.js';
+import { notifierConfig } from '../notifier/config.js';
 import { recordedEndpoints, startServices, type RunningServices } from '../services/index.js';
 
 export interface GlobalOptions {
@@ -11,6 +12,8 @@ export interface GlobalOptions {
  */
 export async function commandConfig(global: GlobalOptions, overrides: ConfigInput = {}): Promise<Config> {
   const config = loadConfig(global.config ?? process.env.METRICS_PIPELINE_CONFIG, process.env, overrides);
+  // A bad notifier section fails every command at start, as the rest of the file does.
+  notifierConfig(config);
   if (!config.kafka.brokers || !config.schemaRegistry.url) {
     const local = await recordedEndpoints();
     if (local) {

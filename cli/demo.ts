@@ -17,12 +17,13 @@ import { startQueryService, type QueryService } from '../query/service.js';
 import { chartPageHandler } from '../query/ui/chartPage.js';
 import { freePort } from '../services/ports.js';
 import { openClickHouse, queryRows, type ClickHouse } from '../sinks/clickhouse.js';
-import { startAdminServer } from '../topology/adminServer.js';
+import { startAdminServer } from '../streams/adminServer.js';
 import { stringify } from 'yaml';
 import { runPipeline } from '../topology/run.js';
 import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { configWithServices, type GlobalOptions } from './context.js';
 import { startDemoAgents } from './demoAgents.js';
+import { clickhouseEndpoints } from '../sql/adminSql.js';
 
 /** Simulated application hosts that push through the collector with the SDK. */
 const AGENT_HOSTS = 10;
@@ -381,7 +382,12 @@ async function keepServing(
 ): Promise<{ stop(): Promise<void> }> {
   const ch: ClickHouse = await openClickHouse(config.clickhouse);
   service.attach(ch);
-  const admin = await startAdminServer({ port: 0, clickhouse: ch, ready: () => true, log });
+  const admin = await startAdminServer({
+    port: 0,
+    ready: () => true,
+    log,
+    extensions: [clickhouseEndpoints(ch)],
+  });
   return {
     async stop() {
       await service.close();

@@ -8,6 +8,7 @@ import { createKafka, ensureTopics } from '../core/kafka.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { notifierNames, startNotifier } from '../notifier/notifier.js';
 import { SilenceTopic } from '../notifier/silenceTopic.js';
+import { notifierConfig } from '../notifier/config.js';
 import { configSilences, NEVER, silenceMatchers, silenceState, type Silence } from '../notifier/silences.js';
 
 /** Runs the notifier until SIGINT/SIGTERM (exit 0) or until it fails (exit 1). */
@@ -77,7 +78,7 @@ export async function silenceListCommand(
 ): Promise<void> {
   const now = Date.now();
   const stored = await withSilenceTopic(config, (topic) => topic.list());
-  const all = [...configSilences(config.notifier?.silences ?? [], now), ...stored]
+  const all = [...configSilences(notifierConfig(config)?.silences ?? [], now), ...stored]
     .filter((s) => flags.expired || silenceState(s, now) !== 'expired')
     .sort((a, b) => a.endsAt - b.endsAt || a.id.localeCompare(b.id));
   if (flags.json) {

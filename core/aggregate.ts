@@ -1,5 +1,5 @@
-import type { Aggregator } from '../operators/tumblingWindow.js';
 import type { SampleKind } from '../schemas/index.js';
+import type { Aggregator } from './aggregator.js';
 import { PipelineError } from './errors.js';
 import type { SampleRow } from './records.js';
 import { QuantileSketch, type Bins } from './sketch.js';

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { notifierSection } from '../notifier/config.js';
 import { ConfigError } from './errors.js';
 import { defaultLimits } from './validate.js';
 
@@ -378,7 +377,10 @@ export const ConfigSchema = z
       .describe('Alert rules evaluated in the topology on event time (alerts/README.md); none by default.'),
     collector: collectorSection,
     query: querySection,
-    notifier: notifierSection
+    // The notifier validates its own section (notifier/config.ts, `notifierConfig`): the
+    // layers above core own their settings' rules, and every command checks it at start.
+    notifier: z
+      .record(z.string(), z.unknown())
       .optional()
       .describe(
         '`metrics-pipeline notifier`: Alertmanager-style routes, receivers, inhibit rules, silences; reference in notifier/README.md.',
@@ -436,18 +438,25 @@ export function loadConfig(
   }
   const merged = merge(merge(fromFile, fromEnv(env)), overrides as Record<string, unknown>);
   const result = ConfigSchema.safeParse(merged);
-  if (!result.success) {
-    const where = file === undefined ? 'configuration' : `config file ${file}`;
-    const problems = result.error.issues
-      .flatMap((i) =>
-        i.code === 'unrecognized_keys'
-          ? i.keys.map((k) => `${[...i.path, k].join('.')}: unknown setting`)
-          : [`${i.path.join('.') || '(root)'}: ${i.message}`],
-      )
-      .join('; ');
-    throw new ConfigError(`${where} is invalid: ${problems}`);
-  }
+  if (!result.success)
+    throw new ConfigError(
+      `${file === undefined ? 'configuration' : `config file ${file}`} is invalid: ${problems(result.error.issues)}`,
+    );
   return result.data;
+}
+
+/** Zod's issues as one line of `path: message`, the paths under `prefix` (a section's name). */
+export function problems(
+  issues: ReadonlyArray<z.core.$ZodIssue>,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): string {
+  return issues
+    .flatMap((i) =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => `${[...prefix, ...i.path, k].join('.')}: unknown setting`)
+        : [`${[...prefix, ...i.path].join('.') || '(root)'}: ${i.message}`],
+    )
+    .join('; ');
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -2,6 +2,13 @@ import xxhash from 'xxhash-wasm';
 
 const { h64Raw } = await xxhash();
 
+/** A series as the `series` store keeps it: what its id was hashed from, and its kind. */
+export interface SeriesMeta {
+  name: string;
+  labels: Array<[string, string]>;
+  kind: 'gauge' | 'counter';
+}
+
 /** Separator between the parts of a series' identity; 0xff never occurs in UTF-8 text. */
 const SEP = 0xff;
 let scratch = Buffer.allocUnsafe(4096);

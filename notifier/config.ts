@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../alerts/duration.js';
+import { problems, type Config } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { LABEL_NAME, matchesEmpty, parseMatchers } from './matchers.js';
 import { parseNotificationTemplate } from './template.js';
 
@@ -310,3 +312,16 @@ export type AlertmanagerConfig = z.infer<typeof alertmanagerConfig>;
 export type InhibitRuleConfig = NotifierConfig['inhibit_rules'][number];
 export type ConfigSilence = NotifierConfig['silences'][number];
 export { PAGERDUTY_SEVERITIES };
+
+/**
+ * The configuration's `notifier` section, validated (undefined when there is none). Core keeps
+ * the section as written; its rules are the notifier's, checked here, once per command at start
+ * (cli/context.ts) and again where it is used.
+ */
+export function notifierConfig(config: Config): NotifierConfig | undefined {
+  if (config.notifier === undefined) return undefined;
+  const result = notifierSection.safeParse(config.notifier);
+  if (!result.success)
+    throw new ConfigError(`configuration is invalid: ${problems(result.error.issues, ['notifier'])}`);
+  return result.data;
+}

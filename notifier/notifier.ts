@@ -5,11 +5,11 @@ import { ConfigError, messageOf } from '../core/errors.js';
 import { createKafka, ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
-import { startAdminServer } from '../topology/adminServer.js';
+import { startAdminServer } from '../streams/adminServer.js';
 import { AlertCodec } from './alertCodec.js';
 import { consumeAlerts, oldestTakesAll } from './alertSource.js';
 import { systemClock, type Clock } from './clock.js';
-import type { NotifierConfig } from './config.js';
+import { notifierConfig, type NotifierConfig } from './config.js';
 import { deliverWithRetries } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
 import { compileInhibitRules } from './inhibit.js';
@@ -49,7 +49,7 @@ export function notifierNames(config: Config): {
   group: string;
 } {
   return {
-    alerts: config.notifier?.alerts_topic ?? config.topics.alerts,
+    alerts: notifierConfig(config)?.alerts_topic ?? config.topics.alerts,
     log: `${config.appId}-notifier-log`,
     silences: `${config.appId}-silences`,
     group: `${config.appId}-notifier`,
@@ -58,12 +58,13 @@ export function notifierNames(config: Config): {
 
 /** The notifier section, or a ConfigError saying it is missing. */
 export function notifierSettings(config: Config): NotifierConfig {
-  if (!config.notifier) {
+  const settings = notifierConfig(config);
+  if (!settings) {
     throw new ConfigError('the configuration has no notifier section', {
       hint: 'add `notifier:` with a route and receivers (see notifier/README.md and examples/notifier.yaml)',
     });
   }
-  return config.notifier;
+  return settings;
 }
 
 /** Creates the topics the notifier reads and writes, where missing. */
@@ -206,7 +207,6 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
   });
   const admin = await startAdminServer({
     port: options.adminPort ?? 0,
-    clickhouse: undefined,
     ready: source.isCaughtUp,
     log,
     metrics,

@@ -1,6 +1,6 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
-import type { ChangelogEntry } from '../topology/stateStore.js';
+import type { ChangelogEntry } from '../streams/stateStore.js';
 import { readToEnd } from './topicReader.js';
 
 /** Next offset to apply, by `topic:partition`. */

@@ -1,36 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import type { Aggregator } from '../core/aggregator.js';
 import type { StreamEvent } from '../core/stream.js';
-
-/** How a window folds its values into an accumulator. */
-export interface Aggregator<V, A> {
-  create(): A;
-  /** May mutate `acc` and return it. */
-  add(acc: A, value: V, timestamp: number): A;
-}
-
-/** The state of one window of one key. */
-export interface WindowState<A> {
-  key: string;
-  start: number;
-  acc: A;
-  /** 0 until the first result is emitted */
-  revision: number;
-}
-
-/** The window states of one input partition, by `${key}@${start}`. */
-export interface WindowStore<A> {
-  get(id: string): WindowState<A> | undefined;
-  put(id: string, state: WindowState<A>): void;
-  delete(id: string): void;
-  entries(): Iterable<[string, WindowState<A>]>;
-  /**
-   * The event time up to which windows are purged: every window whose end plus grace plus
-   * allowed lateness is at or before it is gone, and a record for one is late. It travels with
-   * the windows (restored with them), so that a restart never opens a purged window again.
-   */
-  purgedThrough(): number;
-  setPurgedThrough(time: number): void;
-}
+import type { WindowState, WindowStore } from '../streams/windowStore.js';
 
 /** A window store in a Map, for tests and for state that need not survive a restart. */
 export class MemoryWindowStore<A> implements WindowStore<A> {

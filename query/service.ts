@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readOwner } from '../sql/owner.js';
-import { startAdminServer } from '../topology/adminServer.js';
+import { startAdminServer } from '../streams/adminServer.js';
 import { QueryApi } from './api.js';
 import type { PromqlEvaluator } from './evaluator.js';
 import { queryMetrics, type QueryMetrics } from './metrics.js';
@@ -17,6 +17,7 @@ import { clientReader, ownerReader, type SqlReader } from './reader.js';
 import { ResultsCache } from './resultsCache.js';
 import { startQueryServer, type RequestHandler } from './server.js';
 import { SeriesStore } from './store.js';
+import { clickhouseEndpoints } from '../sql/adminSql.js';
 
 export interface QueryService {
   url: string;
@@ -70,7 +71,7 @@ export async function startQueryService(options: {
   // Holding the embedded folder, this process answers `metrics-pipeline sql` (and other query
   // services) for it, as the topology does: through the admin server's /sql endpoint.
   const admin = own?.embeddedPath
-    ? await startAdminServer({ port: 0, clickhouse: own, ready: () => true, log })
+    ? await startAdminServer({ port: 0, ready: () => true, log, extensions: [clickhouseEndpoints(own)] })
     : undefined;
   const now = options.now ?? Date.now;
   const metrics = queryMetrics();

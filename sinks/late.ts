@@ -1,7 +1,17 @@
 import type { Producer } from 'kafkajs';
 import { sendAll } from '../core/kafka.js';
+import type { SampleRow } from '../core/records.js';
 import { batchType, frame } from '../schemas/index.js';
-import type { LateSample } from '../topology/windowStage.js';
+import type { Tier } from './rollupSink.js';
+
+/** A record later than its window's allowed lateness, bound for the late topic. */
+export interface LateSample {
+  tier: Tier;
+  partition: number;
+  offset: number;
+  row: SampleRow;
+  reason: string;
+}
 
 /** Header with the reason a sample missed its window, on records of the late topic. */
 export const LATE_REASON_HEADER = 'late.reason';

@@ -17,7 +17,7 @@ import type { Registry } from '../schemas/registry.js';
 import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
 import { readChangelogs } from './changelogReader.js';
-import { ChangelogStore, type ChangelogEntry } from './stateStore.js';
+import { ChangelogStore, type ChangelogEntry } from '../streams/stateStore.js';
 
 /** The internal topic that carries the samples the rules select to the alert stage: one partition. */
 export function alertInputTopic(appId: string): string {

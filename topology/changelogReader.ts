@@ -1,5 +1,5 @@
 import type { ConsumerConfig, Kafka, KafkaMessage } from 'kafkajs';
-import type { ChangelogEntry } from './stateStore.js';
+import type { ChangelogEntry } from '../streams/stateStore.js';
 
 export interface ReadToEndOptions {
   /** A throwaway consumer group: nothing is committed. */

@@ -4,7 +4,6 @@ import { createKafka } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
-import { startAdminServer } from './adminServer.js';
 import { loadRuleFiles, type RuleSet } from '../alerts/rules.js';
 import { startAlertStage } from './alertStage.js';
 import {
@@ -15,6 +14,8 @@ import {
   type TopicLoader,
 } from './topicLoader.js';
 import { startTopology, type TopologyStats } from './topology.js';
+import { clickhouseEndpoints } from '../sql/adminSql.js';
+import { startAdminServer } from '../streams/adminServer.js';
 
 export interface RunOptions {
   config: Config;
@@ -89,8 +90,8 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       );
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
-      clickhouse,
       ready: () => true,
+      extensions: clickhouse ? [clickhouseEndpoints(clickhouse)] : [],
       log,
       metrics: topology.metrics,
     });

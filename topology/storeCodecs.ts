@@ -1,7 +1,7 @@
 import { ByteWriter, decodeAcc, writeAcc, type RollupAcc, type SampleAcc } from '../core/aggregate.js';
 import { PipelineError } from '../core/errors.js';
-import type { WindowState } from '../operators/tumblingWindow.js';
-import type { WindowsCodec } from './stateStore.js';
+import type { WindowState } from '../streams/windowStore.js';
+import type { WindowsCodec } from '../streams/stateStore.js';
 import type { StoreCodecs } from './tasks.js';
 
 /** First byte of a record of the windows of one key (the former one-window records start with 0). */

@@ -4,6 +4,7 @@ import type { Config } from '../core/config.js';
 import { PipelineError } from '../core/errors.js';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
+import type { SeriesMeta } from '../core/series.js';
 import { readChangelogs } from './changelogReader.js';
 import {
   ChangelogStore,
@@ -11,7 +12,7 @@ import {
   type ChangelogEntry,
   type StoreCodec,
   type WindowsCodec,
-} from './stateStore.js';
+} from '../streams/stateStore.js';
 
 /** Where a task's window state stands: the last input offset applied and the stream time it reached. */
 export interface Checkpoint {
@@ -34,12 +35,6 @@ export interface UpstreamPosition {
   offset: number;
   /** The largest event time among them. */
   maxTimestamp: number;
-}
-
-export interface SeriesMeta {
-  name: string;
-  labels: Array<[string, string]>;
-  kind: 'gauge' | 'counter';
 }
 
 export interface StoreCodecs<M, H> {

@@ -14,17 +14,9 @@ import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
+import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
 import type { Task, Tasks, UpstreamPosition } from './tasks.js';
-
-/** A record later than its window's allowed lateness, bound for the late topic. */
-export interface LateSample {
-  tier: Tier;
-  partition: number;
-  offset: number;
-  row: SampleRow;
-  reason: string;
-}
 
 /** A 1m result on its way into the 1h tier. */
 type MinuteResult = Slot & { key: string };

@@ -6,8 +6,9 @@ import { createLogger } from '../../core/log.js';
 import type { ClickHouse } from '../../sinks/clickhouse.js';
 import { StorageHealth } from '../../sinks/storageHealth.js';
 import { embeddedInsert } from '../../sinks/insertNative.js';
-import { startAdminServer, type AdminServer } from '../../topology/adminServer.js';
+import { startAdminServer, type AdminServer } from '../../streams/adminServer.js';
 import { createTopologyMetrics, STAGES, type TopologyMetrics } from '../../topology/metrics.js';
+import { clickhouseEndpoints } from '../../sql/adminSql.js';
 
 const log = createLogger('metrics-test', 'silent');
 
@@ -63,8 +64,19 @@ describe('admin server', () => {
   let bare: AdminServer;
 
   beforeAll(async () => {
-    server = await startAdminServer({ port: 0, clickhouse, ready: () => ready, log, metrics });
-    bare = await startAdminServer({ port: 0, clickhouse, ready: () => ready, log });
+    server = await startAdminServer({
+      port: 0,
+      ready: () => ready,
+      log,
+      metrics,
+      extensions: [clickhouseEndpoints(clickhouse)],
+    });
+    bare = await startAdminServer({
+      port: 0,
+      ready: () => ready,
+      log,
+      extensions: [clickhouseEndpoints(clickhouse)],
+    });
   });
 
   afterAll(async () => {

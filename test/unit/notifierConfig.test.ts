@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
+import { notifierConfig } from '../../notifier/config.js';
 import { formatMatchers, matchesLabels, parseMatchers } from '../../notifier/matchers.js';
 import { compileRoutes, matchRoutes } from '../../notifier/routes.js';
 import { notifierNames } from '../../notifier/notifier.js';
@@ -18,7 +19,7 @@ function problems(notifier: unknown): string {
   const file = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, stringify({ notifier }));
   try {
-    loadConfig(file, {});
+    notifierConfig(loadConfig(file, {}));
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as ConfigError).message;
@@ -30,8 +31,7 @@ const minimal = { route: { receiver: 'team' }, receivers: [{ name: 'team' }] };
 
 describe('notifier config', () => {
   it('loads the example, with defaults filled and the route tree resolved', () => {
-    const config = loadConfig(example, {});
-    const n = config.notifier;
+    const n = notifierConfig(loadConfig(example, {}));
     expect(n?.delivery).toEqual({
       attempts: 5,
       initial_backoff: '200ms',
@@ -80,12 +80,12 @@ describe('notifier config', () => {
     });
     expect(root.routes[0]).toMatchObject({ receiver: 'team', groupWaitMs: 30_000, continue: false });
     const loaded = loadConfig(undefined, {}, { notifier: minimal });
-    expect(loaded.notifier?.alerts_topic).toBeUndefined();
+    expect(notifierConfig(loaded)?.alerts_topic).toBeUndefined();
     expect(notifierNames(loaded).alerts).toBe('alerts');
     expect(
       notifierNames(loadConfig(undefined, {}, { notifier: minimal, topics: { alerts: 'a2' } })).alerts,
     ).toBe('a2');
-    expect(loaded.notifier).toMatchObject({
+    expect(notifierConfig(loaded)).toMatchObject({
       external_url: '',
       inhibit_rules: [],
       silences: [],

@@ -6,7 +6,7 @@ import { notifierSection, type NotifierConfigInput } from '../../notifier/config
 import { Dispatcher, type MuteReason, type Target } from '../../notifier/dispatcher.js';
 import { compileInhibitRules } from '../../notifier/inhibit.js';
 import type { Notification } from '../../notifier/notification.js';
-import type { ChangelogEntry } from '../../topology/stateStore.js';
+import type { ChangelogEntry } from '../../streams/stateStore.js';
 import { compileRoutes } from '../../notifier/routes.js';
 import { configSilences, SilenceSet } from '../../notifier/silences.js';
 

@@ -6,7 +6,7 @@ import type { QueryApi } from '../../query/api.js';
 import type { ClickHouseQuerier } from '../../query/querier.js';
 import { queryMetrics } from '../../query/metrics.js';
 import { startQueryServer, type QueryServer } from '../../query/server.js';
-import { startAdminServer, type AdminServer } from '../../topology/adminServer.js';
+import { startAdminServer, type AdminServer } from '../../streams/adminServer.js';
 
 const log = createLogger('query-server-test', 'silent');
 
@@ -44,7 +44,7 @@ describe('query server request parsing', () => {
       remoteQuerier: () => ({}) as ClickHouseQuerier,
       ready: () => true,
     });
-    admin = await startAdminServer({ port: 0, clickhouse: undefined, ready: () => true, log });
+    admin = await startAdminServer({ port: 0, ready: () => true, log });
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { finalize, sampleAggregator } from '../../core/aggregate.js';
 import type { SampleRow } from '../../core/records.js';
 import { rollupBatchType, type Rollup, type RollupBatch } from '../../schemas/index.js';
 import { RollupSink, type RollupRow } from '../../sinks/rollupSink.js';
-import type { SeriesMeta } from '../../topology/tasks.js';
+import type { SeriesMeta } from '../../core/series.js';
 
 /** A producer that keeps what it is asked to send, by topic. */
 function capturingProducer(): { producer: Producer; sent: Map<string, Message[]> } {

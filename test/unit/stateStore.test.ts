@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { encodeAcc, finalize, sampleAggregator, type SampleAcc } from '../../core/aggregate.js';
 import type { SampleRow } from '../../core/records.js';
-import type { WindowState } from '../../operators/tumblingWindow.js';
-import { WindowChangelogStore, type ChangelogEntry } from '../../topology/stateStore.js';
+import type { WindowState } from '../../streams/windowStore.js';
+import { WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -13,9 +13,10 @@ import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhou
 import { SamplesSink } from '../../sinks/samplesSink.js';
 import { StorageHealth } from '../../sinks/storageHealth.js';
 import { ensureTables } from '../../sinks/tables.js';
-import { startAdminServer } from '../../topology/adminServer.js';
+import { startAdminServer } from '../../streams/adminServer.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
 import { watchStorage } from '../../topology/storageWatch.js';
+import { clickhouseEndpoints } from '../../sql/adminSql.js';
 
 /**
  * Storage that cannot take writes for a while, without root: the embedded ClickHouse answers
@@ -134,7 +135,13 @@ describe('writes while the disk under ClickHouse is full', () => {
     const events: string[] = [];
     const unwatch = watchStorage(ch.health, metrics, log);
     const unlisten = ch.health.listen((e) => events.push(e.kind === 'paused' ? e.condition : e.kind));
-    const admin = await startAdminServer({ port: 0, clickhouse: ch, ready: () => true, log, metrics });
+    const admin = await startAdminServer({
+      port: 0,
+      ready: () => true,
+      log,
+      metrics,
+      extensions: [clickhouseEndpoints(ch)],
+    });
     const readyz = async () => {
       const response = await fetch(`${admin.url}/readyz`);
       return [response.status, await response.text()];

@@ -1,12 +1,8 @@
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
+import type { Aggregator } from '../../core/aggregator.js';
 import type { StreamEvent } from '../../core/stream.js';
-import {
-  MemoryWindowStore,
-  tumblingWindow,
-  type Aggregator,
-  type WindowOutput,
-} from '../../operators/tumblingWindow.js';
+import { MemoryWindowStore, tumblingWindow, type WindowOutput } from '../../operators/tumblingWindow.js';
 
 interface Point {
   key: string;

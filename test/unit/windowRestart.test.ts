@@ -3,9 +3,10 @@ import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { seriesId } from '../../core/series.js';
-import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../topology/stateStore.js';
+import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
-import type { Checkpoint, SeriesMeta, Task } from '../../topology/tasks.js';
+import type { SeriesMeta } from '../../core/series.js';
+import type { Checkpoint, Task } from '../../topology/tasks.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 
 /**

@@ -4,9 +4,10 @@ import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { ProcessedBatch, SampleOrigin, SampleRow } from '../../core/records.js';
 import { seriesId } from '../../core/series.js';
-import { ChangelogStore, WindowChangelogStore } from '../../topology/stateStore.js';
+import { ChangelogStore, WindowChangelogStore } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
-import type { SeriesMeta, Task } from '../../topology/tasks.js';
+import type { SeriesMeta } from '../../core/series.js';
+import type { Task } from '../../topology/tasks.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 
 const config = loadConfig(undefined, {}, { topics: { metrics: 'in' }, windows: { outOfOrdernessMs: 0 } });

@@ -1,4 +1,4 @@
-import type { WindowState, WindowStore } from '../operators/tumblingWindow.js';
+import type { WindowState, WindowStore } from './windowStore.js';
 
 /** How a store's values travel through its changelog topic. */
 export interface StoreCodec<V> {
