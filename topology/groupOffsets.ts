@@ -1,16 +1,16 @@
-import type { Admin, Consumer } from 'kafkajs';
-import { isRetriable, messageOf } from '../core/errors.js';
+import type { Admin } from 'kafkajs';
+import { messageOf } from '../core/errors.js';
 import { committedToEnd } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import { withRetry } from '../core/retry.js';
 import type { Durable } from '../sinks/samplesSink.js';
+import type { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import type { TopologyMetrics } from './metrics.js';
 
 /** How often consumed records of the repartition topic are deleted (Kafka Streams' repartition.purge.interval.ms). */
 const PURGE_INTERVAL_MS = 30_000;
 
 export interface GroupOffsetsOptions {
-  consumer: Consumer;
+  runtime: ConsumerRuntime;
   admin: Admin;
   groupId: string;
   /** The topics consumed, in topology order (the input first). */
@@ -56,10 +56,11 @@ export class GroupOffsets {
    * Commits what `durable` says is done with, for the partitions this instance still owns (one
    * revoked meanwhile is the new owner's: it replays from the last commit), never going back.
    * A failed commit is logged and counted: the records are replayed, which the sinks make
-   * idempotent.
+   * idempotent. Records fetched in an earlier `generation` than the group's are not committed
+   * (the runtime fences them).
    */
-  async commit(durable: Durable): Promise<void> {
-    const { consumer, metrics, log } = this.options;
+  async commit(durable: Durable, generation: number): Promise<void> {
+    const { runtime, metrics, log } = this.options;
     // Never behind a commit of this process: the repartition topic is purged up to those.
     const offsets = [...durable.values()]
       .filter((d) => this.owns(d.topic, d.partition))
@@ -68,11 +69,8 @@ export class GroupOffsets {
     if (offsets.length === 0) return;
     try {
       metrics.commits.inc();
-      await withRetry(() => consumer.commitOffsets(offsets), {
-        attempts: 5,
-        retryIf: (e) => isRetriable(e) && !/rebalanc|not.*member|generation/i.test(messageOf(e)),
-      });
-      for (const o of offsets) this.committed.get(o.topic)?.set(o.partition, Number(o.offset));
+      const committed = await runtime.commit(offsets, generation);
+      for (const o of committed) this.committed.get(o.topic)?.set(o.partition, Number(o.offset));
     } catch (error) {
       metrics.commitFailures.inc();
       log.warn({ error: messageOf(error), offsets }, 'offset commit failed; records will be replayed');
@@ -106,20 +104,5 @@ export class GroupOffsets {
     for (const topic of topics)
       if (!(await committedToEnd(admin, groupId, topic, this.committed.get(topic)))) return false;
     return true;
-  }
-
-  /** Sets the consumer lag of the partitions this instance owns. */
-  async observeLag(): Promise<void> {
-    for (const topic of this.options.topics) {
-      const ends = await this.options.admin.fetchTopicOffsets(topic);
-      for (const p of ends) {
-        if (!this.owns(topic, p.partition)) continue;
-        const at = this.committed.get(topic)?.get(p.partition) ?? 0;
-        this.options.metrics.consumerLag.set(
-          { topic, partition: p.partition },
-          Math.max(0, Number(p.high) - at),
-        );
-      }
-    }
   }
 }

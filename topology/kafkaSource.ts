@@ -1,6 +1,6 @@
-import type { Consumer } from 'kafkajs';
 import { Observable } from 'rxjs';
 import type { PartitionBatch } from '../core/records.js';
+import type { ConsumerRuntime } from '../streams/consumerRuntime.js';
 
 /** Identifies a fetched batch from the source to the commit (the batch objects change on the way). */
 export function batchKey(b: {
@@ -54,54 +54,45 @@ function delay(ms: number): Promise<void> {
 }
 
 export interface KafkaSourceOptions {
-  consumer: Consumer;
-  topics: string[];
+  runtime: ConsumerRuntime;
   inFlight: InFlight;
   maxInFlightBytes: number;
-  /** The current consumer group generation (counted by the topology on every rebalance). */
-  generation: () => number;
 }
 
 /**
- * The source stage: the subscribed topics as an Observable of per-partition record batches.
- * Offsets are never committed here (autoCommit off): the sink stage commits them once every
- * effect of the records is durable. The fetch loop pauses while too many records are in flight.
+ * The source stage: the runtime's topics as an Observable of per-partition record batches,
+ * stamped with the group generation they were fetched in. Offsets are never committed here: the
+ * sink stage commits them once every effect of the records is durable. The fetch loop pauses
+ * while too many records are in flight; the Observable fails when the consumer does.
  */
 export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBatch> {
-  const { consumer, topics, inFlight, maxInFlightBytes, generation } = options;
+  const { runtime, inFlight, maxInFlightBytes } = options;
   return new Observable<PartitionBatch>((subscriber) => {
-    const start = async () => {
-      for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          if (!isRunning() || isStale() || batch.messages.length === 0) return;
-          const records = batch.messages.map((m) => ({
-            offset: Number(m.offset),
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-          }));
-          const fetched: PartitionBatch = {
-            topic: batch.topic,
-            partition: batch.partition,
-            records,
-            lastOffset: Number(batch.lastOffset()),
-            generation: generation(),
-          };
-          inFlight.add(
-            batchKey(fetched),
-            records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64, 0),
-          );
-          subscriber.next(fetched);
-          // Marks the fetch position only; the commit happens after the sinks.
-          resolveOffset(batch.lastOffset());
-          await inFlight.below(maxInFlightBytes, heartbeat, isRunning);
-        },
-      });
-    };
-    start().catch((error: unknown) => subscriber.error(error));
+    runtime.done.catch((error: unknown) => subscriber.error(error));
+    runtime
+      .start(async (batch, { heartbeat, isCurrent, resolveOffset }) => {
+        const records = batch.messages.map((m) => ({
+          offset: Number(m.offset),
+          key: m.key,
+          value: m.value,
+          headers: m.headers,
+        }));
+        const fetched: PartitionBatch = {
+          topic: batch.topic,
+          partition: batch.partition,
+          records,
+          lastOffset: batch.lastOffset,
+          generation: batch.generation,
+        };
+        inFlight.add(
+          batchKey(fetched),
+          records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64, 0),
+        );
+        subscriber.next(fetched);
+        // Marks the fetch position only; the commit happens after the sinks.
+        resolveOffset(batch.lastOffset);
+        await inFlight.below(maxInFlightBytes, heartbeat, isCurrent);
+      })
+      .catch((error: unknown) => subscriber.error(error));
   });
 }

@@ -91,7 +91,11 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       ready: () => true,
-      extensions: clickhouse ? [clickhouseEndpoints(clickhouse)] : [],
+      // Not ready while the consumer has not joined, or once it failed (until the process exits).
+      extensions: [
+        { problem: () => topology.problem() },
+        ...(clickhouse ? [clickhouseEndpoints(clickhouse)] : []),
+      ],
       log,
       metrics: topology.metrics,
     });

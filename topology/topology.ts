@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import {
   concat,
   concatMap,
@@ -26,6 +26,7 @@ import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { validateSamples } from '../operators/validateSamples.js';
 import { batchSchema, rollupBatchSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { sendLate } from '../sinks/late.js';
@@ -105,6 +106,10 @@ export interface RunningTopology {
   stateBytes(): number;
   /** Resolves when the topology has stopped (after `stop()`, or on a fatal error, which it rejects with). */
   done: Promise<void>;
+  /** Consuming: the group joined, the consumer neither stopped nor failed. */
+  ready(): boolean;
+  /** Why it is not ready, or undefined when it is. */
+  problem(): string | undefined;
   /**
    * Stops consuming, flushes and commits what was consumed, disconnects. With `closeWindows`,
    * first closes every open window as at the end of input and writes the results.
@@ -177,17 +182,6 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    sessionTimeout: config.kafka.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
-    maxBytesPerPartition: 4 * 1024 * 1024,
-    maxBytes: 32 * 1024 * 1024,
-    // A fetch waits this long for records when there are none; stopping waits for it to return
-    // (kafkajs' default, 5 s, was most of the time `run --exit-when-idle` took to exit).
-    maxWaitTimeInMs: 500,
-  });
-  await consumer.connect();
 
   const sink = clickhouse ? new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' })) : undefined;
   const rollups = new RollupSink(
@@ -207,28 +201,44 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const stats = emptyStats();
   const metrics = createTopologyMetrics();
   const unwatchStorage = clickhouse ? watchStorage(clickhouse.health, metrics, log) : () => undefined;
-  const offsets = new GroupOffsets({ consumer, admin, groupId, topics: sources, repartition, metrics, log });
-  /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
-  let generation = 0;
+  /**
+   * The consumer loop; its generation counts rebalances: batches fetched before the last one are
+   * fetched again, and dropped.
+   */
+  const runtime = new ConsumerRuntime({
+    kafka,
+    name: 'topology',
+    groupId,
+    topics: sources,
+    consumer: {
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+      // A fetch waits this long for records when there are none; stopping waits for it to return
+      // (kafkajs' default, 5 s, was most of the time `run --exit-when-idle` took to exit).
+      maxWaitTimeInMs: 500,
+    },
+    onAssign: (assignment, generation) => {
+      const assigned = assignment[windowTopic] ?? [];
+      const gained = assigned.filter((p) => !offsets.owns(windowTopic, p));
+      offsets.assign(assignment);
+      sink?.reassigned();
+      log.info(
+        { assigned: assignment[topic], ...(repartition ? { repartition: assigned } : {}), generation },
+        'partitions assigned',
+      );
+      if (!stage) return;
+      const revoked = tasks.retain(assigned);
+      tasks.assign(assigned);
+      stage.rebalanced(assigned, revoked, gained.length > 0);
+    },
+    onLag: (lagTopic, partition, lag) => metrics.consumerLag.set({ topic: lagTopic, partition }, lag),
+    log,
+  });
+  const offsets = new GroupOffsets({ runtime, admin, groupId, topics: sources, repartition, metrics, log });
   /** When this process last ran records through the windows. */
   let lastPush = performance.now();
-
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const assignment = (t: string) => (payload.memberAssignment[t] ?? []).slice().sort((a, b) => a - b);
-    const assigned = assignment(windowTopic);
-    const gained = assigned.filter((p) => !offsets.owns(windowTopic, p));
-    offsets.assign(payload.memberAssignment);
-    generation += 1;
-    sink?.reassigned();
-    log.info(
-      { assigned: assignment(topic), ...(repartition ? { repartition: assigned } : {}), generation },
-      'partitions assigned',
-    );
-    if (!stage) return;
-    const revoked = tasks.retain(assigned);
-    tasks.assign(assigned);
-    stage.rebalanced(assigned, revoked, gained.length > 0);
-  });
 
   /** Window results and late records: written until none are left, then the state that produced them. */
   const writeWindowEffects = async () => {
@@ -265,13 +275,15 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     if (stage) await tasks.write(producer, tasks.collect());
     // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
     // commit of records fetched before it could go behind one made meanwhile.
-    if (uncommitted.size > 0 && uncommittedIn === generation) await offsets.commit(uncommitted);
+    if (uncommitted.size > 0 && uncommittedIn === runtime.generation)
+      await offsets.commit(uncommitted, uncommittedIn);
     uncommitted = new Map();
     committedAt = performance.now();
   };
 
   const flush = async (group: ProcessedBatch[]) => {
     // Batches fetched before the last rebalance come again from the last commit: drop them.
+    const generation = runtime.generation;
     const stale = group.filter((b) => b.generation !== generation);
     if (stale.length > 0) {
       for (const b of stale) inFlight.release(batchKey(b));
@@ -324,7 +336,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     ]);
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
-    if (generation === fetchedIn) {
+    if (runtime.generation === fetchedIn) {
       if (uncommittedIn !== fetchedIn) {
         uncommitted = new Map();
         uncommittedIn = fetchedIn;
@@ -374,11 +386,9 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const stop$ = new Subject<void>();
   let closeWindows = false;
   const decoded$ = kafkaSource({
-    consumer,
-    topics: sources,
+    runtime,
     inFlight,
     maxInFlightBytes: config.sink.maxInFlightBytes,
-    generation: () => generation,
   }).pipe(
     takeUntil(stop$),
     decodeRecords((id) => registry.writerType(id)),
@@ -427,17 +437,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     log,
     Math.min(5000, Math.max(1000, Math.floor(config.kafka.sessionTimeoutMs / 3))),
   );
-  // Consumer lag of the partitions this instance owns, for /metrics.
-  const lagTimer = setInterval(() => void offsets.observeLag().catch(() => undefined), 5000);
-  lagTimer.unref();
 
   const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
-    clearInterval(lagTimer);
     unwatchStorage();
     stopWatch();
     stage?.close();
     await offsets.purge();
-    await consumer.disconnect().catch(() => undefined);
+    await runtime.close();
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   });
@@ -453,11 +459,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       return bytes;
     },
     done,
+    ready: () => runtime.ready(),
+    problem: () => runtime.problem(),
     stop(options = {}) {
       stopping ??= (async () => {
         closeWindows = options.closeWindows ?? false;
         // Stop fetching first so that no batch arrives after the last flush.
-        await consumer.stop();
+        await runtime.stop();
         stop$.next();
         await done;
       })();
@@ -466,7 +474,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     async isIdle() {
       // With windows, only once this instance took part in the group and restored the state of
       // every partition it owns: closing the windows at the end of input needs all of them.
-      if (stage && (generation === 0 || offsets.assigned(windowTopic).some((p) => !tasks.get(p))))
+      if (stage && (runtime.generation === 0 || offsets.assigned(windowTopic).some((p) => !tasks.get(p))))
         return false;
       return inFlight.empty && (await offsets.atEnd());
     },

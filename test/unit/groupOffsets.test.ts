@@ -1,8 +1,9 @@
-import type { Admin, Consumer } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { committedToEnd } from '../../core/kafka.js';
 import { createLogger } from '../../core/log.js';
 import type { Durable } from '../../sinks/samplesSink.js';
+import type { ConsumerRuntime } from '../../streams/consumerRuntime.js';
 import { GroupOffsets } from '../../topology/groupOffsets.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
 
@@ -20,14 +21,17 @@ function durable(...entries: Array<[string, number, number]>): Durable {
 function setup() {
   const commits: Commit[] = [];
   const deleted: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> = [];
-  const consumer = {
-    commitOffsets: async (offsets: Commit) => void commits.push(offsets),
-  } as unknown as Consumer;
+  const runtime = {
+    commit: async (offsets: Commit) => {
+      commits.push(offsets);
+      return offsets;
+    },
+  } as unknown as ConsumerRuntime;
   const admin = {
     deleteTopicRecords: async (request: (typeof deleted)[number]) => void deleted.push(request),
   } as unknown as Admin;
   const offsets = new GroupOffsets({
-    consumer,
+    runtime,
     admin,
     groupId: 'g',
     topics: ['in', 'rep'],
@@ -42,14 +46,14 @@ describe('GroupOffsets', () => {
   it('commits the partitions it owns, never behind its own last commit, and purges what it committed', async () => {
     const { offsets, commits, deleted } = setup();
     offsets.assign({ in: [0, 1], rep: [1] });
-    await offsets.commit(durable(['in', 0, 9], ['in', 2, 5], ['rep', 1, 3], ['rep', 0, 7]));
+    await offsets.commit(durable(['in', 0, 9], ['in', 2, 5], ['rep', 1, 3], ['rep', 0, 7]), 1);
     expect(commits).toEqual([
       [
         { topic: 'in', partition: 0, offset: '10' },
         { topic: 'rep', partition: 1, offset: '4' },
       ],
     ]);
-    await offsets.commit(durable(['in', 0, 4], ['rep', 1, 5]));
+    await offsets.commit(durable(['in', 0, 4], ['rep', 1, 5]), 1);
     expect(commits[1]).toEqual([{ topic: 'rep', partition: 1, offset: '6' }]);
     await offsets.purge();
     expect(deleted).toEqual([{ topic: 'rep', partitions: [{ partition: 1, offset: '6' }] }]);
