@@ -7,7 +7,7 @@ import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
-import { readToEnd } from '../topology/changelogReader.js';
+import { readToEnd } from '../streams/readToEnd.js';
 import { machineBusySeconds } from './procCpu.js';
 import type { BenchContext } from './throughput.js';
 

@@ -5,7 +5,8 @@ import { withRetry } from '../core/retry.js';
 import { messageOf } from '../core/errors.js';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { Silence } from './silences.js';
-import { readToEnd } from './topicReader.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
+import { readTopic } from '../streams/readToEnd.js';
 
 /** A silence record read from the topic: the silence, or the id of one deleted (tombstone). */
 export type SilenceRecord = { silence: Silence } | { deleted: string };
@@ -33,7 +34,7 @@ export class SilenceTopic {
   /** The silences in the topic now, latest version of each. */
   async list(): Promise<Silence[]> {
     const byId = new Map<string, Silence>();
-    for (const r of await readToEnd(this.kafka, this.topic, this.groupPrefix)) {
+    for (const r of await readTopic(this.kafka, this.topic, this.groupPrefix)) {
       const record = parse(r.key, r.value);
       if ('deleted' in record) byId.delete(record.deleted);
       else byId.set(record.silence.id, record.silence);
@@ -62,19 +63,18 @@ export class SilenceTopic {
     let markCaughtUp = (): void => undefined;
     const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
     if (remaining.size === 0) markCaughtUp();
-    const consumer = this.kafka.consumer({
+    const runtime = new ConsumerRuntime({
+      kafka: this.kafka,
+      name: 'silences',
       groupId: `${this.groupPrefix}-${randomUUID()}`,
-      maxWaitTimeInMs: 1000,
+      topics: [this.topic],
+      consumer: { maxWaitTimeInMs: 1000 },
+      log,
     });
-    // kafkajs restarts the consumer after retriable errors; any other crash leaves silences stale.
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) onError(payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
+    // A consumer that cannot go on leaves silences stale.
+    runtime.done.catch(onError);
+    await runtime.start(async ({ partition, messages }) => {
+      for (const message of messages) {
         try {
           onRecord(parse(message.key?.toString() ?? '', message.value));
         } catch (error) {
@@ -88,9 +88,9 @@ export class SilenceTopic {
           remaining.delete(partition);
           if (remaining.size === 0) markCaughtUp();
         }
-      },
+      }
     });
-    return { caughtUp, stop: () => consumer.disconnect() };
+    return { caughtUp, stop: () => runtime.close() };
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { ChangelogEntry } from '../streams/stateStore.js';
-import { readToEnd } from './topicReader.js';
+import { readTopic } from '../streams/readToEnd.js';
 
 /** Next offset to apply, by `topic:partition`. */
 export type Offsets = Record<string, number>;
@@ -36,7 +36,7 @@ export class StateLog {
   }
 
   async restore(): Promise<{ entries: ChangelogEntry[]; offsets: Offsets }> {
-    const records = await readToEnd(this.kafka, this.topic, this.groupPrefix);
+    const records = await readTopic(this.kafka, this.topic, this.groupPrefix);
     const last = records.findLastIndex((r) => r.key === CHECKPOINT && r.value !== null);
     const checkpoint = records[last];
     const offsets = checkpoint?.value

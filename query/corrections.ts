@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer } from 'kafkajs';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import { createKafka, ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { rollupBatchType, WIRE_HEADER_BYTES, type RollupBatch } from '../schemas/index.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 
 /** A corrected window result: the tier, the series' metric, and the window [startMs, endMs). */
 export interface Correction {
@@ -50,60 +50,44 @@ export async function startCorrectionFeed(options: {
   } finally {
     await admin.disconnect();
   }
-  const consumer = kafka.consumer({
+  const runtime = new ConsumerRuntime({
+    kafka,
+    name: 'correction feed',
     groupId: `${config.appId}-query-${randomUUID()}`,
-    sessionTimeout: 10_000,
+    topics,
+    fromBeginning: false,
+    consumer: { sessionTimeout: 10_000 },
+    log,
   });
-  await consumer.connect();
-  await disconnectOnFailure(consumer, async () => {
-    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        const value = message.value;
-        if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== 0) return;
-        let batch: RollupBatch;
-        try {
-          batch = rollupBatchType.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as RollupBatch;
-        } catch (error) {
-          log.debug(
-            { error: messageOf(error) },
-            'window results not decodable; ignored by the results cache',
-          );
-          return;
-        }
-        for (const rollup of batch.results) {
-          if (rollup.revision > 1)
-            options.onCorrection({
-              tier: rollup.tier,
-              metric: rollup.name,
-              startMs: Number(rollup.windowStart),
-              endMs: Number(rollup.windowEnd),
-            });
-        }
-      },
-    });
-    for (const end of ends) consumer.seek(end);
+  // Queries do not need the feed: without it, cached chunks live until their TTL.
+  runtime.done.catch((error: unknown) =>
+    log.warn(
+      { error: messageOf(error) },
+      'window corrections no longer followed; cached chunks expire by TTL only',
+    ),
+  );
+  await runtime.start(async ({ messages }) => {
+    for (const message of messages) {
+      const value = message.value;
+      if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== 0) continue;
+      let batch: RollupBatch;
+      try {
+        batch = rollupBatchType.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as RollupBatch;
+      } catch (error) {
+        log.debug({ error: messageOf(error) }, 'window results not decodable; ignored by the results cache');
+        continue;
+      }
+      for (const rollup of batch.results) {
+        if (rollup.revision > 1)
+          options.onCorrection({
+            tier: rollup.tier,
+            metric: rollup.name,
+            startMs: Number(rollup.windowStart),
+            endMs: Number(rollup.windowEnd),
+          });
+      }
+    }
   });
-  return {
-    stop: async () => {
-      await consumer.disconnect().catch(() => undefined);
-    },
-  };
-}
-
-/**
- * Runs `start` on a connected consumer; when it fails the consumer is disconnected before the
- * error is rethrown, else its sockets and group membership outlive the failed start.
- */
-export async function disconnectOnFailure(
-  consumer: Pick<Consumer, 'disconnect'>,
-  start: () => Promise<void>,
-): Promise<void> {
-  try {
-    await start();
-  } catch (error) {
-    await consumer.disconnect().catch(() => undefined);
-    throw error;
-  }
+  for (const end of ends) runtime.consumer.seek(end);
+  return { stop: () => runtime.close() };
 }

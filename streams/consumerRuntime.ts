@@ -1,6 +1,6 @@
 import type { Admin, Consumer, ConsumerConfig, Kafka, KafkaMessage, Transaction } from 'kafkajs';
 import { isRetriable, messageOf, PipelineError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { committedToEnd } from '../core/kafka.js';
 import { inTransaction, offsetCommits, type CommitStrategy, type PartitionOffset } from './commitStrategy.js';
 
@@ -19,7 +19,10 @@ export interface BatchControl {
   /** False once the runtime stops, fails, or the group rebalanced since the batch was fetched. */
   isCurrent(): boolean;
   heartbeat(): Promise<void>;
-  /** Marks the fetch position only (nothing is committed by it). */
+  /**
+   * Marks the fetch position only (nothing is committed by it); the whole batch is marked once
+   * the handler returns, so only a handler that hands records on before it returns needs it.
+   */
   resolveOffset(offset: number): void;
 }
 
@@ -41,9 +44,12 @@ export interface ConsumerRuntimeOptions {
   onAssign?: (assignment: Record<string, number[]>, generation: number) => void;
   /** Lag of each owned partition (end offset − committed), every `checkIntervalMs`. */
   onLag?: (topic: string, partition: number, lag: number) => void;
+  /** Every position reached (next offset), transaction markers included. */
+  onReached?: (topic: string, partition: number, next: number) => void;
   /** How often the topics' existence and the lag are checked; 5 s by default. */
   checkIntervalMs?: number;
-  log: Logger;
+  /** Silent when absent (short-lived readers such as restores). */
+  log?: Logger;
 }
 
 /**
@@ -72,9 +78,11 @@ export class ConsumerRuntime {
   private failure: { error: unknown } | undefined;
   private closed = false;
   private settle!: { resolve: () => void; reject: (error: unknown) => void };
+  private readonly log: Logger;
 
   constructor(private readonly options: ConsumerRuntimeOptions) {
     this.consumer = options.kafka.consumer({ ...options.consumer, groupId: options.groupId });
+    this.log = options.log ?? createLogger('streams', 'silent');
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     // Whoever holds the runtime may learn of a failure through `ready()` only.
     this.done.catch(() => undefined);
@@ -93,13 +101,16 @@ export class ConsumerRuntime {
         this.generation,
       );
     });
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
-      this.reached.get(payload.topic)?.set(payload.partition, Number(payload.lastOffset) + 1),
-    );
+    // A fetch of transaction markers only never reaches eachBatch; this event still sees it.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const next = Number(payload.lastOffset) + 1;
+      this.reached.get(payload.topic)?.set(payload.partition, next);
+      options.onReached?.(payload.topic, payload.partition, next);
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.fail(payload.error);
       else
-        options.log.warn(
+        this.log.warn(
           { consumer: options.name, error: messageOf(payload.error) },
           'consumer crashed; kafkajs restarts it',
         );
@@ -134,6 +145,8 @@ export class ConsumerRuntime {
               },
               { isCurrent, heartbeat, resolveOffset: (offset) => resolveOffset(String(offset)) },
             );
+            // The next fetch starts after the batch (the commit is the handler's business).
+            if (isCurrent()) resolveOffset(batch.lastOffset());
           } catch (error) {
             // kafkajs retries the batch (and restarts the consumer after its retries): only
             // worth it when retrying can help.
@@ -224,7 +237,7 @@ export class ConsumerRuntime {
   fail(error: unknown): void {
     if (this.failure || this.closed) return;
     this.failure = { error };
-    this.options.log.error({ consumer: this.options.name, error: messageOf(error) }, 'consumer failed');
+    this.log.error({ consumer: this.options.name, error: messageOf(error) }, 'consumer failed');
     this.settle.reject(error);
     void this.consumer.stop().catch(() => undefined);
   }
@@ -297,10 +310,7 @@ export class ConsumerRuntime {
         }
       }
     } catch (error) {
-      this.options.log.debug(
-        { consumer: this.options.name, error: messageOf(error) },
-        'consumer check failed',
-      );
+      this.log.debug({ consumer: this.options.name, error: messageOf(error) }, 'consumer check failed');
     }
   }
 }

@@ -16,7 +16,7 @@ import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index
 import type { Registry } from '../schemas/registry.js';
 import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
-import { readChangelogs } from './changelogReader.js';
+import { readChangelogs } from '../streams/readToEnd.js';
 import { ChangelogStore, type ChangelogEntry } from '../streams/stateStore.js';
 
 /** The internal topic that carries the samples the rules select to the alert stage: one partition. */

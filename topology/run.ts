@@ -91,9 +91,9 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       ready: () => true,
-      // Not ready while the consumer has not joined, or once it failed (until the process exits).
+      // Not ready while a consumer has not joined, or once one failed (until the process exits).
       extensions: [
-        { problem: () => topology.problem() },
+        { problem: () => topology.problem() ?? loaders.map((l) => l.problem()).find((p) => p !== undefined) },
         ...(clickhouse ? [clickhouseEndpoints(clickhouse)] : []),
       ],
       log,
@@ -104,7 +104,10 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       await options.onStarted?.(clickhouse);
       const idle = await untilStopped(
         {
-          done: alerting ? Promise.all([topology.done, alerting.done]).then(() => undefined) : topology.done,
+          // Any consumer loop that fails ends the run with its error.
+          done: Promise.all([topology.done, alerting?.done, ...loaders.map((l) => l.done)]).then(
+            () => undefined,
+          ),
           // In pipeline order: the input, then the alert stage's input, then the loaders' topics.
           isIdle: async () => {
             if (!(await topology.isIdle())) return false;

@@ -5,7 +5,7 @@ import { PipelineError } from '../core/errors.js';
 import { sendAll, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { SeriesMeta } from '../core/series.js';
-import { readChangelogs } from './changelogReader.js';
+import { readChangelogs } from '../streams/readToEnd.js';
 import {
   ChangelogStore,
   WindowChangelogStore,

@@ -2,10 +2,9 @@ import type { Kafka } from 'kafkajs';
 import type avro from 'avsc';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
-import { committedToEnd, ensureTopics } from '../core/kafka.js';
+import { ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { Rejected } from '../core/records.js';
-import { withRetry } from '../core/retry.js';
 import {
   alertType,
   rollupBatchType,
@@ -18,6 +17,7 @@ import { insertAlerts } from '../sinks/alertsTable.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { insertRollups } from '../sinks/rollupSink.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 
 /** A topic a loader stores: the Avro type of its records, and how rows of it are inserted. */
 export interface LoadedTopic<T> {
@@ -31,6 +31,10 @@ export interface LoadedTopic<T> {
 export interface TopicLoader {
   /** Rows inserted so far, per topic. */
   loaded: Record<string, number>;
+  /** Resolves after stop(); rejects when the loader cannot go on (its consumer failed). */
+  done: Promise<void>;
+  /** Why it is not consuming, or undefined while it is. */
+  problem(): string | undefined;
   stop(): Promise<void>;
   /** True once every topic is committed up to its end. */
   isIdle(): Promise<boolean>;
@@ -52,10 +56,17 @@ export async function startTopicLoader(deps: {
 }): Promise<TopicLoader> {
   const { config, kafka, registry, groupId, log } = deps;
   const byTopic = new Map(deps.topics.map((t) => [t.topic, t as LoadedTopic<unknown>]));
-  const consumer = kafka.consumer({ groupId, sessionTimeout: config.kafka.sessionTimeoutMs });
+  const runtime = new ConsumerRuntime({
+    kafka,
+    name: `loader ${groupId}`,
+    groupId,
+    topics: [...byTopic.keys()],
+    consumer: { sessionTimeout: config.kafka.sessionTimeoutMs },
+    log,
+  });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const admin = kafka.admin();
-  await Promise.all([consumer.connect(), producer.connect(), admin.connect()]);
+  await Promise.all([producer.connect(), admin.connect()]);
   type Resolver = ReturnType<avro.Type['createResolver']>;
   const readers = new Map<string, Promise<Resolver>>();
   const reader = (type: avro.Type, id: number) => {
@@ -69,76 +80,63 @@ export async function startTopicLoader(deps: {
     return r;
   };
   const loaded: Record<string, number> = Object.fromEntries(deps.topics.map((t) => [t.topic, 0]));
-  // Positions reached per topic and partition, transaction markers included (events come from
-  // transactions, and a fetch of markers only never reaches eachBatch).
-  const reached = new Map<string, Map<number, number>>([...byTopic.keys()].map((t) => [t, new Map()]));
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
-    reached.get(payload.topic)?.set(payload.partition, Number(payload.lastOffset) + 1),
-  );
   await ensureTopics(
     admin,
     [...byTopic.keys()].map((topic) => ({ topic, partitions: config.topics.partitions })),
   );
-  for (const topic of byTopic.keys()) await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, heartbeat }) => {
-      const source = byTopic.get(batch.topic) as LoadedTopic<unknown>;
-      const rows: unknown[] = [];
-      const rejects: Rejected[] = [];
-      for (const m of batch.messages) {
-        const reject = (reason: string) =>
-          rejects.push({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: Number(m.offset),
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-            stage: 'decode',
-            reason,
-          });
-        if (!m.value || m.value.length < WIRE_HEADER_BYTES || m.value[0] !== 0) {
-          reject(`not a Confluent-framed Avro ${source.what}`);
-          continue;
-        }
-        try {
-          const resolver = await reader(source.type, m.value.readUInt32BE(1));
-          rows.push(source.type.fromBuffer(m.value.subarray(WIRE_HEADER_BYTES), resolver));
-        } catch (error) {
-          reject(`cannot decode ${source.what}: ${messageOf(error)}`);
-        }
+  await admin.disconnect();
+  await runtime.start(async (batch, { heartbeat }) => {
+    const source = byTopic.get(batch.topic) as LoadedTopic<unknown>;
+    const rows: unknown[] = [];
+    const rejects: Rejected[] = [];
+    for (const m of batch.messages) {
+      const reject = (reason: string) =>
+        rejects.push({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: Number(m.offset),
+          key: m.key,
+          value: m.value,
+          headers: m.headers,
+          stage: 'decode',
+          reason,
+        });
+      if (!m.value || m.value.length < WIRE_HEADER_BYTES || m.value[0] !== 0) {
+        reject(`not a Confluent-framed Avro ${source.what}`);
+        continue;
       }
-      // An insert may wait out a full disk or a server that is down (StorageHealth): the
-      // group must not take this member for dead meanwhile.
-      const beating = setInterval(() => void heartbeat().catch(() => undefined), 1000);
       try {
-        await source.insert(rows);
-      } finally {
-        clearInterval(beating);
+        const resolver = await reader(source.type, m.value.readUInt32BE(1));
+        rows.push(source.type.fromBuffer(m.value.subarray(WIRE_HEADER_BYTES), resolver));
+      } catch (error) {
+        reject(`cannot decode ${source.what}: ${messageOf(error)}`);
       }
-      await sendToDeadLetter(producer, config.topics.dlq, rejects);
-      loaded[batch.topic] = (loaded[batch.topic] ?? 0) + rows.length;
-      await withRetry(() =>
-        consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) },
-        ]),
-      );
-    },
+    }
+    // An insert may wait out a full disk or a server that is down (StorageHealth): the
+    // group must not take this member for dead meanwhile.
+    const beating = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+    try {
+      await source.insert(rows);
+    } finally {
+      clearInterval(beating);
+    }
+    await sendToDeadLetter(producer, config.topics.dlq, rejects);
+    loaded[batch.topic] = (loaded[batch.topic] ?? 0) + rows.length;
+    await runtime.commit(
+      [{ topic: batch.topic, partition: batch.partition, offset: String(batch.lastOffset + 1) }],
+      batch.generation,
+    );
   });
   log.info({ topics: [...byTopic.keys()], groupId }, 'loading topics into ClickHouse');
   return {
     loaded,
+    done: runtime.done,
+    problem: () => runtime.problem(),
     async stop() {
-      await consumer.disconnect().catch(() => undefined);
+      await runtime.close();
       await producer.disconnect().catch(() => undefined);
-      await admin.disconnect().catch(() => undefined);
     },
-    async isIdle() {
-      for (const topic of byTopic.keys())
-        if (!(await committedToEnd(admin, groupId, topic, reached.get(topic)))) return false;
-      return true;
-    },
+    isIdle: () => runtime.isIdle(),
   };
 }
 
