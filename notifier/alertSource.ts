@@ -1,8 +1,15 @@
-import { AssignerProtocol, type Consumer, type Kafka, type PartitionAssigner, type Producer } from 'kafkajs';
+import {
+  AssignerProtocol,
+  type ConsumerConfig,
+  type Kafka,
+  type PartitionAssigner,
+  type Producer,
+} from 'kafkajs';
 import { PipelineError, RejectError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { withRetry } from '../core/retry.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import type { AlertCodec } from './alertCodec.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { NotifierMetrics } from './metrics.js';
@@ -10,7 +17,8 @@ import type { Offsets } from './stateLog.js';
 
 export interface AlertSourceOptions {
   kafka: Kafka;
-  consumer: Consumer;
+  /** Settings of the group's consumer (its partition assigner among them). */
+  consumer: Omit<ConsumerConfig, 'groupId'>;
   producer: Producer;
   topic: string;
   groupId: string;
@@ -34,10 +42,14 @@ export interface AlertSourceOptions {
  * reached its end as of the start. The notifier must hold every partition (alert groups span
  * them): a partial assignment is a failure.
  */
-export async function consumeAlerts(
-  o: AlertSourceOptions,
-): Promise<{ caughtUp: Promise<void>; isCaughtUp(): boolean }> {
-  const { consumer, topic, applied } = o;
+export async function consumeAlerts(o: AlertSourceOptions): Promise<{
+  caughtUp: Promise<void>;
+  isCaughtUp(): boolean;
+  /** Why the consumer is not consuming, or undefined while it is. */
+  problem(): string | undefined;
+  stop(): Promise<void>;
+}> {
+  const { topic, applied } = o;
   const admin = o.kafka.admin();
   await admin.connect();
   /** End offset (as of now) of each partition with records still to read. */
@@ -67,18 +79,6 @@ export async function consumeAlerts(
   });
   if (behind.size === 0) markCaughtUp();
 
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const assigned = payload.memberAssignment[topic] ?? [];
-    if (assigned.length >= partitions) markOwner();
-    else {
-      o.fail(
-        new PipelineError(
-          `the notifier was given ${assigned.length} of the ${partitions} partitions of ${topic}: another notifier of group ${o.groupId} holds them`,
-          { hint: 'run one notifier per appId: alert groups span partitions' },
-        ),
-      );
-    }
-  });
   const reached = (partition: number, next: number) => {
     const end = behind.get(partition);
     if (end !== undefined && next >= end) {
@@ -86,64 +86,79 @@ export async function consumeAlerts(
       if (behind.size === 0) markCaughtUp();
     }
   };
-  // A fetch of transaction markers only never reaches eachBatch: its position still counts.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (payload.topic === topic && payload.batchSize === 0)
-      reached(payload.partition, Number(payload.lastOffset) + 1);
-  });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) o.fail(payload.error);
-  });
-
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, isRunning, isStale }) => {
-      const tp = `${batch.topic}:${batch.partition}`;
-      for (const m of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        const offset = Number(m.offset);
-        if (offset < (applied[tp] ?? 0)) continue;
-        try {
-          const event = await o.codec.decode(m.value);
-          o.metrics.events.inc({ state: event.state });
-          // Events apply as they came, one after the other: a group due at once (group_wait 0)
-          // is flushed before the next event of the batch changes it.
-          if (o.dispatcher.apply(event)) await new Promise((resolve) => setTimeout(resolve, 0));
-        } catch (error) {
-          // The registry being unreachable fails the batch (kafkajs retries it); a bad record is set aside.
-          if (!(error instanceof RejectError)) throw error;
-          o.metrics.rejected.inc();
-          o.log.warn(
-            { topic, partition: batch.partition, offset, reason: error.message },
-            'alert record dead-lettered',
-          );
-          await sendToDeadLetter(o.producer, o.dlqTopic, [
-            {
-              topic,
-              partition: batch.partition,
-              offset,
-              key: m.key,
-              value: m.value,
-              headers: m.headers,
-              stage: 'decode',
-              reason: error.message,
-            },
-          ]);
-        }
-        applied[tp] = offset + 1;
+  const runtime = new ConsumerRuntime({
+    kafka: o.kafka,
+    name: 'notifier',
+    groupId: o.groupId,
+    topics: [topic],
+    consumer: o.consumer,
+    onAssign: (assignment) => {
+      const assigned = assignment[topic] ?? [];
+      if (assigned.length >= partitions) markOwner();
+      else {
+        o.fail(
+          new PipelineError(
+            `the notifier was given ${assigned.length} of the ${partitions} partitions of ${topic}: another notifier of group ${o.groupId} holds them`,
+            { hint: 'run one notifier per appId: alert groups span partitions' },
+          ),
+        );
       }
-      // Past the batch's transaction markers too (events come from the alert stage's transactions).
-      if (isRunning() && !isStale()) applied[tp] = Math.max(applied[tp] ?? 0, Number(batch.lastOffset()) + 1);
-      const next = applied[tp];
-      if (next === undefined) return;
-      await o.persist();
-      await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(next) }]);
-      reached(batch.partition, next);
     },
+    // A fetch of transaction markers only never reaches the handler: its position still counts.
+    onReached: (_, partition, next) => reached(partition, next),
+    log: o.log,
   });
-  return { caughtUp, isCaughtUp: () => isCaughtUp };
+  runtime.done.catch(o.fail);
+
+  await runtime.start(async (batch, { isCurrent }) => {
+    const tp = `${batch.topic}:${batch.partition}`;
+    for (const m of batch.messages) {
+      if (!isCurrent()) break;
+      const offset = Number(m.offset);
+      if (offset < (applied[tp] ?? 0)) continue;
+      try {
+        const event = await o.codec.decode(m.value);
+        o.metrics.events.inc({ state: event.state });
+        // Events apply as they came, one after the other: a group due at once (group_wait 0)
+        // is flushed before the next event of the batch changes it.
+        if (o.dispatcher.apply(event)) await new Promise((resolve) => setTimeout(resolve, 0));
+      } catch (error) {
+        // The registry being unreachable fails the batch (kafkajs retries it); a bad record is set aside.
+        if (!(error instanceof RejectError)) throw error;
+        o.metrics.rejected.inc();
+        o.log.warn(
+          { topic, partition: batch.partition, offset, reason: error.message },
+          'alert record dead-lettered',
+        );
+        await sendToDeadLetter(o.producer, o.dlqTopic, [
+          {
+            topic,
+            partition: batch.partition,
+            offset,
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+            stage: 'decode',
+            reason: error.message,
+          },
+        ]);
+      }
+      applied[tp] = offset + 1;
+    }
+    // Past the batch's transaction markers too (events come from the alert stage's transactions).
+    if (isCurrent()) applied[tp] = Math.max(applied[tp] ?? 0, batch.lastOffset + 1);
+    const next = applied[tp];
+    if (next === undefined) return;
+    await o.persist();
+    await runtime.commit([{ topic, partition: batch.partition, offset: String(next) }], batch.generation);
+    reached(batch.partition, next);
+  });
+  return {
+    caughtUp,
+    isCaughtUp: () => isCaughtUp,
+    problem: () => runtime.problem(),
+    stop: () => runtime.close(),
+  };
 }
 
 /**

@@ -178,15 +178,13 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
   await following.caughtUp;
 
   // Short fetch waits: an idle consumer answers a stop within a second rather than five.
-  const consumer = kafka.consumer({
-    groupId: names.group,
-    sessionTimeout: config.kafka.sessionTimeoutMs,
-    maxWaitTimeInMs: 1000,
-    partitionAssigners: [oldestTakesAll(Date.now())],
-  });
   const source = await consumeAlerts({
     kafka,
-    consumer,
+    consumer: {
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      maxWaitTimeInMs: 1000,
+      partitionAssigners: [oldestTakesAll(Date.now())],
+    },
     producer,
     topic: names.alerts,
     groupId: names.group,
@@ -208,6 +206,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
   const admin = await startAdminServer({
     port: options.adminPort ?? 0,
     ready: source.isCaughtUp,
+    extensions: [{ problem: () => source.problem() }],
     log,
     metrics,
   });
@@ -218,7 +217,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
 
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all([consumer.disconnect(), following.stop()]);
+      await Promise.all([source.stop(), following.stop()]);
       await dispatcher.stop();
       await persist.now();
       await producer.disconnect();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import { lastValueFrom, of } from 'rxjs';
 import { AlertEngine } from '../alerts/engine.js';
 import type { RuleSet } from '../alerts/rules.js';
@@ -16,6 +16,8 @@ import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index
 import type { Registry } from '../schemas/registry.js';
 import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
+import { transactionalCommits } from '../streams/commitStrategy.js';
+import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import { readChangelogs } from '../streams/readToEnd.js';
 import { ChangelogStore, type ChangelogEntry } from '../streams/stateStore.js';
 
@@ -146,13 +148,8 @@ export async function startAlertStage(deps: {
   const schemaId = await registry.register(`${config.topics.alerts}-value`, alertSchema);
   const stats: AlertStageStats = { samples: 0, events: { pending: 0, firing: 0, resolved: 0 } };
 
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    sessionTimeout: config.kafka.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
-  });
   const admin = kafka.admin();
-  await Promise.all([consumer.connect(), admin.connect()]);
+  await admin.connect();
   const inputPartitions = await partitionCount(admin, config.topics.metrics);
 
   let owned: Owned | undefined;
@@ -237,9 +234,14 @@ export async function startAlertStage(deps: {
     return owned;
   };
 
-  /** Writes events, changed state and (with `offset`) the input position in one transaction. */
+  /**
+   * Writes events, changed state and (with `offset`) the input position in one transaction of
+   * the owner's producer, unless the group rebalanced since `generation` (the state is then
+   * restored again from the changelog by whoever owns the input).
+   */
   const commit = async (
     own: Owned,
+    generation: number,
     events: AlertEvent[],
     offset?: number,
     rejects: ReadonlyArray<Rejected> = [],
@@ -252,26 +254,28 @@ export async function startAlertStage(deps: {
       key: e.fingerprint,
       value: frame(schemaId, alertType.toBuffer(e)),
     }));
-    const transaction = await own.producer.transaction();
     try {
-      if (alertMessages.length > 0)
-        await transaction.send({ topic: config.topics.alerts, messages: alertMessages, acks: -1 });
-      // Records of this internal topic that do not decode: kept in the DLQ with their reason.
-      if (rejects.length > 0)
-        await transaction.send({ topic: config.topics.dlq, acks: -1, messages: deadLetterMessages(rejects) });
-      await transaction.send({
-        topic: changelog,
-        acks: -1,
-        messages: changes.map((c) => ({ key: c.key, value: c.value, partition: 0 })),
-      });
-      if (offset !== undefined)
-        await transaction.sendOffsets({
-          consumerGroupId: groupId,
-          topics: [{ topic: input, partitions: [{ partition: 0, offset: String(offset) }] }],
-        });
-      await transaction.commit();
+      await runtime.commit(
+        offset === undefined ? [] : [{ topic: input, partition: 0, offset: String(offset) }],
+        generation,
+        async (transaction) => {
+          if (alertMessages.length > 0)
+            await transaction.send({ topic: config.topics.alerts, messages: alertMessages, acks: -1 });
+          // Records of this internal topic that do not decode: kept in the DLQ with their reason.
+          if (rejects.length > 0)
+            await transaction.send({
+              topic: config.topics.dlq,
+              acks: -1,
+              messages: deadLetterMessages(rejects),
+            });
+          await transaction.send({
+            topic: changelog,
+            acks: -1,
+            messages: changes.map((c) => ({ key: c.key, value: c.value, partition: 0 })),
+          });
+        },
+      );
     } catch (error) {
-      await transaction.abort().catch(() => undefined);
       throw new PipelineError(`cannot write alert events and state: ${messageOf(error)}`, {
         cause: error,
         retriable: true,
@@ -303,7 +307,7 @@ export async function startAlertStage(deps: {
     restoring = restore();
     const [committed] = await admin.fetchOffsets({ groupId, topics: [input] });
     const offset = committed?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-    consumer.seek({ topic: input, partition: 0, offset: Number(offset) < 0 ? '0' : offset });
+    runtime.consumer.seek({ topic: input, partition: 0, offset: Number(offset) < 0 ? '0' : offset });
   };
 
   /** Drops the state and the producer (revoked, or after a failed transaction). */
@@ -314,74 +318,90 @@ export async function startAlertStage(deps: {
     await previous?.producer.disconnect().catch(() => undefined);
   };
 
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const mine = (payload.memberAssignment[input] ?? []).includes(0);
-    if (mine && !owned && !restoring) {
-      restoring = restore();
-      restoring.catch((error: unknown) => failure?.(error));
-    } else if (!mine) void serial(release);
-    log.info({ input, owner: mine }, 'alert stage assigned');
+  const runtime = new ConsumerRuntime({
+    kafka,
+    name: 'alert stage',
+    groupId,
+    topics: [input],
+    consumer: {
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
+    },
+    // Events, state and input position in one transaction of the owner's producer.
+    commits: transactionalCommits(() => owned?.producer),
+    onAssign: (assignment) => {
+      const mine = (assignment[input] ?? []).includes(0);
+      if (mine && !owned && !restoring) {
+        restoring = restore();
+        restoring.catch((error: unknown) => failure?.(error));
+      } else if (!mine) void serial(release);
+      log.info({ input, owner: mine }, 'alert stage assigned');
+    },
+    log,
   });
+  runtime.done.catch((error: unknown) => failure?.(error));
 
   const decode = decodeRecords((id) => registry.writerType(id));
-  await consumer.subscribe({ topic: input, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: ({ batch, isRunning, isStale }) =>
-      serial(async () => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        const own = await state();
-        if (!own) return;
-        const processed = await lastValueFrom(
-          of({
-            topic: batch.topic,
-            partition: batch.partition,
-            records: batch.messages.map((m) => ({
-              offset: Number(m.offset),
-              key: m.key,
-              value: m.value,
-              headers: m.headers,
-            })),
-            lastOffset: Number(batch.lastOffset()),
-            generation: 0,
-          }).pipe(decode, readRepartitioned()),
-        );
-        // Instant by instant as the watermark passes them, not once at the end of the batch: the
-        // first evaluation of a group is the first instant the watermark reaches.
-        let events: AlertEvent[] = [];
-        let watermark = own.tracker.current();
-        try {
-          const rows = processed.rows;
-          for (let i = 0; i < rows.length; i++) {
-            const row = rows[i] as (typeof rows)[number];
-            // A repeat from a replay upstream replaces the sample it repeats.
-            own.engine.add(row);
-            own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
-            const now = own.tracker.current();
-            if (now > watermark) {
-              watermark = now;
-              events.push(...own.engine.advance(watermark));
-            }
-            // Events go out as they happen, not with the rest of the batch (a replay of history
-            // would hand the notifier a firing and its resolution at once). The position stays at
-            // this record, unless it is done: a restart reads it again, and its samples change nothing.
-            if (events.length > 0) {
-              await commit(own, events, rows[i + 1]?.offset !== row.offset ? row.offset + 1 : row.offset);
-              events = [];
-            }
+  await runtime.start((batch, { isCurrent }) =>
+    serial(async () => {
+      if (!isCurrent()) return;
+      const own = await state();
+      if (!own) return;
+      const processed = await lastValueFrom(
+        of({
+          topic: batch.topic,
+          partition: batch.partition,
+          records: batch.messages.map((m) => ({
+            offset: Number(m.offset),
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+          })),
+          lastOffset: batch.lastOffset,
+          generation: batch.generation,
+        }).pipe(decode, readRepartitioned()),
+      );
+      // Instant by instant as the watermark passes them, not once at the end of the batch: the
+      // first evaluation of a group is the first instant the watermark reaches.
+      let events: AlertEvent[] = [];
+      let watermark = own.tracker.current();
+      try {
+        const rows = processed.rows;
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i] as (typeof rows)[number];
+          // A repeat from a replay upstream replaces the sample it repeats.
+          own.engine.add(row);
+          own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
+          const now = own.tracker.current();
+          if (now > watermark) {
+            watermark = now;
+            events.push(...own.engine.advance(watermark));
           }
-          log.debug({ samples: rows.length, watermark }, 'alert stage applied');
-          await commit(own, events, processed.lastOffset + 1, processed.rejects);
-        } catch (error) {
-          await release(); // restored again when the consumer rejoins
-          throw error;
+          // Events go out as they happen, not with the rest of the batch (a replay of history
+          // would hand the notifier a firing and its resolution at once). The position stays at
+          // this record, unless it is done: a restart reads it again, and its samples change nothing.
+          if (events.length > 0) {
+            await commit(
+              own,
+              batch.generation,
+              events,
+              rows[i + 1]?.offset !== row.offset ? row.offset + 1 : row.offset,
+            );
+            events = [];
+          }
         }
-        position = processed.lastOffset + 1;
-        settled = false;
-        stats.samples += processed.rows.length;
-        metrics.recordsIn.inc({ stage: 'alerts' }, processed.rows.length);
-      }),
-  });
+        log.debug({ samples: rows.length, watermark }, 'alert stage applied');
+        await commit(own, batch.generation, events, processed.lastOffset + 1, processed.rejects);
+      } catch (error) {
+        await release(); // restored again when the consumer rejoins
+        throw error;
+      }
+      position = processed.lastOffset + 1;
+      settled = false;
+      stats.samples += processed.rows.length;
+      metrics.recordsIn.inc({ stage: 'alerts' }, processed.rows.length);
+    }),
+  );
 
   /**
    * The input partitions whose samples may still come: all of them while this stage has records
@@ -430,7 +450,7 @@ export async function startAlertStage(deps: {
         t = Math.max(t, clock);
       } else followingClock = false;
       try {
-        await commit(own, own.engine.advance(t));
+        await commit(own, runtime.generation, own.engine.advance(t));
         settled = idle;
       } catch (error) {
         await recover(error);
@@ -446,10 +466,10 @@ export async function startAlertStage(deps: {
     stop() {
       stopping ??= (async () => {
         clearInterval(timer);
-        await consumer.stop().catch(() => undefined);
+        await runtime.stop();
         await queue;
         await release();
-        await consumer.disconnect().catch(() => undefined);
+        await runtime.close();
         await admin.disconnect().catch(() => undefined);
         stopped();
       })();
