@@ -112,6 +112,8 @@ export interface RunningAlertStage {
   stats: AlertStageStats;
   /** Rejects when the stage cannot go on. */
   done: Promise<void>;
+  /** Why its consumer is not consuming, or undefined while it is. */
+  problem(): string | undefined;
   stop(): Promise<void>;
   /** True once the alert input is consumed to its end. */
   isIdle(): Promise<boolean>;
@@ -463,6 +465,7 @@ export async function startAlertStage(deps: {
   return {
     stats,
     done,
+    problem: () => runtime.problem(),
     stop() {
       stopping ??= (async () => {
         clearInterval(timer);

@@ -93,7 +93,12 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       ready: () => true,
       // Not ready while a consumer has not joined, or once one failed (until the process exits).
       extensions: [
-        { problem: () => topology.problem() ?? loaders.map((l) => l.problem()).find((p) => p !== undefined) },
+        {
+          problem: () =>
+            [topology, ...(alerting ? [alerting] : []), ...loaders]
+              .map((loop) => loop.problem())
+              .find((p) => p !== undefined),
+        },
         ...(clickhouse ? [clickhouseEndpoints(clickhouse)] : []),
       ],
       log,
