@@ -26,6 +26,7 @@ import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { validateSamples } from '../operators/validateSamples.js';
 import { batchSchema, rollupBatchSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
+import { CommitInterval } from '../streams/commitInterval.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
@@ -267,9 +268,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   let uncommitted: Durable = new Map();
   /** The generation the uncommitted records were fetched in. */
   let uncommittedIn = 0;
-  let committedAt = performance.now();
-  /** When the last flush with records ended: two tick intervals without one is a quiet input. */
-  let busyAt = performance.now();
+  /** Two tick intervals without records is a quiet input. */
+  const commitInterval = new CommitInterval(config.sink.commitIntervalMs, 2 * config.sink.maxMs);
 
   const commit = async () => {
     if (stage) await tasks.write(producer, tasks.collect());
@@ -278,7 +278,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     if (uncommitted.size > 0 && uncommittedIn === runtime.generation)
       await offsets.commit(uncommitted, uncommittedIn);
     uncommitted = new Map();
-    committedAt = performance.now();
+    commitInterval.committed();
   };
 
   const flush = async (group: ProcessedBatch[]) => {
@@ -349,10 +349,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     // Their effects are durable: the records no longer count against the fetch limit.
     for (const b of group) inFlight.release(batchKey(b));
     // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
-    const now = performance.now();
-    if (group.length > 0) busyAt = now;
-    const quiet = group.length === 0 && now - busyAt >= 2 * config.sink.maxMs;
-    if (quiet || now - committedAt >= config.sink.commitIntervalMs) await commit();
+    if (commitInterval.due(group.length > 0)) await commit();
     const records = input.reduce((n, b) => n + b.recordCount, 0);
     const rows = input.reduce((n, b) => n + b.rows.length, 0);
     stats.records += records;
