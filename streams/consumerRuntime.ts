@@ -271,24 +271,23 @@ export class ConsumerRuntime {
     const admin = this.admin;
     if (!admin || !this.running || this.failure) return;
     try {
-      const existing = new Set(await admin.listTopics());
-      const gone = this.options.topics.filter((t) => !existing.has(t));
-      if (gone.length > 0) {
-        this.fail(
-          new PipelineError(
-            `topic ${gone.join(', ')} of consumer group ${this.options.groupId} no longer exists`,
-            {
+      for (const topic of this.options.topics) {
+        // Only this loop's topics: the cluster's whole metadata costs a busy process dearly.
+        let ends: Array<{ partition: number; high: string; low: string }>;
+        try {
+          ends = await admin.fetchTopicOffsets(topic);
+        } catch (error) {
+          if (!unknownTopic(error)) throw error;
+          this.fail(
+            new PipelineError(`topic ${topic} of consumer group ${this.options.groupId} no longer exists`, {
               retriable: false,
               hint: 'recreate the topic and restart; the group resumes from its committed offsets',
-            },
-          ),
-        );
-        return;
-      }
-      for (const topic of this.options.topics) {
+            }),
+          );
+          return;
+        }
         const owned = this.assigned(topic);
-        if (owned.length === 0) continue;
-        for (const p of await admin.fetchTopicOffsets(topic)) {
+        for (const p of ends) {
           if (!owned.includes(p.partition)) continue;
           const committed = this.committed.get(topic)?.get(p.partition);
           // A log that ends before what this process committed was deleted and created again
@@ -313,4 +312,14 @@ export class ConsumerRuntime {
       this.log.debug({ consumer: this.options.name, error: messageOf(error) }, 'consumer check failed');
     }
   }
+}
+
+/** Whether kafkajs says the topic does not exist (after its retries, the cause says so). */
+function unknownTopic(error: unknown): boolean {
+  for (let e = error; typeof e === 'object' && e !== null;) {
+    const { type, originalError, cause } = e as { type?: unknown; originalError?: unknown; cause?: unknown };
+    if (type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
+    e = originalError ?? cause;
+  }
+  return false;
 }
