@@ -91,6 +91,7 @@ const jobLine = z.object({
   results1m: z.number(),
   results1h: z.number(),
   threads: z.number(),
+  cacheMB: z.number(),
 });
 
 export type KstreamsJobResult = z.infer<typeof jobLine> & {
