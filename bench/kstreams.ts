@@ -67,7 +67,9 @@ export async function kstreamsComparison(
   await ensureKstreamsJar(ctx.say);
   const input = runWorkspace(ctx.base, ctx.benchId, 'kstreams', BATCH * INTERVAL_MS);
   const topic = input.config.topics.metrics;
-  ctx.say(`kstreams: producing ${workload.samples} samples of ${workload.series} series, ${BATCH} per record, to ${topic}`);
+  ctx.say(
+    `kstreams: producing ${workload.samples} samples of ${workload.series} series, ${BATCH} per record, to ${topic}`,
+  );
   const produced = await produceSynthetic({
     kafka: ctx.kafka,
     registry: ctx.registry,
@@ -102,7 +104,12 @@ export async function kstreamsComparison(
   const first = runs[0] as SideRun;
   const ratio = round2(ours.bestSamplesPerSec / kstreams.bestSamplesPerSec);
   return {
-    workload: { ...workload, batch: BATCH, intervalMs: INTERVAL_MS, partitions: input.config.topics.partitions },
+    workload: {
+      ...workload,
+      batch: BATCH,
+      intervalMs: INTERVAL_MS,
+      partitions: input.config.topics.partitions,
+    },
     input: topic,
     runs,
     ours,

@@ -38,7 +38,9 @@ export async function ensureKstreamsJar(say: (line: string) => void): Promise<vo
   if (code !== 0 || !existsSync(JAR)) {
     const tail = output.split('\n').filter(Boolean).slice(-20).join('\n');
     // Resolution failures are the network's; anything else (a compile error) is ours.
-    const Failure = /Could not (resolve|transfer)|Non-resolvable|Unknown host|Connection refused/i.test(output)
+    const Failure = /Could not (resolve|transfer)|Non-resolvable|Unknown host|Connection refused/i.test(
+      output,
+    )
       ? MavenFetchError
       : PipelineError;
     throw new Failure(`mvn could not build the Kafka Streams job (exit code ${code}):\n${tail}`, {

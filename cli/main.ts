@@ -300,7 +300,12 @@ program
     '--kstreams',
     'only the comparison with the same job as a Kafka Streams application (bench/kstreams, built with Maven)',
   )
-  .option('--kstreams-rounds <n>', 'runs of each side in that comparison, alternating', int('kstreams-rounds', 1), 2)
+  .option(
+    '--kstreams-rounds <n>',
+    'runs of each side in that comparison, alternating',
+    int('kstreams-rounds', 1),
+    2,
+  )
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: import('../bench/bench.js').BenchFlags) => {
     const { benchCommand } = await import('../bench/bench.js');
