@@ -31,6 +31,8 @@ export interface SideRun {
   wallSeconds: number;
   peakRssMB: number | null;
   cpuSeconds: number | null;
+  /** CPU time of the process (all threads, startup included) per sample: what the other sessions' load disturbs least. */
+  cpuMicrosPerSample: number | null;
   /** Window results written to the tier topics. */
   results: { '1m': number; '1h': number };
   /** One-minute load average at the start and end of the run, and its mean (read every second). */
@@ -151,6 +153,7 @@ async function oursRun(ctx: BenchContext, input: string, round: number, samples:
     wallSeconds: (exit.at - child.spawnedAt) / 1000,
     peakRssMB: child.peakRssBytes === undefined ? null : mb(child.peakRssBytes),
     cpuSeconds: child.cpuSeconds ?? null,
+    cpuMicrosPerSample: perSample(child.cpuSeconds ?? null, samples),
     results: { '1m': Number(rollups['1m'] ?? 0), '1h': Number(rollups['1h'] ?? 0) },
     loadAverage,
     logFile: run.logFile,
@@ -195,6 +198,7 @@ async function kstreamsRun(
     wallSeconds: (job.exitedAt - job.spawnedAt) / 1000,
     peakRssMB: job.peakRssBytes === null ? null : mb(job.peakRssBytes),
     cpuSeconds: job.cpuSeconds,
+    cpuMicrosPerSample: perSample(job.cpuSeconds, samples),
     results: { '1m': job.results1m, '1h': job.results1h },
     loadAverage,
     logFile: run.logFile,
@@ -228,15 +232,17 @@ function summarize(runs: SideRun[]): SideSummary {
 }
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
+const perSample = (cpuSeconds: number | null, samples: number) =>
+  cpuSeconds === null ? null : round2((cpuSeconds * 1e6) / samples);
 
 /** The comparison as a table for the terminal. */
 export function formatKstreams(c: KstreamsComparison): string {
   const lines = [
     `Against Kafka Streams: ${c.workload.samples} samples, ${c.workload.series} series, ${c.workload.batch} per record, topic ${c.input}`,
-    'side      round  samples/s  seconds  peak RSS MB  CPU s   load start→end (mean)  results 1m / 1h',
+    'side      round  samples/s  seconds  peak RSS MB  CPU s   CPU µs/sample  load start→end (mean)  results 1m / 1h',
     ...c.runs.map(
       (r) =>
-        `${r.side.padEnd(9)} ${String(r.round).padStart(5)}  ${String(r.samplesPerSec).padStart(9)}  ${r.seconds.toFixed(1).padStart(7)}  ${String(r.peakRssMB).padStart(11)}  ${String(r.cpuSeconds).padStart(6)}  ${`${r.loadAverage.start}→${r.loadAverage.end} (${r.loadAverage.mean})`.padStart(21)}  ${r.results['1m']} / ${r.results['1h']}`,
+        `${r.side.padEnd(9)} ${String(r.round).padStart(5)}  ${String(r.samplesPerSec).padStart(9)}  ${r.seconds.toFixed(1).padStart(7)}  ${String(r.peakRssMB).padStart(11)}  ${String(r.cpuSeconds).padStart(6)}  ${String(r.cpuMicrosPerSample).padStart(13)}  ${`${r.loadAverage.start}→${r.loadAverage.end} (${r.loadAverage.mean})`.padStart(21)}  ${r.results['1m']} / ${r.results['1h']}`,
     ),
     `best: ours ${c.ours.bestSamplesPerSec} samples/s, Kafka Streams ${c.kstreams.bestSamplesPerSec} samples/s: ratio ${c.ratio} (of the means ${c.ratioOfMeans}); faster: ${c.faster === 'ours' ? 'our topology' : 'Kafka Streams'}; result counts ${c.countsMatch ? 'equal' : 'DIFFER'}`,
   ];
