@@ -12,7 +12,7 @@ import { runCaptured } from '../services/child.js';
 import { findJava } from '../services/java.js';
 import { readUsage } from './topologyProcess.js';
 
-export const KSTREAMS_DIR = fileURLToPath(new URL('./kstreams/', import.meta.url));
+const KSTREAMS_DIR = fileURLToPath(new URL('./kstreams/', import.meta.url));
 const POM = join(KSTREAMS_DIR, 'pom.xml');
 const JAR = join(KSTREAMS_DIR, 'target', 'kstreams-bench.jar');
 const CLASSPATH = `${JAR}:${join(KSTREAMS_DIR, 'target', 'lib', '*')}`;
