@@ -18,6 +18,9 @@ import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
 import { readChangelogs } from './changelogReader.js';
 import { ChangelogStore, type ChangelogEntry } from './stateStore.js';
+import { clockScheduler, every, systemClock, type Clock } from '../streams/clock.js';
+import type { Wiring } from '../streams/topologyBuilder.js';
+import { NODE } from './graph.js';
 
 /** The internal topic that carries the samples the rules select to the alert stage: one partition. */
 export function alertInputTopic(appId: string): string {
@@ -138,8 +141,15 @@ export async function startAlertStage(deps: {
   rules: RuleSet;
   metrics: TopologyMetrics;
   log: Logger;
+  /** Wall-clock time: the evaluation ticks, idleness, and event time when nothing arrives (default: the system's). */
+  clock?: Clock;
+  /** Records the alert sub-topology's nodes and edges as built. */
+  wiring?: Wiring;
 }): Promise<RunningAlertStage> {
   const { config, kafka, registry, rules, metrics, log } = deps;
+  const clock = deps.clock ?? systemClock;
+  deps.wiring?.connect(NODE.alertInputSource, NODE.alertRules);
+  deps.wiring?.connect(NODE.alertRules, NODE.sinkAlerts);
   const input = alertInputTopic(config.appId);
   const changelog = alertChangelogTopic(config.appId);
   const groupId = `${config.appId}-alerts`;
@@ -178,7 +188,7 @@ export async function startAlertStage(deps: {
   };
 
   const restore = async (): Promise<Owned> => {
-    const started = Date.now();
+    const started = clock.now();
     // Connecting fences a previous owner's producer and aborts its open transaction, so the
     // changelog read next ends with the last committed transaction.
     const producer = kafka.producer({
@@ -204,6 +214,7 @@ export async function startAlertStage(deps: {
     const tracker = new WatermarkTracker({
       outOfOrdernessMs: config.windows.outOfOrdernessMs,
       idleTimeoutMs: config.windows.idleTimeoutMs,
+      scheduler: clockScheduler(clock),
     });
     const checkpoint = entries[last]?.value
       ? (JSON.parse(entries[last].value.toString()) as Checkpoint)
@@ -223,7 +234,7 @@ export async function startAlertStage(deps: {
         ),
     });
     log.info(
-      { entries: store.size, ...engine.activeCounts(), ms: Date.now() - started },
+      { entries: store.size, ...engine.activeCounts(), ms: clock.now() - started },
       'alert state restored',
     );
     return { producer, engine, store, tracker };
@@ -423,11 +434,14 @@ export async function startAlertStage(deps: {
         // with the wall clock.
         const newest = Math.max(...own.tracker.partitions().values());
         t = Math.max(t, newest - config.windows.outOfOrdernessMs);
-        const clock = Date.now() - config.windows.outOfOrdernessMs;
-        if (clock > t && !followingClock)
-          log.info({ watermark: t, clock }, 'no samples arrive: alert evaluation follows the wall clock');
-        followingClock = clock > t;
-        t = Math.max(t, clock);
+        const wall = clock.now() - config.windows.outOfOrdernessMs;
+        if (wall > t && !followingClock)
+          log.info(
+            { watermark: t, clock: wall },
+            'no samples arrive: alert evaluation follows the wall clock',
+          );
+        followingClock = wall > t;
+        t = Math.max(t, wall);
       } else followingClock = false;
       try {
         await commit(own, own.engine.advance(t));
@@ -436,8 +450,7 @@ export async function startAlertStage(deps: {
         await recover(error);
       }
     }).catch((error: unknown) => log.warn({ error: messageOf(error) }, 'alert evaluation failed'));
-  const timer = setInterval(() => void tick(), config.alerts.tickMs);
-  timer.unref();
+  const timer = every(clock, config.alerts.tickMs, () => void tick());
 
   let stopping: Promise<void> | undefined;
   return {
@@ -445,7 +458,7 @@ export async function startAlertStage(deps: {
     done,
     stop() {
       stopping ??= (async () => {
-        clearInterval(timer);
+        timer.cancel();
         await consumer.stop().catch(() => undefined);
         await queue;
         await release();

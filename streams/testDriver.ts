@@ -1,0 +1,314 @@
+import type { IHeaders, Message } from 'kafkajs';
+import { lastValueFrom, Subject } from 'rxjs';
+import type avro from 'avsc';
+import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import type { Config } from '../core/config.js';
+import { RejectError } from '../core/errors.js';
+import type { RecordProducer } from '../core/kafka.js';
+import { createLogger, type Logger } from '../core/log.js';
+import type { PartitionBatch } from '../core/records.js';
+import type { RuleSet } from '../alerts/rules.js';
+import {
+  batchType,
+  frame,
+  rollupBatchType,
+  WIRE_HEADER_BYTES,
+  type Rollup,
+  type RollupBatch,
+  type Sample,
+  type SampleBatch,
+} from '../schemas/index.js';
+import { LATE_REASON_HEADER } from '../sinks/late.js';
+import { RollupSink } from '../sinks/rollupSink.js';
+import type { Durable } from '../sinks/samplesSink.js';
+import { AlertSelection, alertInputTopic } from '../topology/alertStage.js';
+import { buildTopology } from '../topology/graph.js';
+import { createTopologyMetrics, type TopologyMetrics } from '../topology/metrics.js';
+import { windowStoreCodecs } from '../topology/storeCodecs.js';
+import type { ChangelogEntry } from '../topology/stateStore.js';
+import { Tasks } from '../topology/tasks.js';
+import { emptyStats, type TopologyStats } from '../topology/topology.js';
+import { WindowStage } from '../topology/windowStage.js';
+import { FakeClock, settlePromises } from './clock.js';
+import { StreamThread, type OwnedOffsets } from './streamThread.js';
+import type { Wiring } from './topologyBuilder.js';
+
+/** A record as written to one of the driver's topics. */
+export interface OutputRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: Buffer | null;
+  headers: IHeaders | undefined;
+}
+
+export interface TestDriverOptions {
+  /** Partitions of the input (and of every topic the topology creates); default 1. */
+  partitions?: number;
+  /** Wall-clock time the driver starts at (ms since the epoch); default 0. */
+  startTime?: number;
+  /** Alert rules: with some, the samples they select go to the alert stage's input topic. */
+  rules?: RuleSet;
+  log?: Logger;
+}
+
+/** The schema id that `pipeInput` frames sample batches with; every other id is unknown. */
+const SAMPLE_BATCH_SCHEMA_ID = 1;
+/** The schema ids the topology registers for its outputs. */
+const ROLLUP_SCHEMA_ID = 2;
+const LATE_SCHEMA_ID = 3;
+const INTERNAL_SCHEMA_ID = 4;
+
+/**
+ * The whole topology without Kafka, on virtual time, as Kafka Streams' `TopologyTestDriver`:
+ * `pipeInput` appends records to the input topic (they reach the topology at once, as a fetch
+ * would bring them), `advance` moves the wall clock (the buffer's age, idle ticks, the commit
+ * interval, the watermark's idleness: everything the topology times runs on it), `readOutput`
+ * and `committed` show the topics and offsets, `stores` the tasks' state. Topics live in memory;
+ * the repartition topic feeds the windows back as Kafka would; ClickHouse is left out (results
+ * and samples are read from the topics).
+ *
+ * ```ts
+ * const driver = new TopologyTestDriver(config);
+ * driver.pipeInput(0, [sample]);
+ * await driver.advance(60_000);
+ * driver.readOutput(config.topics.metrics1m);
+ * ```
+ */
+export class TopologyTestDriver {
+  readonly clock: FakeClock;
+  readonly stats: TopologyStats = emptyStats();
+  readonly metrics: TopologyMetrics = createTopologyMetrics();
+  /** What the runtime built of the graph. */
+  readonly wiring: Wiring;
+  private readonly topics = new Map<string, Map<number, OutputRecord[]>>();
+  private readonly committedOffsets = new Map<string, number>();
+  private readonly fetched = new Subject<PartitionBatch>();
+  private readonly stop$ = new Subject<void>();
+  private readonly thread: StreamThread;
+  private readonly tasks: Tasks<SampleAcc, RollupAcc>;
+  private readonly done: Promise<void>;
+  private readonly partitions: number;
+  private failure: unknown;
+  private closeWindows = false;
+
+  constructor(
+    private readonly config: Config,
+    options: TestDriverOptions = {},
+  ) {
+    this.partitions = options.partitions ?? 1;
+    this.clock = new FakeClock(options.startTime ?? 0, () => this.settle());
+    const log = options.log ?? createLogger('test-driver', 'silent');
+    const repartition = config.input.coPartitioned
+      ? undefined
+      : { topic: `${config.appId}-repartition`, partitions: this.partitions, schemaId: INTERNAL_SCHEMA_ID };
+    const alerts = options.rules
+      ? {
+          target: { topic: alertInputTopic(config.appId), partitions: 1, schemaId: INTERNAL_SCHEMA_ID },
+          selection: new AlertSelection(options.rules),
+        }
+      : undefined;
+    this.tasks = new Tasks(
+      (topics, partitions) => Promise.resolve(this.changelogs(topics, partitions)),
+      config,
+      windowStoreCodecs,
+      log,
+    );
+    const stage = new WindowStage(config, this.tasks, repartition ? this.partitions : undefined, this.clock);
+    const producer = this.producer();
+    const all = Array.from({ length: this.partitions }, (_, p) => p);
+    const owned: OwnedOffsets = {
+      owns: (_topic, partition) => partition < this.partitions,
+      assigned: () => all,
+      commit: (durable: Durable) => {
+        for (const d of durable.values())
+          this.committedOffsets.set(`${d.topic}:${d.partition}`, d.lastOffset + 1);
+        this.metrics.commits.inc();
+        return Promise.resolve();
+      },
+    };
+    this.wiring = buildTopology(config, { alerting: alerts !== undefined }).wiring();
+    this.thread = new StreamThread({
+      config,
+      clock: this.clock,
+      log,
+      metrics: this.metrics,
+      stats: this.stats,
+      wiring: this.wiring,
+      topic: config.topics.metrics,
+      repartition,
+      producer,
+      offsets: owned,
+      writerType: (id) => this.writerType(id),
+      rollups: new RollupSink(
+        undefined,
+        producer,
+        { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
+        { '1m': ROLLUP_SCHEMA_ID, '1h': ROLLUP_SCHEMA_ID },
+        { '1m': this.partitions, '1h': this.partitions },
+      ),
+      lateSchemaId: LATE_SCHEMA_ID,
+      windows: { tasks: this.tasks, stage },
+      alerts,
+    });
+    this.thread.assign(all, true);
+    this.done = lastValueFrom(
+      this.thread.run(this.fetched, this.stop$, () => this.closeWindows),
+      {
+        defaultValue: undefined,
+      },
+    ).catch((error: unknown) => {
+      this.failure = error;
+    });
+  }
+
+  /** Appends one record holding `samples` (a Confluent-framed Avro batch) to input partition `partition`. */
+  pipeInput(partition: number, samples: Sample[]): void {
+    this.pipeRaw(partition, frame(SAMPLE_BATCH_SCHEMA_ID, batchType.toBuffer({ samples })));
+  }
+
+  /** Appends a record with any bytes (e.g. one that does not decode) to input partition `partition`. */
+  pipeRaw(partition: number, value: Buffer, key: Buffer | null = null): void {
+    if (partition >= this.partitions) throw new Error(`the input has ${this.partitions} partition(s)`);
+    this.append(this.config.topics.metrics, partition, [{ key, value }]);
+  }
+
+  /** Moves the wall clock on by `ms`, running everything due meanwhile (flushes, ticks, commits) to its end. */
+  async advance(ms: number): Promise<void> {
+    await this.clock.advance(ms);
+    this.throwIfFailed();
+  }
+
+  /** The records of `topic`, every partition, in partition then offset order. */
+  readOutput(topic: string): OutputRecord[] {
+    return [...(this.topics.get(topic)?.entries() ?? [])]
+      .sort(([a], [b]) => a - b)
+      .flatMap(([, records]) => records);
+  }
+
+  /** The window results published to a tier topic, decoded: one entry per result. */
+  readRollups(topic: string): Rollup[] {
+    return this.readOutput(topic).flatMap(
+      (r) =>
+        (rollupBatchType.fromBuffer((r.value as Buffer).subarray(WIRE_HEADER_BYTES)) as RollupBatch).results,
+    );
+  }
+
+  /** The samples of the late topic, with the reason each missed its window. */
+  readLate(): Array<Sample & { reason: string }> {
+    return this.readOutput(this.config.topics.late).flatMap((r) => {
+      const { samples } = batchType.fromBuffer(
+        (r.value as Buffer).subarray(WIRE_HEADER_BYTES),
+      ) as SampleBatch;
+      return samples.map((s) => ({ ...s, reason: String(r.headers?.[LATE_REASON_HEADER] ?? '') }));
+    });
+  }
+
+  /** The offset committed for a partition of `topic` (the next to read), undefined before the first commit. */
+  committed(topic: string, partition: number): number | undefined {
+    return this.committedOffsets.get(`${topic}:${partition}`);
+  }
+
+  /** Entries held by the stores of a partition's task. */
+  stores(partition: number): { window1m: number; window1h: number; series: number } | undefined {
+    const task = this.tasks.get(partition);
+    if (!task) return undefined;
+    return { window1m: task.minute.size, window1h: task.hour.size, series: task.series.size };
+  }
+
+  /** Stops as `run` does: a last commit; with `closeWindows`, every window closed and written first. */
+  async close(options: { closeWindows?: boolean } = {}): Promise<void> {
+    this.closeWindows = options.closeWindows ?? false;
+    this.stop$.next();
+    this.fetched.complete();
+    await this.settle();
+    await this.done;
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Lets the work due now finish: decoding, processing, commits. */
+  private async settle(): Promise<void> {
+    do await settlePromises();
+    while (this.thread.busy);
+  }
+
+  private writerType(schemaId: number): Promise<avro.Type> {
+    if (schemaId === SAMPLE_BATCH_SCHEMA_ID || schemaId === INTERNAL_SCHEMA_ID)
+      return Promise.resolve(batchType);
+    return Promise.reject(new RejectError(`unknown schema id ${schemaId}`));
+  }
+
+  /** In-memory topics behind the producer; records to the repartition topic come back as input of the windows. */
+  private producer(): RecordProducer {
+    return {
+      send: (record) => {
+        const byPartition = new Map<number, Message[]>();
+        for (const m of record.messages) {
+          const p = m.partition ?? 0;
+          byPartition.set(p, [...(byPartition.get(p) ?? []), m]);
+        }
+        for (const [p, messages] of byPartition) this.append(record.topic, p, messages);
+        return Promise.resolve([]);
+      },
+    };
+  }
+
+  private append(
+    topic: string,
+    partition: number,
+    messages: ReadonlyArray<Pick<Message, 'key' | 'value' | 'headers'>>,
+  ): void {
+    let byPartition = this.topics.get(topic);
+    if (!byPartition) this.topics.set(topic, (byPartition = new Map()));
+    const log = byPartition.get(partition) ?? [];
+    byPartition.set(partition, log);
+    const first = log.length;
+    for (const m of messages)
+      log.push({
+        partition,
+        offset: log.length,
+        key: m.key === null || m.key === undefined ? null : m.key.toString(),
+        value: m.value === null || m.value === undefined ? null : Buffer.from(m.value),
+        headers: m.headers,
+      });
+    const consumed = topic === this.config.topics.metrics || topic === `${this.config.appId}-repartition`;
+    if (!consumed || this.failure !== undefined) return;
+    const records = log.slice(first).map((r) => ({
+      offset: r.offset,
+      key: r.key === null ? null : Buffer.from(r.key),
+      value: r.value,
+      headers: r.headers,
+    }));
+    // As a fetch, after the send that wrote them returned.
+    queueMicrotask(() =>
+      this.fetched.next({
+        topic,
+        partition,
+        records,
+        lastOffset: log.length - 1,
+        generation: this.thread.currentGeneration,
+      }),
+    );
+  }
+
+  private changelogs(
+    topics: ReadonlyArray<string>,
+    partitions: ReadonlySet<number>,
+  ): Map<string, ChangelogEntry[]> {
+    const out = new Map<string, ChangelogEntry[]>();
+    for (const topic of topics)
+      for (const p of partitions) {
+        const records = this.topics.get(topic)?.get(p) ?? [];
+        if (records.length > 0)
+          out.set(
+            `${topic}:${p}`,
+            records.map((r) => ({ key: r.key ?? '', value: r.value })),
+          );
+      }
+    return out;
+  }
+}
