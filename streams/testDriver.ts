@@ -1,18 +1,24 @@
 import type { IHeaders, Message } from 'kafkajs';
-import { lastValueFrom, Subject } from 'rxjs';
+import { lastValueFrom, of, Subject, type OperatorFunction } from 'rxjs';
 import type avro from 'avsc';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
 import { RejectError } from '../core/errors.js';
 import type { RecordProducer } from '../core/kafka.js';
 import { createLogger, type Logger } from '../core/log.js';
-import type { PartitionBatch } from '../core/records.js';
+import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
+import { MemoryAlertStore } from '../alerts/store.js';
+import { decodeRecords } from '../operators/decodeRecords.js';
+import { readRepartitioned } from '../operators/readRepartitioned.js';
+import { AlertTask } from './alertTask.js';
 import type { RuleSet } from '../alerts/rules.js';
 import {
+  alertType,
   batchType,
   frame,
   rollupBatchType,
   WIRE_HEADER_BYTES,
+  type AlertEvent,
   type Rollup,
   type RollupBatch,
   type Sample,
@@ -29,7 +35,7 @@ import type { ChangelogEntry } from '../topology/stateStore.js';
 import { Tasks } from '../topology/tasks.js';
 import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { WindowStage } from '../topology/windowStage.js';
-import { FakeClock, settlePromises } from './clock.js';
+import { every, FakeClock, settlePromises, type Timer } from './clock.js';
 import { StreamThread, type OwnedOffsets } from './streamThread.js';
 import type { Wiring } from './topologyBuilder.js';
 
@@ -58,9 +64,11 @@ const SAMPLE_BATCH_SCHEMA_ID = 1;
 const ROLLUP_SCHEMA_ID = 2;
 const LATE_SCHEMA_ID = 3;
 const INTERNAL_SCHEMA_ID = 4;
+const ALERT_SCHEMA_ID = 5;
 
 /**
- * The whole topology without Kafka, on virtual time, as Kafka Streams' `TopologyTestDriver`:
+ * The whole topology without Kafka, on virtual time, as Kafka Streams' `TopologyTestDriver`
+ * (with rules, the alert stage too, every `alerts.tickMs`):
  * `pipeInput` appends records to the input topic (they reach the topology at once, as a fetch
  * would bring them), `advance` moves the wall clock (the buffer's age, idle ticks, the commit
  * interval, the watermark's idleness: everything the topology times runs on it), `readOutput`
@@ -91,6 +99,14 @@ export class TopologyTestDriver {
   private readonly partitions: number;
   private failure: unknown;
   private closeWindows = false;
+  /** The alert stage, with rules: fed from its input topic, evaluated every `alerts.tickMs`. */
+  private readonly alerting:
+    { task: AlertTask; decode: OperatorFunction<PartitionBatch, ProcessedBatch>; timer: Timer } | undefined;
+  /** Alert input records applied so far: the alert task's position. */
+  private alertPosition = 0;
+  /** The alert stage's turns, one at a time, and how many are not finished. */
+  private alertQueue: Promise<unknown> = Promise.resolve();
+  private alertTurns = 0;
 
   constructor(
     private readonly config: Config,
@@ -152,6 +168,30 @@ export class TopologyTestDriver {
       alerts,
     });
     this.thread.assign(all, true);
+    this.alerting = options.rules
+      ? {
+          task: new AlertTask({
+            rules: options.rules,
+            store: new MemoryAlertStore(),
+            clock: this.clock,
+            inputPartitions: this.partitions,
+            outOfOrdernessMs: config.windows.outOfOrdernessMs,
+            idleTimeoutMs: config.windows.idleTimeoutMs,
+          }),
+          decode: (batches) =>
+            batches.pipe(
+              decodeRecords((id) => this.writerType(id)),
+              readRepartitioned(),
+            ),
+          timer: every(this.clock, config.alerts.tickMs, () => {
+            this.alertTurns += 1;
+            this.alertQueue = this.alertQueue
+              .then(() => this.evaluateAlerts())
+              .catch((error: unknown) => (this.failure ??= error))
+              .finally(() => (this.alertTurns -= 1));
+          }),
+        }
+      : undefined;
     this.done = lastValueFrom(
       this.thread.run(this.fetched, this.stop$, () => this.closeWindows),
       {
@@ -218,6 +258,7 @@ export class TopologyTestDriver {
 
   /** Stops as `run` does: a last commit; with `closeWindows`, every window closed and written first. */
   async close(options: { closeWindows?: boolean } = {}): Promise<void> {
+    this.alerting?.timer.cancel();
     this.closeWindows = options.closeWindows ?? false;
     this.stop$.next();
     this.fetched.complete();
@@ -233,7 +274,48 @@ export class TopologyTestDriver {
   /** Lets the work due now finish: decoding, processing, commits. */
   private async settle(): Promise<void> {
     do await settlePromises();
-    while (this.thread.busy);
+    while (this.thread.busy || this.alertTurns > 0);
+  }
+
+  /** The alert stage's turn: apply what arrived on its input topic, then evaluate by the wall clock. */
+  private async evaluateAlerts(): Promise<void> {
+    const alerting = this.alerting;
+    if (!alerting) return;
+    const input = this.topics.get(alertInputTopic(this.config.appId))?.get(0) ?? [];
+    const records = input.slice(this.alertPosition);
+    this.alertPosition = input.length;
+    const events: AlertEvent[] = [];
+    if (records.length > 0) {
+      const batch: PartitionBatch = {
+        topic: alertInputTopic(this.config.appId),
+        partition: 0,
+        records: records.map((r) => ({ offset: r.offset, key: null, value: r.value, headers: r.headers })),
+        lastOffset: input.length - 1,
+        generation: 0,
+      };
+      const processed = await lastValueFrom(alerting.decode(of(batch)));
+      alerting.task.beginBatch();
+      for (const row of processed.rows) events.push(...alerting.task.process(row));
+    }
+    // Input partitions whose records are not all through the topology are behind, not idle.
+    const behind = Array.from({ length: this.partitions }, (_, p) => p).filter(
+      (p) =>
+        (this.committed(this.config.topics.metrics, p) ?? 0) <
+        (this.topics.get(this.config.topics.metrics)?.get(p)?.length ?? 0),
+    );
+    events.push(...alerting.task.punctuate(behind).events);
+    this.append(
+      this.config.topics.alerts,
+      0,
+      events.map((e) => ({ key: e.fingerprint, value: frame(ALERT_SCHEMA_ID, alertType.toBuffer(e)) })),
+    );
+  }
+
+  /** The alert events published, decoded, in order. */
+  readAlerts(): AlertEvent[] {
+    return this.readOutput(this.config.topics.alerts).map(
+      (r) => alertType.fromBuffer((r.value as Buffer).subarray(WIRE_HEADER_BYTES)) as AlertEvent,
+    );
   }
 
   private writerType(schemaId: number): Promise<avro.Type> {

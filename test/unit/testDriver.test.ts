@@ -157,3 +157,51 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     expect(d.committed('in', 0)).toBe(1);
   });
 });
+
+describe('TopologyTestDriver: alert evaluation on virtual time', () => {
+  const alerting = { ...config, alerts: { rules: ['rules.yaml'], tickMs: 1000 } };
+  const rules = (text: string) => parseRuleFiles([{ file: 'rules.yaml', text }]);
+
+  it('fires on event time once the condition held for `for`, and resolves', async () => {
+    const d = new TopologyTestDriver(alerting, {
+      startTime: T0 + 2 * MINUTE,
+      rules: rules(
+        'groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: High\n        expr: up > 90\n        for: 30s\n',
+      ),
+    });
+    // One sample every 10 s: above 90 from 0 s to 60 s, then back down.
+    for (let s = 0; s <= 120; s += 10) {
+      d.pipeInput(0, [sample(s * SECOND, s <= 60 ? 95 : 50)]);
+      await d.advance(config.sink.maxMs);
+    }
+    await d.advance(20 * config.sink.maxMs);
+    expect(d.readAlerts().map((e) => [e.state, e.timestamp - T0])).toEqual([
+      ['pending', 0],
+      ['firing', 30 * SECOND],
+      ['resolved', 70 * SECOND],
+    ]);
+    await d.close();
+  });
+
+  it('a source that stops sending raises the absence alert as the wall clock moves on, no sample arriving', async () => {
+    const d = new TopologyTestDriver(
+      { ...alerting, windows: { ...config.windows, outOfOrdernessMs: 1000, idleTimeoutMs: 1000 } },
+      {
+        startTime: T0 + 10 * SECOND,
+        rules: rules(
+          'groups:\n  - name: g\n    interval: 5s\n    rules:\n      - alert: Silent\n        expr: absent_over_time(up{host="b"}[20s])\n',
+        ),
+      },
+    );
+    d.pipeInput(0, [sample(0, 1, 'b')]);
+    await d.advance(5 * SECOND);
+    expect(d.readAlerts()).toEqual([]);
+    // Nothing else is ever sent: 20 s of wall clock later, b is absent.
+    await d.advance(30 * SECOND);
+    const [event] = d.readAlerts();
+    expect(event).toMatchObject({ rule: 'Silent', state: 'firing' });
+    expect(event?.timestamp).toBeGreaterThanOrEqual(T0 + 20 * SECOND);
+    expect(event?.timestamp).toBeLessThanOrEqual(T0 + 40 * SECOND);
+    await d.close();
+  });
+});
