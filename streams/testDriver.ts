@@ -28,7 +28,7 @@ import { LATE_REASON_HEADER } from '../sinks/late.js';
 import { RollupSink } from '../sinks/rollupSink.js';
 import type { Durable } from '../sinks/samplesSink.js';
 import { AlertSelection, alertInputTopic } from '../topology/alertStage.js';
-import { buildTopology } from '../topology/graph.js';
+import { buildTopology, NODE } from '../topology/graph.js';
 import { createTopologyMetrics, type TopologyMetrics } from '../topology/metrics.js';
 import { windowStoreCodecs } from '../topology/storeCodecs.js';
 import type { ChangelogEntry } from '../topology/stateStore.js';
@@ -168,6 +168,10 @@ export class TopologyTestDriver {
       alerts,
     });
     this.thread.assign(all, true);
+    if (options.rules) {
+      this.wiring.connect(NODE.alertInputSource, NODE.alertRules);
+      this.wiring.connect(NODE.alertRules, NODE.sinkAlerts);
+    }
     this.alerting = options.rules
       ? {
           task: new AlertTask({
