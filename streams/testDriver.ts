@@ -1,5 +1,5 @@
 import type { IHeaders, Message } from 'kafkajs';
-import { lastValueFrom, of, Subject, type OperatorFunction } from 'rxjs';
+import { lastValueFrom, of, Subject, type OperatorFunction, type Subscription } from 'rxjs';
 import type avro from 'avsc';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
@@ -87,16 +87,20 @@ export class TopologyTestDriver {
   readonly clock: FakeClock;
   readonly stats: TopologyStats = emptyStats();
   readonly metrics: TopologyMetrics = createTopologyMetrics();
-  /** What the runtime built of the graph. */
-  readonly wiring: Wiring;
+  /** What the runtime built of the graph (the instance running now). */
+  wiring!: Wiring;
   private readonly topics = new Map<string, Map<number, OutputRecord[]>>();
   private readonly committedOffsets = new Map<string, number>();
-  private readonly fetched = new Subject<PartitionBatch>();
-  private readonly stop$ = new Subject<void>();
-  private readonly thread: StreamThread;
-  private readonly tasks: Tasks<SampleAcc, RollupAcc>;
-  private readonly done: Promise<void>;
+  private fetched!: Subject<PartitionBatch>;
+  private stop$!: Subject<void>;
+  private thread!: StreamThread;
+  private tasks!: Tasks<SampleAcc, RollupAcc>;
+  private stage!: WindowStage;
+  private running!: Subscription;
+  private done!: Promise<void>;
   private readonly partitions: number;
+  private readonly log: Logger;
+  private readonly rules: RuleSet | undefined;
   private failure: unknown;
   private closeWindows = false;
   /** The alert stage, with rules: fed from its input topic, evaluated every `alerts.tickMs`. */
@@ -114,14 +118,70 @@ export class TopologyTestDriver {
   ) {
     this.partitions = options.partitions ?? 1;
     this.clock = new FakeClock(options.startTime ?? 0, () => this.settle());
-    const log = options.log ?? createLogger('test-driver', 'silent');
+    this.log = options.log ?? createLogger('test-driver', 'silent');
+    this.rules = options.rules;
+    this.start();
+    if (options.rules) {
+      this.wiring.connect(NODE.alertInputSource, NODE.alertRules);
+      this.wiring.connect(NODE.alertRules, NODE.sinkAlerts);
+    }
+    this.alerting = options.rules
+      ? {
+          task: new AlertTask({
+            rules: options.rules,
+            store: new MemoryAlertStore(),
+            clock: this.clock,
+            inputPartitions: this.partitions,
+            outOfOrdernessMs: config.windows.outOfOrdernessMs,
+            idleTimeoutMs: config.windows.idleTimeoutMs,
+          }),
+          decode: (batches) =>
+            batches.pipe(
+              decodeRecords((id) => this.writerType(id)),
+              readRepartitioned(),
+            ),
+          timer: every(this.clock, config.alerts.tickMs, () => {
+            this.alertTurns += 1;
+            this.alertQueue = this.alertQueue
+              .then(() => this.evaluateAlerts())
+              .catch((error: unknown) => (this.failure ??= error))
+              .finally(() => (this.alertTurns -= 1));
+          }),
+        }
+      : undefined;
+  }
+
+  /**
+   * A kill (SIGKILL) and a restart: the running instance stops where it is, with no last commit;
+   * a new one restores its tasks from the changelog topics and reads the input again from the
+   * committed offsets, as a topology process started anew does.
+   */
+  async restart(): Promise<void> {
+    this.running.unsubscribe();
+    this.stage.close();
+    this.start();
+    await this.settle();
+    for (const topic of [this.config.topics.metrics, `${this.config.appId}-repartition`]) {
+      for (const [partition, log] of this.topics.get(topic) ?? []) {
+        const from = this.committed(topic, partition) ?? 0;
+        if (from < log.length) this.fetch(topic, partition, log.slice(from));
+      }
+    }
+    await this.settle();
+    this.throwIfFailed();
+  }
+
+  /** An instance of the topology over the driver's topics: its tasks, stage and thread, running. */
+  private start(): void {
+    const config = this.config;
+    const log = this.log;
     const repartition = config.input.coPartitioned
       ? undefined
       : { topic: `${config.appId}-repartition`, partitions: this.partitions, schemaId: INTERNAL_SCHEMA_ID };
-    const alerts = options.rules
+    const alerts = this.rules
       ? {
           target: { topic: alertInputTopic(config.appId), partitions: 1, schemaId: INTERNAL_SCHEMA_ID },
-          selection: new AlertSelection(options.rules),
+          selection: new AlertSelection(this.rules),
         }
       : undefined;
     this.tasks = new Tasks(
@@ -131,6 +191,7 @@ export class TopologyTestDriver {
       log,
     );
     const stage = new WindowStage(config, this.tasks, repartition ? this.partitions : undefined, this.clock);
+    this.stage = stage;
     const producer = this.producer();
     const all = Array.from({ length: this.partitions }, (_, p) => p);
     const owned: OwnedOffsets = {
@@ -168,41 +229,18 @@ export class TopologyTestDriver {
       alerts,
     });
     this.thread.assign(all, true);
-    if (options.rules) {
-      this.wiring.connect(NODE.alertInputSource, NODE.alertRules);
-      this.wiring.connect(NODE.alertRules, NODE.sinkAlerts);
-    }
-    this.alerting = options.rules
-      ? {
-          task: new AlertTask({
-            rules: options.rules,
-            store: new MemoryAlertStore(),
-            clock: this.clock,
-            inputPartitions: this.partitions,
-            outOfOrdernessMs: config.windows.outOfOrdernessMs,
-            idleTimeoutMs: config.windows.idleTimeoutMs,
-          }),
-          decode: (batches) =>
-            batches.pipe(
-              decodeRecords((id) => this.writerType(id)),
-              readRepartitioned(),
-            ),
-          timer: every(this.clock, config.alerts.tickMs, () => {
-            this.alertTurns += 1;
-            this.alertQueue = this.alertQueue
-              .then(() => this.evaluateAlerts())
-              .catch((error: unknown) => (this.failure ??= error))
-              .finally(() => (this.alertTurns -= 1));
-          }),
-        }
-      : undefined;
-    this.done = lastValueFrom(
-      this.thread.run(this.fetched, this.stop$, () => this.closeWindows),
-      {
-        defaultValue: undefined,
-      },
-    ).catch((error: unknown) => {
-      this.failure = error;
+    this.fetched = new Subject<PartitionBatch>();
+    this.stop$ = new Subject<void>();
+    this.done = new Promise<void>((resolve) => {
+      this.running = this.thread
+        .run(this.fetched, this.stop$, () => this.closeWindows)
+        .subscribe({
+          error: (error: unknown) => {
+            this.failure = error;
+            resolve();
+          },
+          complete: () => resolve(),
+        });
     });
   }
 
@@ -363,22 +401,27 @@ export class TopologyTestDriver {
       });
     const consumed = topic === this.config.topics.metrics || topic === `${this.config.appId}-repartition`;
     if (!consumed || this.failure !== undefined) return;
-    const records = log.slice(first).map((r) => ({
-      offset: r.offset,
-      key: r.key === null ? null : Buffer.from(r.key),
-      value: r.value,
-      headers: r.headers,
-    }));
-    // As a fetch, after the send that wrote them returned.
-    queueMicrotask(() =>
-      this.fetched.next({
-        topic,
-        partition,
-        records,
-        lastOffset: log.length - 1,
-        generation: this.thread.currentGeneration,
-      }),
-    );
+    this.fetch(topic, partition, log.slice(first));
+  }
+
+  /** Hands records to the running instance as a fetch would, after the send that wrote them returned. */
+  private fetch(topic: string, partition: number, records: ReadonlyArray<OutputRecord>): void {
+    const last = records.at(-1);
+    if (!last) return;
+    const batch: PartitionBatch = {
+      topic,
+      partition,
+      records: records.map((r) => ({
+        offset: r.offset,
+        key: r.key === null ? null : Buffer.from(r.key),
+        value: r.value,
+        headers: r.headers,
+      })),
+      lastOffset: last.offset,
+      generation: this.thread.currentGeneration,
+    };
+    const fetched = this.fetched;
+    queueMicrotask(() => fetched.next(batch));
   }
 
   private changelogs(
