@@ -3,6 +3,7 @@ import { ConfigError, messageOf } from '../core/errors.js';
 import { createKafka } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
+import { startCompaction } from '../sinks/compaction.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from './adminServer.js';
 import { loadRuleFiles, type RuleSet } from '../alerts/rules.js';
@@ -95,6 +96,11 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
           log,
         }),
       );
+    // The process that writes the tiers merges their closed partitions (see sinks/compaction.ts).
+    const compaction =
+      clickhouse && mode !== 'windows'
+        ? startCompaction(clickhouse, config.clickhouse.compactQuietMs, log)
+        : undefined;
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       clickhouse,
@@ -127,6 +133,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       for (const loader of loaders) await loader.stop();
     } finally {
       clearInterval(progress);
+      await compaction?.stop();
       await admin.close();
     }
     options.onProgress?.(topology.stats);
