@@ -68,7 +68,15 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       rules,
     });
     const alerting = rules
-      ? await startAlertStage({ config, kafka, registry, rules, metrics: topology.metrics, log })
+      ? await startAlertStage({
+          config,
+          kafka,
+          registry,
+          rules,
+          metrics: topology.metrics,
+          log,
+          wiring: topology.wiring,
+        })
       : undefined;
     // Topics into ClickHouse: window results from instances with `--sink topics` (the loader);
     // alert events into the `alerts` table, by the loader or by the one process with ClickHouse
