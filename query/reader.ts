@@ -6,7 +6,7 @@ import { ApiError } from './errors.js';
  * Where the query service's SQL goes: a read-only statement with ClickHouse query parameters,
  * answered as TabSeparated text. Over the process's own client, or, when another process holds
  * the embedded data folder (the engine admits one process per folder), over that process's
- * admin `/sql` endpoint, which takes the same parameters (see topology/adminServer.ts).
+ * admin `/sql` endpoint, which takes the same parameters (see sql/adminSql.ts).
  */
 export interface SqlReader {
   readonly database: string;

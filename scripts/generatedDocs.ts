@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { loadConfig } from '../core/config.js';
-import { describeTopology, renderMermaid, renderText } from '../topology/describe.js';
+import { describeTopology } from '../topology/graph.js';
+import { renderMermaid, renderText } from '../streams/describe.js';
 import { renderConfigReference } from './configReference.js';
 
 /** The command that rewrites the generated parts; failures name it. */

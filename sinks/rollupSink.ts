@@ -1,8 +1,8 @@
-import type { Message, Producer } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
-import { sendAll } from '../core/kafka.js';
+import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { SeriesMeta } from '../core/series.js';
 import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
@@ -76,7 +76,7 @@ export class RollupSink {
   constructor(
     /** Without ClickHouse, results go to the topics only (a loader stores them). */
     private readonly ch: ClickHouse | undefined,
-    private readonly producer: Producer,
+    private readonly producer: RecordProducer,
     private readonly topics: Record<Tier, string>,
     private readonly schemaIds: Record<Tier, number>,
     /** Partitions of each tier's topic. */

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import type { Kafka, Producer } from 'kafkajs';
 import type { Config } from '../core/config.js';
 import { PipelineError } from '../core/errors.js';
-import { sendAll, type TopicSpec } from '../core/kafka.js';
+import { sendAll, type TopicSpec, type RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { SeriesMeta } from '../core/series.js';
-import { readChangelogs } from '../streams/readToEnd.js';
+import { CHECKPOINT_KEY, StreamTask } from '../streams/task.js';
 import {
   ChangelogStore,
   WindowChangelogStore,
@@ -54,7 +52,14 @@ export interface Task<M, H> {
   checkpoint: Checkpoint | undefined;
 }
 
-const CHECKPOINT_KEY = '__checkpoint';
+/**
+ * Reads changelog partitions from their start to their end: entries in offset order by
+ * `topic:partition` (Kafka's `readChangelogs`, or the test driver's topics).
+ */
+export type ChangelogSource = (
+  topics: ReadonlyArray<string>,
+  partitions: ReadonlySet<number>,
+) => Promise<Map<string, ChangelogEntry[]>>;
 
 type PartitionChanges = Array<{ partition: number; entries: ChangelogEntry[] }>;
 
@@ -81,11 +86,11 @@ const seriesCodec: StoreCodec<SeriesMeta> = {
  * replaces itself instead of adding).
  */
 export class Tasks<M, H> {
-  private readonly tasks = new Map<number, Task<M, H>>();
-  private readonly restoring = new Map<number, Promise<Task<M, H>>>();
+  private readonly tasks = new Map<number, StreamTask<M, H>>();
+  private readonly restoring = new Map<number, Promise<StreamTask<M, H>>>();
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly changelogs: ChangelogSource,
     private readonly config: Config,
     private readonly codecs: StoreCodecs<M, H>,
     private readonly log: Logger,
@@ -111,11 +116,11 @@ export class Tasks<M, H> {
     }));
   }
 
-  get(partition: number): Task<M, H> | undefined {
+  get(partition: number): StreamTask<M, H> | undefined {
     return this.tasks.get(partition);
   }
 
-  all(): IterableIterator<Task<M, H>> {
+  all(): IterableIterator<StreamTask<M, H>> {
     return this.tasks.values();
   }
 
@@ -126,18 +131,18 @@ export class Tasks<M, H> {
     const pending = this.restore(missing);
     pending.catch(() => undefined); // reported to whoever awaits ready()
     for (const p of missing) {
-      const task = pending.then(() => this.tasks.get(p) as Task<M, H>);
+      const task = pending.then(() => this.tasks.get(p) as StreamTask<M, H>);
       this.restoring.set(p, task);
       task.finally(() => this.restoring.delete(p)).catch(() => undefined);
     }
   }
 
   /** Waits until the task of `partition` is restored (restoring it if nobody asked yet). */
-  ready(partition: number): Promise<Task<M, H>> {
+  ready(partition: number): Promise<StreamTask<M, H>> {
     const task = this.tasks.get(partition);
     if (task) return Promise.resolve(task);
     this.assign([partition]);
-    return this.restoring.get(partition) as Promise<Task<M, H>>;
+    return this.restoring.get(partition) as Promise<StreamTask<M, H>>;
   }
 
   /** Keeps only the tasks of `partitions` (after a rebalance); the others' state leaves with them. */
@@ -160,24 +165,22 @@ export class Tasks<M, H> {
   collect(): PendingChanges {
     const pending: PendingChanges = { hour: [], series: [], minute: [] };
     for (const task of this.tasks.values()) {
-      pending.hour.push({ partition: task.partition, entries: task.hour.changes() });
-      pending.series.push({ partition: task.partition, entries: task.series.changes() });
-      const entries = task.minute.changes();
-      if (task.checkpoint)
-        entries.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(task.checkpoint)) });
-      pending.minute.push({ partition: task.partition, entries });
+      const changes = task.commit();
+      pending.hour.push({ partition: task.partition, entries: changes.hour });
+      pending.series.push({ partition: task.partition, entries: changes.series });
+      pending.minute.push({ partition: task.partition, entries: changes.minute });
     }
     return pending;
   }
 
   /** Writes collected changes to the changelogs, the minute store (with the checkpoint) last. */
-  async write(producer: Producer, pending: PendingChanges): Promise<void> {
+  async write(producer: RecordProducer, pending: PendingChanges): Promise<void> {
     await this.send(producer, this.changelog('window-1h'), pending.hour);
     await this.send(producer, this.changelog('series'), pending.series);
     await this.send(producer, this.changelog('window-1m'), pending.minute);
   }
 
-  private async send(producer: Producer, topic: string, parts: PartitionChanges): Promise<void> {
+  private async send(producer: RecordProducer, topic: string, parts: PartitionChanges): Promise<void> {
     const messages = parts.flatMap(({ partition, entries }) =>
       entries.map((e) => ({ key: e.key, value: e.value, partition })),
     );
@@ -190,12 +193,7 @@ export class Tasks<M, H> {
     const topics = [this.changelog('window-1m'), this.changelog('window-1h'), this.changelog('series')];
     let records: Map<string, ChangelogEntry[]>;
     try {
-      records = await readChangelogs(
-        this.kafka,
-        `${this.config.appId}-restore-${randomUUID()}`,
-        topics,
-        new Set(partitions),
-      );
+      records = await this.changelogs(topics, new Set(partitions));
     } catch (error) {
       throw new PipelineError(
         `cannot restore state of partitions ${partitions.join(', ')}: ${(error as Error).message}`,
@@ -203,24 +201,21 @@ export class Tasks<M, H> {
       );
     }
     for (const partition of partitions) {
-      const task: Task<M, H> = {
-        partition,
-        minute: new WindowChangelogStore('window-1m', this.codecs.minute),
-        hour: new WindowChangelogStore('window-1h', this.codecs.hour),
-        series: new ChangelogStore('series', seriesCodec),
-        restored: undefined,
-        checkpoint: undefined,
-      };
       // A flush may span several requests: entries after the last checkpoint belong to a flush
       // that did not finish, and the records behind them will be replayed.
       const minute = records.get(`${topics[0]}:${partition}`) ?? [];
       const last = minute.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
-      const checkpoint = minute[last];
-      if (checkpoint?.value) task.restored = JSON.parse(checkpoint.value.toString()) as Checkpoint;
+      const checkpoint = minute[last]?.value;
+      const task = new StreamTask<M, H>(
+        partition,
+        new WindowChangelogStore('window-1m', this.codecs.minute),
+        new WindowChangelogStore('window-1h', this.codecs.hour),
+        new ChangelogStore('series', seriesCodec),
+        checkpoint ? (JSON.parse(checkpoint.toString()) as Checkpoint) : undefined,
+      );
       task.minute.restore(minute.slice(0, last + 1).filter((e) => e.key !== CHECKPOINT_KEY));
       task.hour.restore(records.get(`${topics[1]}:${partition}`) ?? []);
       task.series.restore(records.get(`${topics[2]}:${partition}`) ?? []);
-      task.checkpoint = task.restored;
       this.tasks.set(partition, task);
       this.log.info(
         {

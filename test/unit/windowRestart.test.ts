@@ -6,7 +6,8 @@ import { seriesId } from '../../core/series.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import type { SeriesMeta } from '../../core/series.js';
-import type { Checkpoint, Task } from '../../topology/tasks.js';
+import type { Checkpoint } from '../../topology/tasks.js';
+import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 
 /**
@@ -38,18 +39,17 @@ const seriesCodec = {
 function restoredTasks(
   partitions: number[],
   logs: Map<number, Changelogs>,
-): TaskSet & { map: Map<number, Task<SampleAcc, RollupAcc>> } {
-  const map = new Map<number, Task<SampleAcc, RollupAcc>>();
+): TaskSet & { map: Map<number, StreamTask<SampleAcc, RollupAcc>> } {
+  const map = new Map<number, StreamTask<SampleAcc, RollupAcc>>();
   for (const partition of partitions) {
     const log = logs.get(partition);
-    const task: Task<SampleAcc, RollupAcc> = {
+    const task = new StreamTask<SampleAcc, RollupAcc>(
       partition,
-      minute: new WindowChangelogStore('window-1m', windowStoreCodecs.minute),
-      hour: new WindowChangelogStore('window-1h', windowStoreCodecs.hour),
-      series: new ChangelogStore<SeriesMeta>('series', seriesCodec),
-      restored: log?.checkpoint,
-      checkpoint: log?.checkpoint,
-    };
+      new WindowChangelogStore('window-1m', windowStoreCodecs.minute),
+      new WindowChangelogStore('window-1h', windowStoreCodecs.hour),
+      new ChangelogStore<SeriesMeta>('series', seriesCodec),
+      log?.checkpoint,
+    );
     task.minute.restore(log?.minute ?? []);
     task.hour.restore(log?.hour ?? []);
     task.series.restore(log?.series ?? []);
