@@ -1,5 +1,6 @@
 import type { Message, Producer } from 'kafkajs';
-import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
+import type { Aggregate } from '../core/aggregate.js';
+import { AGGREGATES, stateOffset, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { sendAll } from '../core/kafka.js';
@@ -36,10 +37,18 @@ function labelsOf(series: SeriesMeta): Record<string, string> {
   return labels;
 }
 
-/** The published form of a window result (schemas/rollup.avsc). */
+/** The registry's entries with their state offsets, resolved once. */
+const FINALIZERS = (AGGREGATES as readonly AggregateDef[]).map((def) => ({
+  name: def.name,
+  at: stateOffset(def.name),
+  finalize: def.finalize,
+}));
+
+/** The published form of a window result (schemas/rollup.avsc): every registry aggregate finalized. */
 export function toRollup(row: RollupRow): Rollup {
   const a = row.aggregate;
-  return {
+  const sizeMs = row.end - row.start;
+  const out: Record<string, unknown> = {
     tier: row.tier,
     seriesId: row.seriesKey,
     name: row.series.name,
@@ -47,21 +56,11 @@ export function toRollup(row: RollupRow): Rollup {
     kind: row.series.kind,
     windowStart: row.start,
     windowEnd: row.end,
-    count: a.count,
-    sum: a.sum,
-    min: a.min,
-    max: a.max,
-    avg: avg(a),
-    first: a.first,
-    last: a.last,
-    p50: quantile(a, 0.5),
-    p90: quantile(a, 0.9),
-    p99: quantile(a, 0.99),
-    increase: a.increase,
-    rate: rate(a, row.end - row.start),
-    revision: row.revision,
-    sketch: a.sketch.toProto(),
   };
+  for (const f of FINALIZERS) out[f.name] = f.finalize(a, sizeMs, f.at);
+  out.revision = row.revision;
+  out.sketch = a.sketch.toProto();
+  return out as unknown as Rollup;
 }
 
 /**
@@ -184,18 +183,11 @@ export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
   block.strings('metric', rollups, (r) => r.name);
   block.uint64s('series_id', rollups, (r) => BigInt(r.seriesId));
   block.times('ts', rollups, (r) => r.windowStart);
-  block.uint32s('count', rollups, (r) => r.count);
-  block.float64s('sum', rollups, (r) => r.sum);
-  block.float64s('min', rollups, (r) => r.min);
-  block.float64s('max', rollups, (r) => r.max);
-  block.float64s('avg', rollups, (r) => r.avg);
-  block.float64s('first', rollups, (r) => r.first);
-  block.float64s('last', rollups, (r) => r.last);
-  block.float64s('p50', rollups, (r) => r.p50);
-  block.float64s('p90', rollups, (r) => r.p90);
-  block.float64s('p99', rollups, (r) => r.p99);
-  block.float64s('increase', rollups, (r) => r.increase);
-  block.float64s('rate', rollups, (r) => r.rate);
+  for (const { name, column } of AGGREGATES as readonly AggregateDef[]) {
+    const key = name as keyof Rollup & AggregateName;
+    if (column.type === 'UInt32') block.uint32s(name, rollups, (r) => r[key]);
+    else block.float64s(name, rollups, (r) => r[key]);
+  }
   block.uint32s('revision', rollups, (r) => r.revision);
   return block.finish();
 }

@@ -127,6 +127,7 @@ describe('results cache', () => {
                 p99: 1,
                 increase: 0,
                 rate: 0,
+                stddev: 0,
                 revision: 2,
                 sketch: Buffer.alloc(0),
               },
