@@ -78,11 +78,10 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         metrics: `demo-${run}-metrics`,
         dlq: `demo-${run}-dlq`,
         late: `demo-${run}-late`,
-        // Each run's own tier topics: an earlier release's demo may have registered another schema under the defaults.
-        metrics1m: `demo-${run}-metrics-1m`,
-        metrics1h: `demo-${run}-metrics-1h`,
         alerts: `demo-${run}-alerts`,
       },
+      // Each run's own tier topics (`<topics.metrics>-<tier>`): an earlier release's demo may have registered another schema under the defaults.
+      tiers: config.tiers.map((t) => ({ ...t, topic: undefined })),
       alerts: { ...config.alerts, rules: [DEMO_RULES] },
       // Agents send 10 samples 10 s apart per record: event time within a partition runs up to
       // 100 s out of order, which the watermark must allow for.

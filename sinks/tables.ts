@@ -1,5 +1,6 @@
 import { AGGREGATES, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import type { Config } from '../core/config.js';
+import { tierTable } from '../core/tiers.js';
 import { SinkError } from '../core/errors.js';
 import type { ClickHouse } from './clickhouse.js';
 
@@ -22,7 +23,7 @@ function columnSpec(a: AggregateDef): string {
 function tierTableStatements(db: string, tier: string, partitionBy: string, ttlDays: number): string[] {
   const aggregates = AGGREGATES as readonly AggregateDef[];
   return [
-    `CREATE TABLE IF NOT EXISTS ${db}.samples_${tier} (
+    `CREATE TABLE IF NOT EXISTS ${db}.${tierTable(tier)} (
       metric LowCardinality(String),
       series_id UInt64 CODEC(ZSTD(1)),
       ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
@@ -32,7 +33,7 @@ function tierTableStatements(db: string, tier: string, partitionBy: string, ttlD
     PARTITION BY ${partitionBy}
     ORDER BY (metric, series_id, ts)
     TTL toDateTime(ts) + INTERVAL ${ttlDays} DAY`,
-    `ALTER TABLE ${db}.samples_${tier} ${aggregates
+    `ALTER TABLE ${db}.${tierTable(tier)} ${aggregates
       .map(
         (a, i) =>
           `ADD COLUMN IF NOT EXISTS ${columnSpec(a)} AFTER ${i === 0 ? 'ts' : aggregates[i - 1]?.name}`,
@@ -42,7 +43,7 @@ function tierTableStatements(db: string, tier: string, partitionBy: string, ttlD
 }
 
 /**
- * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
+ * * The tables of the contract, created idempotently at start. The tier tables (`samples_<tier>`) hold
  * one row per series and window (`ts` = window start). Windows only grow (a correction adds late
  * records, a replay repeats the same records in offset order), so `count` orders the versions of
  * a window even across instances and restarts: the row with the most samples replaces the others
@@ -53,7 +54,8 @@ function tierTableStatements(db: string, tier: string, partitionBy: string, ttlD
  * decimals (bytes in kB, counters, percents) pack to under 2 bytes a sample; Gorilla's bit packing leaves ZSTD
  * little to find in them (2.4 bytes on the bench's workload, against 1.7).
  */
-export function tableStatements(database: string, retention: Config['retention']): string[] {
+export function tableStatements(database: string, config: Pick<Config, 'retention' | 'tiers'>): string[] {
+  const { retention, tiers } = config;
   const db = `\`${database}\``;
   return [
     `CREATE DATABASE IF NOT EXISTS ${db}`,
@@ -79,12 +81,13 @@ export function tableStatements(database: string, retention: Config['retention']
       last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
     ) ENGINE = AggregatingMergeTree
     ORDER BY (metric, series_id)`,
-    ...(['1m', '1h'] as const).flatMap((tier) =>
+    // A day's partitions hold under a day of windows a few thousand rows per series; longer windows by month.
+    ...tiers.flatMap((tier) =>
       tierTableStatements(
         db,
-        tier,
-        tier === '1m' ? 'toDate(ts)' : 'toYYYYMM(ts)',
-        tier === '1m' ? retention.minuteDays : retention.hourDays,
+        tier.name,
+        tier.sizeMs < 3_600_000 ? 'toDate(ts)' : 'toYYYYMM(ts)',
+        tier.retentionDays,
       ),
     ),
     // Alert history: one row per state change of an alert instance, as on the alerts topic. A
@@ -122,8 +125,11 @@ export function tableStatements(database: string, retention: Config['retention']
   ];
 }
 
-export async function ensureTables(ch: ClickHouse, retention: Config['retention']): Promise<void> {
-  for (const query of tableStatements(ch.database, retention)) {
+export async function ensureTables(
+  ch: ClickHouse,
+  config: Pick<Config, 'retention' | 'tiers'>,
+): Promise<void> {
+  for (const query of tableStatements(ch.database, config)) {
     try {
       await ch.client.command({ query });
     } catch (error) {

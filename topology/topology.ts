@@ -17,6 +17,7 @@ import {
 } from 'rxjs';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
+import { tierTopic, type TierConfig } from '../core/tiers.js';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch } from '../core/records.js';
@@ -29,7 +30,7 @@ import type { Registry } from '../schemas/registry.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { sendLate } from '../sinks/late.js';
-import { RollupSink } from '../sinks/rollupSink.js';
+import { RollupSink, type TierOutput } from '../sinks/rollupSink.js';
 import { repartitionTopic, sendRepartitioned } from '../sinks/repartition.js';
 import { SamplesSink, type Durable } from '../sinks/samplesSink.js';
 import { watchStorage } from './storageWatch.js';
@@ -76,7 +77,8 @@ export interface TopologyStats {
   stored: number;
   deadLettered: number;
   late: number;
-  rollups: { '1m': number; '1h': number };
+  /** Window results per tier name. */
+  rollups: Record<string, number>;
   /** Samples sent to the repartition topic. */
   repartitioned: number;
   /** Samples sent to the alert stage. */
@@ -91,7 +93,7 @@ export function emptyStats(): TopologyStats {
     stored: 0,
     deadLettered: 0,
     late: 0,
-    rollups: { '1m': 0, '1h': 0 },
+    rollups: {},
     repartitioned: 0,
     toAlerts: 0,
     flushes: 0,
@@ -132,6 +134,8 @@ export interface RunningTopology {
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { config, kafka, registry, clickhouse, log } = deps;
   const windowed = deps.windows ?? true;
+  /** The tier over the samples: its watermark and late records are the topology's. */
+  const firstTier = (config.tiers[0] as TierConfig).name;
   const topic = config.topics.metrics;
   const repartition = windowed && !config.input.coPartitioned ? repartitionTopic(config.appId) : undefined;
   /** The topic the windows read; the topics consumed, in topology order. */
@@ -152,11 +156,17 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
   });
   if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
-  if (clickhouse) await ensureTables(clickhouse, config.retention);
-  const schemaIds = {
-    '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupBatchSchema),
-    '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupBatchSchema),
-  };
+  if (clickhouse) await ensureTables(clickhouse, config);
+  const tierOutputs: TierOutput[] = [];
+  for (const tier of config.tiers) {
+    const topic = tierTopic(config, tier);
+    tierOutputs.push({
+      name: tier.name,
+      topic,
+      schemaId: await registry.register(`${topic}-value`, rollupBatchSchema),
+      partitions: await partitionCount(admin, topic),
+    });
+  }
   const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
   const alertTarget =
     windowed && deps.rules
@@ -190,22 +200,16 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   await consumer.connect();
 
   const sink = clickhouse ? new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' })) : undefined;
-  const rollups = new RollupSink(
-    clickhouse,
-    producer,
-    { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
-    schemaIds,
-    {
-      '1m': await partitionCount(admin, config.topics.metrics1m),
-      '1h': await partitionCount(admin, config.topics.metrics1h),
-    },
-  );
+  const rollups = new RollupSink(clickhouse, producer, tierOutputs);
   const stage = windowed
     ? new WindowStage(config, tasks, repartition ? inputPartitions : undefined)
     : undefined;
   const inFlight = new InFlight();
   const stats = emptyStats();
-  const metrics = createTopologyMetrics();
+  const metrics = createTopologyMetrics(
+    undefined,
+    config.tiers.map((t) => t.name),
+  );
   const unwatchStorage = clickhouse ? watchStorage(clickhouse.health, metrics, log) : () => undefined;
   const offsets = new GroupOffsets({ consumer, admin, groupId, topics: sources, repartition, metrics, log });
   /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
@@ -239,10 +243,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       const started = performance.now();
       await rollups.write(out.results);
       await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-      for (const r of out.results) stats.rollups[r.tier] += 1;
+      for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
       observeWindowResults(metrics, out.results, started);
       stats.late += out.late.length;
-      if (out.late.length > 0) metrics.late.inc({ tier: '1m' }, out.late.length);
+      if (out.late.length > 0) metrics.late.inc({ tier: firstTier }, out.late.length);
     }
   };
 
@@ -353,13 +357,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
     for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
     if (stage) {
-      metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, stage.watermark() / 1000));
-      const open = stage.openWindows();
-      metrics.windowOpen.set({ tier: '1m' }, open['1m']);
-      metrics.windowOpen.set({ tier: '1h' }, open['1h']);
+      metrics.watermarkSeconds.set({ tier: firstTier }, Math.max(0, stage.watermark() / 1000));
+      for (const [tier, open] of Object.entries(stage.openWindows())) metrics.windowOpen.set({ tier }, open);
     }
     for (const t of tasks.all()) {
-      for (const store of [t.minute, t.hour, t.series]) {
+      for (const store of [t.samples, ...t.rollups.values(), t.series]) {
         metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
         metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
       }
@@ -449,7 +451,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stateBytes: () => {
       let bytes = 0;
       for (const t of tasks.all())
-        bytes += t.minute.approximateBytes + t.hour.approximateBytes + t.series.approximateBytes;
+        for (const store of [t.samples, ...t.rollups.values(), t.series]) bytes += store.approximateBytes;
       return bytes;
     },
     done,

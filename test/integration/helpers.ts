@@ -38,8 +38,6 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
       metrics: `${id}-metrics`,
       dlq: `${id}-dlq`,
       late: `${id}-late`,
-      metrics1m: `${id}-1m`,
-      metrics1h: `${id}-1h`,
       alerts: `${id}-alerts`,
       partitions: 3,
     },

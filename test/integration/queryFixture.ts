@@ -18,7 +18,7 @@ export interface FixtureSeries {
 /** Opens the test's embedded ClickHouse with the pipeline's tables. */
 export async function openFixture(config: Config): Promise<ClickHouse> {
   const ch = await openClickHouse(config.clickhouse);
-  await ensureTables(ch, config.retention);
+  await ensureTables(ch, config);
   return ch;
 }
 

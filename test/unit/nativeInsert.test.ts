@@ -21,7 +21,7 @@ describe('Native inserts', () => {
 
   beforeAll(async () => {
     ch = await openClickHouse(config.clickhouse);
-    await ensureTables(ch, config.retention);
+    await ensureTables(ch, config);
   });
 
   afterAll(async () => {
@@ -210,8 +210,8 @@ describe('Native inserts', () => {
       query: `INSERT INTO ${database}.samples_1m (metric, series_id, ts, count, sum, revision)
               VALUES ('cpu', 1, now64(3), 2, 3, 1)`,
     });
-    await ensureTables(old, config.retention);
-    await ensureTables(old, config.retention);
+    await ensureTables(old, config);
+    await ensureTables(old, config);
     const columns = await queryRows<{ name: string }>(
       ch,
       `SELECT name FROM system.columns WHERE database = '${database}' AND table = 'samples_1m' ORDER BY position`,

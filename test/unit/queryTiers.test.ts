@@ -7,9 +7,10 @@ const NOW = 1_800_000_000_000;
 const policy: TierPolicy = {
   nowMs: NOW,
   rawRetentionMs: 7 * 24 * HOUR,
-  minuteRetentionMs: 30 * 24 * HOUR,
-  sizes: { '1m': MIN, '1h': HOUR },
-  settleMs: { '1m': 2 * MIN, '1h': 15 * MIN },
+  tiers: [
+    { name: '1m', sizeMs: MIN, retentionMs: 30 * 24 * HOUR, settleMs: 2 * MIN },
+    { name: '1h', sizeMs: HOUR, retentionMs: 365 * 24 * HOUR, settleMs: 15 * MIN },
+  ],
 };
 const request = (times: number[], rangeMs = 5 * MIN) => ({
   func: 'avg_over_time',

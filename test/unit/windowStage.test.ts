@@ -20,8 +20,8 @@ function tasks(...partitions: number[]): TaskSet & { map: Map<number, Task<Sampl
   for (const partition of partitions)
     map.set(partition, {
       partition,
-      minute: new WindowChangelogStore('window-1m', windowStoreCodecs.minute),
-      hour: new WindowChangelogStore('window-1h', windowStoreCodecs.hour),
+      samples: new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+      rollups: new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
       series: new ChangelogStore<SeriesMeta>('series', {
         encode: (v) => Buffer.from(JSON.stringify(v)),
         decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
