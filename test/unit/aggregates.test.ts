@@ -41,7 +41,7 @@ describe('the aggregate registry', () => {
     const names = AGGREGATES.map((a) => a.name);
     expect(new Set(names).size).toBe(names.length);
     expect(TIER_AGGREGATES).toEqual(names);
-    expect(EXT_SLOTS).toBe(1);
+    expect(EXT_SLOTS).toBe(3);
   });
 
   it('computes stddev of raw samples as the population standard deviation; NaN when empty, 0 for one sample', () => {
@@ -50,11 +50,26 @@ describe('the aggregate registry', () => {
     expect(stddevOf(finalize(samples(rows)))).toBeCloseTo(populationStddev(values), 12);
     expect(stddevOf(finalize(samples([])))).toBeNaN();
     expect(stddevOf(finalize(samples([row(T0, 5)])))).toBe(0);
-    // Equal values: exactly 0, not the rounding error of sum of squares minus mean squared.
+    // Equal values: exactly 0, not a rounding error.
     expect(stddevOf(finalize(samples(Array.from({ length: 7 }, (_, i) => row(T0 + i, 0.1)))))).toBe(0);
   });
 
-  it('merges stddev over the windows of the tier below as over the samples (mergeable: count, sum, sum of squares)', () => {
+  it('keeps stddev exact when the spread is tiny against the values (no sum of squares minus squared mean)', () => {
+    // Disk bytes as the synthetic agents send them: 2.7e11, varying by about 3e5.
+    const values = Array.from({ length: 60 }, (_, i) => 269_941_440_512 + ((i * 7919) % 1000) * 1000);
+    const rows = values.map((v, i) => row(T0 + i * 1000, v));
+    const expected = populationStddev(values);
+    expect(Math.abs((stddevOf(finalize(samples(rows))) as number) - expected)).toBeLessThan(1e-9 * expected);
+    const hour = createRollupAggregator(Infinity);
+    const acc = hour.create();
+    for (let m = 0; m < 6; m++) {
+      const slot = rows.slice(m * 10, m * 10 + 10);
+      hour.add(acc, { start: T0 + m * MINUTE, aggregate: finalize(samples(slot)) }, T0 + m * MINUTE);
+    }
+    expect(Math.abs((stddevOf(finalize(acc)) as number) - expected)).toBeLessThan(1e-9 * expected);
+  });
+
+  it('merges stddev over the windows of the tier below as over the samples (mergeable: count, sum, mean, squared deviations)', () => {
     const values = Array.from({ length: 360 }, (_, i) => Math.sin(i) * 100 + (i % 7));
     const rows = values.map((v, i) => row(T0 + i * 10_000, v));
     const hour = createRollupAggregator(2 * MINUTE);
@@ -70,9 +85,9 @@ describe('the aggregate registry', () => {
   it('keeps the stddev state through the changelog; state written before it existed (version 2) reads NaN', () => {
     const acc = samples([row(T0, 1), row(T0 + 1, 3)]);
     const bytes = encodeAcc(acc);
-    expect(decodeAcc(bytes, 'samples').ext).toEqual([10]);
-    // A version 2 record: the same layout without the trailing state (u8 count + one f64).
-    const v2 = Buffer.from(bytes.subarray(0, bytes.length - 9));
+    expect(decodeAcc(bytes, 'samples').ext).toEqual([2, 2, 2]);
+    // A version 2 record: the same layout without the trailing state (u8 count + three f64).
+    const v2 = Buffer.from(bytes.subarray(0, bytes.length - 25));
     v2[0] = 2;
     const old = decodeAcc(v2, 'samples');
     expect(old.count).toBe(2);
