@@ -14,7 +14,7 @@ export function tierStore(tier: string): string {
 }
 
 /** The topic of a tier's results: its own `topic`, else `<topics.metrics>-<name>` (metrics-1m, metrics-1h, …). */
-export function tierTopic(config: Pick<Config, 'topics'>, tier: TierConfig): string {
+export function tierTopic(config: { topics: { metrics: string } }, tier: TierConfig): string {
   return tier.topic ?? `${config.topics.metrics}-${tier.name}`;
 }
 

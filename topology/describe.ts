@@ -1,4 +1,5 @@
-import type { Config } from '../core/config.js';
+import { DEFAULT_TIERS, type Config } from '../core/config.js';
+import { tierStore, tierTable, tierTopic, type TierConfig } from '../core/tiers.js';
 
 export interface TopologyNode {
   /** Unique in the whole topology. */
@@ -29,10 +30,10 @@ interface ShapingConfig {
     metrics: string;
     dlq: string;
     late?: string;
-    metrics1m?: string;
-    metrics1h?: string;
     alerts?: string;
   };
+  /** The window tiers, finest first (default: 1m from raw, 1h from 1m). */
+  tiers?: ReadonlyArray<TierConfig>;
   /** Alert rule files: with any, the alert stage is a sub-topology of its own. */
   alerts?: { rules?: string[] };
   /** Whether the input is keyed by series already; if not, the topology repartitions it. */
@@ -40,20 +41,12 @@ interface ShapingConfig {
   windows?: {
     outOfOrdernessMs?: number;
     idleTimeoutMs?: number;
-    minute?: WindowShape;
-    hour?: WindowShape;
   };
 }
 
-interface WindowShape {
-  sizeMs: number;
-  graceMs: number;
-  allowedLatenessMs: number;
-}
-
 /**
- * The topology that `run` builds for `config`: decode and validate, the raw sink, the 1m and 1h
- * window tiers with their stores, and the dead-letter and late side outputs. A source keyed by
+ * The topology that `run` builds for `config`: decode and validate, the raw sink, the window
+ * tiers (`tiers`: 1m and 1h by default) with their stores, and the dead-letter and late side outputs. A source keyed by
  * something other than the series (`input.coPartitioned: false`) adds a repartition topic,
  * which splits the graph into two sub-topologies as in Kafka Streams: the raw path before it,
  * the windows after it.
@@ -64,8 +57,6 @@ export function describeTopology(config: Config): TopologyDescription {
     metrics: c.topics.metrics,
     dlq: c.topics.dlq,
     late: c.topics.late ?? 'metrics-late',
-    metrics1m: c.topics.metrics1m ?? 'metrics-1m',
-    metrics1h: c.topics.metrics1h ?? 'metrics-1h',
     repartition: `${c.appId}-repartition`,
     alerts: c.topics.alerts ?? 'alerts',
     alertInput: `${c.appId}-alert-input`,
@@ -73,10 +64,9 @@ export function describeTopology(config: Config): TopologyDescription {
   const alerting = (c.alerts?.rules?.length ?? 0) > 0;
   const coPartitioned = c.input?.coPartitioned ?? true;
   const store = (name: string) => ({ name, changelog: `${c.appId}-${name}-changelog` });
-  const stores = [store('window-1m'), store('window-1h')];
-  const minute = c.windows?.minute ?? { sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 };
-  const hour = c.windows?.hour ?? { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 };
-  const windowDetail = (w: WindowShape) =>
+  const tiers = c.tiers ?? DEFAULT_TIERS;
+  const stores = tiers.map((t) => store(tierStore(t.name)));
+  const windowDetail = (w: TierConfig) =>
     `TimeWindows ${duration(w.sizeMs)}, grace ${duration(w.graceMs)}, suppress untilWindowCloses, ` +
     `allowed lateness ${duration(w.allowedLatenessMs)}`;
 
@@ -114,42 +104,34 @@ export function describeTopology(config: Config): TopologyDescription {
       name: 'watermark',
       kind: 'processor',
       stores: [],
-      next: ['window-1m'],
+      next: [tierStore((tiers[0] as TierConfig).name)],
       detail:
         `event time${coPartitioned ? '' : ' per partition and input partition'}, ` +
         `bounded out-of-orderness ${duration(c.windows?.outOfOrdernessMs ?? 5_000)}, ` +
         `idle partitions skipped after ${duration(c.windows?.idleTimeoutMs ?? 10_000)}`,
     },
-    {
-      name: 'window-1m',
-      kind: 'processor',
-      stores: ['window-1m'],
-      next: ['sink-topic-1m', 'sink-samples-1m', 'window-1h', 'sink-late'],
-      detail: windowDetail(minute),
-    },
-    { name: 'sink-topic-1m', kind: 'sink', topics: [topic.metrics1m], next: [] },
-    {
-      name: 'sink-samples-1m',
-      kind: 'sink',
-      tables: ['samples_1m'],
-      next: [],
-      detail: 'ClickHouse, idempotent',
-    },
-    {
-      name: 'window-1h',
-      kind: 'processor',
-      stores: ['window-1h'],
-      next: ['sink-topic-1h', 'sink-samples-1h', 'sink-late'],
-      detail: windowDetail(hour),
-    },
-    { name: 'sink-topic-1h', kind: 'sink', topics: [topic.metrics1h], next: [] },
-    {
-      name: 'sink-samples-1h',
-      kind: 'sink',
-      tables: ['samples_1h'],
-      next: [],
-      detail: 'ClickHouse, idempotent',
-    },
+    ...tiers.flatMap((tier): TopologyNode[] => [
+      {
+        name: tierStore(tier.name),
+        kind: 'processor',
+        stores: [tierStore(tier.name)],
+        next: [
+          `sink-topic-${tier.name}`,
+          `sink-samples-${tier.name}`,
+          ...tiers.filter((t) => t.from === tier.name).map((t) => tierStore(t.name)),
+          'sink-late',
+        ],
+        detail: windowDetail(tier),
+      },
+      { name: `sink-topic-${tier.name}`, kind: 'sink', topics: [tierTopic(c, tier)], next: [] },
+      {
+        name: `sink-samples-${tier.name}`,
+        kind: 'sink',
+        tables: [tierTable(tier.name)],
+        next: [],
+        detail: 'ClickHouse, idempotent',
+      },
+    ]),
     {
       name: 'sink-late',
       kind: 'sink',
@@ -254,8 +236,7 @@ export function describeTopology(config: Config): TopologyDescription {
         ? []
         : [{ name: topic.repartition, role: 'internal: samples partitioned by series id' }]),
       ...stores.map((s) => ({ name: s.changelog, role: `changelog of store ${s.name}, compacted` })),
-      { name: topic.metrics1m, role: 'output: 1m rollups' },
-      { name: topic.metrics1h, role: 'output: 1h rollups' },
+      ...tiers.map((t) => ({ name: tierTopic(c, t), role: `output: ${t.name} rollups` })),
       { name: topic.dlq, role: 'side output: dead letters' },
       { name: topic.late, role: 'side output: late samples' },
       ...(alerting
