@@ -116,7 +116,9 @@ type ExtAdd = (ext: number[], at: number, value: number) => void;
 type ExtMerge = (into: number[], from: readonly number[], at: number) => void;
 
 /** The registry's stateful aggregates flattened to arrays once: the per-sample loop reads no objects. */
-const EXT_ZERO: number[] = Array.from({ length: EXT_SLOTS }, () => 0);
+// Filled with a fraction, then zeroed: the array (and every slice of it) keeps V8's double
+// elements, so the first fractional value stored per window does not reallocate its storage.
+const EXT_ZERO: number[] = Array.from({ length: EXT_SLOTS }, () => 0.5).fill(0);
 const ADDS: ExtAdd[] = STATEFUL.flatMap(({ def }) => (def.add ? [def.add] : []));
 const ADD_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.add ? [at] : []));
 const MERGES: ExtMerge[] = STATEFUL.flatMap(({ def }) => (def.merge ? [def.merge] : []));
