@@ -17,7 +17,18 @@ export interface ApiAnswer {
   data: unknown;
   warnings?: string[];
   headers?: Record<string, string>;
+  /** The whole success envelope, serialized: sent as it is (a cached answer has only this). */
+  body?: string;
 }
+
+/** A whole query answer in the results cache: its envelope as sent, and its headers. */
+export interface CachedAnswer {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** What the results cache holds: chunks of range results, and whole answers. */
+export type Cached = ChunkResult | CachedAnswer;
 
 /** Who is asking: the tenant their bearer token selects (undefined with tenants off). */
 export interface Caller {
@@ -38,7 +49,7 @@ export class QueryApi {
       config: Config;
       store: SeriesStore;
       evaluator: PromqlEvaluator;
-      cache: ResultsCache<ChunkResult>;
+      cache: ResultsCache<Cached>;
       metrics: QueryMetrics;
       now: () => number;
       version: string;
@@ -88,16 +99,73 @@ export class QueryApi {
     const forced = sourceResolution(p, this.tierNames());
     const lookbackDeltaMs = lookbackDelta(p);
     this.deps.evaluator.check(expr);
-    const querier = this.querier(caller, now, forced, signal);
-    const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
-      lookbackDeltaMs,
-      deadlineMs: this.deadline(p),
-      signal,
+    const key = ['query', caller.tenant ?? '', forced ?? '', lookbackDeltaMs ?? 0, expr, time];
+    return this.throughCache(
+      key,
+      { startMs: time, endMs: time },
+      this.settledMs(now, forced),
+      now,
+      async () => {
+        const querier = this.querier(caller, now, forced, signal);
+        const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
+          lookbackDeltaMs,
+          deadlineMs: this.deadline(p),
+          signal,
+        });
+        return this.answer(data, querier.stats.sources, warnings, {
+          seriesRead: querier.stats.seriesRead,
+          samplesRead: querier.stats.samplesRead,
+        });
+      },
+    );
+  }
+
+  /**
+   * When every window a query at or before `settledMs` reads is final (see `cachedRange`):
+   * `now` less the settle time of the finest tier it may read (of the forced tier when forced).
+   */
+  private settledMs(nowMs: number, forced: SourceResolution | undefined): number {
+    // A forced tier reads its windows even before they are final (planTier skips the check).
+    return nowMs - settleOf(this.tierPolicy(nowMs, forced), forced);
+  }
+
+  /**
+   * A whole answer from the results cache, or computed and cached, serialized once: only when
+   * its newest instant is settled (a newer answer may still change), with the TTL of its data's
+   * age, dropped as chunks are when a window in its span is corrected. A repeated query (a
+   * dashboard's panel reloaded, the same link opened twice) is then answered without evaluation.
+   */
+  private async throughCache(
+    key: unknown[],
+    span: { startMs: number; endMs: number },
+    settledMs: number,
+    nowMs: number,
+    compute: () => Promise<ApiAnswer>,
+  ): Promise<ApiAnswer> {
+    const { cache } = this.deps;
+    const cacheable = cache.enabled && span.endMs <= settledMs;
+    const text = JSON.stringify(key);
+    const hit = cacheable ? cache.get(text, nowMs) : undefined;
+    if (hit && 'body' in hit)
+      return { data: undefined, body: hit.body, headers: { ...hit.headers, 'X-Results-Cache': 'hit' } };
+    const answer = await compute();
+    answer.body = JSON.stringify({
+      status: 'success',
+      data: answer.data,
+      ...(answer.warnings ? { warnings: answer.warnings } : {}),
     });
-    return this.answer(data, querier.stats.sources, warnings, {
-      seriesRead: querier.stats.seriesRead,
-      samplesRead: querier.stats.samplesRead,
-    });
+    if (cacheable) {
+      const value: CachedAnswer = { body: answer.body, headers: answer.headers ?? {} };
+      // Corrections of windows its ranges and lookback read reach back before its first instant.
+      cache.set(
+        text,
+        value,
+        { startMs: span.startMs - 86_400_000, endMs: span.endMs },
+        answer.body.length * 2 + 256,
+        nowMs,
+      );
+    }
+    return answer;
   }
 
   async queryRange(p: Params, caller: Caller, signal: AbortSignal): Promise<ApiAnswer> {
@@ -123,18 +191,53 @@ export class QueryApi {
     const lookbackDeltaMs = lookbackDelta(p);
     this.deps.evaluator.check(expr);
     const now = this.deps.now();
-    const policy = this.tierPolicy(now, forced);
+    const settledMs = this.settledMs(now, forced);
+    const key = [
+      'query_range',
+      caller.tenant ?? '',
+      forced ?? '',
+      lookbackDeltaMs ?? 0,
+      expr,
+      startMs,
+      endMs,
+      stepMs,
+    ];
+    return this.throughCache(key, { startMs, endMs }, settledMs, now, () =>
+      this.computeRange(
+        expr,
+        { startMs, endMs, stepMs },
+        forced,
+        lookbackDeltaMs,
+        caller,
+        now,
+        settledMs,
+        p,
+        signal,
+      ),
+    );
+  }
+
+  private async computeRange(
+    expr: string,
+    range: { startMs: number; endMs: number; stepMs: number },
+    forced: SourceResolution | undefined,
+    lookbackDeltaMs: number | undefined,
+    caller: Caller,
+    now: number,
+    settledMs: number,
+    p: Params,
+    signal: AbortSignal,
+  ): Promise<ApiAnswer> {
+    const { maxPoints } = this.deps.config.query;
     const answer = await cachedRange({
       evaluator: this.deps.evaluator,
       expr,
-      range: { startMs, endMs, stepMs },
+      range,
       keyPrefix: JSON.stringify([caller.tenant ?? '', forced ?? '', lookbackDeltaMs ?? 0]),
       cache: this.deps.cache,
       newQuerier: () => this.querier(caller, now, forced, signal),
       nowMs: now,
-      // A forced tier reads its windows even before they are final (planTier skips the check):
-      // a chunk is cached only once those are.
-      settledMs: now - settleOf(policy, forced),
+      settledMs,
       maxPoints,
       eval: { lookbackDeltaMs, deadlineMs: this.deadline(p), signal },
     });

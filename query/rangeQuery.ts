@@ -1,3 +1,4 @@
+import type { Cached } from './api.js';
 import type { EvalOptions, MatrixSeries, PromqlEvaluator } from './evaluator.js';
 import type { ClickHouseQuerier } from './querier.js';
 import { chunkLength, splitRange, type Chunk, type RangeSpec } from './rangeSplit.js';
@@ -35,7 +36,7 @@ export async function cachedRange(options: {
   range: RangeSpec;
   /** Everything besides the expression and step that changes the answer (tenant, forced tier, lookback). */
   keyPrefix: string;
-  cache: ResultsCache<ChunkResult>;
+  cache: ResultsCache<Cached>;
   newQuerier: () => ClickHouseQuerier;
   nowMs: number;
   settledMs: number;
@@ -101,7 +102,8 @@ export async function cachedRange(options: {
         continue;
       }
       const key = JSON.stringify([options.keyPrefix, expr, range.stepMs, chunk.startMs]);
-      const part = cache.get(key, options.nowMs);
+      const hit = cache.get(key, options.nowMs);
+      const part = hit && 'series' in hit ? hit : undefined;
       if (!part) {
         // One evaluation stays within the engine's points per series.
         const first = missing[0];
@@ -123,12 +125,12 @@ export async function cachedRange(options: {
     for (const s of part.sources) answer.sources.add(s);
     for (const w of part.warnings) if (!answer.warnings.includes(w)) answer.warnings.push(w);
     for (const series of part.series) {
-      const values = series.values.filter(([t]) => t >= startS && t <= endS);
+      const values = within(series.values, startS, endS);
       if (values.length === 0) continue;
       const key = labelsKey(series.metric);
       const joined = bySeries.get(key);
-      if (joined) joined.values.push(...values);
-      else bySeries.set(key, { metric: series.metric, values });
+      if (joined) for (const v of values) joined.values.push(v);
+      else bySeries.set(key, { metric: series.metric, values: [...values] });
     }
   }
   answer.result = [...bySeries.values()].sort((a, b) => compareLabels(a.metric, b.metric));
@@ -141,10 +143,29 @@ function cutChunk(whole: ChunkResult, chunk: Chunk): ChunkResult {
   const to = chunk.endMs / 1000;
   const series: MatrixSeries[] = [];
   for (const s of whole.series) {
-    const values = s.values.filter(([t]) => t >= from && t <= to);
+    const values = within(s.values, from, to);
     if (values.length > 0) series.push({ metric: s.metric, values });
   }
   return { series, sources: whole.sources, warnings: whole.warnings };
+}
+
+/** The points of `values` (in time order) at times in [from, to]: the array itself when all are. */
+function within(values: MatrixSeries['values'], from: number, to: number): MatrixSeries['values'] {
+  const lo = search(values, (t) => t >= from);
+  const hi = search(values, (t) => t > to);
+  return lo === 0 && hi === values.length ? values : values.slice(lo, hi);
+}
+
+/** The first index whose time passes `test` (false for all before it, true from it on). */
+function search(values: MatrixSeries['values'], test: (t: number) => boolean): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (test((values[mid] as MatrixSeries['values'][number])[0])) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 function labelsKey(labels: Record<string, string>): string {

@@ -102,6 +102,11 @@ export async function startQueryServer(options: {
       route.run(params, caller, signal),
     );
     for (const [k, v] of Object.entries(answer.headers ?? {})) res.setHeader(k, v);
+    if (answer.body !== undefined) {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(answer.body);
+      return endpoint;
+    }
     send(res, 200, {
       status: 'success',
       data: answer.data,

@@ -7,12 +7,11 @@ import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readOwner } from '../sql/owner.js';
 import { startAdminServer } from '../topology/adminServer.js';
-import { QueryApi } from './api.js';
+import { QueryApi, type Cached } from './api.js';
 import type { PromqlEvaluator } from './evaluator.js';
 import { queryMetrics, type QueryMetrics } from './metrics.js';
 import { startCorrectionFeed, type CorrectionFeed } from './corrections.js';
 import { ClickHouseQuerier } from './querier.js';
-import type { ChunkResult } from './rangeQuery.js';
 import { clientReader, ownerReader, type SqlReader } from './reader.js';
 import { ResultsCache } from './resultsCache.js';
 import { startQueryServer, type RequestHandler } from './server.js';
@@ -21,7 +20,7 @@ import { SeriesStore } from './store.js';
 export interface QueryService {
   url: string;
   store: SeriesStore;
-  cache: ResultsCache<ChunkResult>;
+  cache: ResultsCache<Cached>;
   metrics: QueryMetrics;
   /** Serves non-API paths (the chart page) with `handler`. */
   mount(handler: RequestHandler): void;
@@ -75,7 +74,7 @@ export async function startQueryService(options: {
   const now = options.now ?? Date.now;
   const metrics = queryMetrics();
   const store = new SeriesStore(reader);
-  const cache = new ResultsCache<ChunkResult>(config.query.cache, metrics.cache);
+  const cache = new ResultsCache<Cached>(config.query.cache, metrics.cache);
   const api = new QueryApi({
     config,
     store,

@@ -281,10 +281,10 @@ export class SeriesStore {
       const values: number[] = [];
       for (let k = 4; k < row.length - 1; k++) values.push(parseFloat64(row[k] as string));
       at.set(Number(row[1]), { windows: Number(row[2]), count: Number(row[3]), values });
-      read.set(id, Number(row[row.length - 1]));
+      read.set(id, (read.get(id) ?? 0) + Number(row[row.length - 1]));
     }
     let windowsRead = 0;
-    for (const n of read.values()) windowsRead += n;
+    for (const n of read.values()) windowsRead += Math.round(n);
     if (windowsRead > maxRows)
       throw limitExceeded('query.maxSamples', maxRows, `windows read from samples_${plan.tier}`);
     return { rows, windowsRead };

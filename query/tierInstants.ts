@@ -53,10 +53,12 @@ function aggregates(req: RangeFunctionRequest, plan: TierPlan): string[] {
 }
 
 /**
- * The statement: window versions collapsed by the highest `count` (what FINAL of the
- * ReplacingMergeTree(count) keeps, but composable with the aggregation), each window joined to
- * the instants whose range holds it, then grouped by series and instant index `i`. Columns:
- * series id, i, windows, count, the function's aggregates, windows read for the series.
+ * The statement: the windows of the final versions (FINAL of the ReplacingMergeTree(count);
+ * free on a partition that is one merged part, as every closed partition becomes, with
+ * `do_not_merge_across_partitions_select_final`), each joined to the instants whose range holds
+ * it, then grouped by series and instant index `i`. Window functions (a window's predecessor)
+ * only for the functions that need them. Columns: series id, i, windows, count, the function's
+ * aggregates, and the windows read (each window weighs 1 / the instants it joins).
  */
 export function instantsSql(
   table: string,
@@ -64,10 +66,8 @@ export function instantsSql(
   plan: TierPlan,
   timeFilter: string,
 ): string {
-  const collapsed = plan.columns
-    .filter((c) => c !== 'count')
-    .map((c) => `argMax(\`${c}\`, \`count\`) AS w_${c}`);
-  const columnNames = plan.columns.filter((c) => c !== 'count').map((c) => `w_${c}`);
+  const columns = plan.columns.filter((c) => c !== 'count');
+  const selected = columns.map((c) => `\`${c}\` AS w_${c}`);
   // Instant i (t = first + i·step) holds window s when t in (s, s+range] (exact: starts in
   // [t-range, t)); else when t in [s+size, s+size+range) (starts in [⌊(t-range)/size⌋, ⌊t/size⌋)).
   const bounds = plan.exact
@@ -77,27 +77,34 @@ export function instantsSql(
        toInt64(ceil((start + {size:Int64} + {range:Int64} - {first:Int64}) / {step:Int64})) - 1 AS hi`;
   const previous = (expr: string, fallback: string) =>
     `lagInFrame(${expr}, 1, ${fallback}) OVER (PARTITION BY series_id ORDER BY start ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)`;
-  const jump =
-    req.func === 'rate' || req.func === 'increase'
-      ? `, if(w_first >= ${previous('w_last', 'toFloat64(0)')}, w_first - ${previous('w_last', 'toFloat64(0)')}, w_first) AS jump`
-      : '';
-  return `SELECT toString(series_id), i, count(), sum(c), ${[...aggregates(req, plan), 'any(total)'].join(', ')}
+  const aggs = aggregates(req, plan);
+  const needsHead = aggs.some((a) => a.includes('prev_hi'));
+  const counter = req.func === 'rate' || req.func === 'increase';
+  const derived = [
+    ...(needsHead ? [`${previous('hi', 'toInt64(-1)')} AS prev_hi`] : []),
+    ...(counter
+      ? [
+          `if(w_first >= ${previous('w_last', 'toFloat64(0)')}, w_first - ${previous('w_last', 'toFloat64(0)')}, w_first) AS jump`,
+        ]
+      : []),
+  ];
+  const from = 'toUInt32(greatest(lo, 0))';
+  const to = 'toUInt32(greatest(least(hi, {n:Int64} - 1) + 1, greatest(lo, 0)))';
+  return `SELECT toString(series_id), i, count(), sum(c), ${[...aggs, 'sum(weight)'].join(', ')}
     FROM (
-      SELECT *, arrayJoin(range(toUInt32(greatest(lo, 0)), toUInt32(greatest(least(hi, {n:Int64} - 1) + 1, greatest(lo, 0))))) AS i
+      SELECT *, arrayJoin(range(${from}, ${to})) AS i, 1 / (${to} - ${from}) AS weight
       FROM (
-        SELECT series_id, start, c, ${[...columnNames].join(', ')}${columnNames.length ? ', ' : ''}${bounds},
-          ${previous('hi', 'toInt64(-1)')} AS prev_hi,
-          count() OVER (PARTITION BY series_id) AS total${jump}
+        SELECT *${derived.length ? ', ' : ''}${derived.join(', ')}
         FROM (
-          SELECT series_id, toUnixTimestamp64Milli(ts) AS start, max(\`count\`) AS c${collapsed.length ? ', ' : ''}${collapsed.join(', ')}
-          FROM ${table}
+          SELECT series_id, toUnixTimestamp64Milli(ts) AS start, \`count\` AS c${selected.length ? ', ' : ''}${selected.join(', ')}, ${bounds}
+          FROM ${table} FINAL
           WHERE ${timeFilter}
-          GROUP BY series_id, ts
-          HAVING c > 0
         )
+        WHERE c > 0
       )
     )
-    GROUP BY series_id, i`;
+    GROUP BY series_id, i
+    SETTINGS do_not_merge_across_partitions_select_final = 1`;
 }
 
 /** One instant's aggregates as read (numbers; NaN where ClickHouse gave none). */

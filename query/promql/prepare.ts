@@ -167,13 +167,15 @@ export async function prefetch(
       });
       if (!result) return;
       const byTime = new Map<number, Sample[]>();
+      // One label object per series for every instant: the evaluator keys series by its identity.
+      const metrics = result.series.map((s) => dropMetricName(Object.freeze({ ...s.labels })));
       c.times.forEach((time, i) => {
         const samples: Sample[] = [];
-        for (const s of result.series) {
+        result.series.forEach((s, k) => {
           const value = s.values[i];
-          if (value === undefined || Number.isNaN(value)) continue;
-          samples.push({ metric: dropMetricName(Object.freeze({ ...s.labels })), value, t: time });
-        }
+          if (value === undefined || Number.isNaN(value)) return;
+          samples.push({ metric: metrics[k] as Sample['metric'], value, t: time });
+        });
         byTime.set(time, samples);
       });
       precomputed.set(c.call, byTime);

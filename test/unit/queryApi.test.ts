@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigInput } from '../../core/config.js';
-import { QueryApi } from '../../query/api.js';
+import { QueryApi, type Cached } from '../../query/api.js';
 import type { ApiError } from '../../query/errors.js';
 import { queryMetrics } from '../../query/metrics.js';
 import { Params } from '../../query/params.js';
 import { promqlEvaluator } from '../../query/promqlEvaluator.js';
-import type { ChunkResult } from '../../query/rangeQuery.js';
 import { ResultsCache } from '../../query/resultsCache.js';
 import type { SeriesStore } from '../../query/store.js';
 
@@ -24,7 +23,7 @@ function apiOf(
     config,
     store: store as SeriesStore,
     evaluator: promqlEvaluator({ maxSamples: config.query.maxSamples, maxPoints: config.query.maxPoints }),
-    cache: new ResultsCache<ChunkResult>(config.query.cache, metrics.cache),
+    cache: new ResultsCache<Cached>(config.query.cache, metrics.cache),
     metrics,
     now,
     version: 'test',
@@ -97,10 +96,12 @@ describe('results cache and the forced 1h tier', () => {
   const nowMs = (hourS + 3540 + 300) * 1000;
   const range = (extra: Record<string, string>) =>
     params({ query: 'vector(1)', start: String(hourS), end: String(hourS + 3540), step: '60', ...extra });
+  // The second request ends a step earlier: another answer, the same chunk.
   const cachedOnSecondAsk = async (extra: Record<string, string>) => {
     const api = apiOf({}, {}, () => nowMs);
     await api.queryRange(range(extra), {}, signal);
-    const again = await api.queryRange(range(extra), {}, signal);
+    const again = await api.queryRange(range({ end: String(hourS + 3480), ...extra }), {}, signal);
+    expect(again.headers?.['X-Results-Cache']).toBeUndefined();
     return (again.data as { stats: { chunksCached: number } }).stats.chunksCached;
   };
 
@@ -110,6 +111,48 @@ describe('results cache and the forced 1h tier', () => {
 
   it('does not cache a chunk whose hour windows may still change when the 1h tier is forced', async () => {
     expect(await cachedOnSecondAsk({ max_source_resolution: '1h' })).toBe(0);
+  });
+});
+
+describe('whole answers in the results cache', () => {
+  const hourS = 1_699_999_200;
+  const settledNow = (hourS + 3540 + 300) * 1000;
+  const instant = (time: number) => params({ query: 'vector(time())', time: String(time) });
+  const asked = async (api: QueryApi, time: number) => {
+    const answer = await api.query(instant(time), {}, signal);
+    return { hit: answer.headers?.['X-Results-Cache'] === 'hit', body: answer.body };
+  };
+
+  it('answers a repeated settled query from the cache, with the same envelope', async () => {
+    const api = apiOf({}, {}, () => settledNow);
+    const first = await asked(api, hourS);
+    const second = await asked(api, hourS);
+    expect(first.hit).toBe(false);
+    expect(second).toEqual({ hit: true, body: first.body });
+    expect(JSON.parse(second.body ?? '')).toMatchObject({
+      status: 'success',
+      data: { resultType: 'vector', result: [{ metric: {}, value: [hourS, String(hourS)] }] },
+    });
+  });
+
+  it('recomputes an answer whose newest instant is not settled yet', async () => {
+    const api = apiOf({}, {}, () => settledNow);
+    const recent = settledNow / 1000 - 60;
+    await asked(api, recent);
+    expect((await asked(api, recent)).hit).toBe(false);
+  });
+
+  it('caches nothing when the cache is off', async () => {
+    const api = apiOf({ cache: { maxBytes: 0 } }, {}, () => settledNow);
+    await asked(api, hourS);
+    expect((await asked(api, hourS)).hit).toBe(false);
+  });
+
+  it('keeps answers of different tenants apart', async () => {
+    const api = apiOf({}, {}, () => settledNow);
+    await api.query(instant(hourS), { tenant: 'a' }, signal);
+    const other = await api.query(instant(hourS), { tenant: 'b' }, signal);
+    expect(other.headers?.['X-Results-Cache']).toBeUndefined();
   });
 });
 
