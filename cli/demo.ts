@@ -182,7 +182,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const progress = setInterval(() => {
     say(
       `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · ` +
-        `window results 1m ${stats.rollups['1m']} 1h ${stats.rollups['1h']} · dead-lettered ${stats.deadLettered} · late ${stats.late}`,
+        `window results ${config.tiers.map((t) => `${t.name} ${stats.rollups[t.name] ?? 0}`).join(' ')} · dead-lettered ${stats.deadLettered} · late ${stats.late}`,
     );
   }, 2000);
 
