@@ -23,6 +23,7 @@ import { runPipeline } from '../topology/run.js';
 import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { configWithServices, type GlobalOptions } from './context.js';
 import { startDemoAgents } from './demoAgents.js';
+import { tierTable } from '../core/tiers.js';
 
 /** Simulated application hosts that push through the collector with the SDK. */
 const AGENT_HOSTS = 10;
@@ -106,7 +107,7 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
     const summary = await demo(config, flags);
     console.log(
       `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series, ` +
-        `${summary.stored['1m']} 1-minute and ${summary.stored['1h']} 1-hour aggregates; ${summary.late} late samples; ` +
+        `${config.tiers.map((t) => `${summary.tiers[t.name] ?? 0} ${t.name}`).join(', ')} window aggregates; ${summary.late} late samples; ` +
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
         `the collector took ${summary.collector.accepted} samples from SDK agents and refused ${summary.collector.rejected}; ` +
         `${summary.alerts.firing} alerts fired and ${summary.alerts.resolved} resolved, ${summary.notifications} webhook notifications; ` +
@@ -150,7 +151,9 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
 
 interface Summary {
   produced: number;
-  stored: { raw: number; '1m': number; '1h': number };
+  stored: { raw: number };
+  /** Rows per tier table, by tier name. */
+  tiers: Record<string, number>;
   series: number;
   dlq: number;
   late: number;
@@ -262,8 +265,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   let alerts = { firing: 0, resolved: 0 };
   let timeline: string[] = [];
   let series = 0;
-  let minute = 0;
-  let hour = 0;
+  const tierRows: Record<string, number> = {};
   let queried = 0;
   let service: QueryService | undefined;
   let serving: Summary['serving'];
@@ -294,15 +296,16 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
         if (service)
           queried = await askService(service.url, dataStart, Date.now(), flags.history > 0 ? 300 : 15);
         const db = `\`${ch.database}\``;
-        const [row] = await queryRows<{ raw: string; series: string; m: string; h: string }>(
+        const [row] = await queryRows<Record<string, string>>(
           ch,
-          `SELECT (SELECT count() FROM ${db}.samples) AS raw, (SELECT uniqExact(series_id) FROM ${db}.series) AS series,
-                  (SELECT count() FROM ${db}.samples_1m FINAL) AS m, (SELECT count() FROM ${db}.samples_1h FINAL) AS h`,
+          `SELECT (SELECT count() FROM ${db}.samples) AS raw, (SELECT uniqExact(series_id) FROM ${db}.series) AS series` +
+            config.tiers
+              .map((t, i) => `, (SELECT count() FROM ${db}.${tierTable(t.name)} FINAL) AS tier${i}`)
+              .join(''),
         );
         raw = Number(row?.raw ?? 0);
         series = Number(row?.series ?? 0);
-        minute = Number(row?.m ?? 0);
-        hour = Number(row?.h ?? 0);
+        config.tiers.forEach((t, i) => (tierRows[t.name] = Number(row?.[`tier${i}`] ?? 0)));
         const events = await queryRows<{
           rule: string;
           state: string;
@@ -340,7 +343,8 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   say(`done in ${Math.round((Date.now() - began) / 1000)}s`);
   return {
     produced,
-    stored: { raw, '1m': minute, '1h': hour },
+    stored: { raw },
+    tiers: tierRows,
     series,
     dlq: stats.deadLettered,
     late: stats.late,
