@@ -11,7 +11,7 @@
  *
  * The method and its limits are in bench/README.md.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { messageOf } from '../core/errors.js';
@@ -29,6 +29,7 @@ import {
   type CollectorBenchResult,
 } from './collectorRun.js';
 import { floorRun } from './floor.js';
+import { formatKstreams, kstreamsComparison } from './kstreams.js';
 import { latencyRun } from './latency.js';
 import { queryBench, type QueryBenchResult } from './query.js';
 import { formatQueryBench } from './queryReport.js';
@@ -67,9 +68,15 @@ export interface BenchFlags {
   queryFilter?: string;
   /** A query data set kept by an earlier `--keep` run: no seeding. */
   queryData?: string;
+  /** Only the comparison with the Kafka Streams job (bench/kstreams.ts). */
+  kstreams?: boolean;
+  /** Runs of each side in that comparison, alternating. */
+  kstreamsRounds: number;
 }
 
 const RUNS = ['batched', 'unbatched', 'latency', 'floor', ...Object.values(COLLECTOR_RUNS)] as const;
+/** Every run of `--kstreams` is named `kstreams…` (bench/kstreams.ts). */
+const KSTREAMS_RUNS = 'kstreams';
 const LATENCY_RATE_CAP = 200_000;
 /** produceSynthetic's default: event time between two samples of a series in the throughput runs. */
 const THROUGHPUT_INTERVAL_MS = 10_000;
@@ -141,6 +148,12 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         return;
       }
       const workload = { series: flags.series, samples: flags.samples, seed: flags.seed };
+      if (flags.kstreams) {
+        const comparison = await kstreamsComparison(ctx, workload, flags.kstreamsRounds);
+        console.log(formatKstreams(comparison));
+        if (flags.json) console.log(JSON.stringify({ kstreams: comparison, machine: machine(loadAtStart) }));
+        return;
+      }
       const batched = await throughputRun(ctx, workload, 'batched', 100, flags.cpuProf ?? false);
       const unbatched = await throughputRun(ctx, workload, 'unbatched', 1, false);
       const floor = flags.floor
@@ -278,6 +291,8 @@ async function removeRunData(ctx: BenchContext, ownKafka: boolean): Promise<void
         const topics = names
           .flatMap((t) => [t, `${t}-dlq`, `${t}-late`, `${t}-1m`, `${t}-1h`, `${t}-1m-floor`])
           .filter((t) => existing.has(t));
+        // The Kafka Streams job's internal topics (changelogs, suppress buffers) are named by its appId.
+        topics.push(...[...existing].filter((t) => t.startsWith(`bench-${ctx.benchId}-${KSTREAMS_RUNS}`)));
         if (topics.length > 0) await admin.deleteTopics({ topics });
       } finally {
         await admin.disconnect();
@@ -297,6 +312,11 @@ async function removeRunData(ctx: BenchContext, ownKafka: boolean): Promise<void
   }
   for (const run of RUNS)
     rmSync(join(BENCH_DIR, ctx.benchId, run, 'clickhouse'), { recursive: true, force: true });
+  const runDirs = existsSync(join(BENCH_DIR, ctx.benchId)) ? readdirSync(join(BENCH_DIR, ctx.benchId)) : [];
+  for (const run of runDirs.filter((dir) => dir.startsWith(KSTREAMS_RUNS))) {
+    rmSync(join(BENCH_DIR, ctx.benchId, run, 'clickhouse'), { recursive: true, force: true });
+    rmSync(join(BENCH_DIR, ctx.benchId, run, 'state'), { recursive: true, force: true });
+  }
 }
 
 function machine(loadAtStart: number): Machine {

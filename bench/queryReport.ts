@@ -77,7 +77,7 @@ export function formatQueryBench(r: QueryBenchResult): string {
     `Times: request to the last byte of the answer, one keep-alive connection, p50 / p99 over ${r.reps} runs (the slowest, with`,
     'so few), fewer (n in the JSON) once a side spent 20 s on a phase of one query.',
     'Cold: each run a query text neither side has seen (a distinct trailing PromQL comment): no results cache answers it.',
-    'Warm: the query itself again after one run that fills the cache. Only range queries are cached by the service.',
+    'Warm: the query itself again after one run that fills the cache. The service answers it from its results cache (whole settled answers, instant ones too), Prometheus has none.',
     ...(r.serviceCrashes > 0
       ? [`! the query service exited ${r.serviceCrashes} time(s) on its own and was restarted`]
       : []),

@@ -188,7 +188,7 @@ export function startTopologyProcess(
 }
 
 /** Peak resident memory (VmHWM, which the kernel keeps, or VmRSS) and CPU seconds of a process. */
-function readUsage(pid: number): { peakRssBytes: number; cpuSeconds: number } | undefined {
+export function readUsage(pid: number): { peakRssBytes: number; cpuSeconds: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);

@@ -31,6 +31,8 @@ export function runWorkspace(
   benchId: string,
   name: string,
   outOfOrdernessMs: number,
+  /** An input topic shared with other runs instead of the run's own. */
+  input?: string,
 ): RunWorkspace {
   const dir = resolve(BENCH_DIR, benchId, name);
   rmSync(dir, { recursive: true, force: true });
@@ -41,7 +43,7 @@ export function runWorkspace(
     appId: prefix,
     topics: {
       ...base.topics,
-      metrics: prefix,
+      metrics: input ?? prefix,
       dlq: `${prefix}-dlq`,
       late: `${prefix}-late`,
     },

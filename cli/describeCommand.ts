@@ -1,5 +1,6 @@
 import type { Config } from '../core/config.js';
-import { describeTopology, renderMermaid, renderText } from '../topology/describe.js';
+import { describeTopology } from '../topology/graph.js';
+import { renderMermaid, renderText } from '../streams/describe.js';
 
 export const DESCRIBE_FORMATS = ['text', 'mermaid', 'both'] as const;
 export type DescribeFormat = (typeof DESCRIBE_FORMATS)[number];

@@ -296,6 +296,16 @@ program
   .option('--query-data <dir>', 'run the query part on a data set kept by an earlier --keep run (no seeding)')
   .option('--query-filter <text>', 'only the queries whose id contains this text (e.g. 90d, all.range)')
   .option('--query-reps <n>', 'runs of each query per side, cold and warm', int('query-reps', 1), 5)
+  .option(
+    '--kstreams',
+    'only the comparison with the same job as a Kafka Streams application (bench/kstreams, built with Maven)',
+  )
+  .option(
+    '--kstreams-rounds <n>',
+    'runs of each side in that comparison, alternating',
+    int('kstreams-rounds', 1),
+    2,
+  )
   .option('--json', 'print a JSON summary as the last line')
   .action(async (o: import('../bench/bench.js').BenchFlags) => {
     const { benchCommand } = await import('../bench/bench.js');

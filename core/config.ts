@@ -317,9 +317,23 @@ export const ConfigSchema = z
           .describe(
             "The embedded engine's data folder. One process holds it; `metrics-pipeline sql` reaches it meanwhile through that process's admin server.",
           ),
+        compactQuietMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(600_000)
+          .describe(
+            'A tier partition (a day of 1m rows, a month of 1h rows) that no insert touched for this long is merged into one part (`OPTIMIZE … FINAL`) by the process that writes the tiers, so that queries read it without merging; checked every half of it (at least each minute). 0: never.',
+          ),
       })
       .strict()
-      .default({ user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' })
+      .default({
+        user: 'default',
+        password: '',
+        database: 'metrics',
+        path: '.data/clickhouse',
+        compactQuietMs: 600_000,
+      })
       .describe('Where the tables are: a ClickHouse server, or the embedded engine.'),
     topics: z
       .object({

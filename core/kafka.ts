@@ -117,6 +117,9 @@ export async function committedToEnd(
   });
 }
 
+/** What sends records: a Kafka producer, or the test driver's in-memory topics. */
+export type RecordProducer = Pick<Producer, 'send'>;
+
 /** Most bytes of record values and keys sent in one produce request (brokers refuse batches over 1 MiB by default). */
 const MAX_SEND_BYTES = 512 * 1024;
 /**
@@ -131,7 +134,7 @@ const MAX_SEND_RECORDS = 1000;
  * all in-sync replicas before the next, retrying failures (`attempts` in all, default 8).
  */
 export async function sendAll(
-  producer: Producer,
+  producer: RecordProducer,
   topic: string,
   messages: Message[],
   options: { attempts?: number } = {},

@@ -30,3 +30,16 @@ export function sourceTier(tiers: ReadonlyArray<TierConfig>, tier: TierConfig): 
 export function correctableMs(tier: TierConfig): number {
   return tier.sizeMs + tier.graceMs + tier.allowedLatenessMs;
 }
+
+/** The configured tier named `name`; an error when there is none. */
+export function namedTier(config: Pick<Config, 'tiers'>, name: string): TierConfig {
+  const tier = config.tiers.find((t) => t.name === name);
+  if (!tier)
+    throw new Error(`tier ${name} is not configured (tiers: ${config.tiers.map((t) => t.name).join(', ')})`);
+  return tier;
+}
+
+/** The topic of the configured tier named `name`. */
+export function namedTierTopic(config: Pick<Config, 'tiers' | 'topics'>, name: string): string {
+  return tierTopic(config, namedTier(config, name));
+}

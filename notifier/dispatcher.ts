@@ -2,7 +2,7 @@ import type { Logger } from '../core/log.js';
 import { messageOf } from '../core/errors.js';
 import type { AlertEvent } from '../schemas/index.js';
 import { ChangelogStore, type ChangelogEntry, type StoreCodec } from '../topology/stateStore.js';
-import type { Clock, Timer } from './clock.js';
+import type { Clock, Timer } from '../streams/clock.js';
 import { NEVER_NOTIFIED, needsUpdate, type LogEntry } from './dedup.js';
 import { inhibitingRule, type InhibitCandidate, type InhibitRule } from './inhibit.js';
 import {

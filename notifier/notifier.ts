@@ -8,7 +8,7 @@ import { Registry } from '../schemas/registry.js';
 import { startAdminServer } from '../topology/adminServer.js';
 import { AlertCodec } from './alertCodec.js';
 import { consumeAlerts, oldestTakesAll } from './alertSource.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../streams/clock.js';
 import type { NotifierConfig } from './config.js';
 import { deliverWithRetries } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';

@@ -90,10 +90,13 @@ export function instantsSql(
   ];
   const from = 'toUInt32(greatest(lo, 0))';
   const to = 'toUInt32(greatest(least(hi, {n:Int64} - 1) + 1, greatest(lo, 0)))';
+  // A step of the range or more puts a window under one instant at most: no array per window.
+  const joined = oneInstantEach(req, plan)
+    ? `SELECT *, lo AS i, 1 AS weight FROM (`
+    : `SELECT *, arrayJoin(range(${from}, ${to})) AS i, 1 / (${to} - ${from}) AS weight FROM (`;
   return `SELECT toString(series_id), i, count(), sum(c), ${[...aggs, 'sum(weight)'].join(', ')}
     FROM (
-      SELECT *, arrayJoin(range(${from}, ${to})) AS i, 1 / (${to} - ${from}) AS weight
-      FROM (
+      ${joined}
         SELECT *${derived.length ? ', ' : ''}${derived.join(', ')}
         FROM (
           SELECT series_id, toUnixTimestamp64Milli(ts) AS start, \`count\` AS c${selected.length ? ', ' : ''}${selected.join(', ')}, ${bounds}
@@ -102,9 +105,20 @@ export function instantsSql(
         )
         WHERE c > 0
       )
+      ${oneInstantEach(req, plan) ? 'WHERE lo <= hi AND lo >= 0 AND lo < {n:Int64}' : ''}
     )
     GROUP BY series_id, i
     SETTINGS do_not_merge_across_partitions_select_final = 1`;
+}
+
+/**
+ * Whether each window falls under one instant at most (lo = hi, or none when lo > hi): exact
+ * windows (starts in [t-range, t)) at a step of the range or more.
+ */
+function oneInstantEach(req: RangeFunctionRequest, plan: TierPlan): boolean {
+  // One instant is evaluated on a grid of step 1 (see instantGrid): the general join then.
+  if (req.times.length < 2) return false;
+  return plan.exact && (req.times[1] as number) - (req.times[0] as number) >= req.rangeMs;
 }
 
 /** One instant's aggregates as read (numbers; NaN where ClickHouse gave none). */

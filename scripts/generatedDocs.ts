@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { loadConfig } from '../core/config.js';
 import { avscText, rollupBatchRecordSchema, rollupRecordSchema } from '../schemas/rollupSchema.js';
-import { describeTopology, renderMermaid, renderText } from '../topology/describe.js';
+import { describeTopology } from '../topology/graph.js';
+import { renderMermaid, renderText } from '../streams/describe.js';
 import { renderConfigReference } from './configReference.js';
 
 /** The command that rewrites the generated parts; failures name it. */

@@ -26,7 +26,9 @@ export interface ClickHouse {
  * otherwise the embedded engine (chDB) with its data under `path`. The embedded engine admits
  * one process per data folder; see `sql/` for how other processes query it meanwhile.
  */
-export async function openClickHouse(config: Config['clickhouse']): Promise<ClickHouse> {
+export async function openClickHouse(
+  config: Omit<Config['clickhouse'], 'compactQuietMs'>,
+): Promise<ClickHouse> {
   const settings = {
     date_time_output_format: 'iso' as const,
     output_format_json_quote_64bit_integers: 1 as const,

@@ -1,6 +1,6 @@
-import type { IHeaders, Message, Producer } from 'kafkajs';
+import type { IHeaders, Message } from 'kafkajs';
 import type { Rejected } from '../core/records.js';
-import { sendAll } from '../core/kafka.js';
+import { sendAll, type RecordProducer } from '../core/kafka.js';
 
 /** Headers a dead-lettered record carries besides its original ones. */
 export const DLQ_HEADERS = {
@@ -16,7 +16,7 @@ export const DLQ_HEADERS = {
  * plus the reason and where they came from. Resolves once the broker has them (acks = all).
  */
 export async function sendToDeadLetter(
-  producer: Producer,
+  producer: RecordProducer,
   topic: string,
   rejects: Rejected[],
 ): Promise<void> {

@@ -1,5 +1,4 @@
-import type { Producer } from 'kafkajs';
-import { sendAll } from '../core/kafka.js';
+import { sendAll, type RecordProducer } from '../core/kafka.js';
 import { batchType, frame } from '../schemas/index.js';
 import type { LateSample } from '../topology/windowStage.js';
 
@@ -12,7 +11,7 @@ export const LATE_REASON_HEADER = 'late.reason';
  * and the source position in headers. They are stored raw all the same; only the windows miss them.
  */
 export async function sendLate(
-  producer: Producer,
+  producer: RecordProducer,
   topic: string,
   schemaId: number,
   late: LateSample[],

@@ -1,5 +1,4 @@
-import type { Producer } from 'kafkajs';
-import { sendAll } from '../core/kafka.js';
+import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { ProcessedBatch } from '../core/records.js';
 import { encodeOrigins, repartitionRecords, REPARTITION_HEADERS } from '../core/repartition.js';
 import { batchType, frame } from '../schemas/index.js';
@@ -17,7 +16,7 @@ export function repartitionTopic(appId: string): string {
  * = all); records bound for one partition from one input partition keep their order.
  */
 export async function sendRepartitioned(
-  producer: Producer,
+  producer: RecordProducer,
   target: { topic: string; partitions: number; schemaId: number },
   batches: ReadonlyArray<ProcessedBatch>,
 ): Promise<number> {

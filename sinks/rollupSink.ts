@@ -1,10 +1,10 @@
-import type { Message, Producer } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import type { Aggregate } from '../core/aggregate.js';
 import { AGGREGATES, stateOffset, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { tierTable } from '../core/tiers.js';
-import { sendAll } from '../core/kafka.js';
+import { sendAll, type RecordProducer } from '../core/kafka.js';
 import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { SeriesMeta } from '../topology/tasks.js';
@@ -85,7 +85,7 @@ export class RollupSink {
   constructor(
     /** Without ClickHouse, results go to the topics only (a loader stores them). */
     private readonly ch: ClickHouse | undefined,
-    private readonly producer: Producer,
+    private readonly producer: RecordProducer,
     /** The configured tiers, finest first. */
     private readonly tiers: ReadonlyArray<TierOutput>,
   ) {

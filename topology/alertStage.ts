@@ -11,13 +11,16 @@ import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, Rejected } from '../core/records.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
-import { WatermarkTracker } from '../operators/withWatermarks.js';
 import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
 import { readChangelogs } from './changelogReader.js';
 import { ChangelogStore, type ChangelogEntry } from './stateStore.js';
+import { AlertTask } from '../streams/alertTask.js';
+import { every, systemClock, type Clock } from '../streams/clock.js';
+import type { Wiring } from '../streams/topologyBuilder.js';
+import { NODE } from './graph.js';
 
 /** The internal topic that carries the samples the rules select to the alert stage: one partition. */
 export function alertInputTopic(appId: string): string {
@@ -96,9 +99,8 @@ const CHECKPOINT_KEY = '__checkpoint';
 interface Owned {
   /** Transactional, with one id per appId: a new owner fences a previous one that still runs. */
   producer: Producer;
-  engine: AlertEngine;
+  task: AlertTask;
   store: EngineStore;
-  tracker: WatermarkTracker;
 }
 
 export interface AlertStageStats {
@@ -138,8 +140,15 @@ export async function startAlertStage(deps: {
   rules: RuleSet;
   metrics: TopologyMetrics;
   log: Logger;
+  /** Wall-clock time: the evaluation ticks, idleness, and event time when nothing arrives (default: the system's). */
+  clock?: Clock;
+  /** Records the alert sub-topology's nodes and edges as built. */
+  wiring?: Wiring;
 }): Promise<RunningAlertStage> {
   const { config, kafka, registry, rules, metrics, log } = deps;
+  const clock = deps.clock ?? systemClock;
+  deps.wiring?.connect(NODE.alertInputSource, NODE.alertRules);
+  deps.wiring?.connect(NODE.alertRules, NODE.sinkAlerts);
   const input = alertInputTopic(config.appId);
   const changelog = alertChangelogTopic(config.appId);
   const groupId = `${config.appId}-alerts`;
@@ -178,7 +187,7 @@ export async function startAlertStage(deps: {
   };
 
   const restore = async (): Promise<Owned> => {
-    const started = Date.now();
+    const started = clock.now();
     // Connecting fences a previous owner's producer and aborts its open transaction, so the
     // changelog read next ends with the last committed transaction.
     const producer = kafka.producer({
@@ -201,32 +210,29 @@ export async function startAlertStage(deps: {
     const last = entries.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
     store.restore(entries.filter((e) => e.key !== CHECKPOINT_KEY));
     store.changes(); // restored, not changed
-    const tracker = new WatermarkTracker({
-      outOfOrdernessMs: config.windows.outOfOrdernessMs,
-      idleTimeoutMs: config.windows.idleTimeoutMs,
-    });
     const checkpoint = entries[last]?.value
       ? (JSON.parse(entries[last].value.toString()) as Checkpoint)
       : undefined;
-    // Every input partition holds the watermark back until it shows samples or turns idle: the
-    // first to show some must not run the rules past the others' samples.
-    for (let p = 0; p < inputPartitions; p++) tracker.restore(p, Number.NEGATIVE_INFINITY);
-    for (const [p, maxTimestamp] of Object.entries(checkpoint?.channels ?? {}))
-      tracker.restore(Number(p), maxTimestamp);
-    const engine = new AlertEngine(rules, {
+    const task = new AlertTask({
+      rules,
       store,
+      clock,
+      inputPartitions,
+      outOfOrdernessMs: config.windows.outOfOrdernessMs,
+      idleTimeoutMs: config.windows.idleTimeoutMs,
+      restored: checkpoint?.channels,
       // As in Prometheus: the rule's alerts stay as they were; the next evaluation tries again.
-      onError: (rule, error) =>
+      onRuleError: (rule, error) =>
         log.warn(
           { rule: rule.name, group: rule.group, error: error.message },
           'alert rule evaluation failed',
         ),
     });
     log.info(
-      { entries: store.size, ...engine.activeCounts(), ms: Date.now() - started },
+      { entries: store.size, ...task.engine.activeCounts(), ms: clock.now() - started },
       'alert state restored',
     );
-    return { producer, engine, store, tracker };
+    return { producer, task, store };
   };
 
   /** The state, restored first if needed; undefined while this instance does not own the input. */
@@ -246,7 +252,7 @@ export async function startAlertStage(deps: {
   ): Promise<void> => {
     const changes = own.store.changes();
     if (events.length === 0 && changes.length === 0 && offset === undefined) return;
-    const checkpoint: Checkpoint = { channels: Object.fromEntries(own.tracker.partitions()) };
+    const checkpoint: Checkpoint = { channels: own.task.channels() };
     changes.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(checkpoint)) });
     const alertMessages: Message[] = events.map((e) => ({
       key: e.fingerprint,
@@ -291,7 +297,7 @@ export async function startAlertStage(deps: {
         'alert',
       );
     }
-    const active = own.engine.activeCounts();
+    const active = own.task.engine.activeCounts();
     metrics.alertsActive.set({ state: 'pending' }, active.pending);
     metrics.alertsActive.set({ state: 'firing' }, active.firing);
   };
@@ -349,19 +355,12 @@ export async function startAlertStage(deps: {
         // Instant by instant as the watermark passes them, not once at the end of the batch: the
         // first evaluation of a group is the first instant the watermark reaches.
         let events: AlertEvent[] = [];
-        let watermark = own.tracker.current();
+        own.task.beginBatch();
         try {
           const rows = processed.rows;
           for (let i = 0; i < rows.length; i++) {
             const row = rows[i] as (typeof rows)[number];
-            // A repeat from a replay upstream replaces the sample it repeats.
-            own.engine.add(row);
-            own.tracker.observe(row.origin?.partition ?? 0, row.timestamp);
-            const now = own.tracker.current();
-            if (now > watermark) {
-              watermark = now;
-              events.push(...own.engine.advance(watermark));
-            }
+            events.push(...own.task.process(row));
             // Events go out as they happen, not with the rest of the batch (a replay of history
             // would hand the notifier a firing and its resolution at once). The position stays at
             // this record, unless it is done: a restart reads it again, and its samples change nothing.
@@ -370,7 +369,7 @@ export async function startAlertStage(deps: {
               events = [];
             }
           }
-          log.debug({ samples: rows.length, watermark }, 'alert stage applied');
+          log.debug({ samples: rows.length }, 'alert stage applied');
           await commit(own, events, processed.lastOffset + 1, processed.rejects);
         } catch (error) {
           await release(); // restored again when the consumer rejoins
@@ -413,31 +412,21 @@ export async function startAlertStage(deps: {
       const own = await state();
       if (!own) return;
       // An input partition with samples still on their way is not idle, however long they take.
-      const behind = await pending();
-      for (const p of behind ?? []) own.tracker.touch(p);
-      let t = own.tracker.current();
-      const idle = own.tracker.nextIdleAt() === undefined;
-      if (idle && behind?.length === 0) {
-        // Everything there is has been read: evaluate as far as the newest sample allows (the
-        // partitions did not all take part in one watermark before they turned idle), and on
-        // with the wall clock.
-        const newest = Math.max(...own.tracker.partitions().values());
-        t = Math.max(t, newest - config.windows.outOfOrdernessMs);
-        const clock = Date.now() - config.windows.outOfOrdernessMs;
-        if (clock > t && !followingClock)
-          log.info({ watermark: t, clock }, 'no samples arrive: alert evaluation follows the wall clock');
-        followingClock = clock > t;
-        t = Math.max(t, clock);
-      } else followingClock = false;
+      const evaluation = own.task.punctuate(await pending());
+      if (evaluation.followsClock && !followingClock)
+        log.info(
+          { watermark: evaluation.watermark, clock: clock.now() - config.windows.outOfOrdernessMs },
+          'no samples arrive: alert evaluation follows the wall clock',
+        );
+      followingClock = evaluation.followsClock;
       try {
-        await commit(own, own.engine.advance(t));
-        settled = idle;
+        await commit(own, evaluation.events);
+        settled = evaluation.settled;
       } catch (error) {
         await recover(error);
       }
     }).catch((error: unknown) => log.warn({ error: messageOf(error) }, 'alert evaluation failed'));
-  const timer = setInterval(() => void tick(), config.alerts.tickMs);
-  timer.unref();
+  const timer = every(clock, config.alerts.tickMs, () => void tick());
 
   let stopping: Promise<void> | undefined;
   return {
@@ -445,7 +434,7 @@ export async function startAlertStage(deps: {
     done,
     stop() {
       stopping ??= (async () => {
-        clearInterval(timer);
+        timer.cancel();
         await consumer.stop().catch(() => undefined);
         await queue;
         await release();

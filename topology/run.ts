@@ -3,6 +3,7 @@ import { ConfigError, messageOf } from '../core/errors.js';
 import { createKafka } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { Registry } from '../schemas/registry.js';
+import { startCompaction } from '../sinks/compaction.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
 import { startAdminServer } from './adminServer.js';
 import { loadRuleFiles, type RuleSet } from '../alerts/rules.js';
@@ -67,7 +68,15 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       rules,
     });
     const alerting = rules
-      ? await startAlertStage({ config, kafka, registry, rules, metrics: topology.metrics, log })
+      ? await startAlertStage({
+          config,
+          kafka,
+          registry,
+          rules,
+          metrics: topology.metrics,
+          log,
+          wiring: topology.wiring,
+        })
       : undefined;
     // Topics into ClickHouse: window results from instances with `--sink topics` (the loader);
     // alert events into the `alerts` table, by the loader or by the one process with ClickHouse
@@ -87,6 +96,11 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
           log,
         }),
       );
+    // The process that writes the tiers merges their closed partitions (see sinks/compaction.ts).
+    const compaction =
+      clickhouse && mode !== 'windows'
+        ? startCompaction(clickhouse, config.clickhouse.compactQuietMs, log)
+        : undefined;
     const admin = await startAdminServer({
       port: options.adminPort ?? 0,
       clickhouse,
@@ -119,6 +133,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       for (const loader of loaders) await loader.stop();
     } finally {
       clearInterval(progress);
+      await compaction?.stop();
       await admin.close();
     }
     options.onProgress?.(topology.stats);

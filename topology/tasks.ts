@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import type { Kafka, Producer } from 'kafkajs';
 import type { Config } from '../core/config.js';
-import { tierStore, type TierConfig } from '../core/tiers.js';
 import { PipelineError } from '../core/errors.js';
-import { sendAll, type TopicSpec } from '../core/kafka.js';
+import { sendAll, type TopicSpec, type RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import { readChangelogs } from './changelogReader.js';
+import { CHECKPOINT_KEY, StreamTask } from '../streams/task.js';
 import {
   ChangelogStore,
   WindowChangelogStore,
@@ -13,6 +10,7 @@ import {
   type StoreCodec,
   type WindowsCodec,
 } from './stateStore.js';
+import { tierStore, type TierConfig } from '../core/tiers.js';
 
 /** Where a task's window state stands: the last input offset applied and the stream time it reached. */
 export interface Checkpoint {
@@ -55,7 +53,7 @@ export interface Task<M, H> {
   partition: number;
   /** The window store of the first tier (over the samples); its changelog carries the checkpoint. */
   samples: WindowChangelogStore<M>;
-  /** The window stores of the other tiers, by tier name, in the configured order. */
+  /** The window stores of the other tiers, by store name, in the configured order. */
   rollups: Map<string, WindowChangelogStore<H>>;
   series: ChangelogStore<SeriesMeta>;
   /** Restored checkpoint; records at or before it already changed the stores. */
@@ -64,7 +62,14 @@ export interface Task<M, H> {
   checkpoint: Checkpoint | undefined;
 }
 
-const CHECKPOINT_KEY = '__checkpoint';
+/**
+ * Reads changelog partitions from their start to their end: entries in offset order by
+ * `topic:partition` (Kafka's `readChangelogs`, or the test driver's topics).
+ */
+export type ChangelogSource = (
+  topics: ReadonlyArray<string>,
+  partitions: ReadonlySet<number>,
+) => Promise<Map<string, ChangelogEntry[]>>;
 
 type PartitionChanges = Array<{ partition: number; entries: ChangelogEntry[] }>;
 
@@ -92,11 +97,11 @@ const seriesCodec: StoreCodec<SeriesMeta> = {
  * which the stores above absorb (a repeated slot replaces itself instead of adding).
  */
 export class Tasks<M, H> {
-  private readonly tasks = new Map<number, Task<M, H>>();
-  private readonly restoring = new Map<number, Promise<Task<M, H>>>();
+  private readonly tasks = new Map<number, StreamTask<M, H>>();
+  private readonly restoring = new Map<number, Promise<StreamTask<M, H>>>();
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly changelogs: ChangelogSource,
     private readonly config: Config,
     private readonly codecs: StoreCodecs<M, H>,
     private readonly log: Logger,
@@ -129,11 +134,11 @@ export class Tasks<M, H> {
     }));
   }
 
-  get(partition: number): Task<M, H> | undefined {
+  get(partition: number): StreamTask<M, H> | undefined {
     return this.tasks.get(partition);
   }
 
-  all(): IterableIterator<Task<M, H>> {
+  all(): IterableIterator<StreamTask<M, H>> {
     return this.tasks.values();
   }
 
@@ -144,18 +149,18 @@ export class Tasks<M, H> {
     const pending = this.restore(missing);
     pending.catch(() => undefined); // reported to whoever awaits ready()
     for (const p of missing) {
-      const task = pending.then(() => this.tasks.get(p) as Task<M, H>);
+      const task = pending.then(() => this.tasks.get(p) as StreamTask<M, H>);
       this.restoring.set(p, task);
       task.finally(() => this.restoring.delete(p)).catch(() => undefined);
     }
   }
 
   /** Waits until the task of `partition` is restored (restoring it if nobody asked yet). */
-  ready(partition: number): Promise<Task<M, H>> {
+  ready(partition: number): Promise<StreamTask<M, H>> {
     const task = this.tasks.get(partition);
     if (task) return Promise.resolve(task);
     this.assign([partition]);
-    return this.restoring.get(partition) as Promise<Task<M, H>>;
+    return this.restoring.get(partition) as Promise<StreamTask<M, H>>;
   }
 
   /** Keeps only the tasks of `partitions` (after a rebalance); the others' state leaves with them. */
@@ -178,29 +183,27 @@ export class Tasks<M, H> {
   collect(): PendingChanges {
     const pending: PendingChanges = { rollups: new Map(), series: [], samples: [] };
     for (const task of this.tasks.values()) {
-      for (const store of task.rollups.values()) {
-        let parts = pending.rollups.get(store.name);
-        if (!parts) pending.rollups.set(store.name, (parts = []));
-        parts.push({ partition: task.partition, entries: store.changes() });
+      const changes = task.commit();
+      for (const [store, entries] of changes.rollups) {
+        let parts = pending.rollups.get(store);
+        if (!parts) pending.rollups.set(store, (parts = []));
+        parts.push({ partition: task.partition, entries });
       }
-      pending.series.push({ partition: task.partition, entries: task.series.changes() });
-      const entries = task.samples.changes();
-      if (task.checkpoint)
-        entries.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(task.checkpoint)) });
-      pending.samples.push({ partition: task.partition, entries });
+      pending.series.push({ partition: task.partition, entries: changes.series });
+      pending.samples.push({ partition: task.partition, entries: changes.samples });
     }
     return pending;
   }
 
   /** Writes collected changes to the changelogs, the first tier's store (with the checkpoint) last. */
-  async write(producer: Producer, pending: PendingChanges): Promise<void> {
+  async write(producer: RecordProducer, pending: PendingChanges): Promise<void> {
     for (const [store, parts] of [...pending.rollups].reverse())
       await this.send(producer, this.changelog(store), parts);
     await this.send(producer, this.changelog('series'), pending.series);
     await this.send(producer, this.changelog(this.stores().samples), pending.samples);
   }
 
-  private async send(producer: Producer, topic: string, parts: PartitionChanges): Promise<void> {
+  private async send(producer: RecordProducer, topic: string, parts: PartitionChanges): Promise<void> {
     const messages = parts.flatMap(({ partition, entries }) =>
       entries.map((e) => ({ key: e.key, value: e.value, partition })),
     );
@@ -214,12 +217,7 @@ export class Tasks<M, H> {
     const topics = [stores.samples, ...stores.rollups, 'series'].map((s) => this.changelog(s));
     let records: Map<string, ChangelogEntry[]>;
     try {
-      records = await readChangelogs(
-        this.kafka,
-        `${this.config.appId}-restore-${randomUUID()}`,
-        topics,
-        new Set(partitions),
-      );
+      records = await this.changelogs(topics, new Set(partitions));
     } catch (error) {
       throw new PipelineError(
         `cannot restore state of partitions ${partitions.join(', ')}: ${(error as Error).message}`,
@@ -227,25 +225,22 @@ export class Tasks<M, H> {
       );
     }
     for (const partition of partitions) {
-      const task: Task<M, H> = {
-        partition,
-        samples: new WindowChangelogStore(stores.samples, this.codecs.samples),
-        rollups: new Map(stores.rollups.map((s) => [s, new WindowChangelogStore(s, this.codecs.rollup)])),
-        series: new ChangelogStore('series', seriesCodec),
-        restored: undefined,
-        checkpoint: undefined,
-      };
-      const entries = (store: string) => records.get(`${this.changelog(store)}:${partition}`) ?? [];
       // A flush may span several requests: entries after the last checkpoint belong to a flush
       // that did not finish, and the records behind them will be replayed.
+      const entries = (store: string) => records.get(`${this.changelog(store)}:${partition}`) ?? [];
       const first = entries(stores.samples);
       const last = first.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
-      const checkpoint = first[last];
-      if (checkpoint?.value) task.restored = JSON.parse(checkpoint.value.toString()) as Checkpoint;
+      const checkpoint = first[last]?.value;
+      const task = new StreamTask<M, H>(
+        partition,
+        new WindowChangelogStore(stores.samples, this.codecs.samples),
+        new Map(stores.rollups.map((s) => [s, new WindowChangelogStore(s, this.codecs.rollup)])),
+        new ChangelogStore('series', seriesCodec),
+        checkpoint ? (JSON.parse(checkpoint.toString()) as Checkpoint) : undefined,
+      );
       task.samples.restore(first.slice(0, last + 1).filter((e) => e.key !== CHECKPOINT_KEY));
       for (const [store, windows] of task.rollups) windows.restore(entries(store));
       task.series.restore(entries('series'));
-      task.checkpoint = task.restored;
       this.tasks.set(partition, task);
       const windows: Record<string, number> = { [stores.samples]: task.samples.size };
       for (const [store, w] of task.rollups) windows[store] = w.size;

@@ -9,14 +9,15 @@ import {
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/tiers.js';
-import { ConfigError } from '../core/errors.js';
 import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
-import type { Task, Tasks, UpstreamPosition } from './tasks.js';
+import type { Tasks } from './tasks.js';
+import { channelOf, type ProcessorContext } from '../streams/context.js';
+import { clockScheduler, systemClock, type Clock } from '../streams/clock.js';
+import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/tiers.js';
 
 /** A record later than its window's allowed lateness, bound for the late topic. */
 export interface LateSample {
@@ -38,18 +39,12 @@ function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allow
 /** The tasks as the stage sees them: restored ones, by partition. */
 export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
 
-/** The watermark channel of a repartition topic's partition for the records of one input partition. */
-function channelOf(partition: number, upstream: number): number {
-  // Room for a million input partitions per partition, far more than Kafka topics have.
-  return partition * 2 ** 20 + upstream;
-}
-
 /**
  * The stateful part of the topology, per input partition:
  *
  *   watermark (bounded out-of-orderness, min across partitions, idle partitions skipped)
- *     → the first tier, window-1m (TimeWindows size/grace, suppress until close, allowed lateness; store window-1m)
- *     → each other tier over the results of the tier it names in `from` (window-1h over 1m; store window-1h)
+ *     → window-1m (TimeWindows size/grace, suppress until close, allowed lateness; store window-1m)
+ *     → window-1h over the 1m results (store window-1h)
  *
  * `push` runs records through synchronously; results and late records collect until `drain`.
  * Records at or before a task's checkpoint (restored, or advanced since) already changed its
@@ -64,13 +59,8 @@ function channelOf(partition: number, upstream: number): number {
 export class WindowStage {
   private readonly tracker: WatermarkTracker;
   private readonly input = new Subject<StreamEvent<SampleRow>>();
-  /** Partitions whose restored stream time the tracker knows. */
-  private readonly tracked = new Set<number>();
-  /**
-   * Per partition, the event time its own records have reached (`Checkpoint.streamTime`), as it
-   * stands within the batch being pushed; from the task's checkpoint otherwise.
-   */
-  private readonly streamTimes = new Map<number, number>();
+  /** What every task reaches beyond its own state: the watermark, the clock, the first tier. */
+  private readonly context: ProcessorContext;
   private readonly subscription: Subscription;
   /** The tier over the samples: its late records go to the late topic. */
   private readonly firstTier: Tier;
@@ -83,9 +73,25 @@ export class WindowStage {
     private readonly tasks: TaskSet,
     /** Partitions of the input when the stage reads a repartition topic. */
     private readonly upstreamPartitions?: number,
+    /** Processing time, as the watermark's idleness counts it. */
+    clock: Clock = systemClock,
   ) {
     const { outOfOrdernessMs, idleTimeoutMs } = config.windows;
-    this.tracker = new WatermarkTracker({ outOfOrdernessMs, idleTimeoutMs });
+    this.tracker = new WatermarkTracker({
+      outOfOrdernessMs,
+      idleTimeoutMs,
+      scheduler: clockScheduler(clock),
+    });
+    const tracker = this.tracker;
+    const input = this.input;
+    this.context = {
+      clock,
+      upstreamPartitions,
+      inputTopic: config.topics.metrics,
+      watermark: () => tracker.current(),
+      observeChannel: (channel, maxTimestamp) => tracker.restore(channel, maxTimestamp),
+      forward: (event) => input.next(event),
+    };
     const [first, ...rest] = config.tiers as [TierConfig, ...TierConfig[]];
     this.firstTier = first.name;
     const partitions = () => [...this.tasks.all()].map((t) => t.partition);
@@ -182,11 +188,7 @@ export class WindowStage {
    * is not idleness); with `gained` partitions, which may be behind, the watermark starts over.
    */
   rebalanced(assigned: ReadonlyArray<number>, revoked: ReadonlyArray<number>, gained: boolean): void {
-    for (const p of revoked) {
-      for (const c of this.channels(p)) this.tracker.forget(c);
-      this.tracked.delete(p);
-      this.streamTimes.delete(p);
-    }
+    for (const p of revoked) for (const c of this.channels(p)) this.tracker.forget(c);
     for (const p of assigned)
       for (const c of this.channels(p)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
     if (gained) this.tracker.rewind();
@@ -198,7 +200,7 @@ export class WindowStage {
    */
   resume(partitions: Iterable<number>): void {
     for (const p of partitions)
-      if (this.tracked.has(p))
+      if (this.tasks.get(p)?.active)
         for (const c of this.channels(p)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
   }
 
@@ -226,80 +228,16 @@ export class WindowStage {
    * every partition turned idle, the first to run must not drag the watermark past the others.
    */
   push(batches: ReadonlyArray<ProcessedBatch>): void {
-    for (const batch of batches) {
+    const tasks = batches.map((batch) => {
       const task = this.tasks.get(batch.partition);
       if (!task) throw new Error(`partition ${batch.partition} is not restored`);
-      this.track(task, batch.topic);
-      for (const c of this.present(batch)) this.tracker.restore(c, Number.NEGATIVE_INFINITY);
-    }
-    for (const batch of batches)
-      this.pushBatch(batch, this.tasks.get(batch.partition) as Task<SampleAcc, RollupAcc>);
-  }
-
-  private pushBatch(batch: ProcessedBatch, task: Task<SampleAcc, RollupAcc>): void {
-    const skipUpTo = task.checkpoint?.offset ?? -1;
-    let maxTimestamp = task.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
-    let streamTime = this.streamTime(batch.partition);
-    // Per input partition: what the records before the current one applied, and what it adds.
-    const upstream: Record<number, UpstreamPosition> = { ...task.checkpoint?.upstream };
-    const adding = new Map<number, UpstreamPosition>();
-    const settle = () => {
-      for (const [p, position] of adding) upstream[p] = position;
-      adding.clear();
-    };
-    let record = -1;
-    let known: string | undefined;
-    for (const row of batch.rows) {
-      if (row.offset <= skipUpTo) continue;
-      if (row.offset !== record) {
-        settle();
-        record = row.offset;
-      }
-      const origin = row.origin;
-      let channel: number | undefined;
-      if (origin) {
-        // Its input record was repartitioned before (a replay upstream repeats records): applied already.
-        if (origin.offset <= (upstream[origin.partition]?.offset ?? -1)) continue;
-        let position = adding.get(origin.partition);
-        if (!position) {
-          const before = upstream[origin.partition]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
-          position = { offset: origin.offset, maxTimestamp: before };
-          adding.set(origin.partition, position);
-        }
-        position.offset = origin.offset;
-        if (row.timestamp > position.maxTimestamp) {
-          position.maxTimestamp = row.timestamp;
-          const least = this.leastUpstream(upstream, adding);
-          if (least > streamTime) this.streamTimes.set(batch.partition, (streamTime = least));
-        }
-        channel = channelOf(batch.partition, origin.partition);
-      } else if (row.timestamp > streamTime)
-        this.streamTimes.set(batch.partition, (streamTime = row.timestamp));
-      // Rows of one series come together (a record holds one agent's samples of a series).
-      if (row.seriesKey !== known) {
-        if (!task.series.get(row.seriesKey))
-          task.series.put(row.seriesKey, { name: row.name, labels: row.labels, kind: row.kind });
-        known = row.seriesKey;
-      }
-      if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
-      const event: StreamEvent<SampleRow> = {
-        kind: 'data',
-        partition: batch.partition,
-        offset: row.offset,
-        timestamp: row.timestamp,
-        value: row,
-      };
-      if (channel !== undefined) event.channel = channel;
-      this.input.next(event);
-    }
-    settle();
-    if (batch.lastOffset > skipUpTo) {
-      task.checkpoint = { topic: batch.topic, offset: batch.lastOffset, maxTimestamp };
-      if (Object.keys(upstream).length > 0) task.checkpoint.upstream = upstream;
-      if (this.upstreamPartitions !== undefined && streamTime > Number.NEGATIVE_INFINITY)
-        task.checkpoint.streamTime = streamTime;
-    }
-    this.throwIfFailed();
+      task.prepare(batch, this.context);
+      return task;
+    });
+    batches.forEach((batch, i) => {
+      tasks[i]?.process(batch, this.context);
+      this.throwIfFailed();
+    });
   }
 
   /** Closes every window as at the end of input (`run --exit-when-idle`). */
@@ -364,31 +302,9 @@ export class WindowStage {
     return undefined;
   }
 
-  /**
-   * The event time partition `partition`'s own records have reached: its largest event time;
-   * behind a repartition topic, the least over the upstream partitions (one not seen yet holds
-   * it at -Infinity), never going back.
-   */
+  /** The event time partition `partition`'s own records have reached (-Infinity without a task). */
   private streamTime(partition: number): number {
-    const now = this.streamTimes.get(partition);
-    if (now !== undefined) return now;
-    const checkpoint = this.tasks.get(partition)?.checkpoint;
-    if (checkpoint === undefined) return Number.NEGATIVE_INFINITY;
-    if (this.upstreamPartitions === undefined) return checkpoint.maxTimestamp;
-    return checkpoint.streamTime ?? this.leastUpstream(checkpoint.upstream ?? {}, new Map());
-  }
-
-  /** The least event time over every upstream partition, from what was applied and what is being added. */
-  private leastUpstream(
-    applied: Readonly<Record<number, UpstreamPosition>>,
-    adding: ReadonlyMap<number, UpstreamPosition>,
-  ): number {
-    let least = Number.POSITIVE_INFINITY;
-    for (let p = 0; p < (this.upstreamPartitions ?? 0); p++) {
-      const reached = (adding.get(p) ?? applied[p])?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
-      if (reached < least) least = reached;
-    }
-    return least === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : least;
+    return this.tasks.get(partition)?.streamTime(this.context) ?? Number.NEGATIVE_INFINITY;
   }
 
   /** The watermark channels of a partition: itself, or one per input partition behind a repartition topic. */
@@ -396,38 +312,6 @@ export class WindowStage {
     const upstream = this.upstreamPartitions;
     if (upstream === undefined) return [partition];
     return Array.from({ length: upstream }, (_, p) => channelOf(partition, p));
-  }
-
-  /** The watermark channels that a batch holds records of. */
-  private present(batch: ProcessedBatch): Iterable<number> {
-    if (this.upstreamPartitions === undefined) return batch.rows.length > 0 ? [batch.partition] : [];
-    const channels = new Set<number>();
-    for (const row of batch.rows)
-      if (row.origin) channels.add(channelOf(batch.partition, row.origin.partition));
-    return channels;
-  }
-
-  /** Before a task's first records: the watermark learns the stream time its restored state reached. */
-  private track(task: Task<SampleAcc, RollupAcc>, topic: string): void {
-    if (this.tracked.has(task.partition)) return;
-    this.tracked.add(task.partition);
-    const restored = task.restored;
-    if (!restored) return;
-    const from = restored.topic ?? this.config.topics.metrics;
-    if (from !== topic) {
-      throw new ConfigError(
-        `the window state of partition ${task.partition} was built from topic ${from}, and this topology reads ${topic}`,
-        {
-          hint: 'input.coPartitioned changed: run the changed topology under a new appId, whose state starts empty',
-        },
-      );
-    }
-    if (this.upstreamPartitions === undefined) {
-      this.tracker.restore(task.partition, restored.maxTimestamp);
-      return;
-    }
-    for (const [p, position] of Object.entries(restored.upstream ?? {}))
-      this.tracker.restore(channelOf(task.partition, Number(p)), position.maxTimestamp);
   }
 
   private throwIfFailed(): void {

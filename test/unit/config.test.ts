@@ -33,7 +33,13 @@ describe('loadConfig', () => {
       appId: 'metrics-pipeline',
       kafka: { clientId: 'metrics-pipeline', sessionTimeoutMs: 30_000 },
       schemaRegistry: {},
-      clickhouse: { user: 'default', password: '', database: 'metrics', path: '.data/clickhouse' },
+      clickhouse: {
+        user: 'default',
+        password: '',
+        database: 'metrics',
+        path: '.data/clickhouse',
+        compactQuietMs: 600_000,
+      },
       topics: {
         metrics: 'metrics',
         dlq: 'metrics-dlq',
@@ -205,6 +211,7 @@ describe('loadConfig', () => {
       password: 's3cret',
       database: 'observability',
       path: '.data/clickhouse',
+      compactQuietMs: 600_000,
     });
   });
 

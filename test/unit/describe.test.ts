@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeCommand } from '../../cli/describeCommand.js';
 import { loadConfig, type Config } from '../../core/config.js';
-import {
-  describeTopology,
-  renderMermaid,
-  renderText,
-  type TopologyDescription,
-} from '../../topology/describe.js';
+import { describeTopology } from '../../topology/graph.js';
+import { renderMermaid, renderText } from '../../streams/describe.js';
+import type { TopologyDescription } from '../../streams/topologyBuilder.js';
 
 const defaults = loadConfig(undefined, {});
 /** Input keyed by something other than the series (e.g. by agent): the topology repartitions it. */
@@ -26,31 +23,33 @@ const DEFAULT_TEXT = `Sub-topology: 0
     Processor: watermark (stores: []) — event time, bounded out-of-orderness 5s, idle partitions skipped after 10s
       --> window-1m
       <-- validate
-    Processor: window-1m (stores: [window-1m]) — TimeWindows 1m, grace 10s, suppress untilWindowCloses, allowed lateness 1m
+    Processor: window-1m (stores: [window-1m, series]) — TimeWindows 1m, grace 10s, suppress untilWindowCloses, allowed lateness 1m
       --> sink-topic-1m, sink-samples-1m, window-1h, sink-late
       <-- watermark
     Sink: sink-topic-1m (topic: metrics-1m)
       <-- window-1m
     Sink: sink-samples-1m (table: samples_1m) — ClickHouse, idempotent
       <-- window-1m
-    Processor: window-1h (stores: [window-1h]) — TimeWindows 1h, grace 1m, suppress untilWindowCloses, allowed lateness 10m
-      --> sink-topic-1h, sink-samples-1h, sink-late
+    Processor: window-1h (stores: [window-1h, series]) — TimeWindows 1h, grace 1m, suppress untilWindowCloses, allowed lateness 10m, over 1m results
+      --> sink-topic-1h, sink-samples-1h
       <-- window-1m
     Sink: sink-topic-1h (topic: metrics-1h)
       <-- window-1h
     Sink: sink-samples-1h (table: samples_1h) — ClickHouse, idempotent
       <-- window-1h
     Sink: sink-late (topic: metrics-late) — side output: after grace and allowed lateness
-      <-- window-1m, window-1h
+      <-- window-1m
     Sink: sink-dlq (topic: metrics-dlq) — side output: rejects with original bytes and reason
       <-- decode, validate
 
 Stores:
+    series (changelog: metrics-pipeline-series-changelog)
     window-1m (changelog: metrics-pipeline-window-1m-changelog)
     window-1h (changelog: metrics-pipeline-window-1h-changelog)
 
 Topics:
     metrics (input: sample batches)
+    metrics-pipeline-series-changelog (changelog of store series, compacted)
     metrics-pipeline-window-1m-changelog (changelog of store window-1m, compacted)
     metrics-pipeline-window-1h-changelog (changelog of store window-1h, compacted)
     metrics-1m (output: 1m rollups)
@@ -154,6 +153,7 @@ describe('describeTopology', () => {
     const config = loadConfig(undefined, {}, { appId: 'shop', topics: { metrics: 'in', dlq: 'dead' } });
     const d = describeTopology(config);
     expect(d.stores).toEqual([
+      { name: 'series', changelog: 'shop-series-changelog' },
       { name: 'window-1m', changelog: 'shop-window-1m-changelog' },
       { name: 'window-1h', changelog: 'shop-window-1h-changelog' },
     ]);

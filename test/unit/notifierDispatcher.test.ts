@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import type { AlertEvent, AlertState } from '../../schemas/index.js';
-import { FakeClock } from '../../notifier/clock.js';
+import { FakeClock } from '../../streams/clock.js';
 import { notifierSection, type NotifierConfigInput } from '../../notifier/config.js';
 import { Dispatcher, type MuteReason, type Target } from '../../notifier/dispatcher.js';
 import { compileInhibitRules } from '../../notifier/inhibit.js';

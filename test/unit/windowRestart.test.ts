@@ -5,7 +5,8 @@ import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { seriesId } from '../../core/series.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../topology/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
-import type { Checkpoint, SeriesMeta, Task } from '../../topology/tasks.js';
+import type { Checkpoint, SeriesMeta } from '../../topology/tasks.js';
+import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 
 /**
@@ -37,18 +38,17 @@ const seriesCodec = {
 function restoredTasks(
   partitions: number[],
   logs: Map<number, Changelogs>,
-): TaskSet & { map: Map<number, Task<SampleAcc, RollupAcc>> } {
-  const map = new Map<number, Task<SampleAcc, RollupAcc>>();
+): TaskSet & { map: Map<number, StreamTask<SampleAcc, RollupAcc>> } {
+  const map = new Map<number, StreamTask<SampleAcc, RollupAcc>>();
   for (const partition of partitions) {
     const log = logs.get(partition);
-    const task: Task<SampleAcc, RollupAcc> = {
+    const task = new StreamTask<SampleAcc, RollupAcc>(
       partition,
-      samples: new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
-      rollups: new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
-      series: new ChangelogStore<SeriesMeta>('series', seriesCodec),
-      restored: log?.checkpoint,
-      checkpoint: log?.checkpoint,
-    };
+      new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+      new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
+      new ChangelogStore<SeriesMeta>('series', seriesCodec),
+      log?.checkpoint,
+    );
     task.samples.restore(log?.minute ?? []);
     task.rollups.get('window-1h')?.restore(log?.hour ?? []);
     task.series.restore(log?.series ?? []);

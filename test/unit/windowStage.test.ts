@@ -6,7 +6,8 @@ import type { ProcessedBatch, SampleOrigin, SampleRow } from '../../core/records
 import { seriesId } from '../../core/series.js';
 import { ChangelogStore, WindowChangelogStore } from '../../topology/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
-import type { SeriesMeta, Task } from '../../topology/tasks.js';
+import type { SeriesMeta } from '../../topology/tasks.js';
+import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 
 const config = loadConfig(undefined, {}, { topics: { metrics: 'in' }, windows: { outOfOrdernessMs: 0 } });
@@ -15,20 +16,21 @@ const MINUTE = 60_000;
 const labels: Array<[string, string]> = [['host', 'a']];
 const SERIES = seriesId('up', labels);
 
-function tasks(...partitions: number[]): TaskSet & { map: Map<number, Task<SampleAcc, RollupAcc>> } {
-  const map = new Map<number, Task<SampleAcc, RollupAcc>>();
+function tasks(...partitions: number[]): TaskSet & { map: Map<number, StreamTask<SampleAcc, RollupAcc>> } {
+  const map = new Map<number, StreamTask<SampleAcc, RollupAcc>>();
   for (const partition of partitions)
-    map.set(partition, {
+    map.set(
       partition,
-      samples: new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
-      rollups: new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
-      series: new ChangelogStore<SeriesMeta>('series', {
-        encode: (v) => Buffer.from(JSON.stringify(v)),
-        decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
-      }),
-      restored: undefined,
-      checkpoint: undefined,
-    });
+      new StreamTask(
+        partition,
+        new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+        new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
+        new ChangelogStore<SeriesMeta>('series', {
+          encode: (v) => Buffer.from(JSON.stringify(v)),
+          decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
+        }),
+      ),
+    );
   return { map, get: (p) => map.get(p), all: () => map.values() };
 }
 

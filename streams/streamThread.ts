@@ -1,0 +1,389 @@
+import { concat, concatMap, defer, EMPTY, filter, from, merge, Observable, share, takeUntil } from 'rxjs';
+import type { Config } from '../core/config.js';
+import type { RecordProducer } from '../core/kafka.js';
+import type { Logger } from '../core/log.js';
+import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
+import { bufferRows } from '../operators/bufferRows.js';
+import { decodeRecords, type WriterLookup } from '../operators/decodeRecords.js';
+import { readRepartitioned } from '../operators/readRepartitioned.js';
+import { validateSamples } from '../operators/validateSamples.js';
+import { sendToDeadLetter } from '../sinks/deadLetter.js';
+import { sendLate } from '../sinks/late.js';
+import type { RollupRow } from '../sinks/rollupSink.js';
+import { sendRepartitioned } from '../sinks/repartition.js';
+import type { Durable } from '../sinks/samplesSink.js';
+import type { AlertSelection } from '../topology/alertStage.js';
+import { NODE, tiersOf } from '../topology/graph.js';
+import { observeSamplesSink, observeWindowResults, type TopologyMetrics } from '../topology/metrics.js';
+import type { TopologyStats } from '../topology/topology.js';
+import type { WindowStage } from '../topology/windowStage.js';
+import type { Tasks } from '../topology/tasks.js';
+import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import { clockScheduler, every, type Clock } from './clock.js';
+import type { Wiring } from './topologyBuilder.js';
+import type { TierConfig } from '../core/tiers.js';
+
+/** The consumer group's view the thread needs: what this instance owns, and the commit. */
+export interface OwnedOffsets {
+  owns(topic: string, partition: number): boolean;
+  assigned(topic: string): number[];
+  commit(durable: Durable): Promise<void>;
+}
+
+/** Where the raw rows go (ClickHouse); without one, records are done once their other effects are. */
+export interface RawSink {
+  write(batches: ProcessedBatch[]): Promise<Durable>;
+  /** After a rebalance: what was being written may belong to another instance now. */
+  reassigned(): void;
+}
+
+/** Where window results go (the tier topics and tables). */
+export interface ResultSink {
+  write(rows: RollupRow[]): Promise<void>;
+}
+
+/** An internal topic the thread sends validated samples to, by series id. */
+export interface RepartitionTarget {
+  topic: string;
+  partitions: number;
+  schemaId: number;
+}
+
+export interface StreamThreadOptions {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  metrics: TopologyMetrics;
+  stats: TopologyStats;
+  /** The graph's wiring: the thread records every node and edge it builds. */
+  wiring: Wiring;
+  /** The input topic, and the repartition topic the windows read instead when there is one. */
+  topic: string;
+  repartition?: RepartitionTarget;
+  producer: RecordProducer;
+  offsets: OwnedOffsets;
+  writerType: WriterLookup;
+  sink?: RawSink;
+  rollups: ResultSink;
+  lateSchemaId: number;
+  /** The windows: the tasks with their stores, and the stage that runs the tiers over them. */
+  windows?: { tasks: Tasks<SampleAcc, RollupAcc>; stage: WindowStage };
+  alerts?: { target: RepartitionTarget; selection: AlertSelection };
+  /** Called with every batch once it is done with (processed, or dropped as stale): the fetch limit's release. */
+  release?: (batch: ProcessedBatch) => void;
+}
+
+/**
+ * The loop of one topology instance (Kafka Streams' StreamThread): the fetched batches go
+ * through decode → validate → buffer, then each buffered group is processed (raw rows, the
+ * repartition and alert topics, the window tiers of the partitions' tasks, dead letters), and
+ * the state and offsets are committed every `sink.commitIntervalMs` or when the input goes
+ * quiet. Time is the injected clock's: the buffer's age, the idle ticks, the commit interval
+ * and the watermark's idleness, so that the test driver runs it all on virtual time.
+ *
+ * A rebalance (`assign`) only notes the new assignment; the tasks and the watermark take it at
+ * the thread's next turn, never in the middle of processing or of a commit.
+ */
+export class StreamThread {
+  /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
+  private generation = 0;
+  /** An assignment the tasks have not taken yet (partitions of the windows' topic, and whether some were gained). */
+  private pending: { assigned: number[]; gained: boolean } | undefined;
+  /** When this process last ran records through the windows. */
+  private lastPush: number;
+  /** Records whose effects are durable and whose offsets wait for the next commit. */
+  private uncommitted: Durable = new Map();
+  /** The generation the uncommitted records were fetched in. */
+  private uncommittedIn = 0;
+  private committedAt: number;
+  /** When the last flush with records ended: two tick intervals without one is a quiet input. */
+  private busyAt: number;
+  private readonly windowTopic: string;
+  /** Groups handed to `process` and not finished: the test driver waits for none. */
+  private queued = 0;
+
+  constructor(private readonly o: StreamThreadOptions) {
+    const now = o.clock.now();
+    this.lastPush = now;
+    this.committedAt = now;
+    this.busyAt = now;
+    this.windowTopic = o.repartition?.topic ?? o.topic;
+    const w = o.wiring;
+    w.connect(NODE.source, NODE.decode);
+    w.connect(NODE.decode, NODE.validate);
+    w.connect(NODE.decode, NODE.sinkDlq);
+    w.connect(NODE.validate, NODE.sinkDlq);
+    w.connect(NODE.validate, NODE.sinkSamples);
+    if (o.repartition) {
+      w.connect(NODE.validate, NODE.repartitionSink);
+      w.connect(NODE.repartitionSource, NODE.repartitionDlq);
+    }
+    if (o.alerts) w.connect(NODE.validate, NODE.alertInputSink);
+    if (o.windows) {
+      w.connect(o.repartition ? NODE.repartitionSource : NODE.validate, NODE.watermark);
+      for (const tier of tiersOf(o.config)) {
+        w.connect(tier.from === 'raw' ? NODE.watermark : NODE.window(tier.from), NODE.window(tier.name));
+        w.connect(NODE.window(tier.name), NODE.tierTopic(tier.name));
+        w.connect(NODE.window(tier.name), NODE.tierTable(tier.name));
+        if (tier.from === 'raw') w.connect(NODE.window(tier.name), NODE.sinkLate);
+      }
+    }
+  }
+
+  /** The current consumer group generation, stamped on fetched batches. */
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /** Whether a group is being processed. */
+  get busy(): boolean {
+    return this.queued > 0;
+  }
+
+  /** A rebalance: the assignment of every topic consumed; the tasks follow at the next turn. */
+  assign(assigned: number[], gained: boolean): void {
+    this.generation += 1;
+    this.o.sink?.reassigned();
+    const before = this.pending;
+    this.pending = { assigned, gained: gained || (before?.gained ?? false) };
+  }
+
+  /** True once every partition of the windows' topic has its task restored (and the group was joined). */
+  restored(): boolean {
+    const windows = this.o.windows;
+    if (!windows) return true;
+    if (this.generation === 0 || this.pending) return false;
+    return this.o.offsets.assigned(this.windowTopic).every((p) => windows.tasks.get(p));
+  }
+
+  /**
+   * The whole pipeline over `fetched$`: decode, validate, buffer, process; an idle tick every
+   * `sink.maxMs` (so windows closed by idleness are written while no records come); at the end a
+   * last commit, and with `closeWindows()` true every window closed as at the end of input.
+   */
+  run(
+    fetched$: Observable<PartitionBatch>,
+    stop$: Observable<void>,
+    closeWindows: () => boolean,
+  ): Observable<void> {
+    const { config, clock, repartition, topic } = this.o;
+    const decoded$ = fetched$.pipe(takeUntil(stop$), decodeRecords(this.o.writerType), share());
+    const validated$ = decoded$.pipe(
+      filter((b) => b.topic === topic),
+      validateSamples(config.validation, () => clock.now()),
+    );
+    const scheduler = clockScheduler(clock);
+    const batches$ = (
+      repartition
+        ? merge(
+            validated$,
+            decoded$.pipe(
+              filter((b) => b.topic === repartition.topic),
+              readRepartitioned(),
+            ),
+          )
+        : validated$
+    ).pipe(
+      bufferRows({
+        maxRows: config.sink.maxRows,
+        maxMs: config.sink.maxMs,
+        weigh: (b) => b.rows.length + b.rejects.length + 1,
+        scheduler,
+      }),
+    );
+    const ticks$ = new Observable<ProcessedBatch[]>((subscriber) => {
+      const ticking = every(clock, config.sink.maxMs, () => subscriber.next([]));
+      return () => ticking.cancel();
+    }).pipe(takeUntil(stop$));
+    return concat(
+      merge(batches$, ticks$).pipe(
+        concatMap((group) => {
+          this.queued += 1;
+          return from(this.process(group).finally(() => (this.queued -= 1)));
+        }),
+      ),
+      // What the last flushes left uncommitted.
+      defer(() => from(this.commit())),
+      defer(() => {
+        const windows = this.o.windows;
+        if (!closeWindows() || !windows) return EMPTY;
+        windows.stage.complete();
+        return from(this.writeWindowEffects().then(() => this.commit()));
+      }),
+    );
+  }
+
+  /** One buffered group of batches (empty: a tick), processed, its offsets noted for the next commit. */
+  async process(group: ProcessedBatch[]): Promise<void> {
+    this.takeAssignment();
+    const { windows, offsets, clock, config } = this.o;
+    // Batches fetched before the last rebalance come again from the last commit: drop them.
+    const stale = group.filter((b) => b.generation !== this.generation);
+    if (stale.length > 0) {
+      for (const b of stale) this.o.release?.(b);
+      group = group.filter((b) => b.generation === this.generation);
+    }
+    if (windows && clock.now() - this.lastPush > config.windows.idleTimeoutMs / 2)
+      windows.stage.resume(offsets.assigned(this.windowTopic));
+    // Partitions do not turn idle while this process is busy with a flush.
+    windows?.stage.freeze();
+    try {
+      await this.flushGroup(group, this.generation);
+    } finally {
+      windows?.stage.thaw();
+    }
+  }
+
+  /**
+   * Kafka Streams' commit.interval.ms: the state stores' changes go to their changelogs and the
+   * offsets are committed together, every `sink.commitIntervalMs` and as soon as the input goes
+   * quiet, not after every flush: a series' changelog record then carries the changes of
+   * several flushes. Everything else a flush does (rows, window results, dead letters) is
+   * durable before its records count as done here; a crash replays at most one interval, which
+   * the sinks make idempotent.
+   */
+  async commit(): Promise<void> {
+    // Tasks revoked meanwhile leave first: their changes are the new owner's to make.
+    this.takeAssignment();
+    const { windows, producer, offsets } = this.o;
+    if (windows) await windows.tasks.write(producer, windows.tasks.collect());
+    // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
+    // commit of records fetched before it could go behind one made meanwhile.
+    if (this.uncommitted.size > 0 && this.uncommittedIn === this.generation)
+      await offsets.commit(this.uncommitted);
+    this.uncommitted = new Map();
+    this.committedAt = this.o.clock.now();
+  }
+
+  /** The tasks and the watermark take the last assignment: revoked tasks leave, gained ones restore. */
+  private takeAssignment(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    const windows = this.o.windows;
+    if (!windows) return;
+    const revoked = windows.tasks.retain(pending.assigned);
+    windows.tasks.assign(pending.assigned);
+    windows.stage.rebalanced(pending.assigned, revoked, pending.gained);
+  }
+
+  /** Window results and late records: written until none are left, then the state that produced them. */
+  private async writeWindowEffects(): Promise<void> {
+    const { windows, rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
+    if (!windows) return;
+    for (;;) {
+      const out = windows.stage.drain();
+      if (out.results.length === 0 && out.late.length === 0) break;
+      const started = performance.now();
+      await rollups.write(out.results);
+      await sendLate(producer, config.topics.late, lateSchemaId, out.late);
+      for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
+      observeWindowResults(metrics, out.results, started);
+      stats.late += out.late.length;
+      if (out.late.length > 0) metrics.late.inc({ tier: firstTier(config) }, out.late.length);
+    }
+  }
+
+  private async flushGroup(group: ProcessedBatch[], fetchedIn: number): Promise<void> {
+    const { windows, offsets, sink, repartition, alerts, producer, config, stats, metrics, clock, log } =
+      this.o;
+    const started = performance.now();
+    // Sub-topology 0 reads the input; the windows read the repartition topic if there is one.
+    const input = repartition ? group.filter((b) => b.topic === this.o.topic) : group;
+    const keyed = repartition ? group.filter((b) => b.topic === repartition.topic) : group;
+    // Records of partitions revoked since they were fetched are left to their new owner.
+    const windowed = windows ? keyed.filter((b) => offsets.owns(this.windowTopic, b.partition)) : [];
+    for (const batch of windowed) await windows?.tasks.ready(batch.partition);
+    windows?.stage.push(windowed);
+    if (group.length > 0) this.lastPush = clock.now();
+    // The raw rows and the window effects do not depend on each other: they are written at the
+    // same time (the embedded engine inserts on its own thread while this one encodes results).
+    // The commit waits for both.
+    const [durable] = await Promise.all([
+      (async () => {
+        const sinkStarted = performance.now();
+        const written = sink ? await sink.write(input) : everything(input);
+        observeSamplesSink(metrics, input, sinkStarted);
+        if (repartition) {
+          const sent = await sendRepartitioned(producer, repartition, input);
+          stats.repartitioned += sent;
+          metrics.recordsOut.inc({ stage: 'repartition' }, sent);
+          for (const [key, d] of everything(keyed)) written.set(key, d);
+        }
+        if (alerts) {
+          // Sub-topology 0 hands the samples the rules need to the alert stage (one partition).
+          const sent = await sendRepartitioned(producer, alerts.target, alerts.selection.select(input));
+          stats.toAlerts += sent;
+          metrics.recordsOut.inc({ stage: 'alerts' }, sent);
+        }
+        return written;
+      })(),
+      this.writeWindowEffects(),
+    ]);
+    const rejects = group.flatMap((b) => b.rejects);
+    await sendToDeadLetter(producer, config.topics.dlq, rejects);
+    if (this.generation === fetchedIn) {
+      if (this.uncommittedIn !== fetchedIn) {
+        this.uncommitted = new Map();
+        this.uncommittedIn = fetchedIn;
+      }
+      for (const [key, d] of durable) {
+        const at = this.uncommitted.get(key);
+        if (at === undefined || d.lastOffset > at.lastOffset) this.uncommitted.set(key, d);
+      }
+    }
+    // Their effects are durable: the records no longer count against the fetch limit.
+    for (const b of group) this.o.release?.(b);
+    // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
+    const now = clock.now();
+    if (group.length > 0) this.busyAt = now;
+    const quiet = group.length === 0 && now - this.busyAt >= 2 * config.sink.maxMs;
+    if (quiet || now - this.committedAt >= config.sink.commitIntervalMs) await this.commit();
+    const records = input.reduce((n, b) => n + b.recordCount, 0);
+    const rows = input.reduce((n, b) => n + b.rows.length, 0);
+    stats.records += records;
+    stats.stored += rows;
+    stats.deadLettered += rejects.length;
+    stats.flushes += 1;
+    metrics.recordsIn.inc({ stage: 'source' }, records);
+    metrics.recordsOut.inc({ stage: 'validate' }, rows);
+    metrics.recordsOut.inc({ stage: 'sink_samples' }, rows);
+    metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
+    for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
+    if (windows) {
+      metrics.watermarkSeconds.set(
+        { tier: firstTier(this.o.config) },
+        Math.max(0, windows.stage.watermark() / 1000),
+      );
+      for (const [tier, open] of Object.entries(windows.stage.openWindows()))
+        metrics.windowOpen.set({ tier }, open);
+      for (const t of windows.tasks.all()) {
+        for (const store of [t.samples, ...t.rollups.values(), t.series]) {
+          metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
+          metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
+        }
+      }
+    }
+    if (group.length > 0)
+      log.debug(
+        { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
+        'flushed',
+      );
+  }
+}
+
+/** Without a raw sink, everything fetched is done with once the other effects are durable. */
+function everything(group: ReadonlyArray<ProcessedBatch>): Durable {
+  const durable: Durable = new Map();
+  for (const b of group) {
+    const key = `${b.topic}\u0000${b.partition}`;
+    const at = durable.get(key)?.lastOffset ?? -1;
+    durable.set(key, { topic: b.topic, partition: b.partition, lastOffset: Math.max(at, b.lastOffset) });
+  }
+  return durable;
+}
+
+/** The tier over the samples: its watermark and late records are the topology's. */
+function firstTier(config: Config): string {
+  return (config.tiers[0] as TierConfig).name;
+}
