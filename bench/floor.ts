@@ -225,7 +225,7 @@ async function consumeAll(
 async function insertRows(ctx: BenchContext, samples: Sample[], path: string): Promise<FloorPart> {
   const ch = await openClickHouse({ ...ctx.base.clickhouse, path, database: 'floor' });
   try {
-    await ensureTables(ch, ctx.base.retention);
+    await ensureTables(ch, ctx.base);
     // Blocks built before the clock starts: only the engine's part is timed.
     const ids = new Map<string, bigint>();
     const blocks: Buffer[] = [];

@@ -81,7 +81,7 @@ try {
   for (let round = 1; round <= repeats; round++) {
     for (const [index, [name, insert]] of Object.entries(paths).entries()) {
       const ch = { ...engine, database: `paths_${round}_${index}` };
-      await ensureTables(ch, config.retention);
+      await ensureTables(ch, config);
       const load = os.loadavg()[0] ?? 0;
       const cpu = process.cpuUsage();
       const start = performance.now();

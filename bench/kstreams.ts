@@ -11,6 +11,7 @@ import { ensureKstreamsJar, runKstreamsJob } from './kstreamsJob.js';
 import { mb, type BenchContext, type Workload } from './throughput.js';
 import { startTopologyProcess } from './topologyProcess.js';
 import { runWorkspace } from './workspace.js';
+import { namedTier, namedTierTopic } from '../core/tiers.js';
 
 /** Samples per record of the input: the batched throughput run's. */
 const BATCH = 100;
@@ -168,18 +169,18 @@ async function kstreamsRun(
   samples: number,
 ): Promise<SideRun> {
   const run = runWorkspace(ctx.base, ctx.benchId, `kstreams-java-${round}`, BATCH * INTERVAL_MS, input);
-  const { windows, topics } = run.config;
+  const { windows } = run.config;
   const load = loadWatch();
   const job = await runKstreamsJob({
     brokers: (run.config.kafka.brokers ?? []).join(','),
     registryUrl: run.config.schemaRegistry.url as string,
     input,
     appId: run.config.appId,
-    out1m: topics.metrics1m,
-    out1h: topics.metrics1h,
+    out1m: namedTierTopic(run.config, '1m'),
+    out1h: namedTierTopic(run.config, '1h'),
     stateDir: join(run.dir, 'state'),
-    grace1mMs: windows.minute.graceMs + windows.outOfOrdernessMs,
-    grace1hMs: windows.hour.graceMs + windows.outOfOrdernessMs,
+    grace1mMs: namedTier(run.config, '1m').graceMs + windows.outOfOrdernessMs,
+    grace1hMs: namedTier(run.config, '1h').graceMs + windows.outOfOrdernessMs,
     heapMB: HEAP_MB,
     logFile: run.logFile,
   });

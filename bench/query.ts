@@ -125,7 +125,7 @@ async function seedBoth(
   const d = dataSet(series, Date.now());
   const ch = await openClickHouse(config.clickhouse);
   try {
-    await ensureTables(ch, config.retention);
+    await ensureTables(ch, config);
     say(`seeding ${series.toLocaleString('en-US')} series into ClickHouse`);
     const sizes = await seed(ch, d, say);
     say(
@@ -168,7 +168,8 @@ function readSeeded(dir: string): Seeded {
 }
 
 /** Retention the seeded store is run with: raw data only for its last hour, 1m rows for 30 days (+1 of slack). */
-const RETENTION = { rawDays: 1, minuteDays: 31, hourDays: 365, alertDays: 365 };
+const RETENTION = { rawDays: 1, alertDays: 365 };
+const TIER_RETENTION: Record<string, number> = { '1m': 31, '1h': 365 };
 
 export async function queryBench(
   base: Config,
@@ -184,6 +185,7 @@ export async function queryBench(
   const config: Config = {
     ...base,
     retention: { ...base.retention, ...RETENTION },
+    tiers: base.tiers.map((t) => ({ ...t, retentionDays: TIER_RETENTION[t.name] ?? t.retentionDays })),
     // Always the embedded engine: the Prometheus export writes files where ClickHouse runs.
     clickhouse: {
       ...base.clickhouse,

@@ -8,6 +8,7 @@ import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { inspectStorage, type StorageReport } from './storage.js';
 import { startTopologyProcess, type TopologyProcess } from './topologyProcess.js';
 import { runWorkspace } from './workspace.js';
+import { tierTopic, type TierConfig } from '../core/tiers.js';
 
 /** A run fails when the topology stores nothing new for this long. */
 const STALL_MS = 300_000;
@@ -150,7 +151,7 @@ export async function throughputRun(
     from === undefined || to === undefined ? null : (to - from) / 1000;
   return {
     name,
-    topics: { input: topic, window1m: run.config.topics.metrics1m },
+    topics: { input: topic, window1m: tierTopic(run.config, run.config.tiers[0] as TierConfig) },
     batch,
     samples: produced.samples,
     records: produced.records,

@@ -46,9 +46,9 @@ export function runWorkspace(
       metrics: input ?? prefix,
       dlq: `${prefix}-dlq`,
       late: `${prefix}-late`,
-      metrics1m: `${prefix}-1m`,
-      metrics1h: `${prefix}-1h`,
     },
+    // The tier topics follow topics.metrics: `${prefix}-1m`, `${prefix}-1h`.
+    tiers: base.tiers.map((t) => ({ ...t, topic: undefined })),
     windows: { ...base.windows, outOfOrdernessMs: Math.max(base.windows.outOfOrdernessMs, outOfOrdernessMs) },
     clickhouse: {
       ...base.clickhouse,

@@ -24,6 +24,7 @@ import { emptyStats, type TopologyStats } from '../topology/topology.js';
 import { configWithServices, type GlobalOptions } from './context.js';
 import { startDemoAgents } from './demoAgents.js';
 import { clickhouseEndpoints } from '../sql/adminSql.js';
+import { tierTable } from '../core/tiers.js';
 
 /** Simulated application hosts that push through the collector with the SDK. */
 const AGENT_HOSTS = 10;
@@ -79,11 +80,10 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
         metrics: `demo-${run}-metrics`,
         dlq: `demo-${run}-dlq`,
         late: `demo-${run}-late`,
-        // Each run's own tier topics: an earlier release's demo may have registered another schema under the defaults.
-        metrics1m: `demo-${run}-metrics-1m`,
-        metrics1h: `demo-${run}-metrics-1h`,
         alerts: `demo-${run}-alerts`,
       },
+      // Each run's own tier topics (`<topics.metrics>-<tier>`): an earlier release's demo may have registered another schema under the defaults.
+      tiers: config.tiers.map((t) => ({ ...t, topic: undefined })),
       alerts: { ...config.alerts, rules: [DEMO_RULES] },
       // Agents send 10 samples 10 s apart per record: event time within a partition runs up to
       // 100 s out of order, which the watermark must allow for.
@@ -108,7 +108,7 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
     const summary = await demo(config, flags);
     console.log(
       `demo: produced ${summary.produced} samples; stored ${summary.stored.raw} raw samples of ${summary.series} series, ` +
-        `${summary.stored['1m']} 1-minute and ${summary.stored['1h']} 1-hour aggregates; ${summary.late} late samples; ` +
+        `${config.tiers.map((t) => `${summary.tiers[t.name] ?? 0} ${t.name}`).join(', ')} window aggregates; ${summary.late} late samples; ` +
         `${summary.dlq} bad records dead-lettered with their reasons; ` +
         `the collector took ${summary.collector.accepted} samples from SDK agents and refused ${summary.collector.rejected}; ` +
         `${summary.alerts.firing} alerts fired and ${summary.alerts.resolved} resolved, ${summary.notifications} webhook notifications; ` +
@@ -152,7 +152,9 @@ export async function demoCommand(global: GlobalOptions, flags: DemoFlags): Prom
 
 interface Summary {
   produced: number;
-  stored: { raw: number; '1m': number; '1h': number };
+  stored: { raw: number };
+  /** Rows per tier table, by tier name. */
+  tiers: Record<string, number>;
   series: number;
   dlq: number;
   late: number;
@@ -184,7 +186,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   const progress = setInterval(() => {
     say(
       `${Math.round((Date.now() - began) / 1000)}s · produced ${produced} samples · stored ${stats.stored} · ` +
-        `window results 1m ${stats.rollups['1m']} 1h ${stats.rollups['1h']} · dead-lettered ${stats.deadLettered} · late ${stats.late}`,
+        `window results ${config.tiers.map((t) => `${t.name} ${stats.rollups[t.name] ?? 0}`).join(' ')} · dead-lettered ${stats.deadLettered} · late ${stats.late}`,
     );
   }, 2000);
 
@@ -264,8 +266,7 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   let alerts = { firing: 0, resolved: 0 };
   let timeline: string[] = [];
   let series = 0;
-  let minute = 0;
-  let hour = 0;
+  const tierRows: Record<string, number> = {};
   let queried = 0;
   let service: QueryService | undefined;
   let serving: Summary['serving'];
@@ -296,15 +297,16 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
         if (service)
           queried = await askService(service.url, dataStart, Date.now(), flags.history > 0 ? 300 : 15);
         const db = `\`${ch.database}\``;
-        const [row] = await queryRows<{ raw: string; series: string; m: string; h: string }>(
+        const [row] = await queryRows<Record<string, string>>(
           ch,
-          `SELECT (SELECT count() FROM ${db}.samples) AS raw, (SELECT uniqExact(series_id) FROM ${db}.series) AS series,
-                  (SELECT count() FROM ${db}.samples_1m FINAL) AS m, (SELECT count() FROM ${db}.samples_1h FINAL) AS h`,
+          `SELECT (SELECT count() FROM ${db}.samples) AS raw, (SELECT uniqExact(series_id) FROM ${db}.series) AS series` +
+            config.tiers
+              .map((t, i) => `, (SELECT count() FROM ${db}.${tierTable(t.name)} FINAL) AS tier${i}`)
+              .join(''),
         );
         raw = Number(row?.raw ?? 0);
         series = Number(row?.series ?? 0);
-        minute = Number(row?.m ?? 0);
-        hour = Number(row?.h ?? 0);
+        config.tiers.forEach((t, i) => (tierRows[t.name] = Number(row?.[`tier${i}`] ?? 0)));
         const events = await queryRows<{
           rule: string;
           state: string;
@@ -342,7 +344,8 @@ async function demo(config: Config, flags: DemoFlags): Promise<Summary> {
   say(`done in ${Math.round((Date.now() - began) / 1000)}s`);
   return {
     produced,
-    stored: { raw, '1m': minute, '1h': hour },
+    stored: { raw },
+    tiers: tierRows,
     series,
     dlq: stats.deadLettered,
     late: stats.late,

@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { runPipeline } from '../topology/run.js';
+import type { TopologyStats } from '../topology/topology.js';
 
 export async function runCommand(
   config: Config,
@@ -23,7 +24,13 @@ export async function runCommand(
     },
   });
   console.log(
-    `consumed ${stats.records} records, stored ${stats.stored} samples, ${stats.rollups['1m']} 1m and ${stats.rollups['1h']} 1h window results, ` +
+    `consumed ${stats.records} records, stored ${stats.stored} samples, ${tierCounts(config, stats)} window results, ` +
       `dead-lettered ${stats.deadLettered} records, ${stats.late} late samples`,
   );
+}
+
+/** "12 1m and 1 1h": the window results per configured tier. */
+function tierCounts(config: Config, stats: TopologyStats): string {
+  const parts = config.tiers.map((t) => `${stats.rollups[t.name] ?? 0} ${t.name}`);
+  return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : (parts[0] ?? '0');
 }

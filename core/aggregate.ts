@@ -1,5 +1,6 @@
 import type { SampleKind } from '../schemas/index.js';
 import type { Aggregator } from './aggregator.js';
+import { EXT_SLOTS, STATEFUL } from './aggregates.js';
 import { PipelineError } from './errors.js';
 import type { SampleRow } from './records.js';
 import { QuantileSketch, type Bins } from './sketch.js';
@@ -20,6 +21,8 @@ export interface Aggregate {
   increase: number;
   kind: SampleKind;
   sketch: QuantileSketch;
+  /** The own state of the registry's stateful aggregates (core/aggregates.ts), EXT_SLOTS slots. */
+  ext: number[];
 }
 
 /** The accumulator of a window over raw samples. */
@@ -41,6 +44,7 @@ export interface SampleAcc {
    */
   points: Array<[number, number]>;
   sketch: QuantileSketch;
+  ext: number[];
 }
 
 /** The accumulator of a window over the results of a smaller window (a rollup tier). */
@@ -79,6 +83,7 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     lastTs: -Infinity,
     points: [],
     sketch: new QuantileSketch(),
+    ext: EXT_ZERO.slice(),
   }),
   add(acc, row, timestamp) {
     const { value } = row;
@@ -102,9 +107,22 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
       acc.points.splice(at, 0, [timestamp, value]);
     }
     acc.sketch.accept(value);
+    for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
     return acc;
   },
 };
+
+type ExtAdd = (ext: number[], at: number, value: number) => void;
+type ExtMerge = (into: number[], from: readonly number[], at: number) => void;
+
+/** The registry's stateful aggregates flattened to arrays once: the per-sample loop reads no objects. */
+// Filled with a fraction, then zeroed: the array (and every slice of it) keeps V8's double
+// elements, so the first fractional value stored per window does not reallocate its storage.
+const EXT_ZERO: number[] = Array.from({ length: EXT_SLOTS }, () => 0.5).fill(0);
+const ADDS: ExtAdd[] = STATEFUL.flatMap(({ def }) => (def.add ? [def.add] : []));
+const ADD_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.add ? [at] : []));
+const MERGES: ExtMerge[] = STATEFUL.flatMap(({ def }) => (def.merge ? [def.merge] : []));
+const MERGE_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.merge ? [at] : []));
 
 /** The 1h tier: keeps the latest result of each 1m slot. `add` mutates the accumulator. */
 export const rollupAggregator: Aggregator<Slot, RollupAcc> = createRollupAggregator(Infinity);
@@ -173,6 +191,7 @@ function finalizeSamples(acc: SampleAcc): Aggregate {
     increase,
     kind,
     sketch: acc.sketch.copy(),
+    ext: acc.ext.slice(),
   };
 }
 
@@ -199,6 +218,7 @@ function emptyAggregate(): Aggregate {
     increase: 0,
     kind: 'gauge',
     sketch: new QuantileSketch(),
+    ext: EXT_ZERO.slice(),
   };
 }
 
@@ -228,6 +248,7 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
       if (previous && previousKind === 'counter') out.increase += delta(previousLast, slot.first);
     }
     out.sketch.merge(slot.sketch);
+    for (let i = 0; i < MERGES.length; i++) (MERGES[i] as ExtMerge)(out.ext, slot.ext, MERGE_AT[i] as number);
     previous = true;
     previousKind = slot.kind;
     previousLast = slot.last;
@@ -239,27 +260,18 @@ function delta(from: number, to: number): number {
   return to >= from ? to - from : to;
 }
 
-export function avg(a: Aggregate): number {
-  return a.sum / a.count;
-}
-
-/** Counter increase per second over a window of `sizeMs`. */
-export function rate(a: Aggregate, sizeMs: number): number {
-  return a.increase / (sizeMs / 1000);
-}
-
-/** The q-quantile (0 ≤ q ≤ 1) within 1% relative error, kept within [min, max]; NaN when empty. */
-export function quantile(a: Aggregate, q: number): number {
-  if (a.count === 0) return NaN;
-  return Math.min(a.max, Math.max(a.min, a.sketch.getValueAtQuantile(q)));
-}
+export { avg, quantile, rate } from './aggregates.js';
 
 // Changelog encoding, little-endian: version u8, type u8 (1 samples, 2 rollup), then
-//   samples: kind u8, count sum min max first firstTs last lastTs f64, points u32 × (ts, value f64), sketch
+//   samples: kind u8, count sum min max first firstTs last lastTs f64, points u32 × (ts, value f64), sketch, ext
 //   rollup:  folded u8 [from upTo f64, aggregate], slots u32 × (start f64, aggregate), by start
-//   aggregate: kind u8, count … lastTs increase f64, sketch
+//   aggregate: kind u8, count … lastTs increase f64, sketch, ext
 //   sketch:  zeroCount count sum min max f64, positive bins, negative bins: u32 × (key i32, count f64)
-const VERSION = 2;
+//   ext:     u8 n, n × f64: the registry's aggregate state (core/aggregates.ts) in its order. Slots a
+//            record lacks (written before their entry existed, or version 2: none) read NaN; slots
+//            beyond the registry's (written by a release with more entries) are skipped.
+const VERSION = 3;
+const VERSIONS_READ = new Set([2, 3]);
 const TYPES = { samples: 1, rollup: 2 } as const;
 const KINDS: readonly SampleKind[] = ['gauge', 'counter'];
 const STATS = ['count', 'sum', 'min', 'max', 'first', 'firstTs', 'last', 'lastTs'] as const;
@@ -286,12 +298,14 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
       w.f64(value);
     }
     writeSketch(w, acc.sketch);
+    writeExt(w, acc.ext);
   } else {
     const writeAggregate = (aggregate: Aggregate) => {
       w.u8(KINDS.indexOf(aggregate.kind));
       writeStats(w, aggregate);
       w.f64(aggregate.increase);
       writeSketch(w, aggregate.sketch);
+      writeExt(w, aggregate.ext);
     };
     w.u8(acc.folded ? 1 : 0);
     if (acc.folded) {
@@ -306,6 +320,21 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
       writeAggregate(aggregate);
     }
   }
+}
+
+function writeExt(w: ByteWriter, ext: readonly number[]): void {
+  w.u8(ext.length);
+  for (const v of ext) w.f64(v);
+}
+
+function readExt(r: Reader, version: number): number[] {
+  const ext: number[] = Array.from({ length: EXT_SLOTS }, () => NaN);
+  if (version < 3) return ext;
+  for (let n = r.u8(), i = 0; i < n; i++) {
+    const v = r.f64();
+    if (i < EXT_SLOTS) ext[i] = v;
+  }
+  return ext;
 }
 
 /** The fields of STATS, in their order (spelled out: a loop over names reads them slowly). */
@@ -328,13 +357,13 @@ export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc {
   try {
     const r = new Reader(buffer);
     const version = r.u8();
-    if (version !== VERSION) throw new Error(`unknown version ${version}`);
+    if (!VERSIONS_READ.has(version)) throw new Error(`unknown version ${version}`);
     const code = r.u8();
     const found = code === TYPES.samples ? 'samples' : code === TYPES.rollup ? 'rollup' : undefined;
     if (found === undefined) throw new Error(`unknown accumulator type ${code}`);
     if (type !== undefined && found !== type)
       throw new Error(`expected a ${type} accumulator, found ${found}`);
-    const acc = found === 'samples' ? readSampleAcc(r) : readRollupAcc(r);
+    const acc = found === 'samples' ? readSampleAcc(r, version) : readRollupAcc(r, version);
     r.end();
     return acc;
   } catch (error) {
@@ -344,19 +373,21 @@ export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc {
   }
 }
 
-function readSampleAcc(r: Reader): SampleAcc {
+function readSampleAcc(r: Reader, version: number): SampleAcc {
   const kind = readKind(r);
   const stats = r.fields(STATS);
   const points: Array<[number, number]> = [];
   for (let n = r.u32(); n > 0; n--) points.push([r.f64(), r.f64()]);
-  return { type: 'samples', kind, ...stats, points, sketch: readSketch(r) };
+  const sketch = readSketch(r);
+  return { type: 'samples', kind, ...stats, points, sketch, ext: readExt(r, version) };
 }
 
-function readRollupAcc(r: Reader): RollupAcc {
+function readRollupAcc(r: Reader, version: number): RollupAcc {
   const readAggregate = (): Aggregate => {
     const kind = readKind(r);
     const stats = r.fields(AGGREGATE_STATS);
-    return { ...stats, kind, sketch: readSketch(r) };
+    const sketch = readSketch(r);
+    return { ...stats, kind, sketch, ext: readExt(r, version) };
   };
   const acc: RollupAcc = { type: 'rollup', slots: new Map() };
   if (r.u8() === 1) {

@@ -8,9 +8,16 @@ const name = z.string().regex(/^[a-zA-Z0-9._-]{1,200}$/, 'letters, digits, ".", 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
-/** A window tier: Kafka Streams' TimeWindows.ofSizeAndGrace plus Flink's allowed lateness. */
+/** A window tier: Kafka Streams' TimeWindows.ofSizeAndGrace plus Flink's allowed lateness, and where its input comes from. */
 const tier = z
   .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]{1,20}$/, 'lower-case letters and digits only (it names a table and a topic)')
+      .refine((n) => n !== 'raw', '"raw" names the raw samples')
+      .describe(
+        'Names the tier: its table `samples_<name>`, store `window-<name>` and topic `<topics.metrics>-<name>`.',
+      ),
     sizeMs: positiveInt.describe('Window length, ms.'),
     graceMs: nonNegativeInt.describe(
       'Out-of-order records still accepted after the window end, before its one result is emitted, ms.',
@@ -18,23 +25,80 @@ const tier = z
     allowedLatenessMs: nonNegativeInt.describe(
       'After the result, records this late (ms) still correct it (a new revision); later ones go to the late topic.',
     ),
+    from: z
+      .string()
+      .describe(
+        '`raw` (the samples; only the first tier) or the name of an earlier tier whose results it folds.',
+      ),
+    retentionDays: positiveInt.describe('TTL of `samples_<name>`, days (applied when the table is created).'),
+    topic: name
+      .optional()
+      .describe('The topic of its results (Avro RollupBatch); default `<topics.metrics>-<name>`.'),
   })
   .strict();
+
+/** Today's two tiers: 1m over the samples, 1h folded from closed minutes. */
+export const DEFAULT_TIERS = [
+  { name: '1m', sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000, from: 'raw', retentionDays: 30 },
+  {
+    name: '1h',
+    sizeMs: 3_600_000,
+    graceMs: 60_000,
+    allowedLatenessMs: 600_000,
+    from: '1m',
+    retentionDays: 365,
+  },
+];
+
+/** Why a list of tiers cannot run, as config issues (empty when it can). */
+function tierIssues(
+  tiers: ReadonlyArray<z.infer<typeof tier>>,
+): Array<{ path: number[]; field: string; message: string }> {
+  const issues: Array<{ path: number[]; field: string; message: string }> = [];
+  const seen = new Map<string, z.infer<typeof tier>>();
+  tiers.forEach((t, i) => {
+    const issue = (field: string, message: string) => issues.push({ path: [i], field, message });
+    if (seen.has(t.name)) issue('name', `tier ${t.name} is defined twice`);
+    if (i === 0 && t.from !== 'raw')
+      issue('from', `the first tier reads the raw samples: from: raw, not ${t.from}`);
+    if (i > 0) {
+      const source = seen.get(t.from);
+      if (t.from === 'raw')
+        issue(
+          'from',
+          `only the first tier reads the raw samples (its store holds the input checkpoint); ${t.name} must fold an earlier tier`,
+        );
+      else if (!source)
+        issue('from', `${t.from} is not an earlier tier (earlier: ${[...seen.keys()].join(', ')})`);
+      else {
+        if (t.sizeMs % source.sizeMs !== 0)
+          issue(
+            'sizeMs',
+            `${t.sizeMs} is not a multiple of the size of tier ${source.name} (${source.sizeMs})`,
+          );
+        const corrections = source.graceMs + source.allowedLatenessMs;
+        if (t.allowedLatenessMs < corrections)
+          issue(
+            'allowedLatenessMs',
+            `${t.allowedLatenessMs} does not cover the corrections of tier ${source.name} (its graceMs + allowedLatenessMs = ${corrections})`,
+          );
+      }
+    }
+    if (!seen.has(t.name)) seen.set(t.name, t);
+  });
+  return issues;
+}
 
 const topicDefaults = {
   metrics: 'metrics',
   dlq: 'metrics-dlq',
   late: 'metrics-late',
-  metrics1m: 'metrics-1m',
-  metrics1h: 'metrics-1h',
   alerts: 'alerts',
   partitions: 4,
 };
 const windowDefaults = {
   outOfOrdernessMs: 5_000,
   idleTimeoutMs: 10_000,
-  minute: { sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 },
-  hour: { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 },
 };
 
 /** A tenant of the collector: who pushes with this bearer token, and how much it may push. */
@@ -281,8 +345,6 @@ export const ConfigSchema = z
           .describe(
             'Samples later than the allowed lateness, with the reason (they are stored raw all the same).',
           ),
-        metrics1m: name.default('metrics-1m').describe('1-minute window results (Avro).'),
-        metrics1h: name.default('metrics-1h').describe('1-hour window results (Avro).'),
         alerts: name
           .default('alerts')
           .describe('Alert state changes (Avro AlertEvent, keyed by fingerprint); the notifier reads them.'),
@@ -320,17 +382,20 @@ export const ConfigSchema = z
           .describe(
             'A partition without records this long (processing time, ms) does not hold the watermark back.',
           ),
-        minute: tier
-          .default({ sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 })
-          .describe('The 1m tier (`samples_1m`, topics.metrics1m).'),
-        hour: tier
-          .default({ sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 })
-          .describe('The 1h tier (`samples_1h`, topics.metrics1h), folded from closed minutes.'),
       })
       .strict()
       .default(windowDefaults)
+      .describe('Event time: the watermark of the tiers.'),
+    tiers: z
+      .array(tier)
+      .min(1)
+      .default(DEFAULT_TIERS)
+      .superRefine((tiers, ctx) => {
+        for (const { path, field, message } of tierIssues(tiers))
+          ctx.addIssue({ code: 'custom', message, path: [...path, field] });
+      })
       .describe(
-        'Event-time windows: watermark and the two tiers; hour.sizeMs is a multiple of minute.sizeMs.',
+        'The window tiers, finest first (docs/tiers-and-aggregates.md): the first over the raw samples, each other one folding the results of an earlier tier. Adding a tier is adding an entry here.',
       ),
     validation: z
       .object({
@@ -402,19 +467,15 @@ export const ConfigSchema = z
     retention: z
       .object({
         rawDays: positiveInt.default(7).describe('TTL of `samples` (the raw tier), days.'),
-        minuteDays: positiveInt.default(30).describe('TTL of `samples_1m`, days.'),
-        hourDays: positiveInt.default(365).describe('TTL of `samples_1h`, days.'),
         alertDays: positiveInt.default(365).describe('TTL of `alerts` (alert history), days.'),
       })
       .strict()
-      .default({ rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 })
-      .describe('How long ClickHouse keeps each table (applied when a table is created).'),
+      .default({ rawDays: 7, alertDays: 365 })
+      .describe(
+        'How long ClickHouse keeps the raw and alert tables (applied when a table is created); tiers: `tiers[].retentionDays`.',
+      ),
   })
-  .strict()
-  .refine((c) => c.windows.hour.sizeMs % c.windows.minute.sizeMs === 0, {
-    message: 'windows.hour.sizeMs must be a multiple of windows.minute.sizeMs',
-    path: ['windows', 'hour', 'sizeMs'],
-  });
+  .strict();
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

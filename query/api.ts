@@ -9,6 +9,7 @@ import { cachedRange, type ChunkResult } from './rangeQuery.js';
 import type { ResultsCache } from './resultsCache.js';
 import type { SeriesRef, SeriesStore } from './store.js';
 import type { SourceResolution, TierPolicy } from './tiers.js';
+import { sourceTier, type TierConfig } from '../core/tiers.js';
 import type { LabelMatcher } from './promql/storage.js';
 
 /** A successful answer: Prometheus' `data`, its `warnings`, and headers of ours (the tier used). */
@@ -55,16 +56,28 @@ export class QueryApi {
     },
   ) {}
 
+  /** The configured tiers' names, finest first. */
+  private tierNames(): string[] {
+    return this.deps.config.tiers.map((t) => t.name);
+  }
+
   tierPolicy(nowMs: number, forced: SourceResolution | undefined): TierPolicy {
-    const { windows, retention, sink } = this.deps.config;
-    const settle = (t: { graceMs: number; allowedLatenessMs: number }) =>
-      windows.outOfOrdernessMs + t.graceMs + t.allowedLatenessMs + sink.maxMs + 60_000;
+    const { windows, retention, sink, tiers } = this.deps.config;
+    // A tier's results settle after its own grace and lateness and those of the tiers below it.
+    const settle = (t: TierConfig): number => {
+      const source = sourceTier(tiers, t);
+      const own = t.graceMs + t.allowedLatenessMs;
+      return source ? own + settle(source) : windows.outOfOrdernessMs + own + sink.maxMs + 60_000;
+    };
     return {
       nowMs,
       rawRetentionMs: retention.rawDays * 86_400_000,
-      minuteRetentionMs: retention.minuteDays * 86_400_000,
-      sizes: { '1m': windows.minute.sizeMs, '1h': windows.hour.sizeMs },
-      settleMs: { '1m': settle(windows.minute), '1h': settle(windows.hour) },
+      tiers: tiers.map((t) => ({
+        name: t.name,
+        sizeMs: t.sizeMs,
+        retentionMs: t.retentionDays * 86_400_000,
+        settleMs: settle(t),
+      })),
       forced,
     };
   }
@@ -83,7 +96,7 @@ export class QueryApi {
     const expr = p.required('query');
     const now = this.deps.now();
     const time = p.time('time', now);
-    const forced = sourceResolution(p);
+    const forced = sourceResolution(p, this.tierNames());
     const lookbackDeltaMs = lookbackDelta(p);
     this.deps.evaluator.check(expr);
     const key = ['query', caller.tenant ?? '', forced ?? '', lookbackDeltaMs ?? 0, expr, time];
@@ -109,11 +122,11 @@ export class QueryApi {
 
   /**
    * When every window a query at or before `settledMs` reads is final (see `cachedRange`):
-   * `now` less the settle time of the finest tier it may read (of the 1h tier when forced).
+   * `now` less the settle time of the finest tier it may read (of the forced tier when forced).
    */
   private settledMs(nowMs: number, forced: SourceResolution | undefined): number {
-    // A forced 1h tier reads hour windows even before they are final (planTier skips the check).
-    return nowMs - this.tierPolicy(nowMs, forced).settleMs[forced === '1h' ? '1h' : '1m'];
+    // A forced tier reads its windows even before they are final (planTier skips the check).
+    return nowMs - settleOf(this.tierPolicy(nowMs, forced), forced);
   }
 
   /**
@@ -174,7 +187,7 @@ export class QueryApi {
       throw badData(
         `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`,
       );
-    const forced = sourceResolution(p);
+    const forced = sourceResolution(p, this.tierNames());
     const lookbackDeltaMs = lookbackDelta(p);
     this.deps.evaluator.check(expr);
     const now = this.deps.now();
@@ -245,7 +258,7 @@ export class QueryApi {
     warnings: string[],
     extra: Record<string, number>,
   ): ApiAnswer {
-    const used = sourcesText(sources);
+    const used = sourcesText(sources, this.tierNames());
     for (const s of sources) this.deps.metrics.sources.inc({ source: s });
     return {
       data: { ...data, stats: { sourceResolution: used, ...extra } },
@@ -397,13 +410,23 @@ function timeRange(p: Params): { startMs: number; endMs: number } {
   return { startMs, endMs };
 }
 
-function sourceResolution(p: Params): SourceResolution | undefined {
+function sourceResolution(p: Params, tiers: readonly string[]): SourceResolution | undefined {
   const v = p.get('max_source_resolution');
   if (v === undefined || v === '' || v === 'auto') return undefined;
   if (v === 'raw' || v === '0s' || v === '0') return 'raw';
-  if (v === '1m') return '1m';
-  if (v === '1h') return '1h';
-  throw badData(`invalid parameter "max_source_resolution": "${v}" is not one of raw, 1m, 1h, auto`);
+  if (tiers.includes(v)) return v;
+  throw badData(
+    `invalid parameter "max_source_resolution": "${v}" is not one of ${['raw', ...tiers, 'auto'].join(', ')}`,
+  );
+}
+
+/**
+ * How long windows take to be final for a query forced to `forced`: that tier's settle time;
+ * otherwise the finest tier's (planTier uses a coarser tier only for settled windows).
+ */
+function settleOf(policy: TierPolicy, forced: SourceResolution | undefined): number {
+  const tier = policy.tiers.find((t) => t.name === forced) ?? policy.tiers[0];
+  return tier?.settleMs ?? 0;
 }
 
 function lookbackDelta(p: Params): number | undefined {

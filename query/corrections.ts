@@ -5,6 +5,7 @@ import { createKafka, ensureTopics } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import { rollupBatchType, WIRE_HEADER_BYTES, type RollupBatch } from '../schemas/index.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
+import { tierTopic } from '../core/tiers.js';
 
 /** A corrected window result: the tier, the series' metric, and the window [startMs, endMs). */
 export interface Correction {
@@ -34,7 +35,7 @@ export async function startCorrectionFeed(options: {
 }): Promise<CorrectionFeed> {
   const { config, log } = options;
   const kafka = createKafka(config.kafka.brokers, `${config.kafka.clientId}-query`, log);
-  const topics = [config.topics.metrics1m, config.topics.metrics1h];
+  const topics = config.tiers.map((t) => tierTopic(config, t));
   const admin = kafka.admin();
   await admin.connect();
   // The ends of the topics now: every result published after this function returns is seen.

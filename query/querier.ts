@@ -10,7 +10,14 @@ import { alertsSeries, alertTransitions, selectsAlerts } from './alertHistory.js
 import { requireNonEmptyMatcher } from './matchers.js';
 import type { SeriesRef, SeriesStore, Tier } from './store.js';
 import { instantGrid, instantsAnswer, type InstantGrid } from './tierInstants.js';
-import { planTier, seriesAnswer, type SourceResolution, type TierPlan, type TierPolicy } from './tiers.js';
+import {
+  planTier,
+  seriesAnswer,
+  tierOf,
+  type SourceResolution,
+  type TierPlan,
+  type TierPolicy,
+} from './tiers.js';
 
 export interface QueryLimits {
   maxSeries: number;
@@ -126,7 +133,7 @@ export class ClickHouseQuerier implements Querier {
     plan: TierPlan,
     series: readonly SeriesRef[],
   ): Promise<RangeFunctionResult | undefined> {
-    const size = this.options.tier.sizes[plan.tier];
+    const size = tierOf(this.options.tier, plan.tier).sizeMs;
     const first = request.times[0] as number;
     const last = request.times[request.times.length - 1] as number;
     const from = Math.floor((first - request.rangeMs) / size) * size;
@@ -163,7 +170,7 @@ export class ClickHouseQuerier implements Querier {
         plan,
         request,
         grid,
-        this.options.tier.sizes[plan.tier],
+        tierOf(this.options.tier, plan.tier).sizeMs,
         series,
         fromMs,
         toMs,
@@ -223,9 +230,9 @@ export class ClickHouseQuerier implements Querier {
   }
 }
 
-/** The tier header and `stats` value: the sources that answered, e.g. `raw`, `1m`, `raw,1h`. */
-export function sourcesText(sources: ReadonlySet<SourceResolution>): string {
-  const order: SourceResolution[] = ['raw', '1m', '1h'];
+/** The tier header and `stats` value: the sources that answered, finest first, e.g. `raw`, `1m`, `raw,1h`. */
+export function sourcesText(sources: ReadonlySet<SourceResolution>, tiers: readonly Tier[]): string {
+  const order: SourceResolution[] = ['raw', ...tiers];
   const used = order.filter((s) => sources.has(s));
   return used.length > 0 ? used.join(',') : 'none';
 }

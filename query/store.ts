@@ -13,7 +13,8 @@ export interface SeriesRef {
   labels: Record<string, string>;
 }
 
-export type Tier = '1m' | '1h';
+/** A configured tier's name (`tiers[].name`): its windows are in `samples_<name>`. */
+export type Tier = string;
 
 /** One row of a tier table: a series' window starting at `start`, with the columns asked for. */
 export interface WindowRow {

@@ -4,19 +4,33 @@ import type { Tier, TierColumn, WindowRow } from './store.js';
 /** Where a query's samples come from; `max_source_resolution` names the same (Thanos' parameter). */
 export type SourceResolution = 'raw' | Tier;
 
+/** A configured tier as the query service chooses among them. */
+export interface QueryTier {
+  name: Tier;
+  sizeMs: number;
+  retentionMs: number;
+  /**
+   * How long after a window's end its result is final (out-of-orderness, grace, allowed
+   * lateness, sink flush): windows ending later than `now` minus this are not used.
+   */
+  settleMs: number;
+}
+
 /** What decides the tier of a range function: the clock, the retentions, the tiers and a forced choice. */
 export interface TierPolicy {
   nowMs: number;
   rawRetentionMs: number;
-  minuteRetentionMs: number;
-  sizes: Record<Tier, number>;
-  /**
-   * Per tier, how long after a window's end its result is final (out-of-orderness, grace,
-   * allowed lateness, sink flush): windows ending later than `now` minus this are not used.
-   */
-  settleMs: Record<Tier, number>;
-  /** `max_source_resolution`: raw = never a tier; 1m / 1h = that tier for every function it can answer. */
+  /** The configured tiers (`tiers`), finest first. */
+  tiers: ReadonlyArray<QueryTier>;
+  /** `max_source_resolution`: raw = never a tier; a tier's name = that tier for every function it can answer. */
   forced?: SourceResolution;
+}
+
+/** The configured tier of that name. */
+export function tierOf(policy: TierPolicy, name: Tier): QueryTier {
+  const tier = policy.tiers.find((t) => t.name === name);
+  if (!tier) throw new Error(`tier ${name} is not configured`);
+  return tier;
 }
 
 /** The columns each function reads from a tier, and whether the tier can answer it exactly. */
@@ -67,33 +81,37 @@ export function planTier(req: RangeFunctionRequest, policy: TierPolicy): TierPla
     if (!column) return undefined;
     columns = ['count', column];
   }
-  const aligned = (tier: Tier) => {
-    const size = policy.sizes[tier];
-    return req.rangeMs % size === 0 && req.rangeMs > 0 && req.times.every((t) => t % size === 0);
-  };
-  const settled = (tier: Tier) => last <= policy.nowMs - policy.settleMs[tier];
-  const approximated = (tier: Tier): TierPlan => ({
-    tier,
+  const aligned = ({ sizeMs }: QueryTier) =>
+    req.rangeMs % sizeMs === 0 && req.rangeMs > 0 && req.times.every((t) => t % sizeMs === 0);
+  const settled = (tier: QueryTier) => last <= policy.nowMs - tier.settleMs;
+  const approximated = (tier: QueryTier): TierPlan => ({
+    tier: tier.name,
     columns,
     exact: false,
-    approximation: approximationNote(req, tier, policy.sizes[tier], spec.exact && aligned(tier)),
+    approximation: approximationNote(req, tier.name, tier.sizeMs, spec.exact && aligned(tier)),
   });
+  // Finest first; the windows of a coarser tier are whole numbers of a finer one's.
+  const bySize = [...policy.tiers].sort((a, b) => a.sizeMs - b.sizeMs);
+  if (bySize.length === 0) return undefined;
 
-  if (policy.forced === '1m' || policy.forced === '1h') {
-    const tier = policy.forced;
-    return spec.exact && aligned(tier) ? { tier, columns, exact: true } : approximated(tier);
-  }
+  const forced = policy.tiers.find((t) => t.name === policy.forced);
+  if (forced)
+    return spec.exact && aligned(forced) ? { tier: forced.name, columns, exact: true } : approximated(forced);
   const beyondRaw = first - req.rangeMs < policy.nowMs - policy.rawRetentionMs;
   if (beyondRaw) {
-    const tier: Tier = first - req.rangeMs >= policy.nowMs - policy.minuteRetentionMs ? '1m' : '1h';
+    // The finest tier that still holds the range's start, else the one that keeps the longest.
+    const tier =
+      bySize.find((t) => first - req.rangeMs >= policy.nowMs - t.retentionMs) ??
+      [...bySize].sort((a, b) => b.retentionMs - a.retentionMs || b.sizeMs - a.sizeMs)[0];
     // Boundary samples are gone with the raw data: even an aligned range is then approximate.
-    return approximated(tier);
+    return approximated(tier as QueryTier);
   }
   // One instant (an instant query, or the newest chunk's part of a range query) is as exact as a
-  // step of them; steps under a minute stay on raw samples.
-  if (!spec.exact || (req.times.length > 1 && step < 60_000)) return undefined;
-  for (const tier of ['1h', '1m'] as const)
-    if (aligned(tier) && settled(tier)) return { tier, columns, exact: true };
+  // step of them; steps under the finest tier's windows stay on raw samples.
+  if (!spec.exact || (req.times.length > 1 && step < (bySize[0] as QueryTier).sizeMs)) return undefined;
+  // The coarsest aligned tier wins: fewest windows to read.
+  for (const tier of [...bySize].reverse())
+    if (aligned(tier) && settled(tier)) return { tier: tier.name, columns, exact: true };
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import { AGGREGATES, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import { AvroWriter, stringBound } from './avroWriter.js';
 import type { Rollup } from './index.js';
 
@@ -25,10 +26,21 @@ export function encodeRollupBatch(results: ReadonlyArray<Rollup>, schemaId?: num
 
 /** At most the bytes of a result's encoding, wire header included. */
 export function rollupBound(r: Rollup): number {
-  let bound = 205 + stringBound(r.tier) + stringBound(r.seriesId) + stringBound(r.name) + r.sketch.length;
+  // Per aggregate at most 10 bytes (a long, or a double in 8); the rest: identity, revision, headers.
+  let bound =
+    85 +
+    10 * FIELDS.length +
+    stringBound(r.tier) +
+    stringBound(r.seriesId) +
+    stringBound(r.name) +
+    r.sketch.length;
   for (const key in r.labels) bound += stringBound(key) + stringBound(r.labels[key] as string);
   return bound;
 }
+
+/** The registry's Avro fields (core/aggregates.ts), in schema order. */
+const FIELDS: readonly AggregateName[] = AGGREGATES.map((a) => a.name);
+const LONG: readonly boolean[] = (AGGREGATES as readonly AggregateDef[]).map((a) => a.avro === 'long');
 
 function writeRollup(r: Rollup): void {
   out.string(r.tier);
@@ -46,18 +58,11 @@ function writeRollup(r: Rollup): void {
   out.long(r.kind === 'counter' ? 1 : 0);
   out.long(r.windowStart);
   out.long(r.windowEnd);
-  out.long(r.count);
-  out.double(r.sum);
-  out.double(r.min);
-  out.double(r.max);
-  out.double(r.avg);
-  out.double(r.first);
-  out.double(r.last);
-  out.double(r.p50);
-  out.double(r.p90);
-  out.double(r.p99);
-  out.double(r.increase);
-  out.double(r.rate);
+  for (let i = 0; i < FIELDS.length; i++) {
+    const field = FIELDS[i] as AggregateName;
+    if (LONG[i]) out.long(r[field]);
+    else out.double(r[field]);
+  }
   out.long(r.revision);
   out.bytes(r.sketch);
 }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
+import type { AggregateName } from '../core/aggregates.js';
+import { rollupBatchRecordSchema, rollupRecordSchema } from './rollupSchema.js';
 
 /** The Avro schemas of the contract, as JSON, read once from the .avsc files next to this module. */
 function load(file: string): avro.Schema {
@@ -9,9 +11,10 @@ function load(file: string): avro.Schema {
 export const sampleSchema = load('./sample.avsc');
 export const batchSchema = load('./batch.avsc');
 export const alertSchema = load('./alert.avsc');
-export const rollupSchema = load('./rollup.avsc');
+/** A tier's window result, from the aggregate registry (the .avsc file is written from it). */
+export const rollupSchema = rollupRecordSchema();
 /** The records of the tier topics: a flush's window results for one partition (docs/tier-topics.md). */
-export const rollupBatchSchema = load('./rollupBatch.avsc');
+export const rollupBatchSchema = rollupBatchRecordSchema();
 
 export type SampleKind = 'gauge' | 'counter';
 
@@ -29,8 +32,8 @@ export interface Sample {
   kind: SampleKind;
 }
 
-/** A window result of a tier as published to its topic (schemas/rollup.avsc). */
-export interface Rollup {
+/** A window result of a tier as published to its topic (schemas/rollup.avsc): one number per registry aggregate. */
+export interface Rollup extends Record<AggregateName, number> {
   tier: string;
   seriesId: string;
   name: string;
@@ -38,18 +41,6 @@ export interface Rollup {
   kind: SampleKind;
   windowStart: number;
   windowEnd: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  avg: number;
-  first: number;
-  last: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  increase: number;
-  rate: number;
   revision: number;
   sketch: Buffer;
 }

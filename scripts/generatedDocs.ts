@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { loadConfig } from '../core/config.js';
+import { avscText, rollupBatchRecordSchema, rollupRecordSchema } from '../schemas/rollupSchema.js';
 import { describeTopology } from '../topology/graph.js';
 import { renderMermaid, renderText } from '../streams/describe.js';
 import { renderConfigReference } from './configReference.js';
@@ -41,6 +42,12 @@ export const GENERATED_PARTS: GeneratedPart[] = [
   },
 ];
 
+/** Files generated whole: the rollup schemas, from the aggregate registry (core/aggregates.ts). */
+export const GENERATED_WHOLE: Array<{ file: string; render: () => string }> = [
+  { file: 'schemas/rollup.avsc', render: () => avscText(rollupRecordSchema()) },
+  { file: 'schemas/rollupBatch.avsc', render: () => avscText(rollupBatchRecordSchema()) },
+];
+
 export interface GeneratedFile {
   file: string;
   /** The file as committed. */
@@ -52,7 +59,7 @@ export interface GeneratedFile {
 /** Every file with generated parts, as it is and as it should be (`root`: the repository). */
 export async function generatedFiles(root: string): Promise<GeneratedFile[]> {
   const files = [...new Set(GENERATED_PARTS.map((p) => p.file))];
-  return Promise.all(
+  const parts = await Promise.all(
     files.map(async (file) => {
       const current = readFileSync(join(root, file), 'utf8');
       let expected = current;
@@ -61,6 +68,17 @@ export async function generatedFiles(root: string): Promise<GeneratedFile[]> {
       return { file, current, expected };
     }),
   );
+  const whole = await Promise.all(
+    GENERATED_WHOLE.map(async ({ file, render }) => {
+      const options = (await resolveConfig(join(root, file))) ?? {};
+      return {
+        file,
+        current: readFileSync(join(root, file), 'utf8'),
+        expected: await format(render(), { ...options, parser: 'json' }),
+      };
+    }),
+  );
+  return [...parts, ...whole];
 }
 
 /** As `npm run format` would leave it, so that formatting the docs never makes them stale. */

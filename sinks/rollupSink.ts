@@ -1,7 +1,9 @@
 import type { Message } from 'kafkajs';
-import { avg, quantile, rate, type Aggregate } from '../core/aggregate.js';
+import type { Aggregate } from '../core/aggregate.js';
+import { AGGREGATES, stateOffset, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
+import { tierTable } from '../core/tiers.js';
 import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { SeriesMeta } from '../core/series.js';
 import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
@@ -10,7 +12,16 @@ import type { ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
 import { TIER_AGGREGATES } from './tables.js';
 
-export type Tier = '1m' | '1h';
+/** A tier's name (`tiers[].name`: 1m, 5m, 1h, …). */
+export type Tier = string;
+
+/** Where the results of a tier go: its topic, the schema id registered for it and the topic's partitions. */
+export interface TierOutput {
+  name: Tier;
+  topic: string;
+  schemaId: number;
+  partitions: number;
+}
 
 /** One window result of a tier, ready for its table and topic. */
 export interface RollupRow {
@@ -36,10 +47,18 @@ function labelsOf(series: SeriesMeta): Record<string, string> {
   return labels;
 }
 
-/** The published form of a window result (schemas/rollup.avsc). */
+/** The registry's entries with their state offsets, resolved once. */
+const FINALIZERS = (AGGREGATES as readonly AggregateDef[]).map((def) => ({
+  name: def.name,
+  at: stateOffset(def.name),
+  finalize: def.finalize,
+}));
+
+/** The published form of a window result (schemas/rollup.avsc): every registry aggregate finalized. */
 export function toRollup(row: RollupRow): Rollup {
   const a = row.aggregate;
-  return {
+  const sizeMs = row.end - row.start;
+  const out: Record<string, unknown> = {
     tier: row.tier,
     seriesId: row.seriesKey,
     name: row.series.name,
@@ -47,51 +66,41 @@ export function toRollup(row: RollupRow): Rollup {
     kind: row.series.kind,
     windowStart: row.start,
     windowEnd: row.end,
-    count: a.count,
-    sum: a.sum,
-    min: a.min,
-    max: a.max,
-    avg: avg(a),
-    first: a.first,
-    last: a.last,
-    p50: quantile(a, 0.5),
-    p90: quantile(a, 0.9),
-    p99: quantile(a, 0.99),
-    increase: a.increase,
-    rate: rate(a, row.end - row.start),
-    revision: row.revision,
-    sketch: a.sketch.toProto(),
   };
+  for (const f of FINALIZERS) out[f.name] = f.finalize(a, sizeMs, f.at);
+  out.revision = row.revision;
+  out.sketch = a.sketch.toProto();
+  return out as unknown as Rollup;
 }
 
 /**
- * Writes window results of the tiers to `samples_1m` / `samples_1h` (ReplacingMergeTree by
- * revision: a replayed result is the same row, a correction replaces it) and publishes them,
- * Avro-encoded in batches per partition, to the tier topics.
+ * Writes window results of the tiers to `samples_<tier>` (ReplacingMergeTree by count: a replayed
+ * result is the same row, a correction replaces it) and publishes them, Avro-encoded in batches
+ * per partition, to the tier topics.
  */
 export class RollupSink {
   /** Per tier and series key, the partition kafkajs' default partitioner gives its records. */
-  private readonly partitionOf: Record<Tier, Map<string, number>> = { '1m': new Map(), '1h': new Map() };
+  private readonly partitionOf = new Map<Tier, Map<string, number>>();
 
   constructor(
     /** Without ClickHouse, results go to the topics only (a loader stores them). */
     private readonly ch: ClickHouse | undefined,
     private readonly producer: RecordProducer,
-    private readonly topics: Record<Tier, string>,
-    private readonly schemaIds: Record<Tier, number>,
-    /** Partitions of each tier's topic. */
-    private readonly partitions: Record<Tier, number>,
-  ) {}
+    /** The configured tiers, finest first. */
+    private readonly tiers: ReadonlyArray<TierOutput>,
+  ) {
+    for (const t of tiers) this.partitionOf.set(t.name, new Map());
+  }
 
   /**
    * The partition of a series' records: what the default partitioner (murmur2 of the key, as
    * Kafka's Java clients) gives, worked out once per series instead of hashing every record.
    */
-  private partition(tier: Tier, key: string): number {
-    const known = this.partitionOf[tier];
+  private partition(tier: TierOutput, key: string): number {
+    const known = this.partitionOf.get(tier.name) as Map<string, number>;
     let partition = known.get(key);
     if (partition === undefined) {
-      partition = partitionForKey(key, this.partitions[tier]);
+      partition = partitionForKey(key, tier.partitions);
       if (known.size >= MAX_PARTITIONS_KNOWN) known.clear();
       known.set(key, partition);
     }
@@ -109,8 +118,10 @@ export class RollupSink {
    * meanwhile). The table insert and the topic sends then run at the same time; both are awaited.
    */
   async write(rows: RollupRow[]): Promise<void> {
-    for (const tier of ['1m', '1h'] as const) {
-      const mine = rows.filter((r) => r.tier === tier);
+    const unknown = rows.find((r) => !this.partitionOf.has(r.tier));
+    if (unknown) throw new SinkError(`a result of tier ${unknown.tier}, which is not configured`);
+    for (const tier of this.tiers) {
+      const mine = rows.filter((r) => r.tier === tier.name);
       if (mine.length === 0) continue;
       const rollups: Rollup[] = [];
       const byPartition = new Map<number, Rollup[]>();
@@ -137,14 +148,14 @@ export class RollupSink {
           const first = batch[0] as Rollup;
           messages.push({
             key: first.seriesId,
-            value: encodeRollupBatch(batch, this.schemaIds[tier]),
+            value: encodeRollupBatch(batch, tier.schemaId),
             partition,
           });
         }
       }
       await Promise.all([
-        this.ch ? insertRollups(this.ch, tier, rollups) : undefined,
-        sendAll(this.producer, this.topics[tier], messages),
+        this.ch ? insertRollups(this.ch, tier.name, rollups) : undefined,
+        sendAll(this.producer, tier.topic, messages),
       ]);
     }
   }
@@ -184,18 +195,11 @@ export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
   block.strings('metric', rollups, (r) => r.name);
   block.uint64s('series_id', rollups, (r) => BigInt(r.seriesId));
   block.times('ts', rollups, (r) => r.windowStart);
-  block.uint32s('count', rollups, (r) => r.count);
-  block.float64s('sum', rollups, (r) => r.sum);
-  block.float64s('min', rollups, (r) => r.min);
-  block.float64s('max', rollups, (r) => r.max);
-  block.float64s('avg', rollups, (r) => r.avg);
-  block.float64s('first', rollups, (r) => r.first);
-  block.float64s('last', rollups, (r) => r.last);
-  block.float64s('p50', rollups, (r) => r.p50);
-  block.float64s('p90', rollups, (r) => r.p90);
-  block.float64s('p99', rollups, (r) => r.p99);
-  block.float64s('increase', rollups, (r) => r.increase);
-  block.float64s('rate', rollups, (r) => r.rate);
+  for (const { name, column } of AGGREGATES as readonly AggregateDef[]) {
+    const key = name as keyof Rollup & AggregateName;
+    if (column.type === 'UInt32') block.uint32s(name, rollups, (r) => r[key]);
+    else block.float64s(name, rollups, (r) => r[key]);
+  }
   block.uint32s('revision', rollups, (r) => r.revision);
   return block.finish();
 }
@@ -204,18 +208,18 @@ export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
   const insert = {
-    table: `\`${ch.database}\`.samples_${tier}`,
+    table: `\`${ch.database}\`.${tierTable(tier)}`,
     columns: COLUMNS,
     block: rollupBlock(rollups),
   };
   try {
-    await ch.health.run(`insert into samples_${tier}`, () => ch.insertNative(insert), {
+    await ch.health.run(`insert into ${tierTable(tier)}`, () => ch.insertNative(insert), {
       retryIf: () => true,
       attempts: 6,
     });
   } catch (error) {
     throw new SinkError(
-      `cannot insert ${rollups.length} rows into samples_${tier}: ${(error as Error).message}`,
+      `cannot insert ${rollups.length} rows into ${tierTable(tier)}: ${(error as Error).message}`,
       {
         cause: error,
         retriable: true,

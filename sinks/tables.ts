@@ -1,28 +1,49 @@
+import { AGGREGATES, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import type { Config } from '../core/config.js';
+import { tierTable } from '../core/tiers.js';
 import { SinkError } from '../core/errors.js';
 import type { ClickHouse } from './clickhouse.js';
 
 /** The codes of the `kind` columns' Enum8, as the statements below declare them. */
 export const KIND_CODES = { gauge: 1, counter: 2 } as const;
 
-/** The aggregate columns of `samples_1m` and `samples_1h`, in table order. */
-export const TIER_AGGREGATES = [
-  'count',
-  'sum',
-  'min',
-  'max',
-  'avg',
-  'first',
-  'last',
-  'p50',
-  'p90',
-  'p99',
-  'increase',
-  'rate',
-] as const;
+/** The aggregate columns of the tier tables, in table order: one per entry of the registry (core/aggregates.ts). */
+export const TIER_AGGREGATES: readonly AggregateName[] = AGGREGATES.map((a) => a.name);
+
+/** An aggregate's column as CREATE TABLE and ALTER TABLE spell it. */
+function columnSpec(a: AggregateDef): string {
+  return `${a.name} ${a.column.type} ${a.column.codec}`;
+}
 
 /**
- * The tables of the contract, created idempotently at start. `samples_1m` and `samples_1h` hold
+ * A tier table: one row per series and window, a column per registry aggregate. The ALTER adds
+ * the columns of aggregates added to the registry since the table was created (each after the
+ * one before it, so the table keeps the registry's order); on a current table it changes nothing.
+ */
+function tierTableStatements(db: string, tier: string, partitionBy: string, ttlDays: number): string[] {
+  const aggregates = AGGREGATES as readonly AggregateDef[];
+  return [
+    `CREATE TABLE IF NOT EXISTS ${db}.${tierTable(tier)} (
+      metric LowCardinality(String),
+      series_id UInt64 CODEC(ZSTD(1)),
+      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+      ${aggregates.map((a) => `${columnSpec(a)},`).join('\n      ')}
+      revision UInt32
+    ) ENGINE = ReplacingMergeTree(count)
+    PARTITION BY ${partitionBy}
+    ORDER BY (metric, series_id, ts)
+    TTL toDateTime(ts) + INTERVAL ${ttlDays} DAY`,
+    `ALTER TABLE ${db}.${tierTable(tier)} ${aggregates
+      .map(
+        (a, i) =>
+          `ADD COLUMN IF NOT EXISTS ${columnSpec(a)} AFTER ${i === 0 ? 'ts' : aggregates[i - 1]?.name}`,
+      )
+      .join(', ')}`,
+  ];
+}
+
+/**
+ * * The tables of the contract, created idempotently at start. The tier tables (`samples_<tier>`) hold
  * one row per series and window (`ts` = window start). Windows only grow (a correction adds late
  * records, a replay repeats the same records in offset order), so `count` orders the versions of
  * a window even across instances and restarts: the row with the most samples replaces the others
@@ -33,7 +54,8 @@ export const TIER_AGGREGATES = [
  * decimals (bytes in kB, counters, percents) pack to under 2 bytes a sample; Gorilla's bit packing leaves ZSTD
  * little to find in them (2.4 bytes on the bench's workload, against 1.7).
  */
-export function tableStatements(database: string, retention: Config['retention']): string[] {
+export function tableStatements(database: string, config: Pick<Config, 'retention' | 'tiers'>): string[] {
+  const { retention, tiers } = config;
   const db = `\`${database}\``;
   return [
     `CREATE DATABASE IF NOT EXISTS ${db}`,
@@ -59,28 +81,14 @@ export function tableStatements(database: string, retention: Config['retention']
       last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
     ) ENGINE = AggregatingMergeTree
     ORDER BY (metric, series_id)`,
-    ...(['1m', '1h'] as const).map(
-      (tier) => `CREATE TABLE IF NOT EXISTS ${db}.samples_${tier} (
-      metric LowCardinality(String),
-      series_id UInt64 CODEC(ZSTD(1)),
-      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
-      count UInt32 CODEC(T64, ZSTD(1)),
-      sum Float64 CODEC(Gorilla, ZSTD(1)),
-      min Float64 CODEC(Gorilla, ZSTD(1)),
-      max Float64 CODEC(Gorilla, ZSTD(1)),
-      avg Float64 CODEC(Gorilla, ZSTD(1)),
-      first Float64 CODEC(Gorilla, ZSTD(1)),
-      last Float64 CODEC(Gorilla, ZSTD(1)),
-      p50 Float64 CODEC(Gorilla, ZSTD(1)),
-      p90 Float64 CODEC(Gorilla, ZSTD(1)),
-      p99 Float64 CODEC(Gorilla, ZSTD(1)),
-      increase Float64 CODEC(Gorilla, ZSTD(1)),
-      rate Float64 CODEC(Gorilla, ZSTD(1)),
-      revision UInt32
-    ) ENGINE = ReplacingMergeTree(count)
-    PARTITION BY ${tier === '1m' ? 'toDate(ts)' : 'toYYYYMM(ts)'}
-    ORDER BY (metric, series_id, ts)
-    TTL toDateTime(ts) + INTERVAL ${tier === '1m' ? retention.minuteDays : retention.hourDays} DAY`,
+    // A day's partitions hold under a day of windows a few thousand rows per series; longer windows by month.
+    ...tiers.flatMap((tier) =>
+      tierTableStatements(
+        db,
+        tier.name,
+        tier.sizeMs < 3_600_000 ? 'toDate(ts)' : 'toYYYYMM(ts)',
+        tier.retentionDays,
+      ),
     ),
     // Alert history: one row per state change of an alert instance, as on the alerts topic. A
     // replay repeats identical rows (same fingerprint, time and state), which ReplacingMergeTree
@@ -117,8 +125,11 @@ export function tableStatements(database: string, retention: Config['retention']
   ];
 }
 
-export async function ensureTables(ch: ClickHouse, retention: Config['retention']): Promise<void> {
-  for (const query of tableStatements(ch.database, retention)) {
+export async function ensureTables(
+  ch: ClickHouse,
+  config: Pick<Config, 'retention' | 'tiers'>,
+): Promise<void> {
+  for (const query of tableStatements(ch.database, config)) {
     try {
       await ch.client.command({ query });
     } catch (error) {

@@ -22,6 +22,7 @@ import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import { clockScheduler, every, type Clock } from './clock.js';
 import { CommitInterval } from './commitInterval.js';
 import type { Wiring } from './topologyBuilder.js';
+import type { TierConfig } from '../core/tiers.js';
 
 /** The consumer group's view the thread needs: what this instance owns, and the commit. */
 export interface OwnedOffsets {
@@ -278,10 +279,10 @@ export class StreamThread {
       const started = performance.now();
       await rollups.write(out.results);
       await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-      for (const r of out.results) stats.rollups[r.tier] += 1;
+      for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
       observeWindowResults(metrics, out.results, started);
       stats.late += out.late.length;
-      if (out.late.length > 0) metrics.late.inc({ tier: '1m' }, out.late.length);
+      if (out.late.length > 0) metrics.late.inc({ tier: firstTier(config) }, out.late.length);
     }
   }
 
@@ -349,12 +350,14 @@ export class StreamThread {
     metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
     for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
     if (windows) {
-      metrics.watermarkSeconds.set({ tier: '1m' }, Math.max(0, windows.stage.watermark() / 1000));
-      const open = windows.stage.openWindows();
-      metrics.windowOpen.set({ tier: '1m' }, open['1m']);
-      metrics.windowOpen.set({ tier: '1h' }, open['1h']);
+      metrics.watermarkSeconds.set(
+        { tier: firstTier(this.o.config) },
+        Math.max(0, windows.stage.watermark() / 1000),
+      );
+      for (const [tier, open] of Object.entries(windows.stage.openWindows()))
+        metrics.windowOpen.set({ tier }, open);
       for (const t of windows.tasks.all()) {
-        for (const store of [t.minute, t.hour, t.series]) {
+        for (const store of [t.samples, ...t.rollups.values(), t.series]) {
           metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
           metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
         }
@@ -377,4 +380,9 @@ function everything(group: ReadonlyArray<ProcessedBatch>): Durable {
     durable.set(key, { topic: b.topic, partition: b.partition, lastOffset: Math.max(at, b.lastOffset) });
   }
   return durable;
+}
+
+/** The tier over the samples: its watermark and late records are the topology's. */
+function firstTier(config: Config): string {
+  return (config.tiers[0] as TierConfig).name;
 }

@@ -11,10 +11,11 @@ export const CHECKPOINT_KEY = '__checkpoint';
 
 /** A task's changes since its last commit, per store: written to the changelogs with the offsets. */
 export interface TaskChanges {
-  hour: ChangelogEntry[];
+  /** Per store of a tier that folds another. */
+  rollups: Map<string, ChangelogEntry[]>;
   series: ChangelogEntry[];
-  /** The 1m store's changes, then the checkpoint: a restore applies entries up to the last checkpoint. */
-  minute: ChangelogEntry[];
+  /** The first tier's store's changes, then the checkpoint: a restore applies entries up to the last checkpoint. */
+  samples: ChangelogEntry[];
 }
 
 /**
@@ -42,8 +43,8 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   constructor(
     readonly partition: number,
-    readonly minute: WindowChangelogStore<M>,
-    readonly hour: WindowChangelogStore<H>,
+    readonly samples: WindowChangelogStore<M>,
+    readonly rollups: Map<string, WindowChangelogStore<H>>,
     readonly series: ChangelogStore<SeriesMeta>,
     restored?: Checkpoint,
   ) {
@@ -153,10 +154,12 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   /** The stores' changes since the last commit, and the checkpoint: what the changelogs get. */
   commit(): TaskChanges {
-    const minute = this.minute.changes();
+    const rollups = new Map<string, ChangelogEntry[]>();
+    for (const [store, windows] of this.rollups) rollups.set(store, windows.changes());
+    const samples = this.samples.changes();
     if (this.checkpoint)
-      minute.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(this.checkpoint)) });
-    return { hour: this.hour.changes(), series: this.series.changes(), minute };
+      samples.push({ key: CHECKPOINT_KEY, value: Buffer.from(JSON.stringify(this.checkpoint)) });
+    return { rollups, series: this.series.changes(), samples };
   }
 
   /** The watermark channels that a batch holds records of. */

@@ -38,6 +38,7 @@ import { WindowStage } from '../topology/windowStage.js';
 import { every, FakeClock, settlePromises, type Timer } from './clock.js';
 import { StreamThread, type OwnedOffsets } from './streamThread.js';
 import type { Wiring } from './topologyBuilder.js';
+import { tierTopic } from '../core/tiers.js';
 
 /** A record as written to one of the driver's topics. */
 export interface OutputRecord {
@@ -220,9 +221,12 @@ export class TopologyTestDriver {
       rollups: new RollupSink(
         undefined,
         producer,
-        { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
-        { '1m': ROLLUP_SCHEMA_ID, '1h': ROLLUP_SCHEMA_ID },
-        { '1m': this.partitions, '1h': this.partitions },
+        config.tiers.map((t) => ({
+          name: t.name,
+          topic: tierTopic(config, t),
+          schemaId: ROLLUP_SCHEMA_ID,
+          partitions: this.partitions,
+        })),
       ),
       lateSchemaId: LATE_SCHEMA_ID,
       windows: { tasks: this.tasks, stage },
@@ -295,7 +299,11 @@ export class TopologyTestDriver {
   stores(partition: number): { window1m: number; window1h: number; series: number } | undefined {
     const task = this.tasks.get(partition);
     if (!task) return undefined;
-    return { window1m: task.minute.size, window1h: task.hour.size, series: task.series.size };
+    return {
+      window1m: task.samples.size,
+      window1h: task.rollups.get('window-1h')?.size ?? 0,
+      series: task.series.size,
+    };
   }
 
   /** Stops as `run` does: a last commit; with `closeWindows`, every window closed and written first. */

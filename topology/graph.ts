@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.js';
 import type { Tier } from '../sinks/rollupSink.js';
 import { TopologyBuilder, type Topology, type TopologyDescription } from '../streams/topologyBuilder.js';
+import { tierStore, tierTable, tierTopic } from '../core/tiers.js';
 
 /** A window tier as the graph runs it: its window, the tier it folds, its store, topic and table. */
 export interface TierStage {
@@ -16,27 +17,18 @@ export interface TierStage {
   table: string;
 }
 
-/** The tiers in folding order: each one's input is the raw samples or a tier before it. */
+/** The tiers in folding order (`tiers`): each one's input is the raw samples or a tier before it. */
 export function tiersOf(config: Config): TierStage[] {
-  const { minute, hour } = config.windows;
-  return [
-    {
-      name: '1m',
-      from: 'raw',
-      ...minute,
-      store: 'window-1m',
-      topic: config.topics.metrics1m,
-      table: 'samples_1m',
-    },
-    {
-      name: '1h',
-      from: '1m',
-      ...hour,
-      store: 'window-1h',
-      topic: config.topics.metrics1h,
-      table: 'samples_1h',
-    },
-  ];
+  return config.tiers.map((t) => ({
+    name: t.name,
+    from: t.from,
+    sizeMs: t.sizeMs,
+    graceMs: t.graceMs,
+    allowedLatenessMs: t.allowedLatenessMs,
+    store: tierStore(t.name),
+    topic: tierTopic(config, t),
+    table: tierTable(t.name),
+  }));
 }
 
 /** What the graph holds besides the raw path: the loader (`windows: false`) runs only that. */

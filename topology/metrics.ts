@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DEFAULT_TIERS } from '../core/config.js';
 import type { ProcessedBatch } from '../core/records.js';
+import { tierTable } from '../core/tiers.js';
 import { STORAGE_CONDITIONS, type StorageCondition } from '../core/errors.js';
 import type { RollupRow } from '../sinks/rollupSink.js';
 
@@ -9,27 +11,26 @@ export const STAGES = [
   'decode',
   'validate',
   'repartition',
-  'window_1m',
-  'window_1h',
   'sink_samples',
-  'sink_1m',
-  'sink_1h',
   'dlq',
   'late',
   'alerts',
 ] as const;
-export type Stage = (typeof STAGES)[number];
+/** A stage: one of STAGES, or a tier's window (`window_1m`) or sink (`sink_1m`). */
+export type Stage = (typeof STAGES)[number] | `window_${string}` | `sink_${string}`;
 
-/** The rollup tiers, as `tier` label values. */
-export const TIERS = ['1m', '1h'] as const;
-export type Tier = (typeof TIERS)[number];
+/** A tier's name (`tiers[].name`), as `tier` label values. */
+export type Tier = string;
+
+/** The default tiers' names, for metrics made without a configuration. */
+const DEFAULT_TIER_NAMES: readonly string[] = DEFAULT_TIERS.map((t) => t.name);
 
 /** The stages whose rejects go to the dead-letter topic, as `reason_kind` label values. */
 export const REJECT_KINDS = ['decode', 'validate'] as const;
 export type RejectKind = (typeof REJECT_KINDS)[number];
 
 /** The ClickHouse tables the sinks write, as `table` label values. */
-export type Table = 'samples' | 'series' | 'samples_1m' | 'samples_1h';
+export type Table = 'samples' | 'series' | `samples_${string}`;
 
 /** A counter whose label values are checked at compile time. */
 export interface CounterOf<L extends object> {
@@ -108,7 +109,11 @@ const FRESHNESS_BUCKETS = [
  * done();
  * ```
  */
-export function createTopologyMetrics(registry: Registry = new Registry()): TopologyMetrics {
+export function createTopologyMetrics(
+  registry: Registry = new Registry(),
+  /** The configured tiers' names (`tiers[].name`), finest first. */
+  tiers: readonly string[] = DEFAULT_TIER_NAMES,
+): TopologyMetrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
@@ -137,12 +142,12 @@ export function createTopologyMetrics(registry: Registry = new Registry()): Topo
     registers,
   });
   // Known label values start at 0, so that rate() and absent-series alerts work from the first scrape.
-  for (const stage of STAGES) {
+  for (const stage of [...STAGES, ...tiers.flatMap((t) => [`window_${t}`, `sink_${t}`] as const)]) {
     recordsIn.inc({ stage }, 0);
     recordsOut.inc({ stage }, 0);
   }
   for (const reason_kind of REJECT_KINDS) deadLettered.inc({ reason_kind }, 0);
-  for (const tier of TIERS) late.inc({ tier }, 0);
+  for (const tier of tiers) late.inc({ tier }, 0);
   const alertEvents = new Counter({
     name: `${PREFIX}alert_events_total`,
     help: 'Alert state changes written to the alerts topic, by new state',
@@ -272,18 +277,22 @@ export function observeWindowResults(
   started: number,
 ): void {
   const now = Date.now();
-  for (const tier of TIERS) {
-    // One child per tier, not a label lookup per result.
-    const latency = metrics.eventToStoreSeconds.labels({ table: `samples_${tier}` });
-    let n = 0;
-    for (const r of results) {
-      if (r.tier !== tier) continue;
-      n += 1;
-      latency.observe((now - r.end) / 1000);
-    }
-    if (n === 0) continue;
-    metrics.recordsOut.inc({ stage: `window_${tier}` }, n);
-    metrics.sinkBatchRows.observe({ table: `samples_${tier}` }, n);
+  // One child per tier, not a label lookup per result.
+  const latencies = new Map<string, { observe(value: number): void }>();
+  const counts = new Map<string, number>();
+  for (const r of results) {
+    let latency = latencies.get(r.tier);
+    if (!latency)
+      latencies.set(r.tier, (latency = metrics.eventToStoreSeconds.labels({ table: tierTable(r.tier) })));
+    latency.observe((now - r.end) / 1000);
+    counts.set(r.tier, (counts.get(r.tier) ?? 0) + 1);
   }
-  metrics.sinkLatencySeconds.observe({ table: 'samples_1m' }, (performance.now() - started) / 1000);
+  for (const [tier, n] of counts) {
+    metrics.recordsOut.inc({ stage: `window_${tier}` }, n);
+    metrics.sinkBatchRows.observe({ table: tierTable(tier) }, n);
+  }
+  // The write of every tier's results, labelled with the first tier's table as before tiers were configurable.
+  const first = results[0]?.tier;
+  if (first !== undefined)
+    metrics.sinkLatencySeconds.observe({ table: tierTable(first) }, (performance.now() - started) / 1000);
 }

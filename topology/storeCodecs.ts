@@ -69,6 +69,6 @@ function decodeFormer<A extends SampleAcc | RollupAcc>(bytes: Buffer, type: A['t
 }
 
 export const windowStoreCodecs: StoreCodecs<SampleAcc, RollupAcc> = {
-  minute: windowsCodec<SampleAcc>('samples'),
-  hour: windowsCodec<RollupAcc>('rollup'),
+  samples: windowsCodec<SampleAcc>('samples'),
+  rollup: windowsCodec<RollupAcc>('rollup'),
 };

@@ -11,6 +11,7 @@ import {
   type StoreCodec,
   type WindowsCodec,
 } from '../streams/stateStore.js';
+import { tierStore, type TierConfig } from '../core/tiers.js';
 
 /** Where a task's window state stands: the last input offset applied and the stream time it reached. */
 export interface Checkpoint {
@@ -36,15 +37,19 @@ export interface UpstreamPosition {
 }
 
 export interface StoreCodecs<M, H> {
-  minute: WindowsCodec<M>;
-  hour: WindowsCodec<H>;
+  /** The windows of the first tier, over the samples. */
+  samples: WindowsCodec<M>;
+  /** The windows of a tier that folds the results of another. */
+  rollup: WindowsCodec<H>;
 }
 
 /** The state of one input partition (Kafka Streams' task): its stores and checkpoint. */
 export interface Task<M, H> {
   partition: number;
-  minute: WindowChangelogStore<M>;
-  hour: WindowChangelogStore<H>;
+  /** The window store of the first tier (over the samples); its changelog carries the checkpoint. */
+  samples: WindowChangelogStore<M>;
+  /** The window stores of the other tiers, by store name, in the configured order. */
+  rollups: Map<string, WindowChangelogStore<H>>;
   series: ChangelogStore<SeriesMeta>;
   /** Restored checkpoint; records at or before it already changed the stores. */
   restored: Checkpoint | undefined;
@@ -64,9 +69,10 @@ export type ChangelogSource = (
 type PartitionChanges = Array<{ partition: number; entries: ChangelogEntry[] }>;
 
 export interface PendingChanges {
-  hour: PartitionChanges;
+  /** Per tier that folds another, by store name. */
+  rollups: Map<string, PartitionChanges>;
   series: PartitionChanges;
-  minute: PartitionChanges;
+  samples: PartitionChanges;
 }
 
 const seriesCodec: StoreCodec<SeriesMeta> = {
@@ -80,10 +86,10 @@ const seriesCodec: StoreCodec<SeriesMeta> = {
  * with it: on assignment the stores are restored from their changelogs before its records are
  * processed; on revocation they are dropped.
  *
- * Changelog writes per flush go hour store → series store → minute store, the checkpoint last.
- * A restore applies minute entries only up to the last checkpoint. Replaying input after the
- * checkpoint re-emits identical minute results, which the hour store absorbs (a repeated slot
- * replaces itself instead of adding).
+ * Changelog writes per flush go rollup tier stores (1h, …) → series store → the first tier's
+ * store (1m), the checkpoint last. A restore applies the first tier's entries only up to the last
+ * checkpoint. Replaying input after the checkpoint re-emits identical results of the first tier,
+ * which the stores above absorb (a repeated slot replaces itself instead of adding).
  */
 export class Tasks<M, H> {
   private readonly tasks = new Map<number, StreamTask<M, H>>();
@@ -96,8 +102,14 @@ export class Tasks<M, H> {
     private readonly log: Logger,
   ) {}
 
-  changelog(store: 'window-1m' | 'window-1h' | 'series'): string {
+  changelog(store: string): string {
     return `${this.config.appId}-${store}-changelog`;
+  }
+
+  /** The store names: the first tier's window store, those of the other tiers, the series store. */
+  private stores(): { samples: string; rollups: string[] } {
+    const [first, ...rest] = this.config.tiers;
+    return { samples: tierStore((first as TierConfig).name), rollups: rest.map((t) => tierStore(t.name)) };
   }
 
   /** The changelog topics, compacted, partitioned like the topic the windows read. */
@@ -109,7 +121,8 @@ export class Tasks<M, H> {
       'max.message.bytes': String(64 * 1024 * 1024),
       'segment.bytes': String(64 * 1024 * 1024),
     };
-    return (['window-1m', 'window-1h', 'series'] as const).map((s) => ({
+    const { samples, rollups } = this.stores();
+    return [samples, ...rollups, 'series'].map((s) => ({
       topic: this.changelog(s),
       partitions,
       config,
@@ -163,21 +176,26 @@ export class Tasks<M, H> {
    * the stores between the results written before and the state recorded here).
    */
   collect(): PendingChanges {
-    const pending: PendingChanges = { hour: [], series: [], minute: [] };
+    const pending: PendingChanges = { rollups: new Map(), series: [], samples: [] };
     for (const task of this.tasks.values()) {
       const changes = task.commit();
-      pending.hour.push({ partition: task.partition, entries: changes.hour });
+      for (const [store, entries] of changes.rollups) {
+        let parts = pending.rollups.get(store);
+        if (!parts) pending.rollups.set(store, (parts = []));
+        parts.push({ partition: task.partition, entries });
+      }
       pending.series.push({ partition: task.partition, entries: changes.series });
-      pending.minute.push({ partition: task.partition, entries: changes.minute });
+      pending.samples.push({ partition: task.partition, entries: changes.samples });
     }
     return pending;
   }
 
-  /** Writes collected changes to the changelogs, the minute store (with the checkpoint) last. */
+  /** Writes collected changes to the changelogs, the first tier's store (with the checkpoint) last. */
   async write(producer: RecordProducer, pending: PendingChanges): Promise<void> {
-    await this.send(producer, this.changelog('window-1h'), pending.hour);
+    for (const [store, parts] of [...pending.rollups].reverse())
+      await this.send(producer, this.changelog(store), parts);
     await this.send(producer, this.changelog('series'), pending.series);
-    await this.send(producer, this.changelog('window-1m'), pending.minute);
+    await this.send(producer, this.changelog(this.stores().samples), pending.samples);
   }
 
   private async send(producer: RecordProducer, topic: string, parts: PartitionChanges): Promise<void> {
@@ -190,7 +208,8 @@ export class Tasks<M, H> {
   /** Rebuilds the tasks of `partitions` from their changelogs (read from the beginning to the end). */
   private async restore(partitions: number[]): Promise<void> {
     const started = Date.now();
-    const topics = [this.changelog('window-1m'), this.changelog('window-1h'), this.changelog('series')];
+    const stores = this.stores();
+    const topics = [stores.samples, ...stores.rollups, 'series'].map((s) => this.changelog(s));
     let records: Map<string, ChangelogEntry[]>;
     try {
       records = await this.changelogs(topics, new Set(partitions));
@@ -203,25 +222,27 @@ export class Tasks<M, H> {
     for (const partition of partitions) {
       // A flush may span several requests: entries after the last checkpoint belong to a flush
       // that did not finish, and the records behind them will be replayed.
-      const minute = records.get(`${topics[0]}:${partition}`) ?? [];
-      const last = minute.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
-      const checkpoint = minute[last]?.value;
+      const entries = (store: string) => records.get(`${this.changelog(store)}:${partition}`) ?? [];
+      const first = entries(stores.samples);
+      const last = first.findLastIndex((e) => e.key === CHECKPOINT_KEY && e.value !== null);
+      const checkpoint = first[last]?.value;
       const task = new StreamTask<M, H>(
         partition,
-        new WindowChangelogStore('window-1m', this.codecs.minute),
-        new WindowChangelogStore('window-1h', this.codecs.hour),
+        new WindowChangelogStore(stores.samples, this.codecs.samples),
+        new Map(stores.rollups.map((s) => [s, new WindowChangelogStore(s, this.codecs.rollup)])),
         new ChangelogStore('series', seriesCodec),
         checkpoint ? (JSON.parse(checkpoint.toString()) as Checkpoint) : undefined,
       );
-      task.minute.restore(minute.slice(0, last + 1).filter((e) => e.key !== CHECKPOINT_KEY));
-      task.hour.restore(records.get(`${topics[1]}:${partition}`) ?? []);
-      task.series.restore(records.get(`${topics[2]}:${partition}`) ?? []);
+      task.samples.restore(first.slice(0, last + 1).filter((e) => e.key !== CHECKPOINT_KEY));
+      for (const [store, windows] of task.rollups) windows.restore(entries(store));
+      task.series.restore(entries('series'));
       this.tasks.set(partition, task);
+      const windows: Record<string, number> = { [stores.samples]: task.samples.size };
+      for (const [store, w] of task.rollups) windows[store] = w.size;
       this.log.info(
         {
           partition,
-          windows1m: task.minute.size,
-          windows1h: task.hour.size,
+          windows,
           series: task.series.size,
           checkpoint: task.restored,
           ms: Date.now() - started,

@@ -18,6 +18,7 @@ import type { ClickHouse } from '../sinks/clickhouse.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { insertRollups } from '../sinks/rollupSink.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
+import { tierTopic } from '../core/tiers.js';
 
 /** A topic a loader stores: the Avro type of its records, and how rows of it are inserted. */
 export interface LoadedTopic<T> {
@@ -143,23 +144,18 @@ export async function startTopicLoader(deps: {
 /**
  * The loader's second source (`run --mode load`): window results published by topology
  * instances running with `--sink topics`, batches of them per record (schemas/rollupBatch.avsc),
- * from the tier topics into `samples_1m` / `samples_1h` (a repeat inserts an identical row, same
+ * from the tier topics into `samples_<tier>` (a repeat inserts an identical row, same
  * revision).
  */
 export function rollupTopics(config: Config, clickhouse: ClickHouse): Array<LoadedTopic<RollupBatch>> {
-  return (
-    [
-      [config.topics.metrics1m, '1m'],
-      [config.topics.metrics1h, '1h'],
-    ] as const
-  ).map(([topic, tier]) => ({
-    topic,
+  return config.tiers.map((tier) => ({
+    topic: tierTopic(config, tier),
     what: 'batch of window results',
     type: rollupBatchType,
     insert: (batches) =>
       insertRollups(
         clickhouse,
-        tier,
+        tier.name,
         batches.flatMap((b) => b.results),
       ),
   }));

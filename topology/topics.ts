@@ -2,6 +2,7 @@ import type { Admin } from 'kafkajs';
 import type { Config } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import { ensureTopics, partitionCount, type TopicSpec } from '../core/kafka.js';
+import { tierTopic } from '../core/tiers.js';
 
 /**
  * The repartition topic's settings, as Kafka Streams makes them: records are deleted once
@@ -27,13 +28,13 @@ export async function prepareTopics(
   internal: { repartition?: string; stores?: (partitions: number) => TopicSpec[] },
 ): Promise<number> {
   const partitions = config.topics.partitions;
-  const { metrics, dlq, late, metrics1m, metrics1h } = config.topics;
+  const { metrics, dlq, late } = config.topics;
   const inputPartitions = (await admin.listTopics()).includes(metrics)
     ? await partitionCount(admin, metrics)
     : partitions;
   const { repartition } = internal;
   await ensureTopics(admin, [
-    ...[metrics, dlq, late, metrics1m, metrics1h].map((topic) => ({
+    ...[metrics, dlq, late, ...config.tiers.map((t) => tierTopic(config, t))].map((topic) => ({
       topic,
       partitions: topic === metrics ? inputPartitions : partitions,
     })),

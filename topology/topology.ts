@@ -14,7 +14,7 @@ import type { Logger } from '../core/log.js';
 import { batchSchema, rollupBatchSchema } from '../schemas/index.js';
 import type { Registry } from '../schemas/registry.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
-import { RollupSink } from '../sinks/rollupSink.js';
+import { RollupSink, type TierOutput } from '../sinks/rollupSink.js';
 import { repartitionTopic } from '../sinks/repartition.js';
 import { SamplesSink } from '../sinks/samplesSink.js';
 import { watchStorage } from './storageWatch.js';
@@ -30,6 +30,7 @@ import { Tasks } from './tasks.js';
 import { prepareTopics } from './topics.js';
 import { WindowStage } from './windowStage.js';
 import { createTopologyMetrics, type TopologyMetrics } from './metrics.js';
+import { tierTopic } from '../core/tiers.js';
 
 export interface TopologyDeps {
   config: Config;
@@ -58,7 +59,8 @@ export interface TopologyStats {
   stored: number;
   deadLettered: number;
   late: number;
-  rollups: { '1m': number; '1h': number };
+  /** Window results per tier name. */
+  rollups: Record<string, number>;
   /** Samples sent to the repartition topic. */
   repartitioned: number;
   /** Samples sent to the alert stage. */
@@ -73,7 +75,7 @@ export function emptyStats(): TopologyStats {
     stored: 0,
     deadLettered: 0,
     late: 0,
-    rollups: { '1m': 0, '1h': 0 },
+    rollups: {},
     repartitioned: 0,
     toAlerts: 0,
     flushes: 0,
@@ -134,11 +136,17 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
   });
   if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
-  if (clickhouse) await ensureTables(clickhouse, config.retention);
-  const schemaIds = {
-    '1m': await registry.register(`${config.topics.metrics1m}-value`, rollupBatchSchema),
-    '1h': await registry.register(`${config.topics.metrics1h}-value`, rollupBatchSchema),
-  };
+  if (clickhouse) await ensureTables(clickhouse, config);
+  const tierOutputs: TierOutput[] = [];
+  for (const tier of config.tiers) {
+    const topic = tierTopic(config, tier);
+    tierOutputs.push({
+      name: tier.name,
+      topic,
+      schemaId: await registry.register(`${topic}-value`, rollupBatchSchema),
+      partitions: await partitionCount(admin, topic),
+    });
+  }
   const lateSchemaId = await registry.register(`${config.topics.late}-value`, batchSchema);
   const alertTarget =
     windowed && deps.rules
@@ -160,22 +168,16 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
-  const rollups = new RollupSink(
-    clickhouse,
-    producer,
-    { '1m': config.topics.metrics1m, '1h': config.topics.metrics1h },
-    schemaIds,
-    {
-      '1m': await partitionCount(admin, config.topics.metrics1m),
-      '1h': await partitionCount(admin, config.topics.metrics1h),
-    },
-  );
+  const rollups = new RollupSink(clickhouse, producer, tierOutputs);
   const stage = windowed
     ? new WindowStage(config, tasks, repartition ? inputPartitions : undefined, clock)
     : undefined;
   const inFlight = new InFlight();
   const stats = emptyStats();
-  const metrics = createTopologyMetrics();
+  const metrics = createTopologyMetrics(
+    undefined,
+    config.tiers.map((t) => t.name),
+  );
   const unwatchStorage = clickhouse ? watchStorage(clickhouse.health, metrics, log) : () => undefined;
   /**
    * The consumer loop. It counts rebalances as the thread does (both on every assignment):
@@ -266,7 +268,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stateBytes: () => {
       let bytes = 0;
       for (const t of tasks.all())
-        bytes += t.minute.approximateBytes + t.hour.approximateBytes + t.series.approximateBytes;
+        for (const store of [t.samples, ...t.rollups.values(), t.series]) bytes += store.approximateBytes;
       return bytes;
     },
     done,

@@ -1,4 +1,4 @@
-import { Subject, type Subscription } from 'rxjs';
+import { Subject, Subscription, type Observable } from 'rxjs';
 import {
   finalize,
   createRollupAggregator,
@@ -18,9 +18,15 @@ import type { RollupRow, Tier } from '../sinks/rollupSink.js';
 import type { Tasks } from './tasks.js';
 import { channelOf, type ProcessorContext } from '../streams/context.js';
 import { clockScheduler, systemClock, type Clock } from '../streams/clock.js';
+import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/tiers.js';
 
-/** A 1m result on its way into the 1h tier. */
-type MinuteResult = Slot & { key: string };
+/** A result of a tier on its way into a tier that folds it (1m into 1h). */
+type SourceResult = Slot & { key: string };
+
+/** What `tumblingWindow` takes of a tier's settings. */
+function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allowedLatenessMs: number } {
+  return { sizeMs: tier.sizeMs, graceMs: tier.graceMs, allowedLatenessMs: tier.allowedLatenessMs };
+}
 
 /** The tasks as the stage sees them: restored ones, by partition. */
 export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
@@ -48,6 +54,8 @@ export class WindowStage {
   /** What every task reaches beyond its own state: the watermark, the clock, the first tier. */
   private readonly context: ProcessorContext;
   private readonly subscription: Subscription;
+  /** The tier over the samples: its late records go to the late topic. */
+  private readonly firstTier: Tier;
   private results: RollupRow[] = [];
   private late: LateSample[] = [];
   private failure: unknown;
@@ -60,7 +68,7 @@ export class WindowStage {
     /** Processing time, as the watermark's idleness counts it. */
     clock: Clock = systemClock,
   ) {
-    const { minute, hour, outOfOrdernessMs, idleTimeoutMs } = config.windows;
+    const { outOfOrdernessMs, idleTimeoutMs } = config.windows;
     this.tracker = new WatermarkTracker({
       outOfOrdernessMs,
       idleTimeoutMs,
@@ -76,65 +84,94 @@ export class WindowStage {
       observeChannel: (channel, maxTimestamp) => tracker.restore(channel, maxTimestamp),
       forward: (event) => input.next(event),
     };
+    const [first, ...rest] = config.tiers as [TierConfig, ...TierConfig[]];
+    this.firstTier = first.name;
+    const partitions = () => [...this.tasks.all()].map((t) => t.partition);
     // Lateness is judged per partition against its stream time (as Kafka Streams does), which
     // the checkpoint restores and a replay of the partition's records rebuilds step by step:
     // every replay, whatever the kills, judges each sample as the first run did. The watermark
     // (the least over partitions, idle ones skipped) only says when windows close.
-    const minuteHorizon = (partition: number) => this.streamTime(partition) - outOfOrdernessMs;
-    // A 1m result can still come for a minute until the watermark has closed it (minus the 1m
-    // grace) and the partition's records can no longer correct it (minus the 1m grace and lateness):
-    // hours are late, and purged, only past that. Hours purged before a restart stay purged
-    // (their store's `purgedThrough`): the replayed 1m results of such an hour are in it already.
-    const minuteFinal = minute.graceMs + minute.allowedLatenessMs;
-    const hourHorizon = (partition: number, watermark: number) =>
-      Math.min(watermark - minute.graceMs, minuteHorizon(partition) - minuteFinal);
-    const minutes = new Subject<StreamEvent<MinuteResult>>();
-    const minute$ = this.input.pipe(
-      withWatermarks<SampleRow>(this.tracker),
-      tumblingWindow<SampleRow, SampleAcc>({
-        ...minute,
-        key: (row) => row.seriesKey,
-        aggregator: sampleAggregator,
-        horizon: minuteHorizon,
-        store: (partition) => this.tasks.get(partition)?.minute,
-        partitions: () => [...this.tasks.all()].map((t) => t.partition),
-      }),
-    );
-    const hour$ = minutes.pipe(
-      tumblingWindow<MinuteResult, RollupAcc>({
-        ...hour,
-        key: (r) => r.key,
-        // 1m results can still be corrected until the 1m window's grace and allowed lateness pass.
-        aggregator: createRollupAggregator(minute.sizeMs + minute.graceMs + minute.allowedLatenessMs),
-        horizon: hourHorizon,
-        store: (partition) => this.tasks.get(partition)?.hour,
-        partitions: () => [...this.tasks.all()].map((t) => t.partition),
-      }),
-    );
-    this.subscription = hour$.subscribe({
-      next: (out) => this.collect('1h', out),
-      error: (error: unknown) => (this.failure = error),
-    });
-    this.subscription.add(
-      minute$.subscribe({
-        next: (out) => {
-          const aggregate = this.collect('1m', out);
-          // 1m results feed the 1h tier, keyed by series, at the minute's start; watermarks follow.
-          // The tier reads the aggregate and never changes it: the result row and the slot share it.
-          if (aggregate !== undefined && out.kind === 'result') {
-            minutes.next({
-              kind: 'data',
-              partition: out.partition,
-              offset: -1,
-              timestamp: out.start,
-              value: { start: out.start, aggregate, key: out.key },
-            });
-          } else if (out.kind === 'watermark') minutes.next(out);
-        },
-        error: (error: unknown) => (this.failure = error),
-        complete: () => minutes.complete(),
-      }),
-    );
+    const horizons = new Map<string, (partition: number, watermark: number) => number>();
+    horizons.set(first.name, (partition) => this.streamTime(partition) - outOfOrdernessMs);
+    // The results of each tier feed the tiers that fold it, keyed by series at the window's start.
+    const feeds = new Map<string, Array<Subject<StreamEvent<SourceResult>>>>();
+    const outputs: Array<{
+      tier: TierConfig;
+      output: Observable<WindowOutput<unknown, SampleAcc | RollupAcc>>;
+    }> = [
+      {
+        tier: first,
+        output: this.input.pipe(
+          withWatermarks<SampleRow>(this.tracker),
+          tumblingWindow<SampleRow, SampleAcc>({
+            ...windowShape(first),
+            key: (row) => row.seriesKey,
+            aggregator: sampleAggregator,
+            horizon: horizons.get(first.name),
+            store: (partition) => this.tasks.get(partition)?.samples,
+            partitions,
+          }),
+        ),
+      },
+    ];
+    for (const tier of rest) {
+      const source = sourceTier(config.tiers, tier) as TierConfig;
+      const sourceHorizon = horizons.get(source.name) as (partition: number, watermark: number) => number;
+      // A result of the source can still come for a window until the watermark has closed it
+      // (minus its grace) and the partition's records can no longer correct it (minus its grace
+      // and lateness): this tier's windows are late, and purged, only past that. Windows purged
+      // before a restart stay purged (their store's `purgedThrough`): the replayed results of
+      // the source for such a window are in it already.
+      const sourceFinal = source.graceMs + source.allowedLatenessMs;
+      const horizon = (partition: number, watermark: number) =>
+        Math.min(watermark - source.graceMs, sourceHorizon(partition, watermark) - sourceFinal);
+      horizons.set(tier.name, horizon);
+      const feed = new Subject<StreamEvent<SourceResult>>();
+      feeds.set(source.name, [...(feeds.get(source.name) ?? []), feed]);
+      const store = tierStore(tier.name);
+      outputs.push({
+        tier,
+        output: feed.pipe(
+          tumblingWindow<SourceResult, RollupAcc>({
+            ...windowShape(tier),
+            key: (r) => r.key,
+            // The source's results can still be corrected until its grace and allowed lateness pass.
+            aggregator: createRollupAggregator(correctableMs(source)),
+            horizon,
+            store: (partition) => this.tasks.get(partition)?.rollups.get(store),
+            partitions,
+          }),
+        ),
+      });
+    }
+    // The folding tiers subscribe first, so that they see every result of the tiers below.
+    this.subscription = new Subscription();
+    for (const { tier, output } of outputs.reverse()) {
+      const targets = feeds.get(tier.name) ?? [];
+      this.subscription.add(
+        output.subscribe({
+          next: (out) => {
+            const aggregate = this.collect(tier.name, out);
+            if (targets.length === 0) return;
+            // The folding tiers read the aggregate and never change it: the result row and the slot share it.
+            if (aggregate !== undefined && out.kind === 'result') {
+              const event: StreamEvent<SourceResult> = {
+                kind: 'data',
+                partition: out.partition,
+                offset: -1,
+                timestamp: out.start,
+                value: { start: out.start, aggregate, key: out.key },
+              };
+              for (const target of targets) target.next(event);
+            } else if (out.kind === 'watermark') for (const target of targets) target.next(out);
+          },
+          error: (error: unknown) => (this.failure = error),
+          complete: () => {
+            for (const target of targets) target.complete();
+          },
+        }),
+      );
+    }
   }
 
   /**
@@ -211,13 +248,17 @@ export class WindowStage {
 
   /** Windows held in the stores of this instance, per tier. */
   openWindows(): Record<Tier, number> {
-    let m = 0;
-    let h = 0;
+    const open: Record<Tier, number> = {};
+    for (const tier of this.config.tiers) open[tier.name] = 0;
+    const first = this.firstTier;
     for (const task of this.tasks.all()) {
-      m += task.minute.size;
-      h += task.hour.size;
+      open[first] = (open[first] as number) + task.samples.size;
+      for (const tier of this.config.tiers.slice(1)) {
+        const size = task.rollups.get(tierStore(tier.name))?.size ?? 0;
+        open[tier.name] = (open[tier.name] as number) + size;
+      }
     }
-    return { '1m': m, '1h': h };
+    return open;
   }
 
   close(): void {
@@ -241,7 +282,7 @@ export class WindowStage {
         revision: out.revision,
       });
       return aggregate;
-    } else if (out.kind === 'late' && tier === '1m') {
+    } else if (out.kind === 'late' && tier === this.firstTier) {
       this.late.push({
         tier,
         partition: out.partition,

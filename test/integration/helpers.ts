@@ -12,6 +12,7 @@ import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
 import { openClickHouse, queryRows } from '../../sinks/clickhouse.js';
 import { endpoints } from '../setup/endpoints.js';
+import { tierTable } from '../../core/tiers.js';
 
 export const repoRoot = new URL('../..', import.meta.url).pathname;
 
@@ -38,8 +39,6 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
       metrics: `${id}-metrics`,
       dlq: `${id}-dlq`,
       late: `${id}-late`,
-      metrics1m: `${id}-1m`,
-      metrics1h: `${id}-1h`,
       alerts: `${id}-alerts`,
       partitions: 3,
     },
@@ -148,15 +147,18 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
 
 /**
  * Rows of a tier table (FINAL) that differ from a batch recomputation over `samples` in SQL
- * (count, sum, min, max, first, last), plus rows present on one side only; and duplicates
- * left visible after FINAL.
+ * (count, sum, min, max, first, last, and stddev as ClickHouse's stddevPopStable: its stddevPop subtracts squares and loses digits), plus rows present on
+ * one side only; and duplicates left visible after FINAL. `tier` names one of `config.tiers`.
  */
 export async function tierCheck(
   config: Config,
-  tier: '1m' | '1h',
+  tier: string,
 ): Promise<{ windows: number; mismatches: number; duplicates: number; missing: number; extra: number }> {
   const db = `\`${config.clickhouse.database}\``;
-  const bucket = tier === '1m' ? 'toStartOfMinute' : 'toStartOfHour';
+  const sizeMs = config.tiers.find((t) => t.name === tier)?.sizeMs;
+  if (sizeMs === undefined) throw new Error(`tier ${tier} is not configured`);
+  const bucket = (ts: string) => `toStartOfInterval(${ts}, INTERVAL ${sizeMs / 1000} SECOND)`;
+  const table = `${db}.${tierTable(tier)}`;
   const [row] = await query<{
     windows: string;
     mismatches: string;
@@ -166,21 +168,22 @@ export async function tierCheck(
   }>(
     config,
     `SELECT
-       (SELECT count() FROM ${db}.samples_${tier} FINAL) AS windows,
+       (SELECT count() FROM ${table} FINAL) AS windows,
        (SELECT count() FROM (
-          SELECT metric, series_id, ${bucket}(ts) AS t, count() AS c, sum(value) AS s, min(value) AS mi, max(value) AS ma,
-                 argMin(value, ts) AS f, argMax(value, ts) AS l
+          SELECT metric, series_id, ${bucket('ts')} AS t, count() AS c, sum(value) AS s, min(value) AS mi, max(value) AS ma,
+                 argMin(value, ts) AS f, argMax(value, ts) AS l, stddevPopStable(value) AS sd
           FROM ${db}.samples GROUP BY metric, series_id, t) AS b
         FULL OUTER JOIN (
-          SELECT metric, series_id, ts AS t, count AS c, sum AS s, min AS mi, max AS ma, first AS f, last AS l
-          FROM ${db}.samples_${tier} FINAL) AS w
+          SELECT metric, series_id, ts AS t, count AS c, sum AS s, min AS mi, max AS ma, first AS f, last AS l, stddev AS sd
+          FROM ${table} FINAL) AS w
         USING (metric, series_id, t)
-        WHERE b.c != w.c OR abs(b.s - w.s) > 1e-9 * abs(b.s) OR b.mi != w.mi OR b.ma != w.ma OR b.f != w.f OR b.l != w.l) AS mismatches,
-       (SELECT count() - uniqExact(series_id, ts) FROM ${db}.samples_${tier} FINAL) AS duplicates,
-       (SELECT count() FROM (SELECT DISTINCT series_id, ${bucket}(ts) AS t FROM ${db}.samples) AS b
-          LEFT ANTI JOIN (SELECT series_id, ts AS t FROM ${db}.samples_${tier} FINAL) AS w USING (series_id, t)) AS missing,
-       (SELECT count() FROM (SELECT series_id, ts AS t FROM ${db}.samples_${tier} FINAL) AS w
-          LEFT ANTI JOIN (SELECT DISTINCT series_id, ${bucket}(ts) AS t FROM ${db}.samples) AS b USING (series_id, t)) AS extra`,
+        WHERE b.c != w.c OR abs(b.s - w.s) > 1e-9 * abs(b.s) OR b.mi != w.mi OR b.ma != w.ma OR b.f != w.f OR b.l != w.l
+           OR abs(b.sd - w.sd) > 1e-9 * greatest(1, abs(b.sd))) AS mismatches,
+       (SELECT count() - uniqExact(series_id, ts) FROM ${table} FINAL) AS duplicates,
+       (SELECT count() FROM (SELECT DISTINCT series_id, ${bucket('ts')} AS t FROM ${db}.samples) AS b
+          LEFT ANTI JOIN (SELECT series_id, ts AS t FROM ${table} FINAL) AS w USING (series_id, t)) AS missing,
+       (SELECT count() FROM (SELECT series_id, ts AS t FROM ${table} FINAL) AS w
+          LEFT ANTI JOIN (SELECT DISTINCT series_id, ${bucket('ts')} AS t FROM ${db}.samples) AS b USING (series_id, t)) AS extra`,
   );
   return {
     windows: Number(row?.windows),

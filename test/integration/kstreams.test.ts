@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureKstreamsJar, MavenFetchError, runKstreamsJob } from '../../bench/kstreamsJob.js';
 import { rollupBatchType, rollupSchema, WIRE_HEADER_BYTES } from '../../schemas/index.js';
 import { cli, configFile, produce, readTopic, tempDir, testKafka } from './helpers.js';
+import { namedTier, namedTierTopic } from '../../core/tiers.js';
 
 /** The fields both sides compute; the sketch bytes and the revision are left out. */
 interface Result {
@@ -57,11 +58,11 @@ describe('the Kafka Streams reference job (bench/kstreams)', () => {
       registryUrl: config.schemaRegistry.url as string,
       input: config.topics.metrics,
       appId: `${config.appId}-kstreams`,
-      out1m: `${config.topics.metrics1m}-kstreams`,
-      out1h: `${config.topics.metrics1h}-kstreams`,
+      out1m: `${namedTierTopic(config, '1m')}-kstreams`,
+      out1h: `${namedTierTopic(config, '1h')}-kstreams`,
       stateDir: join(dir, 'kstreams-state'),
-      grace1mMs: windows.minute.graceMs + windows.outOfOrdernessMs,
-      grace1hMs: windows.hour.graceMs + windows.outOfOrdernessMs,
+      grace1mMs: namedTier(config, '1m').graceMs + windows.outOfOrdernessMs,
+      grace1hMs: namedTier(config, '1h').graceMs + windows.outOfOrdernessMs,
       heapMB: 512,
       logFile: join(dir, 'kstreams.log'),
     });
@@ -70,10 +71,10 @@ describe('the Kafka Streams reference job (bench/kstreams)', () => {
     expect(job.committedAt).toBeGreaterThanOrEqual(job.endOfInputAt);
 
     for (const [tier, theirs, count] of [
-      ['1m', `${config.topics.metrics1m}-kstreams`, job.results1m],
-      ['1h', `${config.topics.metrics1h}-kstreams`, job.results1h],
+      ['1m', `${namedTierTopic(config, '1m')}-kstreams`, job.results1m],
+      ['1h', `${namedTierTopic(config, '1h')}-kstreams`, job.results1h],
     ] as const) {
-      const expected = byWindow(await oursResults(config.topics[tier === '1m' ? 'metrics1m' : 'metrics1h']));
+      const expected = byWindow(await oursResults(namedTierTopic(config, tier)));
       const actual = byWindow(
         (await readTopic(theirs, count)).map((m) => rollupType.fromBuffer(body(m.value)) as Result),
       );

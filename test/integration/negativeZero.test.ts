@@ -32,7 +32,7 @@ let ch: ClickHouse;
 
 beforeAll(async () => {
   ch = await openClickHouse(config.clickhouse);
-  await ensureTables(ch, config.retention);
+  await ensureTables(ch, config);
 });
 
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
 import { seriesId } from '../../core/series.js';
 import {
   backfill,
@@ -30,7 +31,13 @@ describe('query bench data set', () => {
       user: 'default',
       password: '',
     });
-    await ensureTables(ch, { rawDays: 1, minuteDays: 31, hourDays: 365, alertDays: 365 });
+    await ensureTables(ch, {
+      retention: { rawDays: 1, alertDays: 365 },
+      tiers: loadConfig(undefined, {}).tiers.map((t) => ({
+        ...t,
+        retentionDays: t.name === '1m' ? 31 : 365,
+      })),
+    });
     sizes = await seed(ch, d, () => undefined);
     filled = await backfill(ch, d, dir, join(dir, 'tsdb'), () => undefined);
   });

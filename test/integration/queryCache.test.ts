@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../core/config.js';
+import { tierTopic, type TierConfig } from '../../core/tiers.js';
 import { createKafka } from '../../core/kafka.js';
 import { promqlEvaluator } from '../../query/promqlEvaluator.js';
 import { startQueryService, type QueryService } from '../../query/service.js';
@@ -96,12 +97,15 @@ describe('results cache', () => {
 
   it('a corrected window drops the cached chunks over it', async () => {
     const registry = new Registry(config.schemaRegistry.url as string);
-    const schemaId = await registry.register(`${config.topics.metrics1m}-value`, rollupBatchSchema);
+    const schemaId = await registry.register(
+      `${tierTopic(config, config.tiers[0] as TierConfig)}-value`,
+      rollupBatchSchema,
+    );
     const producer = createKafka(config.kafka.brokers, 'test', quietLog).producer();
     await producer.connect();
     const windowStart = H - 3 * HOUR;
     await producer.send({
-      topic: config.topics.metrics1m,
+      topic: tierTopic(config, config.tiers[0] as TierConfig),
       messages: [
         {
           key: 'x',
@@ -127,6 +131,7 @@ describe('results cache', () => {
                 p99: 1,
                 increase: 0,
                 rate: 0,
+                stddev: 0,
                 revision: 2,
                 sketch: Buffer.alloc(0),
               },

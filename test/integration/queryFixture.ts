@@ -18,7 +18,7 @@ export interface FixtureSeries {
 /** Opens the test's embedded ClickHouse with the pipeline's tables. */
 export async function openFixture(config: Config): Promise<ClickHouse> {
   const ch = await openClickHouse(config.clickhouse);
-  await ensureTables(ch, config.retention);
+  await ensureTables(ch, config);
   return ch;
 }
 
@@ -60,7 +60,7 @@ function floatText(v: number): number | string {
 
 /**
  * Fills `samples_1m` and `samples_1h` from `samples` in SQL, as the topology's windows would
- * (count, sum, min, max, avg, first, last, quantiles, increase within the window).
+ * (count, sum, min, max, avg, first, last, quantiles, increase within the window, stddev).
  */
 export async function rollUp(ch: ClickHouse): Promise<void> {
   const db = `\`${ch.database}\``;
@@ -70,10 +70,11 @@ export async function rollUp(ch: ClickHouse): Promise<void> {
   ] as const) {
     await ch.client.command({
       query: `INSERT INTO ${db}.samples_${tier}
+          (metric, series_id, ts, count, sum, min, max, avg, first, last, p50, p90, p99, increase, rate, stddev, revision)
         SELECT metric, series_id, ${bucket}(ts) AS w, count(), sum(value), min(value), max(value), avg(value),
                argMin(value, ts), argMax(value, ts), quantileExact(0.5)(value), quantileExact(0.9)(value), quantileExact(0.99)(value),
                if(any(kind) = 'counter', arraySum(arrayMap((x, y) -> if(y >= x, y - x, y), arrayPopBack(arraySort((v, t) -> t, groupArray(value), groupArray(ts))), arrayPopFront(arraySort((v, t) -> t, groupArray(value), groupArray(ts))))), 0) AS inc,
-               inc / ${seconds}, 1
+               inc / ${seconds}, stddevPopStable(value), 1
         FROM ${db}.samples GROUP BY metric, series_id, w`,
     });
   }

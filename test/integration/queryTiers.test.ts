@@ -58,7 +58,7 @@ beforeAll(async () => {
   const oldDb: ClickHouse = { ...ch, database: unique('old') };
   const retention = { ...config.retention, rawDays: 1 };
   // Tables with the default TTL: a 1-day TTL could drop the raw rows before they are rolled up.
-  await ensureTables(oldDb, config.retention);
+  await ensureTables(oldDb, config);
   await insertSeries(oldDb, [
     {
       metric: 'tx_old',

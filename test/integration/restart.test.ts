@@ -44,7 +44,7 @@ describe('crash and restart', () => {
     const config = testConfig(tempDir('replay'));
     const ch = await openClickHouse(config.clickhouse);
     try {
-      await ensureTables(ch, config.retention);
+      await ensureTables(ch, config);
       const t0 = Math.floor(Date.now() / 1000) * 1000 - 3600_000; // inside the raw TTL
       const batch = (first: number, last: number): ProcessedBatch => {
         const rows: SampleRow[] = [];

@@ -4,6 +4,7 @@ import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhou
 import { compactQuietPartitions } from '../../sinks/compaction.js';
 import { ensureTables } from '../../sinks/tables.js';
 import { tempDir } from './helpers.js';
+import { loadConfig } from '../../core/config.js';
 
 /** Closed tier partitions become one merged part, which FINAL then reads without merging. */
 describe('tier partition compaction', () => {
@@ -37,7 +38,10 @@ describe('tier partition compaction', () => {
       user: 'default',
       password: '',
     });
-    await ensureTables(ch, { rawDays: 10_000, minuteDays: 10_000, hourDays: 10_000, alertDays: 10_000 });
+    await ensureTables(ch, {
+      retention: { rawDays: 10_000, alertDays: 10_000 },
+      tiers: loadConfig(undefined, {}).tiers.map((t) => ({ ...t, retentionDays: 10_000 })),
+    });
   });
   afterAll(async () => {
     await ch.close();

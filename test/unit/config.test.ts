@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tierStore, tierTable, tierTopic, type TierConfig } from '../../core/tiers.js';
 import { loadConfig, type ConfigInput } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 
@@ -43,8 +44,6 @@ describe('loadConfig', () => {
         metrics: 'metrics',
         dlq: 'metrics-dlq',
         late: 'metrics-late',
-        metrics1m: 'metrics-1m',
-        metrics1h: 'metrics-1h',
         alerts: 'alerts',
         partitions: 4,
       },
@@ -52,9 +51,25 @@ describe('loadConfig', () => {
       windows: {
         outOfOrdernessMs: 5_000,
         idleTimeoutMs: 10_000,
-        minute: { sizeMs: 60_000, graceMs: 10_000, allowedLatenessMs: 60_000 },
-        hour: { sizeMs: 3_600_000, graceMs: 60_000, allowedLatenessMs: 600_000 },
       },
+      tiers: [
+        {
+          name: '1m',
+          sizeMs: 60_000,
+          graceMs: 10_000,
+          allowedLatenessMs: 60_000,
+          from: 'raw',
+          retentionDays: 30,
+        },
+        {
+          name: '1h',
+          sizeMs: 3_600_000,
+          graceMs: 60_000,
+          allowedLatenessMs: 600_000,
+          from: '1m',
+          retentionDays: 365,
+        },
+      ],
       validation: {
         maxLabels: 30,
         maxLabelNameLength: 1024,
@@ -84,8 +99,76 @@ describe('loadConfig', () => {
         maxPoints: 11_000,
         cache: { maxBytes: 268_435_456, ttlRecentMs: 60_000, ttlDayMs: 300_000, ttlOlderMs: 3_600_000 },
       },
-      retention: { rawDays: 7, minuteDays: 30, hourDays: 365, alertDays: 365 },
+      retention: { rawDays: 7, alertDays: 365 },
     });
+  });
+
+  it('takes a 5m tier as one more entry of tiers, and names its table, store and topic after it', () => {
+    const tiers = [
+      ...loadConfig(undefined, {}).tiers.slice(0, 1),
+      {
+        name: '5m',
+        sizeMs: 300_000,
+        graceMs: 10_000,
+        allowedLatenessMs: 70_000,
+        from: '1m',
+        retentionDays: 90,
+      },
+      { ...(loadConfig(undefined, {}).tiers[1] as TierConfig), from: '5m' },
+    ];
+    const config = loadConfig(undefined, {}, { tiers });
+    expect(config.tiers.map((t) => [t.name, t.from])).toEqual([
+      ['1m', 'raw'],
+      ['5m', '1m'],
+      ['1h', '5m'],
+    ]);
+    const fiveMinutes = config.tiers[1] as TierConfig;
+    expect([tierTable('5m'), tierStore('5m'), tierTopic(config, fiveMinutes)]).toEqual([
+      'samples_5m',
+      'window-5m',
+      'metrics-5m',
+    ]);
+  });
+
+  it('refuses tiers that cannot run, saying which and why', () => {
+    const minute = {
+      name: '1m',
+      sizeMs: 60_000,
+      graceMs: 10_000,
+      allowedLatenessMs: 60_000,
+      from: 'raw',
+      retentionDays: 30,
+    };
+    const tier = (t: Partial<TierConfig>) => ({
+      ...minute,
+      name: '5m',
+      sizeMs: 300_000,
+      allowedLatenessMs: 70_000,
+      from: '1m',
+      ...t,
+    });
+    const refused = (tiers: unknown[]) => () => loadConfig(undefined, {}, { tiers } as ConfigInput);
+    expect(refused([minute, tier({ name: '1m' })])).toThrow('tiers.1.name: tier 1m is defined twice');
+    expect(refused([tier({ from: '1m' })])).toThrow(
+      'tiers.0.from: the first tier reads the raw samples: from: raw, not 1m',
+    );
+    expect(refused([minute, tier({ from: '1h' })])).toThrow(
+      'tiers.1.from: 1h is not an earlier tier (earlier: 1m)',
+    );
+    expect(refused([minute, tier({ from: 'raw' })])).toThrow(
+      'tiers.1.from: only the first tier reads the raw samples',
+    );
+    expect(refused([minute, tier({ sizeMs: 90_000 })])).toThrow(
+      'tiers.1.sizeMs: 90000 is not a multiple of the size of tier 1m (60000)',
+    );
+    expect(refused([minute, tier({ allowedLatenessMs: 69_999 })])).toThrow(
+      'tiers.1.allowedLatenessMs: 69999 does not cover the corrections of tier 1m (its graceMs + allowedLatenessMs = 70000)',
+    );
+    expect(refused([minute, tier({ name: 'five minutes' })])).toThrow(
+      'tiers.1.name: lower-case letters and digits only',
+    );
+    expect(refused([minute, tier({ name: 'raw' })])).toThrow('tiers.1.name: "raw" names the raw samples');
+    expect(refused([])).toThrow('tiers:');
   });
 
   it('refuses collector tenants with short or repeated tokens, saying which', () => {
@@ -174,12 +257,7 @@ describe('loadConfig', () => {
 
   it('reads a JSON file', () => {
     const file = configFile(JSON.stringify({ retention: { rawDays: 30 } }), 'json');
-    expect(loadConfig(file, {}).retention).toEqual({
-      rawDays: 30,
-      minuteDays: 30,
-      hourDays: 365,
-      alertDays: 365,
-    });
+    expect(loadConfig(file, {}).retention).toEqual({ rawDays: 30, alertDays: 365 });
   });
 
   it('applies file, then environment, then overrides', () => {

@@ -79,6 +79,24 @@ describe('describeTopology', () => {
     expect(renderText(d)).toBe(DEFAULT_TEXT);
   });
 
+  it('draws each configured tier: a 5m tier is a window, store, table and topic named after it', () => {
+    const [minute, hour] = defaults.tiers as [Config['tiers'][number], Config['tiers'][number]];
+    const fiveMinutes = { ...minute, name: '5m', sizeMs: 300_000, allowedLatenessMs: 70_000, from: '1m' };
+    const d = describeTopology(
+      loadConfig(undefined, {}, { tiers: [minute, fiveMinutes, { ...hour, from: '5m' }] }),
+    );
+    expectWellFormed(d);
+    const nodes = d.subtopologies.flatMap((s) => s.nodes);
+    const node = (name: string) => nodes.find((n) => n.name === name);
+    expect(node('window-1m')?.next).toEqual(['sink-topic-1m', 'sink-samples-1m', 'window-5m', 'sink-late']);
+    // Only the tier over the samples has late records: the others take every result of the tier below.
+    expect(node('window-5m')?.next).toEqual(['sink-topic-5m', 'sink-samples-5m', 'window-1h']);
+    expect(node('window-5m')?.detail).toContain('TimeWindows 5m');
+    expect(node('sink-topic-5m')?.topics).toEqual(['metrics-5m']);
+    expect(node('sink-samples-5m')?.tables).toEqual(['samples_5m']);
+    expect(d.stores.map((s) => s.changelog)).toContain('metrics-pipeline-window-5m-changelog');
+  });
+
   it('adds the alert stage as a sub-topology of its own when rules are configured', () => {
     const d = describeTopology({ ...defaults, alerts: { rules: ['rules.yaml'], tickMs: 1000 } });
     expectWellFormed(d);

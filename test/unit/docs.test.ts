@@ -17,7 +17,7 @@ describe('generated docs', () => {
   it('the reference lists every setting of the schema with its type, default and meaning', () => {
     const reference = renderConfigReference();
     expect(reference).toContain('| `sink.commitIntervalMs` | integer ≥ 1 | `5000` |');
-    expect(reference).toContain('| `windows.hour.graceMs` | integer ≥ 0 | `60000` |');
+    expect(reference).toContain('| `tiers[].graceMs` | integer ≥ 0 | required |');
     expect(reference).toContain('| `collector.tenants[].token` | string of ≥ 16 characters | required |');
     expect(reference).toContain('| `clickhouse.url` | URL | unset |');
     // Every setting has its description: no row ends with an empty meaning.

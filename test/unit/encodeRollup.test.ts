@@ -22,6 +22,7 @@ const base: Rollup = {
   p99: Infinity,
   increase: 42,
   rate: 0.7,
+  stddev: -1.25,
   revision: 3,
   sketch: Buffer.from([1, 2, 3, 250]),
 };

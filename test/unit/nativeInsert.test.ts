@@ -10,7 +10,7 @@ import { httpInsert } from '../../sinks/insertNative.js';
 import { NativeBlock } from '../../sinks/nativeBlock.js';
 import { rollupBlock } from '../../sinks/rollupSink.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../../sinks/samplesSink.js';
-import { ensureTables, KIND_CODES } from '../../sinks/tables.js';
+import { ensureTables, KIND_CODES, TIER_AGGREGATES } from '../../sinks/tables.js';
 import { tempDir, unique } from '../integration/helpers.js';
 
 /** Native blocks through the embedded engine's insert path into the real tables, and read back. */
@@ -21,7 +21,7 @@ describe('Native inserts', () => {
 
   beforeAll(async () => {
     ch = await openClickHouse(config.clickhouse);
-    await ensureTables(ch, config.retention);
+    await ensureTables(ch, config);
   });
 
   afterAll(async () => {
@@ -142,6 +142,7 @@ describe('Native inserts', () => {
       p99: 9,
       increase: 10,
       rate: 11,
+      stddev: 13.5,
       revision: 12,
       sketch: Buffer.alloc(0),
     };
@@ -163,6 +164,7 @@ describe('Native inserts', () => {
         'p99',
         'increase',
         'rate',
+        'stddev',
         'revision',
       ],
       block: rollupBlock([rollup]),
@@ -170,7 +172,7 @@ describe('Native inserts', () => {
     const [row] = await queryRows<Record<string, unknown>>(
       ch,
       `SELECT metric, toString(series_id) AS id, toUnixTimestamp64Milli(ts) AS ms, count, sum, toString(min) AS min,
-              max, avg, first, last, p50, p90, p99, increase, rate, revision FROM ${db()}.samples_1m`,
+              max, avg, first, last, p50, p90, p99, increase, rate, stddev, revision FROM ${db()}.samples_1m`,
     );
     expect(row).toEqual({
       metric: 'cpu',
@@ -188,8 +190,38 @@ describe('Native inserts', () => {
       p99: 9,
       increase: 10,
       rate: 11,
+      stddev: 13.5,
       revision: 12,
     });
+  });
+
+  it('adds the column of a new registry aggregate to a tier table made before it, keeping its rows', async () => {
+    const database = unique('native_upgrade');
+    const old = { ...ch, database };
+    // samples_1m as the release before stddev made it.
+    await ch.client.command({ query: `CREATE DATABASE ${database}` });
+    await ch.client.command({
+      query: `CREATE TABLE ${database}.samples_1m (metric LowCardinality(String), series_id UInt64,
+        ts DateTime64(3, 'UTC'), count UInt32, sum Float64, min Float64, max Float64, avg Float64,
+        first Float64, last Float64, p50 Float64, p90 Float64, p99 Float64, increase Float64,
+        rate Float64, revision UInt32) ENGINE = ReplacingMergeTree(count) ORDER BY (metric, series_id, ts)`,
+    });
+    await ch.client.command({
+      query: `INSERT INTO ${database}.samples_1m (metric, series_id, ts, count, sum, revision)
+              VALUES ('cpu', 1, now64(3), 2, 3, 1)`,
+    });
+    await ensureTables(old, config);
+    await ensureTables(old, config);
+    const columns = await queryRows<{ name: string }>(
+      ch,
+      `SELECT name FROM system.columns WHERE database = '${database}' AND table = 'samples_1m' ORDER BY position`,
+    );
+    expect(columns.map((c) => c.name)).toEqual(['metric', 'series_id', 'ts', ...TIER_AGGREGATES, 'revision']);
+    const rows = await queryRows<{ count: number; stddev: number }>(
+      ch,
+      `SELECT count, stddev FROM ${database}.samples_1m`,
+    );
+    expect(rows).toEqual([{ count: 2, stddev: 0 }]);
   });
 
   it('drops a block repeated with the same deduplication token, whatever its rows', async () => {

@@ -7,9 +7,10 @@ const NOW = 1_800_000_000_000;
 const policy: TierPolicy = {
   nowMs: NOW,
   rawRetentionMs: 7 * 24 * HOUR,
-  minuteRetentionMs: 30 * 24 * HOUR,
-  sizes: { '1m': MIN, '1h': HOUR },
-  settleMs: { '1m': 2 * MIN, '1h': 15 * MIN },
+  tiers: [
+    { name: '1m', sizeMs: MIN, retentionMs: 30 * 24 * HOUR, settleMs: 2 * MIN },
+    { name: '1h', sizeMs: HOUR, retentionMs: 365 * 24 * HOUR, settleMs: 15 * MIN },
+  ],
 };
 const request = (times: number[], rangeMs = 5 * MIN) => ({
   func: 'avg_over_time',
@@ -34,5 +35,46 @@ describe('planTier', () => {
     expect(planTier(request([t, t + 30_000]), policy)).toBeUndefined();
     expect(planTier(request([t + 7_000]), policy)).toBeUndefined();
     expect(planTier(request([NOW - MIN]), policy)).toBeUndefined();
+  });
+});
+
+describe('planTier with a configured 5m tier', () => {
+  const t = NOW - 3 * HOUR;
+  const withFive: TierPolicy = {
+    ...policy,
+    tiers: [
+      { name: '1m', sizeMs: MIN, retentionMs: 30 * 24 * HOUR, settleMs: 2 * MIN },
+      { name: '5m', sizeMs: 5 * MIN, retentionMs: 90 * 24 * HOUR, settleMs: 5 * MIN },
+      { name: '1h', sizeMs: HOUR, retentionMs: 365 * 24 * HOUR, settleMs: 15 * MIN },
+    ],
+  };
+
+  it('answers ranges and instants that are multiples of 5 minutes exactly from it, others from 1m', () => {
+    expect(planTier(request([t, t + 5 * MIN]), withFive)).toMatchObject({ tier: '5m', exact: true });
+    expect(planTier(request([t, t + 10 * MIN], 15 * MIN), withFive)).toMatchObject({
+      tier: '5m',
+      exact: true,
+    });
+    expect(planTier(request([t, t + MIN]), withFive)).toMatchObject({ tier: '1m', exact: true });
+    expect(planTier(request([t, t + 5 * MIN], 3 * MIN), withFive)).toMatchObject({ tier: '1m', exact: true });
+    // Coarsest aligned still wins.
+    expect(planTier(request([t, t + HOUR], HOUR), withFive)).toMatchObject({ tier: '1h', exact: true });
+    // Without the tier the same query reads 1m windows: the choice follows the configuration.
+    expect(planTier(request([t, t + 5 * MIN]), policy)).toMatchObject({ tier: '1m', exact: true });
+  });
+
+  it('beyond raw retention takes the finest tier that still holds the range, and can be forced by name', () => {
+    const old = Math.floor((NOW - 60 * 24 * HOUR) / HOUR) * HOUR;
+    expect(planTier(request([old, old + 5 * MIN]), withFive)).toMatchObject({ tier: '5m', exact: false });
+    const older = Math.floor((NOW - 100 * 24 * HOUR) / HOUR) * HOUR;
+    expect(planTier(request([older, older + HOUR], HOUR), withFive)).toMatchObject({
+      tier: '1h',
+      exact: false,
+    });
+    expect(planTier(request([t, t + 5 * MIN]), { ...withFive, forced: '5m' })).toMatchObject({
+      tier: '5m',
+      exact: true,
+    });
+    expect(planTier(request([t, t + 5 * MIN]), { ...withFive, forced: 'raw' })).toBeUndefined();
   });
 });

@@ -39,13 +39,10 @@ function rows(count: number, tier: '1m' | '1h'): RollupRow[] {
 describe('RollupSink', () => {
   it("sends each tier's results as one record per partition, every series in the partition the default partitioner gives it, in order", async () => {
     const { producer, sent } = capturingProducer();
-    const sink = new RollupSink(
-      undefined,
-      producer,
-      { '1m': 'm1', '1h': 'h1' },
-      { '1m': 7, '1h': 8 },
-      { '1m': 12, '1h': 3 },
-    );
+    const sink = new RollupSink(undefined, producer, [
+      { name: '1m', topic: 'm1', schemaId: 7, partitions: 12 },
+      { name: '1h', topic: 'h1', schemaId: 8, partitions: 3 },
+    ]);
     // More than one encoding chunk (5,000), so that the chunks' order shows too.
     await sink.write([...rows(12_001, '1m'), ...rows(20, '1h')]);
     for (const [topic, partitions, count] of [
@@ -83,13 +80,10 @@ describe('RollupSink', () => {
 
   it('cuts a partition whose results exceed half a megabyte into several records', async () => {
     const { producer, sent } = capturingProducer();
-    const sink = new RollupSink(
-      undefined,
-      producer,
-      { '1m': 'm1', '1h': 'h1' },
-      { '1m': 7, '1h': 8 },
-      { '1m': 1, '1h': 1 },
-    );
+    const sink = new RollupSink(undefined, producer, [
+      { name: '1m', topic: 'm1', schemaId: 7, partitions: 1 },
+      { name: '1h', topic: 'h1', schemaId: 8, partitions: 1 },
+    ]);
     const many = rows(6000, '1m');
     await sink.write(many);
     const messages = sent.get('m1') ?? [];

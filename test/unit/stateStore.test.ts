@@ -17,7 +17,7 @@ function window(key: string, minute: number, values: number[], revision = 0): Wi
   return { key, start: T0 + minute * MINUTE, acc, revision };
 }
 
-const store = () => new WindowChangelogStore('window-1m', windowStoreCodecs.minute);
+const store = () => new WindowChangelogStore('window-1m', windowStoreCodecs.samples);
 const id = (w: WindowState<SampleAcc>) => `${w.key}@${w.start}`;
 
 /** What a store restored from `entries` holds, comparable with toEqual. */

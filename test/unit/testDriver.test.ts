@@ -4,6 +4,7 @@ import { parseRuleFiles } from '../../alerts/rules.js';
 import type { Sample } from '../../schemas/index.js';
 import { TopologyTestDriver } from '../../streams/testDriver.js';
 import { buildTopology } from '../../topology/graph.js';
+import { namedTierTopic } from '../../core/tiers.js';
 
 /**
  * The whole topology on virtual time, without Kafka: windows, the buffer's age, idle ticks,
@@ -73,10 +74,10 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     // Window [0, 1m) closes when the watermark (largest event time - 5 s) passes 1m + 10 s grace.
     d.pipeInput(0, [sample(MINUTE + 14 * SECOND)]);
     await d.advance(config.sink.maxMs);
-    expect(d.readRollups(config.topics.metrics1m)).toEqual([]);
+    expect(d.readRollups(namedTierTopic(config, '1m'))).toEqual([]);
     d.pipeInput(0, [sample(MINUTE + 15 * SECOND)]);
     await d.advance(config.sink.maxMs);
-    const [result] = d.readRollups(config.topics.metrics1m);
+    const [result] = d.readRollups(namedTierTopic(config, '1m'));
     expect(result).toMatchObject({ windowStart: T0, count: 3, tier: '1m' });
     await d.close();
   });
@@ -115,14 +116,14 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     // Partition 0 goes on, partition 1 (at event time 0) shows nothing: the watermark waits for it...
     let second = 21;
     for (let t = maxMs; t < config.windows.idleTimeoutMs; t += maxMs) {
-      expect(d.readRollups(config.topics.metrics1m)).toEqual([]);
+      expect(d.readRollups(namedTierTopic(config, '1m'))).toEqual([]);
       d.pipeInput(0, [sample(MINUTE + second++ * SECOND)]);
       await d.advance(maxMs);
     }
     // ...until it has been silent for idleTimeoutMs: idle, and the minute closes in both partitions.
     d.pipeInput(0, [sample(MINUTE + second++ * SECOND)]);
     await d.advance(2 * maxMs);
-    const results = d.readRollups(config.topics.metrics1m);
+    const results = d.readRollups(namedTierTopic(config, '1m'));
     expect(results.map((r) => [r.labels.host, r.windowStart, r.count]).sort()).toEqual([
       ['a', T0, 1],
       ['b', T0, 1],
@@ -150,11 +151,13 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     d.pipeInput(0, [sample(0), sample(30 * SECOND), sample(MINUTE)]);
     await d.advance(config.sink.maxMs);
     await d.close({ closeWindows: true });
-    expect(d.readRollups(config.topics.metrics1m).map((r) => [r.windowStart, r.count])).toEqual([
+    expect(d.readRollups(namedTierTopic(config, '1m')).map((r) => [r.windowStart, r.count])).toEqual([
       [T0, 2],
       [T0 + MINUTE, 1],
     ]);
-    expect(d.readRollups(config.topics.metrics1h).map((r) => [r.windowStart, r.count])).toEqual([[T0, 3]]);
+    expect(d.readRollups(namedTierTopic(config, '1h')).map((r) => [r.windowStart, r.count])).toEqual([
+      [T0, 3],
+    ]);
     expect(d.committed('in', 0)).toBe(1);
   });
 });
@@ -228,7 +231,7 @@ describe('TopologyTestDriver: kills and restarts on virtual time', () => {
     }
     await d.close({ closeWindows: true });
     const windows = new Map<string, number>();
-    for (const topic of [c.topics.metrics1m, c.topics.metrics1h]) {
+    for (const topic of [namedTierTopic(c, '1m'), namedTierTopic(c, '1h')]) {
       const last = new Map<string, { revision: number; count: number }>();
       for (const r of d.readRollups(topic)) {
         const key = `${r.tier} ${r.labels.host} ${(r.windowStart - T0) / MINUTE}`;

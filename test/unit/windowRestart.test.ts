@@ -45,13 +45,13 @@ function restoredTasks(
     const log = logs.get(partition);
     const task = new StreamTask<SampleAcc, RollupAcc>(
       partition,
-      new WindowChangelogStore('window-1m', windowStoreCodecs.minute),
-      new WindowChangelogStore('window-1h', windowStoreCodecs.hour),
+      new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+      new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
       new ChangelogStore<SeriesMeta>('series', seriesCodec),
       log?.checkpoint,
     );
-    task.minute.restore(log?.minute ?? []);
-    task.hour.restore(log?.hour ?? []);
+    task.samples.restore(log?.minute ?? []);
+    task.rollups.get('window-1h')?.restore(log?.hour ?? []);
     task.series.restore(log?.series ?? []);
     map.set(partition, task);
   }
@@ -63,10 +63,10 @@ function commit(tasks: ReturnType<typeof restoredTasks>, logs: Map<number, Chang
   for (const task of tasks.all()) {
     let log = logs.get(task.partition);
     if (!log) logs.set(task.partition, (log = { minute: [], hour: [], series: [], checkpoint: undefined }));
-    log.hour.push(...task.hour.changes());
+    log.hour.push(...(task.rollups.get('window-1h')?.changes() ?? []));
     if (only === 'hour') continue;
     log.series.push(...task.series.changes());
-    log.minute.push(...task.minute.changes());
+    log.minute.push(...task.samples.changes());
     log.checkpoint = structuredClone(task.checkpoint);
   }
 }

@@ -23,8 +23,8 @@ function tasks(...partitions: number[]): TaskSet & { map: Map<number, StreamTask
       partition,
       new StreamTask(
         partition,
-        new WindowChangelogStore('window-1m', windowStoreCodecs.minute),
-        new WindowChangelogStore('window-1h', windowStoreCodecs.hour),
+        new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+        new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
         new ChangelogStore<SeriesMeta>('series', {
           encode: (v) => Buffer.from(JSON.stringify(v)),
           decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
