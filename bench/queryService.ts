@@ -40,8 +40,8 @@ export async function startQueryService(
   // The service follows the tier topics for corrected windows (and drops cached chunks they
   // touch) whenever a Kafka is known; nothing corrects a seeded store, so it follows topics of
   // its own that nothing writes, not the defaults other processes on this Kafka may use.
-  const topics = { ...config.topics, metrics1m: 'bench-query-1m', metrics1h: 'bench-query-1h' };
-  writeFileSync(configFile, stringify({ ...config, topics, query: { host: HOST, port } }));
+  const tiers = config.tiers.map((tier) => ({ ...tier, topic: `bench-query-${tier.name}` }));
+  writeFileSync(configFile, stringify({ ...config, tiers, query: { host: HOST, port } }));
   const url = `http://${HOST}:${port}`;
   const profileDir = join(dir, 'prof');
   const log = createWriteStream(join(dir, 'query-service.log'), { flags: 'a' });

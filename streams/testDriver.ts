@@ -81,7 +81,7 @@ const ALERT_SCHEMA_ID = 5;
  * const driver = new TopologyTestDriver(config);
  * driver.pipeInput(0, [sample]);
  * await driver.advance(60_000);
- * driver.readOutput(config.topics.metrics1m);
+ * driver.readOutput(tierTopic(config, config.tiers[0]));
  * ```
  */
 export class TopologyTestDriver {
