@@ -520,6 +520,16 @@ export function loadConfig(
   return result.data;
 }
 
+/** Settings of earlier releases that the tier list replaced, and where they are now. */
+const MOVED_TO_TIERS: Record<string, string> = {
+  'windows.minute': 'the 1m entry of `tiers` (sizeMs, graceMs, allowedLatenessMs)',
+  'windows.hour': 'the 1h entry of `tiers` (sizeMs, graceMs, allowedLatenessMs)',
+  'topics.metrics1m': '`topic` of the 1m entry of `tiers`',
+  'topics.metrics1h': '`topic` of the 1h entry of `tiers`',
+  'retention.minuteDays': '`retentionDays` of the 1m entry of `tiers`',
+  'retention.hourDays': '`retentionDays` of the 1h entry of `tiers`',
+};
+
 /** Zod's issues as one line of `path: message`, the paths under `prefix` (a section's name). */
 export function problems(
   issues: ReadonlyArray<z.core.$ZodIssue>,
@@ -528,7 +538,13 @@ export function problems(
   return issues
     .flatMap((i) =>
       i.code === 'unrecognized_keys'
-        ? i.keys.map((k) => `${[...prefix, ...i.path, k].join('.')}: unknown setting`)
+        ? i.keys.map((k) => {
+            const path = [...prefix, ...i.path, k].join('.');
+            const moved = MOVED_TO_TIERS[path];
+            return moved
+              ? `${path}: now ${moved} (see docs/tiers-and-aggregates.md)`
+              : `${path}: unknown setting`;
+          })
         : [`${[...prefix, ...i.path].join('.') || '(root)'}: ${i.message}`],
     )
     .join('; ');

@@ -285,6 +285,11 @@ describe('loadConfig', () => {
     expect(top.retriable).toBe(false);
   });
 
+  it('says where a setting the tier list replaced went', () => {
+    const moved = configError(() => loadConfig(configFile('windows:\n  minute:\n    graceMs: 1000\n'), {}));
+    expect(moved.message).toContain('windows.minute: now the 1m entry of `tiers`');
+  });
+
   it('rejects a section of the wrong type, and a file that is not a mapping', () => {
     expect(
       configError(() => loadConfig(configFile('kafka: oops\n'), { KAFKA_BROKERS: 'k:1' })).message,
