@@ -98,7 +98,7 @@ export class QueryApi {
     const time = p.time('time', now);
     const forced = sourceResolution(p, this.tierNames());
     const lookbackDeltaMs = lookbackDelta(p);
-    this.deps.evaluator.check(expr);
+    // A cached answer's expression was checked when it was computed: a hit skips the parse.
     const key = ['query', caller.tenant ?? '', forced ?? '', lookbackDeltaMs ?? 0, expr, time];
     return this.throughCache(
       key,
@@ -106,6 +106,7 @@ export class QueryApi {
       this.settledMs(now, forced),
       now,
       async () => {
+        this.deps.evaluator.check(expr);
         const querier = this.querier(caller, now, forced, signal);
         const { data, warnings } = await this.deps.evaluator.instant(expr, time, querier, {
           lookbackDeltaMs,
@@ -189,7 +190,6 @@ export class QueryApi {
       );
     const forced = sourceResolution(p, this.tierNames());
     const lookbackDeltaMs = lookbackDelta(p);
-    this.deps.evaluator.check(expr);
     const now = this.deps.now();
     const settledMs = this.settledMs(now, forced);
     const key = [
@@ -228,6 +228,7 @@ export class QueryApi {
     p: Params,
     signal: AbortSignal,
   ): Promise<ApiAnswer> {
+    this.deps.evaluator.check(expr);
     const { maxPoints } = this.deps.config.query;
     const answer = await cachedRange({
       evaluator: this.deps.evaluator,
