@@ -15,6 +15,7 @@ interface Result {
   kind: string;
   count: number;
   sum: number;
+  stddev: number;
   min: number;
   max: number;
   first: number;
@@ -86,15 +87,20 @@ describe('the Kafka Streams reference job (bench/kstreams)', () => {
         expect(got, `${tier} ${window}`).toBeDefined();
         if (!got) continue;
         if (want.kind === 'counter') counters++;
-        const { sum, increase, p50, p99, ...exact } = want;
-        expect({ ...got, sum: 0, increase: 0, p50: 0, p99: 0 }, `${tier} ${window}`).toMatchObject({
-          ...exact,
-          sum: 0,
-          increase: 0,
-          p50: 0,
-          p99: 0,
-        });
+        const { sum, stddev, increase, p50, p99, ...exact } = want;
+        expect({ ...got, sum: 0, stddev: 0, increase: 0, p50: 0, p99: 0 }, `${tier} ${window}`).toMatchObject(
+          {
+            ...exact,
+            sum: 0,
+            stddev: 0,
+            increase: 0,
+            p50: 0,
+            p99: 0,
+          },
+        );
         expect(got.sum).toBeCloseTo(sum, 6);
+        // Merged in another order (per-record partials): equal to rounding, relative to the value.
+        expect(Math.abs(got.stddev - stddev)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(stddev)));
         expect(got.increase).toBeCloseTo(increase, 6);
         // Both are DDSketches with the same mapping, each within 1 % of the exact quantile, so
         // within about 2 % of each other (the two libraries place a bin's value a little apart).
@@ -142,6 +148,7 @@ function byWindow(results: Result[]): Map<string, Result> {
       kind,
       count,
       sum,
+      stddev,
       min,
       max,
       first,
@@ -158,6 +165,7 @@ function byWindow(results: Result[]): Map<string, Result> {
       kind,
       count: Number(count),
       sum,
+      stddev,
       min,
       max,
       first,

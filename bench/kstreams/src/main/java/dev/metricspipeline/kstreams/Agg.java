@@ -44,6 +44,9 @@ final class Agg {
   double last = Double.NaN;
   long lastTs = Long.MIN_VALUE;
   double increase;
+  // stddev as core/aggregates.ts keeps it: mean and sum of squared deviations (Welford; Chan et al. to merge).
+  double mean;
+  double m2;
   DDSketch sketch = newSketch();
 
   static DDSketch newSketch() {
@@ -63,6 +66,9 @@ final class Agg {
       if (count > 0 && ts >= lastTs) increase += delta(last, value);
     }
     count++;
+    double d = value - mean;
+    mean += d / count;
+    m2 += d * (value - mean);
     sum += value;
     min = Math.min(min, value);
     max = Math.max(max, value);
@@ -90,7 +96,11 @@ final class Agg {
     }
     counter |= p.counter;
     increase += p.increase;
-    count += p.count;
+    long n = count + p.count;
+    double d = p.mean - mean;
+    m2 += p.m2 + d * d * ((double) count * p.count / n);
+    mean += d * p.count / n;
+    count = n;
     sum += p.sum;
     min = Math.min(min, p.min);
     max = Math.max(max, p.max);
@@ -104,6 +114,11 @@ final class Agg {
     }
     sketch.mergeWith(p.sketch);
     return this;
+  }
+
+  /** The population standard deviation (stddev_over_time, stddevPopStable). */
+  double stddev() {
+    return count == 0 ? Double.NaN : Math.sqrt(Math.max(0, m2 / count));
   }
 
   /** The q-quantile kept within [min, max], as core/aggregate.ts' quantile. */
@@ -144,6 +159,8 @@ final class Agg {
       out.writeDouble(a.last);
       out.writeLong(a.lastTs);
       out.writeDouble(a.increase);
+      out.writeDouble(a.mean);
+      out.writeDouble(a.m2);
       GrowingByteArrayOutput sketch = GrowingByteArrayOutput.withInitialCapacity(64);
       a.sketch.encode(sketch, true);
       out.writeInt(sketch.numWrittenBytes());
@@ -174,6 +191,8 @@ final class Agg {
       a.last = in.readDouble();
       a.lastTs = in.readLong();
       a.increase = in.readDouble();
+      a.mean = in.readDouble();
+      a.m2 = in.readDouble();
       int size = in.readInt();
       int at = bytes.length - in.available();
       a.sketch = DDSketch.decode(ByteArrayInput.wrap(bytes, at, size), SparseStore::new, MAPPING);

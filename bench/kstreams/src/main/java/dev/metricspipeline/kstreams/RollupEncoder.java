@@ -61,6 +61,7 @@ final class RollupEncoder {
     double increase = a.counter ? a.increase : 0;
     r.put("increase", increase);
     r.put("rate", increase / (sizeMs / 1000.0));
+    r.put("stddev", a.stddev());
     r.put("revision", 1);
     r.put("sketch", a.sketch.serialize());
     try {
