@@ -34,6 +34,14 @@ const LAST_SEEN_LAG_MS = 5 * 60_000;
 const msParam = (name: string) => `fromUnixTimestamp64Milli({${name}:Int64}, 'UTC')`;
 
 /**
+ * The condition that selects the rows of `seriesTimeParams`' series in [from, to] (`<=`) or
+ * [from, to) (`<`): the primary key (metric, series_id, ts) and the partitions prune the rest.
+ */
+const inSeriesAndTime = (upper: '<' | '<=') => `metric IN {metrics:Array(String)}
+         AND series_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
+         AND ts >= ${msParam('from')} AND ts ${upper} ${msParam('to')}`;
+
+/**
  * The SQL of the query service: series by label matchers from `series`, then samples of those
  * series from `samples` or a tier table, with the time range in the WHERE clause (the tables'
  * partitions and primary key (metric, series_id, ts) prune the rest) and only the columns used.
@@ -130,17 +138,10 @@ export class SeriesStore {
     for (const s of series) out.set(s.id, { timestamps: [], values: [] });
     const text = await this.read(
       `SELECT toString(series_id), toUnixTimestamp64Milli(ts), value FROM ${this.db}.samples
-       WHERE metric IN {metrics:Array(String)}
-         AND series_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
-         AND ts >= ${msParam('from')} AND ts <= ${msParam('to')}
+       WHERE ${inSeriesAndTime('<=')}
        ORDER BY metric, series_id, ts
        LIMIT {limit:UInt64}`,
-      {
-        ...seriesParams(series),
-        from: Math.max(0, startMs),
-        to: Math.max(0, Math.min(8.64e12, endMs)),
-        limit: maxSamples + 1,
-      },
+      { ...seriesTimeParams(series, startMs, endMs), limit: maxSamples + 1 },
       'TabSeparated',
       signal,
     );
@@ -208,17 +209,10 @@ export class SeriesStore {
     const text = await this.read(
       `SELECT toString(series_id), toUnixTimestamp64Milli(ts), ${columns.map((c) => `\`${c}\``).join(', ')}
        FROM ${this.db}.samples_${tier} FINAL
-       WHERE metric IN {metrics:Array(String)}
-         AND series_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
-         AND ts >= ${msParam('from')} AND ts < ${msParam('to')}
+       WHERE ${inSeriesAndTime('<')}
        ORDER BY metric, series_id, ts
        LIMIT {limit:UInt64}`,
-      {
-        ...seriesParams(series),
-        from: Math.max(0, fromMs),
-        to: Math.max(0, Math.min(8.64e12, toMs)),
-        limit: maxRows + 1,
-      },
+      { ...seriesTimeParams(series, fromMs, toMs), limit: maxRows + 1 },
       'TabSeparated',
       signal,
     );
@@ -252,18 +246,9 @@ export class SeriesStore {
     const rows = new Map<string, Map<number, InstantRow>>();
     if (series.length === 0) return { rows, windowsRead: 0 };
     const text = await this.read(
-      instantsSql(
-        `${this.db}.samples_${plan.tier}`,
-        req,
-        plan,
-        `metric IN {metrics:Array(String)}
-           AND series_id IN (SELECT toUInt64(arrayJoin({ids:Array(String)})))
-           AND ts >= ${msParam('from')} AND ts < ${msParam('to')}`,
-      ),
+      instantsSql(`${this.db}.samples_${plan.tier}`, req, plan, inSeriesAndTime('<')),
       {
-        ...seriesParams(series),
-        from: Math.max(0, fromMs),
-        to: Math.max(0, Math.min(8.64e12, toMs)),
+        ...seriesTimeParams(series, fromMs, toMs),
         first: grid.first,
         step: grid.step,
         n: grid.n,
@@ -372,6 +357,19 @@ export class SeriesStore {
             GROUP BY metric, series_id
             HAVING min(first_seen) <= ${msParam('to')} AND max(last_seen) >= ${msParam('from')}`;
   }
+}
+
+/** The parameters of `inSeriesAndTime`: the series, and [fromMs, toMs] clamped to what DateTime64 holds. */
+function seriesTimeParams(
+  series: ReadonlyArray<{ metric: string; id: string }>,
+  fromMs: number,
+  toMs: number,
+): Record<string, unknown> {
+  return {
+    ...seriesParams(series),
+    from: Math.max(0, fromMs),
+    to: Math.max(0, Math.min(8.64e12, toMs)),
+  };
 }
 
 /** The query parameters that select these series: their metrics (for the primary key) and ids. */
