@@ -1,9 +1,16 @@
-/** Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that round-trip, never an exponent. */
-export function formatFloatPlain(v: number): string {
+/** How Go writes NaN, the infinities and negative zero; undefined for every other value. */
+function goSpecial(v: number): string | undefined {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (Object.is(v, -0)) return '-0';
+  return undefined;
+}
+
+/** Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that round-trip, never an exponent. */
+export function formatFloatPlain(v: number): string {
+  const special = goSpecial(v);
+  if (special !== undefined) return special;
   const s = String(v);
   const e = s.indexOf('e');
   if (e === -1) return s;
@@ -22,10 +29,8 @@ export function formatFloatPlain(v: number): string {
 
 /** A float as Prometheus' API writes sample values (util/jsonutil): Go's shortest form, `e` outside [1e-6, 1e21). */
 export function formatSampleValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  if (Object.is(v, -0)) return '-0';
+  const special = goSpecial(v);
+  if (special !== undefined) return special;
   const s = String(v);
   const e = s.indexOf('e');
   if (e === -1) return s;
