@@ -85,3 +85,6 @@ export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: 
     rejects,
   };
 }
+
+/** What a write made durable: per topic-partition, the last offset whose effects are stored. */
+export type Durable = Map<string, { topic: string; partition: number; lastOffset: number }>;

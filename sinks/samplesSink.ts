@@ -1,6 +1,6 @@
 import { SinkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import type { Durable, ProcessedBatch, SampleRow } from '../core/records.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
 import { KIND_CODES } from './tables.js';
@@ -23,9 +23,6 @@ interface PartitionState {
   recorded: Array<{ first: number; last: number }>;
   loaded: boolean;
 }
-
-/** What a write made durable: per topic-partition, the last offset whose effects are stored. */
-export type Durable = Map<string, { topic: string; partition: number; lastOffset: number }>;
 
 const SINK = 'samples';
 /** Series rows are refreshed at most this often per series, so `series` stays small. */

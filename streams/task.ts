@@ -3,7 +3,7 @@ import type { ProcessedBatch, SampleRow } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { ChangelogEntry, ChangelogStore, WindowChangelogStore } from './stateStore.js';
 import type { SeriesMeta } from '../core/series.js';
-import type { Checkpoint, Task, UpstreamPosition } from '../topology/tasks.js';
+import type { Checkpoint, Task, UpstreamPosition } from './tasks.js';
 import { channelOf, type ProcessorContext } from './context.js';
 
 /** The key of the checkpoint entry in the first tier's changelog. */

@@ -19,7 +19,7 @@ import { transactionalCommits } from '../streams/commitStrategy.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import { readChangelogs } from '../streams/readToEnd.js';
 import { ChangelogStore, type ChangelogEntry } from '../streams/stateStore.js';
-import { AlertTask } from '../streams/alertTask.js';
+import { AlertTask } from './alertTask.js';
 import { every, systemClock, type Clock } from '../streams/clock.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
 import { NODE } from './graph.js';

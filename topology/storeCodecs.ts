@@ -2,7 +2,7 @@ import { ByteWriter, decodeAcc, writeAcc, type RollupAcc, type SampleAcc } from 
 import { PipelineError } from '../core/errors.js';
 import type { WindowState } from '../streams/windowStore.js';
 import type { WindowsCodec } from '../streams/stateStore.js';
-import type { StoreCodecs } from './tasks.js';
+import type { StoreCodecs } from '../streams/tasks.js';
 
 /** First byte of a record of the windows of one key (the former one-window records start with 0). */
 const WINDOWS = 1;

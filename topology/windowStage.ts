@@ -15,7 +15,7 @@ import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.j
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
-import type { Tasks } from './tasks.js';
+import type { Tasks } from '../streams/tasks.js';
 import { channelOf, type ProcessorContext } from '../streams/context.js';
 import { clockScheduler, systemClock, type Clock } from '../streams/clock.js';
 import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/tiers.js';

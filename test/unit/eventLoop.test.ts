@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../core/log.js';
-import { watchEventLoop } from '../../topology/eventLoop.js';
+import { watchEventLoop } from '../../streams/eventLoop.js';
 
 describe('watchEventLoop', () => {
   it('warns once the event loop was blocked for the threshold, and not for shorter blocks', async () => {

@@ -2,9 +2,9 @@ import type { Admin } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { committedToEnd } from '../../core/kafka.js';
 import { createLogger } from '../../core/log.js';
-import type { Durable } from '../../sinks/samplesSink.js';
+import type { Durable } from '../../core/records.js';
 import type { ConsumerRuntime } from '../../streams/consumerRuntime.js';
-import { GroupOffsets } from '../../topology/groupOffsets.js';
+import { GroupOffsets } from '../../streams/groupOffsets.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
 
 type Commit = Array<{ topic: string; partition: number; offset: string }>;

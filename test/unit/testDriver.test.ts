@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../core/config.js';
 import { parseRuleFiles } from '../../alerts/rules.js';
 import type { Sample } from '../../schemas/index.js';
-import { TopologyTestDriver } from '../../streams/testDriver.js';
+import { TopologyTestDriver } from '../../topology/testDriver.js';
 import { buildTopology } from '../../topology/graph.js';
 import { namedTierTopic } from '../../core/tiers.js';
 

@@ -6,7 +6,7 @@ import { seriesId } from '../../core/series.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import type { SeriesMeta } from '../../core/series.js';
-import type { Checkpoint } from '../../topology/tasks.js';
+import type { Checkpoint } from '../../streams/tasks.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import type { PartitionBatch } from '../core/records.js';
-import type { ConsumerRuntime } from '../streams/consumerRuntime.js';
+import type { ConsumerRuntime } from './consumerRuntime.js';
 
 /** Identifies a fetched batch from the source to the commit (the batch objects change on the way). */
 export function batchKey(b: {

@@ -4,7 +4,7 @@ import type { AlertStore } from '../alerts/store.js';
 import type { SampleRow } from '../core/records.js';
 import { WatermarkTracker } from '../operators/withWatermarks.js';
 import type { AlertEvent } from '../schemas/index.js';
-import { clockScheduler, type Clock } from './clock.js';
+import { clockScheduler, type Clock } from '../streams/clock.js';
 
 export interface AlertTaskOptions {
   rules: RuleSet;

@@ -2,9 +2,8 @@ import type { Admin } from 'kafkajs';
 import { messageOf } from '../core/errors.js';
 import { committedToEnd } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import type { Durable } from '../sinks/samplesSink.js';
-import type { ConsumerRuntime } from '../streams/consumerRuntime.js';
-import type { TopologyMetrics } from './metrics.js';
+import type { Durable } from '../core/records.js';
+import type { ConsumerRuntime } from './consumerRuntime.js';
 
 /** How often consumed records of the repartition topic are deleted (Kafka Streams' repartition.purge.interval.ms). */
 const PURGE_INTERVAL_MS = 30_000;
@@ -17,7 +16,8 @@ export interface GroupOffsetsOptions {
   topics: string[];
   /** The repartition topic, whose records are deleted once committed. */
   repartition?: string;
-  metrics: TopologyMetrics;
+  /** Counted on every commit and every failed one. */
+  metrics: { commits: { inc(): void }; commitFailures: { inc(): void } };
   log: Logger;
 }
 

@@ -6,7 +6,7 @@ import type { Config } from '../core/config.js';
 import { RejectError } from '../core/errors.js';
 import type { RecordProducer } from '../core/kafka.js';
 import { createLogger, type Logger } from '../core/log.js';
-import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
+import type { Durable, PartitionBatch, ProcessedBatch } from '../core/records.js';
 import { MemoryAlertStore } from '../alerts/store.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
@@ -26,18 +26,17 @@ import {
 } from '../schemas/index.js';
 import { LATE_REASON_HEADER } from '../sinks/late.js';
 import { RollupSink } from '../sinks/rollupSink.js';
-import type { Durable } from '../sinks/samplesSink.js';
-import { AlertSelection, alertInputTopic } from '../topology/alertStage.js';
-import { buildTopology, NODE } from '../topology/graph.js';
-import { createTopologyMetrics, type TopologyMetrics } from '../topology/metrics.js';
-import { windowStoreCodecs } from '../topology/storeCodecs.js';
-import type { ChangelogEntry } from './stateStore.js';
-import { Tasks } from '../topology/tasks.js';
-import { emptyStats, type TopologyStats } from '../topology/topology.js';
-import { WindowStage } from '../topology/windowStage.js';
-import { every, FakeClock, settlePromises, type Timer } from './clock.js';
+import { AlertSelection, alertInputTopic } from './alertStage.js';
+import { buildTopology, NODE } from './graph.js';
+import { createTopologyMetrics, type TopologyMetrics } from './metrics.js';
+import { windowStoreCodecs } from './storeCodecs.js';
+import type { ChangelogEntry } from '../streams/stateStore.js';
+import { Tasks } from '../streams/tasks.js';
+import { emptyStats, type TopologyStats } from './topology.js';
+import { WindowStage } from './windowStage.js';
+import { every, FakeClock, settlePromises, type Timer } from '../streams/clock.js';
 import { StreamThread, type OwnedOffsets } from './streamThread.js';
-import type { Wiring } from './topologyBuilder.js';
+import type { Wiring } from '../streams/topologyBuilder.js';
 import { tierTopic } from '../core/tiers.js';
 
 /** A record as written to one of the driver's topics. */

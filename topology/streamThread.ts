@@ -2,7 +2,7 @@ import { concat, concatMap, defer, EMPTY, filter, from, merge, Observable, share
 import type { Config } from '../core/config.js';
 import type { RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
-import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
+import type { Durable, PartitionBatch, ProcessedBatch } from '../core/records.js';
 import { bufferRows } from '../operators/bufferRows.js';
 import { decodeRecords, type WriterLookup } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
@@ -11,17 +11,16 @@ import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { sendLate } from '../sinks/late.js';
 import type { RollupRow } from '../sinks/rollupSink.js';
 import { sendRepartitioned } from '../sinks/repartition.js';
-import type { Durable } from '../sinks/samplesSink.js';
-import type { AlertSelection } from '../topology/alertStage.js';
-import { NODE, tiersOf } from '../topology/graph.js';
-import { observeSamplesSink, observeWindowResults, type TopologyMetrics } from '../topology/metrics.js';
-import type { TopologyStats } from '../topology/topology.js';
-import type { WindowStage } from '../topology/windowStage.js';
-import type { Tasks } from '../topology/tasks.js';
+import type { AlertSelection } from './alertStage.js';
+import { NODE, tiersOf } from './graph.js';
+import { observeSamplesSink, observeWindowResults, type TopologyMetrics } from './metrics.js';
+import type { TopologyStats } from './topology.js';
+import type { WindowStage } from './windowStage.js';
+import type { Tasks } from '../streams/tasks.js';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
-import { clockScheduler, every, type Clock } from './clock.js';
-import { CommitInterval } from './commitInterval.js';
-import type { Wiring } from './topologyBuilder.js';
+import { clockScheduler, every, type Clock } from '../streams/clock.js';
+import { CommitInterval } from '../streams/commitInterval.js';
+import type { Wiring } from '../streams/topologyBuilder.js';
 import type { TierConfig } from '../core/tiers.js';
 
 /** The consumer group's view the thread needs: what this instance owns, and the commit. */

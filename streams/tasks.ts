@@ -3,14 +3,14 @@ import { PipelineError } from '../core/errors.js';
 import { sendAll, type TopicSpec, type RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { SeriesMeta } from '../core/series.js';
-import { CHECKPOINT_KEY, StreamTask } from '../streams/task.js';
+import { CHECKPOINT_KEY, StreamTask } from './task.js';
 import {
   ChangelogStore,
   WindowChangelogStore,
   type ChangelogEntry,
   type StoreCodec,
   type WindowsCodec,
-} from '../streams/stateStore.js';
+} from './stateStore.js';
 import { tierStore, type TierConfig } from '../core/tiers.js';
 
 /** Where a task's window state stands: the last input offset applied and the stream time it reached. */
