@@ -82,7 +82,7 @@ export interface StreamThreadOptions {
  * quiet. Time is the injected clock's: the buffer's age, the idle ticks, the commit interval
  * and the watermark's idleness, so that the test driver runs it all on virtual time. The windows
  * close by punctuation only: stream time as records move the watermark, wall clock at the start
- * of every turn; nothing closes a window between two turns.
+ * of a turn once due (the thread wakes for it); nothing closes a window between two turns.
  *
  * A rebalance (`assign`) only notes the new assignment; the tasks and the watermark take it at
  * the thread's next turn, never in the middle of processing or of a commit.
@@ -242,10 +242,9 @@ export class StreamThread {
       for (const b of stale) this.o.release?.(b);
       group = group.filter((b) => b.generation === this.generation);
     }
-    // Wall-clock punctuation, every turn: partitions that turned idle since the last one stop
-    // holding the watermark back, and the windows it then passes close; their results are
-    // written with this group. Before `resume`, which would count a stall of this process as
-    // activity.
+    // The wall-clock punctuation, if due: partitions that turned idle stop holding the watermark
+    // back, and the windows it then passes close; their results are written with this group.
+    // Before `resume`, which would count a stall of this process as activity.
     windows?.stage.punctuate('wallClock', clock.now());
     if (windows && clock.now() - this.lastPush > config.windows.idleTimeoutMs / 2)
       windows.stage.resume(offsets.assigned(this.windowTopic));

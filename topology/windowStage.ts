@@ -70,6 +70,11 @@ export class WindowStage {
   private forwarded = Number.NEGATIVE_INFINITY;
   /** The tracker's rewinds forwarded: after a new one, the next watermark goes out even if lower. */
   private rewinds = 0;
+  /**
+   * Processing time of the next wall-clock punctuation: when the first active partition turns
+   * idle, as it stood after the last record or punctuation; undefined until a record comes.
+   */
+  private wallClockDue: number | undefined;
   private readonly subscription: Subscription;
   /** The tier over the samples: its late records go to the late topic. */
   private readonly firstTier: Tier;
@@ -105,6 +110,7 @@ export class WindowStage {
         tracker.observe(event.channel ?? event.partition, event.timestamp);
         input.next(event);
         this.punctuateStreamTime(tracker.current());
+        this.wallClockDue ??= tracker.nextIdleAt();
       },
       task: (partition) => (this.turnTasks ?? none).get(partition),
       tasks: () => (this.turnTasks ?? none).values(),
@@ -241,7 +247,7 @@ export class WindowStage {
 
   /** Processing time at which a wall-clock punctuation is next due (a partition turns idle); undefined when none is. */
   nextPunctuation(): number | undefined {
-    return this.tracker.nextIdleAt();
+    return this.wallClockDue;
   }
 
   /**
@@ -268,15 +274,21 @@ export class WindowStage {
   /**
    * A turn of punctuation. `streamTime`: the windows learn that event time reached `time` (a
    * watermark no later than the last one forwarded changes nothing) and close those it passed.
-   * `wallClock` (`time`: the clock's now): idleness may have moved the combined watermark without
-   * records; if so, stream time is punctuated with it.
+   * `wallClock` (`time`: the clock's now), once due (`nextPunctuation`): idleness may have moved
+   * the combined watermark without records; if so, stream time is punctuated with it. Before it
+   * is due, nothing: the watermark moves as records come, as it did before a partition turned idle.
    */
   punctuate(type: PunctuationType, time: number): void {
+    if (type === 'wallClock') {
+      const due = this.wallClockDue;
+      if (due === undefined || time < due) return;
+    }
     this.turn(() => {
       if (type === 'streamTime') this.punctuateStreamTime(time);
       else {
         this.forwardRewind();
         this.punctuateStreamTime(this.tracker.current());
+        this.wallClockDue = this.tracker.nextIdleAt();
       }
       this.throwIfFailed();
     });
