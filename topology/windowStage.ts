@@ -276,7 +276,7 @@ export class WindowStage {
    * watermark no later than the last one forwarded changes nothing) and close those it passed.
    * `wallClock` (`time`: the clock's now), once due (`nextPunctuation`): idleness may have moved
    * the combined watermark without records; if so, stream time is punctuated with it. Before it
-   * is due, nothing: the watermark moves as records come, as it did before a partition turned idle.
+   * is due, nothing: until a partition turns idle, only records move the watermark.
    */
   punctuate(type: PunctuationType, time: number): void {
     if (type === 'wallClock') {
