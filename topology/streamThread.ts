@@ -297,7 +297,6 @@ export class StreamThread {
     windows.stage.rebalanced(pending.assigned, revoked, pending.gained);
   }
 
-  /** Window results and late records: written until none are left, then the state that produced them. */
   /**
    * Closes every window as at the end of input, in steps of event time (at most
    * `CLOSE_STEPS`, each at least one window of the first tier long) from the watermark to the
@@ -319,6 +318,7 @@ export class StreamThread {
     await this.writeWindowEffects();
   }
 
+  /** Window results and late records: written until none are left, then the state that produced them. */
   private async writeWindowEffects(): Promise<void> {
     const { windows, rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
     if (!windows) return;
