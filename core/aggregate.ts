@@ -2,7 +2,7 @@ import type { SampleKind } from '../schemas/index.js';
 import type { Aggregator } from './aggregator.js';
 import { EXT_SLOTS, STATEFUL } from './aggregates.js';
 import { PipelineError } from './errors.js';
-import type { SampleRow } from './records.js';
+import type { SampleRow, SampleRun } from './records.js';
 import { QuantileSketch, type Bins } from './sketch.js';
 
 /** The aggregates of one series over one window. */
@@ -85,32 +85,45 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     sketch: new QuantileSketch(),
     ext: EXT_ZERO.slice(),
   }),
-  add(acc, row, timestamp) {
-    const { value } = row;
-    acc.count += 1;
-    acc.sum += value;
-    acc.min = Math.min(acc.min, value);
-    acc.max = Math.max(acc.max, value);
-    if (timestamp < acc.firstTs) {
-      acc.first = value;
-      acc.firstTs = timestamp;
+  add: (acc, row, timestamp) => addSample(acc, row.value, timestamp, row.kind === 'counter'),
+};
+
+/** The 1m tier over runs of a series' samples (core/records.ts `SampleRun`): one call per run. */
+export const sampleRunAggregator: Aggregator<SampleRun, SampleAcc> = {
+  create: sampleAggregator.create,
+  add(acc, { rows, from, to }) {
+    for (let i = from; i < to; i++) {
+      const row = rows[i] as SampleRow;
+      addSample(acc, row.value, row.timestamp, row.kind === 'counter');
     }
-    if (timestamp >= acc.lastTs) {
-      acc.last = value;
-      acc.lastTs = timestamp;
-    }
-    if (row.kind === 'counter') {
-      acc.kind = 'counter';
-      // Samples mostly arrive in order: the insertion point is found from the end.
-      let at = acc.points.length;
-      while (at > 0 && (acc.points[at - 1] as [number, number])[0] > timestamp) at--;
-      acc.points.splice(at, 0, [timestamp, value]);
-    }
-    acc.sketch.accept(value);
-    for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
     return acc;
   },
 };
+
+function addSample(acc: SampleAcc, value: number, timestamp: number, counter: boolean): SampleAcc {
+  acc.count += 1;
+  acc.sum += value;
+  acc.min = Math.min(acc.min, value);
+  acc.max = Math.max(acc.max, value);
+  if (timestamp < acc.firstTs) {
+    acc.first = value;
+    acc.firstTs = timestamp;
+  }
+  if (timestamp >= acc.lastTs) {
+    acc.last = value;
+    acc.lastTs = timestamp;
+  }
+  if (counter) {
+    acc.kind = 'counter';
+    // Samples mostly arrive in order: the insertion point is found from the end.
+    let at = acc.points.length;
+    while (at > 0 && (acc.points[at - 1] as [number, number])[0] > timestamp) at--;
+    acc.points.splice(at, 0, [timestamp, value]);
+  }
+  acc.sketch.accept(value);
+  for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
+  return acc;
+}
 
 type ExtAdd = (ext: number[], at: number, value: number) => void;
 type ExtMerge = (into: number[], from: readonly number[], at: number) => void;

@@ -58,6 +58,16 @@ export interface SampleRow extends NormalizedSample {
   origin?: SampleOrigin;
 }
 
+/**
+ * A record's consecutive samples of one series, `rows[from, to)`: the first window tier takes
+ * them in one loop (one window lookup per window they fall in, not one per sample).
+ */
+export interface SampleRun {
+  rows: ReadonlyArray<SampleRow>;
+  from: number;
+  to: number;
+}
+
 /** The outcome of one partition batch: rows to store and records to dead-letter. */
 export interface ProcessedBatch {
   /** Records of the source batch, for the in-flight count. */

@@ -1,4 +1,4 @@
-import type { SampleRow } from '../core/records.js';
+import type { SampleRun } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { Clock } from './clock.js';
 
@@ -18,8 +18,8 @@ export interface ProcessorContext {
   watermark(): number;
   /** Tells the watermark that `channel` has reached `maxTimestamp` and is active now (-Infinity: active only). */
   observeChannel(channel: number, maxTimestamp: number): void;
-  /** Hands a record to the first window tier. */
-  forward(event: StreamEvent<SampleRow>): void;
+  /** Hands a run of a record's samples of one series to the first window tier. */
+  forward(event: StreamEvent<SampleRun>): void;
 }
 
 /** The watermark channel of a repartition topic's partition for the records of one input partition. */

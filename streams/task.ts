@@ -1,5 +1,5 @@
 import { ConfigError } from '../core/errors.js';
-import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import type { ProcessedBatch, SampleRow, SampleRun } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { ChangelogEntry, ChangelogStore, WindowChangelogStore } from './stateStore.js';
 import type { SeriesMeta } from '../core/series.js';
@@ -87,7 +87,12 @@ export class StreamTask<M, H> implements Task<M, H> {
     for (const c of this.present(batch, ctx)) ctx.observeChannel(c, Number.NEGATIVE_INFINITY);
   }
 
-  /** Runs the batch's records into the first window tier, skipping what the state holds already. */
+  /**
+   * Runs the batch's records into the first window tier, skipping what the state holds already.
+   * A record's consecutive samples of one series go as one run, cut wherever a sample moves the
+   * stream time on: lateness is judged against the stream time as of each sample, and within a
+   * run it is the same for every sample.
+   */
   process(batch: ProcessedBatch, ctx: ProcessorContext): void {
     const skipUpTo = this.checkpoint?.offset ?? -1;
     let maxTimestamp = this.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
@@ -99,9 +104,30 @@ export class StreamTask<M, H> implements Task<M, H> {
       for (const [p, position] of adding) upstream[p] = position;
       adding.clear();
     };
+    const rows = batch.rows;
+    // The run being gathered, rows[from, to): its record, series, channel and largest event time.
+    let from = 0;
+    let to = 0;
+    let runOffset = -1;
+    let runKey: string | undefined;
+    let runChannel: number | undefined;
+    let runMax = Number.NEGATIVE_INFINITY;
+    const flush = () => {
+      if (to === from) return;
+      const event: StreamEvent<SampleRun> = {
+        kind: 'data',
+        partition: batch.partition,
+        offset: runOffset,
+        timestamp: runMax,
+        value: { rows, from, to },
+      };
+      if (runChannel !== undefined) event.channel = runChannel;
+      ctx.forward(event);
+    };
     let record = -1;
     let known: string | undefined;
-    for (const row of batch.rows) {
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as SampleRow;
       if (row.offset <= skipUpTo) continue;
       if (row.offset !== record) {
         settle();
@@ -109,6 +135,8 @@ export class StreamTask<M, H> implements Task<M, H> {
       }
       const origin = row.origin;
       let channel: number | undefined;
+      // The stream time this row moves on to, if it does.
+      let reached: number | undefined;
       if (origin) {
         // Its input record was repartitioned before (a replay upstream repeats records): applied already.
         if (origin.offset <= (upstream[origin.partition]?.offset ?? -1)) continue;
@@ -122,10 +150,26 @@ export class StreamTask<M, H> implements Task<M, H> {
         if (row.timestamp > position.maxTimestamp) {
           position.maxTimestamp = row.timestamp;
           const least = leastUpstream(ctx, upstream, adding);
-          if (least > streamTime) this.reached = streamTime = least;
+          if (least > streamTime) reached = least;
         }
         channel = channelOf(batch.partition, origin.partition);
-      } else if (row.timestamp > streamTime) this.reached = streamTime = row.timestamp;
+      } else if (row.timestamp > streamTime) reached = row.timestamp;
+      // The rows before are forwarded first, judged by the stream time as it was for them.
+      if (
+        reached !== undefined ||
+        to !== i ||
+        row.offset !== runOffset ||
+        row.seriesKey !== runKey ||
+        channel !== runChannel
+      ) {
+        flush();
+        from = i;
+        runOffset = row.offset;
+        runKey = row.seriesKey;
+        runChannel = channel;
+        runMax = Number.NEGATIVE_INFINITY;
+      }
+      if (reached !== undefined) this.reached = streamTime = reached;
       // Rows of one series come together (a record holds one agent's samples of a series).
       if (row.seriesKey !== known) {
         if (!this.series.get(row.seriesKey))
@@ -133,16 +177,10 @@ export class StreamTask<M, H> implements Task<M, H> {
         known = row.seriesKey;
       }
       if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
-      const event: StreamEvent<SampleRow> = {
-        kind: 'data',
-        partition: batch.partition,
-        offset: row.offset,
-        timestamp: row.timestamp,
-        value: row,
-      };
-      if (channel !== undefined) event.channel = channel;
-      ctx.forward(event);
+      if (row.timestamp > runMax) runMax = row.timestamp;
+      to = i + 1;
     }
+    flush();
     settle();
     if (batch.lastOffset > skipUpTo) {
       this.checkpoint = { topic: batch.topic, offset: batch.lastOffset, maxTimestamp };

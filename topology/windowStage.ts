@@ -3,15 +3,15 @@ import {
   finalize,
   createRollupAggregator,
   type Aggregate,
-  sampleAggregator,
+  sampleRunAggregator,
   type RollupAcc,
   type SampleAcc,
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import type { ProcessedBatch, SampleRow, SampleRun } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
-import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
+import { tumblingWindow, type Runs, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
@@ -22,6 +22,17 @@ import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/t
 
 /** A result of a tier on its way into a tier that folds it (1m into 1h). */
 type SourceResult = Slot & { key: string };
+
+/** The i-th sample of a run. */
+const rowOf = (run: SampleRun, i: number): SampleRow => run.rows[run.from + i] as SampleRow;
+
+/** How the first tier reads a run of samples. */
+const sampleRuns: Runs<SampleRun> = {
+  size: (run) => run.to - run.from,
+  timestamp: (run, i) => rowOf(run, i).timestamp,
+  offset: (run, i) => rowOf(run, i).offset,
+  slice: (run, from, to) => ({ rows: run.rows, from: run.from + from, to: run.from + to }),
+};
 
 /** What `tumblingWindow` takes of a tier's settings. */
 function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allowedLatenessMs: number } {
@@ -50,7 +61,7 @@ export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
  */
 export class WindowStage {
   private readonly tracker: WatermarkTracker;
-  private readonly input = new Subject<StreamEvent<SampleRow>>();
+  private readonly input = new Subject<StreamEvent<SampleRun>>();
   /** What every task reaches beyond its own state: the watermark, the clock, the first tier. */
   private readonly context: ProcessorContext;
   private readonly subscription: Subscription;
@@ -102,11 +113,12 @@ export class WindowStage {
       {
         tier: first,
         output: this.input.pipe(
-          withWatermarks<SampleRow>(this.tracker),
-          tumblingWindow<SampleRow, SampleAcc>({
+          withWatermarks<SampleRun>(this.tracker),
+          tumblingWindow<SampleRun, SampleAcc>({
             ...windowShape(first),
-            key: (row) => row.seriesKey,
-            aggregator: sampleAggregator,
+            key: (run) => rowOf(run, 0).seriesKey,
+            aggregator: sampleRunAggregator,
+            runs: sampleRuns,
             horizon: horizons.get(first.name),
             store: (partition) => this.tasks.get(partition)?.samples,
             partitions,
@@ -287,7 +299,7 @@ export class WindowStage {
         tier,
         partition: out.partition,
         offset: out.offset,
-        row: out.value as SampleRow,
+        row: rowOf(out.value as SampleRun, 0),
         reason: out.reason,
       });
     }
