@@ -5,6 +5,7 @@ import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
+import { columnsOf } from '../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readToEnd } from '../streams/readToEnd.js';
@@ -238,7 +239,7 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
         if (id === undefined) ids.set(key, (id = seriesId(s.name, labels)));
         return { name: s.name, seriesId: id, timestamp: s.timestamp, value: s.value, kind: s.kind };
       });
-      blocks.push(samplesBlock(rows));
+      blocks.push(samplesBlock(columnsOf(rows)));
     }
     return await timed(
       () => samples.length,

@@ -91,11 +91,9 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
 /** The 1m tier over runs of a series' samples (core/records.ts `SampleRun`): one call per run. */
 export const sampleRunAggregator: Aggregator<SampleRun, SampleAcc> = {
   create: sampleAggregator.create,
-  add(acc, { rows, from, to }) {
-    for (let i = from; i < to; i++) {
-      const row = rows[i] as SampleRow;
-      addSample(acc, row.value, row.timestamp, row.kind === 'counter');
-    }
+  add(acc, { columns, from, to }) {
+    const { value, ts, counter } = columns;
+    for (let i = from; i < to; i++) addSample(acc, value[i] as number, ts[i] as number, counter[i] === 1);
     return acc;
   },
 };

@@ -1,4 +1,5 @@
 import type { IHeaders } from 'kafkajs';
+import type { SampleColumns } from './sampleColumns.js';
 import type { NormalizedSample } from './validate.js';
 
 /** One Kafka record as the topology sees it. */
@@ -59,16 +60,16 @@ export interface SampleRow extends NormalizedSample {
 }
 
 /**
- * A record's consecutive samples of one series, `rows[from, to)`: the first window tier takes
+ * A record's consecutive samples of one series, `columns[from, to)`: the first window tier takes
  * them in one loop (one window lookup per window they fall in, not one per sample).
  */
 export interface SampleRun {
-  rows: ReadonlyArray<SampleRow>;
+  columns: SampleColumns;
   from: number;
   to: number;
 }
 
-/** The outcome of one partition batch: rows to store and records to dead-letter. */
+/** The outcome of one partition batch: samples to store (as columns) and records to dead-letter. */
 export interface ProcessedBatch {
   /** Records of the source batch, for the in-flight count. */
   recordCount: number;
@@ -77,12 +78,16 @@ export interface ProcessedBatch {
   partition: number;
   firstOffset: number;
   lastOffset: number;
-  rows: SampleRow[];
+  samples: SampleColumns;
   rejects: Rejected[];
 }
 
-/** The outcome of `batch`: its rows and rejects, with the batch's position and generation. */
-export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: Rejected[]): ProcessedBatch {
+/** The outcome of `batch`: its samples and rejects, with the batch's position and generation. */
+export function processedBatch(
+  batch: DecodedBatch,
+  samples: SampleColumns,
+  rejects: Rejected[],
+): ProcessedBatch {
   const { generation, topic, partition, firstOffset, lastOffset } = batch;
   return {
     recordCount: batch.records.length,
@@ -91,7 +96,7 @@ export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: 
     partition,
     firstOffset,
     lastOffset,
-    rows,
+    samples,
     rejects,
   };
 }

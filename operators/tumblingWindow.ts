@@ -162,55 +162,66 @@ export function tumblingWindow<V, A>(
           unscanned = true;
         }
         if (runs === undefined) {
-          addPiece(partition, windows, event.timestamp, value, 1, () => event.offset, () => event.timestamp);
+          addPiece(partition, windows, event.timestamp, value, 1, event.offset, event.timestamp);
           return;
         }
         // Consecutive records of one window form a piece: one lookup, one aggregator call.
         const size = runs.size(value);
-        const at = (i: number) => runs.timestamp(value, i);
-        for (let from = 0; from < size; ) {
-          const start = Math.floor(at(from) / sizeMs) * sizeMs;
+        for (let from = 0; from < size;) {
+          const first = runs.timestamp(value, from);
+          const start = Math.floor(first / sizeMs) * sizeMs;
           let to = from + 1;
-          while (to < size && at(to) >= start && at(to) < start + sizeMs) to++;
+          for (let t = first; to < size; to++) {
+            t = runs.timestamp(value, to);
+            if (t < start || t >= start + sizeMs) break;
+          }
           const piece = from === 0 && to === size ? value : runs.slice(value, from, to);
-          addPiece(
-            partition,
-            windows,
-            start,
-            piece,
-            to - from,
-            (i) => runs.offset(piece, i),
-            (i) => runs.timestamp(piece, i),
-          );
+          addPiece(partition, windows, start, piece, to - from, event.offset, event.timestamp);
           from = to;
         }
       };
 
-      // `count` records of one window (at `anyTime`, a time in it); `offsetOf` / `timeOf` read the i-th.
+      // The i-th record of a piece of `count`: its offset, its time, itself (the event's without runs).
+      const offsetAt = (value: V, i: number, offset: number) => (runs ? runs.offset(value, i) : offset);
+      const timeAt = (value: V, i: number, timestamp: number) =>
+        runs ? runs.timestamp(value, i) : timestamp;
+      const recordOf = (value: V, i: number, count: number) =>
+        count === 1 || !runs ? value : runs.slice(value, i, i + 1);
+
+      /**
+       * `count` records of one window (at `anyTime`, a time in it). Without runs, the one record's
+       * offset and time are `offset` and `timestamp`; with runs, `value` says them.
+       */
       const addPiece = (
         partition: number,
         windows: WindowStore<A>,
         anyTime: number,
         value: V,
         count: number,
-        offsetOf: (i: number) => number,
-        timeOf: (i: number) => number,
+        offset: number,
+        timestamp: number,
       ) => {
         const start = Math.floor(anyTime / sizeMs) * sizeMs;
         const end = start + sizeMs;
         const horizon = horizonOf(partition, watermark);
-        const one = (i: number) => (count === 1 ? value : (runs as Runs<V>).slice(value, i, i + 1));
         // A window purged (before a restart, say) stays closed even if the horizon is lower now.
         if (Math.max(horizon, windows.purgedThrough()) >= end + graceMs + allowedLatenessMs) {
           for (let i = 0; i < count; i++) {
-            const timestamp = timeOf(i);
+            const at = timeAt(value, i, timestamp);
             const reason =
               horizon >= end + graceMs + allowedLatenessMs
-                ? `event time ${time(timestamp)} is ${horizon - timestamp} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
+                ? `event time ${time(at)} is ${horizon - at} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
                   `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
-                : `event time ${time(timestamp)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
+                : `event time ${time(at)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
                   `${allowedLatenessMs} ms passed and it was purged`;
-            subscriber.next({ kind: 'late', partition, offset: offsetOf(i), timestamp, value: one(i), reason });
+            subscriber.next({
+              kind: 'late',
+              partition,
+              offset: offsetAt(value, i, offset),
+              timestamp: at,
+              value: recordOf(value, i, count),
+              reason,
+            });
           }
           return;
         }
@@ -220,13 +231,13 @@ export function tumblingWindow<V, A>(
         // Suppressed until the window closes; a window that already emitted (e.g. before a restart
         // whose restored watermark is lower) emits its correction at once, one per record.
         if (watermark < end + graceMs && state.revision === 0) {
-          state.acc = aggregator.add(state.acc, value, timeOf(count - 1));
+          state.acc = aggregator.add(state.acc, value, timeAt(value, count - 1, timestamp));
           windows.put(id, state);
           return;
         }
         let current = state;
         for (let i = 0; i < count; i++) {
-          const acc = aggregator.add(current.acc, one(i), timeOf(i));
+          const acc = aggregator.add(current.acc, recordOf(value, i, count), timeAt(value, i, timestamp));
           const revision = current.revision + 1;
           current = { key: k, start, acc, revision };
           windows.put(id, current);

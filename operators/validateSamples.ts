@@ -1,18 +1,13 @@
 import { map, type OperatorFunction } from 'rxjs';
-import {
-  processedBatch,
-  type DecodedBatch,
-  type ProcessedBatch,
-  type Rejected,
-  type SampleRow,
-} from '../core/records.js';
+import { processedBatch, type DecodedBatch, type ProcessedBatch, type Rejected } from '../core/records.js';
+import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
 import { metricNameProblem, normalizeLabels, pointProblem, type ValidationLimits } from '../core/validate.js';
 import type { Sample } from '../schemas/index.js';
 
 /**
  * Validates and normalizes decoded samples and gives each its series id. Emits, per batch, the
- * rows to store and the records to dead-letter: a record with some bad samples keeps its good
+ * samples to store (as columns, each distinct series described once) and the records to dead-letter: a record with some bad samples keeps its good
  * ones and goes to the DLQ once, its reason naming the bad samples.
  *
  * ```ts
@@ -35,7 +30,9 @@ export function validateSamples(
     return series;
   };
   return map((batch) => {
-    const rows: SampleRow[] = [];
+    let total = 0;
+    for (const decoded of batch.records) if ('samples' in decoded) total += decoded.samples.length;
+    const columns = new SampleColumnsBuilder(total);
     const rejects: Rejected[] = [];
     const at = now();
     const reject = (
@@ -72,16 +69,13 @@ export function validateSamples(
           (reasons ??= []).push(samples.length === 1 ? bad : `sample ${i}: ${bad}`);
           continue;
         }
-        rows.push({
-          name,
-          labels: series.labels,
+        columns.push(
+          series.entry as BatchSeries,
           timestamp,
           value,
-          kind: sample.kind === 'counter' ? 'counter' : 'gauge',
-          seriesId: series.id as bigint,
-          seriesKey: series.key,
-          offset: decoded.offset,
-        });
+          sample.kind === 'counter',
+          decoded.offset,
+        );
       }
       if (reasons !== undefined) {
         const kept = samples.length - reasons.length;
@@ -93,7 +87,7 @@ export function validateSamples(
         );
       }
     }
-    return processedBatch(batch, rows, rejects);
+    return processedBatch(batch, columns.finish(), rejects);
   });
 }
 
@@ -108,6 +102,8 @@ interface Series {
   id: bigint | undefined;
   /** `id` as decimal text. */
   key: string;
+  /** What the batches' columns hold of the series, once it is valid. */
+  entry: BatchSeries | undefined;
   nameError: string | undefined;
   labelsError: string | undefined;
 }
@@ -116,13 +112,15 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
   const nameError = metricNameProblem(name, limits);
   const labels = nameError === undefined ? normalizeLabels(name, input, limits) : [];
   if (typeof labels === 'string')
-    return { name, labels: [], id: undefined, key: '', nameError, labelsError: labels };
+    return { name, labels: [], id: undefined, key: '', entry: undefined, nameError, labelsError: labels };
   const id = nameError === undefined ? seriesId(name, labels) : undefined;
+  const key = id === undefined ? '' : id.toString();
   return {
     name,
     labels,
     id,
-    key: id === undefined ? '' : id.toString(),
+    key,
+    entry: id === undefined ? undefined : { id, key, name, labels },
     nameError,
     labelsError: undefined,
   };

@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors.js';
-import type { ProcessedBatch, SampleRow, SampleRun } from '../core/records.js';
+import type { ProcessedBatch, SampleRun } from '../core/records.js';
+import type { BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { ChangelogEntry, ChangelogStore, WindowChangelogStore } from './stateStore.js';
 import type { SeriesMeta } from '../core/series.js';
@@ -104,12 +105,13 @@ export class StreamTask<M, H> implements Task<M, H> {
       for (const [p, position] of adding) upstream[p] = position;
       adding.clear();
     };
-    const rows = batch.rows;
-    // The run being gathered, rows[from, to): its record, series, channel and largest event time.
+    const columns = batch.samples;
+    const { seriesIndex, ts, offset, counter, origin } = columns;
+    // The run being gathered, samples [from, to): its record, series, channel and largest event time.
     let from = 0;
     let to = 0;
     let runOffset = -1;
-    let runKey: string | undefined;
+    let runSeries = -1;
     let runChannel: number | undefined;
     let runMax = Number.NEGATIVE_INFINITY;
     const flush = () => {
@@ -119,65 +121,73 @@ export class StreamTask<M, H> implements Task<M, H> {
         partition: batch.partition,
         offset: runOffset,
         timestamp: runMax,
-        value: { rows, from, to },
+        value: { columns, from, to },
       };
       if (runChannel !== undefined) event.channel = runChannel;
       ctx.forward(event);
     };
     let record = -1;
-    let known: string | undefined;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i] as SampleRow;
-      if (row.offset <= skipUpTo) continue;
-      if (row.offset !== record) {
+    let known = -1;
+    for (let i = 0; i < columns.length; i++) {
+      const at = offset[i] as number;
+      if (at <= skipUpTo) continue;
+      if (at !== record) {
         settle();
-        record = row.offset;
+        record = at;
       }
-      const origin = row.origin;
+      const timestamp = ts[i] as number;
+      const series = seriesIndex[i] as number;
       let channel: number | undefined;
-      // The stream time this row moves on to, if it does.
+      // The stream time this sample moves on to, if it does.
       let reached: number | undefined;
       if (origin) {
+        const source = origin.partition[i] as number;
+        const sourceOffset = origin.offset[i] as number;
         // Its input record was repartitioned before (a replay upstream repeats records): applied already.
-        if (origin.offset <= (upstream[origin.partition]?.offset ?? -1)) continue;
-        let position = adding.get(origin.partition);
+        if (sourceOffset <= (upstream[source]?.offset ?? -1)) continue;
+        let position = adding.get(source);
         if (!position) {
-          const before = upstream[origin.partition]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
-          position = { offset: origin.offset, maxTimestamp: before };
-          adding.set(origin.partition, position);
+          const before = upstream[source]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+          position = { offset: sourceOffset, maxTimestamp: before };
+          adding.set(source, position);
         }
-        position.offset = origin.offset;
-        if (row.timestamp > position.maxTimestamp) {
-          position.maxTimestamp = row.timestamp;
+        position.offset = sourceOffset;
+        if (timestamp > position.maxTimestamp) {
+          position.maxTimestamp = timestamp;
           const least = leastUpstream(ctx, upstream, adding);
           if (least > streamTime) reached = least;
         }
-        channel = channelOf(batch.partition, origin.partition);
-      } else if (row.timestamp > streamTime) reached = row.timestamp;
-      // The rows before are forwarded first, judged by the stream time as it was for them.
+        channel = channelOf(batch.partition, source);
+      } else if (timestamp > streamTime) reached = timestamp;
+      // The samples before are forwarded first, judged by the stream time as it was for them.
       if (
         reached !== undefined ||
         to !== i ||
-        row.offset !== runOffset ||
-        row.seriesKey !== runKey ||
+        at !== runOffset ||
+        series !== runSeries ||
         channel !== runChannel
       ) {
         flush();
         from = i;
-        runOffset = row.offset;
-        runKey = row.seriesKey;
+        runOffset = at;
+        runSeries = series;
         runChannel = channel;
         runMax = Number.NEGATIVE_INFINITY;
       }
       if (reached !== undefined) this.reached = streamTime = reached;
-      // Rows of one series come together (a record holds one agent's samples of a series).
-      if (row.seriesKey !== known) {
-        if (!this.series.get(row.seriesKey))
-          this.series.put(row.seriesKey, { name: row.name, labels: row.labels, kind: row.kind });
-        known = row.seriesKey;
+      // Samples of one series come together (a record holds one agent's samples of a series).
+      if (series !== known) {
+        const s = columns.series[series] as BatchSeries;
+        if (!this.series.get(s.key))
+          this.series.put(s.key, {
+            name: s.name,
+            labels: s.labels,
+            kind: counter[i] === 1 ? 'counter' : 'gauge',
+          });
+        known = series;
       }
-      if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
-      if (row.timestamp > runMax) runMax = row.timestamp;
+      if (timestamp > maxTimestamp) maxTimestamp = timestamp;
+      if (timestamp > runMax) runMax = timestamp;
       to = i + 1;
     }
     flush();
@@ -202,10 +212,10 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   /** The watermark channels that a batch holds records of. */
   private present(batch: ProcessedBatch, ctx: ProcessorContext): Iterable<number> {
-    if (ctx.upstreamPartitions === undefined) return batch.rows.length > 0 ? [batch.partition] : [];
+    if (ctx.upstreamPartitions === undefined) return batch.samples.length > 0 ? [batch.partition] : [];
     const channels = new Set<number>();
-    for (const row of batch.rows)
-      if (row.origin) channels.add(channelOf(batch.partition, row.origin.partition));
+    const origins = batch.samples.origin?.partition ?? [];
+    for (const p of origins) channels.add(channelOf(batch.partition, p));
     return channels;
   }
 

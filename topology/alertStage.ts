@@ -9,6 +9,7 @@ import { messageOf, PipelineError } from '../core/errors.js';
 import { committedToEnd, partitionCount, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, Rejected } from '../core/records.js';
+import { columnsOf, rowsOf } from '../core/sampleColumns.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index.js';
@@ -68,7 +69,7 @@ export class AlertSelection {
   select(batches: ReadonlyArray<ProcessedBatch>): ProcessedBatch[] {
     const out: ProcessedBatch[] = [];
     for (const batch of batches) {
-      const rows = batch.rows.filter((row) => {
+      const rows = rowsOf(batch.samples).filter((row) => {
         let selected = this.cache.get(row.seriesId);
         if (selected === undefined) {
           selected = this.engine.selects(row.name, row.labels);
@@ -77,7 +78,7 @@ export class AlertSelection {
         }
         return selected;
       });
-      if (rows.length > 0) out.push({ ...batch, rows, rejects: [] });
+      if (rows.length > 0) out.push({ ...batch, samples: columnsOf(rows), rejects: [] });
     }
     return out;
   }
@@ -374,7 +375,7 @@ export async function startAlertStage(deps: {
       let events: AlertEvent[] = [];
       own.task.beginBatch();
       try {
-        const rows = processed.rows;
+        const rows = rowsOf(processed.samples);
         for (let i = 0; i < rows.length; i++) {
           const row = rows[i] as (typeof rows)[number];
           events.push(...own.task.process(row));
@@ -399,8 +400,8 @@ export async function startAlertStage(deps: {
       }
       position = processed.lastOffset + 1;
       settled = false;
-      stats.samples += processed.rows.length;
-      metrics.recordsIn.inc({ stage: 'alerts' }, processed.rows.length);
+      stats.samples += processed.samples.length;
+      metrics.recordsIn.inc({ stage: 'alerts' }, processed.samples.length);
     }),
   );
 

@@ -9,7 +9,8 @@ import {
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import type { ProcessedBatch, SampleRow, SampleRun } from '../core/records.js';
+import type { ProcessedBatch, SampleRun } from '../core/records.js';
+import { rowAt, type BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type Runs, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
@@ -23,16 +24,17 @@ import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/t
 /** A result of a tier on its way into a tier that folds it (1m into 1h). */
 type SourceResult = Slot & { key: string };
 
-/** The i-th sample of a run. */
-const rowOf = (run: SampleRun, i: number): SampleRow => run.rows[run.from + i] as SampleRow;
-
-/** How the first tier reads a run of samples. */
+/** How the first tier reads a run of samples: straight from the batch's columns. */
 const sampleRuns: Runs<SampleRun> = {
   size: (run) => run.to - run.from,
-  timestamp: (run, i) => rowOf(run, i).timestamp,
-  offset: (run, i) => rowOf(run, i).offset,
-  slice: (run, from, to) => ({ rows: run.rows, from: run.from + from, to: run.from + to }),
+  timestamp: (run, i) => run.columns.ts[run.from + i] as number,
+  offset: (run, i) => run.columns.offset[run.from + i] as number,
+  slice: (run, from, to) => ({ columns: run.columns, from: run.from + from, to: run.from + to }),
 };
+
+/** The key of a run's series. */
+const runKey = ({ columns, from }: SampleRun): string =>
+  (columns.series[columns.seriesIndex[from] as number] as BatchSeries).key;
 
 /** What `tumblingWindow` takes of a tier's settings. */
 function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allowedLatenessMs: number } {
@@ -116,7 +118,7 @@ export class WindowStage {
           withWatermarks<SampleRun>(this.tracker),
           tumblingWindow<SampleRun, SampleAcc>({
             ...windowShape(first),
-            key: (run) => rowOf(run, 0).seriesKey,
+            key: runKey,
             aggregator: sampleRunAggregator,
             runs: sampleRuns,
             horizon: horizons.get(first.name),
@@ -299,7 +301,7 @@ export class WindowStage {
         tier,
         partition: out.partition,
         offset: out.offset,
-        row: rowOf(out.value as SampleRun, 0),
+        row: rowAt((out.value as SampleRun).columns, (out.value as SampleRun).from),
         reason: out.reason,
       });
     }

@@ -5,6 +5,7 @@ import { seriesId } from '../../core/series.js';
 import { defaultLimits } from '../../core/validate.js';
 import { validateSamples } from '../../operators/validateSamples.js';
 import type { Sample } from '../../schemas/index.js';
+import { rowsOf } from '../../core/sampleColumns.js';
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 
@@ -43,7 +44,10 @@ describe('validateSamples', () => {
       ['host', 'h1'],
     ];
     const cpuId = seriesId('cpu_usage_percent', cpuLabels);
-    expect(out).toEqual({
+    // Columns: each series described once, its samples by index.
+    expect(out.samples.series.map((s) => s.name)).toEqual(['cpu_usage_percent', 'load_average_1m']);
+    expect([...out.samples.seriesIndex]).toEqual([0, 0, 1]);
+    expect({ ...out, samples: rowsOf(out.samples) }).toEqual({
       recordCount: 2,
       generation: 1,
       topic: 'metrics',
@@ -51,7 +55,7 @@ describe('validateSamples', () => {
       firstOffset: 100,
       lastOffset: 104,
       rejects: [],
-      rows: [
+      samples: [
         {
           name: 'cpu_usage_percent',
           labels: cpuLabels,
@@ -101,7 +105,7 @@ describe('validateSamples', () => {
         },
       ]),
     );
-    expect(out.rows.map((r) => r.seriesId)).toEqual([
+    expect(rowsOf(out.samples).map((r) => r.seriesId)).toEqual([
       seriesId('up', [['job', 'a']]),
       seriesId('up', [['job', 'b']]),
       seriesId('up', [['job', 'b']]),
@@ -118,7 +122,7 @@ describe('validateSamples', () => {
       { ...ok('nan_value', {}, 0), value: NaN },
     ];
     const out = await validate(batch([{ offset: 102, record: rec, samples }]));
-    expect(out.rows.map((r) => [r.name, r.offset])).toEqual([
+    expect(rowsOf(out.samples).map((r) => [r.name, r.offset])).toEqual([
       ['good_one', 102],
       ['good_two', 102],
     ]);
@@ -139,7 +143,7 @@ describe('validateSamples', () => {
 
   it('names a single-sample record without an index and without a summary', async () => {
     const out = await validate(batch([{ offset: 103, record: source(103), samples: [ok('', {}, 1)] }]));
-    expect(out.rows).toEqual([]);
+    expect(out.samples.length).toBe(0);
     expect(out.rejects.map((r) => [r.offset, r.stage, r.reason])).toEqual([
       [103, 'validate', 'empty metric name'],
     ]);
@@ -157,7 +161,7 @@ describe('validateSamples', () => {
   it('dead-letters a decode failure with stage decode and its reason', async () => {
     const rec = source(104);
     const out = await validate(batch([{ offset: 104, record: rec, error: 'unknown schema id 9' }]));
-    expect(out.rows).toEqual([]);
+    expect(out.samples.length).toBe(0);
     expect(out.rejects).toEqual([
       {
         topic: 'metrics',
