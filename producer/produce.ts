@@ -44,7 +44,8 @@ export async function produceSynthetic(options: ProduceOptions): Promise<Produce
   const samples = options.samples ?? 100_000;
   const batch = Math.max(1, options.batch ?? 10);
   const intervalMs = options.intervalMs ?? 10_000;
-  const ticks = Math.ceil(samples / Math.max(1, series));
+  // A record holds `batch` consecutive ticks of one series: the workload spans whole records.
+  const ticks = Math.ceil(samples / Math.max(1, series) / batch) * batch;
   const start = options.start ?? Math.floor((Date.now() - ticks * intervalMs) / intervalMs) * intervalMs;
   const rate = options.rate ?? 0;
 

@@ -217,6 +217,8 @@ export function produce(
     seed: number;
     rate?: number;
     keys?: 'series' | 'round-robin';
+    /** Event time between a series' samples (default 10 s). */
+    intervalMs?: number;
   },
 ): ReturnType<typeof produceSynthetic> {
   return produceSynthetic({
