@@ -3,6 +3,7 @@ import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import { ensureTopics, partitionCount, sendAll } from '../core/kafka.js';
 import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
+import { DecodedColumns, samplesOf } from '../schemas/decodedSamples.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
 import { columnsOf } from '../core/sampleColumns.js';
@@ -215,9 +216,10 @@ async function consumeAll(
   let samples = 0;
   const part = await readAll(kafka, topic, (message) => {
     // Confluent wire format: magic byte and schema id first.
-    const batch = decodeSampleBatch(message.value.subarray(5));
-    samples += batch.length;
-    keep(batch);
+    const columns = new DecodedColumns();
+    decodeSampleBatch(message.value.subarray(5), columns);
+    samples += columns.length;
+    keep(samplesOf({ columns, from: 0, to: columns.length }));
   });
   return { ...part, samples };
 }

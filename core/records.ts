@@ -1,4 +1,5 @@
 import type { IHeaders } from 'kafkajs';
+import type { DecodedSamples } from '../schemas/decodedSamples.js';
 import type { SampleColumns } from './sampleColumns.js';
 import type { NormalizedSample } from './validate.js';
 
@@ -33,9 +34,9 @@ export interface Rejected {
   reason: string;
 }
 
-/** A decoded record: its samples, as written, or why it could not be decoded. */
+/** A decoded record: its samples, as written (a range of its batch's decoded columns), or why it could not be decoded. */
 export type DecodedRecord =
-  | { offset: number; record: SourceRecord; samples: import('../schemas/index.js').Sample[] }
+  | { offset: number; record: SourceRecord; samples: DecodedSamples }
   | { offset: number; record: SourceRecord; error: string };
 
 export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {

@@ -9,6 +9,7 @@ import {
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
+import { samplesOf } from '../schemas/decodedSamples.js';
 import { sameLabels, seriesId } from '../core/series.js';
 
 /**
@@ -44,13 +45,14 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
         reject(decoded.record, decoded.error);
         continue;
       }
-      const origins = originsOf(decoded.record.headers, decoded.samples.length);
+      const samples = samplesOf(decoded.samples);
+      const origins = originsOf(decoded.record.headers, samples.length);
       if (typeof origins === 'string') {
         reject(decoded.record, origins);
         continue;
       }
       let previous: BatchSeries | undefined;
-      decoded.samples.forEach((sample, i) => {
+      samples.forEach((sample, i) => {
         // Written sorted by name; sorting an already sorted array costs one pass.
         const labels: Array<[string, string]> = Object.entries(sample.labels).sort((a, b) =>
           a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,

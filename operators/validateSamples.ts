@@ -3,7 +3,7 @@ import { processedBatch, type DecodedBatch, type ProcessedBatch, type Rejected }
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
 import { metricNameProblem, normalizeLabels, pointProblem, type ValidationLimits } from '../core/validate.js';
-import type { Sample } from '../schemas/index.js';
+import type { SeriesPart } from '../schemas/decodedSamples.js';
 
 /**
  * Validates and normalizes decoded samples and gives each its series id. Emits, per batch, the
@@ -21,17 +21,18 @@ export function validateSamples(
   // The series of label objects shared by many samples (the decoder shares them per series):
   // names and labels checked, labels sorted and the series hashed once per series, not per sample.
   const known = new WeakMap<object, Series>();
-  const seriesOf = (sample: Sample): Series => {
-    const shared = Object.isFrozen(sample.labels);
-    const cached = shared ? known.get(sample.labels) : undefined;
-    if (cached !== undefined && cached.name === sample.name) return cached;
-    const series = describe(sample.name, sample.labels, limits);
-    if (shared) known.set(sample.labels, series);
+  const seriesOf = (part: SeriesPart): Series => {
+    const shared = Object.isFrozen(part.labels);
+    const cached = shared ? known.get(part.labels) : undefined;
+    if (cached !== undefined && cached.name === part.name) return cached;
+    const series = describe(part.name, part.labels, limits);
+    if (shared) known.set(part.labels, series);
     return series;
   };
   return map((batch) => {
     let total = 0;
-    for (const decoded of batch.records) if ('samples' in decoded) total += decoded.samples.length;
+    for (const decoded of batch.records)
+      if ('samples' in decoded) total += decoded.samples.to - decoded.samples.from;
     const columns = new SampleColumnsBuilder(total);
     const rejects: Rejected[] = [];
     const at = now();
@@ -45,41 +46,37 @@ export function validateSamples(
         reject(decoded.record, 'decode', decoded.error);
         continue;
       }
-      const samples = decoded.samples;
+      const { columns: decodedColumns, from, to } = decoded.samples;
+      const { part: parts, timestamp: times, value: values, counter } = decodedColumns;
+      const count = to - from;
       let reasons: string[] | undefined;
-      let previous: Sample | undefined;
+      let previous: SeriesPart | undefined;
       let series: Series | undefined;
-      for (let i = 0; i < samples.length; i++) {
-        const sample = samples[i] as Sample;
+      for (let i = from; i < to; i++) {
+        const part = parts[i] as SeriesPart;
         // Agents batch samples of one series together: the same name and labels as the one before.
         if (
           series === undefined ||
           previous === undefined ||
-          sample.labels !== previous.labels ||
-          sample.name !== previous.name
+          (part !== previous && (part.labels !== previous.labels || part.name !== previous.name))
         )
-          series = seriesOf(sample);
-        previous = sample;
-        const { name, value, timestamp } = sample;
+          series = seriesOf(part);
+        previous = part;
+        const value = values[i] as number;
+        const timestamp = times[i] as number;
         const bad =
           series.nameError ??
-          pointProblem(name, value, timestamp, limits, at) ??
+          pointProblem(part.name, value, timestamp, limits, at) ??
           (series.id === undefined ? series.labelsError : undefined);
         if (bad !== undefined) {
-          (reasons ??= []).push(samples.length === 1 ? bad : `sample ${i}: ${bad}`);
+          (reasons ??= []).push(count === 1 ? bad : `sample ${i - from}: ${bad}`);
           continue;
         }
-        columns.push(
-          series.entry as BatchSeries,
-          timestamp,
-          value,
-          sample.kind === 'counter',
-          decoded.offset,
-        );
+        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, decoded.offset);
       }
       if (reasons !== undefined) {
-        const kept = samples.length - reasons.length;
-        const summary = kept > 0 ? ` (${kept} of ${samples.length} samples stored)` : '';
+        const kept = count - reasons.length;
+        const summary = kept > 0 ? ` (${kept} of ${count} samples stored)` : '';
         reject(
           decoded.record,
           'validate',
