@@ -50,7 +50,11 @@ export interface SampleOrigin {
   offset: number;
 }
 
-/** A validated sample ready for the sinks, with the offset of the record it came from. */
+/**
+ * One validated sample as an object, with the offset of the record it came from: what the paths
+ * off the hot one take (late records, alert rules, the repartition topic, tests). Batches carry
+ * their samples as columns (`SampleColumns`); `rowAt` makes a row of one.
+ */
 export interface SampleRow extends NormalizedSample {
   seriesId: bigint;
   /** `seriesId` as decimal text, the key of the series in window stores and topics (one string per series, not per sample). */
