@@ -18,7 +18,7 @@ import type { TopologyStats } from './topology.js';
 import type { WindowStage } from './windowStage.js';
 import type { Tasks } from '../streams/tasks.js';
 import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
-import { clockScheduler, every, type Clock } from '../streams/clock.js';
+import { clockScheduler, every, type Clock, type Timer } from '../streams/clock.js';
 import { CommitInterval } from '../streams/commitInterval.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
 import type { TierConfig } from '../core/tiers.js';
@@ -80,7 +80,9 @@ export interface StreamThreadOptions {
  * repartition and alert topics, the window tiers of the partitions' tasks, dead letters), and
  * the state and offsets are committed every `sink.commitIntervalMs` or when the input goes
  * quiet. Time is the injected clock's: the buffer's age, the idle ticks, the commit interval
- * and the watermark's idleness, so that the test driver runs it all on virtual time.
+ * and the watermark's idleness, so that the test driver runs it all on virtual time. The windows
+ * close by punctuation only: stream time as records move the watermark, wall clock at the start
+ * of a turn once due (the thread wakes for it); nothing closes a window between two turns.
  *
  * A rebalance (`assign`) only notes the new assignment; the tasks and the watermark take it at
  * the thread's next turn, never in the middle of processing or of a commit.
@@ -101,6 +103,8 @@ export class StreamThread {
   private readonly windowTopic: string;
   /** Groups handed to `process` and not finished: the test driver waits for none. */
   private queued = 0;
+  /** While running: asks for a turn (a tick) at processing time `at`, unless one is asked for by then. */
+  private wakeAt: ((at: number) => void) | undefined;
 
   constructor(private readonly o: StreamThreadOptions) {
     const now = o.clock.now();
@@ -194,7 +198,21 @@ export class StreamThread {
     );
     const ticks$ = new Observable<ProcessedBatch[]>((subscriber) => {
       const ticking = every(clock, config.sink.maxMs, () => subscriber.next([]));
-      return () => ticking.cancel();
+      let wakeUp: { at: number; timer: Timer } | undefined;
+      this.wakeAt = (at) => {
+        if (wakeUp && wakeUp.at <= at) return;
+        wakeUp?.timer.cancel();
+        const timer = clock.schedule(at - clock.now(), () => {
+          wakeUp = undefined;
+          subscriber.next([]);
+        });
+        wakeUp = { at, timer };
+      };
+      return () => {
+        ticking.cancel();
+        wakeUp?.timer.cancel();
+        this.wakeAt = undefined;
+      };
     }).pipe(takeUntil(stop$));
     return concat(
       merge(batches$, ticks$).pipe(
@@ -224,6 +242,10 @@ export class StreamThread {
       for (const b of stale) this.o.release?.(b);
       group = group.filter((b) => b.generation === this.generation);
     }
+    // The wall-clock punctuation, if due: partitions that turned idle stop holding the watermark
+    // back, and the windows it then passes close; their results are written with this group.
+    // Before `resume`, which would count a stall of this process as activity.
+    windows?.stage.punctuate('wallClock', clock.now());
     if (windows && clock.now() - this.lastPush > config.windows.idleTimeoutMs / 2)
       windows.stage.resume(offsets.assigned(this.windowTopic));
     // Partitions do not turn idle while this process is busy with a flush.
@@ -233,6 +255,11 @@ export class StreamThread {
     } finally {
       windows?.stage.thaw();
     }
+    // The next wall-clock punctuation is due when a partition turns idle (Kafka Streams' thread
+    // wakes for a wall-clock schedule): a turn then, ticks or not, so that the watermark moves
+    // as of that instant, as it would if a record came.
+    const due = windows?.stage.nextPunctuation();
+    if (due !== undefined) this.wakeAt?.(due);
   }
 
   /**

@@ -13,11 +13,12 @@ import type { ProcessedBatch, SampleRun } from '../core/records.js';
 import { rowAt, type BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type Runs, type WindowOutput } from '../operators/tumblingWindow.js';
-import { WatermarkTracker, withWatermarks } from '../operators/withWatermarks.js';
+import { WatermarkTracker } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
 import type { Tasks } from '../streams/tasks.js';
-import { channelOf, type ProcessorContext } from '../streams/context.js';
+import type { StreamTask } from '../streams/task.js';
+import { channelOf, type ProcessorContext, type PunctuationType } from '../streams/context.js';
 import { clockScheduler, systemClock, type Clock } from '../streams/clock.js';
 import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/tiers.js';
 
@@ -44,6 +45,8 @@ function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allow
 /** The tasks as the stage sees them: restored ones, by partition. */
 export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
 
+type Task = StreamTask<SampleAcc, RollupAcc>;
+
 /**
  * The stateful part of the topology, per input partition:
  *
@@ -55,6 +58,14 @@ export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
  * Records at or before a task's checkpoint (restored, or advanced since) already changed its
  * stores and are skipped: a replay after a restart, or a re-delivery after a rebalance.
  *
+ * Windows close by punctuation, which the thread drives: stream time after every record that
+ * moves the combined watermark (within `push`, so a window closes between two records exactly
+ * where the watermark passed it), wall clock on the thread's turns (idleness moves the watermark
+ * without records). The watermark is shared by the tasks, so one stream-time punctuation closes
+ * the due windows of every task, in time order. `push`, `punctuate` and `complete` are turns:
+ * the operators reach the tasks, and their stores, only through the context, which holds the
+ * tasks restored when the turn began and none between turns.
+ *
  * Behind a repartition topic (`upstreamPartitions`), a partition interleaves the samples of every
  * input partition, each stream in its input order: the watermark follows each (partition, input
  * partition) channel, as Flink follows its input channels, and the checkpoint keeps per input
@@ -64,8 +75,19 @@ export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
 export class WindowStage {
   private readonly tracker: WatermarkTracker;
   private readonly input = new Subject<StreamEvent<SampleRun>>();
-  /** What every task reaches beyond its own state: the watermark, the clock, the first tier. */
-  private readonly context: ProcessorContext;
+  /** What every task reaches beyond its own state: the watermark, the clock, the first tier, the turn's tasks. */
+  private readonly context: ProcessorContext<Task>;
+  /** The tasks of the current turn, by partition; undefined between turns. */
+  private turnTasks: Map<number, Task> | undefined;
+  /** The last watermark forwarded to the windows: stream time is punctuated when the combined one passes it. */
+  private forwarded = Number.NEGATIVE_INFINITY;
+  /** The tracker's rewinds forwarded: after a new one, the next watermark goes out even if lower. */
+  private rewinds = 0;
+  /**
+   * Processing time of the next wall-clock punctuation: when the first active partition turns
+   * idle, as it stood after the last record or punctuation; undefined until a record comes.
+   */
+  private wallClockDue: number | undefined;
   private readonly subscription: Subscription;
   /** The tier over the samples: its late records go to the late topic. */
   private readonly firstTier: Tier;
@@ -89,17 +111,27 @@ export class WindowStage {
     });
     const tracker = this.tracker;
     const input = this.input;
+    const none = new Map<number, Task>();
     this.context = {
       clock,
       upstreamPartitions,
       inputTopic: config.topics.metrics,
       watermark: () => tracker.current(),
       observeChannel: (channel, maxTimestamp) => tracker.restore(channel, maxTimestamp),
-      forward: (event) => input.next(event),
+      forward: (event) => {
+        this.forwardRewind();
+        tracker.observe(event.channel ?? event.partition, event.timestamp);
+        input.next(event);
+        this.punctuateStreamTime(tracker.current());
+        this.wallClockDue ??= tracker.nextIdleAt();
+      },
+      task: (partition) => (this.turnTasks ?? none).get(partition),
+      tasks: () => (this.turnTasks ?? none).values(),
     };
+    const context = this.context;
     const [first, ...rest] = config.tiers as [TierConfig, ...TierConfig[]];
     this.firstTier = first.name;
-    const partitions = () => [...this.tasks.all()].map((t) => t.partition);
+    const partitions = () => [...context.tasks()].map((t) => t.partition);
     // Lateness is judged per partition against its stream time (as Kafka Streams does), which
     // the checkpoint restores and a replay of the partition's records rebuilds step by step:
     // every replay, whatever the kills, judges each sample as the first run did. The watermark
@@ -115,14 +147,13 @@ export class WindowStage {
       {
         tier: first,
         output: this.input.pipe(
-          withWatermarks<SampleRun>(this.tracker),
           tumblingWindow<SampleRun, SampleAcc>({
             ...windowShape(first),
             key: runKey,
             aggregator: sampleRunAggregator,
             runs: sampleRuns,
             horizon: horizons.get(first.name),
-            store: (partition) => this.tasks.get(partition)?.samples,
+            store: (partition) => context.task(partition)?.samples,
             partitions,
           }),
         ),
@@ -152,7 +183,7 @@ export class WindowStage {
             // The source's results can still be corrected until its grace and allowed lateness pass.
             aggregator: createRollupAggregator(correctableMs(source)),
             horizon,
-            store: (partition) => this.tasks.get(partition)?.rollups.get(store),
+            store: (partition) => context.task(partition)?.rollups.get(store),
             partitions,
           }),
         ),
@@ -228,28 +259,62 @@ export class WindowStage {
     return this.tracker.current();
   }
 
+  /** Processing time at which a wall-clock punctuation is next due (a partition turns idle); undefined when none is. */
+  nextPunctuation(): number | undefined {
+    return this.wallClockDue;
+  }
+
   /**
-   * Runs the batches' rows through the windows (skipping what the state already holds). The
-   * partitions they hold records of count as active first, all of them: after a pause in which
-   * every partition turned idle, the first to run must not drag the watermark past the others.
+   * A turn that runs the batches' rows through the windows (skipping what the state already
+   * holds), punctuating stream time after each record that moves the watermark. The partitions
+   * they hold records of count as active first, all of them: after a pause in which every
+   * partition turned idle, the first to run must not drag the watermark past the others.
    */
   push(batches: ReadonlyArray<ProcessedBatch>): void {
-    const tasks = batches.map((batch) => {
-      const task = this.tasks.get(batch.partition);
-      if (!task) throw new Error(`partition ${batch.partition} is not restored`);
-      task.prepare(batch, this.context);
-      return task;
+    this.turn(() => {
+      const tasks = batches.map((batch) => {
+        const task = this.context.task(batch.partition);
+        if (!task) throw new Error(`partition ${batch.partition} is not restored`);
+        task.prepare(batch, this.context);
+        return task;
+      });
+      batches.forEach((batch, i) => {
+        tasks[i]?.process(batch, this.context);
+        this.throwIfFailed();
+      });
     });
-    batches.forEach((batch, i) => {
-      tasks[i]?.process(batch, this.context);
+  }
+
+  /**
+   * A turn of punctuation. `streamTime`: the windows learn that event time reached `time` (a
+   * watermark no later than the last one forwarded changes nothing) and close those it passed.
+   * `wallClock` (`time`: the clock's now), once due (`nextPunctuation`): idleness may have moved
+   * the combined watermark without records; if so, stream time is punctuated with it. Before it
+   * is due, nothing: until a partition turns idle, only records move the watermark.
+   */
+  punctuate(type: PunctuationType, time: number): void {
+    if (type === 'wallClock') {
+      const due = this.wallClockDue;
+      if (due === undefined || time < due) return;
+    }
+    this.turn(() => {
+      if (type === 'streamTime') this.punctuateStreamTime(time);
+      else {
+        this.forwardRewind();
+        this.punctuateStreamTime(this.tracker.current());
+        this.wallClockDue = this.tracker.nextIdleAt();
+      }
       this.throwIfFailed();
     });
   }
 
   /** Closes every window as at the end of input (`run --exit-when-idle`). */
   complete(): void {
-    this.input.complete();
-    this.throwIfFailed();
+    this.turn(() => {
+      this.punctuateStreamTime(Number.MAX_SAFE_INTEGER);
+      this.input.complete();
+      this.throwIfFailed();
+    });
   }
 
   /** The results and late records since the last call. */
@@ -279,10 +344,43 @@ export class WindowStage {
     this.subscription.unsubscribe();
   }
 
+  /**
+   * Runs `fn` as a turn: the context holds the tasks restored now, and no other, until it returns
+   * (a turn within a turn is part of it).
+   */
+  private turn(fn: () => void): void {
+    if (this.turnTasks) return fn();
+    this.turnTasks = new Map([...this.tasks.all()].map((t) => [t.partition, t]));
+    try {
+      fn();
+    } finally {
+      this.turnTasks = undefined;
+    }
+  }
+
+  /** Forwards `watermark` to the windows if it is past the last one: they close what it passed. */
+  private punctuateStreamTime(watermark: number): void {
+    if (watermark <= this.forwarded) return;
+    this.forwarded = watermark;
+    this.input.next({ kind: 'watermark', watermark });
+  }
+
+  /**
+   * After a rewind (a rebalance brought partitions that may be behind), the watermark goes out
+   * even if lower, before any record, so that records of the partitions taken over are not
+   * judged by the old one.
+   */
+  private forwardRewind(): void {
+    if (this.tracker.rewinds === this.rewinds) return;
+    this.rewinds = this.tracker.rewinds;
+    this.forwarded = this.tracker.current();
+    this.input.next({ kind: 'watermark', watermark: this.forwarded });
+  }
+
   /** Keeps a result (returning its aggregate) or a late record for `drain`. */
   private collect<V>(tier: Tier, out: WindowOutput<V, SampleAcc | RollupAcc>): Aggregate | undefined {
     if (out.kind === 'result') {
-      const task = this.tasks.get(out.partition);
+      const task = this.context.task(out.partition);
       const series = task?.series.get(out.key);
       if (!series) throw new Error(`no series metadata for ${out.key} in partition ${out.partition}`);
       const aggregate = finalize(out.acc);
@@ -310,7 +408,7 @@ export class WindowStage {
 
   /** The event time partition `partition`'s own records have reached (-Infinity without a task). */
   private streamTime(partition: number): number {
-    return this.tasks.get(partition)?.streamTime(this.context) ?? Number.NEGATIVE_INFINITY;
+    return this.context.task(partition)?.streamTime(this.context) ?? Number.NEGATIVE_INFINITY;
   }
 
   /** The watermark channels of a partition: itself, or one per input partition behind a repartition topic. */

@@ -131,6 +131,33 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     await d.close();
   });
 
+  it('wakes for the wall-clock punctuation due when a partition turns idle, between ticks, and writes what it closes', async () => {
+    const d = driver(config, 2);
+    const { maxMs } = config.sink;
+    const { idleTimeoutMs } = config.windows;
+    // Half a tick in: the records are processed at 1.5 ticks, so partition 1's idleness falls between two ticks.
+    await d.advance(maxMs / 2);
+    d.pipeInput(1, [sample(0, 1, 'b')]);
+    d.pipeInput(0, [sample(0), sample(MINUTE + 20 * SECOND)]);
+    await d.advance(maxMs);
+    // Partition 0 goes on for a while (so the input is not quiet), then stops too.
+    for (let second = 21; second < 29; second++) {
+      d.pipeInput(0, [sample(MINUTE + second * SECOND)]);
+      await d.advance(maxMs);
+    }
+    const idleAt = maxMs / 2 + maxMs + idleTimeoutMs;
+    await d.advance(idleAt - 1 - (maxMs / 2 + 9 * maxMs));
+    expect(d.readRollups(namedTierTopic(config, '1m'))).toEqual([]);
+    // Partition 1 turns idle: the minute closes and is written then, not at the next tick.
+    await d.advance(1);
+    const results = d.readRollups(namedTierTopic(config, '1m'));
+    expect(results.map((r) => [r.labels.host, r.windowStart, r.count]).sort()).toEqual([
+      ['a', T0, 1],
+      ['b', T0, 1],
+    ]);
+    await d.close();
+  });
+
   it('sends a sample later than grace and allowed lateness to the late topic, with its reason, and dead-letters what does not decode', async () => {
     const d = driver();
     d.pipeInput(0, [sample(0), sample(5 * MINUTE)]);
