@@ -39,10 +39,12 @@ export interface SampleAcc {
   last: number;
   lastTs: number;
   /**
-   * The counter samples as [timestamp, value], sorted by timestamp (arrival order among equal
-   * ones): the increase is computed over them in time order. Empty for gauges.
+   * The counter samples' times and values, in two flat arrays (no object per sample), sorted by
+   * time (arrival order among equal ones): the increase is computed over them in time order.
+   * Empty for gauges.
    */
-  points: Array<[number, number]>;
+  pointTs: number[];
+  pointValue: number[];
   sketch: QuantileSketch;
   ext: number[];
 }
@@ -81,7 +83,8 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     firstTs: Infinity,
     last: NaN,
     lastTs: -Infinity,
-    points: [],
+    pointTs: [],
+    pointValue: [],
     sketch: new QuantileSketch(),
     ext: EXT_ZERO.slice(),
   }),
@@ -114,9 +117,16 @@ function addSample(acc: SampleAcc, value: number, timestamp: number, counter: bo
   if (counter) {
     acc.kind = 'counter';
     // Samples mostly arrive in order: the insertion point is found from the end.
-    let at = acc.points.length;
-    while (at > 0 && (acc.points[at - 1] as [number, number])[0] > timestamp) at--;
-    acc.points.splice(at, 0, [timestamp, value]);
+    const times = acc.pointTs;
+    let at = times.length;
+    while (at > 0 && (times[at - 1] as number) > timestamp) at--;
+    if (at === times.length) {
+      times.push(timestamp);
+      acc.pointValue.push(value);
+    } else {
+      times.splice(at, 0, timestamp);
+      acc.pointValue.splice(at, 0, value);
+    }
   }
   acc.sketch.accept(value);
   for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
@@ -185,7 +195,7 @@ export function finalize(acc: Acc): Aggregate {
 function finalizeSamples(acc: SampleAcc): Aggregate {
   let increase = 0;
   let previous: number | undefined;
-  for (const [, value] of acc.points) {
+  for (const value of acc.pointValue) {
     if (previous !== undefined) increase += delta(previous, value);
     previous = value;
   }
@@ -303,10 +313,11 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
   if (acc.type === 'samples') {
     w.u8(KINDS.indexOf(acc.kind));
     writeStats(w, acc);
-    w.u32(acc.points.length);
-    for (const [ts, value] of acc.points) {
-      w.f64(ts);
-      w.f64(value);
+    const { pointTs, pointValue } = acc;
+    w.u32(pointTs.length);
+    for (let i = 0; i < pointTs.length; i++) {
+      w.f64(pointTs[i] as number);
+      w.f64(pointValue[i] as number);
     }
     writeSketch(w, acc.sketch);
     writeExt(w, acc.ext);
@@ -387,10 +398,14 @@ export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc {
 function readSampleAcc(r: Reader, version: number): SampleAcc {
   const kind = readKind(r);
   const stats = r.fields(STATS);
-  const points: Array<[number, number]> = [];
-  for (let n = r.u32(); n > 0; n--) points.push([r.f64(), r.f64()]);
+  const pointTs: number[] = [];
+  const pointValue: number[] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    pointTs.push(r.f64());
+    pointValue.push(r.f64());
+  }
   const sketch = readSketch(r);
-  return { type: 'samples', kind, ...stats, points, sketch, ext: readExt(r, version) };
+  return { type: 'samples', kind, ...stats, pointTs, pointValue, sketch, ext: readExt(r, version) };
 }
 
 function readRollupAcc(r: Reader, version: number): RollupAcc {
