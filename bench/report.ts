@@ -7,8 +7,10 @@ import type { ThroughputResult, Workload } from './throughput.js';
 /** What the figures are aimed at; printed next to them, not asserted. */
 export const TARGETS = {
   samplesPerSec: 300_000,
-  samplesPerSecUnbatched: 100_000,
-  bytesPerSample: 2,
+  samplesPerSecUnbatched: 150_000,
+  bytesPerSample: 1.8,
+  peakRssMB: 1024,
+  p99LatencyMs: 1000,
   collectorSamplesPerSec: 200_000,
 } as const;
 
@@ -78,7 +80,7 @@ const s = (v: number | null | undefined) => (v === null || v === undefined ? '�
 const target = (value: number | null, goal: number, atMost = false) =>
   value === null
     ? ''
-    : `${atMost ? '≤' : '≥'} ${n(goal, atMost ? 1 : 0)} ${(atMost ? value <= goal : value >= goal) ? 'met' : 'missed'}`;
+    : `${atMost ? '≤' : '≥'} ${n(goal, Number.isInteger(goal) ? 0 : 1)} ${(atMost ? value <= goal : value >= goal) ? 'met' : 'missed'}`;
 
 /** The human-readable report: a table per phase, the method in footnotes. */
 export function formatReport(r: BenchReport): string {
@@ -129,7 +131,12 @@ export function formatReport(r: BenchReport): string {
         n(unbatched.samplesPerSecInclStartup),
         '',
       ],
-      ['peak RSS of the topology process', `${n(batched.peakRssMB)} MB`, `${n(unbatched.peakRssMB)} MB`, ''],
+      [
+        'peak RSS of the topology process',
+        `${n(batched.peakRssMB)} MB`,
+        `${n(unbatched.peakRssMB)} MB`,
+        `${target(batched.peakRssMB, TARGETS.peakRssMB, true)} | ${target(unbatched.peakRssMB, TARGETS.peakRssMB, true)}`,
+      ],
       ['CPU time of the topology process', s(batched.cpuSeconds), s(unbatched.cpuSeconds), ''],
       ['stored samples = produced', check(batched), check(unbatched), ''],
       ['series', n(batched.storage.series), n(unbatched.storage.series), ''],
@@ -170,7 +177,10 @@ export function formatReport(r: BenchReport): string {
         'samples, batch, duration',
         `${n(l.samples)}, ${l.batch}/record, ${l.seconds} s (${l.intervalMs} ms apart in event time)`,
       ],
-      ['p50 / p99 / max (upper bound)', `${n(l.p50Ms)} / ${n(l.p99Ms)} / ${n(l.maxMs)} ms`],
+      [
+        'p50 / p99 / max (upper bound)',
+        `${n(l.p50Ms)} / ${n(l.p99Ms)} / ${n(l.maxMs)} ms (p99 ${target(l.p99Ms, TARGETS.p99LatencyMs, true)})`,
+      ],
       ['p50 / p99 (lower bound)', `${n(l.p50LowerMs)} / ${n(l.p99LowerMs)} ms`],
       ['polls, every / round trip p50', `${l.polls}, ${l.pollMs} ms / ${n(l.pollRoundTripP50Ms)} ms`],
       ['peak RSS of the topology process', `${n(l.peakRssMB)} MB`],

@@ -23,6 +23,9 @@ import { CommitInterval } from '../streams/commitInterval.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
 import type { TierConfig } from '../core/tiers.js';
 
+/** At most this many steps of event time when the windows close at the end of input. */
+const CLOSE_STEPS = 32;
+
 /** The consumer group's view the thread needs: what this instance owns, and the commit. */
 export interface OwnedOffsets {
   owns(topic: string, partition: number): boolean;
@@ -226,8 +229,7 @@ export class StreamThread {
       defer(() => {
         const windows = this.o.windows;
         if (!closeWindows() || !windows) return EMPTY;
-        windows.stage.complete();
-        return from(this.writeWindowEffects().then(() => this.commit()));
+        return from(this.closeAtEnd(windows.stage).then(() => this.commit()));
       }),
     );
   }
@@ -296,6 +298,27 @@ export class StreamThread {
   }
 
   /** Window results and late records: written until none are left, then the state that produced them. */
+  /**
+   * Closes every window as at the end of input, in steps of event time (at most
+   * `CLOSE_STEPS`, each at least one window of the first tier long) from the watermark to the
+   * event time reached, each step's results written before the next: the results of a backlog
+   * of open windows (a bench's 17 minutes of 10,000 series: 180,000 windows) are never all held
+   * at once. The windows close as they would have at those watermarks, each once.
+   */
+  private async closeAtEnd(stage: WindowStage): Promise<void> {
+    const from = stage.watermark();
+    const to = stage.eventTimeReached();
+    if (Number.isFinite(from) && Number.isFinite(to)) {
+      const step = Math.max(this.o.config.tiers[0]?.sizeMs ?? 60_000, (to - from) / CLOSE_STEPS);
+      for (let t = from + step; t < to; t += step) {
+        stage.punctuate('streamTime', t);
+        await this.writeWindowEffects();
+      }
+    }
+    stage.complete();
+    await this.writeWindowEffects();
+  }
+
   private async writeWindowEffects(): Promise<void> {
     const { windows, rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
     if (!windows) return;

@@ -274,10 +274,13 @@ export class TopologyTestDriver {
 
   /** The window results published to a tier topic, decoded: one entry per result. */
   readRollups(topic: string): Rollup[] {
-    return this.readOutput(topic).flatMap(
-      (r) =>
-        (rollupBatchType.fromBuffer((r.value as Buffer).subarray(WIRE_HEADER_BYTES)) as RollupBatch).results,
-    );
+    return this.readOutput(topic).flatMap((r) => this.readRollupRecord(r));
+  }
+
+  /** The window results one record of a tier topic holds. */
+  readRollupRecord(record: OutputRecord): Rollup[] {
+    return (rollupBatchType.fromBuffer((record.value as Buffer).subarray(WIRE_HEADER_BYTES)) as RollupBatch)
+      .results;
   }
 
   /** The samples of the late topic, with the reason each missed its window. */

@@ -308,6 +308,13 @@ export class WindowStage {
     });
   }
 
+  /** The largest event time the partitions of this instance have reached; -Infinity before any. */
+  eventTimeReached(): number {
+    let reached = Number.NEGATIVE_INFINITY;
+    for (const task of this.tasks.all()) reached = Math.max(reached, task.streamTime(this.context));
+    return reached;
+  }
+
   /** Closes every window as at the end of input (`run --exit-when-idle`). */
   complete(): void {
     this.turn(() => {

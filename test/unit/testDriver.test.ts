@@ -189,6 +189,32 @@ describe('TopologyTestDriver: timing on virtual time', () => {
   });
 });
 
+describe('TopologyTestDriver: closing a backlog of open windows at the end of input', () => {
+  it('closes them a step of event time at a time, each step written before the next, each window once', async () => {
+    // Out-of-orderness of an hour: nothing closes while the input comes, 40 minutes stay open.
+    const c = loadConfig(
+      undefined,
+      {},
+      { topics: { metrics: 'in' }, windows: { outOfOrdernessMs: 3_600_000 } },
+    );
+    const d = new TopologyTestDriver(c, { partitions: 1, startTime: T0 + 41 * MINUTE });
+    for (let m = 0; m < 40; m++) d.pipeInput(0, [sample(m * MINUTE, m, 'a'), sample(m * MINUTE, m, 'b')]);
+    await d.advance(c.sink.maxMs);
+    expect(d.readRollups(namedTierTopic(c, '1m'))).toEqual([]);
+    await d.close({ closeWindows: true });
+    const records = d
+      .readOutput(namedTierTopic(c, '1m'))
+      .map((r) => d.readRollupRecord(r).map((x) => x.windowStart));
+    // One record per step: several steps, in event-time order, every minute of both series once.
+    expect(records.length).toBeGreaterThan(4);
+    const starts = records.flat();
+    expect(starts).toHaveLength(80);
+    expect(new Set(starts.map((t) => t)).size).toBe(40);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    expect(d.readRollups(namedTierTopic(c, '1h')).map((r) => r.count)).toEqual([40, 40]);
+  });
+});
+
 describe('TopologyTestDriver: alert evaluation on virtual time', () => {
   const alerting = { ...config, alerts: { rules: ['rules.yaml'], tickMs: 1000 } };
   const rules = (text: string) => parseRuleFiles([{ file: 'rules.yaml', text }]);
