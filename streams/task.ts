@@ -90,9 +90,10 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   /**
    * Runs the batch's records into the first window tier, skipping what the state holds already.
-   * A record's consecutive samples of one series go as one run, cut wherever a sample moves the
-   * stream time on: lateness is judged against the stream time as of each sample, and within a
-   * run it is the same for every sample.
+   * A record's consecutive samples of one series go as one run, cut before every sample that
+   * raises the largest event time of its watermark channel (and so may move the stream time or
+   * the watermark): lateness and the windows closed are then, for every sample of a run, as they
+   * were for its first, exactly as sample by sample.
    */
   process(batch: ProcessedBatch, ctx: ProcessorContext): void {
     const skipUpTo = this.checkpoint?.offset ?? -1;
@@ -140,6 +141,8 @@ export class StreamTask<M, H> implements Task<M, H> {
       let channel: number | undefined;
       // The stream time this sample moves on to, if it does.
       let reached: number | undefined;
+      // Whether it raises the largest event time of its watermark channel: the watermark may move.
+      let raises = false;
       if (origin) {
         const source = origin.partition[i] as number;
         const sourceOffset = origin.offset[i] as number;
@@ -154,19 +157,18 @@ export class StreamTask<M, H> implements Task<M, H> {
         position.offset = sourceOffset;
         if (timestamp > position.maxTimestamp) {
           position.maxTimestamp = timestamp;
+          raises = true;
           const least = leastUpstream(ctx, upstream, adding);
           if (least > streamTime) reached = least;
         }
         channel = channelOf(batch.partition, source);
-      } else if (timestamp > streamTime) reached = timestamp;
-      // The samples before are forwarded first, judged by the stream time as it was for them.
-      if (
-        reached !== undefined ||
-        to !== i ||
-        at !== runOffset ||
-        series !== runSeries ||
-        channel !== runChannel
-      ) {
+      } else if (timestamp > streamTime) {
+        reached = timestamp;
+        raises = true;
+      }
+      // The samples before are forwarded first: judged by the stream time as it was for them, and
+      // followed by the punctuation the watermark as it was for them calls for.
+      if (raises || to !== i || at !== runOffset || series !== runSeries || channel !== runChannel) {
         flush();
         from = i;
         runOffset = at;
