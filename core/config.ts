@@ -424,7 +424,7 @@ export const ConfigSchema = z
     sink: z
       .object({
         maxRows: positiveInt.default(200_000).describe('Rows per ClickHouse insert, at most.'),
-        maxMs: positiveInt.default(1000).describe('Longest a row waits before its insert, ms.'),
+        maxMs: positiveInt.default(400).describe('Longest a row waits before its insert, ms.'),
         maxInFlightBytes: positiveInt
           .default(64 * 1024 * 1024)
           .describe('Bytes of records fetched but not yet written, at most: the consumer pauses above it.'),
@@ -435,7 +435,7 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ maxRows: 200_000, maxMs: 1000, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 })
+      .default({ maxRows: 200_000, maxMs: 400, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 })
       .describe('Batching of the ClickHouse inserts and of the commits.'),
     alerts: z
       .object({

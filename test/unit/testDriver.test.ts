@@ -132,9 +132,11 @@ describe('TopologyTestDriver: timing on virtual time', () => {
   });
 
   it('wakes for the wall-clock punctuation due when a partition turns idle, between ticks, and writes what it closes', async () => {
-    const d = driver(config, 2);
-    const { maxMs } = config.sink;
-    const { idleTimeoutMs } = config.windows;
+    // Ticks of 1 s: partition 0's records below span 8 of them, well inside the idle timeout.
+    const c = loadConfig(undefined, {}, { topics: { metrics: 'in' }, sink: { maxMs: 1000 } });
+    const d = driver(c, 2);
+    const { maxMs } = c.sink;
+    const { idleTimeoutMs } = c.windows;
     // Half a tick in: the records are processed at 1.5 ticks, so partition 1's idleness falls between two ticks.
     await d.advance(maxMs / 2);
     d.pipeInput(1, [sample(0, 1, 'b')]);
@@ -147,10 +149,10 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     }
     const idleAt = maxMs / 2 + maxMs + idleTimeoutMs;
     await d.advance(idleAt - 1 - (maxMs / 2 + 9 * maxMs));
-    expect(d.readRollups(namedTierTopic(config, '1m'))).toEqual([]);
+    expect(d.readRollups(namedTierTopic(c, '1m'))).toEqual([]);
     // Partition 1 turns idle: the minute closes and is written then, not at the next tick.
     await d.advance(1);
-    const results = d.readRollups(namedTierTopic(config, '1m'));
+    const results = d.readRollups(namedTierTopic(c, '1m'));
     expect(results.map((r) => [r.labels.host, r.windowStart, r.count]).sort()).toEqual([
       ['a', T0, 1],
       ['b', T0, 1],
