@@ -3,8 +3,10 @@ import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import { ensureTopics, partitionCount, sendAll } from '../core/kafka.js';
 import { seriesId } from '../core/series.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
+import { DecodedColumns, samplesOf } from '../schemas/decodedSamples.js';
 import type { Sample } from '../schemas/index.js';
 import { openClickHouse } from '../sinks/clickhouse.js';
+import { columnsOf } from '../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 import { readToEnd } from '../streams/readToEnd.js';
@@ -214,9 +216,10 @@ async function consumeAll(
   let samples = 0;
   const part = await readAll(kafka, topic, (message) => {
     // Confluent wire format: magic byte and schema id first.
-    const batch = decodeSampleBatch(message.value.subarray(5));
-    samples += batch.length;
-    keep(batch);
+    const columns = new DecodedColumns();
+    decodeSampleBatch(message.value.subarray(5), columns);
+    samples += columns.length;
+    keep(samplesOf({ columns, from: 0, to: columns.length }));
   });
   return { ...part, samples };
 }
@@ -238,7 +241,7 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
         if (id === undefined) ids.set(key, (id = seriesId(s.name, labels)));
         return { name: s.name, seriesId: id, timestamp: s.timestamp, value: s.value, kind: s.kind };
       });
-      blocks.push(samplesBlock(rows));
+      blocks.push(samplesBlock(columnsOf(rows)));
     }
     return await timed(
       () => samples.length,

@@ -17,6 +17,7 @@ import { Readable } from 'node:stream';
 import { loadConfig } from '../core/config.js';
 import type { SampleRow } from '../core/records.js';
 import { openClickHouse, type ClickHouse } from '../sinks/clickhouse.js';
+import { columnsOf } from '../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../sinks/samplesSink.js';
 import { ensureTables } from '../sinks/tables.js';
 
@@ -67,7 +68,7 @@ const paths: Record<string, (ch: ClickHouse, rows: ReadonlyArray<Row>, token: st
     ch.insertNative({
       table: `\`${ch.database}\`.samples`,
       columns: SAMPLE_COLUMNS,
-      block: samplesBlock(rows),
+      block: samplesBlock(columnsOf(rows)),
       settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
     }),
 };

@@ -2,7 +2,7 @@ import type { SampleKind } from '../schemas/index.js';
 import type { Aggregator } from './aggregator.js';
 import { EXT_SLOTS, STATEFUL } from './aggregates.js';
 import { PipelineError } from './errors.js';
-import type { SampleRow } from './records.js';
+import type { SampleRow, SampleRun } from './records.js';
 import { QuantileSketch, type Bins } from './sketch.js';
 
 /** The aggregates of one series over one window. */
@@ -39,10 +39,12 @@ export interface SampleAcc {
   last: number;
   lastTs: number;
   /**
-   * The counter samples as [timestamp, value], sorted by timestamp (arrival order among equal
-   * ones): the increase is computed over them in time order. Empty for gauges.
+   * The counter samples' times and values, in two flat arrays (no object per sample), sorted by
+   * time (arrival order among equal ones): the increase is computed over them in time order.
+   * Empty for gauges.
    */
-  points: Array<[number, number]>;
+  pointTs: number[];
+  pointValue: number[];
   sketch: QuantileSketch;
   ext: number[];
 }
@@ -81,36 +83,55 @@ export const sampleAggregator: Aggregator<SampleRow, SampleAcc> = {
     firstTs: Infinity,
     last: NaN,
     lastTs: -Infinity,
-    points: [],
+    pointTs: [],
+    pointValue: [],
     sketch: new QuantileSketch(),
     ext: EXT_ZERO.slice(),
   }),
-  add(acc, row, timestamp) {
-    const { value } = row;
-    acc.count += 1;
-    acc.sum += value;
-    acc.min = Math.min(acc.min, value);
-    acc.max = Math.max(acc.max, value);
-    if (timestamp < acc.firstTs) {
-      acc.first = value;
-      acc.firstTs = timestamp;
-    }
-    if (timestamp >= acc.lastTs) {
-      acc.last = value;
-      acc.lastTs = timestamp;
-    }
-    if (row.kind === 'counter') {
-      acc.kind = 'counter';
-      // Samples mostly arrive in order: the insertion point is found from the end.
-      let at = acc.points.length;
-      while (at > 0 && (acc.points[at - 1] as [number, number])[0] > timestamp) at--;
-      acc.points.splice(at, 0, [timestamp, value]);
-    }
-    acc.sketch.accept(value);
-    for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
+  add: (acc, row, timestamp) => addSample(acc, row.value, timestamp, row.kind === 'counter'),
+};
+
+/** The 1m tier over runs of a series' samples (core/records.ts `SampleRun`): one call per run. */
+export const sampleRunAggregator: Aggregator<SampleRun, SampleAcc> = {
+  create: sampleAggregator.create,
+  add(acc, { columns, from, to }) {
+    const { value, ts, counter } = columns;
+    for (let i = from; i < to; i++) addSample(acc, value[i] as number, ts[i] as number, counter[i] === 1);
     return acc;
   },
 };
+
+function addSample(acc: SampleAcc, value: number, timestamp: number, counter: boolean): SampleAcc {
+  acc.count += 1;
+  acc.sum += value;
+  acc.min = Math.min(acc.min, value);
+  acc.max = Math.max(acc.max, value);
+  if (timestamp < acc.firstTs) {
+    acc.first = value;
+    acc.firstTs = timestamp;
+  }
+  if (timestamp >= acc.lastTs) {
+    acc.last = value;
+    acc.lastTs = timestamp;
+  }
+  if (counter) {
+    acc.kind = 'counter';
+    // Samples mostly arrive in order: the insertion point is found from the end.
+    const times = acc.pointTs;
+    let at = times.length;
+    while (at > 0 && (times[at - 1] as number) > timestamp) at--;
+    if (at === times.length) {
+      times.push(timestamp);
+      acc.pointValue.push(value);
+    } else {
+      times.splice(at, 0, timestamp);
+      acc.pointValue.splice(at, 0, value);
+    }
+  }
+  acc.sketch.accept(value);
+  for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(acc.ext, ADD_AT[i] as number, value);
+  return acc;
+}
 
 type ExtAdd = (ext: number[], at: number, value: number) => void;
 type ExtMerge = (into: number[], from: readonly number[], at: number) => void;
@@ -174,7 +195,7 @@ export function finalize(acc: Acc): Aggregate {
 function finalizeSamples(acc: SampleAcc): Aggregate {
   let increase = 0;
   let previous: number | undefined;
-  for (const [, value] of acc.points) {
+  for (const value of acc.pointValue) {
     if (previous !== undefined) increase += delta(previous, value);
     previous = value;
   }
@@ -292,10 +313,11 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
   if (acc.type === 'samples') {
     w.u8(KINDS.indexOf(acc.kind));
     writeStats(w, acc);
-    w.u32(acc.points.length);
-    for (const [ts, value] of acc.points) {
-      w.f64(ts);
-      w.f64(value);
+    const { pointTs, pointValue } = acc;
+    w.u32(pointTs.length);
+    for (let i = 0; i < pointTs.length; i++) {
+      w.f64(pointTs[i] as number);
+      w.f64(pointValue[i] as number);
     }
     writeSketch(w, acc.sketch);
     writeExt(w, acc.ext);
@@ -376,10 +398,14 @@ export function decodeAcc(buffer: Buffer, type?: Acc['type']): Acc {
 function readSampleAcc(r: Reader, version: number): SampleAcc {
   const kind = readKind(r);
   const stats = r.fields(STATS);
-  const points: Array<[number, number]> = [];
-  for (let n = r.u32(); n > 0; n--) points.push([r.f64(), r.f64()]);
+  const pointTs: number[] = [];
+  const pointValue: number[] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    pointTs.push(r.f64());
+    pointValue.push(r.f64());
+  }
   const sketch = readSketch(r);
-  return { type: 'samples', kind, ...stats, points, sketch, ext: readExt(r, version) };
+  return { type: 'samples', kind, ...stats, pointTs, pointValue, sketch, ext: readExt(r, version) };
 }
 
 function readRollupAcc(r: Reader, version: number): RollupAcc {

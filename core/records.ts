@@ -1,4 +1,6 @@
 import type { IHeaders } from 'kafkajs';
+import type { DecodedSamples } from '../schemas/decodedSamples.js';
+import type { SampleColumns } from './sampleColumns.js';
 import type { NormalizedSample } from './validate.js';
 
 /** One Kafka record as the topology sees it. */
@@ -32,9 +34,9 @@ export interface Rejected {
   reason: string;
 }
 
-/** A decoded record: its samples, as written, or why it could not be decoded. */
+/** A decoded record: its samples, as written (a range of its batch's decoded columns), or why it could not be decoded. */
 export type DecodedRecord =
-  | { offset: number; record: SourceRecord; samples: import('../schemas/index.js').Sample[] }
+  | { offset: number; record: SourceRecord; samples: DecodedSamples }
   | { offset: number; record: SourceRecord; error: string };
 
 export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {
@@ -48,7 +50,11 @@ export interface SampleOrigin {
   offset: number;
 }
 
-/** A validated sample ready for the sinks, with the offset of the record it came from. */
+/**
+ * One validated sample as an object, with the offset of the record it came from: what the paths
+ * off the hot one take (late records, alert rules, the repartition topic, tests). Batches carry
+ * their samples as columns (`SampleColumns`); `rowAt` makes a row of one.
+ */
 export interface SampleRow extends NormalizedSample {
   seriesId: bigint;
   /** `seriesId` as decimal text, the key of the series in window stores and topics (one string per series, not per sample). */
@@ -58,7 +64,17 @@ export interface SampleRow extends NormalizedSample {
   origin?: SampleOrigin;
 }
 
-/** The outcome of one partition batch: rows to store and records to dead-letter. */
+/**
+ * A record's consecutive samples of one series, `columns[from, to)`: the first window tier takes
+ * them in one loop (one window lookup per window they fall in, not one per sample).
+ */
+export interface SampleRun {
+  columns: SampleColumns;
+  from: number;
+  to: number;
+}
+
+/** The outcome of one partition batch: samples to store (as columns) and records to dead-letter. */
 export interface ProcessedBatch {
   /** Records of the source batch, for the in-flight count. */
   recordCount: number;
@@ -67,12 +83,16 @@ export interface ProcessedBatch {
   partition: number;
   firstOffset: number;
   lastOffset: number;
-  rows: SampleRow[];
+  samples: SampleColumns;
   rejects: Rejected[];
 }
 
-/** The outcome of `batch`: its rows and rejects, with the batch's position and generation. */
-export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: Rejected[]): ProcessedBatch {
+/** The outcome of `batch`: its samples and rejects, with the batch's position and generation. */
+export function processedBatch(
+  batch: DecodedBatch,
+  samples: SampleColumns,
+  rejects: Rejected[],
+): ProcessedBatch {
   const { generation, topic, partition, firstOffset, lastOffset } = batch;
   return {
     recordCount: batch.records.length,
@@ -81,7 +101,7 @@ export function processedBatch(batch: DecodedBatch, rows: SampleRow[], rejects: 
     partition,
     firstOffset,
     lastOffset,
-    rows,
+    samples,
     rejects,
   };
 }

@@ -1,5 +1,6 @@
 import { partitionForSeries } from './partitioner.js';
 import type { ProcessedBatch, SampleOrigin, SampleRow } from './records.js';
+import { rowsOf } from './sampleColumns.js';
 
 /** Headers of a repartition record: where its samples were read from (see `encodeOrigins`). */
 export const REPARTITION_HEADERS = {
@@ -41,7 +42,7 @@ export function repartitionRecords(
   for (const batch of batches) {
     let bySource = open.get(batch.partition);
     if (!bySource) open.set(batch.partition, (bySource = new Map()));
-    for (const row of batch.rows) {
+    for (const row of rowsOf(batch.samples)) {
       if (row.seriesId !== lastSeries) {
         lastSeries = row.seriesId;
         target = partitionForSeries(row.seriesId, partitions);

@@ -3,6 +3,7 @@ import { concatMap, type OperatorFunction } from 'rxjs';
 import { RejectError, messageOf } from '../core/errors.js';
 import type { DecodedBatch, DecodedRecord, PartitionBatch, SourceRecord } from '../core/records.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
+import { DecodedColumns } from '../schemas/decodedSamples.js';
 import { WIRE_HEADER_BYTES, batchType, sampleArrayType, sampleType, type Sample } from '../schemas/index.js';
 
 /** Finds the writer type of a schema id; rejects with a RejectError for an id nobody knows. */
@@ -43,8 +44,10 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
     source.pipe(
       concatMap(async (batch) => {
         const records: DecodedRecord[] = [];
+        // The samples of every record of the batch, one after the other.
+        const columns = new DecodedColumns();
         for (const record of batch.records) {
-          const decoded = decodeOne(record, readerFor);
+          const decoded = decodeOne(record, readerFor, columns);
           records.push(decoded instanceof Promise ? await decoded : decoded);
         }
         return {
@@ -59,12 +62,13 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
     );
 }
 
-/** Reads the samples of one Avro body. */
-type Reader = (body: Buffer) => Sample[];
+/** Reads the samples of one Avro body, appending them to the batch's columns. */
+type Reader = (body: Buffer, out: DecodedColumns) => void;
 
 function decodeOne(
   record: SourceRecord,
   readerFor: (id: number) => Reader | string | Promise<Reader | string>,
+  columns: DecodedColumns,
 ): DecodedRecord | Promise<DecodedRecord> {
   const { value, offset } = record;
   if (value === null || value.length === 0) return { offset, record, error: 'empty record value' };
@@ -73,15 +77,20 @@ function decodeOne(
   if (value[0] !== 0)
     return { offset, record, error: `wrong magic byte ${value[0]} (expected 0, Confluent wire format)` };
   const reader = readerFor(value.readUInt32BE(1));
-  return reader instanceof Promise ? reader.then((r) => read(record, r)) : read(record, reader);
+  return reader instanceof Promise
+    ? reader.then((r) => read(record, r, columns))
+    : read(record, reader, columns);
 }
 
-function read(record: SourceRecord, reader: Reader | string): DecodedRecord {
+function read(record: SourceRecord, reader: Reader | string, columns: DecodedColumns): DecodedRecord {
   const { value, offset } = record;
   if (typeof reader === 'string') return { offset, record, error: reader };
+  const from = columns.length;
   try {
-    return { offset, record, samples: reader((value as Buffer).subarray(WIRE_HEADER_BYTES)) };
+    reader((value as Buffer).subarray(WIRE_HEADER_BYTES), columns);
+    return { offset, record, samples: { columns, from, to: columns.length } };
   } catch (error) {
+    columns.truncate(from);
     return { offset, record, error: `cannot decode Avro body: ${messageOf(error)}` };
   }
 }
@@ -93,19 +102,20 @@ function compileReader(writer: avro.Type, schemaId: number): Reader {
   const failures: string[] = [];
   try {
     const resolver = batchType.createResolver(writer);
-    return (body) => (batchType.fromBuffer(body, resolver) as { samples: Sample[] }).samples;
+    return (body, out) =>
+      out.pushSamples((batchType.fromBuffer(body, resolver) as { samples: Sample[] }).samples);
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleType.createResolver(writer);
-    return (body) => [sampleType.fromBuffer(body, resolver) as Sample];
+    return (body, out) => out.pushSamples([sampleType.fromBuffer(body, resolver) as Sample]);
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleArrayType.createResolver(writer);
-    return (body) => sampleArrayType.fromBuffer(body, resolver) as Sample[];
+    return (body, out) => out.pushSamples(sampleArrayType.fromBuffer(body, resolver) as Sample[]);
   } catch (error) {
     failures.push(messageOf(error));
   }

@@ -6,9 +6,10 @@ import {
   type ProcessedBatch,
   type Rejected,
   type SampleOrigin,
-  type SampleRow,
 } from '../core/records.js';
+import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
+import { samplesOf } from '../schemas/decodedSamples.js';
 import { sameLabels, seriesId } from '../core/series.js';
 
 /**
@@ -23,7 +24,7 @@ import { sameLabels, seriesId } from '../core/series.js';
  */
 export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBatch> {
   return map((batch) => {
-    const rows: SampleRow[] = [];
+    const columns = new SampleColumnsBuilder();
     const rejects: Rejected[] = [];
     const reject = (
       { offset, key, value, headers }: DecodedBatch['records'][number]['record'],
@@ -44,34 +45,35 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
         reject(decoded.record, decoded.error);
         continue;
       }
-      const origins = originsOf(decoded.record.headers, decoded.samples.length);
+      const samples = samplesOf(decoded.samples);
+      const origins = originsOf(decoded.record.headers, samples.length);
       if (typeof origins === 'string') {
         reject(decoded.record, origins);
         continue;
       }
-      let previous: SampleRow | undefined;
-      decoded.samples.forEach((sample, i) => {
+      let previous: BatchSeries | undefined;
+      samples.forEach((sample, i) => {
         // Written sorted by name; sorting an already sorted array costs one pass.
         const labels: Array<[string, string]> = Object.entries(sample.labels).sort((a, b) =>
           a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
         );
         const same = previous && previous.name === sample.name && sameLabels(previous.labels, labels);
-        const id = same && previous ? previous.seriesId : seriesId(sample.name, labels);
-        previous = {
-          name: sample.name,
-          labels,
-          timestamp: sample.timestamp,
-          value: sample.value,
-          kind: sample.kind,
-          seriesId: id,
-          seriesKey: same && previous ? previous.seriesKey : id.toString(),
-          offset: decoded.offset,
-          origin: origins[i] as SampleOrigin,
-        };
-        rows.push(previous);
+        if (!same || !previous) {
+          const id = seriesId(sample.name, labels);
+          previous = { id, key: id.toString(), name: sample.name, labels };
+        }
+        const origin = origins[i] as SampleOrigin;
+        columns.push(
+          previous,
+          sample.timestamp,
+          sample.value,
+          sample.kind === 'counter',
+          decoded.offset,
+          origin,
+        );
       });
     }
-    return processedBatch(batch, rows, rejects);
+    return processedBatch(batch, columns.finish(), rejects);
   });
 }
 

@@ -73,6 +73,23 @@ export interface TumblingWindowOptions<V, A> {
    * those too. Without it, only the partitions seen in data events are scanned.
    */
   partitions?: () => Iterable<number>;
+  /**
+   * How to read a value that stands for several records (a record's consecutive samples of one
+   * series): the operator cuts it at window boundaries and hands each piece to the aggregator
+   * at once, one store lookup per piece instead of per record. Late records and corrections
+   * still go record by record, each with its own event time, as without runs. The data event's
+   * `timestamp` is then the largest event time of the run (what the watermark follows).
+   */
+  runs?: Runs<V>;
+}
+
+/** A value standing for `size(value)` records, each with its own event time and offset. */
+export interface Runs<V> {
+  size(value: V): number;
+  timestamp(value: V, i: number): number;
+  offset(value: V, i: number): number;
+  /** Records [from, to) of `value`, as a value of their own. */
+  slice(value: V, from: number, to: number): V;
 }
 
 /** Keys whose last window id `tumblingWindow` remembers, at most (beyond, it starts over). */
@@ -100,7 +117,7 @@ const LAST_IDS_LIMIT = 200_000;
 export function tumblingWindow<V, A>(
   options: TumblingWindowOptions<V, A>,
 ): OperatorFunction<StreamEvent<V>, WindowOutput<V, A>> {
-  const { sizeMs, graceMs, allowedLatenessMs, key, aggregator, store } = options;
+  const { sizeMs, graceMs, allowedLatenessMs, key, aggregator, store, runs } = options;
   const horizonOf = options.horizon ?? ((_partition: number, watermark: number) => watermark);
   const horizonName = options.horizon
     ? (p: number) => `the horizon of partition ${p}`
@@ -137,41 +154,95 @@ export function tumblingWindow<V, A>(
       let unscanned = false;
 
       const onData = (event: Extract<StreamEvent<V>, { kind: 'data' }>) => {
-        const { partition, offset, timestamp, value } = event;
+        const { partition, value } = event;
         const windows = store(partition);
         if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
         if (stores.get(partition) !== windows) {
           stores.set(partition, windows);
           unscanned = true;
         }
-        const start = Math.floor(timestamp / sizeMs) * sizeMs;
+        if (runs === undefined) {
+          addPiece(partition, windows, event.timestamp, value, 1, event.offset, event.timestamp);
+          return;
+        }
+        // Consecutive records of one window form a piece: one lookup, one aggregator call.
+        const size = runs.size(value);
+        for (let from = 0; from < size;) {
+          const first = runs.timestamp(value, from);
+          const start = Math.floor(first / sizeMs) * sizeMs;
+          let to = from + 1;
+          for (let t = first; to < size; to++) {
+            t = runs.timestamp(value, to);
+            if (t < start || t >= start + sizeMs) break;
+          }
+          const piece = from === 0 && to === size ? value : runs.slice(value, from, to);
+          addPiece(partition, windows, start, piece, to - from, event.offset, event.timestamp);
+          from = to;
+        }
+      };
+
+      // The i-th record of a piece of `count`: its offset, its time, itself (the event's without runs).
+      const offsetAt = (value: V, i: number, offset: number) => (runs ? runs.offset(value, i) : offset);
+      const timeAt = (value: V, i: number, timestamp: number) =>
+        runs ? runs.timestamp(value, i) : timestamp;
+      const recordOf = (value: V, i: number, count: number) =>
+        count === 1 || !runs ? value : runs.slice(value, i, i + 1);
+
+      /**
+       * `count` records of one window (at `anyTime`, a time in it). Without runs, the one record's
+       * offset and time are `offset` and `timestamp`; with runs, `value` says them.
+       */
+      const addPiece = (
+        partition: number,
+        windows: WindowStore<A>,
+        anyTime: number,
+        value: V,
+        count: number,
+        offset: number,
+        timestamp: number,
+      ) => {
+        const start = Math.floor(anyTime / sizeMs) * sizeMs;
         const end = start + sizeMs;
         const horizon = horizonOf(partition, watermark);
         // A window purged (before a restart, say) stays closed even if the horizon is lower now.
         if (Math.max(horizon, windows.purgedThrough()) >= end + graceMs + allowedLatenessMs) {
-          const reason =
-            horizon >= end + graceMs + allowedLatenessMs
-              ? `event time ${time(timestamp)} is ${horizon - timestamp} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
-                `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
-              : `event time ${time(timestamp)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
-                `${allowedLatenessMs} ms passed and it was purged`;
-          subscriber.next({ kind: 'late', partition, offset, timestamp, value, reason });
+          for (let i = 0; i < count; i++) {
+            const at = timeAt(value, i, timestamp);
+            const reason =
+              horizon >= end + graceMs + allowedLatenessMs
+                ? `event time ${time(at)} is ${horizon - at} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
+                  `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
+                : `event time ${time(at)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
+                  `${allowedLatenessMs} ms passed and it was purged`;
+            subscriber.next({
+              kind: 'late',
+              partition,
+              offset: offsetAt(value, i, offset),
+              timestamp: at,
+              value: recordOf(value, i, count),
+              reason,
+            });
+          }
           return;
         }
         const k = key(value);
         const id = windowId(k, start);
         const state = windows.get(id) ?? { key: k, start, acc: aggregator.create(), revision: 0 };
-        const acc = aggregator.add(state.acc, value, timestamp);
         // Suppressed until the window closes; a window that already emitted (e.g. before a restart
-        // whose restored watermark is lower) emits its correction at once.
+        // whose restored watermark is lower) emits its correction at once, one per record.
         if (watermark < end + graceMs && state.revision === 0) {
-          state.acc = acc;
+          state.acc = aggregator.add(state.acc, value, timeAt(value, count - 1, timestamp));
           windows.put(id, state);
           return;
         }
-        const revision = state.revision + 1;
-        windows.put(id, { key: k, start, acc, revision });
-        subscriber.next({ kind: 'result', partition, key: k, start, end, acc, revision });
+        let current = state;
+        for (let i = 0; i < count; i++) {
+          const acc = aggregator.add(current.acc, recordOf(value, i, count), timeAt(value, i, timestamp));
+          const revision = current.revision + 1;
+          current = { key: k, start, acc, revision };
+          windows.put(id, current);
+          subscriber.next({ kind: 'result', partition, key: k, start, end, acc, revision });
+        }
       };
 
       // Stores of partitions known only through `options.partitions` (restored, no records yet).

@@ -1,18 +1,13 @@
 import { map, type OperatorFunction } from 'rxjs';
-import {
-  processedBatch,
-  type DecodedBatch,
-  type ProcessedBatch,
-  type Rejected,
-  type SampleRow,
-} from '../core/records.js';
+import { processedBatch, type DecodedBatch, type ProcessedBatch, type Rejected } from '../core/records.js';
+import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
 import { metricNameProblem, normalizeLabels, pointProblem, type ValidationLimits } from '../core/validate.js';
-import type { Sample } from '../schemas/index.js';
+import type { SeriesPart } from '../schemas/decodedSamples.js';
 
 /**
  * Validates and normalizes decoded samples and gives each its series id. Emits, per batch, the
- * rows to store and the records to dead-letter: a record with some bad samples keeps its good
+ * samples to store (as columns, each distinct series described once) and the records to dead-letter: a record with some bad samples keeps its good
  * ones and goes to the DLQ once, its reason naming the bad samples.
  *
  * ```ts
@@ -26,16 +21,19 @@ export function validateSamples(
   // The series of label objects shared by many samples (the decoder shares them per series):
   // names and labels checked, labels sorted and the series hashed once per series, not per sample.
   const known = new WeakMap<object, Series>();
-  const seriesOf = (sample: Sample): Series => {
-    const shared = Object.isFrozen(sample.labels);
-    const cached = shared ? known.get(sample.labels) : undefined;
-    if (cached !== undefined && cached.name === sample.name) return cached;
-    const series = describe(sample.name, sample.labels, limits);
-    if (shared) known.set(sample.labels, series);
+  const seriesOf = (part: SeriesPart): Series => {
+    const shared = Object.isFrozen(part.labels);
+    const cached = shared ? known.get(part.labels) : undefined;
+    if (cached !== undefined && cached.name === part.name) return cached;
+    const series = describe(part.name, part.labels, limits);
+    if (shared) known.set(part.labels, series);
     return series;
   };
   return map((batch) => {
-    const rows: SampleRow[] = [];
+    let total = 0;
+    for (const decoded of batch.records)
+      if ('samples' in decoded) total += decoded.samples.to - decoded.samples.from;
+    const columns = new SampleColumnsBuilder(total);
     const rejects: Rejected[] = [];
     const at = now();
     const reject = (
@@ -48,44 +46,37 @@ export function validateSamples(
         reject(decoded.record, 'decode', decoded.error);
         continue;
       }
-      const samples = decoded.samples;
+      const { columns: decodedColumns, from, to } = decoded.samples;
+      const { part: parts, timestamp: times, value: values, counter } = decodedColumns;
+      const count = to - from;
       let reasons: string[] | undefined;
-      let previous: Sample | undefined;
+      let previous: SeriesPart | undefined;
       let series: Series | undefined;
-      for (let i = 0; i < samples.length; i++) {
-        const sample = samples[i] as Sample;
+      for (let i = from; i < to; i++) {
+        const part = parts[i] as SeriesPart;
         // Agents batch samples of one series together: the same name and labels as the one before.
         if (
           series === undefined ||
           previous === undefined ||
-          sample.labels !== previous.labels ||
-          sample.name !== previous.name
+          (part !== previous && (part.labels !== previous.labels || part.name !== previous.name))
         )
-          series = seriesOf(sample);
-        previous = sample;
-        const { name, value, timestamp } = sample;
+          series = seriesOf(part);
+        previous = part;
+        const value = values[i] as number;
+        const timestamp = times[i] as number;
         const bad =
           series.nameError ??
-          pointProblem(name, value, timestamp, limits, at) ??
+          pointProblem(part.name, value, timestamp, limits, at) ??
           (series.id === undefined ? series.labelsError : undefined);
         if (bad !== undefined) {
-          (reasons ??= []).push(samples.length === 1 ? bad : `sample ${i}: ${bad}`);
+          (reasons ??= []).push(count === 1 ? bad : `sample ${i - from}: ${bad}`);
           continue;
         }
-        rows.push({
-          name,
-          labels: series.labels,
-          timestamp,
-          value,
-          kind: sample.kind === 'counter' ? 'counter' : 'gauge',
-          seriesId: series.id as bigint,
-          seriesKey: series.key,
-          offset: decoded.offset,
-        });
+        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, decoded.offset);
       }
       if (reasons !== undefined) {
-        const kept = samples.length - reasons.length;
-        const summary = kept > 0 ? ` (${kept} of ${samples.length} samples stored)` : '';
+        const kept = count - reasons.length;
+        const summary = kept > 0 ? ` (${kept} of ${count} samples stored)` : '';
         reject(
           decoded.record,
           'validate',
@@ -93,7 +84,7 @@ export function validateSamples(
         );
       }
     }
-    return processedBatch(batch, rows, rejects);
+    return processedBatch(batch, columns.finish(), rejects);
   });
 }
 
@@ -108,6 +99,8 @@ interface Series {
   id: bigint | undefined;
   /** `id` as decimal text. */
   key: string;
+  /** What the batches' columns hold of the series, once it is valid. */
+  entry: BatchSeries | undefined;
   nameError: string | undefined;
   labelsError: string | undefined;
 }
@@ -116,13 +109,15 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
   const nameError = metricNameProblem(name, limits);
   const labels = nameError === undefined ? normalizeLabels(name, input, limits) : [];
   if (typeof labels === 'string')
-    return { name, labels: [], id: undefined, key: '', nameError, labelsError: labels };
+    return { name, labels: [], id: undefined, key: '', entry: undefined, nameError, labelsError: labels };
   const id = nameError === undefined ? seriesId(name, labels) : undefined;
+  const key = id === undefined ? '' : id.toString();
   return {
     name,
     labels,
     id,
-    key: id === undefined ? '' : id.toString(),
+    key,
+    entry: id === undefined ? undefined : { id, key, name, labels },
     nameError,
     labelsError: undefined,
   };

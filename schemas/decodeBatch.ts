@@ -1,31 +1,24 @@
-import type { Sample } from './index.js';
-
-/** The identity part of a sample: its metric name and labels, shared by every sample of the series. */
-interface SeriesPart {
-  name: string;
-  labels: Record<string, string>;
-}
+import type { DecodedColumns, SeriesPart } from './decodedSamples.js';
 
 /** Series parts by the bytes that encode them (latin1 text of the bytes); cleared when full. */
 const parts = new Map<string, SeriesPart>();
 const PARTS_LIMIT = 100_000;
 
-const KINDS = ['gauge', 'counter'] as const;
-
 /**
  * Decodes the Avro body of a `SampleBatch` written with schemas/batch.avsc itself (the schema of
- * `produce`, the SDK and the collector), giving what `batchType.fromBuffer` gives, with one
- * difference: samples whose name and labels are encoded by the same bytes share one `name`
- * string and one (frozen) `labels` object. An agent's record repeats one series many times, and
- * every series comes again in every record: decoding its name and labels once, and letting
- * validation recognise the labels object, saves most of the work per sample. Other writer
- * schemas go through avsc's resolvers (operators/decodeRecords.ts).
+ * `produce`, the SDK and the collector) and appends its samples to `out`: what
+ * `batchType.fromBuffer` gives, in columns, no object per sample. Samples whose name and labels
+ * are encoded by the same bytes share one series part (one `name` string and one frozen `labels`
+ * object). An agent's record repeats one series many times, and every series comes again in
+ * every record: decoding its name and labels once, and letting validation recognise the labels
+ * object, saves most of the work per sample. Other writer schemas go through avsc's resolvers
+ * (operators/decodeRecords.ts).
  *
- * Throws on truncated input, trailing bytes and an invalid `kind`, as avsc does.
+ * Throws on truncated input, trailing bytes and an invalid `kind`, as avsc does; what it
+ * appended before is then the caller's to `truncate`.
  */
-export function decodeSampleBatch(body: Buffer): Sample[] {
+export function decodeSampleBatch(body: Buffer, out: DecodedColumns): void {
   const reader = new Reader(body);
-  const samples: Sample[] = [];
   let previous: SeriesPart | undefined;
   let previousStart = 0;
   let previousEnd = 0;
@@ -52,13 +45,12 @@ export function decodeSampleBatch(body: Buffer): Sample[] {
       previousEnd = reader.at;
       const timestamp = reader.long();
       const value = reader.double();
-      const kind = KINDS[reader.long()];
-      if (kind === undefined) throw new Error('invalid Kind enum index');
-      samples.push({ name: part.name, labels: part.labels, timestamp, value, kind });
+      const kind = reader.long();
+      if (kind !== 0 && kind !== 1) throw new Error('invalid Kind enum index');
+      out.push(part, timestamp, value, kind === 1);
     }
   }
   if (reader.at < body.length) throw new Error('trailing data');
-  return samples;
 }
 
 /** True when `buf` holds at `bStart` the bytes of `[aStart, aEnd)` again. */

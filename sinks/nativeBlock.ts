@@ -69,18 +69,22 @@ export class NativeBlock {
     this.bytes(column);
   }
 
+  /** A Float64 column straight from a typed array. */
+  float64Array(name: string, values: Float64Array): void {
+    this.header(name, 'Float64', values.length);
+    this.bytes(values);
+  }
+
+  /** A `DateTime64(3, '<timeZone>')` column from a typed array of milliseconds since the epoch. */
+  timeArray(name: string, ms: Float64Array, timeZone = 'UTC'): void {
+    this.header(name, `DateTime64(3, '${timeZone}')`, ms.length);
+    this.bytes(int64Halves(ms.length, (i) => ms[i] as number));
+  }
+
   /** Milliseconds since the epoch into `DateTime64(3, '<timeZone>')`. */
   times<T>(name: string, rows: ReadonlyArray<T>, value: (row: T) => number, timeZone = 'UTC'): void {
     this.header(name, `DateTime64(3, '${timeZone}')`, rows.length);
-    // Int64 as two 32-bit halves, without a BigInt per value: `>>> 0` is ms modulo 2³² (exact
-    // for any safe integer), the floor division the high half in two's complement.
-    const column = new Uint32Array(rows.length * 2);
-    for (let i = 0; i < rows.length; i++) {
-      const ms = value(rows[i] as T);
-      column[2 * i] = ms >>> 0;
-      column[2 * i + 1] = Math.floor(ms / 0x1_0000_0000);
-    }
-    this.bytes(column);
+    this.bytes(int64Halves(rows.length, (i) => value(rows[i] as T)));
   }
 
   /** An Enum8 column; `codes` maps each value to its code and also spells the type. */
@@ -181,6 +185,20 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
 
 /** Distinct strings a block keeps encoded, at most. */
 const MAX_ENCODED = 100_000;
+
+/**
+ * Int64 values as two 32-bit halves, without a BigInt per value: `>>> 0` is the value modulo 2³²
+ * (exact for any safe integer), the floor division the high half in two's complement.
+ */
+function int64Halves(n: number, value: (i: number) => number): Uint32Array {
+  const column = new Uint32Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const v = value(i);
+    column[2 * i] = v >>> 0;
+    column[2 * i + 1] = Math.floor(v / 0x1_0000_0000);
+  }
+  return column;
+}
 
 function varUIntLength(value: number): number {
   let length = 1;

@@ -1,6 +1,7 @@
 import { SinkError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { Durable, ProcessedBatch, SampleRow } from '../core/records.js';
+import type { Durable, ProcessedBatch } from '../core/records.js';
+import { concatColumns, sliceColumns, type BatchSeries, type SampleColumns } from '../core/sampleColumns.js';
 import { queryRows, type ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
 import { KIND_CODES } from './tables.js';
@@ -11,7 +12,10 @@ interface Block {
   partition: number;
   first: number;
   last: number;
-  rows: SampleRow[];
+  /** Its rows: samples [from, to) of `samples`. */
+  samples: SampleColumns;
+  from: number;
+  to: number;
   /** True when the block repeats one recorded before a crash or rebalance. */
   replay: boolean;
 }
@@ -70,9 +74,9 @@ export class SamplesSink {
         durable.set(k, { topic: first.topic, partition: first.partition, lastOffset: cut.durableOffset });
       }
     }
-    const fresh = blocks.filter((b) => !b.replay && b.rows.length > 0);
+    const fresh = blocks.filter((b) => !b.replay && b.to > b.from);
     if (fresh.length > 0) await this.record(fresh);
-    for (const block of blocks) if (block.rows.length > 0) await this.insertBlock(block);
+    for (const block of blocks) if (block.to > block.from) await this.insertBlock(block);
     await this.upsertSeries(blocks);
     return durable;
   }
@@ -119,7 +123,7 @@ export class SamplesSink {
     block.uint32s('partition', blocks, (b) => b.partition);
     block.uint64s('first_offset', blocks, (b) => BigInt(b.first));
     block.uint64s('last_offset', blocks, (b) => BigInt(b.last));
-    block.uint32s('rows', blocks, (b) => b.rows.length);
+    block.uint32s('rows', blocks, (b) => b.to - b.from);
     const insert = {
       table: `\`${this.ch.database}\`.sink_blocks`,
       columns: ['sink', 'topic', 'partition', 'first_offset', 'last_offset', 'rows'],
@@ -132,7 +136,7 @@ export class SamplesSink {
     const insert = {
       table: `\`${this.ch.database}\`.samples`,
       columns: SAMPLE_COLUMNS,
-      block: samplesBlock(block.rows),
+      block: samplesBlock(block.samples, block.from, block.to),
       settings: {
         insert_deduplication_token: `${block.topic}:${block.partition}:${block.first}-${block.last}`,
         insert_deduplicate: 1,
@@ -145,7 +149,7 @@ export class SamplesSink {
       });
     } catch (error) {
       throw new SinkError(
-        `cannot insert ${block.rows.length} rows into samples: ${(error as Error).message}`,
+        `cannot insert ${block.to - block.from} rows into samples: ${(error as Error).message}`,
         {
           cause: error,
           retriable: true,
@@ -155,18 +159,29 @@ export class SamplesSink {
   }
 
   private async upsertSeries(blocks: Block[]): Promise<void> {
-    const seen = new Map<bigint, { row: SampleRow; first: number; last: number }>();
-    for (const block of blocks) {
-      for (const row of block.rows) {
-        const s = seen.get(row.seriesId);
-        if (!s) seen.set(row.seriesId, { row, first: row.timestamp, last: row.timestamp });
-        else {
-          if (row.timestamp < s.first) s.first = row.timestamp;
-          if (row.timestamp > s.last) s.last = row.timestamp;
+    const seen = new Map<bigint, { series: BatchSeries; counter: boolean; first: number; last: number }>();
+    for (const { samples, from, to } of blocks) {
+      const { seriesIndex, ts, counter } = samples;
+      // Per series of the block (samples of a series come together): its first and last time.
+      let index = -1;
+      let s: { series: BatchSeries; counter: boolean; first: number; last: number } | undefined;
+      for (let i = from; i < to; i++) {
+        const t = ts[i] as number;
+        if (seriesIndex[i] !== index || s === undefined) {
+          index = seriesIndex[i] as number;
+          const series = samples.series[index] as BatchSeries;
+          s = seen.get(series.id);
+          if (s === undefined) {
+            seen.set(series.id, (s = { series, counter: counter[i] === 1, first: t, last: t }));
+            continue;
+          }
         }
+        if (t < s.first) s.first = t;
+        if (t > s.last) s.last = t;
       }
     }
-    const fresh: Array<{ id: bigint; row: SampleRow; first: number; last: number }> = [];
+    const fresh: Array<{ id: bigint; series: BatchSeries; counter: boolean; first: number; last: number }> =
+      [];
     for (const [id, s] of seen) {
       const written = this.seriesSeen.get(id);
       if (
@@ -180,10 +195,10 @@ export class SamplesSink {
     }
     if (fresh.length === 0) return;
     const block = new NativeBlock(fresh.length, 6);
-    block.strings('metric', fresh, (s) => s.row.name);
+    block.strings('metric', fresh, (s) => s.series.name);
     block.uint64s('series_id', fresh, (s) => s.id);
-    block.stringMaps('labels', fresh, (s) => s.row.labels);
-    block.enum8s('kind', fresh, KIND_CODES, (s) => s.row.kind);
+    block.stringMaps('labels', fresh, (s) => s.series.labels);
+    block.enum8s('kind', fresh, KIND_CODES, (s) => (s.counter ? 'counter' : 'gauge'));
     block.times('first_seen', fresh, (s) => s.first);
     block.times('last_seen', fresh, (s) => s.last);
     const insert = {
@@ -201,16 +216,18 @@ export class SamplesSink {
 /** The columns of `samples` that `samplesBlock` fills, in its order. */
 export const SAMPLE_COLUMNS: ReadonlyArray<string> = ['metric', 'series_id', 'ts', 'value', 'kind'];
 
-/** Raw rows as a Native block of `samples` (SAMPLE_COLUMNS). */
-export function samplesBlock(
-  rows: ReadonlyArray<Pick<SampleRow, 'name' | 'seriesId' | 'timestamp' | 'value' | 'kind'>>,
-): Buffer {
-  const block = new NativeBlock(rows.length, SAMPLE_COLUMNS.length);
-  block.strings('metric', rows, (r) => r.name);
-  block.uint64s('series_id', rows, (r) => r.seriesId);
-  block.times('ts', rows, (r) => r.timestamp);
-  block.float64s('value', rows, (r) => r.value);
-  block.enum8s('kind', rows, KIND_CODES, (r) => r.kind);
+/** Samples [from, to) as a Native block of `samples` (SAMPLE_COLUMNS), column by column. */
+export function samplesBlock(samples: SampleColumns, from = 0, to = samples.length): Buffer {
+  const { seriesIndex, counter } = samples;
+  const series = samples.series;
+  const n = to - from;
+  const at = Array.from({ length: n }, (_, i) => from + i);
+  const block = new NativeBlock(n, SAMPLE_COLUMNS.length);
+  block.strings('metric', at, (i) => (series[seriesIndex[i] as number] as BatchSeries).name);
+  block.uint64s('series_id', at, (i) => (series[seriesIndex[i] as number] as BatchSeries).id);
+  block.timeArray('ts', samples.ts.subarray(from, to));
+  block.float64Array('value', samples.value.subarray(from, to));
+  block.enum8s('kind', at, KIND_CODES, (i) => (counter[i] === 1 ? 'counter' : 'gauge'));
   return block.finish();
 }
 
@@ -228,38 +245,46 @@ function cutBlocks(state: PartitionState): { blocks: Block[]; durableOffset: num
   const first = held[0] as ProcessedBatch;
   const { topic, partition } = first;
   const end = (held[held.length - 1] as ProcessedBatch).lastOffset;
-  const rows = held.flatMap((b) => b.rows);
+  const samples = concatColumns(held.map((b) => b.samples));
+  const offsets = samples.offset;
+  const n = samples.length;
+  const block = (first: number, last: number, from: number, to: number, replay: boolean): Block => ({
+    topic,
+    partition,
+    first,
+    last,
+    samples,
+    from,
+    to,
+    replay,
+  });
   const blocks: Block[] = [];
-  let at = 0; // index into rows of the first row not yet in a block
+  let at = 0; // the first sample not yet in a block
   let from = first.firstOffset; // first offset not yet in a block
+  // The first sample at or after `at` whose record's offset is at least `offset` (offsets ascend).
+  const seek = (offset: number) => {
+    let i = at;
+    while (i < n && (offsets[i] as number) < offset) i++;
+    return i;
+  };
   while (state.recorded.length > 0) {
     const next = state.recorded[0] as { first: number; last: number };
     if (next.last > end) break; // its records are not all here yet
     state.recorded.shift();
-    let upto = at;
-    while (upto < rows.length && (rows[upto] as SampleRow).offset <= next.last) upto++;
-    // Rows before the recorded block (none, unless the recording lost a block) form their own block.
-    const before = rows.slice(at, upto).filter((r) => r.offset < next.first);
-    if (before.length > 0)
-      blocks.push({ topic, partition, first: from, last: next.first - 1, rows: before, replay: false });
-    blocks.push({
-      topic,
-      partition,
-      first: next.first,
-      last: next.last,
-      rows: rows.slice(at + before.length, upto),
-      replay: true,
-    });
+    // Samples before the recorded block (none, unless the recording lost a block) form their own block.
+    const start = seek(next.first);
+    if (start > at) blocks.push(block(from, next.first - 1, at, start, false));
+    at = start;
+    const upto = seek(next.last + 1);
+    blocks.push(block(next.first, next.last, at, upto, true));
     at = upto;
     from = next.last + 1;
   }
   const waiting = state.recorded[0];
   if (waiting !== undefined && waiting.first <= end) {
-    const before = rows.slice(at).filter((r) => r.offset < waiting.first);
-    if (before.length > 0)
-      blocks.push({ topic, partition, first: from, last: waiting.first - 1, rows: before, replay: false });
+    const start = seek(waiting.first);
+    if (start > at) blocks.push(block(from, waiting.first - 1, at, start, false));
     // Hold the records of the incomplete recorded block (and after it) for the next write.
-    const rest = rows.slice(at + before.length);
     state.held = [
       {
         recordCount: 0,
@@ -268,15 +293,13 @@ function cutBlocks(state: PartitionState): { blocks: Block[]; durableOffset: num
         partition,
         firstOffset: waiting.first,
         lastOffset: end,
-        rows: rest,
+        samples: sliceColumns(samples, start, n),
         rejects: [],
       },
     ];
     return { blocks, durableOffset: waiting.first > first.firstOffset ? waiting.first - 1 : undefined };
   }
-  if (at < rows.length) {
-    blocks.push({ topic, partition, first: from, last: end, rows: rows.slice(at), replay: false });
-  }
+  if (at < n) blocks.push(block(from, end, at, n, false));
   state.held = [];
   return { blocks, durableOffset: end };
 }

@@ -1,4 +1,4 @@
-import type { SampleRow } from '../core/records.js';
+import type { SampleRun } from '../core/records.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { Clock } from './clock.js';
 
@@ -32,10 +32,11 @@ export interface ProcessorContext<T extends { readonly partition: number } = { r
   /** Tells the watermark that `channel` has reached `maxTimestamp` and is active now (-Infinity: active only). */
   observeChannel(channel: number, maxTimestamp: number): void;
   /**
-   * Hands a record to the first window tier, then punctuates stream time if the record moved the
-   * watermark (as Kafka Streams' thread does after each record it processes).
+   * Hands a run of a record's samples of one series to the first window tier, then punctuates
+   * stream time if the run moved the watermark (as Kafka Streams' thread does after each record
+   * it processes).
    */
-  forward(event: Extract<StreamEvent<SampleRow>, { kind: 'data' }>): void;
+  forward(event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>): void;
   /** The task of `partition` in the current turn; undefined outside a turn, or when the turn has none (revoked, not restored yet). */
   task(partition: number): T | undefined;
   /** The tasks of the current turn (none outside a turn). */

@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors.js';
-import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import type { ProcessedBatch, SampleRun } from '../core/records.js';
+import type { BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { ChangelogEntry, ChangelogStore, WindowChangelogStore } from './stateStore.js';
 import type { SeriesMeta } from '../core/series.js';
@@ -87,7 +88,13 @@ export class StreamTask<M, H> implements Task<M, H> {
     for (const c of this.present(batch, ctx)) ctx.observeChannel(c, Number.NEGATIVE_INFINITY);
   }
 
-  /** Runs the batch's records into the first window tier, skipping what the state holds already. */
+  /**
+   * Runs the batch's records into the first window tier, skipping what the state holds already.
+   * A record's consecutive samples of one series go as one run, cut before every sample that
+   * raises the largest event time of its watermark channel (and so may move the stream time or
+   * the watermark): lateness and the windows closed are then, for every sample of a run, as they
+   * were for its first, exactly as sample by sample.
+   */
   process(batch: ProcessedBatch, ctx: ProcessorContext): void {
     const skipUpTo = this.checkpoint?.offset ?? -1;
     let maxTimestamp = this.checkpoint?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
@@ -99,50 +106,93 @@ export class StreamTask<M, H> implements Task<M, H> {
       for (const [p, position] of adding) upstream[p] = position;
       adding.clear();
     };
-    let record = -1;
-    let known: string | undefined;
-    for (const row of batch.rows) {
-      if (row.offset <= skipUpTo) continue;
-      if (row.offset !== record) {
-        settle();
-        record = row.offset;
-      }
-      const origin = row.origin;
-      let channel: number | undefined;
-      if (origin) {
-        // Its input record was repartitioned before (a replay upstream repeats records): applied already.
-        if (origin.offset <= (upstream[origin.partition]?.offset ?? -1)) continue;
-        let position = adding.get(origin.partition);
-        if (!position) {
-          const before = upstream[origin.partition]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
-          position = { offset: origin.offset, maxTimestamp: before };
-          adding.set(origin.partition, position);
-        }
-        position.offset = origin.offset;
-        if (row.timestamp > position.maxTimestamp) {
-          position.maxTimestamp = row.timestamp;
-          const least = leastUpstream(ctx, upstream, adding);
-          if (least > streamTime) this.reached = streamTime = least;
-        }
-        channel = channelOf(batch.partition, origin.partition);
-      } else if (row.timestamp > streamTime) this.reached = streamTime = row.timestamp;
-      // Rows of one series come together (a record holds one agent's samples of a series).
-      if (row.seriesKey !== known) {
-        if (!this.series.get(row.seriesKey))
-          this.series.put(row.seriesKey, { name: row.name, labels: row.labels, kind: row.kind });
-        known = row.seriesKey;
-      }
-      if (row.timestamp > maxTimestamp) maxTimestamp = row.timestamp;
-      const event: StreamEvent<SampleRow> = {
+    const columns = batch.samples;
+    const { seriesIndex, ts, offset, counter, origin } = columns;
+    // The run being gathered, samples [from, to): its record, series, channel and largest event time.
+    let from = 0;
+    let to = 0;
+    let runOffset = -1;
+    let runSeries = -1;
+    let runChannel: number | undefined;
+    let runMax = Number.NEGATIVE_INFINITY;
+    const flush = () => {
+      if (to === from) return;
+      const event: StreamEvent<SampleRun> = {
         kind: 'data',
         partition: batch.partition,
-        offset: row.offset,
-        timestamp: row.timestamp,
-        value: row,
+        offset: runOffset,
+        timestamp: runMax,
+        value: { columns, from, to },
       };
-      if (channel !== undefined) event.channel = channel;
+      if (runChannel !== undefined) event.channel = runChannel;
       ctx.forward(event);
+    };
+    let record = -1;
+    let known = -1;
+    for (let i = 0; i < columns.length; i++) {
+      const at = offset[i] as number;
+      if (at <= skipUpTo) continue;
+      if (at !== record) {
+        settle();
+        record = at;
+      }
+      const timestamp = ts[i] as number;
+      const series = seriesIndex[i] as number;
+      let channel: number | undefined;
+      // The stream time this sample moves on to, if it does.
+      let reached: number | undefined;
+      // Whether it raises the largest event time of its watermark channel: the watermark may move.
+      let raises = false;
+      if (origin) {
+        const source = origin.partition[i] as number;
+        const sourceOffset = origin.offset[i] as number;
+        // Its input record was repartitioned before (a replay upstream repeats records): applied already.
+        if (sourceOffset <= (upstream[source]?.offset ?? -1)) continue;
+        let position = adding.get(source);
+        if (!position) {
+          const before = upstream[source]?.maxTimestamp ?? Number.NEGATIVE_INFINITY;
+          position = { offset: sourceOffset, maxTimestamp: before };
+          adding.set(source, position);
+        }
+        position.offset = sourceOffset;
+        if (timestamp > position.maxTimestamp) {
+          position.maxTimestamp = timestamp;
+          raises = true;
+          const least = leastUpstream(ctx, upstream, adding);
+          if (least > streamTime) reached = least;
+        }
+        channel = channelOf(batch.partition, source);
+      } else if (timestamp > streamTime) {
+        reached = timestamp;
+        raises = true;
+      }
+      // The samples before are forwarded first: judged by the stream time as it was for them, and
+      // followed by the punctuation the watermark as it was for them calls for.
+      if (raises || to !== i || at !== runOffset || series !== runSeries || channel !== runChannel) {
+        flush();
+        from = i;
+        runOffset = at;
+        runSeries = series;
+        runChannel = channel;
+        runMax = Number.NEGATIVE_INFINITY;
+      }
+      if (reached !== undefined) this.reached = streamTime = reached;
+      // Samples of one series come together (a record holds one agent's samples of a series).
+      if (series !== known) {
+        const s = columns.series[series] as BatchSeries;
+        if (!this.series.get(s.key))
+          this.series.put(s.key, {
+            name: s.name,
+            labels: s.labels,
+            kind: counter[i] === 1 ? 'counter' : 'gauge',
+          });
+        known = series;
+      }
+      if (timestamp > maxTimestamp) maxTimestamp = timestamp;
+      if (timestamp > runMax) runMax = timestamp;
+      to = i + 1;
     }
+    flush();
     settle();
     if (batch.lastOffset > skipUpTo) {
       this.checkpoint = { topic: batch.topic, offset: batch.lastOffset, maxTimestamp };
@@ -164,10 +214,10 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   /** The watermark channels that a batch holds records of. */
   private present(batch: ProcessedBatch, ctx: ProcessorContext): Iterable<number> {
-    if (ctx.upstreamPartitions === undefined) return batch.rows.length > 0 ? [batch.partition] : [];
+    if (ctx.upstreamPartitions === undefined) return batch.samples.length > 0 ? [batch.partition] : [];
     const channels = new Set<number>();
-    for (const row of batch.rows)
-      if (row.origin) channels.add(channelOf(batch.partition, row.origin.partition));
+    const origins = batch.samples.origin?.partition ?? [];
+    for (const p of origins) channels.add(channelOf(batch.partition, p));
     return channels;
   }
 

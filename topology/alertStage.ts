@@ -9,6 +9,7 @@ import { messageOf, PipelineError } from '../core/errors.js';
 import { committedToEnd, partitionCount, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, Rejected } from '../core/records.js';
+import { rowsOf, SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { alertSchema, alertType, frame, type AlertEvent } from '../schemas/index.js';
@@ -64,22 +65,41 @@ export class AlertSelection {
     this.engine = new AlertEngine(rules);
   }
 
-  /** The batches with only the rows some rule selects; batches left empty are dropped. */
+  /** The batches with only the samples some rule selects; batches left empty are dropped. */
   select(batches: ReadonlyArray<ProcessedBatch>): ProcessedBatch[] {
     const out: ProcessedBatch[] = [];
     for (const batch of batches) {
-      const rows = batch.rows.filter((row) => {
-        let selected = this.cache.get(row.seriesId);
-        if (selected === undefined) {
-          selected = this.engine.selects(row.name, row.labels);
-          if (this.cache.size >= 1_000_000) this.cache.clear();
-          this.cache.set(row.seriesId, selected);
-        }
-        return selected;
-      });
-      if (rows.length > 0) out.push({ ...batch, rows, rejects: [] });
+      const { samples } = batch;
+      // Decided per series of the batch, then the selected samples copied column by column.
+      const selected = samples.series.map((s) => this.selects(s));
+      if (!selected.includes(true)) continue;
+      const kept = new SampleColumnsBuilder(samples.length);
+      for (let i = 0; i < samples.length; i++) {
+        const index = samples.seriesIndex[i] as number;
+        if (!selected[index]) continue;
+        const origin = samples.origin;
+        kept.push(
+          samples.series[index] as BatchSeries,
+          samples.ts[i] as number,
+          samples.value[i] as number,
+          samples.counter[i] === 1,
+          samples.offset[i] as number,
+          origin && { partition: origin.partition[i] as number, offset: origin.offset[i] as number },
+        );
+      }
+      out.push({ ...batch, samples: kept.finish(), rejects: [] });
     }
     return out;
+  }
+
+  private selects(series: BatchSeries): boolean {
+    let selected = this.cache.get(series.id);
+    if (selected === undefined) {
+      selected = this.engine.selects(series.name, series.labels);
+      if (this.cache.size >= 1_000_000) this.cache.clear();
+      this.cache.set(series.id, selected);
+    }
+    return selected;
   }
 }
 
@@ -374,7 +394,7 @@ export async function startAlertStage(deps: {
       let events: AlertEvent[] = [];
       own.task.beginBatch();
       try {
-        const rows = processed.rows;
+        const rows = rowsOf(processed.samples);
         for (let i = 0; i < rows.length; i++) {
           const row = rows[i] as (typeof rows)[number];
           events.push(...own.task.process(row));
@@ -399,8 +419,8 @@ export async function startAlertStage(deps: {
       }
       position = processed.lastOffset + 1;
       settled = false;
-      stats.samples += processed.rows.length;
-      metrics.recordsIn.inc({ stage: 'alerts' }, processed.rows.length);
+      stats.samples += processed.samples.length;
+      metrics.recordsIn.inc({ stage: 'alerts' }, processed.samples.length);
     }),
   );
 

@@ -257,16 +257,17 @@ export function observeSamplesSink(
   batches: ReadonlyArray<ProcessedBatch>,
   started: number,
 ): void {
-  const rows = batches.reduce((n, b) => n + b.rows.length, 0);
+  const rows = batches.reduce((n, b) => n + b.samples.length, 0);
   if (rows === 0) return;
   metrics.sinkBatchRows.observe({ table: 'samples' }, rows);
   metrics.sinkLatencySeconds.observe({ table: 'samples' }, (performance.now() - started) / 1000);
   // A sample of the rows is enough for the latency distribution.
   const now = Date.now();
   for (const b of batches) {
-    const stride = Math.max(1, Math.floor(b.rows.length / 20));
-    for (let i = 0; i < b.rows.length; i += stride)
-      metrics.eventToStoreSeconds.observe({ table: 'samples' }, (now - (b.rows[i]?.timestamp ?? now)) / 1000);
+    const { ts, length } = b.samples;
+    const stride = Math.max(1, Math.floor(length / 20));
+    for (let i = 0; i < length; i += stride)
+      metrics.eventToStoreSeconds.observe({ table: 'samples' }, (now - (ts[i] ?? now)) / 1000);
   }
 }
 

@@ -195,7 +195,7 @@ export class StreamThread {
       bufferRows({
         maxRows: config.sink.maxRows,
         maxMs: config.sink.maxMs,
-        weigh: (b) => b.rows.length + b.rejects.length + 1,
+        weigh: (b) => b.samples.length + b.rejects.length + 1,
         scheduler,
       }),
     );
@@ -388,7 +388,7 @@ export class StreamThread {
     // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
     if (this.commitInterval.due(group.length > 0)) await this.commit();
     const records = input.reduce((n, b) => n + b.recordCount, 0);
-    const rows = input.reduce((n, b) => n + b.rows.length, 0);
+    const rows = input.reduce((n, b) => n + b.samples.length, 0);
     stats.records += records;
     stats.stored += rows;
     stats.deadLettered += rejects.length;

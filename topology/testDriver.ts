@@ -7,6 +7,7 @@ import { RejectError } from '../core/errors.js';
 import type { RecordProducer } from '../core/kafka.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Durable, PartitionBatch, ProcessedBatch } from '../core/records.js';
+import { rowsOf } from '../core/sampleColumns.js';
 import { MemoryAlertStore } from '../alerts/store.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { readRepartitioned } from '../operators/readRepartitioned.js';
@@ -347,7 +348,7 @@ export class TopologyTestDriver {
       };
       const processed = await lastValueFrom(alerting.decode(of(batch)));
       alerting.task.beginBatch();
-      for (const row of processed.rows) events.push(...alerting.task.process(row));
+      for (const row of rowsOf(processed.samples)) events.push(...alerting.task.process(row));
     }
     // Input partitions whose records are not all through the topology are behind, not idle.
     const behind = Array.from({ length: this.partitions }, (_, p) => p).filter(

@@ -3,15 +3,16 @@ import {
   finalize,
   createRollupAggregator,
   type Aggregate,
-  sampleAggregator,
+  sampleRunAggregator,
   type RollupAcc,
   type SampleAcc,
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
-import type { ProcessedBatch, SampleRow } from '../core/records.js';
+import type { ProcessedBatch, SampleRun } from '../core/records.js';
+import { rowAt, type BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
-import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
+import { tumblingWindow, type Runs, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
@@ -23,6 +24,18 @@ import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/t
 
 /** A result of a tier on its way into a tier that folds it (1m into 1h). */
 type SourceResult = Slot & { key: string };
+
+/** How the first tier reads a run of samples: straight from the batch's columns. */
+const sampleRuns: Runs<SampleRun> = {
+  size: (run) => run.to - run.from,
+  timestamp: (run, i) => run.columns.ts[run.from + i] as number,
+  offset: (run, i) => run.columns.offset[run.from + i] as number,
+  slice: (run, from, to) => ({ columns: run.columns, from: run.from + from, to: run.from + to }),
+};
+
+/** The key of a run's series. */
+const runKey = ({ columns, from }: SampleRun): string =>
+  (columns.series[columns.seriesIndex[from] as number] as BatchSeries).key;
 
 /** What `tumblingWindow` takes of a tier's settings. */
 function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allowedLatenessMs: number } {
@@ -61,7 +74,7 @@ type Task = StreamTask<SampleAcc, RollupAcc>;
  */
 export class WindowStage {
   private readonly tracker: WatermarkTracker;
-  private readonly input = new Subject<StreamEvent<SampleRow>>();
+  private readonly input = new Subject<StreamEvent<SampleRun>>();
   /** What every task reaches beyond its own state: the watermark, the clock, the first tier, the turn's tasks. */
   private readonly context: ProcessorContext<Task>;
   /** The tasks of the current turn, by partition; undefined between turns. */
@@ -134,10 +147,11 @@ export class WindowStage {
       {
         tier: first,
         output: this.input.pipe(
-          tumblingWindow<SampleRow, SampleAcc>({
+          tumblingWindow<SampleRun, SampleAcc>({
             ...windowShape(first),
-            key: (row) => row.seriesKey,
-            aggregator: sampleAggregator,
+            key: runKey,
+            aggregator: sampleRunAggregator,
+            runs: sampleRuns,
             horizon: horizons.get(first.name),
             store: (partition) => context.task(partition)?.samples,
             partitions,
@@ -392,7 +406,7 @@ export class WindowStage {
         tier,
         partition: out.partition,
         offset: out.offset,
-        row: out.value as SampleRow,
+        row: rowAt((out.value as SampleRun).columns, (out.value as SampleRun).from),
         reason: out.reason,
       });
     }

@@ -8,6 +8,7 @@ import { insertRollups, toRollup } from '../../sinks/rollupSink.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
 import { ensureTables } from '../../sinks/tables.js';
 import { quietLog, tempDir, testConfig } from './helpers.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 
 const config = testConfig(join(tempDir('negative-zero'), 'clickhouse'));
 // Within the tables' TTL: older rows are dropped as they are inserted.
@@ -53,7 +54,7 @@ describe('the sign of zero', () => {
       partition: 0,
       firstOffset: 0,
       lastOffset: 1,
-      rows: [row(0, -0), row(1, 0)],
+      samples: columnsOf([row(0, -0), row(1, 0)]),
       rejects: [],
     };
     await new SamplesSink(ch, quietLog).write([batch]);

@@ -4,6 +4,7 @@ import { openClickHouse } from '../../sinks/clickhouse.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
 import { ensureTables } from '../../sinks/tables.js';
 import { cli, configFile, counts, produce, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 
 describe('crash and restart', () => {
   it('SIGKILLed mid-stream twice, then restarted: every sample stored once, both tiers equal a batch recomputation', async () => {
@@ -69,7 +70,7 @@ describe('crash and restart', () => {
           partition: 0,
           firstOffset: first,
           lastOffset: last,
-          rows,
+          samples: columnsOf(rows),
           rejects: [],
         };
       };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSampleBatch } from '../../schemas/decodeBatch.js';
+import { DecodedColumns, samplesOf } from '../../schemas/decodedSamples.js';
 import { batchType, type Sample } from '../../schemas/index.js';
 
 const texts = ['', 'a', 'host-1', 'Zürich', '東京 🌡', 'x'.repeat(63), 'y'.repeat(64), 'z'.repeat(5000)];
@@ -14,11 +15,18 @@ const samples: Sample[] = Array.from({ length: 400 }, (_, i) => ({
   kind: i % 3 === 0 ? 'counter' : 'gauge',
 }));
 
+/** The samples of one body, as objects. */
+function decode(body: Buffer): Sample[] {
+  const columns = new DecodedColumns(1);
+  decodeSampleBatch(body, columns);
+  return samplesOf({ columns, from: 0, to: columns.length });
+}
+
 describe('decodeSampleBatch', () => {
   it('reads what avsc reads, for ASCII, non-ASCII, long strings and any number', () => {
     for (const batch of [[], samples.slice(0, 1), samples]) {
       const body = batchType.toBuffer({ samples: batch });
-      expect(decodeSampleBatch(body)).toEqual((batchType.fromBuffer(body) as { samples: Sample[] }).samples);
+      expect(decode(body)).toEqual((batchType.fromBuffer(body) as { samples: Sample[] }).samples);
     }
   });
 
@@ -32,17 +40,17 @@ describe('decodeSampleBatch', () => {
       Buffer.alloc(8), // value 0
       Buffer.from([0x02, 0x00]), // kind counter, end of array
     ]);
-    expect(decodeSampleBatch(body)).toEqual([
+    expect(decode(body)).toEqual([
       { name: 'm', labels: { k: 'v' }, timestamp: 1, value: 0, kind: 'counter' },
     ]);
   });
 
   it('shares the name and labels of samples of one series, within and across records', () => {
     const one = { name: 'cpu', labels: { host: 'a' }, value: 1, kind: 'gauge' as const };
-    const first = decodeSampleBatch(
+    const first = decode(
       batchType.toBuffer({ samples: [1, 2, 3].map((timestamp) => ({ ...one, timestamp })) }),
     );
-    const later = decodeSampleBatch(batchType.toBuffer({ samples: [{ ...one, timestamp: 4 }] }));
+    const later = decode(batchType.toBuffer({ samples: [{ ...one, timestamp: 4 }] }));
     const labels = first[0]?.labels;
     expect(Object.isFrozen(labels)).toBe(true);
     for (const s of [...first, ...later]) expect(s.labels).toBe(labels);
@@ -51,11 +59,11 @@ describe('decodeSampleBatch', () => {
   it('refuses truncated bodies, trailing bytes and unknown kinds, as avsc does', () => {
     const body = batchType.toBuffer({ samples: samples.slice(0, 3) });
     for (let cut = 1; cut < body.length; cut++) {
-      expect(() => decodeSampleBatch(body.subarray(0, cut))).toThrow();
+      expect(() => decode(body.subarray(0, cut))).toThrow();
     }
-    expect(() => decodeSampleBatch(Buffer.concat([body, Buffer.from([0])]))).toThrow('trailing data');
+    expect(() => decode(Buffer.concat([body, Buffer.from([0])]))).toThrow('trailing data');
     const badKind = Buffer.from(batchType.toBuffer({ samples: samples.slice(1, 2) }));
     badKind[badKind.length - 2] = 4; // kind index 2: no such symbol
-    expect(() => decodeSampleBatch(badKind)).toThrow('Kind');
+    expect(() => decode(badKind)).toThrow('Kind');
   });
 });

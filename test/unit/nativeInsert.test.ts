@@ -9,6 +9,7 @@ import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhou
 import { httpInsert } from '../../sinks/insertNative.js';
 import { NativeBlock } from '../../sinks/nativeBlock.js';
 import { rollupBlock } from '../../sinks/rollupSink.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../../sinks/samplesSink.js';
 import { ensureTables, KIND_CODES, TIER_AGGREGATES } from '../../sinks/tables.js';
 import { tempDir, unique } from '../integration/helpers.js';
@@ -41,7 +42,11 @@ describe('Native inserts', () => {
       value,
       kind: i % 2 ? ('counter' as const) : ('gauge' as const),
     }));
-    await ch.insertNative({ table: `${db()}.samples`, columns: SAMPLE_COLUMNS, block: samplesBlock(rows) });
+    await ch.insertNative({
+      table: `${db()}.samples`,
+      columns: SAMPLE_COLUMNS,
+      block: samplesBlock(columnsOf(rows)),
+    });
     const stored = await queryRows<{ metric: string; id: string; ms: string; bits: string; kind: string }>(
       ch,
       `SELECT metric, toString(series_id) AS id, toString(toUnixTimestamp64Milli(ts)) AS ms,
@@ -241,11 +246,11 @@ describe('Native inserts', () => {
         block,
         settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
       });
-    const big = samplesBlock(rows(0, 300_000));
+    const big = samplesBlock(columnsOf(rows(0, 300_000)));
     await insert("t:0:0-9 'quoted' \\", big);
     await insert("t:0:0-9 'quoted' \\", big);
-    await insert("t:0:0-9 'quoted' \\", samplesBlock(rows(1_000_000, 10)));
-    await insert('t:0:10-19', samplesBlock(rows(2_000_000, 10)));
+    await insert("t:0:0-9 'quoted' \\", samplesBlock(columnsOf(rows(1_000_000, 10))));
+    await insert('t:0:10-19', samplesBlock(columnsOf(rows(2_000_000, 10))));
     const [count] = await queryRows<{ n: string }>(ch, `SELECT count() AS n FROM ${db()}.dedup`);
     expect(count?.n).toBe(String(300_000 + 10));
   });
@@ -280,9 +285,9 @@ describe('Native inserts over HTTP', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const client = createClient({ url: `http://127.0.0.1:${port}` });
-    const block = samplesBlock([
-      { name: 'up', seriesId: 3n, timestamp: Date.now(), value: -0, kind: 'gauge' },
-    ]);
+    const block = samplesBlock(
+      columnsOf([{ name: 'up', seriesId: 3n, timestamp: Date.now(), value: -0, kind: 'gauge' }]),
+    );
     try {
       await httpInsert(client)({
         table: '`db`.samples',

@@ -3,6 +3,7 @@ import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 import { seriesId } from '../../core/series.js';
 import { FakeClock } from '../../streams/clock.js';
 import { Tasks } from '../../streams/tasks.js';
@@ -45,7 +46,7 @@ function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
     partition,
     firstOffset: rows[0]!.offset,
     lastOffset: rows.at(-1)!.offset,
-    rows,
+    samples: columnsOf(rows),
     rejects: [],
   };
 }

@@ -14,6 +14,7 @@ import { decodeRecords } from '../../operators/decodeRecords.js';
 import { readRepartitioned } from '../../operators/readRepartitioned.js';
 import { batchType } from '../../schemas/index.js';
 import { sendRepartitioned } from '../../sinks/repartition.js';
+import { columnsOf, rowsOf } from '../../core/sampleColumns.js';
 
 const PARTITIONS = 4;
 
@@ -44,7 +45,7 @@ function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
     partition,
     firstOffset: Math.min(...offsets),
     lastOffset: Math.max(...offsets),
-    rows,
+    samples: columnsOf(rows),
     rejects: [],
   };
 }
@@ -71,7 +72,7 @@ describe('repartitionRecords', () => {
           .flatMap((r) => r.rows);
         const expected = batches
           .filter((b) => b.partition === source)
-          .flatMap((b) => b.rows)
+          .flatMap((b) => rowsOf(b.samples))
           .filter((x) => partitionForSeries(x.seriesId, PARTITIONS) === target);
         expect(routed).toEqual(expected);
       }
@@ -153,12 +154,13 @@ describe('repartition round trip', () => {
         ),
       );
       expect(out.rejects).toEqual([]);
-      for (const r of out.rows) expect(partitionForSeries(r.seriesId, PARTITIONS)).toBe(p);
-      read.push(...out.rows);
+      const rows = rowsOf(out.samples);
+      for (const r of rows) expect(partitionForSeries(r.seriesId, PARTITIONS)).toBe(p);
+      read.push(...rows);
     }
     // As they came in, each with its origin; only the offset differs (the repartition topic's).
     const expected = batches.flatMap((b) =>
-      b.rows.map((r) => ({ ...r, origin: { partition: b.partition, offset: r.offset } })),
+      rowsOf(b.samples).map((r) => ({ ...r, origin: { partition: b.partition, offset: r.offset } })),
     );
     const order = (x: SampleRow, y: SampleRow) =>
       x.origin!.partition - y.origin!.partition ||
@@ -185,7 +187,7 @@ describe('repartition round trip', () => {
         readRepartitioned(),
       ),
     );
-    expect(out.rows).toEqual([]);
+    expect(out.samples.length).toBe(0);
     expect(out.rejects).toMatchObject([
       { offset: 4, stage: 'decode', reason: expect.stringContaining('without its origin') },
     ]);

@@ -17,6 +17,7 @@ import { startAdminServer } from '../../streams/adminServer.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
 import { watchStorage } from '../../topology/storageWatch.js';
 import { clickhouseEndpoints } from '../../sql/adminSql.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 
 /**
  * Storage that cannot take writes for a while, without root: the embedded ClickHouse answers
@@ -74,7 +75,7 @@ function batch(first: number, count: number): ProcessedBatch {
     partition: 0,
     firstOffset: first,
     lastOffset: first + count - 1,
-    rows,
+    samples: columnsOf(rows),
     rejects: [],
   };
 }

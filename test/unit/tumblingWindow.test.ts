@@ -1,8 +1,14 @@
+import { from } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import type { Aggregator } from '../../core/aggregator.js';
 import type { StreamEvent } from '../../core/stream.js';
-import { MemoryWindowStore, tumblingWindow, type WindowOutput } from '../../operators/tumblingWindow.js';
+import {
+  MemoryWindowStore,
+  tumblingWindow,
+  type Runs,
+  type WindowOutput,
+} from '../../operators/tumblingWindow.js';
 
 interface Point {
   key: string;
@@ -314,6 +320,87 @@ describe('tumblingWindow', () => {
       });
       flush();
       expect(contents(0)).toEqual(['k@10#0']);
+    });
+  });
+
+  describe('with runs (a value standing for several records)', () => {
+    /** Records [timestamp, value] of one key; a record's offset is its value. */
+    interface Run {
+      key: string;
+      points: Array<[number, number]>;
+    }
+    const runs: Runs<Run> = {
+      size: (run) => run.points.length,
+      timestamp: (run, i) => (run.points[i] as [number, number])[0],
+      offset: (run, i) => (run.points[i] as [number, number])[1],
+      slice: (run, from, to) => ({ key: run.key, points: run.points.slice(from, to) }),
+    };
+    const run = (...points: Array<[number, number]>): StreamEvent<Run> => ({
+      kind: 'data',
+      partition: 0,
+      offset: (points[0] as [number, number])[1],
+      timestamp: Math.max(...points.map(([t]) => t)),
+      value: { key: 'k', points },
+    });
+
+    function outputs(events: Array<StreamEvent<Run>>) {
+      let calls = 0;
+      const store = new MemoryWindowStore<Acc>();
+      const windows = tumblingWindow<Run, Acc>({
+        sizeMs: SIZE,
+        graceMs: GRACE,
+        allowedLatenessMs: LATENESS,
+        key: (r) => r.key,
+        aggregator: {
+          create: () => [],
+          add: (acc, r) => {
+            calls += 1;
+            return [...acc, ...r.points.map(([, v]) => v)];
+          },
+        },
+        store: () => store,
+        runs,
+      });
+      const out: Array<WindowOutput<Run, Acc>> = [];
+      from(events)
+        .pipe(windows)
+        .subscribe((o) => out.push(o));
+      return { out, calls: () => calls };
+    }
+
+    it('cuts a run at window boundaries and adds each piece in one call', () => {
+      const { out, calls } = outputs([run([1, 1], [4, 2], [12, 3], [13, 4]), watermark(40)]);
+      expect(calls()).toBe(2);
+      expect(out).toEqual([result('k', 0, [1, 2], 1), result('k', 10, [3, 4], 1), watermark(40)]);
+    });
+
+    it('corrects a closed window record by record, and sends late records one by one with their own times', () => {
+      const { out } = outputs([
+        run([1, 1], [4, 2]),
+        watermark(15),
+        run([5, 5], [6, 6]),
+        watermark(30),
+        run([7, 7], [8, 8]),
+      ]);
+      const late = (timestamp: number) => ({
+        kind: 'late',
+        partition: 0,
+        offset: timestamp,
+        timestamp,
+        value: { key: 'k', points: [[timestamp, timestamp]] },
+        reason:
+          `event time 1970-01-01T00:00:00.00${timestamp}Z is ${30 - timestamp} ms behind the watermark 1970-01-01T00:00:00.030Z; ` +
+          'window [1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.010Z) closed and its allowed lateness of 10 ms has passed',
+      });
+      expect(out).toEqual([
+        result('k', 0, [1, 2], 1),
+        watermark(15),
+        result('k', 0, [1, 2, 5], 2),
+        result('k', 0, [1, 2, 5, 6], 3),
+        watermark(30),
+        late(7),
+        late(8),
+      ]);
     });
   });
 });

@@ -5,6 +5,8 @@ import { seriesId } from '../../core/series.js';
 import { defaultLimits } from '../../core/validate.js';
 import { validateSamples } from '../../operators/validateSamples.js';
 import type { Sample } from '../../schemas/index.js';
+import { rowsOf } from '../../core/sampleColumns.js';
+import { decodedOf } from '../../schemas/decodedSamples.js';
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 
@@ -34,8 +36,8 @@ describe('validateSamples', () => {
     const c = ok('load_average_1m', { host: 'h2' }, 0.25);
     const out = await validate(
       batch([
-        { offset: 100, record: source(100), samples: [a, b] },
-        { offset: 101, record: source(101), samples: [c] },
+        { offset: 100, record: source(100), samples: decodedOf([a, b]) },
+        { offset: 101, record: source(101), samples: decodedOf([c]) },
       ]),
     );
     const cpuLabels: Array<[string, string]> = [
@@ -43,7 +45,10 @@ describe('validateSamples', () => {
       ['host', 'h1'],
     ];
     const cpuId = seriesId('cpu_usage_percent', cpuLabels);
-    expect(out).toEqual({
+    // Columns: each series described once, its samples by index.
+    expect(out.samples.series.map((s) => s.name)).toEqual(['cpu_usage_percent', 'load_average_1m']);
+    expect([...out.samples.seriesIndex]).toEqual([0, 0, 1]);
+    expect({ ...out, samples: rowsOf(out.samples) }).toEqual({
       recordCount: 2,
       generation: 1,
       topic: 'metrics',
@@ -51,7 +56,7 @@ describe('validateSamples', () => {
       firstOffset: 100,
       lastOffset: 104,
       rejects: [],
-      rows: [
+      samples: [
         {
           name: 'cpu_usage_percent',
           labels: cpuLabels,
@@ -92,16 +97,16 @@ describe('validateSamples', () => {
         {
           offset: 100,
           record: source(100),
-          samples: [
+          samples: decodedOf([
             ok('up', { job: 'a' }, 1),
             ok('up', { job: 'b' }, 1),
             ok('up', { job: 'b' }, 0),
             ok('down', { job: 'b' }, 0),
-          ],
+          ]),
         },
       ]),
     );
-    expect(out.rows.map((r) => r.seriesId)).toEqual([
+    expect(rowsOf(out.samples).map((r) => r.seriesId)).toEqual([
       seriesId('up', [['job', 'a']]),
       seriesId('up', [['job', 'b']]),
       seriesId('up', [['job', 'b']]),
@@ -117,8 +122,8 @@ describe('validateSamples', () => {
       ok('good_two', {}, 3),
       { ...ok('nan_value', {}, 0), value: NaN },
     ];
-    const out = await validate(batch([{ offset: 102, record: rec, samples }]));
-    expect(out.rows.map((r) => [r.name, r.offset])).toEqual([
+    const out = await validate(batch([{ offset: 102, record: rec, samples: decodedOf(samples) }]));
+    expect(rowsOf(out.samples).map((r) => [r.name, r.offset])).toEqual([
       ['good_one', 102],
       ['good_two', 102],
     ]);
@@ -138,8 +143,10 @@ describe('validateSamples', () => {
   });
 
   it('names a single-sample record without an index and without a summary', async () => {
-    const out = await validate(batch([{ offset: 103, record: source(103), samples: [ok('', {}, 1)] }]));
-    expect(out.rows).toEqual([]);
+    const out = await validate(
+      batch([{ offset: 103, record: source(103), samples: decodedOf([ok('', {}, 1)]) }]),
+    );
+    expect(out.samples.length).toBe(0);
     expect(out.rejects.map((r) => [r.offset, r.stage, r.reason])).toEqual([
       [103, 'validate', 'empty metric name'],
     ]);
@@ -147,7 +154,7 @@ describe('validateSamples', () => {
 
   it('lists at most five reasons, then an ellipsis', async () => {
     const samples = [...Array.from({ length: 6 }, () => ok('', {}, 1)), ok('fine', {}, 1)];
-    const out = await validate(batch([{ offset: 100, record: source(100), samples }]));
+    const out = await validate(batch([{ offset: 100, record: source(100), samples: decodedOf(samples) }]));
     expect(out.rejects[0]?.reason).toBe(
       'sample 0: empty metric name; sample 1: empty metric name; sample 2: empty metric name; ' +
         'sample 3: empty metric name; sample 4: empty metric name; … (1 of 7 samples stored)',
@@ -157,7 +164,7 @@ describe('validateSamples', () => {
   it('dead-letters a decode failure with stage decode and its reason', async () => {
     const rec = source(104);
     const out = await validate(batch([{ offset: 104, record: rec, error: 'unknown schema id 9' }]));
-    expect(out.rows).toEqual([]);
+    expect(out.samples.length).toBe(0);
     expect(out.rejects).toEqual([
       {
         topic: 'metrics',
@@ -180,7 +187,9 @@ describe('validateSamples', () => {
     };
     const samples = [ok('a', {}, 1), ok('b', {}, 1), { ...ok('c', {}, 1), timestamp: NOW + 3_600_000 }];
     const out = await firstValueFrom(
-      of(batch([{ offset: 100, record: source(100), samples }])).pipe(validateSamples(defaultLimits, clock)),
+      of(batch([{ offset: 100, record: source(100), samples: decodedOf(samples) }])).pipe(
+        validateSamples(defaultLimits, clock),
+      ),
     );
     expect(calls).toBe(1);
     expect(out.rejects[0]?.reason).toBe(

@@ -9,6 +9,7 @@ import type { SeriesMeta } from '../../core/series.js';
 import type { Checkpoint } from '../../streams/tasks.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 
 /**
  * Kills and restarts of the window stage, as the topology does them: the stores' changes and
@@ -98,7 +99,7 @@ function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
     partition,
     firstOffset: rows[0]!.offset,
     lastOffset: rows.at(-1)!.offset,
-    rows,
+    samples: columnsOf(rows),
     rejects: [],
   };
 }

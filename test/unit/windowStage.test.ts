@@ -9,6 +9,7 @@ import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import type { SeriesMeta } from '../../core/series.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
+import { columnsOf } from '../../core/sampleColumns.js';
 
 const config = loadConfig(undefined, {}, { topics: { metrics: 'in' }, windows: { outOfOrdernessMs: 0 } });
 const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
@@ -57,7 +58,7 @@ function batch(topic: string, rows: SampleRow[]): ProcessedBatch {
     partition: 0,
     firstOffset: rows[0]!.offset,
     lastOffset: rows[rows.length - 1]!.offset,
-    rows,
+    samples: columnsOf(rows),
     rejects: [],
   };
 }
