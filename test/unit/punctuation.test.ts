@@ -4,11 +4,11 @@ import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { columnsOf } from '../../core/sampleColumns.js';
-import { seriesId } from '../../core/series.js';
 import { FakeClock } from '../../streams/clock.js';
 import { Tasks } from '../../streams/tasks.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import { WindowStage } from '../../topology/windowStage.js';
+import { upRow } from './upRow.js';
 
 /**
  * The window stage's punctuation on virtual time: stream time closes the windows the watermark
@@ -23,20 +23,7 @@ const SECOND = 1000;
 const MINUTE = 60_000;
 
 /** A sample of host `host`, `at` ms after T0, read at `offset`. */
-function row(host: string, offset: number, at: number): SampleRow {
-  const labels: Array<[string, string]> = [['host', host]];
-  const id = seriesId('up', labels);
-  return {
-    name: 'up',
-    labels,
-    timestamp: T0 + at,
-    value: 1,
-    kind: 'gauge',
-    seriesId: id,
-    seriesKey: id.toString(),
-    offset,
-  };
-}
+const row = (host: string, offset: number, at: number): SampleRow => upRow(host, offset, T0 + at);
 
 function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
   return {

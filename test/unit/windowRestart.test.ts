@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
-import { seriesId } from '../../core/series.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import type { SeriesMeta } from '../../core/series.js';
@@ -10,6 +9,7 @@ import type { Checkpoint } from '../../streams/tasks.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 import { columnsOf } from '../../core/sampleColumns.js';
+import { upRow } from './upRow.js';
 
 /**
  * Kills and restarts of the window stage, as the topology does them: the stores' changes and
@@ -73,20 +73,8 @@ function commit(tasks: ReturnType<typeof restoredTasks>, logs: Map<number, Chang
 }
 
 /** A sample of partition `partition`'s one series (`host` = the partition), `at` ms after T0. */
-function row(partition: number, offset: number, at: number): SampleRow {
-  const labels: Array<[string, string]> = [['host', String(partition)]];
-  const id = seriesId('up', labels);
-  return {
-    name: 'up',
-    labels,
-    timestamp: T0 + at,
-    value: 1,
-    kind: 'gauge',
-    seriesId: id,
-    seriesKey: id.toString(),
-    offset,
-  };
-}
+const row = (partition: number, offset: number, at: number): SampleRow =>
+  upRow(String(partition), offset, T0 + at);
 
 /** The input: per partition, records of one sample each, by offset. */
 type Input = Map<number, SampleRow[]>;
