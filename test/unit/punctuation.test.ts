@@ -2,13 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
-import type { ProcessedBatch, SampleRow } from '../../core/records.js';
-import { columnsOf } from '../../core/sampleColumns.js';
+import type { SampleRow } from '../../core/records.js';
 import { FakeClock } from '../../streams/clock.js';
 import { Tasks } from '../../streams/tasks.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import { WindowStage } from '../../topology/windowStage.js';
-import { upRow } from './upRow.js';
+import { rowsBatch as batch, upRow } from './upRow.js';
 
 /**
  * The window stage's punctuation on virtual time: stream time closes the windows the watermark
@@ -24,19 +23,6 @@ const MINUTE = 60_000;
 
 /** A sample of host `host`, `at` ms after T0, read at `offset`. */
 const row = (host: string, offset: number, at: number): SampleRow => upRow(host, offset, T0 + at);
-
-function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
-  return {
-    recordCount: rows.length,
-    generation: 1,
-    topic: 'in',
-    partition,
-    firstOffset: rows[0]!.offset,
-    lastOffset: rows.at(-1)!.offset,
-    samples: columnsOf(rows),
-    rejects: [],
-  };
-}
 
 /** The tasks of an instance with empty changelogs, and its window stage on `clock`. */
 function instance(clock: FakeClock): { tasks: Tasks<SampleAcc, RollupAcc>; stage: WindowStage } {

@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
-import type { ProcessedBatch, SampleRow } from '../../core/records.js';
+import type { SampleRow } from '../../core/records.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import type { SeriesMeta } from '../../core/series.js';
 import type { Checkpoint } from '../../streams/tasks.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
-import { columnsOf } from '../../core/sampleColumns.js';
-import { upRow } from './upRow.js';
+import { rowsBatch as batch, upRow } from './upRow.js';
 
 /**
  * Kills and restarts of the window stage, as the topology does them: the stores' changes and
@@ -78,19 +77,6 @@ const row = (partition: number, offset: number, at: number): SampleRow =>
 
 /** The input: per partition, records of one sample each, by offset. */
 type Input = Map<number, SampleRow[]>;
-
-function batch(partition: number, rows: SampleRow[]): ProcessedBatch {
-  return {
-    recordCount: rows.length,
-    generation: 1,
-    topic: 'in',
-    partition,
-    firstOffset: rows[0]!.offset,
-    lastOffset: rows.at(-1)!.offset,
-    samples: columnsOf(rows),
-    rejects: [],
-  };
-}
 
 interface Outcome {
   /** Per partition, the offsets sent to the late topic. */
