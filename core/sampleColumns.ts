@@ -129,9 +129,6 @@ export class SampleColumnsBuilder {
   }
 }
 
-/** No samples. */
-export const NO_SAMPLES: SampleColumns = new SampleColumnsBuilder(1).finish();
-
 /** Sample `i` as a row. */
 export function rowAt(columns: SampleColumns, i: number): SampleRow {
   const series = columns.series[columns.seriesIndex[i] as number] as BatchSeries;
@@ -206,7 +203,9 @@ export function concatColumns(parts: ReadonlyArray<SampleColumns>): SampleColumn
   const value = new Float64Array(n);
   const counter = new Uint8Array(n);
   const offset = new Float64Array(n);
-  const withOrigin = parts.length > 0 && parts.every((p) => p.origin !== undefined);
+  // Parts without samples say nothing about origins (a batch whose records were all rejected).
+  const withOrigin =
+    parts.some((p) => p.length > 0) && parts.every((p) => p.length === 0 || p.origin !== undefined);
   const originPartition = withOrigin ? new Int32Array(n) : undefined;
   const originOffset = withOrigin ? new Float64Array(n) : undefined;
   let at = 0;

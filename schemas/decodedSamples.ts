@@ -20,6 +20,8 @@ export class DecodedColumns {
   counter: Uint8Array;
 
   constructor(capacity = 256) {
+    // Doubling must grow it: never zero.
+    capacity = Math.max(1, capacity);
     this.timestamp = new Float64Array(capacity);
     this.value = new Float64Array(capacity);
     this.counter = new Uint8Array(capacity);

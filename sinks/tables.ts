@@ -43,7 +43,15 @@ function tierTableStatements(db: string, tier: string, partitionBy: string, ttlD
 }
 
 /**
- * * The tables of the contract, created idempotently at start. The tier tables (`samples_<tier>`) hold
+ * Raw values compress in blocks of at least 256 KiB (32,768 values) rather than 64 KiB: ZSTD
+ * then finds more of the repeats between neighbouring samples, 1.80 → 1.75 bytes per sample on
+ * the bench's workload for the same insert time (bench/README.md, "Bytes per sample"); a read
+ * of one series' hour decompresses at most 1 MiB per column, as before.
+ */
+const RAW_COMPRESS_BLOCK = 'min_compress_block_size = 262144';
+
+/**
+ * The tables of the contract, created idempotently at start. The tier tables (`samples_<tier>`) hold
  * one row per series and window (`ts` = window start). Windows only grow (a correction adds late
  * records, a replay repeats the same records in offset order), so `count` orders the versions of
  * a window even across instances and restarts: the row with the most samples replaces the others
@@ -54,14 +62,6 @@ function tierTableStatements(db: string, tier: string, partitionBy: string, ttlD
  * decimals (bytes in kB, counters, percents) pack to under 2 bytes a sample; Gorilla's bit packing leaves ZSTD
  * little to find in them (2.4 bytes on the bench's workload, against 1.7).
  */
-/**
- * Raw values compress in blocks of at least 256 KiB (32,768 values) rather than 64 KiB: ZSTD
- * then finds more of the repeats between neighbouring samples, 1.80 → 1.75 bytes per sample on
- * the bench's workload for the same insert time (bench/README.md, "Bytes per sample"); a read
- * of one series' hour decompresses at most 1 MiB per column, as before.
- */
-const RAW_COMPRESS_BLOCK = 'min_compress_block_size = 262144';
-
 export function tableStatements(database: string, config: Pick<Config, 'retention' | 'tiers'>): string[] {
   const { retention, tiers } = config;
   const db = `\`${database}\``;

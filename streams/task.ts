@@ -115,6 +115,8 @@ export class StreamTask<M, H> implements Task<M, H> {
     let runSeries = -1;
     let runChannel: number | undefined;
     let runMax = Number.NEGATIVE_INFINITY;
+    // Whether the last sample raised its channel's largest event time.
+    let afterRaise = false;
     const flush = () => {
       if (to === from) return;
       const event: StreamEvent<SampleRun> = {
@@ -168,7 +170,15 @@ export class StreamTask<M, H> implements Task<M, H> {
       }
       // The samples before are forwarded first: judged by the stream time as it was for them, and
       // followed by the punctuation the watermark as it was for them calls for.
-      if (raises || to !== i || at !== runOffset || series !== runSeries || channel !== runChannel) {
+      // A raising sample is a run of its own: the punctuation it calls for comes before the next.
+      if (
+        raises ||
+        afterRaise ||
+        to !== i ||
+        at !== runOffset ||
+        series !== runSeries ||
+        channel !== runChannel
+      ) {
         flush();
         from = i;
         runOffset = at;
@@ -190,6 +200,7 @@ export class StreamTask<M, H> implements Task<M, H> {
       }
       if (timestamp > maxTimestamp) maxTimestamp = timestamp;
       if (timestamp > runMax) runMax = timestamp;
+      afterRaise = raises;
       to = i + 1;
     }
     flush();

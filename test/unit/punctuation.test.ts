@@ -94,6 +94,23 @@ describe('WindowStage punctuation', () => {
     stage.close();
   });
 
+  it('inside one record too: the sample that moves the watermark punctuates before the next sample of the record', async () => {
+    const clock = new FakeClock(T0);
+    const { tasks, stage } = instance(clock);
+    await assign(tasks, stage, [0]);
+    // Offsets 2 and 3 of the test above as one record (samples of one series together, as agents send them).
+    stage.push([
+      batch(0, [
+        row('a', 0, 0),
+        row('a', 1, 30 * SECOND),
+        row('a', 2, MINUTE + 15 * SECOND),
+        row('a', 2, 40 * SECOND),
+      ]),
+    ]);
+    expect(minutes(stage)).toEqual(['a@0:2#1', 'a@0:3#2']);
+    stage.close();
+  });
+
   it('idleness moves the watermark at wall-clock punctuations only: between turns no store is touched', async () => {
     const clock = new FakeClock(T0);
     const { tasks, stage } = instance(clock);
