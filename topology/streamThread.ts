@@ -23,8 +23,12 @@ import { CommitInterval } from '../streams/commitInterval.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
 import type { TierConfig } from '../core/tiers.js';
 
-/** At most this many steps of event time when the windows close at the end of input. */
-const CLOSE_STEPS = 32;
+/**
+ * At most this many steps of event time when the windows close at the end of input. On the
+ * bench's 1M samples (180,000 open windows), 4 steps peaked at 1.04-1.05 GB resident, 1 step at
+ * 1.23-1.25 GB and 17 (one a minute) at 1.20-1.21 GB, in the same time.
+ */
+const CLOSE_STEPS = 4;
 
 /** The consumer group's view the thread needs: what this instance owns, and the commit. */
 export interface OwnedOffsets {

@@ -208,7 +208,7 @@ describe('TopologyTestDriver: closing a backlog of open windows at the end of in
       .readOutput(namedTierTopic(c, '1m'))
       .map((r) => d.readRollupRecord(r).map((x) => x.windowStart));
     // One record per step: several steps, in event-time order, every minute of both series once.
-    expect(records.length).toBeGreaterThan(4);
+    expect(records.length).toBeGreaterThan(2);
     const starts = records.flat();
     expect(starts).toHaveLength(80);
     expect(new Set(starts.map((t) => t)).size).toBe(40);
