@@ -77,34 +77,24 @@ describe('WindowStage punctuation', () => {
     stage.close();
   });
 
-  it('a record that moves the watermark punctuates stream time at once, before the next record', async () => {
+  // The third sample closes minute 0; the fourth, for minute 0 too, is then a correction: whether
+  // it is the next record or the next sample of the same record (as agents send a series' samples).
+  it.each([
+    ['a record that moves the watermark punctuates stream time at once, before the next record', 3],
+    [
+      'inside one record too: the sample that moves the watermark punctuates before the next sample of the record',
+      2,
+    ],
+  ])('%s', async (_, lastOffset) => {
     const clock = new FakeClock(T0);
     const { tasks, stage } = instance(clock);
     await assign(tasks, stage, [0]);
-    // The third record closes minute 0; the fourth, for minute 0 too, is then a correction.
     stage.push([
       batch(0, [
         row('a', 0, 0),
         row('a', 1, 30 * SECOND),
         row('a', 2, MINUTE + 15 * SECOND),
-        row('a', 3, 40 * SECOND),
-      ]),
-    ]);
-    expect(minutes(stage)).toEqual(['a@0:2#1', 'a@0:3#2']);
-    stage.close();
-  });
-
-  it('inside one record too: the sample that moves the watermark punctuates before the next sample of the record', async () => {
-    const clock = new FakeClock(T0);
-    const { tasks, stage } = instance(clock);
-    await assign(tasks, stage, [0]);
-    // Offsets 2 and 3 of the test above as one record (samples of one series together, as agents send them).
-    stage.push([
-      batch(0, [
-        row('a', 0, 0),
-        row('a', 1, 30 * SECOND),
-        row('a', 2, MINUTE + 15 * SECOND),
-        row('a', 2, 40 * SECOND),
+        row('a', lastOffset, 40 * SECOND),
       ]),
     ]);
     expect(minutes(stage)).toEqual(['a@0:2#1', 'a@0:3#2']);
