@@ -93,6 +93,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
           kafka,
           registry,
           groupId: `${config.appId}-loader-${name}`,
+          what: name,
           topics,
           log,
         }),
@@ -129,10 +130,13 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
           ),
           // In pipeline order: the input, then the alert stage's input, then the loaders' topics.
           isIdle: async () => {
-            if (!(await topology.isIdle())) return false;
-            if (alerting && !(await alerting.isIdle())) return false;
-            for (const loader of loaders) if (!(await loader.isIdle())) return false;
-            return true;
+            const waiting = !(await topology.isIdle())
+              ? 'topology'
+              : alerting && !(await alerting.isIdle())
+                ? 'alert stage'
+                : loaderName(await firstBusy(loaders));
+            if (waiting) log.debug({ waiting }, 'not at the end of the input yet');
+            return waiting === undefined;
           },
         },
         options,
@@ -156,6 +160,15 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   } finally {
     await clickhouse?.close();
   }
+}
+
+/** Loaders are named after what they load, in the order they were started. */
+const loaderName = (loader: TopicLoader | undefined) => loader && `loader of ${loader.what}`;
+
+/** The first loader not yet at the end of its topics. */
+async function firstBusy(loaders: TopicLoader[]): Promise<TopicLoader | undefined> {
+  for (const loader of loaders) if (!(await loader.isIdle())) return loader;
+  return undefined;
 }
 
 /**

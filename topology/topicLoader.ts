@@ -30,6 +30,8 @@ export interface LoadedTopic<T> {
 }
 
 export interface TopicLoader {
+  /** What it loads, as named when started ("rollups", "alerts"). */
+  what: string;
   /** Rows inserted so far, per topic. */
   loaded: Record<string, number>;
   /** Resolves after stop(); rejects when the loader cannot go on (its consumer failed). */
@@ -52,6 +54,8 @@ export async function startTopicLoader(deps: {
   kafka: Kafka;
   registry: Registry;
   groupId: string;
+  /** What it loads, for logs ("rollups", "alerts"). */
+  what: string;
   topics: ReadonlyArray<LoadedTopic<never>>;
   log: Logger;
 }): Promise<TopicLoader> {
@@ -130,6 +134,7 @@ export async function startTopicLoader(deps: {
   });
   log.info({ topics: [...byTopic.keys()], groupId }, 'loading topics into ClickHouse');
   return {
+    what: deps.what,
     loaded,
     done: runtime.done,
     problem: () => runtime.problem(),

@@ -287,8 +287,15 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     async isIdle() {
       // With windows, only once this instance took part in the group and restored the state of
       // every partition it owns: closing the windows at the end of input needs all of them.
-      if (!thread.restored()) return false;
-      return inFlight.empty && (await offsets.atEnd());
+      const waiting = !thread.restored()
+        ? 'the state of its partitions to be restored'
+        : !inFlight.empty
+          ? 'records in flight'
+          : !(await offsets.atEnd())
+            ? 'offsets committed to the end of the input'
+            : undefined;
+      if (waiting) log.debug({ waiting }, 'topology not idle');
+      return waiting === undefined;
     },
   };
 }

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Config } from '../../core/config.js';
-import { runPipeline } from '../../topology/run.js';
-import { query, quietLog, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
 
 const dir = tempDir('collector');
 const TOKEN_A = 'token-of-tenant-a-0123456789';
@@ -91,7 +90,7 @@ describe('collector: JSON batches into Kafka and on to ClickHouse', () => {
     expect(reasons.some((r) => r.includes('is older than the accepted'))).toBe(true);
     expect(reasons.some((r) => r.includes('is reserved'))).toBe(true);
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats.stored).toBe(301);
     const db = `\`${config.clickhouse.database}\``;
     const rows = await query<{ tenant: string; n: string; sum: number }>(

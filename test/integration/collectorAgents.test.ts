@@ -13,8 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Config } from '../../core/config.js';
 import { freePort } from '../../services/ports.js';
-import { runPipeline } from '../../topology/run.js';
-import { query, quietLog, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
 
 const dir = tempDir('collector-agents');
 const TOKEN = 'agents-tenant-token-0123456789';
@@ -95,7 +94,7 @@ remote_write:
       await new Promise((resolve) => prometheus.once('exit', resolve));
     }
 
-    await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    await runToEnd(config);
     const rows = await query<{ metric: string; labels: Record<string, string>; value: number }>(
       config,
       `SELECT metric, labels, argMax(value, ts) AS value FROM ${db()}.samples JOIN (SELECT series_id, any(labels) AS labels FROM ${db()}.series GROUP BY series_id) AS l USING (series_id)
@@ -159,7 +158,7 @@ remote_write:
       // orders, queue depth, 3 buckets + sum + count.
       expect((await accepted()) - before).toBe(7);
 
-      await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+      await runToEnd(config);
       const rows = await query<{
         metric: string;
         labels: Record<string, string>;

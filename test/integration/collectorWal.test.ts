@@ -7,8 +7,7 @@ import type { SpawnedService } from '../../services/child.js';
 import { findJava } from '../../services/java.js';
 import { startKafka } from '../../services/kafka.js';
 import { freePort } from '../../services/ports.js';
-import { runPipeline } from '../../topology/run.js';
-import { query, quietLog, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
 
 const dir = tempDir('collector-wal');
 const started: Array<SpawnedService | Collector> = [];
@@ -91,7 +90,7 @@ describe('collector write-ahead log', () => {
     expect(collector.forwarder.walBytes).toBe(0);
     expect(await push(collector, 3000, 1000)).toMatchObject({ accepted: 1000 });
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats.deadLettered).toBe(0);
     const [row] = await query<{ rows: string; distinct: string; sum: number }>(
       config,

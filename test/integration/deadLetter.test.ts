@@ -4,8 +4,7 @@ import { valueSubject } from '../../producer/produce.js';
 import { batchSchema, batchType, frame, type Sample } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
 import { DLQ_HEADERS } from '../../sinks/deadLetter.js';
-import { runPipeline } from '../../topology/run.js';
-import { counts, query, quietLog, readTopic, tempDir, testConfig } from './helpers.js';
+import { counts, query, quietLog, readTopic, runToEnd, tempDir, testConfig } from './helpers.js';
 
 const chPath = tempDir('ch-dlq');
 
@@ -60,7 +59,7 @@ describe('dead-letter topic', () => {
     await producer.send({ topic: config.topics.metrics, messages, acks: -1 });
     await producer.disconnect();
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats).toMatchObject({ records: messages.length, stored: goodCount, deadLettered: bad.length });
     expect(await counts(config)).toEqual({ rows: goodCount, distinct: goodCount, series: 1 });
 
@@ -96,7 +95,7 @@ describe('dead-letter topic', () => {
     });
     await producer.disconnect();
 
-    await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    await runToEnd(config);
     const rows = await query<{ value: number }>(
       config,
       `SELECT value FROM \`${config.clickhouse.database}\`.samples ORDER BY value`,

@@ -6,8 +6,7 @@ import { valueSubject } from '../../producer/produce.js';
 import { syntheticRecords, type SyntheticRecord } from '../../producer/synthetic.js';
 import { batchSchema, batchType, frame, type Sample } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
-import { runPipeline } from '../../topology/run.js';
-import { configFile, quietLog, repoRoot, tempDir } from './helpers.js';
+import { configFile, quietLog, repoRoot, runToEnd, tempDir } from './helpers.js';
 
 /** What `seedDemoData` stored, and where. */
 export interface DemoData {
@@ -49,7 +48,7 @@ export async function seedDemoData(
   const spike = { host: 1, from: end - 120 * 60_000, to: end - 100 * 60_000 };
   const records = demoRecords({ hosts: options.hosts, start, end, spike });
   await publish(config, records);
-  await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+  await runToEnd(config);
   return { config, dir, hosts: options.hosts, start, end, spike };
 }
 

@@ -4,10 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { loadConfig, merge, type Config, type ConfigInput } from '../../core/config.js';
 import { committedToEnd, createKafka } from '../../core/kafka.js';
 import { createLogger } from '../../core/log.js';
+import type { TopologyStats } from '../../topology/topology.js';
+import { runPipeline, type RunOptions } from '../../topology/run.js';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
 import { openClickHouse, queryRows } from '../../sinks/clickhouse.js';
@@ -47,6 +50,42 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
 }
 
 export const quietLog = createLogger('test', process.env.LOG_LEVEL ?? 'warn');
+
+/**
+ * `run --exit-when-idle` on `config`, stopped after `deadlineMs` if it has not reached the end
+ * of its input by then: the test then fails naming what the run was still waiting for and its
+ * counts, instead of timing out without a word.
+ */
+export async function runToEnd(
+  config: Config,
+  options: Partial<RunOptions> = {},
+  deadlineMs = 90_000,
+): Promise<TopologyStats> {
+  const lines: string[] = [];
+  const log = pino(
+    { name: 'run', level: 'debug' },
+    {
+      write(line: string) {
+        lines.push(line);
+        if (lines.length > 40) lines.shift();
+        if (Number(/"level":(\d+)/.exec(line)?.[1]) >= 40) process.stderr.write(line);
+      },
+    },
+  );
+  const late = new AbortController();
+  const timer = setTimeout(() => late.abort(), deadlineMs);
+  let stats: TopologyStats | undefined;
+  try {
+    stats = await runPipeline({ config, log, exitWhenIdle: true, signal: late.signal, ...options });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (late.signal.aborted)
+    throw new Error(
+      `the run did not reach the end of its input in ${deadlineMs} ms; counts ${JSON.stringify(stats)}; last log lines:\n${lines.join('')}`,
+    );
+  return stats;
+}
 
 export function testKafka(): Kafka {
   return new Kafka({ brokers: endpoints().brokers, clientId: 'test', logLevel: logLevel.NOTHING });

@@ -5,8 +5,7 @@ import { valueSubject } from '../../producer/produce.js';
 import { batchSchema, batchType, frame, type Sample } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
 import { LATE_REASON_HEADER } from '../../sinks/late.js';
-import { runPipeline } from '../../topology/run.js';
-import { cli, configFile, query, quietLog, readTopic, tempDir } from './helpers.js';
+import { cli, configFile, query, quietLog, readTopic, runToEnd, tempDir } from './helpers.js';
 
 const SECOND = 1000;
 const MINUTE = 60_000;
@@ -58,7 +57,7 @@ describe('a too-late sample across restarts and kills', () => {
 
     // First run: minute 0 full (6 samples), then samples to minute 4: minute 0 closes and is purged.
     await send([...minute0, ...later(MINUTE, 4 * MINUTE)]);
-    await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    await runToEnd(config);
 
     // Then a sample of minute 0, long past its allowed lateness (window end + 10 s grace + 60 s),
     // and more regular ones. A second run is killed right after its first flush, before any commit.

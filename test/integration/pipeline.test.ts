@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
 import { createKafka } from '../../core/kafka.js';
-import { runPipeline } from '../../topology/run.js';
-import { counts, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
+import { counts, quietLog, runToEnd, tempDir, testConfig, tierCheck } from './helpers.js';
 
 const chPath = tempDir('ch-pipeline');
 
@@ -27,7 +26,7 @@ describe('topology on real Kafka, registry and ClickHouse', () => {
     expect(produced.samples).toBe(samples);
     expect(produced.records).toBe(Math.ceil(samples / batch));
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats).toMatchObject({ records: produced.records, stored: samples, deadLettered: 0, late: 0 });
     expect(await counts(config)).toEqual({ rows: samples, distinct: samples, series });
     for (const tier of ['1m', '1h'] as const) {
@@ -39,7 +38,7 @@ describe('topology on real Kafka, registry and ClickHouse', () => {
 
   it('exits at once on an empty topic and stores nothing', async () => {
     const config = testConfig(chPath);
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats.records).toBe(0);
     expect(await counts(config)).toEqual({ rows: 0, distinct: 0, series: 0 });
   });

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { partitionCount } from '../../core/kafka.js';
 import { repartitionTopic } from '../../sinks/repartition.js';
 import { runPipeline } from '../../topology/run.js';
-import { caughtUp, counts, produce, quietLog, tempDir, testConfig, testKafka, tierCheck } from './helpers.js';
+import {
+  caughtUp,
+  counts,
+  produce,
+  quietLog,
+  runToEnd,
+  tempDir,
+  testConfig,
+  testKafka,
+  tierCheck,
+} from './helpers.js';
 
 const chPath = tempDir('ch-repartition');
 
@@ -35,7 +45,7 @@ describe('repartition by series (input.coPartitioned: false)', () => {
       keys: 'round-robin',
     });
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats).toMatchObject({
       records: produced.records,
       stored: total,
@@ -86,7 +96,7 @@ describe('repartition by series (input.coPartitioned: false)', () => {
     } finally {
       await admin.disconnect();
     }
-    const second = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const second = await runToEnd(config);
     expect(second).toMatchObject({ records: produced.records, repartitioned: total, late: 0 });
     expect(await counts(config)).toEqual({ rows: total, distinct: total, series: 300 });
     await tiersEqualRecomputation(config);
@@ -95,7 +105,7 @@ describe('repartition by series (input.coPartitioned: false)', () => {
   it('co-partitioned input (the default) creates no repartition topic', async () => {
     const config = testConfig(chPath);
     expect(config.input.coPartitioned).toBe(true);
-    await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    await runToEnd(config);
     const admin = testKafka().admin();
     await admin.connect();
     try {

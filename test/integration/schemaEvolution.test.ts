@@ -4,8 +4,7 @@ import { createKafka } from '../../core/kafka.js';
 import { valueSubject } from '../../producer/produce.js';
 import { batchSchema, frame, sampleSchema } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
-import { runPipeline } from '../../topology/run.js';
-import { query, quietLog, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
 import avsc from 'avsc';
 
 const chPath = tempDir('ch-evolution');
@@ -86,7 +85,7 @@ describe('schema evolution through the registry', () => {
     });
     await producer.disconnect();
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats).toMatchObject({ records: 2, stored: 3, deadLettered: 0 });
     const rows = await query<{ value: number }>(
       config,

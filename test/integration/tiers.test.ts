@@ -3,8 +3,7 @@ import { createKafka } from '../../core/kafka.js';
 import { tierTopic, type TierConfig } from '../../core/tiers.js';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
-import { runPipeline } from '../../topology/run.js';
-import { counts, query, quietLog, tempDir, testConfig, testKafka, tierCheck } from './helpers.js';
+import { counts, query, quietLog, runToEnd, tempDir, testConfig, testKafka, tierCheck } from './helpers.js';
 
 const chPath = tempDir('ch-tiers');
 
@@ -40,7 +39,7 @@ describe('tiers 1m, 5m and 1h from the configuration, on real Kafka and ClickHou
     });
     expect(produced.samples).toBe(samples);
 
-    const stats = await runPipeline({ config, log: quietLog, exitWhenIdle: true });
+    const stats = await runToEnd(config);
     expect(stats).toMatchObject({ stored: samples, deadLettered: 0, late: 0 });
     expect(await counts(config)).toEqual({ rows: samples, distinct: samples, series });
     for (const tier of ['1m', '5m', '1h']) {
