@@ -242,6 +242,14 @@ export class ConsumerRuntime {
     void this.consumer.stop().catch(() => undefined);
   }
 
+  /**
+   * Stops fetching but stays in the group, so that what was processed can still be committed
+   * (the end of the input: the last commit comes after the windows closed). `stop` or `close` follow.
+   */
+  pause(): void {
+    if (this.running) this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+  }
+
   /** Stops fetching; batches being handled finish first. */
   async stop(): Promise<void> {
     this.running = false;

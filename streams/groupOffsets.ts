@@ -97,12 +97,18 @@ export class GroupOffsets {
   /**
    * True once every topic is committed up to its end. In topology order: the input is committed
    * only once its samples are in the repartition topic, so that topic's end, read after, covers
-   * every one of them.
+   * every one of them. `durable`: records whose effects are stored but not yet committed count
+   * as done too (their commit comes with the next one).
    */
-  async atEnd(): Promise<boolean> {
+  async atEnd(durable: Durable = new Map()): Promise<boolean> {
     const { admin, groupId, topics } = this.options;
-    for (const topic of topics)
-      if (!(await committedToEnd(admin, groupId, topic, this.committed.get(topic)))) return false;
+    for (const topic of topics) {
+      const done = new Map(this.committed.get(topic));
+      for (const d of durable.values())
+        if (d.topic === topic && this.owns(topic, d.partition))
+          done.set(d.partition, Math.max(d.lastOffset + 1, done.get(d.partition) ?? -1));
+      if (!(await committedToEnd(admin, groupId, topic, done))) return false;
+    }
     return true;
   }
 }

@@ -1,4 +1,4 @@
-import { concat, concatMap, defer, EMPTY, filter, from, merge, Observable, share, takeUntil } from 'rxjs';
+import { concat, concatMap, defer, filter, from, merge, Observable, share, takeUntil } from 'rxjs';
 import type { Config } from '../core/config.js';
 import type { RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
@@ -228,11 +228,11 @@ export class StreamThread {
           return from(this.process(group).finally(() => (this.queued -= 1)));
         }),
       ),
-      // What the last flushes left uncommitted.
-      defer(() => from(this.commit())),
+      // What the last flushes left uncommitted: committed once, after the windows closed if
+      // they close (the state they leave is what the changelogs then need, not the state before).
       defer(() => {
         const windows = this.o.windows;
-        if (!closeWindows() || !windows) return EMPTY;
+        if (!closeWindows() || !windows) return from(this.commit());
         return from(this.closeAtEnd(windows.stage).then(() => this.commit()));
       }),
     );
@@ -287,6 +287,11 @@ export class StreamThread {
       await offsets.commit(this.uncommitted, this.uncommittedIn);
     this.uncommitted = new Map();
     this.commitInterval.committed();
+  }
+
+  /** Records whose effects are stored and whose offsets wait for the next commit (of the current generation). */
+  durable(): Durable {
+    return this.uncommittedIn === this.generation ? this.uncommitted : new Map();
   }
 
   /** The tasks and the watermark take the last assignment: revoked tasks leave, gained ones restore. */

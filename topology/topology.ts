@@ -277,8 +277,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stop(options = {}) {
       stopping ??= (async () => {
         closeWindows = options.closeWindows ?? false;
-        // Stop fetching first so that no batch arrives after the last flush.
-        await runtime.stop();
+        // Stop fetching first so that no batch arrives after the last flush. At the end of the
+        // input, only pause: the group stays joined for the commit after the windows close.
+        if (closeWindows) runtime.pause();
+        else await runtime.stop();
         stop$.next();
         await done;
       })();
@@ -291,8 +293,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
         ? 'the state of its partitions to be restored'
         : !inFlight.empty
           ? 'records in flight'
-          : !(await offsets.atEnd())
-            ? 'offsets committed to the end of the input'
+          : !(await offsets.atEnd(thread.durable()))
+            ? 'records done with to the end of the input'
             : undefined;
       if (waiting) log.debug({ waiting }, 'topology not idle');
       return waiting === undefined;
