@@ -1,52 +1,54 @@
-import { ByteWriter, decodeAcc, writeAcc, type RollupAcc, type SampleAcc } from '../core/aggregate.js';
+import { ByteWriter, decodeAcc, Reader, writeAcc } from '../core/accCodec.js';
+import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import { PipelineError } from '../core/errors.js';
 import type { WindowState } from '../streams/windowStore.js';
 import type { WindowsCodec } from '../streams/stateStore.js';
 import type { StoreCodecs } from '../streams/tasks.js';
 
-/** First byte of a record of the windows of one key (the former one-window records start with 0). */
-const WINDOWS = 1;
+/** First byte of a record of the windows of one key: 2 now, 1 with fixed-width headers (still read); the former one-window records start with 0. */
+const WINDOWS = 2;
+const WINDOWS_FIXED = 1;
 
 /** Reused for every record: one copy out per record, no buffer per window. */
 const writer = new ByteWriter(64 * 1024);
 
 /**
- * The windows of one key as a changelog value, little-endian: u8 1, u32 count, then per window
- * start f64, revision u32, accumulator length u32 and the accumulator (`encodeAcc`). The key is
- * the record's key. Records of the former layout, one window per record keyed `key@start`
- * (u32 big-endian length of a JSON header [key, start, revision], then the accumulator), decode too.
+ * The windows of one key as a changelog value: u8 2, varint count, then per window its start
+ * (`num`, core/accCodec.ts), revision and accumulator length (varints) and the accumulator
+ * (`encodeAcc`). The key is the record's key. Also read: layout 1 (start f64, revision and
+ * length u32, little-endian) and the former one window per record keyed `key@start` (u32
+ * big-endian length of a JSON header [key, start, revision], then the accumulator).
  */
 function windowsCodec<A extends SampleAcc | RollupAcc>(type: A['type']): WindowsCodec<A> {
   return {
     encode(states) {
       writer.reset();
       writer.u8(WINDOWS);
-      writer.u32(states.length);
+      writer.varint(states.length);
       for (const state of states) {
-        writer.f64(state.start);
-        writer.u32(state.revision);
+        writer.num(state.start);
+        writer.varint(state.revision);
         const at = writer.length;
-        writer.u32(0);
         writeAcc(writer, state.acc);
-        writer.setU32(at, writer.length - at - 4);
+        writer.prefixLength(at);
       }
       return writer.done();
     },
     decode(key, bytes) {
-      if (bytes[0] !== WINDOWS) return [decodeFormer(bytes, type)];
+      if (bytes[0] !== WINDOWS && bytes[0] !== WINDOWS_FIXED) return [decodeFormer(bytes, type)];
       try {
+        const fixed = bytes[0] === WINDOWS_FIXED;
+        const r = new Reader(bytes);
+        r.u8();
         const states: Array<WindowState<A>> = [];
-        let at = 5;
-        for (let n = bytes.readUInt32LE(1); n > 0; n--) {
-          const start = bytes.readDoubleLE(at);
-          const revision = bytes.readUInt32LE(at + 8);
-          const length = bytes.readUInt32LE(at + 12);
-          at += 16;
-          const acc = decodeAcc(bytes.subarray(at, at + length), type as never) as A;
-          at += length;
+        for (let n = fixed ? r.u32() : r.varint(); n > 0; n--) {
+          const start = fixed ? r.f64() : r.num();
+          const revision = fixed ? r.u32() : r.varint();
+          const length = fixed ? r.u32() : r.varint();
+          const acc = decodeAcc(r.take(length), type as never) as A;
           states.push({ key, start, revision, acc });
         }
-        if (at !== bytes.length) throw new Error(`${bytes.length - at} bytes left over`);
+        r.end();
         return states;
       } catch (error) {
         throw new PipelineError(`cannot decode the windows of ${key}: ${(error as Error).message}`, {

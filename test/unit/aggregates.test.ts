@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { decodeAcc, encodeAcc } from '../../core/accCodec.js';
 import {
   createRollupAggregator,
-  decodeAcc,
-  encodeAcc,
   finalize,
   sampleAggregator,
   type Aggregate,
@@ -11,6 +10,7 @@ import {
 } from '../../core/aggregate.js';
 import { AGGREGATES, EXT_SLOTS, stateOffset } from '../../core/aggregates.js';
 import type { SampleRow } from '../../core/records.js';
+import { VERSION_3 } from './accV3.js';
 import { avscText, rollupBatchRecordSchema, rollupRecordSchema } from '../../schemas/rollupSchema.js';
 import { TIER_AGGREGATES } from '../../sinks/tables.js';
 
@@ -86,11 +86,12 @@ describe('the aggregate registry', () => {
     const acc = samples([row(T0, 1), row(T0 + 1, 3)]);
     const bytes = encodeAcc(acc);
     expect(decodeAcc(bytes, 'samples').ext).toEqual([2, 2, 2]);
-    // A version 2 record: the same layout without the trailing state (u8 count + three f64).
-    const v2 = Buffer.from(bytes.subarray(0, bytes.length - 25));
+    // A version 2 record: version 3's layout without the trailing state (u8 count + three f64).
+    const v3 = Buffer.from(VERSION_3.gauge, 'base64');
+    const v2 = Buffer.from(v3.subarray(0, v3.length - 25));
     v2[0] = 2;
     const old = decodeAcc(v2, 'samples');
-    expect(old.count).toBe(2);
+    expect(old.count).toBe(4);
     expect(stddevOf(finalize(old))).toBeNaN();
   });
 

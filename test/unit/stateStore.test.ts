@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeAcc, finalize, sampleAggregator, type SampleAcc } from '../../core/aggregate.js';
+import { encodeAcc } from '../../core/accCodec.js';
+import { finalize, sampleAggregator, type SampleAcc } from '../../core/aggregate.js';
 import type { SampleRow } from '../../core/records.js';
 import type { WindowState } from '../../streams/windowStore.js';
 import { WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
@@ -73,6 +74,30 @@ describe('WindowChangelogStore', () => {
     expect(restored.approximateBytes).toBe(s.approximateBytes);
     expect(encodeAcc((restored.get(id(a0)) as WindowState<SampleAcc>).acc)).toEqual(encodeAcc(a0.acc));
     expect(restored.changes()).toEqual([]); // restoring is not a change
+  });
+
+  it('reads records with fixed-width window headers (layout 1) as the same windows', () => {
+    const a0 = window('a', 0, [1, 2]);
+    const a1 = window('a', 1, [3], 2);
+    const layout1 = Buffer.concat([
+      Buffer.from([1, 2, 0, 0, 0]),
+      ...[a0, a1].map((w) => {
+        const acc = encodeAcc(w.acc);
+        const header = Buffer.alloc(16);
+        header.writeDoubleLE(w.start, 0);
+        header.writeUInt32LE(w.revision, 8);
+        header.writeUInt32LE(acc.length, 12);
+        return Buffer.concat([header, acc]);
+      }),
+    ]);
+    const now = store();
+    now.put(id(a0), a0);
+    now.put(id(a1), a1);
+    const written = now.changes();
+    expect(written.map((e) => e.value?.[0])).toEqual([2]);
+    expect(contents([{ key: 'a', value: layout1 }])).toEqual(contents(written));
+    // Each window header takes 9 bytes here instead of 16.
+    expect(layout1.length).toBeGreaterThanOrEqual((written[0]?.value?.length ?? 0) + 14);
   });
 
   it('reads records of the former layout (one window per record) and replaces them', () => {
