@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Config } from '../../core/config.js';
 import { freePort } from '../../services/ports.js';
-import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig, within } from './helpers.js';
 
 const dir = tempDir('collector-agents');
 const TOKEN = 'agents-tenant-token-0123456789';
@@ -154,7 +154,7 @@ remote_write:
       for (const v of [0.05, 0.5, 0.7, 3]) latency.record(v, { route: '/a' });
       const before = await accepted();
       // Shutdown collects and exports once more, the last time.
-      await provider.shutdown();
+      await within(`the ${format} exporter's last export`, 30_000, provider.shutdown());
       // orders, queue depth, 3 buckets + sum + count.
       expect((await accepted()) - before).toBe(7);
 

@@ -7,7 +7,7 @@ import type { SpawnedService } from '../../services/child.js';
 import { findJava } from '../../services/java.js';
 import { startKafka } from '../../services/kafka.js';
 import { freePort } from '../../services/ports.js';
-import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig, within } from './helpers.js';
 
 const dir = tempDir('collector-wal');
 const started: Array<SpawnedService | Collector> = [];
@@ -86,7 +86,7 @@ describe('collector write-ahead log', () => {
     expect(await push(collector, 2000, 1000)).toMatchObject({ accepted: 1000 });
 
     broker = await kafka.start();
-    await collector.forwarder.whenDrained();
+    await within('draining the log into the restarted broker', 60_000, collector.forwarder.whenDrained());
     expect(collector.forwarder.walBytes).toBe(0);
     expect(await push(collector, 3000, 1000)).toMatchObject({ accepted: 1000 });
 
@@ -97,7 +97,8 @@ describe('collector write-ahead log', () => {
       `SELECT count() AS rows, uniqExact(series_id, ts) AS distinct, sum(value) AS sum FROM \`${config.clickhouse.database}\`.samples`,
     );
     expect(row).toEqual({ rows: '4000', distinct: '4000', sum: (3999 * 4000) / 2 });
-  });
+    // Two broker starts (up to 120 s each on a busy machine), the drain and the run.
+  }, 360_000);
 
   it('answers 503 with Retry-After once the log is full', async () => {
     const settings = (maxBytes: number) =>

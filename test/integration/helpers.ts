@@ -51,6 +51,19 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
 
 export const quietLog = createLogger('test', process.env.LOG_LEVEL ?? 'warn');
 
+/** `promise`, or an error naming `what` once `ms` have passed without it settling. */
+export async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * `run --exit-when-idle` on `config`, stopped after `deadlineMs` if it has not reached the end
  * of its input by then: the test then fails naming what the run was still waiting for and its
