@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ServiceError } from '../core/errors.js';
 
@@ -15,6 +16,31 @@ export function freePort(): Promise<number> {
       server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
     });
   });
+}
+
+/**
+ * A free port below the OS's ephemeral range, for a service that stops and starts again on the
+ * same port: the OS never hands such a port out for `listen(0)` or an outgoing connection, so
+ * another process cannot take it while the service is down.
+ */
+export async function freeStablePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await portIsFree(port)) return port;
+  }
+  throw new ServiceError(`no free port between 10000 and ${low}`);
+}
+
+/** The lowest port the OS picks by itself (Linux: /proc/sys/net/ipv4/ip_local_port_range). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 11_000) return low;
+  } catch {
+    // Not Linux: IANA's dynamic range starts at 49152.
+  }
+  return 49_152;
 }
 
 /** True when nothing listens on HOST:port (binding succeeds). */

@@ -6,7 +6,7 @@ import type { Config } from '../../core/config.js';
 import type { SpawnedService } from '../../services/child.js';
 import { findJava } from '../../services/java.js';
 import { startKafka } from '../../services/kafka.js';
-import { freePort } from '../../services/ports.js';
+import { freePort, freeStablePort } from '../../services/ports.js';
 import { query, quietLog, runToEnd, tempDir, testConfig, within } from './helpers.js';
 
 const dir = tempDir('collector-wal');
@@ -19,7 +19,8 @@ afterAll(async () => {
 /** A broker of this test alone, which it stops and restarts on the same port and data. */
 async function ownKafka(): Promise<{ address: string; start: () => Promise<SpawnedService> }> {
   const java = await findJava(17, 'Kafka', process.env);
-  const [port, controllerPort] = [await freePort(), await freePort()];
+  // Ports no other test can take while the broker is down.
+  const [port, controllerPort] = [await freeStablePort(), await freeStablePort()];
   const kafkaDir = join(dir, 'kafka');
   mkdirSync(kafkaDir, { recursive: true });
   const start = async () => {
