@@ -1,11 +1,11 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Aggregator } from '../core/aggregator.js';
 import type { StreamEvent } from '../core/stream.js';
-import { WindowMap, type WindowState, type WindowStore } from '../streams/windowStore.js';
+import type { WindowState, WindowStore } from '../streams/windowStore.js';
 
 /** A window store in a Map, for tests and for state that need not survive a restart. */
 export class MemoryWindowStore<A> implements WindowStore<A> {
-  private readonly map = new WindowMap<A>();
+  private readonly map = new Map<string, WindowState<A>>();
   private purged = Number.NEGATIVE_INFINITY;
 
   get(id: string): WindowState<A> | undefined {
@@ -22,10 +22,6 @@ export class MemoryWindowStore<A> implements WindowStore<A> {
 
   entries(): IterableIterator<[string, WindowState<A>]> {
     return this.map.entries();
-  }
-
-  startingBy(start: number): Array<[string, WindowState<A>]> {
-    return this.map.startingBy(start);
   }
 
   get size(): number {
@@ -295,9 +291,7 @@ export function tumblingWindow<V, A>(
           // Purged once both the watermark and the partition's horizon pass: from then on the
           // horizon judges its records late, so no record can want the window again.
           const through = Math.min(watermark, horizonOf(partition, watermark));
-          // Only windows that can close or be purged: their start is at or before this (the
-          // purge bound, with `through` ≤ the watermark, is lower still).
-          for (const [id, state] of windows.startingBy(watermark - sizeMs - graceMs)) {
+          for (const [id, state] of windows.entries()) {
             const end = state.start + sizeMs;
             if (state.revision === 0 && end + graceMs <= watermark)
               closing.push({ partition, windows, id, state });

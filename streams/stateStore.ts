@@ -1,4 +1,4 @@
-import { WindowMap, type WindowState, type WindowStore } from './windowStore.js';
+import type { WindowState, WindowStore } from './windowStore.js';
 
 /** How a store's values travel through its changelog topic. */
 export interface StoreCodec<V> {
@@ -110,7 +110,7 @@ export interface WindowsCodec<A> {
  * windows are written again under their key, and a tombstone removes each old record.
  */
 export class WindowChangelogStore<A> implements WindowStore<A> {
-  private readonly windows = new WindowMap<A>();
+  private readonly windows = new Map<string, WindowState<A>>();
   /** The window ids of each key. */
   private readonly byKey = new Map<string, string[]>();
   /** Keys changed since the last `changes()`. */
@@ -154,10 +154,6 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
 
   entries(): IterableIterator<[string, WindowState<A>]> {
     return this.windows.entries();
-  }
-
-  startingBy(start: number): Array<[string, WindowState<A>]> {
-    return this.windows.startingBy(start);
   }
 
   /** Windows held. */
