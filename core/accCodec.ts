@@ -2,7 +2,7 @@ import type { SampleKind } from '../schemas/index.js';
 import type { Acc, Aggregate, RollupAcc, SampleAcc } from './aggregate.js';
 import { EXT_SLOTS } from './aggregates.js';
 import { PipelineError } from './errors.js';
-import { QuantileSketch, type Bins } from './sketch.js';
+import { QuantileSketch, varintSize, zigzag, type Bins } from './sketch.js';
 
 // Changelog encoding of a window accumulator, little-endian: version u8, type u8 (1 samples,
 // 2 rollup), then
@@ -261,10 +261,6 @@ class AccReader {
   }
 }
 
-function zigzag(n: number): number {
-  return ((n << 1) ^ (n >> 31)) >>> 0;
-}
-
 function unzigzag(n: number): number {
   return (n >>> 1) ^ -(n & 1);
 }
@@ -288,18 +284,6 @@ export class ByteWriter {
   u8(v: number): void {
     this.reserve(1);
     this.buffer[this.at++] = v;
-  }
-
-  u32(v: number): void {
-    this.reserve(4);
-    this.view.setUint32(this.at, v, true);
-    this.at += 4;
-  }
-
-  i32(v: number): void {
-    this.reserve(4);
-    this.view.setInt32(this.at, v, true);
-    this.at += 4;
   }
 
   f64(v: number): void {
@@ -330,8 +314,7 @@ export class ByteWriter {
   /** Puts the varint length of what was written since `at` in front of it. */
   prefixLength(at: number): void {
     const length = this.at - at;
-    let size = 1;
-    for (let v = length; v >= 0x80; v = Math.floor(v / 0x80)) size++;
+    const size = varintSize(length);
     this.reserve(size);
     this.buffer.copyWithin(at + size, at, this.at);
     const end = this.at + size;

@@ -166,11 +166,12 @@ function storeProto(out: ProtoWriter, field: number, bins: Bins): void {
 }
 
 /** sint32 as protobuf writes it. */
-function zigzag(n: number): number {
+export function zigzag(n: number): number {
   return ((n << 1) ^ (n >> 31)) >>> 0;
 }
 
-function varintSize(n: number): number {
+/** Bytes of the unsigned varint (LEB128) of `n`. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
