@@ -212,7 +212,12 @@ describe('collector --workers 2', () => {
     });
     const two = cli(['--config', workers.file, 'collector']);
     try {
-      await two.waitFor(/"msg":"leftover write-ahead log drained and removed"/);
+      // Each worker makes its own log folder before it says it listens; the drain may finish first.
+      await Promise.all([
+        two.waitFor(/"msg":"leftover write-ahead log drained and removed"/),
+        workerListening(two, 0),
+        workerListening(two, 1),
+      ]);
       expect(readdirSync(join(dir, 'leftover', 'wal')).sort()).toEqual(['worker-0', 'worker-1']);
       const values = await valuesInTopic(leftover.config.topics.metrics, 500);
       expect(values.size).toBe(500);
