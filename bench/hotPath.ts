@@ -1,3 +1,4 @@
+import type { SampleWindowStore } from '../operators/sampleWindow.js';
 /**
  * The topology's own hot path in one process, without Kafka or ClickHouse: synthetic records
  * (the bench's workload) decoded, validated and run through the window tiers (1m, 1h) on
@@ -7,7 +8,7 @@
  *   npx tsx bench/hotPath.ts [samples=500000] [series=10000] [perRecord=100] [rounds=3]
  */
 import { firstValueFrom, from, toArray } from 'rxjs';
-import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import type { RollupAcc } from '../core/aggregate.js';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
@@ -70,7 +71,7 @@ async function round(input: PartitionBatch[], now: number): Promise<{ decode: nu
   );
   const decode = cpu(mark);
   const clock = new FakeClock(now);
-  const tasks = new Tasks<SampleAcc, RollupAcc>(
+  const tasks = new Tasks<SampleWindowStore, RollupAcc>(
     () => Promise.resolve(new Map()),
     config,
     windowStoreCodecs,

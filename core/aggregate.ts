@@ -132,15 +132,15 @@ function addSample(acc: SampleAcc, value: number, timestamp: number, counter: bo
   return acc;
 }
 
-type ExtAdd = (ext: number[], at: number, value: number) => void;
+export type ExtAdd = (ext: number[], at: number, value: number) => void;
 type ExtMerge = (into: number[], from: readonly number[], at: number) => void;
 
 /** The registry's stateful aggregates flattened to arrays once: the per-sample loop reads no objects. */
 // Filled with a fraction, then zeroed: the array (and every slice of it) keeps V8's double
 // elements, so the first fractional value stored per window does not reallocate its storage.
 const EXT_ZERO: number[] = Array.from({ length: EXT_SLOTS }, () => 0.5).fill(0);
-const ADDS: ExtAdd[] = STATEFUL.flatMap(({ def }) => (def.add ? [def.add] : []));
-const ADD_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.add ? [at] : []));
+export const ADDS: ExtAdd[] = STATEFUL.flatMap(({ def }) => (def.add ? [def.add] : []));
+export const ADD_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.add ? [at] : []));
 const MERGES: ExtMerge[] = STATEFUL.flatMap(({ def }) => (def.merge ? [def.merge] : []));
 const MERGE_AT: number[] = STATEFUL.flatMap(({ def, at }) => (def.merge ? [at] : []));
 
@@ -276,7 +276,7 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
 }
 
 /** The increase of a counter from one value to the next: a drop is a restart from 0. */
-function delta(from: number, to: number): number {
+export function delta(from: number, to: number): number {
   return to >= from ? to - from : to;
 }
 

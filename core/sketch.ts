@@ -19,7 +19,7 @@ const GAMMA_MANTISSA = (2 * RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY);
 const GAMMA = 1 + GAMMA_MANTISSA;
 const MULTIPLIER = (1 / Math.log1p(GAMMA_MANTISSA)) * Math.log(2);
 /** Values at or below this (in absolute value) count as zero. */
-const MIN_POSSIBLE = Math.pow(2, -1023) * GAMMA;
+export const MIN_POSSIBLE = Math.pow(2, -1023) * GAMMA;
 const VALUE_FACTOR = 2 / (1 + GAMMA);
 
 /** The bin of a positive value. */

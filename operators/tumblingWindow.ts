@@ -122,10 +122,6 @@ export function tumblingWindow<V, A>(
   const horizonName = options.horizon
     ? (p: number) => `the horizon of partition ${p}`
     : () => 'the watermark';
-  // Index k of the last window [k * size, (k + 1) * size) whose end + delay is at or before `t`:
-  // windows close (delay grace) or are purged (delay grace + lateness) only when it grows, so a
-  // watermark that does not make it grow needs no scan of the stores.
-  const lastDue = (t: number, delay: number) => Math.floor((t - sizeMs - delay) / sizeMs);
   return (source) =>
     new Observable<WindowOutput<V, A>>((subscriber) => {
       // The input's watermark: windows ending at or before it minus the grace are closed.
@@ -208,12 +204,15 @@ export function tumblingWindow<V, A>(
         if (Math.max(horizon, windows.purgedThrough()) >= end + graceMs + allowedLatenessMs) {
           for (let i = 0; i < count; i++) {
             const at = timeAt(value, i, timestamp);
-            const reason =
-              horizon >= end + graceMs + allowedLatenessMs
-                ? `event time ${time(at)} is ${horizon - at} ms behind ${horizonName(partition)} ${time(horizon)}; ` +
-                  `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
-                : `event time ${time(at)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
-                  `${allowedLatenessMs} ms passed and it was purged`;
+            const reason = lateReason({
+              at,
+              horizon,
+              start,
+              end,
+              graceMs,
+              allowedLatenessMs,
+              name: horizonName(partition),
+            });
             subscriber.next({
               kind: 'late',
               partition,
@@ -263,8 +262,9 @@ export function tumblingWindow<V, A>(
         adopt();
         const due =
           unscanned ||
-          lastDue(next, graceMs) > lastDue(watermark, graceMs) ||
-          lastDue(next, graceMs + allowedLatenessMs) > lastDue(watermark, graceMs + allowedLatenessMs);
+          lastDue(sizeMs, next, graceMs) > lastDue(sizeMs, watermark, graceMs) ||
+          lastDue(sizeMs, next, graceMs + allowedLatenessMs) >
+            lastDue(sizeMs, watermark, graceMs + allowedLatenessMs);
         watermark = next;
         if (due) closeWindows();
         unscanned = false;
@@ -338,6 +338,33 @@ export function tumblingWindow<V, A>(
 
       return () => subscription.unsubscribe();
     });
+}
+
+/**
+ * Index k of the last window [k * size, (k + 1) * size) whose end + delay is at or before `t`:
+ * windows close (delay grace) or are purged (delay grace + lateness) only when it grows, so a
+ * watermark that does not make it grow needs no scan of the stores.
+ */
+export function lastDue(sizeMs: number, t: number, delay: number): number {
+  return Math.floor((t - sizeMs - delay) / sizeMs);
+}
+
+/** Why a record at `at` is late for window [start, end): behind the horizon named `name`, or purged. */
+export function lateReason(r: {
+  at: number;
+  horizon: number;
+  start: number;
+  end: number;
+  graceMs: number;
+  allowedLatenessMs: number;
+  name: string;
+}): string {
+  const { at, horizon, start, end, allowedLatenessMs } = r;
+  return horizon >= end + r.graceMs + allowedLatenessMs
+    ? `event time ${time(at)} is ${horizon - at} ms behind ${r.name} ${time(horizon)}; ` +
+        `window [${time(start)},${time(end)}) closed and its allowed lateness of ${allowedLatenessMs} ms has passed`
+    : `event time ${time(at)}: window [${time(start)},${time(end)}) closed, its allowed lateness of ` +
+        `${allowedLatenessMs} ms passed and it was purged`;
 }
 
 /** An event time for a message: ISO 8601 when it is a date, else the number of ms. */

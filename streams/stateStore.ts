@@ -90,7 +90,7 @@ export class ChangelogStore<V> {
 }
 
 /** The changelog record of a window store's `purgedThrough`: an f64, little-endian. */
-const PURGED_KEY = '__purged-through';
+export const PURGED_KEY = '__purged-through';
 
 /** How the windows of one key travel through a window store's changelog, as one record. */
 export interface WindowsCodec<A> {

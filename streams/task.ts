@@ -4,7 +4,7 @@ import type { BatchSeries } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { ChangelogEntry, ChangelogStore, WindowChangelogStore } from './stateStore.js';
 import type { SeriesMeta } from '../core/series.js';
-import type { Checkpoint, Task, UpstreamPosition } from './tasks.js';
+import type { Checkpoint, LoggedStore, Task, UpstreamPosition } from './tasks.js';
 import { channelOf, type ProcessorContext } from './context.js';
 
 /** The key of the checkpoint entry in the first tier's changelog. */
@@ -32,7 +32,7 @@ export interface TaskChanges {
  * in its input order: the checkpoint keeps per input partition the last input offset applied,
  * so that samples repartitioned again by a replay upstream are skipped.
  */
-export class StreamTask<M, H> implements Task<M, H> {
+export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
   /** Restored checkpoint; records at or before it already changed the stores. */
   restored: Checkpoint | undefined;
   /** Current position: advanced as records are applied, written with the next commit. */
@@ -44,7 +44,7 @@ export class StreamTask<M, H> implements Task<M, H> {
 
   constructor(
     readonly partition: number,
-    readonly samples: WindowChangelogStore<M>,
+    readonly samples: M,
     readonly rollups: Map<string, WindowChangelogStore<H>>,
     readonly series: ChangelogStore<SeriesMeta>,
     restored?: Checkpoint,

@@ -36,18 +36,29 @@ export interface UpstreamPosition {
   maxTimestamp: number;
 }
 
-export interface StoreCodecs<M, H> {
-  /** The windows of the first tier, over the samples. */
-  samples: WindowsCodec<M>;
+/** What a task needs of the first tier's store: its changes for the changelog, its restore, its size. */
+export interface LoggedStore {
+  readonly name: string;
+  /** Entries held (windows). */
+  readonly size: number;
+  /** Approximate bytes of the store as last written to its changelog. */
+  readonly approximateBytes: number;
+  changes(): ChangelogEntry[];
+  restore(entries: Iterable<ChangelogEntry>): void;
+}
+
+export interface StoreCodecs<M extends LoggedStore, H> {
+  /** Makes the store of the first tier's windows (over the samples), named `name`. */
+  samples: (name: string) => M;
   /** The windows of a tier that folds the results of another. */
   rollup: WindowsCodec<H>;
 }
 
 /** The state of one input partition (Kafka Streams' task): its stores and checkpoint. */
-export interface Task<M, H> {
+export interface Task<M extends LoggedStore, H> {
   partition: number;
   /** The window store of the first tier (over the samples); its changelog carries the checkpoint. */
-  samples: WindowChangelogStore<M>;
+  samples: M;
   /** The window stores of the other tiers, by store name, in the configured order. */
   rollups: Map<string, WindowChangelogStore<H>>;
   series: ChangelogStore<SeriesMeta>;
@@ -91,7 +102,7 @@ const seriesCodec: StoreCodec<SeriesMeta> = {
  * checkpoint. Replaying input after the checkpoint re-emits identical results of the first tier,
  * which the stores above absorb (a repeated slot replaces itself instead of adding).
  */
-export class Tasks<M, H> {
+export class Tasks<M extends LoggedStore, H> {
   private readonly tasks = new Map<number, StreamTask<M, H>>();
   private readonly restoring = new Map<number, Promise<StreamTask<M, H>>>();
 
@@ -228,7 +239,7 @@ export class Tasks<M, H> {
       const checkpoint = first[last]?.value;
       const task = new StreamTask<M, H>(
         partition,
-        new WindowChangelogStore(stores.samples, this.codecs.samples),
+        this.codecs.samples(stores.samples),
         new Map(stores.rollups.map((s) => [s, new WindowChangelogStore(s, this.codecs.rollup)])),
         new ChangelogStore('series', seriesCodec),
         checkpoint ? (JSON.parse(checkpoint.toString()) as Checkpoint) : undefined,

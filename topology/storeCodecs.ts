@@ -3,6 +3,7 @@ import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
 import { PipelineError } from '../core/errors.js';
 import type { WindowState } from '../streams/windowStore.js';
 import type { WindowsCodec } from '../streams/stateStore.js';
+import { SampleWindowStore } from '../operators/sampleWindow.js';
 import type { StoreCodecs } from '../streams/tasks.js';
 
 /** First byte of a record of the windows of one key: 2 now, 1 with fixed-width headers (still read); the former one-window records start with 0. */
@@ -70,7 +71,10 @@ function decodeFormer<A extends SampleAcc | RollupAcc>(bytes: Buffer, type: A['t
   return { key, start, revision, acc: decodeAcc(bytes.subarray(4 + size), type as never) as A };
 }
 
-export const windowStoreCodecs: StoreCodecs<SampleAcc, RollupAcc> = {
-  samples: windowsCodec<SampleAcc>('samples'),
+/** How the first tier's windows travel through its changelog (also read by `SampleWindowStore`). */
+export const sampleWindowsCodec = windowsCodec<SampleAcc>('samples');
+
+export const windowStoreCodecs: StoreCodecs<SampleWindowStore, RollupAcc> = {
+  samples: (name) => new SampleWindowStore(name, sampleWindowsCodec),
   rollup: windowsCodec<RollupAcc>('rollup'),
 };

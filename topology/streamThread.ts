@@ -1,3 +1,4 @@
+import type { SampleWindowStore } from '../operators/sampleWindow.js';
 import { concat, concatMap, defer, filter, from, merge, Observable, share, takeUntil } from 'rxjs';
 import type { Config } from '../core/config.js';
 import type { RecordProducer } from '../core/kafka.js';
@@ -17,7 +18,7 @@ import { observeSamplesSink, observeWindowResults, type TopologyMetrics } from '
 import type { TopologyStats } from './topology.js';
 import type { WindowStage } from './windowStage.js';
 import type { Tasks } from '../streams/tasks.js';
-import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import type { RollupAcc } from '../core/aggregate.js';
 import { clockScheduler, every, type Clock, type Timer } from '../streams/clock.js';
 import { CommitInterval } from '../streams/commitInterval.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
@@ -75,7 +76,7 @@ export interface StreamThreadOptions {
   rollups: ResultSink;
   lateSchemaId: number;
   /** The windows: the tasks with their stores, and the stage that runs the tiers over them. */
-  windows?: { tasks: Tasks<SampleAcc, RollupAcc>; stage: WindowStage };
+  windows?: { tasks: Tasks<SampleWindowStore, RollupAcc>; stage: WindowStage };
   alerts?: { target: RepartitionTarget; selection: AlertSelection };
   /** Called with every batch once it is done with (processed, or dropped as stale): the fetch limit's release. */
   release?: (batch: ProcessedBatch) => void;

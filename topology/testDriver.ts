@@ -1,7 +1,8 @@
+import type { SampleWindowStore } from '../operators/sampleWindow.js';
 import type { IHeaders, Message } from 'kafkajs';
 import { lastValueFrom, of, Subject, type OperatorFunction, type Subscription } from 'rxjs';
 import type avro from 'avsc';
-import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import type { RollupAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
 import { RejectError } from '../core/errors.js';
 import type { RecordProducer } from '../core/kafka.js';
@@ -95,7 +96,7 @@ export class TopologyTestDriver {
   private fetched!: Subject<PartitionBatch>;
   private stop$!: Subject<void>;
   private thread!: StreamThread;
-  private tasks!: Tasks<SampleAcc, RollupAcc>;
+  private tasks!: Tasks<SampleWindowStore, RollupAcc>;
   private stage!: WindowStage;
   private running!: Subscription;
   private done!: Promise<void>;

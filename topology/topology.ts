@@ -1,3 +1,4 @@
+import type { SampleWindowStore } from '../operators/sampleWindow.js';
 import type { Kafka, Producer } from 'kafkajs';
 import { lastValueFrom, Subject, tap } from 'rxjs';
 import { randomUUID } from 'node:crypto';
@@ -7,7 +8,7 @@ import type { Wiring } from '../streams/topologyBuilder.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
 import { readChangelogs } from '../streams/readToEnd.js';
 import { buildTopology } from './graph.js';
-import type { RollupAcc, SampleAcc } from '../core/aggregate.js';
+import type { RollupAcc } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -122,7 +123,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const sources = repartition ? [topic, repartition] : [topic];
   // The loader reads the input on its own, as a second consumer group.
   const groupId = windowed ? config.appId : `${config.appId}-loader`;
-  const tasks = new Tasks<SampleAcc, RollupAcc>(
+  const tasks = new Tasks<SampleWindowStore, RollupAcc>(
     (changelogs, partitions) =>
       readChangelogs(kafka, `${config.appId}-restore-${randomUUID()}`, changelogs, partitions),
     config,

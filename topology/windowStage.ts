@@ -1,18 +1,17 @@
+import { sampleWindow, type SampleWindowStore } from '../operators/sampleWindow.js';
 import { Subject, Subscription, type Observable } from 'rxjs';
 import {
   finalize,
   createRollupAggregator,
   type Aggregate,
-  sampleRunAggregator,
   type RollupAcc,
-  type SampleAcc,
   type Slot,
 } from '../core/aggregate.js';
 import type { Config } from '../core/config.js';
 import type { ProcessedBatch, SampleRun } from '../core/records.js';
-import { rowAt, type BatchSeries } from '../core/sampleColumns.js';
+import { rowAt } from '../core/sampleColumns.js';
 import type { StreamEvent } from '../core/stream.js';
-import { tumblingWindow, type Runs, type WindowOutput } from '../operators/tumblingWindow.js';
+import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
 import type { RollupRow, Tier } from '../sinks/rollupSink.js';
@@ -25,27 +24,15 @@ import { correctableMs, sourceTier, tierStore, type TierConfig } from '../core/t
 /** A result of a tier on its way into a tier that folds it (1m into 1h). */
 type SourceResult = Slot & { key: string };
 
-/** How the first tier reads a run of samples: straight from the batch's columns. */
-const sampleRuns: Runs<SampleRun> = {
-  size: (run) => run.to - run.from,
-  timestamp: (run, i) => run.columns.ts[run.from + i] as number,
-  offset: (run, i) => run.columns.offset[run.from + i] as number,
-  slice: (run, from, to) => ({ columns: run.columns, from: run.from + from, to: run.from + to }),
-};
-
-/** The key of a run's series. */
-const runKey = ({ columns, from }: SampleRun): string =>
-  (columns.series[columns.seriesIndex[from] as number] as BatchSeries).key;
-
 /** What `tumblingWindow` takes of a tier's settings. */
 function windowShape(tier: TierConfig): { sizeMs: number; graceMs: number; allowedLatenessMs: number } {
   return { sizeMs: tier.sizeMs, graceMs: tier.graceMs, allowedLatenessMs: tier.allowedLatenessMs };
 }
 
 /** The tasks as the stage sees them: restored ones, by partition. */
-export type TaskSet = Pick<Tasks<SampleAcc, RollupAcc>, 'get' | 'all'>;
+export type TaskSet = Pick<Tasks<SampleWindowStore, RollupAcc>, 'get' | 'all'>;
 
-type Task = StreamTask<SampleAcc, RollupAcc>;
+type Task = StreamTask<SampleWindowStore, RollupAcc>;
 
 /**
  * The stateful part of the topology, per input partition:
@@ -142,16 +129,14 @@ export class WindowStage {
     const feeds = new Map<string, Array<Subject<StreamEvent<SourceResult>>>>();
     const outputs: Array<{
       tier: TierConfig;
-      output: Observable<WindowOutput<unknown, SampleAcc | RollupAcc>>;
+      /** Results carry the first tier's `Aggregate` (computed as emitted) or a folding tier's live accumulator. */
+      output: Observable<WindowOutput<unknown, Aggregate | RollupAcc>>;
     }> = [
       {
         tier: first,
         output: this.input.pipe(
-          tumblingWindow<SampleRun, SampleAcc>({
+          sampleWindow({
             ...windowShape(first),
-            key: runKey,
-            aggregator: sampleRunAggregator,
-            runs: sampleRuns,
             horizon: horizons.get(first.name),
             store: (partition) => context.task(partition)?.samples,
             partitions,
@@ -385,12 +370,12 @@ export class WindowStage {
   }
 
   /** Keeps a result (returning its aggregate) or a late record for `drain`. */
-  private collect<V>(tier: Tier, out: WindowOutput<V, SampleAcc | RollupAcc>): Aggregate | undefined {
+  private collect<V>(tier: Tier, out: WindowOutput<V, Aggregate | RollupAcc>): Aggregate | undefined {
     if (out.kind === 'result') {
       const task = this.context.task(out.partition);
       const series = task?.series.get(out.key);
       if (!series) throw new Error(`no series metadata for ${out.key} in partition ${out.partition}`);
-      const aggregate = finalize(out.acc);
+      const aggregate = 'type' in out.acc ? finalize(out.acc) : out.acc;
       this.results.push({
         tier,
         seriesKey: out.key,

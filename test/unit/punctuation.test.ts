@@ -1,5 +1,6 @@
+import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { describe, expect, it } from 'vitest';
-import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
+import type { RollupAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import type { SampleRow } from '../../core/records.js';
@@ -25,8 +26,8 @@ const MINUTE = 60_000;
 const row = (host: string, offset: number, at: number): SampleRow => upRow(host, offset, T0 + at);
 
 /** The tasks of an instance with empty changelogs, and its window stage on `clock`. */
-function instance(clock: FakeClock): { tasks: Tasks<SampleAcc, RollupAcc>; stage: WindowStage } {
-  const tasks = new Tasks<SampleAcc, RollupAcc>(
+function instance(clock: FakeClock): { tasks: Tasks<SampleWindowStore, RollupAcc>; stage: WindowStage } {
+  const tasks = new Tasks<SampleWindowStore, RollupAcc>(
     () => Promise.resolve(new Map()),
     config,
     windowStoreCodecs,
@@ -37,7 +38,7 @@ function instance(clock: FakeClock): { tasks: Tasks<SampleAcc, RollupAcc>; stage
 
 /** Assigns `partitions` as a rebalance does and waits for their tasks. */
 async function assign(
-  tasks: Tasks<SampleAcc, RollupAcc>,
+  tasks: Tasks<SampleWindowStore, RollupAcc>,
   stage: WindowStage,
   partitions: number[],
 ): Promise<void> {

@@ -4,7 +4,7 @@ import { finalize, sampleAggregator, type SampleAcc } from '../../core/aggregate
 import type { SampleRow } from '../../core/records.js';
 import type { WindowState } from '../../streams/windowStore.js';
 import { WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
-import { windowStoreCodecs } from '../../topology/storeCodecs.js';
+import { sampleWindowsCodec } from '../../topology/storeCodecs.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -18,7 +18,7 @@ function window(key: string, minute: number, values: number[], revision = 0): Wi
   return { key, start: T0 + minute * MINUTE, acc, revision };
 }
 
-const store = () => new WindowChangelogStore('window-1m', windowStoreCodecs.samples);
+const store = () => new WindowChangelogStore('window-1m', sampleWindowsCodec);
 const id = (w: WindowState<SampleAcc>) => `${w.key}@${w.start}`;
 
 /** What a store restored from `entries` holds, comparable with toEqual. */

@@ -1,5 +1,6 @@
+import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { describe, expect, it } from 'vitest';
-import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
+import type { RollupAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import type { SampleRow } from '../../core/records.js';
 import { ChangelogStore, WindowChangelogStore, type ChangelogEntry } from '../../streams/stateStore.js';
@@ -39,13 +40,13 @@ const seriesCodec = {
 function restoredTasks(
   partitions: number[],
   logs: Map<number, Changelogs>,
-): TaskSet & { map: Map<number, StreamTask<SampleAcc, RollupAcc>> } {
-  const map = new Map<number, StreamTask<SampleAcc, RollupAcc>>();
+): TaskSet & { map: Map<number, StreamTask<SampleWindowStore, RollupAcc>> } {
+  const map = new Map<number, StreamTask<SampleWindowStore, RollupAcc>>();
   for (const partition of partitions) {
     const log = logs.get(partition);
-    const task = new StreamTask<SampleAcc, RollupAcc>(
+    const task = new StreamTask<SampleWindowStore, RollupAcc>(
       partition,
-      new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+      windowStoreCodecs.samples('window-1m'),
       new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
       new ChangelogStore<SeriesMeta>('series', seriesCodec),
       log?.checkpoint,

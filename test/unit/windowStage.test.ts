@@ -1,5 +1,6 @@
+import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { describe, expect, it } from 'vitest';
-import type { RollupAcc, SampleAcc } from '../../core/aggregate.js';
+import type { RollupAcc } from '../../core/aggregate.js';
 import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { ProcessedBatch, SampleOrigin, SampleRow } from '../../core/records.js';
@@ -17,14 +18,16 @@ const MINUTE = 60_000;
 const labels: Array<[string, string]> = [['host', 'a']];
 const SERIES = seriesId('up', labels);
 
-function tasks(...partitions: number[]): TaskSet & { map: Map<number, StreamTask<SampleAcc, RollupAcc>> } {
-  const map = new Map<number, StreamTask<SampleAcc, RollupAcc>>();
+function tasks(
+  ...partitions: number[]
+): TaskSet & { map: Map<number, StreamTask<SampleWindowStore, RollupAcc>> } {
+  const map = new Map<number, StreamTask<SampleWindowStore, RollupAcc>>();
   for (const partition of partitions)
     map.set(
       partition,
       new StreamTask(
         partition,
-        new WindowChangelogStore('window-1m', windowStoreCodecs.samples),
+        windowStoreCodecs.samples('window-1m'),
         new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
         new ChangelogStore<SeriesMeta>('series', {
           encode: (v) => Buffer.from(JSON.stringify(v)),

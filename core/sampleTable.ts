@@ -1,0 +1,500 @@
+import { ADD_AT, ADDS, delta, type Aggregate, type ExtAdd, type SampleAcc } from './aggregate.js';
+import { EXT_SLOTS } from './aggregates.js';
+import type { SampleColumns } from './sampleColumns.js';
+import { keyOf, MIN_POSSIBLE, QuantileSketch } from './sketch.js';
+
+/**
+ * The windows of the first tier of one partition, over raw samples, in flat arrays: one slot per
+ * window, each statistic a column (typed arrays indexed by slot), the sketch's bins and a
+ * counter's points in two shared pools of sorted runs. No object per window or per sample: a
+ * million open windows are a few dozen arrays, which the garbage collector does not walk, and
+ * closing windows scans typed arrays instead of a map of objects.
+ *
+ * The windows of a series form a list (`head`, `next`), in the order they were opened. Slots of
+ * deleted windows are reused. What a slot holds is what `SampleAcc` (core/aggregate.ts) holds, and
+ * `view` gives it as one, for the changelog's encoding; `load` takes one back from a restore.
+ */
+export class SampleTable {
+  /** Slots allocated so far (live or free). */
+  private used = 0;
+  private capacity: number;
+  private readonly free: number[] = [];
+  private live = 0;
+  private openings = 0;
+
+  // Per slot.
+  start: Float64Array;
+  count: Float64Array;
+  sum: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  first: Float64Array;
+  firstTs: Float64Array;
+  last: Float64Array;
+  lastTs: Float64Array;
+  /** Samples that counted as zero in the sketch. */
+  zeros: Float64Array;
+  /**
+   * The sketch's own least and greatest value: as `QuantileSketch.accept` keeps them (the first
+   * of equal values, so 0 and -0 stay apart from the window's `Math.min`/`Math.max`).
+   */
+  sketchMin: Float64Array;
+  sketchMax: Float64Array;
+  /** The order windows were opened in (restored ones in the changelog's order): ties close in it. */
+  opened: Float64Array;
+  /** EXT_SLOTS per slot: the registry's stateful aggregates (core/aggregates.ts). */
+  ext: Float64Array;
+  /** 0 until the window's first result; -1 for a free slot. */
+  revision: Int32Array;
+  /** 1 once a sample was a counter. */
+  counter: Uint8Array;
+  /** The series of the window; -1 for a free slot. */
+  seriesOf: Int32Array;
+  /** The series' next window, -1 at the end of its list. */
+  next: Int32Array;
+
+  /** The sketch's bins of each slot: key (negative values' keys shifted below every positive one), count. */
+  readonly bins = new RunPool();
+  /** A counter's samples of each slot, sorted by time (arrival order among equal ones): time, value. */
+  readonly points = new RunPool();
+
+  // Per series.
+  private readonly seriesIds = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private head = new Int32Array(64).fill(-1);
+
+  constructor(capacity = 256) {
+    this.capacity = capacity;
+    this.start = new Float64Array(capacity);
+    this.count = new Float64Array(capacity);
+    this.sum = new Float64Array(capacity);
+    this.min = new Float64Array(capacity);
+    this.max = new Float64Array(capacity);
+    this.first = new Float64Array(capacity);
+    this.firstTs = new Float64Array(capacity);
+    this.last = new Float64Array(capacity);
+    this.lastTs = new Float64Array(capacity);
+    this.zeros = new Float64Array(capacity);
+    this.sketchMin = new Float64Array(capacity);
+    this.sketchMax = new Float64Array(capacity);
+    this.opened = new Float64Array(capacity);
+    this.ext = new Float64Array(capacity * EXT_SLOTS);
+    this.revision = new Int32Array(capacity);
+    this.counter = new Uint8Array(capacity);
+    this.seriesOf = new Int32Array(capacity);
+    this.next = new Int32Array(capacity);
+  }
+
+  /** Windows held. */
+  get size(): number {
+    return this.live;
+  }
+
+  /** One past the highest slot ever used: live slots are those below it with `seriesOf` ≥ 0. */
+  get slots(): number {
+    return this.used;
+  }
+
+  /** The series number of `key`, made if new. */
+  series(key: string): number {
+    let id = this.seriesIds.get(key);
+    if (id === undefined) {
+      id = this.keys.length;
+      this.keys.push(key);
+      this.seriesIds.set(key, id);
+      if (id >= this.head.length) {
+        const grown = new Int32Array(this.head.length * 2).fill(-1);
+        grown.set(this.head);
+        this.head = grown;
+      }
+    }
+    return id;
+  }
+
+  /** The series number of `key`, or -1. */
+  seriesIfAny(key: string): number {
+    return this.seriesIds.get(key) ?? -1;
+  }
+
+  keyOf(series: number): string {
+    return this.keys[series] as string;
+  }
+
+  /** The first window of a series (-1: none); `next` gives the others. */
+  firstWindow(series: number): number {
+    return this.head[series] as number;
+  }
+
+  /** The window of `series` that starts at `start`, or -1. */
+  find(series: number, start: number): number {
+    for (let slot = this.head[series] as number; slot >= 0; slot = this.next[slot] as number)
+      if (this.start[slot] === start) return slot;
+    return -1;
+  }
+
+  /** Opens an empty window of `series` at `start` (last in the series' list). */
+  open(series: number, start: number): number {
+    const slot = this.allocate();
+    this.start[slot] = start;
+    this.count[slot] = 0;
+    // -0, the neutral element of IEEE addition: a sum of -0 samples stays -0 (0 + -0 is 0).
+    this.sum[slot] = -0;
+    this.min[slot] = Infinity;
+    this.max[slot] = -Infinity;
+    this.first[slot] = NaN;
+    this.firstTs[slot] = Infinity;
+    this.last[slot] = NaN;
+    this.lastTs[slot] = -Infinity;
+    this.zeros[slot] = 0;
+    this.sketchMin[slot] = Infinity;
+    this.sketchMax[slot] = -Infinity;
+    this.opened[slot] = this.openings++;
+    this.ext.fill(0, slot * EXT_SLOTS, (slot + 1) * EXT_SLOTS);
+    this.revision[slot] = 0;
+    this.counter[slot] = 0;
+    this.seriesOf[slot] = series;
+    this.next[slot] = -1;
+    let at = this.head[series] as number;
+    if (at < 0) this.head[series] = slot;
+    else {
+      while ((this.next[at] as number) >= 0) at = this.next[at] as number;
+      this.next[at] = slot;
+    }
+    this.live++;
+    return slot;
+  }
+
+  /** Deletes a window: its slot is free for another. */
+  delete(slot: number): void {
+    const series = this.seriesOf[slot] as number;
+    if (series < 0) return;
+    let at = this.head[series] as number;
+    if (at === slot) this.head[series] = this.next[slot] as number;
+    else {
+      while ((this.next[at] as number) !== slot) at = this.next[at] as number;
+      this.next[at] = this.next[slot] as number;
+    }
+    this.seriesOf[slot] = -1;
+    this.revision[slot] = -1;
+    this.bins.release(slot);
+    this.points.release(slot);
+    this.free.push(slot);
+    this.live--;
+  }
+
+  /** Adds samples [from, to) of the columns (one series, one window) to a window. */
+  add(slot: number, columns: SampleColumns, from: number, to: number): void {
+    const { value, ts, counter } = columns;
+    for (let i = from; i < to; i++) this.addOne(slot, value[i] as number, ts[i] as number, counter[i] === 1);
+  }
+
+  addOne(slot: number, value: number, timestamp: number, counter: boolean): void {
+    this.count[slot] = (this.count[slot] as number) + 1;
+    this.sum[slot] = (this.sum[slot] as number) + value;
+    this.min[slot] = Math.min(this.min[slot] as number, value);
+    this.max[slot] = Math.max(this.max[slot] as number, value);
+    if (value < (this.sketchMin[slot] as number)) this.sketchMin[slot] = value;
+    if (value > (this.sketchMax[slot] as number)) this.sketchMax[slot] = value;
+    if (timestamp < (this.firstTs[slot] as number)) {
+      this.first[slot] = value;
+      this.firstTs[slot] = timestamp;
+    }
+    if (timestamp >= (this.lastTs[slot] as number)) {
+      this.last[slot] = value;
+      this.lastTs[slot] = timestamp;
+    }
+    if (counter) {
+      this.counter[slot] = 1;
+      this.points.insertAfter(slot, timestamp, value);
+    }
+    if (value > MIN_POSSIBLE) this.bins.addTo(slot, keyOf(value), 1);
+    else if (value < -MIN_POSSIBLE) this.bins.addTo(slot, keyOf(-value) - NEGATIVE, 1);
+    else this.zeros[slot] = (this.zeros[slot] as number) + 1;
+    const ext = this.ext as unknown as number[];
+    const base = slot * EXT_SLOTS;
+    for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(ext, base + (ADD_AT[i] as number), value);
+  }
+
+  /** The window's aggregate, as `finalize` (core/aggregate.ts) gives it for its `SampleAcc`. */
+  aggregate(slot: number): Aggregate {
+    let increase = 0;
+    const values = this.points.b;
+    const at = this.points.at[slot] as number;
+    const n = this.points.length[slot] as number;
+    for (let i = 1; i < n; i++) increase += delta(values[at + i - 1] as number, values[at + i] as number);
+    const sketch = new QuantileSketch();
+    this.fillSketch(slot, sketch);
+    const base = slot * EXT_SLOTS;
+    return {
+      count: this.count[slot] as number,
+      sum: this.sum[slot] as number,
+      min: this.min[slot] as number,
+      max: this.max[slot] as number,
+      first: this.first[slot] as number,
+      firstTs: this.firstTs[slot] as number,
+      last: this.last[slot] as number,
+      lastTs: this.lastTs[slot] as number,
+      increase,
+      kind: this.counter[slot] === 1 ? 'counter' : 'gauge',
+      sketch,
+      ext: Array.from(this.ext.subarray(base, base + EXT_SLOTS)),
+    };
+  }
+
+  /**
+   * The window as a `SampleAcc` written into `into` (its arrays and sketch reused): what the
+   * changelog encodes. It shares nothing with the table.
+   */
+  view(slot: number, into: SampleAcc): SampleAcc {
+    into.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
+    into.count = this.count[slot] as number;
+    into.sum = this.sum[slot] as number;
+    into.min = this.min[slot] as number;
+    into.max = this.max[slot] as number;
+    into.first = this.first[slot] as number;
+    into.firstTs = this.firstTs[slot] as number;
+    into.last = this.last[slot] as number;
+    into.lastTs = this.lastTs[slot] as number;
+    into.pointTs.length = 0;
+    into.pointValue.length = 0;
+    const at = this.points.at[slot] as number;
+    const n = this.points.length[slot] as number;
+    for (let i = at; i < at + n; i++) {
+      into.pointTs.push(this.points.a[i] as number);
+      into.pointValue.push(this.points.b[i] as number);
+    }
+    const sketch = into.sketch;
+    for (const bins of [sketch.positive, sketch.negative]) {
+      bins.keys.length = 0;
+      bins.counts.length = 0;
+      bins.total = 0;
+    }
+    sketch.zeroCount = 0;
+    this.fillSketch(slot, sketch);
+    into.ext.length = 0;
+    const base = slot * EXT_SLOTS;
+    for (let i = 0; i < EXT_SLOTS; i++) into.ext.push(this.ext[base + i] as number);
+    return into;
+  }
+
+  /** Opens a window restored from a changelog (its accumulator as decoded). */
+  load(key: string, start: number, revision: number, acc: SampleAcc): number {
+    const series = this.series(key);
+    const slot = this.open(series, start);
+    this.count[slot] = acc.count;
+    this.sum[slot] = acc.sum;
+    this.min[slot] = acc.min;
+    this.max[slot] = acc.max;
+    this.first[slot] = acc.first;
+    this.firstTs[slot] = acc.firstTs;
+    this.last[slot] = acc.last;
+    this.lastTs[slot] = acc.lastTs;
+    this.counter[slot] = acc.kind === 'counter' ? 1 : 0;
+    this.revision[slot] = revision;
+    this.zeros[slot] = acc.sketch.zeroCount;
+    this.sketchMin[slot] = acc.sketch.min;
+    this.sketchMax[slot] = acc.sketch.max;
+    for (let i = 0; i < acc.pointTs.length; i++)
+      this.points.append(slot, acc.pointTs[i] as number, acc.pointValue[i] as number);
+    const { negative, positive } = acc.sketch;
+    // Negative keys ascending by magnitude sit below the positive ones.
+    for (let i = 0; i < negative.size; i++)
+      this.bins.append(slot, (negative.keys[i] as number) - NEGATIVE, negative.counts[i] as number);
+    for (let i = 0; i < positive.size; i++)
+      this.bins.append(slot, positive.keys[i] as number, positive.counts[i] as number);
+    const base = slot * EXT_SLOTS;
+    for (let i = 0; i < EXT_SLOTS; i++) this.ext[base + i] = acc.ext[i] ?? NaN;
+    return slot;
+  }
+
+  /**
+   * The sketch of a window into an empty `sketch`: bins, zeros and the statistics a sketch keeps
+   * (its count is the window's; its sum starts at +0, the window's at -0: they differ only there).
+   */
+  private fillSketch(slot: number, sketch: QuantileSketch): void {
+    const { a: keys, b: counts } = this.bins;
+    const at = this.bins.at[slot] as number;
+    const end = at + (this.bins.length[slot] as number);
+    for (let i = at; i < end; i++) {
+      const key = keys[i] as number;
+      const bins = key < -NEGATIVE / 2 ? sketch.negative : sketch.positive;
+      bins.keys.push(key < -NEGATIVE / 2 ? key + NEGATIVE : key);
+      bins.counts.push(counts[i] as number);
+      bins.total += counts[i] as number;
+    }
+    sketch.zeroCount = this.zeros[slot] as number;
+    sketch.count = this.count[slot] as number;
+    sketch.sum = (this.sum[slot] as number) + 0;
+    sketch.min = this.sketchMin[slot] as number;
+    sketch.max = this.sketchMax[slot] as number;
+  }
+
+  private allocate(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.used === this.capacity) this.grow();
+    return this.used++;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    const f64 = (a: Float64Array, width = 1) => {
+      const out = new Float64Array(capacity * width);
+      out.set(a);
+      return out;
+    };
+    const i32 = (a: Int32Array) => {
+      const out = new Int32Array(capacity);
+      out.set(a);
+      return out;
+    };
+    this.start = f64(this.start);
+    this.count = f64(this.count);
+    this.sum = f64(this.sum);
+    this.min = f64(this.min);
+    this.max = f64(this.max);
+    this.first = f64(this.first);
+    this.firstTs = f64(this.firstTs);
+    this.last = f64(this.last);
+    this.lastTs = f64(this.lastTs);
+    this.zeros = f64(this.zeros);
+    this.sketchMin = f64(this.sketchMin);
+    this.sketchMax = f64(this.sketchMax);
+    this.opened = f64(this.opened);
+    this.ext = f64(this.ext, EXT_SLOTS);
+    this.revision = i32(this.revision);
+    this.seriesOf = i32(this.seriesOf);
+    this.next = i32(this.next);
+    const counter = new Uint8Array(capacity);
+    counter.set(this.counter);
+    this.counter = counter;
+    this.capacity = capacity;
+  }
+}
+
+/**
+ * Sorted runs of (a, b) pairs in two shared arrays, one run per handle (a window's slot): a run
+ * grows by moving to the end with twice the room; the arrays are compacted when more than half
+ * of them is left behind by moved and released runs.
+ */
+export class RunPool {
+  a = new Float64Array(1024);
+  b = new Float64Array(1024);
+  /** Per handle: where its run starts, its length, its room. */
+  at = new Int32Array(256);
+  length = new Int32Array(256);
+  room = new Int32Array(256);
+  private top = 0;
+  private garbage = 0;
+
+  /** Adds `weight` to the pair with a = `key`, or inserts (key, weight) in order (searched from the end). */
+  addTo(handle: number, key: number, weight: number): void {
+    this.ensureHandle(handle);
+    const at = this.at[handle] as number;
+    let i = at + (this.length[handle] as number);
+    while (i > at && (this.a[i - 1] as number) > key) i--;
+    if (i > at && this.a[i - 1] === key) {
+      this.b[i - 1] = (this.b[i - 1] as number) + weight;
+      return;
+    }
+    this.insert(handle, i - at, key, weight);
+  }
+
+  /** Inserts (a, b) after every pair whose a is at or below `a` (searched from the end). */
+  insertAfter(handle: number, a: number, b: number): void {
+    this.ensureHandle(handle);
+    const at = this.at[handle] as number;
+    let i = at + (this.length[handle] as number);
+    while (i > at && (this.a[i - 1] as number) > a) i--;
+    this.insert(handle, i - at, a, b);
+  }
+
+  /** Appends (a, b), which the caller knows to be in order. */
+  append(handle: number, a: number, b: number): void {
+    this.ensureHandle(handle);
+    this.insert(handle, this.length[handle] as number, a, b);
+  }
+
+  /** Empties a handle's run. */
+  release(handle: number): void {
+    if (handle >= this.room.length) return;
+    this.garbage += this.room[handle] as number;
+    this.at[handle] = 0;
+    this.length[handle] = 0;
+    this.room[handle] = 0;
+  }
+
+  /** Pairs held, and the size of the arrays. */
+  get stats(): { pairs: number; capacity: number } {
+    let pairs = 0;
+    for (let h = 0; h < this.length.length; h++) pairs += this.length[h] as number;
+    return { pairs, capacity: this.a.length };
+  }
+
+  /** Inserts at index `index` of the run. */
+  private insert(handle: number, index: number, a: number, b: number): void {
+    const n = this.length[handle] as number;
+    if (n === this.room[handle]) this.move(handle, n === 0 ? 4 : n * 2);
+    const at = this.at[handle] as number;
+    if (index < n) {
+      this.a.copyWithin(at + index + 1, at + index, at + n);
+      this.b.copyWithin(at + index + 1, at + index, at + n);
+    }
+    this.a[at + index] = a;
+    this.b[at + index] = b;
+    this.length[handle] = n + 1;
+  }
+
+  /** Moves a run to the end with room for `room` pairs. */
+  private move(handle: number, room: number): void {
+    if (this.top + room > this.a.length) this.makeRoom(room);
+    const at = this.at[handle] as number;
+    const n = this.length[handle] as number;
+    this.a.copyWithin(this.top, at, at + n);
+    this.b.copyWithin(this.top, at, at + n);
+    this.garbage += this.room[handle] as number;
+    this.at[handle] = this.top;
+    this.room[handle] = room;
+    this.top += room;
+  }
+
+  /** Compacts the runs, or grows the arrays, so that `room` more pairs fit at the end. */
+  private makeRoom(room: number): void {
+    const kept = this.top - this.garbage;
+    const size = Math.max(1024, (kept + room) * 2, this.garbage > kept ? this.a.length : this.a.length * 2);
+    const a = new Float64Array(size);
+    const b = new Float64Array(size);
+    let top = 0;
+    for (let h = 0; h < this.room.length; h++) {
+      const r = this.room[h] as number;
+      if (r === 0) continue;
+      const at = this.at[h] as number;
+      const n = this.length[h] as number;
+      a.set(this.a.subarray(at, at + n), top);
+      b.set(this.b.subarray(at, at + n), top);
+      this.at[h] = top;
+      top += r;
+    }
+    this.a = a;
+    this.b = b;
+    this.top = top;
+    this.garbage = 0;
+  }
+
+  private ensureHandle(handle: number): void {
+    if (handle < this.room.length) return;
+    let size = this.room.length;
+    while (size <= handle) size *= 2;
+    const grow = (x: Int32Array) => {
+      const out = new Int32Array(size);
+      out.set(x);
+      return out;
+    };
+    this.at = grow(this.at);
+    this.length = grow(this.length);
+    this.room = grow(this.room);
+  }
+}
+
+/** Shift of a negative value's key: below every positive value's key (keys stay within ±2^16). */
+const NEGATIVE = 2 ** 20;

@@ -1,0 +1,397 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { Aggregate, SampleAcc } from '../core/aggregate.js';
+import { EXT_SLOTS } from '../core/aggregates.js';
+import type { SampleRun } from '../core/records.js';
+import type { BatchSeries } from '../core/sampleColumns.js';
+import { SampleTable } from '../core/sampleTable.js';
+import { QuantileSketch } from '../core/sketch.js';
+import type { StreamEvent } from '../core/stream.js';
+import { PURGED_KEY, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
+import type { WindowState } from '../streams/windowStore.js';
+import { lastDue, lateReason, type WindowOutput } from './tumblingWindow.js';
+
+/**
+ * The window store of the first tier of one partition: the windows in a `SampleTable` (flat
+ * arrays, no object per window), logged to a changelog as `WindowChangelogStore` logs its
+ * windows, one record per series with all its windows, in the same encoding (`codec`), so that
+ * either store restores what the other wrote.
+ */
+export class SampleWindowStore {
+  readonly table = new SampleTable();
+  private purged = Number.NEGATIVE_INFINITY;
+  private purgedDirty = false;
+  /** Series changed since the last `changes()`. */
+  private readonly dirty = new Set<number>();
+  /** Records of the former layout (one window each, keyed `key@start`) to delete with the next `changes()`. */
+  private formerKeys: string[] = [];
+  /** Encoded size of each series' last written record, for the state-size metric. */
+  private readonly sizes = new Map<string, number>();
+  private bytes = 0;
+  /** Reused by `changes()`: the windows of a series as the codec takes them. */
+  private readonly views: Array<WindowState<SampleAcc>> = [];
+
+  constructor(
+    readonly name: string,
+    private readonly codec: WindowsCodec<SampleAcc>,
+  ) {}
+
+  /** Windows held. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** Approximate bytes of the store as last written to its changelog. */
+  get approximateBytes(): number {
+    return this.bytes;
+  }
+
+  /** See `WindowStore.purgedThrough`. */
+  purgedThrough(): number {
+    return this.purged;
+  }
+
+  setPurgedThrough(time: number): void {
+    this.purged = time;
+    this.purgedDirty = true;
+  }
+
+  /** Marks a series' windows changed: its record is written with the next `changes()`. */
+  touched(series: number): void {
+    this.dirty.add(series);
+  }
+
+  /** The windows as `[key@start, state]`, each a copy (for tests and tools; the topology never asks). */
+  *entries(): IterableIterator<[string, WindowState<SampleAcc>]> {
+    const t = this.table;
+    for (let slot = 0; slot < t.slots; slot++) {
+      const series = t.seriesOf[slot] as number;
+      if (series < 0) continue;
+      const key = t.keyOf(series);
+      const start = t.start[slot] as number;
+      yield [
+        `${key}@${start}`,
+        { key, start, revision: t.revision[slot] as number, acc: t.view(slot, emptyAcc()) },
+      ];
+    }
+  }
+
+  /** The changes since the last call, one record (or tombstone) per series changed, dirty marks cleared. */
+  changes(): ChangelogEntry[] {
+    const out: ChangelogEntry[] = this.formerKeys.map((key) => ({ key, value: null }));
+    this.formerKeys = [];
+    if (this.purgedDirty) {
+      const value = Buffer.allocUnsafe(8);
+      value.writeDoubleLE(this.purged);
+      out.push({ key: PURGED_KEY, value });
+      this.purgedDirty = false;
+    }
+    const t = this.table;
+    for (const series of this.dirty) {
+      const key = t.keyOf(series);
+      let n = 0;
+      for (let slot = t.firstWindow(series); slot >= 0; slot = t.next[slot] as number) {
+        let view = this.views[n];
+        if (view === undefined) this.views.push((view = { key, start: 0, revision: 0, acc: emptyAcc() }));
+        view.key = key;
+        view.start = t.start[slot] as number;
+        view.revision = t.revision[slot] as number;
+        t.view(slot, view.acc);
+        n++;
+      }
+      const value =
+        n === 0 ? null : this.codec.encode(n === this.views.length ? this.views : this.views.slice(0, n));
+      const size = value === null ? 0 : value.length + key.length;
+      this.bytes += size - (this.sizes.get(key) ?? 0);
+      if (value === null) this.sizes.delete(key);
+      else this.sizes.set(key, size);
+      out.push({ key, value });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Applies changelog records read from the topic, oldest first. */
+  restore(entries: Iterable<ChangelogEntry>): void {
+    const t = this.table;
+    for (const { key, value } of entries) {
+      if (key === PURGED_KEY) {
+        if (value !== null) this.purged = value.readDoubleLE(0);
+        continue;
+      }
+      const states = value === null ? [] : this.codec.decode(key, value);
+      if (key.includes('@')) {
+        // A window of the former layout: kept under its series from now on, its old record deleted.
+        const at = key.lastIndexOf('@');
+        const series = t.seriesIfAny(key.slice(0, at));
+        if (series >= 0) {
+          const slot = t.find(series, Number(key.slice(at + 1)));
+          if (slot >= 0) t.delete(slot);
+        }
+        for (const state of states) {
+          const s = t.series(state.key);
+          const old = t.find(s, state.start);
+          if (old >= 0) t.delete(old);
+          t.load(state.key, state.start, state.revision, state.acc);
+          this.dirty.add(s);
+        }
+        this.formerKeys.push(key);
+        continue;
+      }
+      const series = t.seriesIfAny(key);
+      if (series >= 0) {
+        while (t.firstWindow(series) >= 0) t.delete(t.firstWindow(series));
+        this.dirty.delete(series);
+      }
+      for (const state of states) t.load(key, state.start, state.revision, state.acc);
+      const size = value === null ? 0 : value.length + key.length;
+      this.bytes += size - (this.sizes.get(key) ?? 0);
+      if (value === null) this.sizes.delete(key);
+      else this.sizes.set(key, size);
+    }
+  }
+}
+
+function emptyAcc(): SampleAcc {
+  return {
+    type: 'samples',
+    kind: 'gauge',
+    count: 0,
+    sum: -0,
+    min: Infinity,
+    max: -Infinity,
+    first: NaN,
+    firstTs: Infinity,
+    last: NaN,
+    lastTs: -Infinity,
+    pointTs: [],
+    pointValue: [],
+    sketch: new QuantileSketch(),
+    ext: new Array<number>(EXT_SLOTS).fill(0),
+  };
+}
+
+export interface SampleWindowOptions {
+  sizeMs: number;
+  graceMs: number;
+  allowedLatenessMs: number;
+  /** As `tumblingWindow`'s. */
+  store: (partition: number) => SampleWindowStore | undefined;
+  horizon?: (partition: number, watermark: number) => number;
+  partitions?: () => Iterable<number>;
+}
+
+/**
+ * `tumblingWindow` (operators/tumblingWindow.ts) for the first tier, over runs of a series' raw
+ * samples, with its windows in flat arrays (`SampleWindowStore`): the same windows, results, late
+ * records and reasons, in the same order, with each result's aggregate computed when it is emitted
+ * (`acc` is the `Aggregate`, which shares nothing with the window). A record's samples of one
+ * window are added in one loop over the batch's columns.
+ */
+export function sampleWindow(
+  options: SampleWindowOptions,
+): OperatorFunction<StreamEvent<SampleRun>, WindowOutput<SampleRun, Aggregate>> {
+  const { sizeMs, graceMs, allowedLatenessMs, store } = options;
+  const horizonOf = options.horizon ?? ((_partition: number, watermark: number) => watermark);
+  const horizonName = options.horizon
+    ? (p: number) => `the horizon of partition ${p}`
+    : () => 'the watermark';
+  return (source) =>
+    new Observable<WindowOutput<SampleRun, Aggregate>>((subscriber) => {
+      let watermark = -Infinity;
+      const stores = new Map<number, SampleWindowStore>();
+      let unscanned = false;
+      // The series number of the last run's series in the last store: records of one series come together.
+      let lastStore: SampleWindowStore | undefined;
+      let lastSeries: BatchSeries | undefined;
+      let lastNumber = -1;
+
+      const onData = (event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>) => {
+        const { partition, value: run } = event;
+        const windows = store(partition);
+        if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
+        if (stores.get(partition) !== windows) {
+          stores.set(partition, windows);
+          unscanned = true;
+        }
+        const { ts } = run.columns;
+        for (let from = run.from; from < run.to;) {
+          const first = ts[from] as number;
+          const start = Math.floor(first / sizeMs) * sizeMs;
+          let to = from + 1;
+          while (to < run.to && (ts[to] as number) >= start && (ts[to] as number) < start + sizeMs) to++;
+          addPiece(partition, windows, start, run, from, to);
+          from = to;
+        }
+      };
+
+      const addPiece = (
+        partition: number,
+        windows: SampleWindowStore,
+        start: number,
+        run: SampleRun,
+        from: number,
+        to: number,
+      ) => {
+        const { columns } = run;
+        const end = start + sizeMs;
+        const horizon = horizonOf(partition, watermark);
+        // A window purged (before a restart, say) stays closed even if the horizon is lower now.
+        if (Math.max(horizon, windows.purgedThrough()) >= end + graceMs + allowedLatenessMs) {
+          for (let i = from; i < to; i++) {
+            const at = columns.ts[i] as number;
+            subscriber.next({
+              kind: 'late',
+              partition,
+              offset: columns.offset[i] as number,
+              timestamp: at,
+              value:
+                to - from === 1 && run.from === from && run.to === to ? run : { columns, from: i, to: i + 1 },
+              reason: lateReason({
+                at,
+                horizon,
+                start,
+                end,
+                graceMs,
+                allowedLatenessMs,
+                name: horizonName(partition),
+              }),
+            });
+          }
+          return;
+        }
+        const t = windows.table;
+        const described = columns.series[columns.seriesIndex[from] as number] as BatchSeries;
+        if (windows !== lastStore || described !== lastSeries) {
+          lastStore = windows;
+          lastSeries = described;
+          lastNumber = t.series(described.key);
+        }
+        const series = lastNumber;
+        let slot = t.find(series, start);
+        if (slot < 0) slot = t.open(series, start);
+        windows.touched(series);
+        // Suppressed until the window closes; a window that already emitted (e.g. before a restart
+        // whose restored watermark is lower) emits its correction at once, one per record.
+        if (watermark < end + graceMs && t.revision[slot] === 0) {
+          t.add(slot, columns, from, to);
+          return;
+        }
+        const key = t.keyOf(series);
+        for (let i = from; i < to; i++) {
+          t.add(slot, columns, i, i + 1);
+          const revision = (t.revision[slot] as number) + 1;
+          t.revision[slot] = revision;
+          subscriber.next({ kind: 'result', partition, key, start, end, acc: t.aggregate(slot), revision });
+        }
+      };
+
+      const adopt = () => {
+        if (!options.partitions) return;
+        for (const partition of options.partitions()) {
+          if (stores.has(partition)) continue;
+          const windows = store(partition);
+          if (windows === undefined) continue;
+          stores.set(partition, windows);
+          unscanned = true;
+        }
+      };
+
+      const onWatermark = (next: number) => {
+        if (next === watermark) return;
+        adopt();
+        const due =
+          unscanned ||
+          lastDue(sizeMs, next, graceMs) > lastDue(sizeMs, watermark, graceMs) ||
+          lastDue(sizeMs, next, graceMs + allowedLatenessMs) >
+            lastDue(sizeMs, watermark, graceMs + allowedLatenessMs);
+        watermark = next;
+        if (due) closeWindows();
+        unscanned = false;
+        subscriber.next({ kind: 'watermark', watermark });
+      };
+
+      const closeWindows = () => {
+        // By start; windows of one start in the stores' order, and in a store in the order they
+        // were opened (as the object stores' maps keep them).
+        const closing: Array<{
+          partition: number;
+          windows: SampleWindowStore;
+          slot: number;
+          start: number;
+          store: number;
+          opened: number;
+        }> = [];
+        let storeIndex = 0;
+        const purging: Array<{ windows: SampleWindowStore; slot: number }> = [];
+        const purged: Array<{ windows: SampleWindowStore; through: number }> = [];
+        for (const partition of stores.keys()) {
+          const windows = store(partition);
+          if (windows === undefined) {
+            stores.delete(partition);
+            continue;
+          }
+          stores.set(partition, windows);
+          const through = Math.min(watermark, horizonOf(partition, watermark));
+          const t = windows.table;
+          const closeBefore = watermark - graceMs - sizeMs;
+          const purgeBefore = through - graceMs - allowedLatenessMs - sizeMs;
+          const { seriesOf, revision, start, opened } = t;
+          const order = storeIndex++;
+          for (let slot = 0, n = t.slots; slot < n; slot++) {
+            if ((seriesOf[slot] as number) < 0) continue;
+            const s = start[slot] as number;
+            if (revision[slot] === 0 && s <= closeBefore)
+              closing.push({
+                partition,
+                windows,
+                slot,
+                start: s,
+                store: order,
+                opened: opened[slot] as number,
+              });
+            if (s <= purgeBefore) purging.push({ windows, slot });
+          }
+          if (through > windows.purgedThrough()) purged.push({ windows, through });
+        }
+        closing.sort((a, b) => a.start - b.start || a.store - b.store || a.opened - b.opened);
+        for (const { partition, windows, slot, start } of closing) {
+          const t = windows.table;
+          t.revision[slot] = 1;
+          const series = t.seriesOf[slot] as number;
+          windows.touched(series);
+          subscriber.next({
+            kind: 'result',
+            partition,
+            key: t.keyOf(series),
+            start,
+            end: start + sizeMs,
+            acc: t.aggregate(slot),
+            revision: 1,
+          });
+        }
+        for (const { windows, slot } of purging) {
+          windows.touched(windows.table.seriesOf[slot] as number);
+          windows.table.delete(slot);
+        }
+        for (const { windows, through } of purged) windows.setPurgedThrough(through);
+      };
+
+      const subscription = source.subscribe({
+        next(event) {
+          try {
+            if (event.kind === 'data') onData(event);
+            else onWatermark(event.watermark);
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+        error(error) {
+          subscriber.error(error);
+        },
+        complete() {
+          subscriber.complete();
+        },
+      });
+      return () => subscription.unsubscribe();
+    });
+}
