@@ -127,20 +127,39 @@ export class QuantileSketch {
   /** Datadog's `DDSketch` protobuf message, as `DDSketch#toProto` writes it (bins trimmed to the used range). */
   toProto(): Buffer {
     out.reset();
-    out.tag(1, 2);
-    out.u8(20); // the mapping's length: gamma and index offset (tag + f64 each), interpolation (tag + 0)
-    out.tag(1, 1);
-    out.f64(GAMMA);
-    out.tag(2, 1);
-    out.f64(0); // index offset
-    out.tag(3, 0);
-    out.u8(0); // interpolation NONE: the logarithmic mapping
-    storeProto(out, 2, this.positive);
-    storeProto(out, 3, this.negative);
-    out.tag(4, 1);
-    out.f64(this.zeroCount);
+    writeProto(this);
     return out.done();
   }
+}
+
+/**
+ * The protobufs (`toProto`) of many sketches in one buffer, written in one pass and copied out
+ * once: sketch i is `bytes.subarray(at[i], at[i + 1])`.
+ */
+export function sketchProtos(sketches: ArrayLike<QuantileSketch>): { bytes: Buffer; at: Int32Array } {
+  out.reset();
+  const at = new Int32Array(sketches.length + 1);
+  for (let i = 0; i < sketches.length; i++) {
+    writeProto(sketches[i] as QuantileSketch);
+    at[i + 1] = out.length;
+  }
+  return { bytes: out.done(), at };
+}
+
+/** Appends a sketch's protobuf to `out`. */
+function writeProto(sketch: QuantileSketch): void {
+  out.tag(1, 2);
+  out.u8(20); // the mapping's length: gamma and index offset (tag + f64 each), interpolation (tag + 0)
+  out.tag(1, 1);
+  out.f64(GAMMA);
+  out.tag(2, 1);
+  out.f64(0); // index offset
+  out.tag(3, 0);
+  out.u8(0); // interpolation NONE: the logarithmic mapping
+  storeProto(out, 2, sketch.positive);
+  storeProto(out, 3, sketch.negative);
+  out.tag(4, 1);
+  out.f64(sketch.zeroCount);
 }
 
 /** A `Store` message: the bins from the smallest to the largest key, empty ones as 0, and the first key. */
@@ -186,6 +205,11 @@ class ProtoWriter {
 
   reset(): void {
     this.at = 0;
+  }
+
+  /** Bytes written since the last `reset`. */
+  get length(): number {
+    return this.at;
   }
 
   tag(field: number, wireType: number): void {

@@ -66,3 +66,84 @@ function writeRollup(r: Rollup): void {
   out.long(r.revision);
   out.bytes(r.sketch);
 }
+
+/**
+ * A tier's window results as columns, as `RollupSink` builds them from the window stage's
+ * results: identity per row, each registry aggregate finalized once into its own array (in
+ * registry order), the sketches' protobufs in one buffer (row i: `[sketchAt[i], sketchAt[i+1])`).
+ */
+export interface RollupColumns {
+  readonly tier: string;
+  readonly length: number;
+  readonly seriesId: ReadonlyArray<string>;
+  readonly series: ReadonlyArray<{
+    readonly name: string;
+    readonly labels: ReadonlyArray<readonly [string, string]>;
+    readonly kind: 'gauge' | 'counter';
+  }>;
+  readonly windowStart: Float64Array;
+  readonly windowEnd: Float64Array;
+  readonly revision: Float64Array;
+  /** Per registry aggregate (core/aggregates.ts order), its value per row. */
+  readonly values: ReadonlyArray<Float64Array>;
+  readonly sketch: Buffer;
+  readonly sketchAt: Int32Array;
+}
+
+/** At most the bytes of row `i`'s encoding (as `rollupBound` for the same result). */
+export function rollupColumnsBound(c: RollupColumns, i: number): number {
+  const series = c.series[i] as RollupColumns['series'][number];
+  let bound =
+    85 +
+    10 * FIELDS.length +
+    stringBound(c.tier) +
+    stringBound(c.seriesId[i] as string) +
+    stringBound(series.name) +
+    ((c.sketchAt[i + 1] as number) - (c.sketchAt[i] as number));
+  for (const [key, value] of series.labels) bound += stringBound(key) + stringBound(value);
+  return bound;
+}
+
+/**
+ * `encodeRollupBatch` of rows `rows` of the columns (byte for byte the same as for the `Rollup`s
+ * of those rows), read straight from the arrays.
+ */
+export function encodeRollupColumns(
+  c: RollupColumns,
+  rows: ReadonlyArray<number>,
+  schemaId?: number,
+): Buffer {
+  let bound = 20;
+  for (const i of rows) bound += rollupColumnsBound(c, i);
+  out.start(bound);
+  if (schemaId !== undefined) out.wireHeader(schemaId);
+  if (rows.length > 0) {
+    out.long(rows.length);
+    for (const i of rows) {
+      const series = c.series[i] as RollupColumns['series'][number];
+      out.string(c.tier);
+      out.string(c.seriesId[i] as string);
+      out.string(series.name);
+      if (series.labels.length > 0) {
+        out.long(series.labels.length);
+        for (const [key, value] of series.labels) {
+          out.string(key);
+          out.string(value);
+        }
+      }
+      out.byte(0);
+      out.long(series.kind === 'counter' ? 1 : 0);
+      out.long(c.windowStart[i] as number);
+      out.long(c.windowEnd[i] as number);
+      for (let f = 0; f < FIELDS.length; f++) {
+        const v = (c.values[f] as Float64Array)[i] as number;
+        if (LONG[f]) out.long(v);
+        else out.double(v);
+      }
+      out.long(c.revision[i] as number);
+      out.bytes(c.sketch.subarray(c.sketchAt[i], c.sketchAt[i + 1]));
+    }
+  }
+  out.byte(0);
+  return out.done();
+}

@@ -69,6 +69,12 @@ export class NativeBlock {
     this.bytes(column);
   }
 
+  /** A UInt32 column straight from a typed array. */
+  uint32Array(name: string, values: Uint32Array): void {
+    this.header(name, 'UInt32', values.length);
+    this.bytes(values);
+  }
+
   /** A Float64 column straight from a typed array. */
   float64Array(name: string, values: Float64Array): void {
     this.header(name, 'Float64', values.length);

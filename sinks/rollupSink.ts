@@ -6,7 +6,8 @@ import { partitionForKey } from '../core/partitioner.js';
 import { tierTable } from '../core/tiers.js';
 import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { SeriesMeta } from '../core/series.js';
-import { encodeRollupBatch, rollupBound } from '../schemas/encodeRollup.js';
+import { sketchProtos } from '../core/sketch.js';
+import { encodeRollupColumns, rollupColumnsBound, type RollupColumns } from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
@@ -123,53 +124,88 @@ export class RollupSink {
     for (const tier of this.tiers) {
       const mine = rows.filter((r) => r.tier === tier.name);
       if (mine.length === 0) continue;
-      const rollups: Rollup[] = [];
-      const byPartition = new Map<number, Rollup[]>();
-      for (let at = 0; at < mine.length; at += CHUNK) {
-        if (at > 0) await nextTurn();
-        for (const row of mine.slice(at, at + CHUNK)) {
-          const r = toRollup(row);
-          if (this.ch) rollups.push(r);
-          const partition = this.partition(tier, r.seriesId);
-          let list = byPartition.get(partition);
-          if (!list) byPartition.set(partition, (list = []));
-          list.push(r);
-        }
+      const columns = await rollupColumns(tier.name, mine);
+      const byPartition = new Map<number, number[]>();
+      for (let i = 0; i < mine.length; i++) {
+        const partition = this.partition(tier, columns.seriesId[i] as string);
+        let list = byPartition.get(partition);
+        if (!list) byPartition.set(partition, (list = []));
+        list.push(i);
       }
       const messages: Message[] = [];
       let encoded = 0;
       for (const [partition, results] of byPartition) {
-        for (const batch of batches(results)) {
+        for (const batch of batches(columns, results)) {
           if (encoded >= CHUNK) {
             await nextTurn();
             encoded = 0;
           }
           encoded += batch.length;
-          const first = batch[0] as Rollup;
           messages.push({
-            key: first.seriesId,
-            value: encodeRollupBatch(batch, tier.schemaId),
+            key: columns.seriesId[batch[0] as number] as string,
+            value: encodeRollupColumns(columns, batch, tier.schemaId),
             partition,
           });
         }
       }
       await Promise.all([
-        this.ch ? insertRollups(this.ch, tier.name, rollups) : undefined,
+        this.ch ? insertBlock(this.ch, tier.name, mine.length, () => rollupColumnsBlock(columns)) : undefined,
         sendAll(this.producer, tier.topic, messages),
       ]);
     }
   }
 }
 
+/**
+ * A tier's results as columns (`RollupColumns`): every registry aggregate finalized once per
+ * result into its array, the sketches' protobufs written into one buffer. Made a chunk at a time
+ * with a turn of the event loop between chunks.
+ */
+export async function rollupColumns(tier: Tier, rows: ReadonlyArray<RollupRow>): Promise<RollupColumns> {
+  const n = rows.length;
+  const windowStart = new Float64Array(n);
+  const windowEnd = new Float64Array(n);
+  const revision = new Float64Array(n);
+  const values = FINALIZERS.map(() => new Float64Array(n));
+  for (let at = 0; at < n; at += CHUNK) {
+    if (at > 0) await nextTurn();
+    for (let i = at; i < Math.min(n, at + CHUNK); i++) {
+      const row = rows[i] as RollupRow;
+      const a = row.aggregate;
+      const sizeMs = row.end - row.start;
+      windowStart[i] = row.start;
+      windowEnd[i] = row.end;
+      revision[i] = row.revision;
+      for (let f = 0; f < FINALIZERS.length; f++) {
+        const { finalize, at: offset } = FINALIZERS[f] as (typeof FINALIZERS)[number];
+        (values[f] as Float64Array)[i] = finalize(a, sizeMs, offset);
+      }
+    }
+  }
+  const { bytes, at } = sketchProtos(rows.map((r) => r.aggregate.sketch));
+  return {
+    tier,
+    length: n,
+    seriesId: rows.map((r) => r.seriesKey),
+    series: rows.map((r) => r.series),
+    windowStart,
+    windowEnd,
+    revision,
+    values,
+    sketch: bytes,
+    sketchAt: at,
+  };
+}
+
 /** Bytes of results one record holds at most: well under Kafka's default 1 MB per record. */
 const MAX_BATCH_BYTES = 512 * 1024;
 
-/** Cuts a partition's results into consecutive batches of at most MAX_BATCH_BYTES encoded. */
-function* batches(results: ReadonlyArray<Rollup>): Generator<Rollup[]> {
-  let batch: Rollup[] = [];
+/** Cuts a partition's results (rows of `columns`) into consecutive batches of at most MAX_BATCH_BYTES encoded. */
+function* batches(columns: RollupColumns, results: ReadonlyArray<number>): Generator<number[]> {
+  let batch: number[] = [];
   let bytes = 0;
   for (const r of results) {
-    const bound = rollupBound(r);
+    const bound = rollupColumnsBound(columns, r);
     if (batch.length > 0 && bytes + bound > MAX_BATCH_BYTES) {
       yield batch;
       batch = [];
@@ -204,13 +240,33 @@ export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
   return block.finish();
 }
 
+/** Window results as columns (`RollupColumns`), as a Native block of `samples_<tier>`: the same bytes as `rollupBlock`. */
+export function rollupColumnsBlock(c: RollupColumns): Buffer {
+  const block = new NativeBlock(c.length, COLUMNS.length);
+  block.strings('metric', c.series, (s) => s.name);
+  block.uint64s('series_id', c.seriesId, (id) => BigInt(id));
+  block.timeArray('ts', c.windowStart);
+  (AGGREGATES as readonly AggregateDef[]).forEach(({ name, column }, f) => {
+    const values = c.values[f] as Float64Array;
+    if (column.type === 'UInt32') block.uint32Array(name, Uint32Array.from(values));
+    else block.float64Array(name, values);
+  });
+  block.uint32Array('revision', Uint32Array.from(c.revision));
+  return block.finish();
+}
+
 /** Inserts window results into `samples_<tier>`; a repeat of a row is harmless (ReplacingMergeTree by revision). */
 export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[]): Promise<void> {
   if (rollups.length === 0) return;
+  await insertBlock(ch, tier, rollups.length, () => rollupBlock(rollups));
+}
+
+/** Inserts a Native block of `rows` window results (made by `block`) into `samples_<tier>`, retrying. */
+async function insertBlock(ch: ClickHouse, tier: Tier, rows: number, block: () => Buffer): Promise<void> {
   const insert = {
     table: `\`${ch.database}\`.${tierTable(tier)}`,
     columns: COLUMNS,
-    block: rollupBlock(rollups),
+    block: block(),
   };
   try {
     await ch.health.run(`insert into ${tierTable(tier)}`, () => ch.insertNative(insert), {
@@ -218,12 +274,9 @@ export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[
       attempts: 6,
     });
   } catch (error) {
-    throw new SinkError(
-      `cannot insert ${rollups.length} rows into ${tierTable(tier)}: ${(error as Error).message}`,
-      {
-        cause: error,
-        retriable: true,
-      },
-    );
+    throw new SinkError(`cannot insert ${rows} rows into ${tierTable(tier)}: ${(error as Error).message}`, {
+      cause: error,
+      retriable: true,
+    });
   }
 }
