@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import type { CollectorBenchResult } from './collectorRun.js';
 import type { FloorResult, Micros } from './floor.js';
 import type { LatencyResult } from './latency.js';
@@ -138,6 +139,7 @@ export function formatReport(r: BenchReport): string {
         `${target(batched.peakRssMB, TARGETS.peakRssMB, true)} | ${target(unbatched.peakRssMB, TARGETS.peakRssMB, true)}`,
       ],
       ['CPU time of the topology process', s(batched.cpuSeconds), s(unbatched.cpuSeconds), ''],
+      ['machine CPU busy, assigned → exit (all processes) ⁸', busy(batched), busy(unbatched), ''],
       ['stored samples = produced', check(batched), check(unbatched), ''],
       ['series', n(batched.storage.series), n(unbatched.storage.series), ''],
       [
@@ -192,6 +194,8 @@ export function formatReport(r: BenchReport): string {
     '⁴ from the topology\'s last log line with "stateBytes"; – when it logs none.',
     `⁵ ${r.latencyMeaning}`,
     '⁶ to the progress line (printed about once a second) that first showed every sample stored.',
+    '⁸ /proc/stat: CPU seconds the whole machine was busy from the partition assignment to the exit (broker,',
+    "  registry, bench included), and that over the same time: cores busy on average, of the machine's CPUs.",
   );
   if (batched?.profile) {
     const p = batched.profile;
@@ -265,6 +269,11 @@ function formatFloor(f: FloorResult): string[] {
     '  in steady state (connect, group join and disconnect outside the timing).',
   ];
 }
+
+const busy = (run: ThroughputResult) =>
+  run.machineCpuSeconds === null || run.machineCoresBusy === null
+    ? '–'
+    : `${run.machineCpuSeconds.toFixed(1)} s, ${run.machineCoresBusy.toFixed(2)} of ${cpus().length} cores`;
 
 const toLastRow = (run: ThroughputResult) =>
   run.phases.toLastRowSeconds ? Math.round(run.samples / run.phases.toLastRowSeconds) : null;

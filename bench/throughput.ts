@@ -4,6 +4,7 @@ import { PipelineError } from '../core/errors.js';
 import type { Kafka } from 'kafkajs';
 import { produceSynthetic } from '../producer/produce.js';
 import type { Registry } from '../schemas/registry.js';
+import { machineBusySeconds } from './procCpu.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { inspectStorage, type StorageReport } from './storage.js';
 import { startTopologyProcess, type TopologyProcess } from './topologyProcess.js';
@@ -57,6 +58,13 @@ export interface ThroughputResult {
   peakRssMB: number | null;
   /** CPU seconds (user + system, all threads) the topology process used. */
   cpuSeconds: number | null;
+  /**
+   * CPU seconds the whole machine was busy from the topology's partition assignment to its exit
+   * (the span of `samplesPerSec`; the broker, the registry and everything else included), and
+   * that as cores busy on average: how much of the machine the run left unused.
+   */
+  machineCpuSeconds: number | null;
+  machineCoresBusy: number | null;
   storage: StorageReport;
   stateBytes: number | null;
   stateBytesPerSeries: number | null;
@@ -103,12 +111,21 @@ export async function throughputRun(
   ctx.say(`${name}: topic loaded in ${produceSeconds.toFixed(1)} s; starting the topology`);
 
   const profileDir = join(run.dir, 'prof');
+  // Read when the assignment shows in the log (within 100 ms of it).
+  let machineBefore: number | undefined;
+  let machineBeforeAt: number | undefined;
   const child = startTopologyProcess(
     run,
     ['--exit-when-idle'],
     cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
   );
   ctx.children.add(child);
+  const assignment = setInterval(() => {
+    if (child.assignedAt === undefined || machineBefore !== undefined) return;
+    machineBefore = machineBusySeconds();
+    machineBeforeAt = Date.now();
+    clearInterval(assignment);
+  }, 100);
   let stalled = false;
   const progress = setInterval(() => {
     const seconds = Math.round((Date.now() - child.spawnedAt) / 1000);
@@ -122,6 +139,7 @@ export async function throughputRun(
   }, 5000);
   const exit = await child.exited.finally(() => {
     clearInterval(progress);
+    clearInterval(assignment);
     ctx.children.delete(child);
   });
   if (exit.code !== 0 || stalled) {
@@ -130,6 +148,9 @@ export async function throughputRun(
     );
   }
   const wallSeconds = (exit.at - child.spawnedAt) / 1000;
+  const machineAfter = machineBusySeconds();
+  const machineCpuSeconds =
+    machineBefore === undefined || machineAfter === undefined ? null : round2(machineAfter - machineBefore);
   ctx.say(`${name}: topology exited after ${wallSeconds.toFixed(1)} s; inspecting ClickHouse`);
 
   const storage = await inspectStorage(run.config.clickhouse);
@@ -167,6 +188,11 @@ export async function throughputRun(
     samplesPerSecInclStartup: Math.round(workload.samples / wallSeconds),
     peakRssMB: child.peakRssBytes === undefined ? null : mb(child.peakRssBytes),
     cpuSeconds: child.cpuSeconds ?? null,
+    machineCpuSeconds,
+    machineCoresBusy:
+      machineCpuSeconds === null || machineBeforeAt === undefined
+        ? null
+        : round2(machineCpuSeconds / ((exit.at - machineBeforeAt) / 1000)),
     storage,
     ...state,
     topologyStats,
@@ -195,4 +221,8 @@ export function stateSize(
     stateBytes: bytes,
     stateBytesPerSeries: typeof perSeries === 'number' ? perSeries : Math.round(bytes / count),
   };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
