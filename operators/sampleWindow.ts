@@ -1,14 +1,12 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { Aggregate, SampleAcc } from '../core/aggregate.js';
-import { EXT_SLOTS } from '../core/aggregates.js';
+import { sampleAggregator, type Aggregate, type SampleAcc } from '../core/aggregate.js';
 import type { SampleRun } from '../core/records.js';
 import type { BatchSeries } from '../core/sampleColumns.js';
 import { SampleTable } from '../core/sampleTable.js';
-import { QuantileSketch } from '../core/sketch.js';
 import type { StreamEvent } from '../core/stream.js';
-import { PURGED_KEY, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
+import { PURGED_KEY, RecordSizes, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
 import type { WindowState } from '../streams/windowStore.js';
-import { lastDue, lateReason, type WindowOutput } from './tumblingWindow.js';
+import { lateReason, SeenStores, windowsDue, type WindowOutput } from './tumblingWindow.js';
 
 /**
  * The window store of the first tier of one partition: the windows in a `SampleTable` (flat
@@ -24,9 +22,7 @@ export class SampleWindowStore {
   private readonly dirty = new Set<number>();
   /** Records of the former layout (one window each, keyed `key@start`) to delete with the next `changes()`. */
   private formerKeys: string[] = [];
-  /** Encoded size of each series' last written record, for the state-size metric. */
-  private readonly sizes = new Map<string, number>();
-  private bytes = 0;
+  private readonly sizes = new RecordSizes();
   /** Reused by `changes()`: the windows of a series as the codec takes them. */
   private readonly views: Array<WindowState<SampleAcc>> = [];
 
@@ -42,7 +38,7 @@ export class SampleWindowStore {
 
   /** Approximate bytes of the store as last written to its changelog. */
   get approximateBytes(): number {
-    return this.bytes;
+    return this.sizes.bytes;
   }
 
   /** See `WindowStore.purgedThrough`. */
@@ -70,7 +66,7 @@ export class SampleWindowStore {
       const start = t.start[slot] as number;
       yield [
         `${key}@${start}`,
-        { key, start, revision: t.revision[slot] as number, acc: t.view(slot, emptyAcc()) },
+        { key, start, revision: t.revision[slot] as number, acc: t.view(slot, sampleAggregator.create()) },
       ];
     }
   }
@@ -91,7 +87,8 @@ export class SampleWindowStore {
       let n = 0;
       for (let slot = t.firstWindow(series); slot >= 0; slot = t.next[slot] as number) {
         let view = this.views[n];
-        if (view === undefined) this.views.push((view = { key, start: 0, revision: 0, acc: emptyAcc() }));
+        if (view === undefined)
+          this.views.push((view = { key, start: 0, revision: 0, acc: sampleAggregator.create() }));
         view.key = key;
         view.start = t.start[slot] as number;
         view.revision = t.revision[slot] as number;
@@ -100,10 +97,7 @@ export class SampleWindowStore {
       }
       const value =
         n === 0 ? null : this.codec.encode(n === this.views.length ? this.views : this.views.slice(0, n));
-      const size = value === null ? 0 : value.length + key.length;
-      this.bytes += size - (this.sizes.get(key) ?? 0);
-      if (value === null) this.sizes.delete(key);
-      else this.sizes.set(key, size);
+      this.sizes.set(key, value);
       out.push({ key, value });
     }
     this.dirty.clear();
@@ -143,31 +137,9 @@ export class SampleWindowStore {
         this.dirty.delete(series);
       }
       for (const state of states) t.load(key, state.start, state.revision, state.acc);
-      const size = value === null ? 0 : value.length + key.length;
-      this.bytes += size - (this.sizes.get(key) ?? 0);
-      if (value === null) this.sizes.delete(key);
-      else this.sizes.set(key, size);
+      this.sizes.set(key, value);
     }
   }
-}
-
-function emptyAcc(): SampleAcc {
-  return {
-    type: 'samples',
-    kind: 'gauge',
-    count: 0,
-    sum: -0,
-    min: Infinity,
-    max: -Infinity,
-    first: NaN,
-    firstTs: Infinity,
-    last: NaN,
-    lastTs: -Infinity,
-    pointTs: [],
-    pointValue: [],
-    sketch: new QuantileSketch(),
-    ext: new Array<number>(EXT_SLOTS).fill(0),
-  };
 }
 
 export interface SampleWindowOptions {
@@ -198,8 +170,7 @@ export function sampleWindow(
   return (source) =>
     new Observable<WindowOutput<SampleRun, Aggregate>>((subscriber) => {
       let watermark = -Infinity;
-      const stores = new Map<number, SampleWindowStore>();
-      let unscanned = false;
+      const stores = new SeenStores(store, options.partitions);
       // The series number of the last run's series in the last store: records of one series come together.
       let lastStore: SampleWindowStore | undefined;
       let lastSeries: BatchSeries | undefined;
@@ -207,12 +178,7 @@ export function sampleWindow(
 
       const onData = (event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>) => {
         const { partition, value: run } = event;
-        const windows = store(partition);
-        if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
-        if (stores.get(partition) !== windows) {
-          stores.set(partition, windows);
-          unscanned = true;
-        }
+        const windows = stores.of(partition);
         const { ts } = run.columns;
         for (let from = run.from; from < run.to;) {
           const first = ts[from] as number;
@@ -285,28 +251,13 @@ export function sampleWindow(
         }
       };
 
-      const adopt = () => {
-        if (!options.partitions) return;
-        for (const partition of options.partitions()) {
-          if (stores.has(partition)) continue;
-          const windows = store(partition);
-          if (windows === undefined) continue;
-          stores.set(partition, windows);
-          unscanned = true;
-        }
-      };
-
       const onWatermark = (next: number) => {
         if (next === watermark) return;
-        adopt();
-        const due =
-          unscanned ||
-          lastDue(sizeMs, next, graceMs) > lastDue(sizeMs, watermark, graceMs) ||
-          lastDue(sizeMs, next, graceMs + allowedLatenessMs) >
-            lastDue(sizeMs, watermark, graceMs + allowedLatenessMs);
+        stores.adopt();
+        const due = stores.unscanned || windowsDue(options, watermark, next);
         watermark = next;
         if (due) closeWindows();
-        unscanned = false;
+        stores.unscanned = false;
         subscriber.next({ kind: 'watermark', watermark });
       };
 
@@ -324,13 +275,7 @@ export function sampleWindow(
         let storeIndex = 0;
         const purging: Array<{ windows: SampleWindowStore; slot: number }> = [];
         const purged: Array<{ windows: SampleWindowStore; through: number }> = [];
-        for (const partition of stores.keys()) {
-          const windows = store(partition);
-          if (windows === undefined) {
-            stores.delete(partition);
-            continue;
-          }
-          stores.set(partition, windows);
+        for (const [partition, windows] of stores.scan()) {
           const through = Math.min(watermark, horizonOf(partition, watermark));
           const t = windows.table;
           const closeBefore = watermark - graceMs - sizeMs;

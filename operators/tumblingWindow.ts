@@ -127,7 +127,7 @@ export function tumblingWindow<V, A>(
       // The input's watermark: windows ending at or before it minus the grace are closed.
       let watermark = -Infinity;
       // The store of every partition seen, as last returned by `store`.
-      const stores = new Map<number, WindowStore<A>>();
+      const stores = new SeenStores(store, options.partitions);
       // Per key, the id of its last window: the same string again for the next record of that
       // window, so that the store hashes it once rather than a new string per record.
       const lastIds = new Map<string, { start: number; id: string }>();
@@ -145,18 +145,10 @@ export function tumblingWindow<V, A>(
         }
         return last.id;
       };
-      // A store was first seen since the last scan (a new partition, or one restored after a
-      // rebalance): it may hold windows that are due although no boundary was crossed.
-      let unscanned = false;
 
       const onData = (event: Extract<StreamEvent<V>, { kind: 'data' }>) => {
         const { partition, value } = event;
-        const windows = store(partition);
-        if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
-        if (stores.get(partition) !== windows) {
-          stores.set(partition, windows);
-          unscanned = true;
-        }
+        const windows = stores.of(partition);
         if (runs === undefined) {
           addPiece(partition, windows, event.timestamp, value, 1, event.offset, event.timestamp);
           return;
@@ -244,30 +236,14 @@ export function tumblingWindow<V, A>(
         }
       };
 
-      // Stores of partitions known only through `options.partitions` (restored, no records yet).
-      const adopt = () => {
-        if (!options.partitions) return;
-        for (const partition of options.partitions()) {
-          if (stores.has(partition)) continue;
-          const windows = store(partition);
-          if (windows === undefined) continue;
-          stores.set(partition, windows);
-          unscanned = true;
-        }
-      };
-
       const onWatermark = (next: number) => {
         // A lower watermark only comes after a rewind (a rebalance): it makes fewer records late.
         if (next === watermark) return;
-        adopt();
-        const due =
-          unscanned ||
-          lastDue(sizeMs, next, graceMs) > lastDue(sizeMs, watermark, graceMs) ||
-          lastDue(sizeMs, next, graceMs + allowedLatenessMs) >
-            lastDue(sizeMs, watermark, graceMs + allowedLatenessMs);
+        stores.adopt();
+        const due = stores.unscanned || windowsDue(options, watermark, next);
         watermark = next;
         if (due) closeWindows();
-        unscanned = false;
+        stores.unscanned = false;
         subscriber.next({ kind: 'watermark', watermark });
       };
 
@@ -281,13 +257,7 @@ export function tumblingWindow<V, A>(
         }> = [];
         const purging: Array<{ windows: WindowStore<A>; id: string }> = [];
         const purged: Array<{ windows: WindowStore<A>; through: number }> = [];
-        for (const partition of stores.keys()) {
-          const windows = store(partition);
-          if (windows === undefined) {
-            stores.delete(partition);
-            continue;
-          }
-          stores.set(partition, windows);
+        for (const [partition, windows] of stores.scan()) {
           // Purged once both the watermark and the partition's horizon pass: from then on the
           // horizon judges its records late, so no record can want the window again.
           const through = Math.min(watermark, horizonOf(partition, watermark));
@@ -341,12 +311,73 @@ export function tumblingWindow<V, A>(
 }
 
 /**
- * Index k of the last window [k * size, (k + 1) * size) whose end + delay is at or before `t`:
- * windows close (delay grace) or are purged (delay grace + lateness) only when it grows, so a
- * watermark that does not make it grow needs no scan of the stores.
+ * Whether a watermark moving from `from` to `to` can close or purge a window: only when it makes
+ * the index k of the last window [k * size, (k + 1) * size) whose end plus the delay (grace, or
+ * grace plus lateness) is at or before it grow. A watermark that does not needs no scan of the stores.
  */
-export function lastDue(sizeMs: number, t: number, delay: number): number {
-  return Math.floor((t - sizeMs - delay) / sizeMs);
+export function windowsDue(
+  shape: { sizeMs: number; graceMs: number; allowedLatenessMs: number },
+  from: number,
+  to: number,
+): boolean {
+  const { sizeMs, graceMs, allowedLatenessMs } = shape;
+  const lastDue = (t: number, delay: number) => Math.floor((t - sizeMs - delay) / sizeMs);
+  return (
+    lastDue(to, graceMs) > lastDue(from, graceMs) ||
+    lastDue(to, graceMs + allowedLatenessMs) > lastDue(from, graceMs + allowedLatenessMs)
+  );
+}
+
+/**
+ * The stores a window operator has seen, by partition (`store` asked again at each scan), and
+ * whether one came since the last scan: a new partition, or one restored after a rebalance, may
+ * hold windows that are due although no boundary was crossed.
+ */
+export class SeenStores<S> {
+  readonly map = new Map<number, S>();
+  unscanned = false;
+
+  constructor(
+    private readonly store: (partition: number) => S | undefined,
+    private readonly partitions?: () => Iterable<number>,
+  ) {}
+
+  /** The store of a data event's partition; there must be one. */
+  of(partition: number): S {
+    const windows = this.store(partition);
+    if (windows === undefined) throw new Error(`no window store for partition ${partition}`);
+    if (this.map.get(partition) !== windows) {
+      this.map.set(partition, windows);
+      this.unscanned = true;
+    }
+    return windows;
+  }
+
+  /** Takes in the stores of partitions known only through `partitions` (restored, no records yet). */
+  adopt(): void {
+    if (!this.partitions) return;
+    for (const partition of this.partitions()) {
+      if (this.map.has(partition)) continue;
+      const windows = this.store(partition);
+      if (windows === undefined) continue;
+      this.map.set(partition, windows);
+      this.unscanned = true;
+    }
+  }
+
+  /** The stores to scan, each as `store` gives it now; partitions without one (revoked) are dropped. */
+  scan(): Array<[number, S]> {
+    const out: Array<[number, S]> = [];
+    for (const partition of [...this.map.keys()]) {
+      const windows = this.store(partition);
+      if (windows === undefined) this.map.delete(partition);
+      else {
+        this.map.set(partition, windows);
+        out.push([partition, windows]);
+      }
+    }
+    return out;
+  }
 }
 
 /** Why a record at `at` is late for window [start, end): behind the horizon named `name`, or purged. */

@@ -6,6 +6,20 @@ export interface StoreCodec<V> {
   decode(bytes: Buffer): V;
 }
 
+/** The encoded size of each key's last changelog record (key and value), and their sum: the state-size metric. */
+export class RecordSizes {
+  private readonly sizes = new Map<string, number>();
+  bytes = 0;
+
+  /** Notes the record of `key` written or read: `value`, or null for a tombstone. */
+  set(key: string, value: Buffer | null): void {
+    const size = value === null ? 0 : value.length + key.length;
+    this.bytes += size - (this.sizes.get(key) ?? 0);
+    if (value === null) this.sizes.delete(key);
+    else this.sizes.set(key, size);
+  }
+}
+
 /** One changelog record: key, and value or null for a tombstone. */
 export interface ChangelogEntry {
   key: string;
@@ -22,9 +36,7 @@ export class ChangelogStore<V> {
   protected readonly map = new Map<string, V>();
   /** Keys changed since the last `changes()`; a key no longer in `map` becomes a tombstone. */
   private readonly dirty = new Set<string>();
-  /** Encoded size of each key's last written value, for the state-size metric. */
-  private readonly sizes = new Map<string, number>();
-  private bytes = 0;
+  private readonly sizes = new RecordSizes();
 
   constructor(
     readonly name: string,
@@ -55,7 +67,7 @@ export class ChangelogStore<V> {
 
   /** Approximate bytes of the store as last written to its changelog. */
   get approximateBytes(): number {
-    return this.bytes;
+    return this.sizes.bytes;
   }
 
   /** The changes since the last call, encoded, dirty marks cleared. */
@@ -64,9 +76,7 @@ export class ChangelogStore<V> {
     for (const key of this.dirty) {
       const value = this.map.get(key);
       const encoded = value === undefined ? null : this.codec.encode(value);
-      this.bytes += (encoded?.length ?? 0) + (encoded ? key.length : 0) - (this.sizes.get(key) ?? 0);
-      if (encoded) this.sizes.set(key, encoded.length + key.length);
-      else this.sizes.delete(key);
+      this.sizes.set(key, encoded);
       out.push({ key, value: encoded });
     }
     this.dirty.clear();
@@ -78,12 +88,10 @@ export class ChangelogStore<V> {
     for (const { key, value } of entries) {
       if (value === null) {
         this.map.delete(key);
-        this.bytes -= this.sizes.get(key) ?? 0;
-        this.sizes.delete(key);
+        this.sizes.set(key, null);
       } else {
         this.map.set(key, this.codec.decode(value));
-        this.bytes += value.length + key.length - (this.sizes.get(key) ?? 0);
-        this.sizes.set(key, value.length + key.length);
+        this.sizes.set(key, value);
       }
     }
   }
@@ -120,9 +128,7 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
   private purged = Number.NEGATIVE_INFINITY;
   /** True when `purged` changed since the last `changes()`. */
   private purgedDirty = false;
-  /** Encoded size of each key's last written record, for the state-size metric. */
-  private readonly sizes = new Map<string, number>();
-  private bytes = 0;
+  private readonly sizes = new RecordSizes();
 
   constructor(
     readonly name: string,
@@ -172,7 +178,7 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
 
   /** Approximate bytes of the store as last written to its changelog. */
   get approximateBytes(): number {
-    return this.bytes;
+    return this.sizes.bytes;
   }
 
   /** The changes since the last call, one record (or tombstone) per key changed, dirty marks cleared. */
@@ -190,10 +196,7 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
       let value: Buffer | null = null;
       if (ids === undefined || ids.length === 0) this.byKey.delete(key);
       else value = this.codec.encode(ids.map((id) => this.windows.get(id) as WindowState<A>));
-      const size = value === null ? 0 : value.length + key.length;
-      this.bytes += size - (this.sizes.get(key) ?? 0);
-      if (value === null) this.sizes.delete(key);
-      else this.sizes.set(key, size);
+      this.sizes.set(key, value);
       out.push({ key, value });
     }
     this.dirty.clear();
@@ -219,10 +222,7 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
       this.byKey.delete(key);
       for (const state of states) this.put(`${state.key}@${state.start}`, state);
       this.dirty.delete(key);
-      const size = value === null ? 0 : value.length + key.length;
-      this.bytes += size - (this.sizes.get(key) ?? 0);
-      if (value === null) this.sizes.delete(key);
-      else this.sizes.set(key, size);
+      this.sizes.set(key, value);
     }
   }
 

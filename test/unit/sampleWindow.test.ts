@@ -13,6 +13,7 @@ import { RunPool } from '../../core/sampleTable.js';
 import type { Bins, QuantileSketch } from '../../core/sketch.js';
 import type { StreamEvent } from '../../core/stream.js';
 import { sampleWindow, SampleWindowStore } from '../../operators/sampleWindow.js';
+import { prng } from '../../producer/synthetic.js';
 import {
   MemoryWindowStore,
   tumblingWindow,
@@ -35,23 +36,11 @@ import { sampleWindowsCodec } from '../../topology/storeCodecs.js';
 // ---------------------------------------------------------------------------------------------
 // Randomness
 
-/** mulberry32: a small deterministic PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class Random {
   private readonly next: () => number;
 
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.next = prng(seed);
   }
 
   /** Uniform in [0, 1). */
