@@ -6,7 +6,7 @@ import { SampleTable } from '../core/sampleTable.js';
 import type { StreamEvent } from '../core/stream.js';
 import { PURGED_KEY, RecordSizes, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
 import type { WindowState } from '../streams/windowStore.js';
-import { lateReason, SeenStores, windowsDue, type WindowOutput } from './tumblingWindow.js';
+import { forwardEvents, lateReason, SeenStores, windowsDue, type WindowOutput } from './tumblingWindow.js';
 
 /**
  * The window store of the first tier of one partition: the windows in a `SampleTable` (flat
@@ -321,22 +321,7 @@ export function sampleWindow(
         for (const { windows, through } of purged) windows.setPurgedThrough(through);
       };
 
-      const subscription = source.subscribe({
-        next(event) {
-          try {
-            if (event.kind === 'data') onData(event);
-            else onWatermark(event.watermark);
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
-        error(error) {
-          subscriber.error(error);
-        },
-        complete() {
-          subscriber.complete();
-        },
-      });
+      const subscription = forwardEvents(source, subscriber, onData, onWatermark);
       return () => subscription.unsubscribe();
     });
 }

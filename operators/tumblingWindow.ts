@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import type { Aggregator } from '../core/aggregator.js';
 import type { StreamEvent } from '../core/stream.js';
 import type { WindowState, WindowStore } from '../streams/windowStore.js';
@@ -289,25 +289,38 @@ export function tumblingWindow<V, A>(
         for (const { windows, through } of purged) windows.setPurgedThrough(through);
       };
 
-      const subscription = source.subscribe({
-        next(event) {
-          try {
-            if (event.kind === 'data') onData(event);
-            else onWatermark(event.watermark);
-          } catch (error) {
-            subscriber.error(error);
-          }
-        },
-        error(error) {
-          subscriber.error(error);
-        },
-        complete() {
-          subscriber.complete();
-        },
-      });
+      const subscription = forwardEvents(source, subscriber, onData, onWatermark);
 
       return () => subscription.unsubscribe();
     });
+}
+
+/**
+ * Subscribes a window operator to its input: data events to `onData`, watermarks to
+ * `onWatermark`; what either throws, and the input's error and completion, go to `subscriber`.
+ */
+export function forwardEvents<V, O>(
+  source: Observable<StreamEvent<V>>,
+  subscriber: Subscriber<O>,
+  onData: (event: Extract<StreamEvent<V>, { kind: 'data' }>) => void,
+  onWatermark: (watermark: number) => void,
+): Subscription {
+  return source.subscribe({
+    next(event) {
+      try {
+        if (event.kind === 'data') onData(event);
+        else onWatermark(event.watermark);
+      } catch (error) {
+        subscriber.error(error);
+      }
+    },
+    error(error) {
+      subscriber.error(error);
+    },
+    complete() {
+      subscriber.complete();
+    },
+  });
 }
 
 /**
