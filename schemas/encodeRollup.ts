@@ -7,64 +7,39 @@ const out = new AvroWriter();
 /**
  * The Avro binary encoding of a tier topic's record (schemas/rollupBatch.avsc): the window
  * results as one Avro array (one block), byte for byte what `rollupBatchType.toBuffer` gives,
- * without avsc's generic writer: every window of every series goes through it. A unit test holds
- * it equal to avsc. With `schemaId`, the Confluent wire header comes first (what `frame` would
- * add), written in the same pass: one copy out instead of two.
+ * without avsc's generic writer. A unit test holds it equal to avsc. With `schemaId`, the
+ * Confluent wire header comes first (what `frame` would add), written in the same pass: one copy
+ * out instead of two. The topology encodes from columns (`encodeRollupColumns`); this takes rows.
  */
 export function encodeRollupBatch(results: ReadonlyArray<Rollup>, schemaId?: number): Buffer {
-  let bound = 20;
-  for (const r of results) bound += rollupBound(r);
-  out.start(bound);
-  if (schemaId !== undefined) out.wireHeader(schemaId);
-  if (results.length > 0) {
-    out.long(results.length);
-    for (const r of results) writeRollup(r);
-  }
-  out.byte(0);
-  return out.done();
-}
-
-/** At most the bytes of a result's encoding, wire header included. */
-export function rollupBound(r: Rollup): number {
-  // Per aggregate at most 10 bytes (a long, or a double in 8); the rest: identity, revision, headers.
-  let bound =
-    85 +
-    10 * FIELDS.length +
-    stringBound(r.tier) +
-    stringBound(r.seriesId) +
-    stringBound(r.name) +
-    r.sketch.length;
-  for (const key in r.labels) bound += stringBound(key) + stringBound(r.labels[key] as string);
-  return bound;
+  return encodeRollupColumns(rollupColumnsOf(results), ALL(results.length), schemaId);
 }
 
 /** The registry's Avro fields (core/aggregates.ts), in schema order. */
 const FIELDS: readonly AggregateName[] = AGGREGATES.map((a) => a.name);
 const LONG: readonly boolean[] = (AGGREGATES as readonly AggregateDef[]).map((a) => a.avro === 'long');
 
-function writeRollup(r: Rollup): void {
-  out.string(r.tier);
-  out.string(r.seriesId);
-  out.string(r.name);
-  const keys = Object.keys(r.labels);
-  if (keys.length > 0) {
-    out.long(keys.length);
-    for (const key of keys) {
-      out.string(key);
-      out.string(r.labels[key] as string);
-    }
-  }
-  out.byte(0);
-  out.long(r.kind === 'counter' ? 1 : 0);
-  out.long(r.windowStart);
-  out.long(r.windowEnd);
-  for (let i = 0; i < FIELDS.length; i++) {
-    const field = FIELDS[i] as AggregateName;
-    if (LONG[i]) out.long(r[field]);
-    else out.double(r[field]);
-  }
-  out.long(r.revision);
-  out.bytes(r.sketch);
+const ALL = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** `Rollup` objects (as published) as columns. */
+export function rollupColumnsOf(results: ReadonlyArray<Rollup>): RollupColumns {
+  const n = results.length;
+  const sketchAt = new Int32Array(n + 1);
+  results.forEach((r, i) => (sketchAt[i + 1] = (sketchAt[i] as number) + r.sketch.length));
+  return {
+    // One tier per column set: rows of another tier keep theirs through `tierOf`.
+    tier: results[0]?.tier ?? '',
+    tierOf: results.some((r) => r.tier !== results[0]?.tier) ? results.map((r) => r.tier) : undefined,
+    length: n,
+    seriesId: results.map((r) => r.seriesId),
+    series: results.map((r) => ({ name: r.name, labels: Object.entries(r.labels), kind: r.kind })),
+    windowStart: Float64Array.from(results, (r) => r.windowStart),
+    windowEnd: Float64Array.from(results, (r) => r.windowEnd),
+    revision: Float64Array.from(results, (r) => r.revision),
+    values: FIELDS.map((field) => Float64Array.from(results, (r) => r[field])),
+    sketch: Buffer.concat(results.map((r) => r.sketch)),
+    sketchAt,
+  };
 }
 
 /**
@@ -74,6 +49,8 @@ function writeRollup(r: Rollup): void {
  */
 export interface RollupColumns {
   readonly tier: string;
+  /** Per row, when rows of several tiers share the columns (rows given as `Rollup`s): its tier. */
+  readonly tierOf?: ReadonlyArray<string>;
   readonly length: number;
   readonly seriesId: ReadonlyArray<string>;
   readonly series: ReadonlyArray<{
@@ -90,13 +67,13 @@ export interface RollupColumns {
   readonly sketchAt: Int32Array;
 }
 
-/** At most the bytes of row `i`'s encoding (as `rollupBound` for the same result). */
+/** At most the bytes of row `i`'s encoding, wire header included. */
 export function rollupColumnsBound(c: RollupColumns, i: number): number {
   const series = c.series[i] as RollupColumns['series'][number];
   let bound =
     85 +
     10 * FIELDS.length +
-    stringBound(c.tier) +
+    stringBound(c.tierOf?.[i] ?? c.tier) +
     stringBound(c.seriesId[i] as string) +
     stringBound(series.name) +
     ((c.sketchAt[i + 1] as number) - (c.sketchAt[i] as number));
@@ -105,8 +82,8 @@ export function rollupColumnsBound(c: RollupColumns, i: number): number {
 }
 
 /**
- * `encodeRollupBatch` of rows `rows` of the columns (byte for byte the same as for the `Rollup`s
- * of those rows), read straight from the arrays.
+ * The tier topic record (see `encodeRollupBatch`) of rows `rows` of the columns, in that order,
+ * read straight from the arrays.
  */
 export function encodeRollupColumns(
   c: RollupColumns,
@@ -121,7 +98,7 @@ export function encodeRollupColumns(
     out.long(rows.length);
     for (const i of rows) {
       const series = c.series[i] as RollupColumns['series'][number];
-      out.string(c.tier);
+      out.string(c.tierOf?.[i] ?? c.tier);
       out.string(c.seriesId[i] as string);
       out.string(series.name);
       if (series.labels.length > 0) {

@@ -1,13 +1,18 @@
 import type { Message } from 'kafkajs';
 import type { Aggregate } from '../core/aggregate.js';
-import { AGGREGATES, stateOffset, type AggregateDef, type AggregateName } from '../core/aggregates.js';
+import { AGGREGATES, stateOffset, type AggregateDef } from '../core/aggregates.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { tierTable } from '../core/tiers.js';
 import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { SeriesMeta } from '../core/series.js';
 import { sketchProtos } from '../core/sketch.js';
-import { encodeRollupColumns, rollupColumnsBound, type RollupColumns } from '../schemas/encodeRollup.js';
+import {
+  encodeRollupColumns,
+  rollupColumnsBound,
+  rollupColumnsOf,
+  type RollupColumns,
+} from '../schemas/encodeRollup.js';
 import type { Rollup } from '../schemas/index.js';
 import type { ClickHouse } from './clickhouse.js';
 import { NativeBlock } from './nativeBlock.js';
@@ -227,20 +232,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Window results as a Native block of `samples_<tier>` (COLUMNS). */
 export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
-  const block = new NativeBlock(rollups.length, COLUMNS.length);
-  block.strings('metric', rollups, (r) => r.name);
-  block.uint64s('series_id', rollups, (r) => BigInt(r.seriesId));
-  block.times('ts', rollups, (r) => r.windowStart);
-  for (const { name, column } of AGGREGATES as readonly AggregateDef[]) {
-    const key = name as keyof Rollup & AggregateName;
-    if (column.type === 'UInt32') block.uint32s(name, rollups, (r) => r[key]);
-    else block.float64s(name, rollups, (r) => r[key]);
-  }
-  block.uint32s('revision', rollups, (r) => r.revision);
-  return block.finish();
+  return rollupColumnsBlock(rollupColumnsOf(rollups));
 }
 
-/** Window results as columns (`RollupColumns`), as a Native block of `samples_<tier>`: the same bytes as `rollupBlock`. */
+/** Window results as columns (`RollupColumns`), as a Native block of `samples_<tier>` (COLUMNS). */
 export function rollupColumnsBlock(c: RollupColumns): Buffer {
   const block = new NativeBlock(c.length, COLUMNS.length);
   block.strings('metric', c.series, (s) => s.name);
