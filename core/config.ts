@@ -370,6 +370,18 @@ export const ConfigSchema = z
       .strict()
       .default({ coPartitioned: true })
       .describe('How the input is partitioned.'),
+    streams: z
+      .object({
+        threads: z
+          .union([z.literal('auto'), positiveInt.max(64)])
+          .default('auto')
+          .describe(
+            "Stream threads of one `run` (Kafka Streams' num.stream.threads): each a worker thread with its own consumer in the group, its share of the partitions' tasks and of `sink.maxInFlightBytes`. auto: one per core available (`os.availableParallelism()`) but one, at least one. 1: everything on the main thread.",
+          ),
+      })
+      .strict()
+      .default({ threads: 'auto' })
+      .describe('How `run` spreads its tasks over the cores (docs/streams.md#threads).'),
     windows: z
       .object({
         outOfOrdernessMs: nonNegativeInt

@@ -149,8 +149,9 @@ export class ConsumerRuntime {
             if (isCurrent()) resolveOffset(batch.lastOffset());
           } catch (error) {
             // kafkajs retries the batch (and restarts the consumer after its retries): only
-            // worth it when retrying can help.
-            if (isRetriable(error)) throw error;
+            // worth it when retrying can help. A heartbeat the handler sent that met a
+            // rebalance goes back to kafkajs too, which rejoins the group.
+            if (isRetriable(error) || isRebalance(error)) throw error;
             this.fail(error);
           }
         },
@@ -330,4 +331,15 @@ function unknownTopic(error: unknown): boolean {
     e = originalError ?? cause;
   }
   return false;
+}
+
+/** kafkajs' errors that mean "rejoin the group" (its own `isRebalancing`, and an expired member). */
+function isRebalance(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    type === 'ILLEGAL_GENERATION' ||
+    type === 'UNKNOWN_MEMBER_ID'
+  );
 }

@@ -14,7 +14,9 @@ import {
   type LoadedTopic,
   type TopicLoader,
 } from './topicLoader.js';
-import { startTopology, type TopologyStats } from './topology.js';
+import { startTopology, type RunningTopology, type TopologyStats } from './topology.js';
+import { startStreamThreads, streamThreadCount } from './streamThreads.js';
+import { ensureTables } from '../sinks/tables.js';
 import { clickhouseEndpoints } from '../sql/adminSql.js';
 import { startAdminServer } from '../streams/adminServer.js';
 
@@ -59,15 +61,30 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   const registry = new Registry(config.schemaRegistry.url);
   const clickhouse = mode === 'windows' ? undefined : await openClickHouse(config.clickhouse);
   try {
-    const topology = await startTopology({
-      config,
-      kafka,
-      registry,
-      clickhouse,
-      log,
-      windows: mode !== 'load',
-      rules,
-    });
+    // The loader runs on this thread; the windows on `streams.threads` threads.
+    const threads = mode === 'load' ? 1 : streamThreadCount(config);
+    let topology: RunningTopology;
+    if (threads > 1) {
+      // Once here, rather than by every thread at once.
+      if (clickhouse) await ensureTables(clickhouse, config);
+      topology = await startStreamThreads({
+        config,
+        log,
+        clickhouse,
+        threads,
+        alerting: rules !== undefined,
+      });
+    } else {
+      topology = await startTopology({
+        config,
+        kafka,
+        registry,
+        clickhouse,
+        log,
+        windows: mode !== 'load',
+        rules,
+      });
+    }
     const alerting = rules
       ? await startAlertStage({
           config,
@@ -145,7 +162,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
       // than hold the stop; their records are not committed and come again at the next start.
       if (!idle) clickhouse?.health.abandon();
       // At the end of the input, windows close as if time had run out (no more records will come).
-      await topology.stop({ closeWindows: idle });
+      await topology.stop({ closeWindows: idle, abandon: !idle });
       await alerting?.stop();
       for (const loader of loaders) await loader.stop();
     } finally {

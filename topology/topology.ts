@@ -53,6 +53,17 @@ export interface TopologyDeps {
   log: Logger;
   /** Processing time (default: the wall clock). */
   clock?: Clock;
+  /**
+   * Awaited once the topology stopped normally (flushed and committed), before its consumer
+   * leaves the group: stream threads of one process leave together (topology/streamThreads.ts),
+   * so that none of them rebalances while another still commits.
+   */
+  beforeLeave?: () => Promise<void>;
+  /**
+   * The consumer joins the group once this settles (default: at once): stream threads of one
+   * process join together, so that few join in a generation of their own.
+   */
+  joinAfter?: Promise<unknown>;
 }
 
 export interface TopologyStats {
@@ -100,7 +111,11 @@ export interface RunningTopology {
    * Stops consuming, flushes and commits what was consumed, disconnects. With `closeWindows`,
    * first closes every open window as at the end of input and writes the results.
    */
-  stop(options?: { closeWindows?: boolean }): Promise<void>;
+  stop(options?: {
+    closeWindows?: boolean;
+    /** Writes waiting for storage give up (the process is asked to stop): see `StorageHealth.abandon`. */
+    abandon?: boolean;
+  }): Promise<void>;
   /** True once every partition of the input (and of the repartition topic) is committed up to its end. */
   isIdle(): Promise<boolean>;
 }
@@ -191,7 +206,10 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     topics: sources,
     consumer: {
       sessionTimeout: config.kafka.sessionTimeoutMs,
-      heartbeatInterval: Math.floor(config.kafka.sessionTimeoutMs / 5),
+      // A member learns of a rebalance at its next heartbeat: within a second, not a fifth of
+      // the session (6 s by default), which other members of the group (stream threads joining
+      // together, instances scaling out) would spend waiting for it.
+      heartbeatInterval: Math.min(1000, Math.floor(config.kafka.sessionTimeoutMs / 5)),
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxBytes: 32 * 1024 * 1024,
       // A fetch waits this long for records when there are none; stopping waits for it to return
@@ -251,15 +269,18 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     Math.min(5000, Math.max(1000, Math.floor(config.kafka.sessionTimeoutMs / 3))),
   );
 
-  const done = lastValueFrom(pipeline, { defaultValue: undefined }).finally(async () => {
-    unwatchStorage();
-    stopWatch();
-    stage?.close();
-    await offsets.purge();
-    await runtime.close();
-    await producer.disconnect().catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-  });
+  const done = Promise.resolve(deps.joinAfter)
+    .then(() => lastValueFrom(pipeline, { defaultValue: undefined }))
+    .then(() => deps.beforeLeave?.())
+    .finally(async () => {
+      unwatchStorage();
+      stopWatch();
+      stage?.close();
+      await offsets.purge();
+      await runtime.close();
+      await producer.disconnect().catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -278,6 +299,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stop(options = {}) {
       stopping ??= (async () => {
         closeWindows = options.closeWindows ?? false;
+        if (options.abandon) clickhouse?.health.abandon();
         // Stop fetching first so that no batch arrives after the last flush. At the end of the
         // input, only pause: the group stays joined for the commit after the windows close.
         if (closeWindows) runtime.pause();
