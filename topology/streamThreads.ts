@@ -198,21 +198,12 @@ export function sumStats(all: readonly TopologyStats[]): TopologyStats {
 /** A log line of a stream thread (pino's JSON), written again by this thread's logger. */
 function relayLog(log: Logger, line: string): void {
   try {
-    const {
-      level,
-      msg,
-      time: _time,
-      pid: _pid,
-      name: _name,
-      hostname: _host,
-      ...fields
-    } = JSON.parse(line) as {
-      level: number;
-      msg?: string;
-      [key: string]: unknown;
-    };
-    const label = log.levels.labels[level] as 'info' | undefined;
-    if (label && typeof log[label] === 'function') log[label](fields, msg);
+    const fields = JSON.parse(line) as Record<string, unknown>;
+    const { level, msg } = fields;
+    // This logger adds its own time, pid and name.
+    for (const key of ['level', 'msg', 'time', 'pid', 'name', 'hostname']) delete fields[key];
+    const label = log.levels.labels[level as number] as 'info' | undefined;
+    if (label && typeof log[label] === 'function') log[label](fields, msg as string | undefined);
   } catch {
     log.info({ line }, 'stream thread wrote a line that is not JSON');
   }

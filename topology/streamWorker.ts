@@ -40,7 +40,6 @@ const data = workerData as StreamWorkerData;
 if (!parentPort) throw new Error('topology/streamWorker.ts runs as a worker thread only');
 const parent = parentPort;
 
-let port: ThreadPort;
 // Every line goes to the main thread's logger, whatever it writes to.
 const log = pino(
   { name: 'topology', level: data.level, base: { pid: process.pid, thread: data.index } },
@@ -61,7 +60,7 @@ const status = (): StreamWorkerStatus => ({
   problem: topology?.problem(),
 });
 
-port = new ThreadPort(
+const port: ThreadPort = new ThreadPort(
   parent,
   {
     async start() {
