@@ -138,6 +138,7 @@ export function formatReport(r: BenchReport): string {
         `${n(unbatched.peakRssMB)} MB`,
         `${target(batched.peakRssMB, TARGETS.peakRssMB, true)} | ${target(unbatched.peakRssMB, TARGETS.peakRssMB, true)}`,
       ],
+      ['stream threads (streams.threads)', n(batched.streamThreads), n(unbatched.streamThreads), ''],
       ['CPU time of the topology process', s(batched.cpuSeconds), s(unbatched.cpuSeconds), ''],
       ['machine CPU busy, assigned → exit (all processes) ⁸', busy(batched), busy(unbatched), ''],
       ['stored samples = produced', check(batched), check(unbatched), ''],

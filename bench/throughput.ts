@@ -1,3 +1,4 @@
+import { streamThreadCount } from '../topology/streamThreads.js';
 import { join } from 'node:path';
 import type { Config } from '../core/config.js';
 import { PipelineError } from '../core/errors.js';
@@ -65,6 +66,8 @@ export interface ThroughputResult {
    */
   machineCpuSeconds: number | null;
   machineCoresBusy: number | null;
+  /** Stream threads the topology ran with (`streams.threads` of the bench's config, `auto` resolved). */
+  streamThreads: number;
   storage: StorageReport;
   stateBytes: number | null;
   stateBytesPerSeries: number | null;
@@ -193,6 +196,7 @@ export async function throughputRun(
       machineCpuSeconds === null || machineBeforeAt === undefined
         ? null
         : round2(machineCpuSeconds / ((exit.at - machineBeforeAt) / 1000)),
+    streamThreads: streamThreadCount(run.config),
     storage,
     ...state,
     topologyStats,
