@@ -57,6 +57,12 @@ export interface KafkaSourceOptions {
   runtime: ConsumerRuntime;
   inFlight: InFlight;
   maxInFlightBytes: number;
+  /**
+   * Batches wait for this before they go on (heartbeating meanwhile, so that a rebalance still
+   * reaches the consumer): stream threads of one process start processing once every one of them
+   * has its partitions, not with all of them in the first thread to join.
+   */
+  processAfter?: Promise<unknown>;
 }
 
 /**
@@ -66,11 +72,24 @@ export interface KafkaSourceOptions {
  * while too many records are in flight; the Observable fails when the consumer does.
  */
 export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBatch> {
-  const { runtime, inFlight, maxInFlightBytes } = options;
+  const { runtime, inFlight, maxInFlightBytes, processAfter } = options;
+  let open = processAfter === undefined;
+  processAfter?.then(
+    () => (open = true),
+    () => (open = true),
+  );
   return new Observable<PartitionBatch>((subscriber) => {
     runtime.done.catch((error: unknown) => subscriber.error(error));
     runtime
       .start(async (batch, { heartbeat, isCurrent, resolveOffset }) => {
+        if (!open) {
+          // A heartbeat that meets a rebalance throws: kafkajs rejoins and fetches again.
+          while (!open && isCurrent()) {
+            await Promise.race([processAfter, delay(250)]);
+            if (!open) await heartbeat();
+          }
+          if (!isCurrent()) return;
+        }
         const records = batch.messages.map((m) => ({
           offset: Number(m.offset),
           key: m.key,

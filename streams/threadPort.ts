@@ -1,4 +1,5 @@
 import type { Transferable } from 'node:worker_threads';
+import { ConfigError, PipelineError, RejectError, ServiceError, SinkError } from '../core/errors.js';
 
 /** The side of a `Worker` or a `MessagePort` that a `ThreadPort` talks through. */
 export interface MessageEnd {
@@ -65,7 +66,13 @@ export class ThreadPort {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.end.postMessage({ kind: 'call', id, method, args } satisfies Message, transfer);
+      try {
+        this.end.postMessage({ kind: 'call', id, method, args } satisfies Message, transfer);
+      } catch (error) {
+        // Arguments that cannot be cloned: nothing was sent.
+        this.waiting.delete(id);
+        reject(error);
+      }
     });
   }
 
@@ -91,12 +98,18 @@ export class ThreadPort {
       return;
     }
     const handler = this.handlers[message.method];
-    const answer = (value: unknown, transfer: readonly Transferable[] = []) =>
-      this.closed ||
-      this.end.postMessage({ kind: 'answer', id: message.id, value } satisfies Message, transfer);
     const fail = (error: unknown) =>
       this.closed ||
       this.end.postMessage({ kind: 'answer', id: message.id, error: sent(error) } satisfies Message);
+    const answer = (value: unknown, transfer: readonly Transferable[] = []) => {
+      if (this.closed) return;
+      try {
+        this.end.postMessage({ kind: 'answer', id: message.id, value } satisfies Message, transfer);
+      } catch (error) {
+        // An answer that cannot be cloned: the caller gets why, rather than waiting forever.
+        fail(error);
+      }
+    };
     if (!handler) return void fail(new Error(`no handler for ${message.method} on this thread`));
     try {
       Promise.resolve((handler as (...args: unknown[]) => unknown)(...message.args)).then(
@@ -109,26 +122,50 @@ export class ThreadPort {
   }
 }
 
+/** The fields that classify an error, kept when they are plain values (anything else cannot cross). */
+const CLASSIFYING = ['code', 'clickhouseCode', 'retriable', 'hint'] as const;
+
 function sent(error: unknown, depth = 0): SentError {
-  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  const e = error as Error & Record<string, unknown>;
-  return {
-    name: e.name,
-    message: e.message,
-    stack: e.stack,
-    code: e.code,
-    clickhouseCode: e.clickhouseCode,
-    retriable: e.retriable,
-    hint: e.hint,
-    ...(e.cause !== undefined && depth < 8 ? { cause: sent(e.cause, depth + 1) } : {}),
+  if (typeof error !== 'object' || error === null) return { name: 'Error', message: String(error) };
+  const e = error as Record<string, unknown>;
+  const out: SentError = {
+    name: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : String(error),
   };
+  if (typeof e.stack === 'string') out.stack = e.stack;
+  for (const key of CLASSIFYING) {
+    const value = e[key];
+    if (['string', 'number', 'boolean'].includes(typeof value)) out[key] = value;
+  }
+  if (e.cause !== undefined && depth < 8) out.cause = sent(e.cause, depth + 1);
+  return out;
 }
 
+/** The project's errors by name, rebuilt as such: callers tell them apart with `instanceof`. */
+const CLASSES: Record<string, typeof PipelineError> = {
+  PipelineError,
+  ConfigError,
+  ServiceError,
+  SinkError,
+  RejectError,
+};
+
 function received(error: SentError): Error {
-  const e = new Error(error.message, error.cause ? { cause: received(error.cause) } : undefined);
+  const cause = error.cause ? received(error.cause) : undefined;
+  const Class = CLASSES[error.name];
+  const e = Class
+    ? new Class(error.message, {
+        cause,
+        retriable: error.retriable === true,
+        hint: typeof error.hint === 'string' ? error.hint : undefined,
+      })
+    : new Error(error.message, cause ? { cause } : undefined);
   e.name = error.name;
   if (error.stack) e.stack = error.stack;
-  for (const key of ['code', 'clickhouseCode', 'retriable', 'hint'] as const)
-    if (error[key] !== undefined) (e as unknown as Record<string, unknown>)[key] = error[key];
+  for (const key of CLASSIFYING)
+    if (!Class && error[key] !== undefined) (e as unknown as Record<string, unknown>)[key] = error[key];
+  if (Class)
+    for (const key of ['code', 'clickhouseCode'] as const)
+      if (error[key] !== undefined) (e as unknown as Record<string, unknown>)[key] = error[key];
   return e;
 }

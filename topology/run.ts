@@ -204,6 +204,8 @@ async function untilStopped(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   options.signal?.addEventListener('abort', onSignal, { once: true });
+  // Aborted before the run got here (while it started): it stops now.
+  if (options.signal?.aborted) onSignal();
   let failure: { error: unknown } | undefined;
   topology.done.then(onSignal, (error: unknown) => {
     failure = { error };

@@ -73,6 +73,14 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
     Object.assign(stats, sumStats(all));
   };
   const handlers = clickhouse ? clickhouseHandlers(clickhouse) : {};
+  // Threads process records once all have their partitions (or a session timeout after the
+  // start, if one never gets any): the first to join would otherwise take every partition and
+  // process for the others until the group rebalances, work done again by their new owners.
+  let unassigned = threads;
+  const startProcessing = () => {
+    clearTimeout(processAnyway);
+    for (const w of workers) w.port.note('process', null);
+  };
   for (let index = 0; index < threads; index++) {
     const data: StreamWorkerData = {
       config: threadConfig,
@@ -99,6 +107,7 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
           sum();
         }
         if (name === 'flushed') flushed();
+        if (name === 'assigned' && --unassigned === 0) startProcessing();
       }),
     };
     worker.once('exit', (code) => {
@@ -121,6 +130,9 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
   }
   // Every thread is ready to consume: they join the group together.
   for (const w of workers) w.port.note('join', null);
+  // (No thread can say it was assigned before this: they join only now.)
+  const processAnyway = setTimeout(startProcessing, config.kafka.sessionTimeoutMs);
+  processAnyway.unref();
   log.info({ threads }, 'stream threads started');
 
   let stopping: Promise<void> | undefined;

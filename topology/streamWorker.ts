@@ -52,6 +52,9 @@ let leave!: () => void;
 const mayLeave = new Promise<void>((resolve) => (leave = resolve));
 let join!: () => void;
 const mayJoin = new Promise<void>((resolve) => (join = resolve));
+let process_!: () => void;
+const mayProcess = new Promise<void>((resolve) => (process_ = resolve));
+let assigned = false;
 
 const status = (): StreamWorkerStatus => ({
   stats: topology?.stats ?? ({} as RunningTopology['stats']),
@@ -81,6 +84,11 @@ const port: ThreadPort = new ThreadPort(
         // The main thread loaded them already: every file loads, or nothing starts.
         rules: config.alerts.rules.length > 0 ? loadRuleFiles(config.alerts.rules) : undefined,
         joinAfter: mayJoin,
+        processAfter: mayProcess,
+        onAssign: () => {
+          if (!assigned) port.note('assigned', null);
+          assigned = true;
+        },
         beforeLeave: async () => {
           port.note('flushed', status());
           await mayLeave;
@@ -106,6 +114,7 @@ const port: ThreadPort = new ThreadPort(
   },
   (name) => {
     if (name === 'join') join();
+    if (name === 'process') process_();
     if (name === 'leave') leave();
   },
 );

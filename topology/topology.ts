@@ -64,6 +64,10 @@ export interface TopologyDeps {
    * process join together, so that few join in a generation of their own.
    */
   joinAfter?: Promise<unknown>;
+  /** Records wait for this before they are processed (see `KafkaSourceOptions.processAfter`). */
+  processAfter?: Promise<unknown>;
+  /** Called at every assignment of the group, with this instance's partitions of the input. */
+  onAssign?: (partitions: number[]) => void;
 }
 
 export interface TopologyStats {
@@ -221,6 +225,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       const gained = assigned.filter((p) => !offsets.owns(windowTopic, p));
       offsets.assign(assignment);
       thread.assign(assigned, gained.length > 0);
+      deps.onAssign?.(assignment[topic] ?? []);
       log.info(
         {
           assigned: assignment[topic],
@@ -257,7 +262,12 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
 
   const stop$ = new Subject<void>();
   let closeWindows = false;
-  const fetched$ = kafkaSource({ runtime, inFlight, maxInFlightBytes: config.sink.maxInFlightBytes });
+  const fetched$ = kafkaSource({
+    runtime,
+    inFlight,
+    maxInFlightBytes: config.sink.maxInFlightBytes,
+    processAfter: deps.processAfter,
+  });
   const pipeline = thread
     .run(fetched$, stop$, () => closeWindows)
     .pipe(tap({ error: (error: unknown) => log.error({ error: messageOf(error) }, 'topology failed') }));

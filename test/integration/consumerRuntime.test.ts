@@ -4,35 +4,44 @@ import { PipelineError } from '../../core/errors.js';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
 import { startAdminServer } from '../../streams/adminServer.js';
-import { ConsumerRuntime, type RuntimeBatch } from '../../streams/consumerRuntime.js';
+import {
+  ConsumerRuntime,
+  type ConsumerRuntimeOptions,
+  type RuntimeBatch,
+} from '../../streams/consumerRuntime.js';
+import { InFlight } from '../../streams/kafkaSource.js';
 import { startTopology } from '../../topology/topology.js';
-import { quietLog, tempDir, testConfig, testKafka, unique } from './helpers.js';
+import { quietLog, tempDir, testConfig, testKafka, unique, within } from './helpers.js';
 
-/** A topic with `count` records, one partition. */
-async function topicWith(count: number): Promise<string> {
+/** A topic with `count` records ("0", "1", …), spread over `partitions` partitions in turn. */
+async function topicWith(count: number, partitions = 1): Promise<string> {
   const topic = unique('rt');
   const kafka = testKafka();
   const admin = kafka.admin();
   const producer = kafka.producer();
   await Promise.all([admin.connect(), producer.connect()]);
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ value: String(i) })) });
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    await producer.send({
+      topic,
+      messages: Array.from({ length: count }, (_, i) => ({ value: String(i), partition: i % partitions })),
+    });
   } finally {
     await Promise.all([admin.disconnect(), producer.disconnect()]);
   }
   return topic;
 }
 
-function runtimeOn(topic: string, checkIntervalMs = 5000): ConsumerRuntime {
+function runtimeOn(topic: string, options: Partial<ConsumerRuntimeOptions> = {}): ConsumerRuntime {
   return new ConsumerRuntime({
     kafka: testKafka(),
     name: 'test',
     groupId: unique('rt-group'),
     topics: [topic],
     consumer: { maxWaitTimeInMs: 200 },
-    checkIntervalMs,
+    checkIntervalMs: 5000,
     log: quietLog,
+    ...options,
   });
 }
 
@@ -68,6 +77,91 @@ describe('ConsumerRuntime', () => {
     await runtime.close();
     await expect(runtime.done).resolves.toBeUndefined();
   });
+
+  it('rejoins the group, rather than failing, when a heartbeat sent by its handler meets a rebalance', async () => {
+    const records = 40;
+    const topic = await topicWith(records, 2);
+    const groupId = unique('rt-group');
+    // As the topology's consumer: a member learns of a rebalance at its next heartbeat, within a second.
+    const consumer = { maxWaitTimeInMs: 200, heartbeatInterval: 1000 };
+    const a = runtimeOn(topic, { name: 'a', groupId, consumer });
+    const b = runtimeOn(topic, { name: 'b', groupId, consumer });
+    let aFailed: unknown;
+    a.done.catch((error: unknown) => (aFailed = error));
+
+    const handled = new Set<string>();
+    let allHandled!: () => void;
+    const everyRecord = new Promise<void>((resolve) => (allHandled = resolve));
+    const handle = (runtime: ConsumerRuntime) => async (batch: RuntimeBatch) => {
+      for (const m of batch.messages) handled.add(String(m.value));
+      await runtime.commit(
+        [{ topic, partition: batch.partition, offset: String(batch.lastOffset + 1) }],
+        batch.generation,
+      );
+      if (handled.size === records) allHandled();
+    };
+
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    let bJoins!: () => void;
+    const bJoining = new Promise<void>((resolve) => (bJoins = resolve));
+    b.consumer.on(b.consumer.events.CONNECT, () => bJoins());
+    const heartbeatErrors: unknown[] = [];
+    const inFlight = new InFlight();
+    let first = true;
+    try {
+      await a.start(async (batch, { heartbeat, isCurrent }) => {
+        if (first) {
+          first = false;
+          // The Kafka source with too many bytes in flight: it holds the batch and heartbeats
+          // while it waits for the sinks (InFlight.below), here until B comes to join the group.
+          inFlight.add('held', 1);
+          holding();
+          await bJoining;
+          try {
+            await inFlight.below(
+              0,
+              () =>
+                heartbeat().catch((error: unknown) => {
+                  heartbeatErrors.push(error);
+                  throw error;
+                }),
+              isCurrent,
+            );
+          } finally {
+            inFlight.release('held');
+          }
+          if (!isCurrent()) return;
+        }
+        await handle(a)(batch);
+      });
+      await within('runtime A holding its first batch', 30_000, held);
+      // B joins the group while A's handler holds its batch: B's join waits for A to rejoin.
+      await within('runtime B joining the group', 60_000, b.start(handle(b)));
+      await within(`all ${records} records handled`, 60_000, everyRecord);
+
+      // A's heartbeat met the rebalance B's join started...
+      expect(heartbeatErrors).toHaveLength(1);
+      expect(heartbeatErrors[0]).toMatchObject({ type: 'REBALANCE_IN_PROGRESS', code: 27, retriable: false });
+      // ...and A rejoined instead of failing.
+      expect(a.problem()).toBeUndefined();
+      expect(aFailed).toBeUndefined();
+      expect(a.ready()).toBe(true);
+      expect(a.generation).toBeGreaterThanOrEqual(2);
+      expect(b.problem()).toBeUndefined();
+      // The group spread the two partitions over A and B, one each.
+      const owned = [a.assigned(topic), b.assigned(topic)];
+      expect(owned.map((partitions) => partitions.length)).toEqual([1, 1]);
+      expect(owned.flat().sort()).toEqual([0, 1]);
+      expect([...handled].map(Number).sort((x, y) => x - y)).toEqual(
+        Array.from({ length: records }, (_, i) => i),
+      );
+      expect(await a.isIdle()).toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    await expect(a.done).resolves.toBeUndefined();
+  }, 120_000);
 });
 
 describe('a topology whose consumer fails', () => {
