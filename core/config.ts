@@ -376,7 +376,7 @@ export const ConfigSchema = z
           .union([z.literal('auto'), positiveInt.max(64)])
           .default('auto')
           .describe(
-            "Stream threads of one `run` (Kafka Streams' num.stream.threads): each a worker thread with its own consumer in the group, its share of the partitions' tasks and of `sink.maxInFlightBytes`. auto: one per core available (`os.availableParallelism()`) but one, at least one. 1: everything on the main thread.",
+            "Stream threads of one `run` (Kafka Streams' num.stream.threads): each a worker thread with its own consumer in the group, its share of the partitions' tasks and of `sink.maxInFlightBytes`. auto: one per core available (`os.availableParallelism()`) but one, at least one and at most `topics.partitions`. 1: everything on the main thread.",
           ),
       })
       .strict()

@@ -26,7 +26,7 @@ export function clickhouseHandlers(ch: ClickHouse) {
 
 /**
  * A `ClickHouse` for a stream thread whose engine is open in another thread of the process
- * (`clickhouseHandlers` there): inserts copy their Native block across, queries and commands go
+ * (`clickhouseHandlers` there): inserts move a copy of their Native block across, queries and commands go
  * as text. Only what the topology's sinks use is here: `client.query` (JSONEachRow),
  * `client.command` and `insertNative`. Writes wait for storage in this thread's own `health`.
  */
@@ -52,9 +52,12 @@ export function clickhouseOverPort(
     database: config.database,
     embeddedPath,
     health: new StorageHealth(),
-    // The block's bytes are copied across once (a structured clone of a Uint8Array), not moved:
-    // a write that waits for storage tries the same block again.
-    insertNative: (insert) => port.call('clickhouse.insert', [insert]),
+    // The block's bytes, and only they (a block is a view of a larger buffer), are copied once
+    // and the copy moves across: a write that waits for storage tries the same block again.
+    insertNative: async (insert) => {
+      const bytes = Uint8Array.prototype.slice.call(insert.block);
+      await port.call('clickhouse.insert', [{ ...insert, block: bytes }], [bytes.buffer]);
+    },
     close: async () => undefined,
   };
 }

@@ -189,6 +189,8 @@ export function createTopologyMetrics(
       help: 'Event-time watermark of a tier, as epoch seconds',
       labelNames: ['tier'] as const,
       registers,
+      // Stream threads each have their own (docs/streams.md#threads): the process's is the lowest.
+      aggregator: 'min',
     }),
     windowOpen: new Gauge({
       name: `${PREFIX}window_open`,

@@ -85,90 +85,99 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
         rules,
       });
     }
-    const alerting = rules
-      ? await startAlertStage({
-          config,
-          kafka,
-          registry,
-          rules,
-          metrics: topology.metrics,
-          log,
-          wiring: topology.wiring,
-        })
-      : undefined;
-    // Topics into ClickHouse: window results from instances with `--sink topics` (the loader);
-    // alert events into the `alerts` table, by the loader or by the one process with ClickHouse
-    // (rules or not: instances with `--sink topics` may evaluate them).
-    const loaded: Array<[string, LoadedTopic<never>[]]> = [];
-    if (clickhouse && mode === 'load') loaded.push(['rollups', rollupTopics(config, clickhouse)]);
-    if (clickhouse && (mode === 'load' || rules)) loaded.push(['alerts', [alertTopic(config, clickhouse)]]);
-    const loaders: TopicLoader[] = [];
-    for (const [name, topics] of loaded)
-      loaders.push(
-        await startTopicLoader({
-          config,
-          kafka,
-          registry,
-          groupId: `${config.appId}-loader-${name}`,
-          what: name,
-          topics,
-          log,
-        }),
-      );
-    // The process that writes the tiers merges their closed partitions (see sinks/compaction.ts).
-    const compaction =
-      clickhouse && mode !== 'windows'
-        ? startCompaction(clickhouse, config.clickhouse.compactQuietMs, log)
-        : undefined;
-    const admin = await startAdminServer({
-      port: options.adminPort ?? 0,
-      ready: () => true,
-      // Not ready while a consumer has not joined, or once one failed (until the process exits).
-      extensions: [
-        {
-          problem: () =>
-            [topology, ...(alerting ? [alerting] : []), ...loaders]
-              .map((loop) => loop.problem())
-              .find((p) => p !== undefined),
-        },
-        ...(clickhouse ? [clickhouseEndpoints(clickhouse)] : []),
-      ],
-      log,
-      metrics: topology.metrics,
-    });
-    const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
+    // Anything failing after the topology started (another stage, the admin port taken) stops
+    // it before ClickHouse closes: its threads would otherwise go on writing to a closed engine.
+    let stopping = false;
     try {
-      await options.onStarted?.(clickhouse);
-      const idle = await untilStopped(
-        {
-          // Any consumer loop that fails ends the run with its error.
-          done: Promise.all([topology.done, alerting?.done, ...loaders.map((l) => l.done)]).then(
-            () => undefined,
-          ),
-          // In pipeline order: the input, then the alert stage's input, then the loaders' topics.
-          isIdle: async () => {
-            const waiting = !(await topology.isIdle())
-              ? 'topology'
-              : alerting && !(await alerting.isIdle())
-                ? 'alert stage'
-                : loaderName(await firstBusy(loaders));
-            if (waiting) log.debug({ waiting }, 'not at the end of the input yet');
-            return waiting === undefined;
+      const alerting = rules
+        ? await startAlertStage({
+            config,
+            kafka,
+            registry,
+            rules,
+            metrics: topology.metrics,
+            log,
+            wiring: topology.wiring,
+          })
+        : undefined;
+      // Topics into ClickHouse: window results from instances with `--sink topics` (the loader);
+      // alert events into the `alerts` table, by the loader or by the one process with ClickHouse
+      // (rules or not: instances with `--sink topics` may evaluate them).
+      const loaded: Array<[string, LoadedTopic<never>[]]> = [];
+      if (clickhouse && mode === 'load') loaded.push(['rollups', rollupTopics(config, clickhouse)]);
+      if (clickhouse && (mode === 'load' || rules)) loaded.push(['alerts', [alertTopic(config, clickhouse)]]);
+      const loaders: TopicLoader[] = [];
+      for (const [name, topics] of loaded)
+        loaders.push(
+          await startTopicLoader({
+            config,
+            kafka,
+            registry,
+            groupId: `${config.appId}-loader-${name}`,
+            what: name,
+            topics,
+            log,
+          }),
+        );
+      // The process that writes the tiers merges their closed partitions (see sinks/compaction.ts).
+      const compaction =
+        clickhouse && mode !== 'windows'
+          ? startCompaction(clickhouse, config.clickhouse.compactQuietMs, log)
+          : undefined;
+      const admin = await startAdminServer({
+        port: options.adminPort ?? 0,
+        ready: () => true,
+        // Not ready while a consumer has not joined, or once one failed (until the process exits).
+        extensions: [
+          {
+            problem: () =>
+              [topology, ...(alerting ? [alerting] : []), ...loaders]
+                .map((loop) => loop.problem())
+                .find((p) => p !== undefined),
           },
-        },
-        options,
-      );
-      // Asked to stop: writes waiting for ClickHouse (a full disk, a server down) give up rather
-      // than hold the stop; their records are not committed and come again at the next start.
-      if (!idle) clickhouse?.health.abandon();
-      // At the end of the input, windows close as if time had run out (no more records will come).
-      await topology.stop({ closeWindows: idle, abandon: !idle });
-      await alerting?.stop();
-      for (const loader of loaders) await loader.stop();
-    } finally {
-      clearInterval(progress);
-      await compaction?.stop();
-      await admin.close();
+          ...(clickhouse ? [clickhouseEndpoints(clickhouse)] : []),
+        ],
+        log,
+        metrics: topology.metrics,
+      });
+      const progress = setInterval(() => options.onProgress?.(topology.stats), 1000);
+      try {
+        await options.onStarted?.(clickhouse);
+        const idle = await untilStopped(
+          {
+            // Any consumer loop that fails ends the run with its error.
+            done: Promise.all([topology.done, alerting?.done, ...loaders.map((l) => l.done)]).then(
+              () => undefined,
+            ),
+            // In pipeline order: the input, then the alert stage's input, then the loaders' topics.
+            isIdle: async () => {
+              const waiting = !(await topology.isIdle())
+                ? 'topology'
+                : alerting && !(await alerting.isIdle())
+                  ? 'alert stage'
+                  : loaderName(await firstBusy(loaders));
+              if (waiting) log.debug({ waiting }, 'not at the end of the input yet');
+              return waiting === undefined;
+            },
+          },
+          options,
+        );
+        // Asked to stop: writes waiting for ClickHouse (a full disk, a server down) give up rather
+        // than hold the stop; their records are not committed and come again at the next start.
+        if (!idle) clickhouse?.health.abandon();
+        // At the end of the input, windows close as if time had run out (no more records will come).
+        stopping = true;
+        await topology.stop({ closeWindows: idle, abandon: !idle });
+        await alerting?.stop();
+        for (const loader of loaders) await loader.stop();
+      } finally {
+        clearInterval(progress);
+        await compaction?.stop();
+        await admin.close();
+      }
+    } catch (error) {
+      if (!stopping) await topology.stop({ abandon: true }).catch(() => undefined);
+      throw error;
     }
     options.onProgress?.(topology.stats);
     log.info({ ...topology.stats, stateBytes: topology.stateBytes() }, 'topology stopped');

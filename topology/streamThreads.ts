@@ -5,6 +5,7 @@ import { AggregatorRegistry, Registry } from 'prom-client';
 /** A registry's metrics as `getMetricsAsJSON` gives them (they cross threads as such). */
 type MetricsJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 import type { Config } from '../core/config.js';
+import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ClickHouse } from '../sinks/clickhouse.js';
 import { clickhouseHandlers } from '../sinks/clickhouseThread.js';
@@ -18,11 +19,12 @@ import { emptyStats, type RunningTopology, type TopologyStats } from './topology
  * The stream threads `streams.threads` asks for. `auto`: one per core but one, at least one: the
  * process's other threads (the embedded engine, V8's garbage collector, the I/O) and, on small
  * machines, the broker need a core. On the bench's 2 cores with the broker on them, 2 threads
- * took 25-65 % longer than 1 for the same input (bench/README.md, "Stream threads").
+ * took 25-65 % longer than 1 for the same input (bench/README.md, "Stream threads"). At most
+ * `topics.partitions`: a thread without a partition would only hold a consumer and memory.
  */
 export function streamThreadCount(config: Config, cores = availableParallelism()): number {
   const { threads } = config.streams;
-  return threads === 'auto' ? Math.max(1, cores - 1) : threads;
+  return threads === 'auto' ? Math.max(1, Math.min(cores - 1, config.topics.partitions)) : threads;
 }
 
 export interface StreamThreadsOptions {
@@ -138,35 +140,51 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
   let stopping: Promise<void> | undefined;
   const stop = (closeWindows: boolean, abandon: boolean) => {
     stopping ??= (async () => {
+      clearTimeout(processAnyway);
       const stopped = workers.map((w) =>
         w.port.call<StreamWorkerStatus>('stop', [{ closeWindows, abandon }]).then((status) => {
           w.status = status;
           sum();
         }),
       );
-      // Every thread flushed and committed (or is gone): now they all leave the group.
-      await Promise.all(workers.map((w) => w.flushed));
+      // Every thread flushed and committed, or failed, or is gone: now they all leave the group.
+      await Promise.all(workers.map((w, i) => Promise.race([w.flushed, stopped[i]?.catch(() => undefined)])));
       for (const w of workers) w.port.note('leave', null);
       try {
-        await Promise.all(stopped);
+        const results = await Promise.allSettled(stopped);
+        const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason] as const] : []));
+        for (const [thread, error] of failures.slice(1))
+          log.error({ thread, error: messageOf(error) }, 'stream thread failed to stop');
+        if (failures[0]) throw failures[0][1];
       } finally {
         await terminate();
       }
     })();
     return stopping;
   };
-  // The first thread to fail stops the others and fails the run.
+  // The first thread to fail stops the others and fails the run with its error.
   const done = Promise.all(workers.map((w) => w.port.call('done'))).then(
     () => undefined,
     async (error: unknown) => {
-      await stop(false, true).catch(() => undefined);
+      await stop(false, true).catch((other: unknown) => {
+        if (other !== error)
+          log.error({ error: messageOf(other) }, 'stopping the other stream threads failed');
+      });
       throw error;
     },
   );
 
   const metrics = createTopologyMetrics(
     new ThreadsRegistry(async () =>
-      Promise.all(workers.map((w) => w.port.call<MetricsJSON>('metrics').catch(() => []))),
+      // A thread busy beyond a scrape's patience is left out of that scrape.
+      Promise.all(
+        workers.map((w) =>
+          Promise.race([
+            w.port.call<MetricsJSON>('metrics').catch(() => []),
+            new Promise<MetricsJSON>((resolve) => setTimeout(() => resolve([]), METRICS_TIMEOUT_MS).unref()),
+          ]),
+        ),
+      ),
     ),
     config.tiers.map((t) => t.name),
   );
@@ -187,6 +205,9 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
     },
   };
 }
+
+/** How long a `/metrics` scrape waits for each thread's metrics. */
+const METRICS_TIMEOUT_MS = 2000;
 
 /** The counts of several threads as one. */
 export function sumStats(all: readonly TopologyStats[]): TopologyStats {

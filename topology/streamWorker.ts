@@ -60,7 +60,8 @@ const status = (): StreamWorkerStatus => ({
   stats: topology?.stats ?? ({} as RunningTopology['stats']),
   stateBytes: topology?.stateBytes() ?? 0,
   ready: topology?.ready() ?? false,
-  problem: topology?.problem(),
+  // Writes waiting for storage wait in this thread's own health: `/readyz` hears of them here.
+  problem: topology?.problem() ?? clickhouse?.health.problem(),
 });
 
 const port: ThreadPort = new ThreadPort(
@@ -83,6 +84,8 @@ const port: ThreadPort = new ThreadPort(
         windows: data.windows,
         // The main thread loaded them already: every file loads, or nothing starts.
         rules: config.alerts.rules.length > 0 ? loadRuleFiles(config.alerts.rules) : undefined,
+        // The main thread created them before starting the threads.
+        tablesReady: true,
         joinAfter: mayJoin,
         processAfter: mayProcess,
         onAssign: () => {

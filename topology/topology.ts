@@ -64,6 +64,8 @@ export interface TopologyDeps {
    * process join together, so that few join in a generation of their own.
    */
   joinAfter?: Promise<unknown>;
+  /** The tables exist already (created by whoever started this instance): not again. */
+  tablesReady?: boolean;
   /** Records wait for this before they are processed (see `KafkaSourceOptions.processAfter`). */
   processAfter?: Promise<unknown>;
   /** Called at every assignment of the group, with this instance's partitions of the input. */
@@ -156,7 +158,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
   });
   if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
-  if (clickhouse) await ensureTables(clickhouse, config);
+  if (clickhouse && !deps.tablesReady) await ensureTables(clickhouse, config);
   const tierOutputs: TierOutput[] = [];
   for (const tier of config.tiers) {
     const topic = tierTopic(config, tier);

@@ -245,4 +245,29 @@ describe('stream threads (streams.threads)', () => {
     expect(lines.some((l) => l.msg === 'stream threads started')).toBe(false);
     expect(lines.some((l) => l.msg === 'partitions assigned')).toBe(false);
   });
+
+  it('a thread failing mid-run stops the others and fails the run with its error; the process is left with no thread', async () => {
+    const config = testConfig(chPath, { streams: { threads: 2 }, windows });
+    await produce(config, { series: 30, samples: 600, batch: 5, seed: 23 });
+    const capture = capturingLog();
+    const run = runPipeline({ config, log: capture.log });
+    const settled = run.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await within('consuming the input', 60_000, caughtUp(config.appId, [config.topics.metrics]));
+    const admin = testKafka().admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [config.topics.metrics] });
+    } finally {
+      await admin.disconnect();
+    }
+    // Gone, or (brokers create topics on a metadata request) created again, empty: either way the
+    // threads' consumers fail, and with them the run, which does not hang on its stop barrier.
+    const error = await within('the failed run', 60_000, settled);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(new RegExp(`topic ${config.topics.metrics} `));
+    expect(capture.lines.some((l) => l.msg === 'consumer failed' && typeof l.thread === 'number')).toBe(true);
+  });
 });

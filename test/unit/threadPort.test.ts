@@ -457,11 +457,14 @@ describe('ThreadPort between threads (a Worker running streams/threadPort.ts thr
 describe('stream threads', () => {
   const config = (overrides: ConfigInput = {}) => loadConfig(undefined, {}, overrides);
 
-  it('streamThreadCount: auto is one thread per core but one, at least one; a number is kept', () => {
+  it('streamThreadCount: auto is one thread per core but one, at least one, at most the partitions; a number is kept', () => {
     const auto = config();
     expect(auto.streams.threads).toBe('auto');
-    expect([0, 1, 2, 3, 4, 16].map((cores) => streamThreadCount(auto, cores))).toEqual([1, 1, 1, 2, 3, 15]);
-    expect(streamThreadCount(auto)).toBe(Math.max(1, availableParallelism() - 1));
+    expect(auto.topics.partitions).toBe(4);
+    expect([0, 1, 2, 3, 4, 16].map((cores) => streamThreadCount(auto, cores))).toEqual([1, 1, 1, 2, 3, 4]);
+    const wide = config({ topics: { partitions: 32 } });
+    expect(streamThreadCount(wide, 16)).toBe(15);
+    expect(streamThreadCount(auto)).toBe(Math.max(1, Math.min(4, availableParallelism() - 1)));
     const three = config({ streams: { threads: 3 } });
     expect(three.streams.threads).toBe(3);
     expect([1, 2, 4, 64].map((cores) => streamThreadCount(three, cores))).toEqual([3, 3, 3, 3]);
