@@ -48,6 +48,7 @@ describe('loadConfig', () => {
         partitions: 4,
       },
       input: { coPartitioned: true },
+      streams: { threads: 'auto' },
       windows: {
         outOfOrdernessMs: 5_000,
         idleTimeoutMs: 10_000,
