@@ -6,7 +6,7 @@ import { SampleTable } from '../core/sampleTable.js';
 import type { StreamEvent } from '../core/stream.js';
 import { PURGED_KEY, RecordSizes, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
 import type { WindowState } from '../streams/windowStore.js';
-import { forwardEvents, lateReason, SeenStores, windowsDue, type WindowOutput } from './tumblingWindow.js';
+import { forwardEvents, lateReason, SeenStores, type WindowOutput } from './tumblingWindow.js';
 
 /**
  * The window store of the first tier of one partition: the windows in a `SampleTable` (flat
@@ -253,11 +253,9 @@ export function sampleWindow(
 
       const onWatermark = (next: number) => {
         if (next === watermark) return;
-        stores.adopt();
-        const due = stores.unscanned || windowsDue(options, watermark, next);
+        const from = watermark;
         watermark = next;
-        if (due) closeWindows();
-        stores.unscanned = false;
+        stores.watermarkMoved(options, from, next, closeWindows);
         subscriber.next({ kind: 'watermark', watermark });
       };
 

@@ -239,11 +239,9 @@ export function tumblingWindow<V, A>(
       const onWatermark = (next: number) => {
         // A lower watermark only comes after a rewind (a rebalance): it makes fewer records late.
         if (next === watermark) return;
-        stores.adopt();
-        const due = stores.unscanned || windowsDue(options, watermark, next);
+        const from = watermark;
         watermark = next;
-        if (due) closeWindows();
-        stores.unscanned = false;
+        stores.watermarkMoved(options, from, next, closeWindows);
         subscriber.next({ kind: 'watermark', watermark });
       };
 
@@ -376,6 +374,16 @@ export class SeenStores<S> {
       this.map.set(partition, windows);
       this.unscanned = true;
     }
+  }
+
+  /**
+   * The watermark moved from `from` to `to` (the operator holds `to` already): takes in restored
+   * stores, then runs `close` when a window boundary was crossed or a store came since the last scan.
+   */
+  watermarkMoved(shape: Parameters<typeof windowsDue>[0], from: number, to: number, close: () => void): void {
+    this.adopt();
+    if (this.unscanned || windowsDue(shape, from, to)) close();
+    this.unscanned = false;
   }
 
   /** The stores to scan, each as `store` gives it now; partitions without one (revoked) are dropped. */
