@@ -42,10 +42,27 @@ export class InFlight {
 
   /** Resolves once at most `limit` bytes are in flight, calling `heartbeat` while it waits. */
   async below(limit: number, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<void> {
-    while (this.bytes > limit && isRunning()) {
-      await Promise.race([new Promise<void>((wake) => this.waiters.push(wake)), delay(1000)]);
-      await heartbeat();
-    }
+    await heartbeatUntil(
+      () => this.bytes <= limit,
+      () => new Promise<void>((wake) => this.waiters.push(wake)),
+      { heartbeat, isRunning, everyMs: 1000 },
+    );
+  }
+}
+
+/**
+ * Waits in a batch handler until `done()`, looking again when `wake()` settles or every
+ * `everyMs`, and heartbeating after each look: the group keeps the member meanwhile, and a
+ * rebalance reaches it (the heartbeat throws, kafkajs rejoins and fetches again).
+ */
+async function heartbeatUntil(
+  done: () => boolean,
+  wake: () => Promise<unknown>,
+  o: { heartbeat: () => Promise<void>; isRunning: () => boolean; everyMs: number },
+): Promise<void> {
+  while (!done() && o.isRunning()) {
+    await Promise.race([wake(), delay(o.everyMs)]);
+    await o.heartbeat();
   }
 }
 
@@ -83,11 +100,15 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
     runtime
       .start(async (batch, { heartbeat, isCurrent, resolveOffset }) => {
         if (!open) {
-          // A heartbeat that meets a rebalance throws: kafkajs rejoins and fetches again.
-          while (!open && isCurrent()) {
-            await Promise.race([processAfter, delay(250)]);
-            if (!open) await heartbeat();
-          }
+          await heartbeatUntil(
+            () => open,
+            () => processAfter as Promise<unknown>,
+            {
+              heartbeat,
+              isRunning: isCurrent,
+              everyMs: 250,
+            },
+          );
           if (!isCurrent()) return;
         }
         const records = batch.messages.map((m) => ({
