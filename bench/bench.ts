@@ -160,7 +160,8 @@ export async function benchCommand(global: GlobalOptions, flags: BenchFlags): Pr
         ? await floorRun(ctx, {
             batchedTopic: batched.topics.input,
             unbatchedTopic: unbatched.topics.input,
-            windowTopic: batched.topics.window1m,
+            tierTopics: batched.topics.tiers,
+            changelogPrefix: batched.topics.changelogPrefix,
             cpus: os.cpus().length,
             dir: join(BENCH_DIR, benchId, 'floor'),
           })

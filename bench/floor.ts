@@ -23,8 +23,12 @@ import type { BenchContext } from './throughput.js';
  *   to its end, and our batch decoder decodes every record; no validation, no windows;
  * - ClickHouse insert: the raw rows of the workload, as the raw sink writes them (Native blocks
  *   of `sink.maxRows` with a deduplication token), into a fresh `samples` table of our schema;
- * - window results: the 1m results the batched run published, produced again as the topology
- *   produces them (`sendAll`: idempotent producer, acks all, requests of ~512 KiB and ≤ 1,000 records).
+ * - window results: the records of every tier topic the batched run published (1m, 1h), produced
+ *   again as the topology produces them (`sendAll`: idempotent producer, acks all, requests of
+ *   ~512 KiB and ≤ 1,000 records);
+ * - changelogs: the records of the batched run's changelog topics (its window stores' and series
+ *   metadata), produced again the same way. With the window results, these are everything the
+ *   topology writes to Kafka.
  *
  * Each part is timed in steady state: clients connected, the consumer's group joined, tables
  * created before the clock starts; the consumer's disconnect after it stops. Every part is also
@@ -52,7 +56,10 @@ export interface FloorResult {
   /** Consume + decode of the unbatched input topic (1 sample per record). */
   consumeUnbatched: FloorPart & { samples: number };
   clickhouseInsert: FloorPart;
+  /** The batched run's tier topics (1m, 1h) produced again. */
   windowResults: FloorPart;
+  /** The batched run's changelog topics produced again. */
+  changelogs: FloorPart;
   /**
    * Samples/s no run can exceed on this machine: cores × 10⁶ / (the machine's CPU µs per
    * sample of consume + insert + window results). The throughput targets are next to it.
@@ -74,34 +81,42 @@ export interface PerSample {
   consume: Micros;
   insert: Micros;
   windowResults: Micros;
+  changelogs: Micros;
   total: Micros;
 }
 
 export interface FloorInputs {
   batchedTopic: string;
   unbatchedTopic: string;
-  /** The batched run's 1m topic: its records are produced again. */
-  windowTopic: string;
+  /** The batched run's tier topics: their records are produced again. */
+  tierTopics: ReadonlyArray<string>;
+  /** The batched run's topics start so (its appId and a dash); those ending `-changelog` are produced again. */
+  changelogPrefix: string;
   cpus: number;
   dir: string;
 }
 
 export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<FloorResult> {
-  const samples: Sample[] = [];
+  const decoded: DecodedColumns[] = [];
   ctx.say(`floor: consuming ${inputs.batchedTopic} alone`);
-  const consumeBatched = await consumeAll(ctx.kafka, inputs.batchedTopic, (batch) => {
-    for (const s of batch) samples.push(s);
-  });
+  const consumeBatched = await consumeAll(ctx.kafka, inputs.batchedTopic, (columns) => decoded.push(columns));
+  // The rows for the insert part, as objects once the clock has stopped.
+  const samples = decoded.flatMap((columns) => samplesOf({ columns, from: 0, to: columns.length }));
+  decoded.length = 0;
   ctx.say(`floor: consuming ${inputs.unbatchedTopic} alone`);
   const consumeUnbatched = await consumeAll(ctx.kafka, inputs.unbatchedTopic, () => undefined);
   ctx.say(`floor: inserting ${samples.length} raw rows into ClickHouse alone`);
   const clickhouseInsert = await insertRows(ctx, samples, join(inputs.dir, 'clickhouse'));
   samples.length = 0;
-  ctx.say(`floor: producing the window results of ${inputs.windowTopic} again, alone`);
-  const windowResults = await produceAgain(ctx.kafka, inputs.windowTopic, `${inputs.windowTopic}-floor`);
+  ctx.say(`floor: producing the window results of ${inputs.tierTopics.join(', ')} again, alone`);
+  const windowResults = await produceAllAgain(ctx.kafka, inputs.tierTopics);
+  const changelogTopics = await topicsLike(ctx.kafka, inputs.changelogPrefix, '-changelog');
+  ctx.say(`floor: producing the changelogs ${changelogTopics.join(', ')} again, alone`);
+  const changelogs = await produceAllAgain(ctx.kafka, changelogTopics);
+  const outputs = [clickhouseInsert, windowResults, changelogs];
 
   const micros = (consume: FloorPart & { samples: number }) => {
-    const parts = [consume, clickhouseInsert, windowResults].map((p) => p.machineCpuSeconds);
+    const parts = [consume, ...outputs].map((p) => p.machineCpuSeconds);
     if (parts.some((p) => p === null) || consume.samples === 0) return null;
     const total = (parts as number[]).reduce((a, b) => a + b, 0);
     return (total * 1e6) / consume.samples;
@@ -122,7 +137,8 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
       consume: per([consume]),
       insert: per([clickhouseInsert]),
       windowResults: per([windowResults]),
-      total: per([consume, clickhouseInsert, windowResults]),
+      changelogs: per([changelogs]),
+      total: per([consume, ...outputs]),
     };
   };
   const ceiling = (us: number | null) => (us === null ? null : Math.round((inputs.cpus * 1e6) / us));
@@ -131,6 +147,7 @@ export async function floorRun(ctx: BenchContext, inputs: FloorInputs): Promise<
     consumeUnbatched,
     clickhouseInsert,
     windowResults,
+    changelogs,
     ceilingSamplesPerSec: { batched: ceiling(batched), unbatched: ceiling(unbatched) },
     machineCpuMicrosPerSample: { batched: round(batched), unbatched: round(unbatched) },
     perSample: { batched: perSample(consumeBatched), unbatched: perSample(consumeUnbatched) },
@@ -211,16 +228,22 @@ async function readAll(
 async function consumeAll(
   kafka: Kafka,
   topic: string,
-  keep: (batch: Sample[]) => void,
+  keep: (columns: DecodedColumns) => void,
 ): Promise<FloorPart & { samples: number }> {
+  // As the topology decodes: into columns shared by the records (it shares them per fetched
+  // batch), not a fresh set per record, which cost more than the decoding itself.
+  let columns = new DecodedColumns(64 * 1024);
   let samples = 0;
   const part = await readAll(kafka, topic, (message) => {
     // Confluent wire format: magic byte and schema id first.
-    const columns = new DecodedColumns();
     decodeSampleBatch(message.value.subarray(5), columns);
+    if (columns.length < 64 * 1024) return;
     samples += columns.length;
-    keep(samplesOf({ columns, from: 0, to: columns.length }));
+    keep(columns);
+    columns = new DecodedColumns(64 * 1024);
   });
+  samples += columns.length;
+  keep(columns);
   return { ...part, samples };
 }
 
@@ -258,6 +281,34 @@ async function insertRows(ctx: BenchContext, samples: Sample[], path: string): P
   } finally {
     await ch.close();
   }
+}
+
+/** The topics named `<prefix>…<suffix>`, sorted. */
+async function topicsLike(kafka: Kafka, prefix: string, suffix: string): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).filter((t) => t.startsWith(prefix) && t.endsWith(suffix)).sort();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `produceAgain` of each topic in turn (to `<topic>-floor`): one part, the sum of theirs. */
+async function produceAllAgain(kafka: Kafka, topics: ReadonlyArray<string>): Promise<FloorPart> {
+  const parts: FloorPart[] = [];
+  for (const topic of topics) parts.push(await produceAgain(kafka, topic, `${topic}-floor`));
+  const sum = (f: (p: FloorPart) => number | null) =>
+    parts.some((p) => f(p) === null) ? null : parts.reduce((a, p) => a + (f(p) as number), 0);
+  const seconds = sum((p) => p.seconds) as number;
+  const items = sum((p) => p.items) as number;
+  return {
+    items,
+    seconds: round(seconds) as number,
+    cpuSeconds: Math.round((sum((p) => p.cpuSeconds) as number) * 1000) / 1000,
+    machineCpuSeconds: sum((p) => p.machineCpuSeconds),
+    perSec: seconds > 0 ? Math.round(items / seconds) : 0,
+  };
 }
 
 /** Produces the records of `from` again to `to`, as the topology produces window results. */

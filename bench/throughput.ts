@@ -34,8 +34,11 @@ export interface BenchContext {
 
 export interface ThroughputResult {
   name: string;
-  /** The run's input topic and its 1m window results' topic. */
-  topics: { input: string; window1m: string };
+  /**
+   * The run's input topic, its tier topics (1m first) and its state's changelog topics: what
+   * it read and everything it wrote to Kafka.
+   */
+  topics: { input: string; window1m: string; tiers: string[]; changelogPrefix: string };
   /** Samples per Kafka record. */
   batch: number;
   samples: number;
@@ -175,7 +178,12 @@ export async function throughputRun(
     from === undefined || to === undefined ? null : (to - from) / 1000;
   return {
     name,
-    topics: { input: topic, window1m: tierTopic(run.config, run.config.tiers[0] as TierConfig) },
+    topics: {
+      input: topic,
+      window1m: tierTopic(run.config, run.config.tiers[0] as TierConfig),
+      tiers: run.config.tiers.map((tier) => tierTopic(run.config, tier)),
+      changelogPrefix: `${run.config.appId}-`,
+    },
     batch,
     samples: produced.samples,
     records: produced.records,
