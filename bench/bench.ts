@@ -282,18 +282,15 @@ function collectorFigures(runs: CollectorBenchResult[]) {
 
 /** ClickHouse data of the runs, and their topics on a Kafka we did not start (ours is removed with its folder). */
 async function removeRunData(ctx: BenchContext, ownKafka: boolean): Promise<void> {
-  const names = RUNS.map((run) => `bench-${ctx.benchId}-${run}`);
   try {
     if (!ownKafka) {
       const admin = ctx.kafka.admin();
       await admin.connect();
       try {
-        const existing = new Set(await admin.listTopics());
-        const topics = names
-          .flatMap((t) => [t, `${t}-dlq`, `${t}-late`, `${t}-1m`, `${t}-1h`, `${t}-1m-floor`])
-          .filter((t) => existing.has(t));
-        // The Kafka Streams job's internal topics (changelogs, suppress buffers) are named by its appId.
-        topics.push(...[...existing].filter((t) => t.startsWith(`bench-${ctx.benchId}-${KSTREAMS_RUNS}`)));
+        // Every topic of this bench is named `bench-<benchId>-…`: the runs' inputs, tier, late and
+        // dead-letter topics, their changelogs (named by the run's appId), the floor's copies and
+        // the Kafka Streams job's internal topics.
+        const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench-${ctx.benchId}-`));
         if (topics.length > 0) await admin.deleteTopics({ topics });
       } finally {
         await admin.disconnect();
