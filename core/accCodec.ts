@@ -221,9 +221,12 @@ class AccReader {
       sketch.min = flags & 4 ? stats.min : r.f64();
       sketch.max = flags & 8 ? stats.max : r.f64();
       sketch.zeroCount = r.num();
-      for (const bins of [sketch.positive, sketch.negative]) {
+      for (let sign = 0; sign < 2; sign++) {
+        const n = r.varint();
+        if (n === 0) continue;
+        const bins = sign === 0 ? sketch.positive : sketch.negativeBins();
         let key = 0;
-        for (let n = r.varint(); n > 0; n--) {
+        for (let i = 0; i < n; i++) {
           key += unzigzag(r.varint());
           bins.add(key, r.num());
         }
@@ -234,8 +237,11 @@ class AccReader {
       sketch.sum = r.f64();
       sketch.min = r.f64();
       sketch.max = r.f64();
-      for (const bins of [sketch.positive, sketch.negative]) {
-        for (let n = r.u32(); n > 0; n--) bins.add(r.i32(), r.f64());
+      for (let sign = 0; sign < 2; sign++) {
+        const n = r.u32();
+        if (n === 0) continue;
+        const bins = sign === 0 ? sketch.positive : sketch.negativeBins();
+        for (let i = 0; i < n; i++) bins.add(r.i32(), r.f64());
       }
     }
     return sketch;

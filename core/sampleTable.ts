@@ -225,6 +225,9 @@ export class SampleTable {
     const sketch = new QuantileSketch();
     this.fillSketch(slot, sketch);
     const base = slot * EXT_SLOTS;
+    // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
+    const ext = EXT_TEMPLATE.slice();
+    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
     return {
       count: this.count[slot] as number,
       sum: this.sum[slot] as number,
@@ -237,7 +240,7 @@ export class SampleTable {
       increase,
       kind: this.counter[slot] === 1 ? 'counter' : 'gauge',
       sketch,
-      ext: Array.from(this.ext.subarray(base, base + EXT_SLOTS)),
+      ext,
     };
   }
 
@@ -265,6 +268,7 @@ export class SampleTable {
     }
     const sketch = into.sketch;
     for (const bins of [sketch.positive, sketch.negative]) {
+      if (bins.size === 0) continue;
       bins.keys.length = 0;
       bins.counts.length = 0;
       bins.total = 0;
@@ -317,7 +321,7 @@ export class SampleTable {
     const end = at + (this.bins.length[slot] as number);
     for (let i = at; i < end; i++) {
       const key = keys[i] as number;
-      const bins = key < -NEGATIVE / 2 ? sketch.negative : sketch.positive;
+      const bins = key < -NEGATIVE / 2 ? sketch.negativeBins() : sketch.positive;
       bins.keys.push(key < -NEGATIVE / 2 ? key + NEGATIVE : key);
       bins.counts.push(counts[i] as number);
       bins.total += counts[i] as number;
@@ -495,6 +499,9 @@ export class RunPool {
     this.room = grow(this.room);
   }
 }
+
+/** Copied for each result's `ext`: an array of doubles (as `EXT_ZERO` in core/aggregate.ts) of the right length. */
+const EXT_TEMPLATE: number[] = Array.from({ length: EXT_SLOTS }, () => 0.5).fill(0);
 
 /** Shift of a negative value's key: below every positive value's key (keys stay within ±2^16). */
 const NEGATIVE = 2 ** 20;

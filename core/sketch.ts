@@ -78,18 +78,40 @@ export class Bins {
   }
 }
 
+/** The negative bins of a sketch that never saw a negative value: frozen, shared, empty. */
+const NO_BINS: Bins = Object.freeze(
+  Object.assign(new Bins(), {
+    keys: Object.freeze([]) as unknown as number[],
+    counts: Object.freeze([]) as unknown as number[],
+  }),
+);
+
 export class QuantileSketch {
   readonly positive = new Bins();
-  readonly negative = new Bins();
+  /**
+   * Made with the first negative value: most series never see one, and a window's result keeps
+   * its sketch alive as long as the tier above may need it (three objects fewer per result).
+   */
+  private neg: Bins | undefined;
   zeroCount = 0;
   count = 0;
   sum = 0;
   min = Infinity;
   max = -Infinity;
 
+  /** The bins of negative values (by magnitude); read only: `negativeBins()` to add to them. */
+  get negative(): Bins {
+    return this.neg ?? NO_BINS;
+  }
+
+  /** The bins of negative values, to add to (made if none yet). */
+  negativeBins(): Bins {
+    return (this.neg ??= new Bins());
+  }
+
   accept(value: number, weight = 1): void {
     if (value > MIN_POSSIBLE) this.positive.add(keyOf(value), weight);
-    else if (value < -MIN_POSSIBLE) this.negative.add(keyOf(-value), weight);
+    else if (value < -MIN_POSSIBLE) this.negativeBins().add(keyOf(-value), weight);
     else this.zeroCount += weight;
     this.count += weight;
     this.sum += value * weight;
@@ -110,7 +132,7 @@ export class QuantileSketch {
   /** Adds `other` into this sketch (both signs, zeros and summary statistics). */
   merge(other: QuantileSketch): void {
     this.positive.addAll(other.positive);
-    this.negative.addAll(other.negative);
+    if (other.negative.size > 0) this.negativeBins().addAll(other.negative);
     this.zeroCount += other.zeroCount;
     this.count += other.count;
     this.sum += other.sum;
