@@ -92,6 +92,9 @@ export interface StreamThreadOptions {
  * close by punctuation only: stream time as records move the watermark, wall clock at the start
  * of a turn once due (the thread wakes for it); nothing closes a window between two turns.
  *
+ * A group's writes run while the next group goes through the windows (one group's at a time,
+ * in order); a commit waits for them.
+ *
  * A rebalance (`assign`) only notes the new assignment; the tasks and the watermark take it at
  * the thread's next turn, never in the middle of processing or of a commit.
  */
@@ -111,6 +114,15 @@ export class StreamThread {
   private readonly windowTopic: string;
   /** Groups handed to `process` and not finished: the test driver waits for none. */
   private queued = 0;
+  /**
+   * The writes of the last group processed (its rows, window results, late and dead letters),
+   * still in flight while the next group runs through the windows: the engine's inserts and the
+   * broker's acknowledgements take the other core meanwhile. One group's writes at a time, in
+   * order; a commit waits for them.
+   */
+  private writing: Promise<void> = Promise.resolve();
+  /** Groups whose writes are not finished (the test driver waits for none). */
+  private writes = 0;
   /** While running: asks for a turn (a tick) at processing time `at`, unless one is asked for by then. */
   private wakeAt: ((at: number) => void) | undefined;
 
@@ -148,9 +160,9 @@ export class StreamThread {
     return this.generation;
   }
 
-  /** Whether a group is being processed. */
+  /** Whether a group is being processed, or its writes are in flight. */
   get busy(): boolean {
-    return this.queued > 0;
+    return this.queued > 0 || this.writes > 0;
   }
 
   /** A rebalance: the assignment of every topic consumed; the tasks follow at the next turn. */
@@ -278,6 +290,8 @@ export class StreamThread {
    * the sinks make idempotent.
    */
   async commit(): Promise<void> {
+    // Everything processed so far is written first: the changelogs and offsets cover it.
+    await this.writing;
     // Tasks revoked meanwhile leave first: their changes are the new owner's to make.
     this.takeAssignment();
     const { windows, producer, offsets } = this.o;
@@ -315,6 +329,7 @@ export class StreamThread {
    * at once. The windows close as they would have at those watermarks, each once.
    */
   private async closeAtEnd(stage: WindowStage): Promise<void> {
+    await this.writing;
     const from = stage.watermark();
     const to = stage.eventTimeReached();
     if (Number.isFinite(from) && Number.isFinite(to)) {
@@ -328,35 +343,75 @@ export class StreamThread {
     await this.writeWindowEffects();
   }
 
-  /** Window results and late records: written until none are left, then the state that produced them. */
+  /** Window results and late records: written until none are left. */
   private async writeWindowEffects(): Promise<void> {
-    const { windows, rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
+    const { windows } = this.o;
     if (!windows) return;
     for (;;) {
       const out = windows.stage.drain();
       if (out.results.length === 0 && out.late.length === 0) break;
-      const started = performance.now();
-      await rollups.write(out.results);
-      await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-      for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
-      observeWindowResults(metrics, out.results, started);
-      stats.late += out.late.length;
-      if (out.late.length > 0) metrics.late.inc({ tier: firstTier(config) }, out.late.length);
+      await this.writeEffects(out);
     }
   }
 
-  private async flushGroup(group: ProcessedBatch[], fetchedIn: number): Promise<void> {
-    const { windows, offsets, sink, repartition, alerts, producer, config, stats, metrics, clock, log } =
-      this.o;
+  /** Window results and late records drained from the stage, written. */
+  private async writeEffects(out: ReturnType<WindowStage['drain']>): Promise<void> {
+    const { rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
+    if (out.results.length === 0 && out.late.length === 0) return;
     const started = performance.now();
+    await rollups.write(out.results);
+    await sendLate(producer, config.topics.late, lateSchemaId, out.late);
+    for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
+    observeWindowResults(metrics, out.results, started);
+    stats.late += out.late.length;
+    if (out.late.length > 0) metrics.late.inc({ tier: firstTier(config) }, out.late.length);
+  }
+
+  /**
+   * Runs a group through the windows, then hands its writes on: they start once the previous
+   * group's are done and run while the next group is processed. Returns once the previous
+   * group's writes are done (at most one group's in flight), after a commit if one is due.
+   */
+  private async flushGroup(group: ProcessedBatch[], fetchedIn: number): Promise<void> {
+    const { windows, offsets, repartition, clock } = this.o;
     // Sub-topology 0 reads the input; the windows read the repartition topic if there is one.
-    const input = repartition ? group.filter((b) => b.topic === this.o.topic) : group;
     const keyed = repartition ? group.filter((b) => b.topic === repartition.topic) : group;
     // Records of partitions revoked since they were fetched are left to their new owner.
     const windowed = windows ? keyed.filter((b) => offsets.owns(this.windowTopic, b.partition)) : [];
     for (const batch of windowed) await windows?.tasks.ready(batch.partition);
     windows?.stage.push(windowed);
     if (group.length > 0) this.lastPush = clock.now();
+    // What this turn (and the punctuation before it) produced, taken now: the next group's
+    // results are its own.
+    const effects = windows?.stage.drain();
+    const previous = this.writing;
+    this.writes += 1;
+    const writing = (async () => {
+      try {
+        await previous;
+        await this.writeGroup(group, fetchedIn, effects);
+      } finally {
+        this.writes -= 1;
+      }
+    })();
+    this.writing = writing;
+    // A failure surfaces where the writes are awaited: the next group, the commit.
+    writing.catch(() => undefined);
+    await previous;
+    // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
+    if (this.commitInterval.due(group.length > 0)) await this.commit();
+  }
+
+  /** A group's effects written (rows, repartition and alert topics, window results, dead letters), its offsets noted. */
+  private async writeGroup(
+    group: ProcessedBatch[],
+    fetchedIn: number,
+    effects: ReturnType<WindowStage['drain']> | undefined,
+  ): Promise<void> {
+    const { windows, sink, repartition, alerts, producer, config, stats, metrics, log } = this.o;
+    const started = performance.now();
+    const input = repartition ? group.filter((b) => b.topic === this.o.topic) : group;
+    const keyed = repartition ? group.filter((b) => b.topic === repartition.topic) : group;
     // The raw rows and the window effects do not depend on each other: they are written at the
     // same time (the embedded engine inserts on its own thread while this one encodes results).
     // The commit waits for both.
@@ -379,7 +434,7 @@ export class StreamThread {
         }
         return written;
       })(),
-      this.writeWindowEffects(),
+      effects ? this.writeEffects(effects) : undefined,
     ]);
     const rejects = group.flatMap((b) => b.rejects);
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
@@ -395,8 +450,6 @@ export class StreamThread {
     }
     // Their effects are durable: the records no longer count against the fetch limit.
     for (const b of group) this.o.release?.(b);
-    // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
-    if (this.commitInterval.due(group.length > 0)) await this.commit();
     const records = input.reduce((n, b) => n + b.recordCount, 0);
     const rows = input.reduce((n, b) => n + b.samples.length, 0);
     stats.records += records;

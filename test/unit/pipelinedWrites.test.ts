@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
+import { createLogger } from '../../core/log.js';
+import type { Durable, ProcessedBatch } from '../../core/records.js';
+import { columnsOf } from '../../core/sampleColumns.js';
+import { FakeClock } from '../../streams/clock.js';
+import { buildTopology } from '../../topology/graph.js';
+import { createTopologyMetrics } from '../../topology/metrics.js';
+import { StreamThread, type RawSink } from '../../topology/streamThread.js';
+import { emptyStats } from '../../topology/topology.js';
+
+/** A promise and its resolver, to hold a write until the test lets it finish. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A raw sink whose writes finish only when the test says so, in the order they were asked for. */
+function heldSink(): RawSink & { asked: number[]; finish(): void } {
+  const held: Array<{ lastOffset: number; done: ReturnType<typeof deferred<Durable>> }> = [];
+  return {
+    asked: [],
+    write(batches: ProcessedBatch[]) {
+      const lastOffset = Math.max(...batches.map((b) => b.lastOffset));
+      this.asked.push(lastOffset);
+      const done = deferred<Durable>();
+      held.push({ lastOffset, done });
+      return done.promise;
+    },
+    finish() {
+      const next = held.shift();
+      if (!next) throw new Error('no write is waiting');
+      const d = { topic: 'in', partition: 0, lastOffset: next.lastOffset };
+      next.done.resolve(new Map([['in\u00000', d]]));
+    },
+    reassigned() {},
+  };
+}
+
+const batch = (offset: number): ProcessedBatch => ({
+  recordCount: 1,
+  generation: 1,
+  topic: 'in',
+  partition: 0,
+  firstOffset: offset,
+  lastOffset: offset,
+  samples: columnsOf([
+    { name: 'm', seriesId: 1n, timestamp: 1000 * (offset + 1), value: offset, kind: 'gauge' },
+  ]),
+  rejects: [],
+});
+
+/** Settles every promise that can settle now (the held writes stay held). */
+const settled = async () => {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+describe('StreamThread writes a group while it processes the next', () => {
+  it('returns before a group is written, writes groups in order one at a time, and commits only what is written', async () => {
+    const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
+    const sink = heldSink();
+    const committed: number[] = [];
+    const thread = new StreamThread({
+      config,
+      clock: new FakeClock(0),
+      log: createLogger('test', 'silent'),
+      metrics: createTopologyMetrics(),
+      stats: emptyStats(),
+      wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
+      topic: 'in',
+      producer: { send: () => Promise.resolve([]) },
+      offsets: {
+        owns: () => true,
+        assigned: () => [0],
+        commit: (durable: Durable) => {
+          for (const d of durable.values()) committed.push(d.lastOffset);
+          return Promise.resolve();
+        },
+      },
+      writerType: () => Promise.reject(new Error('no decoding here')),
+      sink,
+      rollups: { write: () => Promise.resolve() },
+      lateSchemaId: 0,
+    });
+    thread.assign([0], true);
+
+    // The first group returns with its rows still being written.
+    await thread.process([batch(0)]);
+    expect(sink.asked).toEqual([0]);
+    expect(thread.busy).toBe(true);
+
+    // The second is processed meanwhile, but its rows wait for the first group's write.
+    let secondDone = false;
+    const second = thread.process([batch(1)]).then(() => (secondDone = true));
+    await settled();
+    expect(sink.asked).toEqual([0]);
+    expect(secondDone).toBe(false);
+
+    sink.finish();
+    await second;
+    expect(sink.asked).toEqual([0, 1]);
+
+    // A commit covers what was processed: it waits for the second write, then commits offset 1.
+    let commitDone = false;
+    const commit = thread.commit().then(() => (commitDone = true));
+    await settled();
+    expect(commitDone).toBe(false);
+    expect(committed).toEqual([]);
+    sink.finish();
+    await commit;
+    expect(committed).toEqual([1]);
+    expect(thread.busy).toBe(false);
+  });
+
+  it('fails the next group when a group cannot be written', async () => {
+    const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
+    const thread = new StreamThread({
+      config,
+      clock: new FakeClock(0),
+      log: createLogger('test', 'silent'),
+      metrics: createTopologyMetrics(),
+      stats: emptyStats(),
+      wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
+      topic: 'in',
+      producer: { send: () => Promise.resolve([]) },
+      offsets: { owns: () => true, assigned: () => [0], commit: () => Promise.resolve() },
+      writerType: () => Promise.reject(new Error('no decoding here')),
+      sink: { write: () => Promise.reject(new Error('disk full')), reassigned() {} },
+      rollups: { write: () => Promise.resolve() },
+      lateSchemaId: 0,
+    });
+    thread.assign([0], true);
+    await thread.process([batch(0)]);
+    await expect(thread.process([batch(1)])).rejects.toThrow('disk full');
+  });
+});
