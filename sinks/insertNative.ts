@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, writeFileSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,7 +36,10 @@ export function embeddedInsert(session: EmbeddedSession, dataPath: string): Inse
     let file = join(spool, name);
     try {
       try {
-        await writeFile(file, block);
+        // At once, on this thread: a tmpfs takes a block in milliseconds, while `fs/promises`
+        // writes it 512 KiB per turn of the thread pool, which the engine's queries occupy (2.4 s
+        // in all for the bench's 140 MB, against tens of milliseconds).
+        writeFileSync(file, block);
       } catch (error) {
         // A small tmpfs (Docker's /dev/shm is 64 MiB) must not pause inserts while the data folder has room.
         if (spool === dataPath || (error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;

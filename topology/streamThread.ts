@@ -290,18 +290,50 @@ export class StreamThread {
    * the sinks make idempotent.
    */
   async commit(): Promise<void> {
-    // Everything processed so far is written first: the changelogs and offsets cover it.
+    this.startCommit();
     await this.writing;
+  }
+
+  /**
+   * A commit as `commit`, without waiting for it: the state's changes are collected (encoded)
+   * now, and written, then the offsets committed, once the writes in flight are done (the
+   * changelogs then cover only records whose effects are durable); the next group's writes
+   * follow them. The thread processes the next group meanwhile.
+   */
+  private startCommit(): void {
     // Tasks revoked meanwhile leave first: their changes are the new owner's to make.
     this.takeAssignment();
     const { windows, producer, offsets } = this.o;
-    if (windows) await windows.tasks.write(producer, windows.tasks.collect());
-    // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
-    // commit of records fetched before it could go behind one made meanwhile.
-    if (this.uncommitted.size > 0 && this.uncommittedIn === this.generation)
-      await offsets.commit(this.uncommitted, this.uncommittedIn);
-    this.uncommitted = new Map();
+    const changes = windows?.tasks.collect();
     this.commitInterval.committed();
+    this.chain(async () => {
+      if (windows && changes) await windows.tasks.write(producer, changes);
+      // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
+      // commit of records fetched before it could go behind one made meanwhile.
+      if (this.uncommitted.size > 0 && this.uncommittedIn === this.generation)
+        await offsets.commit(this.uncommitted, this.uncommittedIn);
+      this.uncommitted = new Map();
+    });
+  }
+
+  /**
+   * Runs `write` once the writes in flight are done, as the last of them; returns the previous
+   * last. A failure surfaces where the writes are awaited: the next group, the commit.
+   */
+  private chain(write: () => Promise<void>): Promise<void> {
+    const previous = this.writing;
+    this.writes += 1;
+    const writing = (async () => {
+      try {
+        await previous;
+        await write();
+      } finally {
+        this.writes -= 1;
+      }
+    })();
+    this.writing = writing;
+    writing.catch(() => undefined);
+    return previous;
   }
 
   /** Records whose effects are stored and whose offsets wait for the next commit (of the current generation). */
@@ -370,7 +402,8 @@ export class StreamThread {
   /**
    * Runs a group through the windows, then hands its writes on: they start once the previous
    * group's are done and run while the next group is processed. Returns once the previous
-   * group's writes are done (at most one group's in flight), after a commit if one is due.
+   * group's writes are done (at most one group's in flight), starting a commit if one is due
+   * (its writes follow this group's).
    */
   private async flushGroup(group: ProcessedBatch[], fetchedIn: number): Promise<void> {
     const { windows, offsets, repartition, clock } = this.o;
@@ -384,22 +417,10 @@ export class StreamThread {
     // What this turn (and the punctuation before it) produced, taken now: the next group's
     // results are its own.
     const effects = windows?.stage.drain();
-    const previous = this.writing;
-    this.writes += 1;
-    const writing = (async () => {
-      try {
-        await previous;
-        await this.writeGroup(group, fetchedIn, effects);
-      } finally {
-        this.writes -= 1;
-      }
-    })();
-    this.writing = writing;
-    // A failure surfaces where the writes are awaited: the next group, the commit.
-    writing.catch(() => undefined);
+    const previous = this.chain(() => this.writeGroup(group, fetchedIn, effects));
     await previous;
     // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
-    if (this.commitInterval.due(group.length > 0)) await this.commit();
+    if (this.commitInterval.due(group.length > 0)) this.startCommit();
   }
 
   /** A group's effects written (rows, repartition and alert topics, window results, dead letters), its offsets noted. */

@@ -61,9 +61,10 @@ describe('StreamThread writes a group while it processes the next', () => {
     const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
     const sink = heldSink();
     const committed: number[] = [];
+    const clock = new FakeClock(0);
     const thread = new StreamThread({
       config,
-      clock: new FakeClock(0),
+      clock,
       log: createLogger('test', 'silent'),
       metrics: createTopologyMetrics(),
       stats: emptyStats(),
@@ -111,6 +112,17 @@ describe('StreamThread writes a group while it processes the next', () => {
     await commit;
     expect(committed).toEqual([1]);
     expect(thread.busy).toBe(false);
+
+    // A commit due after a group starts behind its writes: the group returns without waiting
+    // for either, and the offsets follow the rows.
+    await clock.advance(config.sink.commitIntervalMs + 1);
+    await thread.process([batch(2)]);
+    expect(sink.asked).toEqual([0, 1, 2]);
+    await settled();
+    expect(committed).toEqual([1]);
+    sink.finish();
+    await thread.commit();
+    expect(committed).toEqual([1, 2]);
   });
 
   it('fails the next group when a group cannot be written', async () => {
