@@ -62,6 +62,12 @@ export class AvroWriter {
     this.utf8(text);
   }
 
+  /** Bytes already in Avro form, copied as they are. */
+  raw(data: Uint8Array): void {
+    this.buffer.set(data, this.at);
+    this.at += data.length;
+  }
+
   bytes(data: Uint8Array): void {
     this.long(data.length);
     this.buffer.set(data, this.at);

@@ -67,18 +67,46 @@ export interface RollupColumns {
   readonly sketchAt: Int32Array;
 }
 
+type Series = RollupColumns['series'][number];
+
+/**
+ * Per series (the object its rows share: the topology keeps one per series), the Avro bytes of
+ * its identity in a result: series id, name, labels and kind, encoded once instead of per result.
+ */
+const identities = new WeakMap<Series, { seriesId: string; kind: Series['kind']; bytes: Buffer }>();
+const identityOut = new AvroWriter();
+
+function identity(series: Series, seriesId: string): Buffer {
+  const known = identities.get(series);
+  if (known !== undefined && known.seriesId === seriesId && known.kind === series.kind) return known.bytes;
+  let bound = 20 + stringBound(seriesId) + stringBound(series.name);
+  for (const [key, value] of series.labels) bound += stringBound(key) + stringBound(value);
+  identityOut.start(bound);
+  identityOut.string(seriesId);
+  identityOut.string(series.name);
+  if (series.labels.length > 0) {
+    identityOut.long(series.labels.length);
+    for (const [key, value] of series.labels) {
+      identityOut.string(key);
+      identityOut.string(value);
+    }
+  }
+  identityOut.byte(0);
+  identityOut.long(series.kind === 'counter' ? 1 : 0);
+  const bytes = identityOut.done();
+  identities.set(series, { seriesId, kind: series.kind, bytes });
+  return bytes;
+}
+
 /** At most the bytes of row `i`'s encoding, wire header included. */
 export function rollupColumnsBound(c: RollupColumns, i: number): number {
-  const series = c.series[i] as RollupColumns['series'][number];
-  let bound =
+  return (
     85 +
     10 * FIELDS.length +
     stringBound(c.tierOf?.[i] ?? c.tier) +
-    stringBound(c.seriesId[i] as string) +
-    stringBound(series.name) +
-    ((c.sketchAt[i + 1] as number) - (c.sketchAt[i] as number));
-  for (const [key, value] of series.labels) bound += stringBound(key) + stringBound(value);
-  return bound;
+    identity(c.series[i] as Series, c.seriesId[i] as string).length +
+    ((c.sketchAt[i + 1] as number) - (c.sketchAt[i] as number))
+  );
 }
 
 /**
@@ -97,19 +125,8 @@ export function encodeRollupColumns(
   if (rows.length > 0) {
     out.long(rows.length);
     for (const i of rows) {
-      const series = c.series[i] as RollupColumns['series'][number];
       out.string(c.tierOf?.[i] ?? c.tier);
-      out.string(c.seriesId[i] as string);
-      out.string(series.name);
-      if (series.labels.length > 0) {
-        out.long(series.labels.length);
-        for (const [key, value] of series.labels) {
-          out.string(key);
-          out.string(value);
-        }
-      }
-      out.byte(0);
-      out.long(series.kind === 'counter' ? 1 : 0);
+      out.raw(identity(c.series[i] as Series, c.seriesId[i] as string));
       out.long(c.windowStart[i] as number);
       out.long(c.windowEnd[i] as number);
       for (let f = 0; f < FIELDS.length; f++) {
