@@ -56,34 +56,40 @@ const settled = async () => {
   for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 };
 
+const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
+
+/** A thread with a raw sink and no windows; the offsets it commits go to `committed`. */
+function rawOnlyThread(sink: RawSink, clock: FakeClock, committed: number[]): StreamThread {
+  return new StreamThread({
+    config,
+    clock,
+    log: createLogger('test', 'silent'),
+    metrics: createTopologyMetrics(),
+    stats: emptyStats(),
+    wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
+    topic: 'in',
+    producer: { send: () => Promise.resolve([]) },
+    offsets: {
+      owns: () => true,
+      assigned: () => [0],
+      commit: (durable: Durable) => {
+        for (const d of durable.values()) committed.push(d.lastOffset);
+        return Promise.resolve();
+      },
+    },
+    writerType: () => Promise.reject(new Error('no decoding here')),
+    sink,
+    rollups: { write: () => Promise.resolve() },
+    lateSchemaId: 0,
+  });
+}
+
 describe('StreamThread writes a group while it processes the next', () => {
   it('returns before a group is written, writes groups in order one at a time, and commits only what is written', async () => {
-    const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
     const sink = heldSink();
     const committed: number[] = [];
     const clock = new FakeClock(0);
-    const thread = new StreamThread({
-      config,
-      clock,
-      log: createLogger('test', 'silent'),
-      metrics: createTopologyMetrics(),
-      stats: emptyStats(),
-      wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
-      topic: 'in',
-      producer: { send: () => Promise.resolve([]) },
-      offsets: {
-        owns: () => true,
-        assigned: () => [0],
-        commit: (durable: Durable) => {
-          for (const d of durable.values()) committed.push(d.lastOffset);
-          return Promise.resolve();
-        },
-      },
-      writerType: () => Promise.reject(new Error('no decoding here')),
-      sink,
-      rollups: { write: () => Promise.resolve() },
-      lateSchemaId: 0,
-    });
+    const thread = rawOnlyThread(sink, clock, committed);
     thread.assign([0], true);
 
     // The first group returns with its rows still being written.
@@ -126,22 +132,8 @@ describe('StreamThread writes a group while it processes the next', () => {
   });
 
   it('fails the next group when a group cannot be written', async () => {
-    const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
-    const thread = new StreamThread({
-      config,
-      clock: new FakeClock(0),
-      log: createLogger('test', 'silent'),
-      metrics: createTopologyMetrics(),
-      stats: emptyStats(),
-      wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
-      topic: 'in',
-      producer: { send: () => Promise.resolve([]) },
-      offsets: { owns: () => true, assigned: () => [0], commit: () => Promise.resolve() },
-      writerType: () => Promise.reject(new Error('no decoding here')),
-      sink: { write: () => Promise.reject(new Error('disk full')), reassigned() {} },
-      rollups: { write: () => Promise.resolve() },
-      lateSchemaId: 0,
-    });
+    const sink = { write: () => Promise.reject(new Error('disk full')), reassigned() {} };
+    const thread = rawOnlyThread(sink, new FakeClock(0), []);
     thread.assign([0], true);
     await thread.process([batch(0)]);
     await expect(thread.process([batch(1)])).rejects.toThrow('disk full');
