@@ -36,9 +36,9 @@ export function embeddedInsert(session: EmbeddedSession, dataPath: string): Inse
     let file = join(spool, name);
     try {
       try {
-        // At once, on this thread: a tmpfs takes a block in milliseconds, while `fs/promises`
-        // writes it 512 KiB per turn of the thread pool, which the engine's queries occupy (2.4 s
-        // in all for the bench's 140 MB, against tens of milliseconds).
+        // At once, on this thread: a tmpfs (or the page cache, without one) takes a block in
+        // milliseconds, while `fs/promises` writes it 512 KiB per turn of the thread pool, which
+        // the engine's queries occupy (2.4 s in all for the bench's 140 MB).
         writeFileSync(file, block);
       } catch (error) {
         // A small tmpfs (Docker's /dev/shm is 64 MiB) must not pause inserts while the data folder has room.

@@ -86,6 +86,16 @@ export interface PendingChanges {
   samples: PartitionChanges;
 }
 
+/** The changes of the partitions `keep` accepts. */
+export function changesOf(pending: PendingChanges, keep: (partition: number) => boolean): PendingChanges {
+  const only = (parts: PartitionChanges) => parts.filter((part) => keep(part.partition));
+  return {
+    rollups: new Map([...pending.rollups].map(([store, parts]) => [store, only(parts)])),
+    series: only(pending.series),
+    samples: only(pending.samples),
+  };
+}
+
 const seriesCodec: StoreCodec<SeriesMeta> = {
   encode: (v) => Buffer.from(JSON.stringify(v)),
   decode: (b) => JSON.parse(b.toString()) as SeriesMeta,

@@ -17,17 +17,19 @@ import { NODE, tiersOf } from './graph.js';
 import { observeSamplesSink, observeWindowResults, type TopologyMetrics } from './metrics.js';
 import type { TopologyStats } from './topology.js';
 import type { WindowStage } from './windowStage.js';
-import type { Tasks } from '../streams/tasks.js';
 import type { RollupAcc } from '../core/aggregate.js';
 import { clockScheduler, every, type Clock, type Timer } from '../streams/clock.js';
 import { CommitInterval } from '../streams/commitInterval.js';
+import { changesOf, type Tasks } from '../streams/tasks.js';
 import type { Wiring } from '../streams/topologyBuilder.js';
 import type { TierConfig } from '../core/tiers.js';
 
 /**
  * At most this many steps of event time when the windows close at the end of input. On the
  * bench's 1M samples (180,000 open windows), 4 steps peaked at 1.04-1.05 GB resident, 1 step at
- * 1.23-1.25 GB and 17 (one a minute) at 1.20-1.21 GB, in the same time.
+ * 1.23-1.25 GB and 17 (one a minute) at 1.20-1.21 GB, in the same time, when each step's results
+ * were written before the next step closed its windows. Since a step is written while the next
+ * closes (two steps' results held), 8 steps peaked as 4 do on 2M samples (3 runs each).
  */
 const CLOSE_STEPS = 4;
 
@@ -168,7 +170,11 @@ export class StreamThread {
   /** A rebalance: the assignment of every topic consumed; the tasks follow at the next turn. */
   assign(assigned: number[], gained: boolean): void {
     this.generation += 1;
-    this.o.sink?.reassigned();
+    // After the writes in flight, which may still be the raw sink's (of the group before).
+    void this.chain(() => {
+      this.o.sink?.reassigned();
+      return Promise.resolve();
+    });
     const before = this.pending;
     this.pending = { assigned, gained: gained || (before?.gained ?? false) };
   }
@@ -305,9 +311,22 @@ export class StreamThread {
     this.takeAssignment();
     const { windows, producer, offsets } = this.o;
     const changes = windows?.tasks.collect();
+    const collectedIn = this.generation;
+    const collectedTasks = new Map([...(windows?.tasks.all() ?? [])].map((t) => [t.partition, t]));
     this.commitInterval.committed();
-    this.chain(async () => {
-      if (windows && changes) await windows.tasks.write(producer, changes);
+    void this.chain(async () => {
+      if (windows && changes) {
+        // After a rebalance since the collect, a revoked partition's changes are its new owner's
+        // to make: only those of partitions still owned, by the same task, are written.
+        const mine =
+          collectedIn === this.generation
+            ? changes
+            : changesOf(
+                changes,
+                (p) => offsets.owns(this.windowTopic, p) && windows.tasks.get(p) === collectedTasks.get(p),
+              );
+        await windows.tasks.write(producer, mine);
+      }
       // After a rebalance, the partitions' owners replay from the last commit (idempotently): a
       // commit of records fetched before it could go behind one made meanwhile.
       if (this.uncommitted.size > 0 && this.uncommittedIn === this.generation)
@@ -422,15 +441,19 @@ export class StreamThread {
   ): Promise<void> {
     const { windows, sink, repartition, alerts, producer, config, stats, metrics, log } = this.o;
     const started = performance.now();
-    const input = repartition ? group.filter((b) => b.topic === this.o.topic) : group;
-    const keyed = repartition ? group.filter((b) => b.topic === repartition.topic) : group;
+    // A rebalance since the group was processed: its records come again (in the new generation,
+    // here or at their new owner), and the raw sink has started over; only the window effects,
+    // which the tasks' state already holds, are written now.
+    const current = this.generation === fetchedIn;
+    const input = !current ? [] : repartition ? group.filter((b) => b.topic === this.o.topic) : group;
+    const keyed = !current ? [] : repartition ? group.filter((b) => b.topic === repartition.topic) : group;
     // The raw rows and the window effects do not depend on each other: they are written at the
     // same time (the embedded engine inserts on its own thread while this one encodes results).
     // The commit waits for both.
     const [durable] = await Promise.all([
       (async () => {
         const sinkStarted = performance.now();
-        const written = sink ? await sink.write(input) : everything(input);
+        const written = sink && current ? await sink.write(input) : everything(input);
         observeSamplesSink(metrics, input, sinkStarted);
         if (repartition) {
           const sent = await sendRepartitioned(producer, repartition, input);
@@ -448,7 +471,7 @@ export class StreamThread {
       })(),
       effects ? this.writeEffects(effects) : undefined,
     ]);
-    const rejects = group.flatMap((b) => b.rejects);
+    const rejects = current ? group.flatMap((b) => b.rejects) : [];
     await sendToDeadLetter(producer, config.topics.dlq, rejects);
     if (this.generation === fetchedIn) {
       if (this.uncommittedIn !== fetchedIn) {

@@ -7,6 +7,10 @@ import { FakeClock } from '../../streams/clock.js';
 import { buildTopology } from '../../topology/graph.js';
 import { createTopologyMetrics } from '../../topology/metrics.js';
 import { StreamThread, type RawSink } from '../../topology/streamThread.js';
+import { Tasks } from '../../streams/tasks.js';
+import { windowStoreCodecs } from '../../topology/storeCodecs.js';
+import { WindowStage } from '../../topology/windowStage.js';
+import type { ProducerRecord } from 'kafkajs';
 import { emptyStats } from '../../topology/topology.js';
 
 /** A promise and its resolver, to hold a write until the test lets it finish. */
@@ -17,13 +21,15 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
 }
 
 /** A raw sink whose writes finish only when the test says so, in the order they were asked for. */
-function heldSink(): RawSink & { asked: number[]; finish(): void } {
+function heldSink(): RawSink & { asked: number[]; events: string[]; finish(): void } {
   const held: Array<{ lastOffset: number; done: ReturnType<typeof deferred<Durable>> }> = [];
   return {
     asked: [],
+    events: [],
     write(batches: ProcessedBatch[]) {
       const lastOffset = Math.max(...batches.map((b) => b.lastOffset));
       this.asked.push(lastOffset);
+      this.events.push(`write ${lastOffset}`);
       const done = deferred<Durable>();
       held.push({ lastOffset, done });
       return done.promise;
@@ -32,17 +38,20 @@ function heldSink(): RawSink & { asked: number[]; finish(): void } {
       const next = held.shift();
       if (!next) throw new Error('no write is waiting');
       const d = { topic: 'in', partition: 0, lastOffset: next.lastOffset };
+      this.events.push(`written ${next.lastOffset}`);
       next.done.resolve(new Map([['in\u00000', d]]));
     },
-    reassigned() {},
+    reassigned() {
+      this.events.push('reset');
+    },
   };
 }
 
-const batch = (offset: number): ProcessedBatch => ({
+const batch = (offset: number, generation = 1, partition = 0): ProcessedBatch => ({
   recordCount: 1,
-  generation: 1,
+  generation,
   topic: 'in',
-  partition: 0,
+  partition,
   firstOffset: offset,
   lastOffset: offset,
   samples: columnsOf([
@@ -137,5 +146,76 @@ describe('StreamThread writes a group while it processes the next', () => {
     thread.assign([0], true);
     await thread.process([batch(0)]);
     await expect(thread.process([batch(1)])).rejects.toThrow('disk full');
+  });
+
+  it('after a rebalance, writes no raw rows of a group processed before it, and starts the sink over after the writes in flight', async () => {
+    const sink = heldSink();
+    const committed: number[] = [];
+    const thread = rawOnlyThread(sink, new FakeClock(0), committed);
+    thread.assign([0], true);
+    await thread.process([batch(0)]);
+    const second = thread.process([batch(1)]);
+    // A rebalance while the first group's rows are being written and the second's wait.
+    thread.assign([0], false);
+    expect(sink.events).toEqual(['reset', 'write 0']);
+    sink.finish();
+    await second;
+    await settled();
+    // The second group's rows come again with the new generation; the sink started over after the write.
+    expect(sink.events).toEqual(['reset', 'write 0', 'written 0', 'reset']);
+    await thread.process([batch(1, 2)]);
+    sink.finish();
+    await thread.commit();
+    expect(sink.asked).toEqual([0, 1]);
+    expect(committed).toEqual([1]);
+  });
+
+  it('writes no changelog records of a partition revoked between the collect and the write', async () => {
+    const clock = new FakeClock(0);
+    const log = createLogger('test', 'silent');
+    const tasks = new Tasks(() => Promise.resolve(new Map()), config, windowStoreCodecs, log);
+    const stage = new WindowStage(config, tasks, undefined, clock);
+    const sink = heldSink();
+    const owned = new Set([0, 1]);
+    const sent: Array<{ topic: string; partition: number | undefined }> = [];
+    const thread = new StreamThread({
+      config,
+      clock,
+      log,
+      metrics: createTopologyMetrics(),
+      stats: emptyStats(),
+      wiring: buildTopology(config, { windows: true, alerting: false }).wiring(),
+      topic: 'in',
+      producer: {
+        send: (record: ProducerRecord) => {
+          for (const m of record.messages) sent.push({ topic: record.topic, partition: m.partition });
+          return Promise.resolve([]);
+        },
+      },
+      offsets: {
+        owns: (_topic, p) => owned.has(p),
+        assigned: () => [...owned],
+        commit: () => Promise.resolve(),
+      },
+      writerType: () => Promise.reject(new Error('no decoding here')),
+      sink,
+      rollups: { write: () => Promise.resolve() },
+      lateSchemaId: 0,
+      windows: { tasks, stage },
+    });
+    thread.assign([0, 1], true);
+    // A first turn takes the assignment and restores the tasks; its (empty) write is let through.
+    await thread.process([]);
+    sink.finish();
+    await thread.process([batch(0, 1, 0), batch(0, 1, 1)]);
+    // A commit collects both partitions' changes, then waits for the rows; partition 1 leaves meanwhile.
+    const commit = thread.commit();
+    owned.delete(1);
+    thread.assign([0], false);
+    sink.finish();
+    await commit;
+    const changelogs = sent.filter((s) => s.topic.endsWith('-changelog'));
+    expect(changelogs.some((s) => s.partition === 0)).toBe(true);
+    expect(changelogs.filter((s) => s.partition === 1)).toEqual([]);
   });
 });
