@@ -25,7 +25,7 @@ import type { BenchContext } from './throughput.js';
  *   of `sink.maxRows` with a deduplication token), into a fresh `samples` table of our schema;
  * - window results: the records of every tier topic the batched run published (1m, 1h), produced
  *   again as the topology produces them (`sendAll`: idempotent producer, acks all, requests of
- *   ~512 KiB and ≤ 1,000 records);
+ *   ~512 KiB and ≤ 1,000 records per partition, ~4 MiB in all);
  * - changelogs: the records of the batched run's changelog topics (its window stores' and series
  *   metadata), produced again the same way. With the window results, these are everything the
  *   topology writes to Kafka.
@@ -331,7 +331,7 @@ async function produceAgain(kafka: Kafka, from: string, to: string): Promise<Flo
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
-    // The topology's own sending: requests of at most ~512 KiB and 1,000 records, acks all.
+    // The topology's own sending (`sendAll`), acks all.
     return await timed(
       () => messages.length,
       () => sendAll(producer, to, messages),

@@ -10,7 +10,7 @@ import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { inspectStorage, type StorageReport } from './storage.js';
 import { startTopologyProcess, type TopologyProcess } from './topologyProcess.js';
 import { runWorkspace } from './workspace.js';
-import { tierTopic, type TierConfig } from '../core/tiers.js';
+import { tierTopic } from '../core/tiers.js';
 
 /** A run fails when the topology stores nothing new for this long. */
 const STALL_MS = 300_000;
@@ -38,7 +38,7 @@ export interface ThroughputResult {
    * The run's input topic, its tier topics (1m first) and its state's changelog topics: what
    * it read and everything it wrote to Kafka.
    */
-  topics: { input: string; window1m: string; tiers: string[]; changelogPrefix: string };
+  topics: { input: string; tiers: string[]; changelogPrefix: string };
   /** Samples per Kafka record. */
   batch: number;
   samples: number;
@@ -180,7 +180,6 @@ export async function throughputRun(
     name,
     topics: {
       input: topic,
-      window1m: tierTopic(run.config, run.config.tiers[0] as TierConfig),
       tiers: run.config.tiers.map((tier) => tierTopic(run.config, tier)),
       changelogPrefix: `${run.config.appId}-`,
     },

@@ -171,10 +171,7 @@ export class StreamThread {
   assign(assigned: number[], gained: boolean): void {
     this.generation += 1;
     // After the writes in flight, which may still be the raw sink's (of the group before).
-    void this.chain(() => {
-      this.o.sink?.reassigned();
-      return Promise.resolve();
-    });
+    void this.chain(async () => this.o.sink?.reassigned());
     const before = this.pending;
     this.pending = { assigned, gained: gained || (before?.gained ?? false) };
   }
@@ -445,8 +442,9 @@ export class StreamThread {
     // here or at their new owner), and the raw sink has started over; only the window effects,
     // which the tasks' state already holds, are written now.
     const current = this.generation === fetchedIn;
-    const input = !current ? [] : repartition ? group.filter((b) => b.topic === this.o.topic) : group;
-    const keyed = !current ? [] : repartition ? group.filter((b) => b.topic === repartition.topic) : group;
+    const mine = current ? group : [];
+    const input = repartition ? mine.filter((b) => b.topic === this.o.topic) : mine;
+    const keyed = repartition ? mine.filter((b) => b.topic === repartition.topic) : mine;
     // The raw rows and the window effects do not depend on each other: they are written at the
     // same time (the embedded engine inserts on its own thread while this one encodes results).
     // The commit waits for both.
