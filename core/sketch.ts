@@ -149,7 +149,7 @@ export class QuantileSketch {
   /** Datadog's `DDSketch` protobuf message, as `DDSketch#toProto` writes it (bins trimmed to the used range). */
   toProto(): Buffer {
     out.reset();
-    writeProto(this);
+    writeProto(out, this);
     return out.done();
   }
 }
@@ -159,17 +159,46 @@ export class QuantileSketch {
  * once: sketch i is `bytes.subarray(at[i], at[i + 1])`.
  */
 export function sketchProtos(sketches: ArrayLike<QuantileSketch>): { bytes: Buffer; at: Int32Array } {
-  out.reset();
-  const at = new Int32Array(sketches.length + 1);
-  for (let i = 0; i < sketches.length; i++) {
-    writeProto(sketches[i] as QuantileSketch);
-    at[i + 1] = out.length;
+  const list = new SketchProtoList(sketches.length);
+  for (let i = 0; i < sketches.length; i++) list.add(sketches[i] as QuantileSketch);
+  return list.done();
+}
+
+/**
+ * Sketches' protobufs appended one at a time into one buffer, as `sketchProtos` gives them: a
+ * window's result is written as it is emitted and its sketch need not be kept until the write.
+ */
+export class SketchProtoList {
+  private readonly out = new ProtoWriter();
+  private at: Int32Array;
+  private count = 0;
+
+  constructor(expected = 64) {
+    this.at = new Int32Array(Math.max(1, expected) + 1);
   }
-  return { bytes: out.done(), at };
+
+  get length(): number {
+    return this.count;
+  }
+
+  add(sketch: QuantileSketch): void {
+    writeProto(this.out, sketch);
+    if (this.count + 2 > this.at.length) {
+      const grown = new Int32Array(this.at.length * 2);
+      grown.set(this.at);
+      this.at = grown;
+    }
+    this.at[++this.count] = this.out.length;
+  }
+
+  /** The bytes (sketch i: `bytes.subarray(at[i], at[i + 1])`); the list is not to be used after. */
+  done(): { bytes: Buffer; at: Int32Array } {
+    return { bytes: this.out.detach(), at: this.at.subarray(0, this.count + 1) };
+  }
 }
 
 /** Appends a sketch's protobuf to `out`. */
-function writeProto(sketch: QuantileSketch): void {
+function writeProto(out: ProtoWriter, sketch: QuantileSketch): void {
   out.tag(1, 2);
   out.u8(20); // the mapping's length: gamma and index offset (tag + f64 each), interpolation (tag + 0)
   out.tag(1, 1);
@@ -260,6 +289,11 @@ class ProtoWriter {
 
   done(): Buffer {
     return Buffer.from(this.buffer.subarray(0, this.at));
+  }
+
+  /** The bytes written, not copied: the writer is not to be used after. */
+  detach(): Buffer {
+    return this.buffer.subarray(0, this.at);
   }
 
   private reserve(bytes: number): void {

@@ -1,12 +1,12 @@
 import type { Message } from 'kafkajs';
 import type { Aggregate } from '../core/aggregate.js';
-import { AGGREGATES, stateOffset, type AggregateDef } from '../core/aggregates.js';
+import { AGGREGATES, stateOffset, type AggregateDef, type AggregateName } from '../core/aggregates.js';
 import { SinkError } from '../core/errors.js';
 import { partitionForKey } from '../core/partitioner.js';
 import { tierTable } from '../core/tiers.js';
 import { sendAll, type RecordProducer } from '../core/kafka.js';
 import type { SeriesMeta } from '../core/series.js';
-import { sketchProtos } from '../core/sketch.js';
+import { SketchProtoList } from '../core/sketch.js';
 import {
   encodeRollupColumns,
   rollupColumnsBound,
@@ -123,15 +123,19 @@ export class RollupSink {
    * results, and encoding them in one go held the event loop for seconds (no Kafka heartbeats
    * meanwhile). The table insert and the topic sends then run at the same time; both are awaited.
    */
-  async write(rows: RollupRow[]): Promise<void> {
-    const unknown = rows.find((r) => !this.partitionOf.has(r.tier));
-    if (unknown) throw new SinkError(`a result of tier ${unknown.tier}, which is not configured`);
+  async write(rows: ReadonlyArray<RollupRow>): Promise<void> {
+    await this.writeResults(WindowResults.of(rows));
+  }
+
+  /** `write` for results gathered as columns as the windows emitted them (`WindowResults`). */
+  async writeResults(results: WindowResults): Promise<void> {
+    const unknown = results.tiers().find((t) => !this.partitionOf.has(t));
+    if (unknown !== undefined) throw new SinkError(`a result of tier ${unknown}, which is not configured`);
     for (const tier of this.tiers) {
-      const mine = rows.filter((r) => r.tier === tier.name);
-      if (mine.length === 0) continue;
-      const columns = await rollupColumns(tier.name, mine);
+      const columns = results.columns(tier.name);
+      if (columns === undefined || columns.length === 0) continue;
       const byPartition = new Map<number, number[]>();
-      for (let i = 0; i < mine.length; i++) {
+      for (let i = 0; i < columns.length; i++) {
         const partition = this.partition(tier, columns.seriesId[i] as string);
         let list = byPartition.get(partition);
         if (!list) byPartition.set(partition, (list = []));
@@ -139,8 +143,8 @@ export class RollupSink {
       }
       const messages: Message[] = [];
       let encoded = 0;
-      for (const [partition, results] of byPartition) {
-        for (const batch of batches(columns, results)) {
+      for (const [partition, indexes] of byPartition) {
+        for (const batch of batches(columns, indexes)) {
           if (encoded >= CHUNK) {
             await nextTurn();
             encoded = 0;
@@ -154,7 +158,9 @@ export class RollupSink {
         }
       }
       await Promise.all([
-        this.ch ? insertBlock(this.ch, tier.name, mine.length, () => rollupColumnsBlock(columns)) : undefined,
+        this.ch
+          ? insertBlock(this.ch, tier.name, columns.length, () => rollupColumnsBlock(columns))
+          : undefined,
         sendAll(this.producer, tier.topic, messages),
       ]);
     }
@@ -162,44 +168,156 @@ export class RollupSink {
 }
 
 /**
- * A tier's results as columns (`RollupColumns`): every registry aggregate finalized once per
- * result into its array, the sketches' protobufs written into one buffer. Made a chunk at a time
- * with a turn of the event loop between chunks.
+ * Window results gathered per tier as columns while the windows emit them: each result's
+ * aggregates are finalized and its sketch written out at once, so that nothing of it but numbers
+ * and bytes waits for the write (a flush's results wait while the next flush runs).
  */
-export async function rollupColumns(tier: Tier, rows: ReadonlyArray<RollupRow>): Promise<RollupColumns> {
-  const n = rows.length;
-  const windowStart = new Float64Array(n);
-  const windowEnd = new Float64Array(n);
-  const revision = new Float64Array(n);
-  const values = FINALIZERS.map(() => new Float64Array(n));
-  for (let at = 0; at < n; at += CHUNK) {
-    if (at > 0) await nextTurn();
-    for (let i = at; i < Math.min(n, at + CHUNK); i++) {
-      const row = rows[i] as RollupRow;
-      const a = row.aggregate;
-      const sizeMs = row.end - row.start;
-      windowStart[i] = row.start;
-      windowEnd[i] = row.end;
-      revision[i] = row.revision;
-      for (let f = 0; f < FINALIZERS.length; f++) {
-        const { finalize, at: offset } = FINALIZERS[f] as (typeof FINALIZERS)[number];
-        (values[f] as Float64Array)[i] = finalize(a, sizeMs, offset);
-      }
-    }
+export class WindowResults {
+  private readonly byTier = new Map<Tier, RollupColumnsBuilder>();
+  private count = 0;
+
+  /** Results given as rows. */
+  static of(rows: ReadonlyArray<RollupRow>): WindowResults {
+    const results = new WindowResults();
+    for (const r of rows) results.add(r.tier, r.seriesKey, r.series, r.start, r.end, r.aggregate, r.revision);
+    return results;
   }
-  const { bytes, at } = sketchProtos(rows.map((r) => r.aggregate.sketch));
-  return {
-    tier,
-    length: n,
-    seriesId: rows.map((r) => r.seriesKey),
-    series: rows.map((r) => r.series),
-    windowStart,
-    windowEnd,
-    revision,
-    values,
-    sketch: bytes,
-    sketchAt: at,
-  };
+
+  /** Results in all. */
+  get length(): number {
+    return this.count;
+  }
+
+  add(
+    tier: Tier,
+    seriesKey: string,
+    series: SeriesMeta,
+    start: number,
+    end: number,
+    aggregate: Aggregate,
+    revision: number,
+  ): void {
+    let builder = this.byTier.get(tier);
+    if (builder === undefined) this.byTier.set(tier, (builder = new RollupColumnsBuilder(tier)));
+    builder.add(seriesKey, series, start, end, aggregate, revision);
+    this.count++;
+  }
+
+  /** The tiers that have results, in the order of their first. */
+  tiers(): Tier[] {
+    return [...this.byTier.keys()];
+  }
+
+  /** A tier's results as columns (made once), in the order they came; undefined if it has none. */
+  columns(tier: Tier): RollupColumns | undefined {
+    return this.byTier.get(tier)?.done();
+  }
+
+  /** Every result as a plain object (tests and tools): its identity, window, revision and finalized aggregates. */
+  rows(): ResultRow[] {
+    return this.tiers().flatMap((tier) => {
+      const c = this.columns(tier) as RollupColumns;
+      return Array.from({ length: c.length }, (_, i) => ({
+        tier,
+        seriesKey: c.seriesId[i] as string,
+        series: c.series[i] as SeriesMeta,
+        start: c.windowStart[i] as number,
+        end: c.windowEnd[i] as number,
+        revision: c.revision[i] as number,
+        values: Object.fromEntries(
+          FINALIZERS.map((f, v) => [f.name, (c.values[v] as Float64Array)[i] as number]),
+        ) as Record<AggregateName, number>,
+      }));
+    });
+  }
+}
+
+/** One result of `WindowResults.rows`. */
+export interface ResultRow extends Omit<RollupRow, 'aggregate'> {
+  /** Each registry aggregate, finalized (`count`, `sum`, …). */
+  values: Record<AggregateName, number>;
+}
+
+/** One tier's results appended as columns; `done` gives them as `RollupColumns`. */
+class RollupColumnsBuilder {
+  private length = 0;
+  private readonly seriesId: string[] = [];
+  private readonly series: SeriesMeta[] = [];
+  private readonly windowStart = new F64Column();
+  private readonly windowEnd = new F64Column();
+  private readonly revision = new F64Column();
+  private readonly values = FINALIZERS.map(() => new F64Column());
+  private readonly sketches = new SketchProtoList();
+  private made: RollupColumns | undefined;
+
+  constructor(private readonly tier: Tier) {}
+
+  add(
+    seriesKey: string,
+    series: SeriesMeta,
+    start: number,
+    end: number,
+    a: Aggregate,
+    revision: number,
+  ): void {
+    if (this.made) throw new Error('results added after their columns were made');
+    const sizeMs = end - start;
+    this.seriesId.push(seriesKey);
+    this.series.push(series);
+    this.windowStart.push(start);
+    this.windowEnd.push(end);
+    this.revision.push(revision);
+    for (let f = 0; f < FINALIZERS.length; f++) {
+      const { finalize, at } = FINALIZERS[f] as (typeof FINALIZERS)[number];
+      (this.values[f] as F64Column).push(finalize(a, sizeMs, at));
+    }
+    this.sketches.add(a.sketch);
+    this.length++;
+  }
+
+  done(): RollupColumns {
+    if (this.made) return this.made;
+    const { bytes, at } = this.sketches.done();
+    this.made = {
+      tier: this.tier,
+      length: this.length,
+      seriesId: this.seriesId,
+      series: this.series,
+      windowStart: this.windowStart.done(),
+      windowEnd: this.windowEnd.done(),
+      revision: this.revision.done(),
+      values: this.values.map((v) => v.done()),
+      sketch: bytes,
+      sketchAt: at,
+    };
+    return this.made;
+  }
+}
+
+/** A growing column of doubles. */
+class F64Column {
+  private array = new Float64Array(256);
+  private length = 0;
+
+  push(v: number): void {
+    if (this.length === this.array.length) {
+      const grown = new Float64Array(this.array.length * 2);
+      grown.set(this.array);
+      this.array = grown;
+    }
+    this.array[this.length++] = v;
+  }
+
+  done(): Float64Array {
+    return this.array.subarray(0, this.length);
+  }
+}
+
+/** A tier's results as columns (`RollupColumns`): every registry aggregate finalized once per result. */
+export function rollupColumns(tier: Tier, rows: ReadonlyArray<RollupRow>): RollupColumns {
+  const builder = new RollupColumnsBuilder(tier);
+  for (const r of rows) builder.add(r.seriesKey, r.series, r.start, r.end, r.aggregate, r.revision);
+  return builder.done();
 }
 
 /** Bytes of results one record holds at most: well under Kafka's default 1 MB per record. */

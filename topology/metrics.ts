@@ -3,7 +3,7 @@ import { DEFAULT_TIERS } from '../core/config.js';
 import type { ProcessedBatch } from '../core/records.js';
 import { tierTable } from '../core/tiers.js';
 import { STORAGE_CONDITIONS, type StorageCondition } from '../core/errors.js';
-import type { RollupRow } from '../sinks/rollupSink.js';
+import type { WindowResults } from '../sinks/rollupSink.js';
 
 /** The stages that count records in and out, as `stage` label values. */
 export const STAGES = [
@@ -276,26 +276,23 @@ export function observeSamplesSink(
 /** Window results written: results out per tier, rows per write, its duration, window end to stored. */
 export function observeWindowResults(
   metrics: TopologyMetrics,
-  results: ReadonlyArray<RollupRow>,
+  results: WindowResults,
   started: number,
 ): void {
   const now = Date.now();
-  // One child per tier, not a label lookup per result.
-  const latencies = new Map<string, { observe(value: number): void }>();
-  const counts = new Map<string, number>();
-  for (const r of results) {
-    let latency = latencies.get(r.tier);
-    if (!latency)
-      latencies.set(r.tier, (latency = metrics.eventToStoreSeconds.labels({ table: tierTable(r.tier) })));
-    latency.observe((now - r.end) / 1000);
-    counts.set(r.tier, (counts.get(r.tier) ?? 0) + 1);
-  }
-  for (const [tier, n] of counts) {
-    metrics.recordsOut.inc({ stage: `window_${tier}` }, n);
-    metrics.sinkBatchRows.observe({ table: tierTable(tier) }, n);
+  const tiers = results.tiers();
+  for (const tier of tiers) {
+    const columns = results.columns(tier);
+    if (columns === undefined) continue;
+    // One child per tier, not a label lookup per result.
+    const latency = metrics.eventToStoreSeconds.labels({ table: tierTable(tier) });
+    const end = columns.windowEnd;
+    for (let i = 0; i < columns.length; i++) latency.observe((now - (end[i] as number)) / 1000);
+    metrics.recordsOut.inc({ stage: `window_${tier}` }, columns.length);
+    metrics.sinkBatchRows.observe({ table: tierTable(tier) }, columns.length);
   }
   // The write of every tier's results, labelled with the first tier's table as before tiers were configurable.
-  const first = results[0]?.tier;
+  const first = tiers[0];
   if (first !== undefined)
     metrics.sinkLatencySeconds.observe({ table: tierTable(first) }, (performance.now() - started) / 1000);
 }

@@ -10,7 +10,7 @@ import { readRepartitioned } from '../operators/readRepartitioned.js';
 import { validateSamples } from '../operators/validateSamples.js';
 import { sendToDeadLetter } from '../sinks/deadLetter.js';
 import { sendLate } from '../sinks/late.js';
-import type { RollupRow } from '../sinks/rollupSink.js';
+import type { WindowResults } from '../sinks/rollupSink.js';
 import { sendRepartitioned } from '../sinks/repartition.js';
 import type { AlertSelection } from './alertStage.js';
 import { NODE, tiersOf } from './graph.js';
@@ -50,7 +50,7 @@ export interface RawSink {
 
 /** Where window results go (the tier topics and tables). */
 export interface ResultSink {
-  write(rows: RollupRow[]): Promise<void>;
+  writeResults(results: WindowResults): Promise<void>;
 }
 
 /** An internal topic the thread sends validated samples to, by series id. */
@@ -398,9 +398,10 @@ export class StreamThread {
     const { rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
     if (out.results.length === 0 && out.late.length === 0) return;
     const started = performance.now();
-    await rollups.write(out.results);
+    await rollups.writeResults(out.results);
     await sendLate(producer, config.topics.late, lateSchemaId, out.late);
-    for (const r of out.results) stats.rollups[r.tier] = (stats.rollups[r.tier] ?? 0) + 1;
+    for (const tier of out.results.tiers())
+      stats.rollups[tier] = (stats.rollups[tier] ?? 0) + (out.results.columns(tier)?.length ?? 0);
     observeWindowResults(metrics, out.results, started);
     stats.late += out.late.length;
     if (out.late.length > 0) metrics.late.inc({ tier: firstTier(config) }, out.late.length);

@@ -14,7 +14,7 @@ import type { StreamEvent } from '../core/stream.js';
 import { tumblingWindow, type WindowOutput } from '../operators/tumblingWindow.js';
 import { WatermarkTracker } from '../operators/withWatermarks.js';
 import type { LateSample } from '../sinks/late.js';
-import type { RollupRow, Tier } from '../sinks/rollupSink.js';
+import { WindowResults, type Tier } from '../sinks/rollupSink.js';
 import type { Tasks } from '../streams/tasks.js';
 import type { StreamTask } from '../streams/task.js';
 import { channelOf, type ProcessorContext, type PunctuationType } from '../streams/context.js';
@@ -78,7 +78,7 @@ export class WindowStage {
   private readonly subscription: Subscription;
   /** The tier over the samples: its late records go to the late topic. */
   private readonly firstTier: Tier;
-  private results: RollupRow[] = [];
+  private results = new WindowResults();
   private late: LateSample[] = [];
   private failure: unknown;
 
@@ -310,9 +310,9 @@ export class WindowStage {
   }
 
   /** The results and late records since the last call. */
-  drain(): { results: RollupRow[]; late: LateSample[] } {
+  drain(): { results: WindowResults; late: LateSample[] } {
     const out = { results: this.results, late: this.late };
-    this.results = [];
+    this.results = new WindowResults();
     this.late = [];
     return out;
   }
@@ -376,15 +376,8 @@ export class WindowStage {
       const series = task?.series.get(out.key);
       if (!series) throw new Error(`no series metadata for ${out.key} in partition ${out.partition}`);
       const aggregate = 'type' in out.acc ? finalize(out.acc) : out.acc;
-      this.results.push({
-        tier,
-        seriesKey: out.key,
-        series,
-        start: out.start,
-        end: out.end,
-        aggregate,
-        revision: out.revision,
-      });
+      // Finalized and encoded now: only the tiers that fold this one keep its aggregate.
+      this.results.add(tier, out.key, series, out.start, out.end, aggregate, out.revision);
       return aggregate;
     } else if (out.kind === 'late' && tier === this.firstTier) {
       this.late.push({

@@ -88,7 +88,7 @@ function rawOnlyThread(sink: RawSink, clock: FakeClock, committed: number[]): St
     },
     writerType: () => Promise.reject(new Error('no decoding here')),
     sink,
-    rollups: { write: () => Promise.resolve() },
+    rollups: { writeResults: () => Promise.resolve() },
     lateSchemaId: 0,
   });
 }
@@ -199,7 +199,7 @@ describe('StreamThread writes a group while it processes the next', () => {
       },
       writerType: () => Promise.reject(new Error('no decoding here')),
       sink,
-      rollups: { write: () => Promise.resolve() },
+      rollups: { writeResults: () => Promise.resolve() },
       lateSchemaId: 0,
       windows: { tasks, stage },
     });

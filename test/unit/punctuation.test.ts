@@ -52,8 +52,9 @@ async function assign(
 function minutes(stage: WindowStage): string[] {
   return stage
     .drain()
-    .results.filter((r) => r.tier === '1m')
-    .map((r) => `${r.series.labels[0]?.[1]}@${(r.start - T0) / MINUTE}:${r.aggregate.count}#${r.revision}`);
+    .results.rows()
+    .filter((r) => r.tier === '1m')
+    .map((r) => `${r.series.labels[0]?.[1]}@${(r.start - T0) / MINUTE}:${r.values.count}#${r.revision}`);
 }
 
 describe('WindowStage punctuation', () => {

@@ -62,7 +62,7 @@ function rows(): RollupRow[] {
 describe('window results as columns', () => {
   it('encode to the bytes the rows give: the tier topic batch (any subset, in any order) and the Native block', async () => {
     const results = rows();
-    const columns = await rollupColumns('1m', results);
+    const columns = rollupColumns('1m', results);
     const rollups = results.map(toRollup);
     for (const subset of [[0, 1, 2, 3, 4], [4, 2, 0], [3], []]) {
       const picked = subset.map((i) => rollups[i]!);
@@ -78,7 +78,7 @@ describe('window results as columns', () => {
     // Results with few bins: a sketch spanning 1e-300 to 1e300 is ~280 KB of dense protobuf.
     const [small, , , counter] = rows() as [RollupRow, RollupRow, RollupRow, RollupRow];
     const many = Array.from({ length: 12_000 }, (_, i) => ({ ...(i % 2 ? small : counter), revision: i }));
-    const columns = await rollupColumns('1m', many);
+    const columns = rollupColumns('1m', many);
     expect(columns.length).toBe(12_000);
     const last = [11_999];
     expect(encodeRollupColumns(columns, last).equals(encodeRollupBatch([toRollup(many[11_999]!)]))).toBe(

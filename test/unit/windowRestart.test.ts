@@ -94,10 +94,10 @@ function outcome(): Outcome {
 function take(stage: WindowStage, into: Outcome): void {
   const { results, late } = stage.drain();
   for (const l of late) into.late.set(l.partition, [...(into.late.get(l.partition) ?? []), l.offset]);
-  for (const r of results) {
+  for (const r of results.rows()) {
     const by = r.tier === '1m' ? into.minute : into.hour;
     const at = `${r.series.labels[0]?.[1]}@${(r.start - T0) / MINUTE}`;
-    by.set(at, [...(by.get(at) ?? []), r.aggregate.count]);
+    by.set(at, [...(by.get(at) ?? []), r.values.count]);
   }
 }
 

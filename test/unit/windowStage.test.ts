@@ -77,8 +77,8 @@ function run(stage: WindowStage, batches: ProcessedBatch[]): { counts: Map<numbe
   const { results, late } = stage.drain();
   stage.close();
   const counts = new Map<number, number>();
-  for (const r of results.filter((x) => x.tier === '1m'))
-    counts.set((r.start - T0) / MINUTE, r.aggregate.count);
+  for (const r of results.rows().filter((x) => x.tier === '1m'))
+    counts.set((r.start - T0) / MINUTE, r.values.count);
   return { counts, late: late.length };
 }
 
