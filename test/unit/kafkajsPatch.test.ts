@@ -11,8 +11,28 @@ const jsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as
 const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => {
   writeInt32(v: number): unknown;
   writeBytes(b: Buffer): unknown;
+  writeUVarInt(v: number): unknown;
+  writeVarInt(v: number): unknown;
   buffer: Buffer;
 };
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (args: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: Array<{ partition: number; value: string }>;
+  partitioner: (args: { message: { partition: number } }) => number;
+}) => Record<number, Array<{ partition: number; value: string }>>;
+
+/** Unsigned LEB128, as the Kafka protocol writes varints. */
+function leb128(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v >>>= 7;
+  }
+  out.push(v);
+  return out;
+}
 
 describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
   it('computes record batch checksums natively, equal to its own CRC-32C', () => {
@@ -34,5 +54,30 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(out.readInt32BE(0)).toBe(7);
     expect(out.readInt32BE(4)).toBe(payload.length);
     expect(out.subarray(8).equals(payload)).toBe(true);
+  });
+
+  it('writes varints in place, byte for byte as LEB128, after what came before', () => {
+    const values = [0, 1, 127, 128, 300, 16_383, 16_384, 2 ** 21, 2 ** 28 - 1, 2 ** 31 - 1, 2 ** 32 - 1];
+    const encoder = new Encoder();
+    encoder.writeInt32(-1);
+    for (const v of values) encoder.writeUVarInt(v);
+    encoder.writeVarInt(-3); // zigzag: 5
+    expect([...encoder.buffer]).toEqual([0xff, 0xff, 0xff, 0xff, ...values.flatMap(leb128), 5]);
+  });
+
+  it("groups a send's messages per partition in their order, in one pass", () => {
+    const messages = Array.from({ length: 10_000 }, (_, i) => ({ partition: i % 3, value: String(i) }));
+    const grouped = groupMessagesPerPartition({
+      topic: 't',
+      partitionMetadata: [{}, {}, {}],
+      messages,
+      partitioner: ({ message }) => message.partition,
+    });
+    expect(String(groupMessagesPerPartition)).toContain('current.push(message)'); // the patch is in effect
+    expect(Object.keys(grouped).sort()).toEqual(['0', '1', '2']);
+    for (const p of [0, 1, 2]) expect(grouped[p]).toEqual(messages.filter((m) => m.partition === p));
+    expect(
+      groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 }),
+    ).toEqual({});
   });
 });
