@@ -1,5 +1,12 @@
 import type { SampleKind } from '../schemas/index.js';
-import type { Acc, Aggregate, RollupAcc, SampleAcc } from './aggregate.js';
+import {
+  packAggregate,
+  unpackAggregate,
+  type Acc,
+  type Aggregate,
+  type RollupAcc,
+  type SampleAcc,
+} from './aggregate.js';
 import { EXT_SLOTS } from './aggregates.js';
 import { PipelineError } from './errors.js';
 import { QuantileSketch, varintSize, zigzag, type Bins } from './sketch.js';
@@ -68,9 +75,9 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
     }
     const slots = [...acc.slots].sort(([a], [b]) => a - b);
     w.varint(slots.length);
-    for (const [start, aggregate] of slots) {
+    for (const [start, packed] of slots) {
       w.num(start);
-      writeAggregate(aggregate);
+      writeAggregate(unpackAggregate(packed));
     }
   }
 }
@@ -178,7 +185,7 @@ class AccReader {
     }
     for (let n = this.length(); n > 0; n--) {
       const start = this.compact ? this.r.num() : this.r.f64();
-      acc.slots.set(start, this.aggregate());
+      acc.slots.set(start, packAggregate(this.aggregate()));
     }
     return acc;
   }

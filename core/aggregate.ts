@@ -51,8 +51,11 @@ export interface SampleAcc {
 /** The accumulator of a window over the results of a smaller window (a rollup tier). */
 export interface RollupAcc {
   type: 'rollup';
-  /** The latest Aggregate of each slot by its start: a corrected slot result replaces the old one. */
-  slots: Map<number, Aggregate>;
+  /**
+   * The latest Aggregate of each slot by its start, packed (`packAggregate`): a corrected slot
+   * result replaces the old one.
+   */
+  slots: Map<number, PackedAggregate>;
   /**
    * Slots that can no longer be corrected, merged into one Aggregate (keeps the state small:
    * one folded aggregate and a few recent slots instead of every slot of the hour).
@@ -157,7 +160,7 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
     create: () => ({ type: 'rollup', slots: new Map() }),
     add(acc, { start, aggregate }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
-      acc.slots.set(start, aggregate);
+      acc.slots.set(start, packAggregate(aggregate));
       // No arrays for the common case, a slot added and none final yet (this runs per 1m result).
       let newest = -Infinity;
       let oldest = Infinity;
@@ -168,7 +171,7 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
       const limit = newest - correctableMs;
       if (oldest > limit) return acc;
       const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
-      const slots = final.map((s) => acc.slots.get(s) as Aggregate);
+      const slots = final.map((s) => unpackAggregate(acc.slots.get(s) as PackedAggregate));
       for (const s of final) acc.slots.delete(s);
       const upTo = final[final.length - 1] as number;
       if (acc.folded) {
@@ -218,7 +221,7 @@ function finalizeSamples(acc: SampleAcc): Aggregate {
 /** Merges the slots in time order: the increase also counts the steps between adjacent slots. */
 function finalizeRollup(acc: RollupAcc): Aggregate {
   const out = emptyAggregate();
-  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => slot);
+  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => unpackAggregate(slot));
   if (acc.folded) ordered.unshift(acc.folded.aggregate);
   appendSlots(out, ordered, undefined);
   return out;
@@ -273,6 +276,88 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
     previousKind = slot.kind;
     previousLast = slot.last;
   }
+}
+
+/**
+ * An Aggregate as one array of doubles: what a rollup window keeps of each slot while the tier
+ * below can still correct it. An Aggregate is some twenty objects (its numbers, sketch, bins and
+ * their arrays), which live a few minutes of event time: long enough for the garbage collector
+ * to move and mark them, where one array is one object.
+ *
+ * Layout: count sum min max first firstTs last lastTs increase kind(1: counter), the EXT_SLOTS
+ * ext slots, the sketch's zeroCount count sum min max, its positive bins (n, n keys, n counts),
+ * its negative bins (same).
+ */
+export type PackedAggregate = Float64Array & { readonly packed: unique symbol };
+
+const STATS = 10;
+
+export function packAggregate(a: Aggregate): PackedAggregate {
+  const { sketch, ext } = a;
+  const pos = sketch.positive;
+  const neg = sketch.negative;
+  const out = new Float64Array(STATS + EXT_SLOTS + 7 + 2 * pos.size + 2 * neg.size);
+  out[0] = a.count;
+  out[1] = a.sum;
+  out[2] = a.min;
+  out[3] = a.max;
+  out[4] = a.first;
+  out[5] = a.firstTs;
+  out[6] = a.last;
+  out[7] = a.lastTs;
+  out[8] = a.increase;
+  out[9] = a.kind === 'counter' ? 1 : 0;
+  let at = STATS;
+  for (let i = 0; i < EXT_SLOTS; i++) out[at++] = ext[i] as number;
+  out[at++] = sketch.zeroCount;
+  out[at++] = sketch.count;
+  out[at++] = sketch.sum;
+  out[at++] = sketch.min;
+  out[at++] = sketch.max;
+  for (const bins of [pos, neg]) {
+    out[at++] = bins.size;
+    for (let i = 0; i < bins.size; i++) out[at++] = bins.keys[i] as number;
+    for (let i = 0; i < bins.size; i++) out[at++] = bins.counts[i] as number;
+  }
+  return out as PackedAggregate;
+}
+
+/** The Aggregate `packAggregate` packed (a new one, sharing nothing). */
+export function unpackAggregate(p: PackedAggregate): Aggregate {
+  const ext = EXT_ZERO.slice();
+  let at = STATS;
+  for (let i = 0; i < EXT_SLOTS; i++) ext[i] = p[at++] as number;
+  const sketch = new QuantileSketch();
+  sketch.zeroCount = p[at++] as number;
+  sketch.count = p[at++] as number;
+  sketch.sum = p[at++] as number;
+  sketch.min = p[at++] as number;
+  sketch.max = p[at++] as number;
+  for (let sign = 0; sign < 2; sign++) {
+    const n = p[at++] as number;
+    if (n === 0) continue;
+    const bins = sign === 0 ? sketch.positive : sketch.negativeBins();
+    for (let i = 0; i < n; i++) {
+      bins.keys.push(p[at + i] as number);
+      bins.counts.push(p[at + n + i] as number);
+      bins.total += p[at + n + i] as number;
+    }
+    at += 2 * n;
+  }
+  return {
+    count: p[0] as number,
+    sum: p[1] as number,
+    min: p[2] as number,
+    max: p[3] as number,
+    first: p[4] as number,
+    firstTs: p[5] as number,
+    last: p[6] as number,
+    lastTs: p[7] as number,
+    increase: p[8] as number,
+    kind: p[9] === 1 ? 'counter' : 'gauge',
+    sketch,
+    ext,
+  };
 }
 
 /** The increase of a counter from one value to the next: a drop is a restart from 0. */

@@ -6,9 +6,12 @@ import {
   quantile,
   rate,
   createRollupAggregator,
+  packAggregate,
   rollupAggregator,
   sampleAggregator,
+  unpackAggregate,
   type Aggregate,
+  type PackedAggregate,
   type RollupAcc,
   type SampleAcc,
 } from '../../core/aggregate.js';
@@ -250,6 +253,26 @@ describe('rollupAggregator', () => {
     expectWithin1Percent(quantile(a, 2 / 3), -5);
     expectWithin1Percent(quantile(a, 1), 3);
   });
+
+  it('keeps each slot packed as one array that unpacks to the same aggregate, bins, ext and -0 included', () => {
+    const counterRows = [row(T0, 5, 'counter'), row(T0 + 1, 2, 'counter'), row(T0 + 2, 4, 'counter')];
+    for (const rows of [[row(T0, -0)], [row(T0, -5), row(T0 + 1, 0), row(T0 + 2, 3.5)], counterRows]) {
+      const aggregate = finalize(aggregateSamples(rows));
+      const packed = packAggregate(aggregate);
+      expect(packed).toBeInstanceOf(Float64Array);
+      const back = unpackAggregate(packed);
+      expect(back).toEqual(aggregate);
+      expect(Object.is(back.sum, aggregate.sum)).toBe(true);
+      expect(back.sketch.toProto()).toEqual(aggregate.sketch.toProto());
+      expect(back.sketch.negative.total).toBe(aggregate.sketch.negative.total);
+    }
+    const acc = rollupAggregator.add(
+      rollupAggregator.create(),
+      { start: T0, aggregate: finalize(aggregateSamples(counterRows)) },
+      T0,
+    );
+    expect(acc.slots.get(T0)).toBeInstanceOf(Float64Array);
+  });
 });
 
 describe('encodeAcc / decodeAcc', () => {
@@ -306,8 +329,9 @@ describe('encodeAcc / decodeAcc', () => {
     const decoded = decodeAcc(bytes, 'rollup');
     expect(encodeAcc(decoded)).toEqual(bytes);
     expect([...decoded.slots.keys()].sort()).toEqual([T0, T0 + MINUTE]);
-    for (const [start, slot] of acc.slots) {
-      const copy = decoded.slots.get(start) as Aggregate;
+    for (const [start, packed] of acc.slots) {
+      const slot = unpackAggregate(packed);
+      const copy = unpackAggregate(decoded.slots.get(start) as PackedAggregate);
       expect(exactFields(copy)).toEqual(exactFields(slot));
       for (const q of [0, 0.5, 1]) expect(quantile(copy, q)).toBe(quantile(slot, q));
     }
@@ -324,8 +348,8 @@ describe('encodeAcc / decodeAcc', () => {
 
   it('encodes the slots of a rollup in time order, whatever order they arrived in', () => {
     const reversed = rollupAggregator.create();
-    for (const [start, aggregate] of [...rollup().slots].reverse())
-      rollupAggregator.add(reversed, { start, aggregate }, start);
+    for (const [start, packed] of [...rollup().slots].reverse())
+      rollupAggregator.add(reversed, { start, aggregate: unpackAggregate(packed) }, start);
     expect([...reversed.slots.keys()]).not.toEqual([...rollup().slots.keys()]);
     expect(encodeAcc(reversed)).toEqual(encodeAcc(rollup()));
   });
