@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 
@@ -21,6 +22,25 @@ const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPer
   messages: Array<{ partition: number; value: string }>;
   partitioner: (args: { message: { partition: number } }) => number;
 }) => Record<number, Array<{ partition: number; value: string }>>;
+
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: {
+  offsetDelta: number;
+  timestampDelta: number;
+  key: Buffer;
+  value: Buffer;
+  headers?: Record<string, string>;
+}) => { buffer: Buffer };
+const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (
+  decoder: unknown,
+  context: { firstOffset: string; firstTimestamp: string; magicByte: number },
+) => { offset: string; timestamp: string; key: Buffer; value: Buffer; headers: Record<string, Buffer> };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => {
+  readVarIntBytes(): Buffer;
+};
+const recordDecoderSource = readFileSync(
+  require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'),
+  'utf8',
+);
 
 /** Unsigned LEB128, as the Kafka protocol writes varints. */
 function leb128(value: number): number[] {
@@ -79,5 +99,34 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(
       groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 }),
     ).toEqual({});
+  });
+
+  it('decodes record timestamps and offsets as its Long arithmetic does, numbers or not', () => {
+    expect(recordDecoderSource).toContain('readSmallVarLong'); // the patch is in effect
+    const cases: Array<[string, number, string, number]> = [
+      ['1796373454067', 0, '0', 0],
+      ['1796373454067', 123_456, '41', 7],
+      ['1796373454067', -5000, '9007199254740000', 990],
+      ['-1', 0, '-1', 0],
+      ['1796373454067', 2 ** 50 + 3, '9007199254740990', 5], // an 8-byte delta, an offset past 2^53
+      ['9223372036854775000', 807, '100', 2 ** 31 - 1],
+      ['1000', -(2 ** 52), '5', 1],
+    ];
+    for (const [firstTimestamp, timestampDelta, firstOffset, offsetDelta] of cases) {
+      const bytes = Record({
+        offsetDelta,
+        timestampDelta,
+        key: Buffer.from('k'),
+        value: Buffer.from('value'),
+        headers: { h: 'x' },
+      }).buffer;
+      const body = new Decoder(bytes).readVarIntBytes();
+      const record = RecordDecoder(new Decoder(body), { firstOffset, firstTimestamp, magicByte: 2 });
+      expect(record.timestamp).toBe(String(BigInt(firstTimestamp) + BigInt(timestampDelta)));
+      expect(record.offset).toBe(String(BigInt(firstOffset) + BigInt(offsetDelta)));
+      expect(String(record.key)).toBe('k');
+      expect(String(record.value)).toBe('value');
+      expect(String(record.headers.h)).toBe('x');
+    }
   });
 });
