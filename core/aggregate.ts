@@ -279,7 +279,7 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
 }
 
 /**
- * An Aggregate as one array of doubles: what a rollup window keeps of each slot while the tier
+ * An Aggregate as one array of numbers: what a rollup window keeps of each slot while the tier
  * below can still correct it. An Aggregate is some twenty objects (its numbers, sketch, bins and
  * their arrays), which live a few minutes of event time: long enough for the garbage collector
  * to move and mark them, where one array is one object.
@@ -288,38 +288,25 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
  * ext slots, the sketch's zeroCount count sum min max, its positive bins (n, n keys, n counts),
  * its negative bins (same).
  */
-export type PackedAggregate = Float64Array & { readonly packed: unique symbol };
+export type PackedAggregate = readonly number[] & { readonly packed: unique symbol };
 
 const STATS = 10;
 
 export function packAggregate(a: Aggregate): PackedAggregate {
   const { sketch, ext } = a;
-  const pos = sketch.positive;
-  const neg = sketch.negative;
-  const out = new Float64Array(STATS + EXT_SLOTS + 7 + 2 * pos.size + 2 * neg.size);
+  // A JavaScript array of doubles, not a Float64Array: a typed array of this size takes its
+  // bytes from outside the heap (an allocation and a free of its own per slot).
+  const out: number[] = [0.5];
   out[0] = a.count;
-  out[1] = a.sum;
-  out[2] = a.min;
-  out[3] = a.max;
-  out[4] = a.first;
-  out[5] = a.firstTs;
-  out[6] = a.last;
-  out[7] = a.lastTs;
-  out[8] = a.increase;
-  out[9] = a.kind === 'counter' ? 1 : 0;
-  let at = STATS;
-  for (let i = 0; i < EXT_SLOTS; i++) out[at++] = ext[i] as number;
-  out[at++] = sketch.zeroCount;
-  out[at++] = sketch.count;
-  out[at++] = sketch.sum;
-  out[at++] = sketch.min;
-  out[at++] = sketch.max;
-  for (const bins of [pos, neg]) {
-    out[at++] = bins.size;
-    for (let i = 0; i < bins.size; i++) out[at++] = bins.keys[i] as number;
-    for (let i = 0; i < bins.size; i++) out[at++] = bins.counts[i] as number;
+  out.push(a.sum, a.min, a.max, a.first, a.firstTs, a.last, a.lastTs, a.increase, a.kind === 'counter' ? 1 : 0);
+  for (let i = 0; i < EXT_SLOTS; i++) out.push(ext[i] as number);
+  out.push(sketch.zeroCount, sketch.count, sketch.sum, sketch.min, sketch.max);
+  for (const bins of [sketch.positive, sketch.negative]) {
+    out.push(bins.size);
+    for (let i = 0; i < bins.size; i++) out.push(bins.keys[i] as number);
+    for (let i = 0; i < bins.size; i++) out.push(bins.counts[i] as number);
   }
-  return out as PackedAggregate;
+  return out as unknown as PackedAggregate;
 }
 
 /** The Aggregate `packAggregate` packed (a new one, sharing nothing). */

@@ -259,7 +259,7 @@ describe('rollupAggregator', () => {
     for (const rows of [[row(T0, -0)], [row(T0, -5), row(T0 + 1, 0), row(T0 + 2, 3.5)], counterRows]) {
       const aggregate = finalize(aggregateSamples(rows));
       const packed = packAggregate(aggregate);
-      expect(packed).toBeInstanceOf(Float64Array);
+      expect(Array.isArray(packed)).toBe(true);
       const back = unpackAggregate(packed);
       expect(back).toEqual(aggregate);
       expect(Object.is(back.sum, aggregate.sum)).toBe(true);
@@ -271,7 +271,7 @@ describe('rollupAggregator', () => {
       { start: T0, aggregate: finalize(aggregateSamples(counterRows)) },
       T0,
     );
-    expect(acc.slots.get(T0)).toBeInstanceOf(Float64Array);
+    expect(Array.isArray(acc.slots.get(T0))).toBe(true);
   });
 });
 
