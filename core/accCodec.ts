@@ -1,9 +1,10 @@
 import type { SampleKind } from '../schemas/index.js';
 import {
   packAggregate,
-  unpackAggregate,
+  PACKED_STATS,
   type Acc,
   type Aggregate,
+  type PackedAggregate,
   type RollupAcc,
   type SampleAcc,
 } from './aggregate.js';
@@ -77,9 +78,55 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
     w.varint(slots.length);
     for (const [start, packed] of slots) {
       w.num(start);
-      writeAggregate(unpackAggregate(packed));
+      writePacked(w, packed);
     }
   }
+}
+
+/**
+ * What `writeAggregate` writes for the aggregate a packed slot holds (core/aggregate.ts
+ * `packAggregate`), read from its array: a commit encodes every changed series' slots.
+ */
+function writePacked(w: ByteWriter, p: PackedAggregate): void {
+  const v = (i: number) => p[i] as number;
+  w.u8(v(9));
+  w.num(v(0));
+  w.f64(v(1));
+  w.f64(v(2));
+  w.f64(v(3));
+  w.f64(v(4));
+  w.num(v(5));
+  w.f64(v(6));
+  w.num(v(7));
+  w.f64(v(8));
+  let at = PACKED_STATS + EXT_SLOTS;
+  const [zeroCount, count, sum, min, max] = [v(at), v(at + 1), v(at + 2), v(at + 3), v(at + 4)];
+  at += 5;
+  let flags = 0;
+  if (Object.is(count, v(0))) flags |= 1;
+  if (Object.is(sum, v(1))) flags |= 2;
+  if (Object.is(min, v(2))) flags |= 4;
+  if (Object.is(max, v(3))) flags |= 8;
+  w.u8(flags);
+  if (!(flags & 1)) w.f64(count);
+  if (!(flags & 2)) w.f64(sum);
+  if (!(flags & 4)) w.f64(min);
+  if (!(flags & 8)) w.f64(max);
+  w.num(zeroCount);
+  for (let sign = 0; sign < 2; sign++) {
+    const n = v(at++);
+    w.varint(n);
+    let previous = 0;
+    for (let i = 0; i < n; i++) {
+      const key = v(at + i);
+      w.varint(zigzag(key - previous));
+      w.num(v(at + n + i));
+      previous = key;
+    }
+    at += 2 * n;
+  }
+  w.u8(EXT_SLOTS);
+  for (let i = 0; i < EXT_SLOTS; i++) w.f64(v(PACKED_STATS + i));
 }
 
 /** The statistics, spelled out: a loop over names reads them slowly. */

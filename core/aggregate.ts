@@ -290,7 +290,9 @@ function appendSlots(out: Aggregate, slots: ReadonlyArray<Aggregate>, before: Ag
  */
 export type PackedAggregate = readonly number[] & { readonly packed: unique symbol };
 
-const STATS = 10;
+/** Where a packed aggregate's ext slots start (its statistics come first). */
+export const PACKED_STATS = 10;
+const STATS = PACKED_STATS;
 
 export function packAggregate(a: Aggregate): PackedAggregate {
   const { sketch, ext } = a;
@@ -298,7 +300,17 @@ export function packAggregate(a: Aggregate): PackedAggregate {
   // bytes from outside the heap (an allocation and a free of its own per slot).
   const out: number[] = [0.5];
   out[0] = a.count;
-  out.push(a.sum, a.min, a.max, a.first, a.firstTs, a.last, a.lastTs, a.increase, a.kind === 'counter' ? 1 : 0);
+  out.push(
+    a.sum,
+    a.min,
+    a.max,
+    a.first,
+    a.firstTs,
+    a.last,
+    a.lastTs,
+    a.increase,
+    a.kind === 'counter' ? 1 : 0,
+  );
   for (let i = 0; i < EXT_SLOTS; i++) out.push(ext[i] as number);
   out.push(sketch.zeroCount, sketch.count, sketch.sum, sketch.min, sketch.max);
   for (const bins of [sketch.positive, sketch.negative]) {

@@ -1,7 +1,7 @@
 import { ADD_AT, ADDS, delta, type Aggregate, type ExtAdd, type SampleAcc } from './aggregate.js';
 import { EXT_SLOTS } from './aggregates.js';
 import type { SampleColumns } from './sampleColumns.js';
-import { keyOf, MIN_POSSIBLE, QuantileSketch } from './sketch.js';
+import { keyOf, MIN_POSSIBLE, QuantileSketch, type Bins } from './sketch.js';
 
 /**
  * The windows of the first tier of one partition, over raw samples, in flat arrays: one slot per
@@ -258,26 +258,24 @@ export class SampleTable {
     into.firstTs = this.firstTs[slot] as number;
     into.last = this.last[slot] as number;
     into.lastTs = this.lastTs[slot] as number;
-    into.pointTs.length = 0;
-    into.pointValue.length = 0;
+    // Written over in place, then cut to length: `length = 0` would drop the arrays' storage, and
+    // the changelog views every changed window of every commit into the same few accumulators.
     const at = this.points.at[slot] as number;
     const n = this.points.length[slot] as number;
-    for (let i = at; i < at + n; i++) {
-      into.pointTs.push(this.points.a[i] as number);
-      into.pointValue.push(this.points.b[i] as number);
+    const { pointTs, pointValue } = into;
+    for (let i = 0; i < n; i++) {
+      pointTs[i] = this.points.a[at + i] as number;
+      pointValue[i] = this.points.b[at + i] as number;
     }
-    const sketch = into.sketch;
-    for (const bins of [sketch.positive, sketch.negative]) {
-      if (bins.size === 0) continue;
-      bins.keys.length = 0;
-      bins.counts.length = 0;
-      bins.total = 0;
+    if (pointTs.length !== n) {
+      pointTs.length = n;
+      pointValue.length = n;
     }
-    sketch.zeroCount = 0;
-    this.fillSketch(slot, sketch);
-    into.ext.length = 0;
+    this.fillSketch(slot, into.sketch);
+    const ext = into.ext;
     const base = slot * EXT_SLOTS;
-    for (let i = 0; i < EXT_SLOTS; i++) into.ext.push(this.ext[base + i] as number);
+    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
+    if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
     return into;
   }
 
@@ -315,17 +313,17 @@ export class SampleTable {
    * The sketch of a window into an empty `sketch`: bins, zeros and the statistics a sketch keeps
    * (its count is the window's; its sum starts at +0, the window's at -0: they differ only there).
    */
+  /** Writes the window's sketch into `sketch`, over what it held (its bins' arrays reused). */
   private fillSketch(slot: number, sketch: QuantileSketch): void {
     const { a: keys, b: counts } = this.bins;
     const at = this.bins.at[slot] as number;
     const end = at + (this.bins.length[slot] as number);
-    for (let i = at; i < end; i++) {
-      const key = keys[i] as number;
-      const bins = key < -NEGATIVE / 2 ? sketch.negativeBins() : sketch.positive;
-      bins.keys.push(key < -NEGATIVE / 2 ? key + NEGATIVE : key);
-      bins.counts.push(counts[i] as number);
-      bins.total += counts[i] as number;
-    }
+    // Keys ascend: the negative values' (shifted below every positive one) come first.
+    let split = at;
+    while (split < end && (keys[split] as number) < -NEGATIVE / 2) split++;
+    if (split > at || sketch.negative.size > 0)
+      fillBins(sketch.negativeBins(), keys, counts, at, split, NEGATIVE);
+    fillBins(sketch.positive, keys, counts, split, end, 0);
     sketch.zeroCount = this.zeros[slot] as number;
     sketch.count = this.count[slot] as number;
     sketch.sum = (this.sum[slot] as number) + 0;
@@ -498,6 +496,30 @@ export class RunPool {
     this.length = grow(this.length);
     this.room = grow(this.room);
   }
+}
+
+/** Sets `bins` to the pool's bins [from, to), keys shifted by `shift`, over what it held. */
+function fillBins(
+  bins: Bins,
+  keys: Float64Array,
+  counts: Float64Array,
+  from: number,
+  to: number,
+  shift: number,
+): void {
+  const n = to - from;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    bins.keys[i] = (keys[from + i] as number) + shift;
+    const count = counts[from + i] as number;
+    bins.counts[i] = count;
+    total += count;
+  }
+  if (bins.keys.length !== n) {
+    bins.keys.length = n;
+    bins.counts.length = n;
+  }
+  bins.total = total;
 }
 
 /** Copied for each result's `ext`: an array of doubles (as `EXT_ZERO` in core/aggregate.ts) of the right length. */

@@ -341,6 +341,33 @@ describe('encodeAcc / decodeAcc', () => {
     for (const q of [0, 0.3, 0.6, 1]) expect(quantile(a, q)).toBe(quantile(b, q));
   });
 
+  it('writes packed slots as their aggregates, read back field for field', () => {
+    const odd = finalize(aggregateSamples([row(T0 + 2 * MINUTE, 7), row(T0 + 2 * MINUTE + 1, 9)]));
+    odd.sketch.sum = 15.5; // a sketch whose statistics differ from the window's are written out
+    odd.sketch.max = 10;
+    const slots: Aggregate[] = [
+      finalize(aggregateSamples([row(T0, -0)])),
+      finalize(aggregateSamples([row(T0 + MINUTE, -5), row(T0 + MINUTE + 1, 0), row(T0 + MINUTE + 2, 3.25)])),
+      odd,
+      finalize(
+        aggregateSamples([row(T0 + 3 * MINUTE, 5, 'counter'), row(T0 + 3 * MINUTE + 1, 2, 'counter')]),
+      ),
+    ];
+    let acc = rollupAggregator.create();
+    slots.forEach((aggregate, i) => {
+      acc = rollupAggregator.add(acc, { start: T0 + i * MINUTE, aggregate }, T0 + i * MINUTE);
+    });
+    const decoded = decodeAcc(encodeAcc(acc), 'rollup');
+    slots.forEach((aggregate, i) => {
+      const back = unpackAggregate(decoded.slots.get(T0 + i * MINUTE) as PackedAggregate);
+      expect(back).toEqual(aggregate);
+      expect(Object.is(back.sum, aggregate.sum)).toBe(true);
+      expect(back.sketch.toProto()).toEqual(aggregate.sketch.toProto());
+      expect([back.sketch.sum, back.sketch.max]).toEqual([aggregate.sketch.sum, aggregate.sketch.max]);
+    });
+    expect(encodeAcc(decoded)).toEqual(encodeAcc(acc));
+  });
+
   it('encodes the same input to the same bytes', () => {
     expect(encodeAcc(counter())).toEqual(encodeAcc(counter()));
     expect(encodeAcc(rollup())).toEqual(encodeAcc(rollup()));
