@@ -171,17 +171,17 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
       const limit = newest - correctableMs;
       if (oldest > limit) return acc;
       const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
-      const slots = final.map((s) => unpackAggregate(acc.slots.get(s) as PackedAggregate));
+      const slots = final.map((s) => acc.slots.get(s) as PackedAggregate);
       for (const s of final) acc.slots.delete(s);
       const upTo = final[final.length - 1] as number;
       if (acc.folded) {
         // The folded aggregate belongs to this accumulator alone: the slots are added to it in
         // place, as merging it and them into a new aggregate would (it counts as the slot before).
-        appendSlots(acc.folded.aggregate, slots, acc.folded.aggregate);
+        appendPacked(acc.folded.aggregate, slots, acc.folded.aggregate);
         acc.folded.upTo = upTo;
       } else {
         const aggregate = emptyAggregate();
-        appendSlots(aggregate, slots, undefined);
+        appendPacked(aggregate, slots, undefined);
         acc.folded = { from: final[0] as number, upTo, aggregate };
       }
       return acc;
@@ -221,9 +221,10 @@ function finalizeSamples(acc: SampleAcc): Aggregate {
 /** Merges the slots in time order: the increase also counts the steps between adjacent slots. */
 function finalizeRollup(acc: RollupAcc): Aggregate {
   const out = emptyAggregate();
-  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => unpackAggregate(slot));
-  if (acc.folded) ordered.unshift(acc.folded.aggregate);
-  appendSlots(out, ordered, undefined);
+  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => slot);
+  const folded = acc.folded?.aggregate;
+  if (folded) appendSlots(out, [folded], undefined);
+  appendPacked(out, ordered, folded);
   return out;
 }
 
@@ -358,6 +359,63 @@ export function unpackAggregate(p: PackedAggregate): Aggregate {
     ext,
   };
 }
+
+/** `appendSlots` for packed slots, read from their arrays (no Aggregate made per slot). */
+function appendPacked(
+  out: Aggregate,
+  slots: ReadonlyArray<PackedAggregate>,
+  before: Aggregate | undefined,
+): void {
+  let previous = before !== undefined && before.count > 0;
+  let previousCounter = before?.kind === 'counter';
+  let previousLast = before?.last ?? NaN;
+  const ext = PACKED_EXT;
+  for (const p of slots) {
+    const count = p[0] as number;
+    if (count === 0) continue;
+    out.count += count;
+    out.sum += p[1] as number;
+    out.min = Math.min(out.min, p[2] as number);
+    out.max = Math.max(out.max, p[3] as number);
+    if (!previous) {
+      out.first = p[4] as number;
+      out.firstTs = p[5] as number;
+    }
+    out.last = p[6] as number;
+    out.lastTs = p[7] as number;
+    const counter = p[9] === 1;
+    if (counter) {
+      out.kind = 'counter';
+      out.increase += p[8] as number;
+      if (previous && previousCounter) out.increase += delta(previousLast, p[4] as number);
+    }
+    let at = STATS;
+    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = p[at++] as number;
+    const sketch = out.sketch;
+    sketch.zeroCount += p[at++] as number;
+    sketch.count += p[at++] as number;
+    sketch.sum += p[at++] as number;
+    const min = p[at++] as number;
+    const max = p[at++] as number;
+    if (min < sketch.min) sketch.min = min;
+    if (max > sketch.max) sketch.max = max;
+    for (let sign = 0; sign < 2; sign++) {
+      const n = p[at++] as number;
+      if (n > 0) {
+        const bins = sign === 0 ? sketch.positive : sketch.negativeBins();
+        for (let i = 0; i < n; i++) bins.add(p[at + i] as number, p[at + n + i] as number);
+      }
+      at += 2 * n;
+    }
+    for (let i = 0; i < MERGES.length; i++) (MERGES[i] as ExtMerge)(out.ext, ext, MERGE_AT[i] as number);
+    previous = true;
+    previousCounter = counter;
+    previousLast = p[6] as number;
+  }
+}
+
+/** A packed slot's ext slots, copied out for the registry's merges (which read an ext array). */
+const PACKED_EXT: number[] = EXT_ZERO.slice();
 
 /** The increase of a counter from one value to the next: a drop is a restart from 0. */
 export function delta(from: number, to: number): number {

@@ -216,6 +216,24 @@ describe('rollupAggregator', () => {
     });
   }
 
+  it('counts the step between slots only from counter to counter, folded or not', () => {
+    // A gauge minute, then counter minutes (a series that changed kind): the counter's increase
+    // starts with its own samples, as aggregating them directly gives.
+    const rows = [row(T0, 50), row(T0 + MINUTE, 2, 'counter'), row(T0 + MINUTE + 1, 4, 'counter')];
+    rows.push(row(T0 + 2 * MINUTE, 1, 'counter'), row(T0 + 2 * MINUTE + 1, 6, 'counter'));
+    const direct = finalize(aggregateSamples(rows));
+    expect(direct.increase).toBe(8); // 4 - 2, 1 after a restart from 0, 6 - 1
+    for (const aggregator of [rollupAggregator, createRollupAggregator(0)]) {
+      let acc = aggregator.create();
+      for (const m of [0, 1, 2]) {
+        const start = T0 + m * MINUTE;
+        const minute = rows.filter((r) => r.timestamp >= start && r.timestamp < start + MINUTE);
+        acc = aggregator.add(acc, { start, aggregate: finalize(aggregateSamples(minute)) }, start);
+      }
+      expect(exactFields(finalize(acc))).toEqual(exactFields(direct));
+    }
+  });
+
   it('replaces a slot by its corrected result', () => {
     const slot = (rows: SampleRow[]) => ({ start: T0, aggregate: finalize(aggregateSamples(rows)) });
     let acc = rollupAggregator.create();
