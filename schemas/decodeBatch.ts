@@ -1,12 +1,7 @@
 import type { DecodedColumns, SeriesPart } from './decodedSamples.js';
 
-/**
- * Series parts by a hash (FNV-1a) of the bytes that encode them, each with a copy of its bytes to
- * tell collisions apart; cleared when full. Hashing the bytes in place costs no string per record
- * (a record of one sample looks its series up once).
- */
-const parts = new Map<number, Array<{ bytes: Buffer; part: SeriesPart }>>();
-let partCount = 0;
+/** Series parts by the bytes that encode them (latin1 text of the bytes); cleared when full. */
+const parts = new Map<string, SeriesPart>();
 const PARTS_LIMIT = 100_000;
 
 /**
@@ -68,11 +63,9 @@ function sameBytes(buf: Buffer, aStart: number, aEnd: number, bStart: number): b
 
 /** The series part encoded by `buf[start, end)`: decoded once, then shared. */
 function intern(buf: Buffer, start: number, end: number): SeriesPart {
-  let hash = 0x811c9dc5 ^ (end - start);
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ (buf[i] as number), 0x01000193);
-  const bucket = parts.get(hash);
-  if (bucket !== undefined)
-    for (const known of bucket) if (sameAs(known.bytes, buf, start, end)) return known.part;
+  const bytes = buf.toString('latin1', start, end);
+  const known = parts.get(bytes);
+  if (known) return known;
   const reader = new Reader(buf, start);
   const name = reader.string();
   const labels: Record<string, string> = {};
@@ -83,23 +76,9 @@ function intern(buf: Buffer, start: number, end: number): SeriesPart {
     }
   }
   const part = { name, labels: Object.freeze(labels) };
-  if (partCount >= PARTS_LIMIT) {
-    parts.clear();
-    partCount = 0;
-  }
-  const entry = { bytes: Buffer.from(buf.subarray(start, end)), part };
-  const list = parts.get(hash);
-  if (list === undefined) parts.set(hash, [entry]);
-  else list.push(entry);
-  partCount++;
+  if (parts.size >= PARTS_LIMIT) parts.clear();
+  parts.set(bytes, part);
   return part;
-}
-
-/** True when `bytes` are `buf[start, end)`. */
-function sameAs(bytes: Buffer, buf: Buffer, start: number, end: number): boolean {
-  if (bytes.length !== end - start) return false;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== buf[start + i]) return false;
-  return true;
 }
 
 /** Avro binary primitives over a buffer, as avsc reads them. */
