@@ -37,6 +37,11 @@ const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decode
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => {
   readVarIntBytes(): Buffer;
 };
+const Batch = require('kafkajs/src/consumer/batch.js') as new (
+  topic: string,
+  fetchedOffset: string,
+  partitionData: { partition: number; highWatermark: string; messages: Array<{ offset: string }> },
+) => { messages: Array<{ offset: string }> };
 const recordDecoderSource = readFileSync(
   require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'),
   'utf8',
@@ -127,6 +132,30 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
       expect(String(record.key)).toBe('k');
       expect(String(record.value)).toBe('value');
       expect(String(record.headers.h)).toBe('x');
+    }
+  });
+
+  it("keeps the fetched batch's messages from the fetched offset on, as its Long comparison does", () => {
+    expect(String(Batch)).toContain('fetchedSafe'); // the patch is in effect
+    const offsets = [
+      '0',
+      '5',
+      '9',
+      '10',
+      '11',
+      '9007199254740991',
+      '9007199254740993',
+      '9223372036854775807',
+    ];
+    for (const fetchedOffset of ['0', '10', '9007199254740992', '9223372036854775806']) {
+      const batch = new Batch('t', fetchedOffset, {
+        partition: 0,
+        highWatermark: '0',
+        messages: offsets.map((offset) => ({ offset })),
+      });
+      expect(batch.messages.map((m) => m.offset)).toEqual(
+        offsets.filter((o) => BigInt(o) >= BigInt(fetchedOffset)),
+      );
     }
   });
 });
