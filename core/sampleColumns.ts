@@ -8,6 +8,12 @@ export interface BatchSeries {
   name: string;
   /** Sorted by name, empty values dropped. */
   labels: Array<[string, string]>;
+  /**
+   * The last stream task that found the series in its series store (streams/task.ts): its next
+   * records skip the lookup. A series belongs to one partition, so this changes only when the
+   * partition moves to another task.
+   */
+  recordedBy?: object;
 }
 
 /**

@@ -117,7 +117,7 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
     labels,
     id,
     key,
-    entry: id === undefined ? undefined : { id, key, name, labels },
+    entry: id === undefined ? undefined : { id, key, name, labels, recordedBy: undefined },
     nameError,
     labelsError: undefined,
   };

@@ -190,12 +190,15 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
       // Samples of one series come together (a record holds one agent's samples of a series).
       if (series !== known) {
         const s = columns.series[series] as BatchSeries;
-        if (!this.series.get(s.key))
-          this.series.put(s.key, {
-            name: s.name,
-            labels: s.labels,
-            kind: counter[i] === 1 ? 'counter' : 'gauge',
-          });
+        if (s.recordedBy !== this) {
+          if (!this.series.get(s.key))
+            this.series.put(s.key, {
+              name: s.name,
+              labels: s.labels,
+              kind: counter[i] === 1 ? 'counter' : 'gauge',
+            });
+          s.recordedBy = this;
+        }
         known = series;
       }
       if (timestamp > maxTimestamp) maxTimestamp = timestamp;

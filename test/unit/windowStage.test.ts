@@ -82,6 +82,31 @@ function run(stage: WindowStage, batches: ProcessedBatch[]): { counts: Map<numbe
   return { counts, late: late.length };
 }
 
+describe('WindowStage series store', () => {
+  it("records a series in the series store of each task that processes it, the same batch's objects or not", () => {
+    const input = batch('in', [row(0, 0), row(1, 1)]);
+    // The partition moves to a new task (a rebalance): its store must get the series again, though
+    // the batch's series objects are the ones the first task saw.
+    for (const round of [0, 1]) {
+      const set = tasks(0);
+      const stage = new WindowStage(config, set);
+      stage.rebalanced([0], [], false);
+      stage.push([input]);
+      expect({ round, meta: set.map.get(0)?.series.get(SERIES.toString()) }).toEqual({
+        round,
+        meta: { name: 'up', labels, kind: 'gauge' },
+      });
+      expect(
+        set.map
+          .get(0)
+          ?.commit()
+          .series.map((e) => e.key),
+      ).toEqual([SERIES.toString()]);
+      stage.close();
+    }
+  });
+});
+
 describe('WindowStage behind a repartition topic', () => {
   it('skips samples that a replay upstream repartitioned again, however the records are cut', () => {
     const origin = (offset: number) => ({ partition: 1, offset });
