@@ -14,6 +14,12 @@ export interface BatchSeries {
    * partition moves to another task.
    */
   recordedBy?: object;
+  /**
+   * The window table (core/sampleTable.ts) that last numbered the series, and its number there:
+   * the first tier's operator skips the table's lookup for the series' next records.
+   */
+  numberedBy?: object;
+  number?: number;
 }
 
 /**

@@ -230,7 +230,12 @@ export function sampleWindow(
         if (windows !== lastStore || described !== lastSeries) {
           lastStore = windows;
           lastSeries = described;
-          lastNumber = t.series(described.key);
+          if (described.numberedBy === t) lastNumber = described.number as number;
+          else {
+            lastNumber = t.series(described.key);
+            described.numberedBy = t;
+            described.number = lastNumber;
+          }
         }
         const series = lastNumber;
         let slot = t.find(series, start);

@@ -117,7 +117,10 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
     labels,
     id,
     key,
-    entry: id === undefined ? undefined : { id, key, name, labels, recordedBy: undefined },
+    entry:
+      id === undefined
+        ? undefined
+        : { id, key, name, labels, recordedBy: undefined, numberedBy: undefined, number: undefined },
     nameError,
     labelsError: undefined,
   };

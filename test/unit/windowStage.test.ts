@@ -107,6 +107,51 @@ describe('WindowStage series store', () => {
   });
 });
 
+describe('WindowStage series numbers', () => {
+  /** A sample of series `host`, at `T0 + minutes`, read at `offset`. */
+  const sample = (host: string, offset: number, minutes: number, value: number): SampleRow => {
+    const hostLabels: Array<[string, string]> = [['host', host]];
+    const id = seriesId('up', hostLabels);
+    const at = T0 + minutes * MINUTE;
+    return {
+      name: 'up',
+      labels: hostLabels,
+      timestamp: at,
+      value,
+      kind: 'gauge',
+      seriesId: id,
+      seriesKey: String(id),
+      offset,
+    };
+  };
+
+  it("keeps each series in its own windows when another table numbered the batch's series first", () => {
+    const input = batch('in', [
+      sample('a', 10, 0, 1),
+      sample('b', 11, 0, 100),
+      sample('a', 12, 1, 2),
+      sample('b', 13, 1, 200),
+    ]);
+    const sums = (before: ProcessedBatch[]) => {
+      const stage = new WindowStage(config, tasks(0));
+      stage.rebalanced([0], [], false);
+      for (const b of [...before, input]) stage.push([b]);
+      stage.complete();
+      const out = stage
+        .drain()
+        .results.rows()
+        .filter((r) => r.tier === '1m')
+        .map((r) => `${r.series.labels[0]?.[1]}@${(r.start - T0) / MINUTE}:${r.values.sum}`);
+      stage.close();
+      return out.sort();
+    };
+    const expected = ['a@0:1', 'a@1:2', 'b@0:100', 'b@1:200'];
+    expect(sums([])).toEqual(expected);
+    // A new table that numbers b first (b: 0, a: 1), then the same batch objects (a was 0, b 1).
+    expect(sums([batch('in', [sample('b', 0, 0, 1000)])])).toEqual(['a@0:1', 'a@1:2', 'b@0:1100', 'b@1:200']);
+  });
+});
+
 describe('WindowStage behind a repartition topic', () => {
   it('skips samples that a replay upstream repartitioned again, however the records are cut', () => {
     const origin = (offset: number) => ({ partition: 1, offset });
