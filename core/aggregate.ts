@@ -297,30 +297,42 @@ const STATS = PACKED_STATS;
 
 export function packAggregate(a: Aggregate): PackedAggregate {
   const { sketch, ext } = a;
-  // A JavaScript array of doubles, not a Float64Array: a typed array of this size takes its
-  // bytes from outside the heap (an allocation and a free of its own per slot).
-  const out: number[] = [0.5];
+  const pos = sketch.positive;
+  const neg = sketch.negative;
+  // A JavaScript array of doubles, not a Float64Array (a typed array of this size takes its bytes
+  // from outside the heap: an allocation and a free of its own per slot), copied from one of its
+  // length so that it is made once, with double elements, and filled in place.
+  const length = STATS + EXT_SLOTS + 7 + 2 * (pos.size + neg.size);
+  const out = (PACKED_TEMPLATES[length] ??= Array.from({ length }, () => 0.5)).slice();
   out[0] = a.count;
-  out.push(
-    a.sum,
-    a.min,
-    a.max,
-    a.first,
-    a.firstTs,
-    a.last,
-    a.lastTs,
-    a.increase,
-    a.kind === 'counter' ? 1 : 0,
-  );
-  for (let i = 0; i < EXT_SLOTS; i++) out.push(ext[i] as number);
-  out.push(sketch.zeroCount, sketch.count, sketch.sum, sketch.min, sketch.max);
-  for (const bins of [sketch.positive, sketch.negative]) {
-    out.push(bins.size);
-    for (let i = 0; i < bins.size; i++) out.push(bins.keys[i] as number);
-    for (let i = 0; i < bins.size; i++) out.push(bins.counts[i] as number);
+  out[1] = a.sum;
+  out[2] = a.min;
+  out[3] = a.max;
+  out[4] = a.first;
+  out[5] = a.firstTs;
+  out[6] = a.last;
+  out[7] = a.lastTs;
+  out[8] = a.increase;
+  out[9] = a.kind === 'counter' ? 1 : 0;
+  let at = STATS;
+  for (let i = 0; i < EXT_SLOTS; i++) out[at++] = ext[i] as number;
+  out[at++] = sketch.zeroCount;
+  out[at++] = sketch.count;
+  out[at++] = sketch.sum;
+  out[at++] = sketch.min;
+  out[at++] = sketch.max;
+  for (const bins of [pos, neg]) {
+    const n = bins.size;
+    out[at++] = n;
+    for (let i = 0; i < n; i++) out[at + i] = bins.keys[i] as number;
+    for (let i = 0; i < n; i++) out[at + n + i] = bins.counts[i] as number;
+    at += 2 * n;
   }
   return out as unknown as PackedAggregate;
 }
+
+/** Arrays of doubles by length, copied by `packAggregate`. */
+const PACKED_TEMPLATES: number[][] = [];
 
 /** The Aggregate `packAggregate` packed (a new one, sharing nothing). */
 export function unpackAggregate(p: PackedAggregate): Aggregate {
