@@ -19,7 +19,7 @@ export class SampleWindowStore {
   private purged = Number.NEGATIVE_INFINITY;
   private purgedDirty = false;
   /** Series changed since the last `changes()`. */
-  private readonly dirty = new Set<number>();
+  private readonly dirty = new SeriesMarks();
   /** Records of the former layout (one window each, keyed `key@start`) to delete with the next `changes()`. */
   private formerKeys: string[] = [];
   private readonly sizes = new RecordSizes();
@@ -82,7 +82,7 @@ export class SampleWindowStore {
       this.purgedDirty = false;
     }
     const t = this.table;
-    for (const series of this.dirty) {
+    for (const series of this.dirty.take()) {
       const key = t.keyOf(series);
       let n = 0;
       for (let slot = t.firstWindow(series); slot >= 0; slot = t.next[slot] as number) {
@@ -100,7 +100,6 @@ export class SampleWindowStore {
       this.sizes.set(key, value);
       out.push({ key, value });
     }
-    this.dirty.clear();
     return out;
   }
 
@@ -139,6 +138,42 @@ export class SampleWindowStore {
       for (const state of states) t.load(key, state.start, state.revision, state.acc);
       this.sizes.set(key, value);
     }
+  }
+}
+
+/**
+ * A set of series numbers, marked in an array of flags (a record marks its series: a `Set` hashed
+ * each), listed in the order first marked.
+ */
+class SeriesMarks {
+  private flags = new Uint8Array(64);
+  private marked: number[] = [];
+
+  add(series: number): void {
+    if (series >= this.flags.length) {
+      const grown = new Uint8Array(Math.max(series + 1, this.flags.length * 2));
+      grown.set(this.flags);
+      this.flags = grown;
+    }
+    if (this.flags[series] === 1) return;
+    this.flags[series] = 1;
+    this.marked.push(series);
+  }
+
+  delete(series: number): void {
+    if (series < this.flags.length) this.flags[series] = 0;
+  }
+
+  /** The series marked, each once, in the order first marked; the marks are cleared. */
+  take(): number[] {
+    const out: number[] = [];
+    for (const series of this.marked) {
+      if (this.flags[series] !== 1) continue;
+      this.flags[series] = 0;
+      out.push(series);
+    }
+    this.marked = [];
+    return out;
   }
 }
 
