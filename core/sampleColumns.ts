@@ -9,16 +9,17 @@ export interface BatchSeries {
   /** Sorted by name, empty values dropped. */
   labels: Array<[string, string]>;
   /**
-   * The last stream task that found the series in its series store (streams/task.ts): its next
-   * records skip the lookup. A series belongs to one partition, so this changes only when the
-   * partition moves to another task.
+   * The `uid` of the last stream task that found the series in its series store
+   * (streams/task.ts): its next records skip the lookup. A series belongs to one partition, so
+   * this changes only when the partition moves to another task. A number, not the task: the
+   * batch's series objects outlive a revoked task, which must not stay reachable through them.
    */
-  recordedBy?: object;
+  recordedBy?: number;
   /**
-   * The window table (core/sampleTable.ts) that last numbered the series, and its number there:
-   * the first tier's operator skips the table's lookup for the series' next records.
+   * The `uid` of the window table (core/sampleTable.ts) that last numbered the series, and its
+   * number there: the first tier's operator skips the table's lookup for the series' next records.
    */
-  numberedBy?: object;
+  numberedBy?: number;
   number?: number;
 }
 

@@ -14,7 +14,12 @@ import { keyOf, MIN_POSSIBLE, QuantileSketch, type Bins } from './sketch.js';
  * deleted windows are reused. What a slot holds is what `SampleAcc` (core/aggregate.ts) holds, and
  * `view` gives it as one, for the changelog's encoding; `load` takes one back from a restore.
  */
+/** Numbers the tables of this process (and thread): `BatchSeries.numberedBy`. */
+let tablesMade = 0;
+
 export class SampleTable {
+  /** Unique in this thread: which table numbered a series (`BatchSeries.numberedBy`). */
+  readonly uid = ++tablesMade;
   /** Slots allocated so far (live or free). */
   private used = 0;
   private capacity: number;

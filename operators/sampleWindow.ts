@@ -265,10 +265,10 @@ export function sampleWindow(
         if (windows !== lastStore || described !== lastSeries) {
           lastStore = windows;
           lastSeries = described;
-          if (described.numberedBy === t) lastNumber = described.number as number;
+          if (described.numberedBy === t.uid) lastNumber = described.number as number;
           else {
             lastNumber = t.series(described.key);
-            described.numberedBy = t;
+            described.numberedBy = t.uid;
             described.number = lastNumber;
           }
         }

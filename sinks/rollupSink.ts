@@ -118,10 +118,12 @@ export class RollupSink {
    * results for that partition's series in order (schemas/rollupBatch.avsc), keyed by the series
    * id of its first result: one produced record per partition and flush instead of one per window.
    *
-   * Results are converted and encoded a chunk at a time, with a turn of the event loop between
-   * chunks: a watermark that closes the windows of every series at once hands over 100,000s of
-   * results, and encoding them in one go held the event loop for seconds (no Kafka heartbeats
-   * meanwhile). The table insert and the topic sends then run at the same time; both are awaited.
+   * Each result's aggregates were finalized and its sketch written when the windows emitted it
+   * (`WindowResults`); the topic records are encoded a chunk at a time, with a turn of the event
+   * loop between chunks: a watermark that closes the windows of every series at once hands over
+   * 100,000s of results, and encoding them in one go held the event loop for seconds (no Kafka
+   * heartbeats meanwhile). The table insert and the topic sends then run at the same time; both
+   * are awaited.
    */
   async write(rows: ReadonlyArray<RollupRow>): Promise<void> {
     await this.writeResults(WindowResults.of(rows));

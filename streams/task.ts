@@ -32,7 +32,12 @@ export interface TaskChanges {
  * in its input order: the checkpoint keeps per input partition the last input offset applied,
  * so that samples repartitioned again by a replay upstream are skipped.
  */
+/** Numbers the tasks of this process (and thread): `BatchSeries.recordedBy`. */
+let tasksMade = 0;
+
 export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
+  /** Unique in this thread: which task recorded a series (`BatchSeries.recordedBy`). */
+  readonly uid = ++tasksMade;
   /** Restored checkpoint; records at or before it already changed the stores. */
   restored: Checkpoint | undefined;
   /** Current position: advanced as records are applied, written with the next commit. */
@@ -190,14 +195,14 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
       // Samples of one series come together (a record holds one agent's samples of a series).
       if (series !== known) {
         const s = columns.series[series] as BatchSeries;
-        if (s.recordedBy !== this) {
+        if (s.recordedBy !== this.uid) {
           if (!this.series.get(s.key))
             this.series.put(s.key, {
               name: s.name,
               labels: s.labels,
               kind: counter[i] === 1 ? 'counter' : 'gauge',
             });
-          s.recordedBy = this;
+          s.recordedBy = this.uid;
         }
         known = series;
       }

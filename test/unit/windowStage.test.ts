@@ -102,6 +102,10 @@ describe('WindowStage series store', () => {
           ?.commit()
           .series.map((e) => e.key),
       ).toEqual([SERIES.toString()]);
+      // What the batch's series objects remember of the task and table is a number: they outlive
+      // a revoked task, which must not stay reachable through them.
+      const [series] = input.samples.series;
+      expect([typeof series?.recordedBy, typeof series?.numberedBy]).toEqual(['number', 'number']);
       stage.close();
     }
   });
