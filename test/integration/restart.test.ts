@@ -15,8 +15,10 @@ describe('crash and restart', () => {
       windows: { outOfOrdernessMs: 60_000 },
     });
     const total = 150_000;
-    // Produced at a steady rate while the topology runs, so that the kills land mid-stream.
-    const production = produce(config, { series: 1000, samples: total, batch: 5, seed: 3, rate: 15_000 });
+    // Produced at a steady rate while the topology runs, so that the kills land mid-stream: 25 s,
+    // as the topology now keeps up with 15,000/s and on a loaded machine stored everything (10 s
+    // of production) before the second kill.
+    const production = produce(config, { series: 1000, samples: total, batch: 5, seed: 3, rate: 6_000 });
 
     // Kill once right after a flush was stored, once later in the middle of consuming.
     for (const pattern of [/"msg":"flushed"/, /consumed [1-9]\d{3,} records/]) {
