@@ -76,6 +76,16 @@ describe('crash and restart', () => {
           rejects: [],
         };
       };
+      /** Rows in `samples`, and distinct (series, time) among them. */
+      const stored = async () =>
+        (
+          await ch.client
+            .query({
+              query: `SELECT count() AS n, uniqExact(series_id, ts) AS d FROM \`${ch.database}\`.samples`,
+              format: 'JSONEachRow',
+            })
+            .then((r) => r.json<{ n: string; d: string }>())
+        )[0];
       // First run: blocks [0,9] and [10,19] are written; the crash comes before the commit.
       const first = new SamplesSink(ch, quietLog);
       expect((await first.write([batch(0, 9)])).get('replay\u00000')?.lastOffset).toBe(9);
@@ -88,13 +98,7 @@ describe('crash and restart', () => {
       expect(d2.get('replay\u00000')?.lastOffset).toBe(9);
       const d3 = await second.write([batch(15, 24)]);
       expect(d3.get('replay\u00000')?.lastOffset).toBe(24);
-      const [row] = await ch.client
-        .query({
-          query: `SELECT count() AS n, uniqExact(series_id, ts) AS d FROM \`${ch.database}\`.samples`,
-          format: 'JSONEachRow',
-        })
-        .then((r) => r.json<{ n: string; d: string }>());
-      expect(row).toEqual({ n: String(25 * 3), d: String(25 * 3) });
+      expect(await stored()).toEqual({ n: String(25 * 3), d: String(25 * 3) });
 
       // A block whose token the engine logged but whose rows it lost (a kill between the two):
       // its rows are gone, its token stays; the replay must store them again, once.
@@ -105,13 +109,7 @@ describe('crash and restart', () => {
       const third = new SamplesSink(ch, quietLog);
       expect((await third.write([batch(0, 9)])).get('replay\u00000')?.lastOffset).toBe(9);
       await third.write([batch(0, 9)]); // and again: nothing twice
-      const [after] = await ch.client
-        .query({
-          query: `SELECT count() AS n, uniqExact(series_id, ts) AS d FROM \`${ch.database}\`.samples`,
-          format: 'JSONEachRow',
-        })
-        .then((r) => r.json<{ n: string; d: string }>());
-      expect(after).toEqual({ n: String(25 * 3), d: String(25 * 3) });
+      expect(await stored()).toEqual({ n: String(25 * 3), d: String(25 * 3) });
     } finally {
       await ch.close();
     }
