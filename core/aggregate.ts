@@ -161,7 +161,8 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
     add(acc, { start, aggregate }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
       acc.slots.set(start, packAggregate(aggregate));
-      // No arrays for the common case, a slot added and none final yet (this runs per 1m result).
+      // No arrays made for the common cases, a slot added and none or one final (this runs per 1m
+      // result): the final slots are gathered in module-level scratch arrays.
       let newest = -Infinity;
       let oldest = Infinity;
       for (const s of acc.slots.keys()) {
@@ -170,24 +171,43 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
       }
       const limit = newest - correctableMs;
       if (oldest > limit) return acc;
-      const final = [...acc.slots.keys()].filter((s) => s <= limit).sort((a, b) => a - b);
-      const slots = final.map((s) => acc.slots.get(s) as PackedAggregate);
-      for (const s of final) acc.slots.delete(s);
-      const upTo = final[final.length - 1] as number;
+      let n = 0;
+      for (const s of acc.slots.keys()) if (s <= limit) FINAL_STARTS[n++] = s;
+      // Few (a slot or two behind the newest): an insertion sort.
+      for (let i = 1; i < n; i++) {
+        const s = FINAL_STARTS[i] as number;
+        let j = i - 1;
+        for (; j >= 0 && (FINAL_STARTS[j] as number) > s; j--)
+          FINAL_STARTS[j + 1] = FINAL_STARTS[j] as number;
+        FINAL_STARTS[j + 1] = s;
+      }
+      for (let i = 0; i < n; i++) {
+        const s = FINAL_STARTS[i] as number;
+        FINAL_SLOTS[i] = acc.slots.get(s) as PackedAggregate;
+        acc.slots.delete(s);
+      }
+      const upTo = FINAL_STARTS[n - 1] as number;
       if (acc.folded) {
         // The folded aggregate belongs to this accumulator alone: the slots are added to it in
         // place, as merging it and them into a new aggregate would (it counts as the slot before).
-        appendPacked(acc.folded.aggregate, slots, acc.folded.aggregate);
+        appendPacked(acc.folded.aggregate, FINAL_SLOTS, n, acc.folded.aggregate);
         acc.folded.upTo = upTo;
       } else {
         const aggregate = emptyAggregate();
-        appendPacked(aggregate, slots, undefined);
-        acc.folded = { from: final[0] as number, upTo, aggregate };
+        appendPacked(aggregate, FINAL_SLOTS, n, undefined);
+        acc.folded = { from: FINAL_STARTS[0] as number, upTo, aggregate };
       }
+      // The scratch holds no slot between calls.
+      FINAL_SLOTS.fill(EMPTY_PACKED, 0, n);
       return acc;
     },
   };
 }
+
+/** Scratch of a rollup `add`: the starts of the slots that became final, and the slots. */
+const FINAL_STARTS: number[] = [];
+const FINAL_SLOTS: PackedAggregate[] = [];
+const EMPTY_PACKED = [] as unknown as PackedAggregate;
 
 /** The Aggregate of a window; it shares nothing with the accumulator, which may change later. */
 export function finalize(acc: Acc): Aggregate {
@@ -224,7 +244,7 @@ function finalizeRollup(acc: RollupAcc): Aggregate {
   const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => slot);
   const folded = acc.folded?.aggregate;
   if (folded) appendSlots(out, [folded], undefined);
-  appendPacked(out, ordered, folded);
+  appendPacked(out, ordered, ordered.length, folded);
   return out;
 }
 
@@ -372,17 +392,19 @@ export function unpackAggregate(p: PackedAggregate): Aggregate {
   };
 }
 
-/** `appendSlots` for packed slots, read from their arrays (no Aggregate made per slot). */
+/** `appendSlots` for the first `slotCount` of `slots`, packed, read from their arrays (no Aggregate made per slot). */
 function appendPacked(
   out: Aggregate,
   slots: ReadonlyArray<PackedAggregate>,
+  slotCount: number,
   before: Aggregate | undefined,
 ): void {
   let previous = before !== undefined && before.count > 0;
   let previousCounter = before?.kind === 'counter';
   let previousLast = before?.last ?? NaN;
   const ext = PACKED_EXT;
-  for (const p of slots) {
+  for (let slot = 0; slot < slotCount; slot++) {
+    const p = slots[slot] as PackedAggregate;
     const count = p[0] as number;
     if (count === 0) continue;
     out.count += count;

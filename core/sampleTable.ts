@@ -221,32 +221,47 @@ export class SampleTable {
   }
 
   /** The window's aggregate, as `finalize` (core/aggregate.ts) gives it for its `SampleAcc`. */
-  aggregate(slot: number): Aggregate {
+  /**
+   * The window's aggregates. With `into`, they are written over it (its sketch and arrays reused)
+   * and it is returned: nothing is allocated per result. Either way it shares nothing with the table.
+   */
+  aggregate(slot: number, into?: Aggregate): Aggregate {
     let increase = 0;
     const values = this.points.b;
     const at = this.points.at[slot] as number;
     const n = this.points.length[slot] as number;
     for (let i = 1; i < n; i++) increase += delta(values[at + i - 1] as number, values[at + i] as number);
-    const sketch = new QuantileSketch();
-    this.fillSketch(slot, sketch);
-    const base = slot * EXT_SLOTS;
     // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
-    const ext = EXT_TEMPLATE.slice();
+    const ext = into?.ext ?? EXT_TEMPLATE.slice();
+    const base = slot * EXT_SLOTS;
     for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
-    return {
-      count: this.count[slot] as number,
-      sum: this.sum[slot] as number,
-      min: this.min[slot] as number,
-      max: this.max[slot] as number,
-      first: this.first[slot] as number,
-      firstTs: this.firstTs[slot] as number,
-      last: this.last[slot] as number,
-      lastTs: this.lastTs[slot] as number,
-      increase,
-      kind: this.counter[slot] === 1 ? 'counter' : 'gauge',
-      sketch,
+    if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
+    const out: Aggregate = into ?? {
+      count: 0,
+      sum: 0,
+      min: 0,
+      max: 0,
+      first: 0,
+      firstTs: 0,
+      last: 0,
+      lastTs: 0,
+      increase: 0,
+      kind: 'gauge',
+      sketch: new QuantileSketch(),
       ext,
     };
+    this.fillSketch(slot, out.sketch);
+    out.count = this.count[slot] as number;
+    out.sum = this.sum[slot] as number;
+    out.min = this.min[slot] as number;
+    out.max = this.max[slot] as number;
+    out.first = this.first[slot] as number;
+    out.firstTs = this.firstTs[slot] as number;
+    out.last = this.last[slot] as number;
+    out.lastTs = this.lastTs[slot] as number;
+    out.increase = increase;
+    out.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
+    return out;
   }
 
   /**

@@ -193,6 +193,11 @@ export interface SampleWindowOptions {
  * records and reasons, in the same order, with each result's aggregate computed when it is emitted
  * (`acc` is the `Aggregate`, which shares nothing with the window). A record's samples of one
  * window are added in one loop over the batch's columns.
+ *
+ * Every result of a subscription carries the same `Aggregate` object, written over for the next
+ * one (a closing watermark emits 100,000s of results, and each new one with its sketch was the
+ * largest allocation of the topology): read it, or copy it, before the next event, as
+ * `tumblingWindow`'s live accumulator.
  */
 export function sampleWindow(
   options: SampleWindowOptions,
@@ -210,6 +215,8 @@ export function sampleWindow(
       let lastStore: SampleWindowStore | undefined;
       let lastSeries: BatchSeries | undefined;
       let lastNumber = -1;
+      // The one Aggregate every result carries (made with the first).
+      let result: Aggregate | undefined;
 
       const onData = (event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>) => {
         const { partition, value: run } = event;
@@ -287,7 +294,15 @@ export function sampleWindow(
           t.add(slot, columns, i, i + 1);
           const revision = (t.revision[slot] as number) + 1;
           t.revision[slot] = revision;
-          subscriber.next({ kind: 'result', partition, key, start, end, acc: t.aggregate(slot), revision });
+          subscriber.next({
+            kind: 'result',
+            partition,
+            key,
+            start,
+            end,
+            acc: (result = t.aggregate(slot, result)),
+            revision,
+          });
         }
       };
 
@@ -348,7 +363,7 @@ export function sampleWindow(
             key: t.keyOf(series),
             start,
             end: start + sizeMs,
-            acc: t.aggregate(slot),
+            acc: (result = t.aggregate(slot, result)),
             revision: 1,
           });
         }

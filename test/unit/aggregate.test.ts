@@ -216,6 +216,32 @@ describe('rollupAggregator', () => {
     });
   }
 
+  for (const kind of ['gauge', 'counter'] as const) {
+    it(`folds several slots that turn final at once in time order, whatever order they came in (${kind})`, () => {
+      const rows = hourOfSamples(kind);
+      const slotOf = (m: number) => ({
+        start: T0 + m * MINUTE,
+        aggregate: finalize(
+          aggregateSamples(rows.filter((r) => Math.floor(r.timestamp / MINUTE) * MINUTE === T0 + m * MINUTE)),
+        ),
+      });
+      const folding = createRollupAggregator(5 * MINUTE);
+      let acc = folding.create();
+      let plain = rollupAggregator.create();
+      // Minutes 3, 0, 4, 1, 2 (none final yet), then 9: 0–4 turn final together, 0 first.
+      for (const m of [3, 0, 4, 1, 2, 9]) {
+        const slot = slotOf(m);
+        acc = folding.add(acc, slot, slot.start);
+        plain = rollupAggregator.add(plain, slot, slot.start);
+        expect(acc.folded === undefined).toBe(m !== 9);
+      }
+      expect(acc.folded?.from).toBe(T0);
+      expect(acc.folded?.upTo).toBe(T0 + 4 * MINUTE);
+      expect([...acc.slots.keys()]).toEqual([T0 + 9 * MINUTE]);
+      expect(exactFields(finalize(acc))).toEqual(exactFields(finalize(plain)));
+    });
+  }
+
   it('counts the step between slots only from counter to counter, folded or not', () => {
     // A gauge minute, then counter minutes (a series that changed kind): the counter's increase
     // starts with its own samples, as aggregating them directly gives.

@@ -2,10 +2,12 @@ import { Subject, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   finalize,
+  packAggregate,
   quantile,
   sampleRunAggregator,
   type Aggregate,
   type SampleAcc,
+  unpackAggregate,
 } from '../../core/aggregate.js';
 import type { SampleRun } from '../../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries, type SampleColumns } from '../../core/sampleColumns.js';
@@ -379,7 +381,8 @@ function newSide(
       ...(shape.withPartitions ? { partitions: () => partitionsOf(shape) } : {}),
     }),
   );
-  return side(input, output, (aggregate) => aggregate);
+  // Every result carries the same Aggregate, written over for the next: copied as it comes.
+  return side(input, output, (aggregate) => unpackAggregate(packAggregate(aggregate)));
 }
 
 function partitionsOf(shape: Shape): number[] {
