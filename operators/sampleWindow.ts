@@ -314,19 +314,19 @@ export function sampleWindow(
         subscriber.next({ kind: 'watermark', watermark });
       };
 
+      // The windows a watermark closes and purges, as columns (no object per window): their
+      // store (an index into `scanned`), slot, start and opening order.
+      let lists: ReturnType<typeof windowLists> | undefined = windowLists();
+
       const closeWindows = () => {
+        // Taken while in use: a close within a close (from downstream) gets lists of its own.
+        const { closing, purging, scanned } = lists ?? windowLists();
+        lists = undefined;
         // By start; windows of one start in the stores' order, and in a store in the order they
         // were opened (as the object stores' maps keep them).
-        const closing: Array<{
-          partition: number;
-          windows: SampleWindowStore;
-          slot: number;
-          start: number;
-          store: number;
-          opened: number;
-        }> = [];
-        let storeIndex = 0;
-        const purging: Array<{ windows: SampleWindowStore; slot: number }> = [];
+        closing.clear();
+        purging.clear();
+        scanned.length = 0;
         const purged: Array<{ windows: SampleWindowStore; through: number }> = [];
         for (const [partition, windows] of stores.scan()) {
           const through = Math.min(watermark, horizonOf(partition, watermark));
@@ -334,25 +334,22 @@ export function sampleWindow(
           const closeBefore = watermark - graceMs - sizeMs;
           const purgeBefore = through - graceMs - allowedLatenessMs - sizeMs;
           const { seriesOf, revision, start, opened } = t;
-          const order = storeIndex++;
+          const store = scanned.push({ partition, windows }) - 1;
           for (let slot = 0, n = t.slots; slot < n; slot++) {
             if ((seriesOf[slot] as number) < 0) continue;
             const s = start[slot] as number;
             if (revision[slot] === 0 && s <= closeBefore)
-              closing.push({
-                partition,
-                windows,
-                slot,
-                start: s,
-                store: order,
-                opened: opened[slot] as number,
-              });
-            if (s <= purgeBefore) purging.push({ windows, slot });
+              closing.push(store, slot, s, opened[slot] as number);
+            if (s <= purgeBefore) purging.push(store, slot, s, 0);
           }
           if (through > windows.purgedThrough()) purged.push({ windows, through });
         }
-        closing.sort((a, b) => a.start - b.start || a.store - b.store || a.opened - b.opened);
-        for (const { partition, windows, slot, start } of closing) {
+        const order = closing.sorted();
+        for (let k = 0; k < order.length; k++) {
+          const i = order[k] as number;
+          const { partition, windows } = scanned[closing.store[i] as number] as (typeof scanned)[number];
+          const slot = closing.slot[i] as number;
+          const start = closing.start[i] as number;
           const t = windows.table;
           t.revision[slot] = 1;
           const series = t.seriesOf[slot] as number;
@@ -367,14 +364,80 @@ export function sampleWindow(
             revision: 1,
           });
         }
-        for (const { windows, slot } of purging) {
+        for (let i = 0; i < purging.length; i++) {
+          const { windows } = scanned[purging.store[i] as number] as (typeof scanned)[number];
+          const slot = purging.slot[i] as number;
           windows.touched(windows.table.seriesOf[slot] as number);
           windows.table.delete(slot);
         }
         for (const { windows, through } of purged) windows.setPurgedThrough(through);
+        scanned.length = 0;
+        lists = { closing, purging, scanned };
       };
 
       const subscription = forwardEvents(source, subscriber, onData, onWatermark);
       return () => subscription.unsubscribe();
     });
+}
+
+/** The scratch of a close: the windows it closes and purges, and the stores they are in. */
+function windowLists() {
+  return {
+    closing: new WindowList(),
+    purging: new WindowList(),
+    scanned: [] as Array<{ partition: number; windows: SampleWindowStore }>,
+  };
+}
+
+/**
+ * Windows as columns, grown as needed and kept between uses: a store index, a slot, a start
+ * and an opening order each. `sorted` orders them by start, then store, then opening.
+ */
+class WindowList {
+  store = new Int32Array(1024);
+  slot = new Int32Array(1024);
+  start = new Float64Array(1024);
+  opened = new Float64Array(1024);
+  private order = new Int32Array(1024);
+  length = 0;
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  push(store: number, slot: number, start: number, opened: number): void {
+    if (this.length === this.store.length) this.grow();
+    const i = this.length++;
+    this.store[i] = store;
+    this.slot[i] = slot;
+    this.start[i] = start;
+    this.opened[i] = opened;
+  }
+
+  /** The indexes of the windows in order (valid until the next `sorted`). */
+  sorted(): Int32Array {
+    const order = this.order.subarray(0, this.length);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    const { store, start, opened } = this;
+    return order.sort(
+      (a, b) =>
+        (start[a] as number) - (start[b] as number) ||
+        (store[a] as number) - (store[b] as number) ||
+        (opened[a] as number) - (opened[b] as number),
+    );
+  }
+
+  private grow(): void {
+    const capacity = this.store.length * 2;
+    const grown = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const out = make(capacity);
+      out.set(a);
+      return out;
+    };
+    this.store = grown(this.store, (n) => new Int32Array(n));
+    this.slot = grown(this.slot, (n) => new Int32Array(n));
+    this.start = grown(this.start, (n) => new Float64Array(n));
+    this.opened = grown(this.opened, (n) => new Float64Array(n));
+    this.order = new Int32Array(capacity);
+  }
 }
