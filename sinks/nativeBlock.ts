@@ -10,7 +10,7 @@
  *   DateTime64(3): Int64 milliseconds; Enum8: Int8 code;
  *   Map(K, V): as Array(Tuple(K, V)) — every row's cumulative entry count (UInt64), then all
  *   keys, then all values.
- * `LowCardinality(String)` columns are sent as `String`: the insert converts them.
+ * `LowCardinality(String)`: see `lowCardinalityStrings`; a `String` column also fills one (the insert converts it).
  *
  * @example
  * const block = new NativeBlock(rows.length, 2);
@@ -112,6 +112,58 @@ export class NativeBlock {
     this.bytes(column);
   }
 
+  /**
+   * A `LowCardinality(String)` column: `keys` is the dictionary and `index[i]` the key of row i.
+   * Sent as the engine writes it (a dictionary after the type's default '', then each row's
+   * position in it, in the narrowest unsigned width), so the insert converts nothing and the
+   * block carries a byte or two per row instead of the text.
+   */
+  lowCardinalityStrings(name: string, keys: ReadonlyArray<string>, index: Int32Array): void {
+    this.header(name, 'LowCardinality(String)', index.length);
+    const size = keys.length + 1;
+    const width = size <= 0x100 ? 0 : size <= 0x1_0000 ? 1 : 2;
+    // Shared dictionaries with additional keys (serialization version 1); the keys of this block
+    // are all additional, and they update the dictionary.
+    this.uint64(1);
+    this.uint64(width | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY);
+    this.uint64(size);
+    this.string('');
+    for (const key of keys) this.string(key);
+    this.uint64(index.length);
+    const n = index.length;
+    const out = width === 0 ? new Uint8Array(n) : width === 1 ? new Uint16Array(n) : new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = index[i] as number;
+      if (k < 0 || k >= keys.length) throw new Error(`${name}: row ${i} has no key (${k})`);
+      out[i] = k + 1;
+    }
+    this.bytes(out);
+  }
+
+  /** A `UInt64` column from 32-bit halves: `low[i]` and `high[i]` of row i. */
+  uint64Halves(name: string, low: Uint32Array, high: Uint32Array): void {
+    this.header(name, 'UInt64', low.length);
+    if (high.length !== low.length) throw new Error(`${name}: ${low.length} low halves, ${high.length} high`);
+    const column = new Uint32Array(low.length * 2);
+    for (let i = 0; i < low.length; i++) {
+      column[2 * i] = low[i] as number;
+      column[2 * i + 1] = high[i] as number;
+    }
+    this.bytes(column);
+  }
+
+  /** An Enum8 column straight from its codes. */
+  enum8Array<V extends string>(name: string, codes: Readonly<Record<V, number>>, values: Int8Array): void {
+    const members = Object.entries<number>(codes).map(([k, code]) => `'${k}' = ${code}`);
+    this.header(name, `Enum8(${members.join(', ')})`, values.length);
+    const known = new Uint8Array(256);
+    for (const code of Object.values<number>(codes)) known[code & 0xff] = 1;
+    for (let i = 0; i < values.length; i++)
+      if (known[(values[i] as number) & 0xff] !== 1)
+        throw new Error(`${name}: code ${values[i]} is not one of ${members.join(', ')}`);
+    this.bytes(values);
+  }
+
   /** A Map(String, String) column from each row's entries. */
   stringMaps<T>(
     name: string,
@@ -177,6 +229,14 @@ export class NativeBlock {
     this.buffer[this.at++] = v;
   }
 
+  /** A little-endian UInt64 (a safe integer). */
+  private uint64(value: number): void {
+    this.reserve(8);
+    this.buffer.writeUInt32LE(value >>> 0, this.at);
+    this.buffer.writeUInt32LE(Math.floor(value / 0x1_0000_0000), this.at + 4);
+    this.at += 8;
+  }
+
   private reserve(bytes: number): void {
     if (this.at + bytes <= this.buffer.length) return;
     const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
@@ -188,6 +248,10 @@ export class NativeBlock {
 // Typed array columns are copied as they lie in memory, which is the format's byte order only here.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
   throw new Error('the Native block encoder needs a little-endian machine');
+
+/** Flags of a LowCardinality column's index type (ClickHouse's SerializationLowCardinality). */
+const HAS_ADDITIONAL_KEYS = 1 << 9;
+const NEED_UPDATE_DICTIONARY = 1 << 10;
 
 /** Distinct strings a block keeps encoded, at most. */
 const MAX_ENCODED = 100_000;

@@ -276,13 +276,39 @@ export function samplesBlock(samples: SampleColumns, from = 0, to = samples.leng
   const { seriesIndex, counter } = samples;
   const series = samples.series;
   const n = to - from;
-  const at = Array.from({ length: n }, (_, i) => from + i);
+  // Per series once: its name's place in the block's dictionary and its id's 32-bit halves; per
+  // row only numbers are copied (no string, no BigInt).
+  const names: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const keyOfSeries = new Int32Array(series.length).fill(-1);
+  const idLow = new Uint32Array(series.length);
+  const idHigh = new Uint32Array(series.length);
+  const metric = new Int32Array(n);
+  const low = new Uint32Array(n);
+  const high = new Uint32Array(n);
+  const kind = new Int8Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = seriesIndex[from + i] as number;
+    let key = keyOfSeries[s] as number;
+    if (key < 0) {
+      const { name, id } = series[s] as BatchSeries;
+      key = nameIndex.get(name) ?? -1;
+      if (key < 0) nameIndex.set(name, (key = names.push(name) - 1));
+      keyOfSeries[s] = key;
+      idLow[s] = Number(id & 0xffff_ffffn);
+      idHigh[s] = Number(id >> 32n);
+    }
+    metric[i] = key;
+    low[i] = idLow[s] as number;
+    high[i] = idHigh[s] as number;
+    kind[i] = counter[from + i] === 1 ? KIND_CODES.counter : KIND_CODES.gauge;
+  }
   const block = new NativeBlock(n, SAMPLE_COLUMNS.length);
-  block.strings('metric', at, (i) => (series[seriesIndex[i] as number] as BatchSeries).name);
-  block.uint64s('series_id', at, (i) => (series[seriesIndex[i] as number] as BatchSeries).id);
+  block.lowCardinalityStrings('metric', names, metric);
+  block.uint64Halves('series_id', low, high);
   block.timeArray('ts', samples.ts.subarray(from, to));
   block.float64Array('value', samples.value.subarray(from, to));
-  block.enum8s('kind', at, KIND_CODES, (i) => (counter[i] === 1 ? 'counter' : 'gauge'));
+  block.enum8Array('kind', KIND_CODES, kind);
   return block.finish();
 }
 

@@ -255,6 +255,40 @@ describe('Native inserts', () => {
     expect(count?.n).toBe(String(300_000 + 10));
   });
 
+  it('stores metric names through dictionaries one, two and four bytes wide, from a block cut out of a batch', async () => {
+    await ch.client.command({ query: `CREATE TABLE ${db()}.names AS ${db()}.samples` });
+    const now = Date.now();
+    for (const distinct of [3, 300, 70_000]) {
+      const rows = Array.from({ length: distinct * 2 + 10 }, (_, i) => ({
+        name: `metric_${i % distinct}_${distinct}`,
+        seriesId: BigInt(i % distinct) + 2n ** 40n * BigInt(distinct),
+        timestamp: now - i,
+        value: i,
+        kind: i % 3 === 0 ? ('counter' as const) : ('gauge' as const),
+      }));
+      // Rows 5 … n - 5 only, as the sink cuts a block out of held batches.
+      const [from, to] = [5, rows.length - 5];
+      await ch.insertNative({
+        table: `${db()}.names`,
+        columns: SAMPLE_COLUMNS,
+        block: samplesBlock(columnsOf(rows), from, to),
+      });
+      const stored = await queryRows<{ metric: string; id: string; value: number; kind: string }>(
+        ch,
+        `SELECT metric, toString(series_id) AS id, value, toString(kind) AS kind FROM ${db()}.names
+         WHERE endsWith(metric, '_${distinct}') ORDER BY value`,
+      );
+      expect(stored).toEqual(
+        rows.slice(from, to).map((r) => ({
+          metric: r.name,
+          id: String(r.seriesId),
+          value: r.value,
+          kind: r.kind,
+        })),
+      );
+    }
+  });
+
   it('refuses a block whose columns do not match what it declared', () => {
     const rows = [{ v: 1 }];
     const block = new NativeBlock(1, 2);
