@@ -357,9 +357,38 @@ export function rollupBlock(rollups: ReadonlyArray<Rollup>): Buffer {
 
 /** Window results as columns (`RollupColumns`), as a Native block of `samples_<tier>` (COLUMNS). */
 export function rollupColumnsBlock(c: RollupColumns): Buffer {
-  const block = new NativeBlock(c.length, COLUMNS.length);
-  block.strings('metric', c.series, (s) => s.name);
-  block.uint64s('series_id', c.seriesId, (id) => BigInt(id));
+  // Per series once (results of a series share its id, and the id its name): the name's place in
+  // the block's dictionary and the id's 32-bit halves; per row one lookup and numbers copied.
+  const n = c.length;
+  const names: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const known = new Map<string, number>();
+  const seriesName: number[] = [];
+  const seriesLow: number[] = [];
+  const seriesHigh: number[] = [];
+  const metric = new Int32Array(n);
+  const low = new Uint32Array(n);
+  const high = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = c.seriesId[i] as string;
+    let s = known.get(id);
+    if (s === undefined) {
+      const name = (c.series[i] as SeriesMeta).name;
+      let k = nameIndex.get(name);
+      if (k === undefined) nameIndex.set(name, (k = names.push(name) - 1));
+      const value = BigInt(id);
+      s = seriesName.push(k) - 1;
+      seriesLow.push(Number(value & 0xffff_ffffn));
+      seriesHigh.push(Number(value >> 32n));
+      known.set(id, s);
+    }
+    metric[i] = seriesName[s] as number;
+    low[i] = seriesLow[s] as number;
+    high[i] = seriesHigh[s] as number;
+  }
+  const block = new NativeBlock(n, COLUMNS.length);
+  block.lowCardinalityStrings('metric', names, metric);
+  block.uint64Halves('series_id', low, high);
   block.timeArray('ts', c.windowStart);
   (AGGREGATES as readonly AggregateDef[]).forEach(({ name, column }, f) => {
     const values = c.values[f] as Float64Array;

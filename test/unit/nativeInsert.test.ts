@@ -200,6 +200,49 @@ describe('Native inserts', () => {
     });
   });
 
+  it("stores each window result's metric and 64-bit series id, several series and names in one block", async () => {
+    await ch.client.command({ query: `CREATE TABLE ${db()}.ids AS ${db()}.samples_1m` });
+    const start = Math.floor(Date.now() / 60_000) * 60_000;
+    const series = [
+      { seriesId: '8589934593', name: 'cpu' }, // halves 1 and 2
+      { seriesId: '12345', name: 'mem' },
+      { seriesId: '9223372036854775808', name: 'cpu' }, // 2^63
+    ];
+    const rollups: Rollup[] = [0, 1, 2, 0, 2, 1].map((s, i) => ({
+      ...(series[s] as (typeof series)[number]),
+      tier: '1m',
+      labels: {},
+      kind: 'gauge',
+      windowStart: start - i * 60_000,
+      windowEnd: start - i * 60_000 + 60_000,
+      count: i + 1,
+      sum: i,
+      min: 0,
+      max: i,
+      avg: 0,
+      first: 0,
+      last: i,
+      p50: 0,
+      p90: 0,
+      p99: 0,
+      increase: 0,
+      rate: 0,
+      stddev: 0,
+      revision: 1,
+      sketch: Buffer.alloc(0),
+    }));
+    await ch.insertNative({
+      table: `${db()}.ids`,
+      columns: ['metric', 'series_id', 'ts', ...TIER_AGGREGATES, 'revision'],
+      block: rollupBlock(rollups),
+    });
+    const stored = await queryRows<{ metric: string; id: string; count: number }>(
+      ch,
+      `SELECT metric, toString(series_id) AS id, count FROM ${db()}.ids ORDER BY count`,
+    );
+    expect(stored).toEqual(rollups.map((r) => ({ metric: r.name, id: r.seriesId, count: r.count })));
+  });
+
   it('adds the column of a new registry aggregate to a tier table made before it, keeping its rows', async () => {
     const database = unique('native_upgrade');
     const old = { ...ch, database };
