@@ -16,6 +16,26 @@ const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => {
   writeVarInt(v: number): unknown;
   buffer: Buffer;
 };
+/** kafkajs' Encoder with the patch's additions (`buffers`, `size`, `writeEncoder` by reference). */
+interface PatchedEncoder {
+  writeInt32(v: number): PatchedEncoder;
+  writeBytes(b: Buffer): PatchedEncoder;
+  writeEncoder(e: PatchedEncoder): PatchedEncoder;
+  writeEncoderArray(e: PatchedEncoder[]): PatchedEncoder;
+  buffers(): Buffer[];
+  size(): number;
+  buffer: Buffer;
+}
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (batch: {
+    records: Array<{ buffer: Buffer }>;
+    lastOffsetDelta: number;
+  }) => Promise<PatchedEncoder>;
+};
+const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (
+  decoder: unknown,
+) => Promise<{ records: Array<{ offset: string; value: Buffer }> }>;
+const FetchDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (args: {
   topic: string;
   partitionMetadata: unknown[];
@@ -157,5 +177,49 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
         offsets.filter((o) => BigInt(o) >= BigInt(fetchedOffset)),
       );
     }
+  });
+  it('appends large encoders by reference: the same bytes as copying them, in order, and writing goes on after', () => {
+    const encoder = () => new Encoder() as unknown as PatchedEncoder;
+    const big = encoder().writeBytes(randomBytes(20_000));
+    const small = encoder().writeBytes(randomBytes(10));
+    const e = encoder().writeInt32(7).writeEncoder(big).writeInt32(9).writeEncoder(small);
+    e.writeEncoderArray([big, small, big]);
+    const int32 = (v: number) => Buffer.from([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+    const expected = Buffer.concat([
+      int32(7),
+      big.buffer,
+      int32(9),
+      small.buffer,
+      big.buffer,
+      small.buffer,
+      big.buffer,
+    ]);
+    // Not joined yet: the large parts are the same memory as the encoders they came from.
+    expect(e.buffers().length).toBeGreaterThan(3);
+    expect(e.buffers().filter((b) => b.buffer === big.buffers()[0]?.buffer)).toHaveLength(3);
+    expect(e.size()).toBe(expected.length);
+    expect(Buffer.concat(e.buffers()).equals(expected)).toBe(true);
+    // Joined once, then written on.
+    expect(e.buffer.equals(expected)).toBe(true);
+    expect(e.buffers()).toHaveLength(1);
+    e.writeInt32(5);
+    expect(e.buffer.equals(Buffer.concat([expected, int32(5)]))).toBe(true);
+    expect(e.size()).toBe(expected.length + 4);
+  });
+
+  it('encodes a record batch larger than the by-reference threshold that its decoder reads back, checksum included', async () => {
+    const values = Array.from({ length: 40 }, (_, i) => randomBytes(1_000 + i));
+    const records = values.map((value, i) =>
+      Record({ offsetDelta: i, timestampDelta: i, key: Buffer.from(`k${i}`), value }),
+    );
+    const batch = await RecordBatch({ records, lastOffsetDelta: values.length - 1 });
+    expect(batch.size()).toBeGreaterThan(40_000);
+    const bytes = batch.buffer;
+    // firstOffset (8), length (4), partition leader epoch (4), magic (1), CRC (4), then the body it covers.
+    expect(bytes.readInt32BE(8)).toBe(bytes.length - 12);
+    expect(bytes.readUInt32BE(17)).toBe(jsCrc32c(bytes.subarray(21)));
+    const decoded = await RecordBatchDecoder(new FetchDecoder(bytes));
+    expect(decoded.records.map((r) => r.value)).toEqual(values);
+    expect(decoded.records.map((r) => r.offset)).toEqual(values.map((_, i) => String(i)));
   });
 });
