@@ -319,60 +319,67 @@ export function sampleWindow(
       let lists: ReturnType<typeof windowLists> | undefined = windowLists();
 
       const closeWindows = () => {
-        // Taken while in use: a close within a close (from downstream) gets lists of its own.
-        const { closing, purging, scanned } = lists ?? windowLists();
+        // Taken while in use. A close within a close (a watermark sent from downstream of a
+        // result) would scan windows the outer close has not marked yet: no caller does it.
+        if (lists === undefined) throw new Error('sampleWindow: windows closed while a close is emitting');
+        const { closing, purging, scanned } = lists;
         lists = undefined;
-        // By start; windows of one start in the stores' order, and in a store in the order they
-        // were opened (as the object stores' maps keep them).
-        closing.clear();
-        purging.clear();
-        scanned.length = 0;
-        const purged: Array<{ windows: SampleWindowStore; through: number }> = [];
-        for (const [partition, windows] of stores.scan()) {
-          const through = Math.min(watermark, horizonOf(partition, watermark));
-          const t = windows.table;
-          const closeBefore = watermark - graceMs - sizeMs;
-          const purgeBefore = through - graceMs - allowedLatenessMs - sizeMs;
-          const { seriesOf, revision, start, opened } = t;
-          const store = scanned.push({ partition, windows }) - 1;
-          for (let slot = 0, n = t.slots; slot < n; slot++) {
-            if ((seriesOf[slot] as number) < 0) continue;
-            const s = start[slot] as number;
-            if (revision[slot] === 0 && s <= closeBefore)
-              closing.push(store, slot, s, opened[slot] as number);
-            if (s <= purgeBefore) purging.push(store, slot, s, 0);
+        try {
+          // By start; windows of one start in the stores' order, and in a store in the order they
+          // were opened (as the object stores' maps keep them).
+          closing.clear();
+          purging.clear();
+          scanned.length = 0;
+          const purged: Array<{ windows: SampleWindowStore; through: number }> = [];
+          for (const [partition, windows] of stores.scan()) {
+            const through = Math.min(watermark, horizonOf(partition, watermark));
+            const t = windows.table;
+            const closeBefore = watermark - graceMs - sizeMs;
+            const purgeBefore = through - graceMs - allowedLatenessMs - sizeMs;
+            const { seriesOf, revision, start, opened } = t;
+            const store = scanned.push({ partition, windows }) - 1;
+            for (let slot = 0, n = t.slots; slot < n; slot++) {
+              if ((seriesOf[slot] as number) < 0) continue;
+              const s = start[slot] as number;
+              if (revision[slot] === 0 && s <= closeBefore)
+                closing.push(store, slot, s, opened[slot] as number);
+              if (s <= purgeBefore) purging.push(store, slot, s, 0);
+            }
+            if (through > windows.purgedThrough()) purged.push({ windows, through });
           }
-          if (through > windows.purgedThrough()) purged.push({ windows, through });
+          const order = closing.sorted();
+          for (let k = 0; k < order.length; k++) {
+            const i = order[k] as number;
+            const { partition, windows } = scanned[closing.store[i] as number] as (typeof scanned)[number];
+            const slot = closing.slot[i] as number;
+            const start = closing.start[i] as number;
+            const t = windows.table;
+            t.revision[slot] = 1;
+            const series = t.seriesOf[slot] as number;
+            windows.touched(series);
+            subscriber.next({
+              kind: 'result',
+              partition,
+              key: t.keyOf(series),
+              start,
+              end: start + sizeMs,
+              acc: (result = t.aggregate(slot, result)),
+              revision: 1,
+            });
+          }
+          for (let i = 0; i < purging.length; i++) {
+            const { windows } = scanned[purging.store[i] as number] as (typeof scanned)[number];
+            const slot = purging.slot[i] as number;
+            windows.touched(windows.table.seriesOf[slot] as number);
+            windows.table.delete(slot);
+          }
+          for (const { windows, through } of purged) windows.setPurgedThrough(through);
+        } finally {
+          scanned.length = 0;
+          closing.shrink();
+          purging.shrink();
+          lists = { closing, purging, scanned };
         }
-        const order = closing.sorted();
-        for (let k = 0; k < order.length; k++) {
-          const i = order[k] as number;
-          const { partition, windows } = scanned[closing.store[i] as number] as (typeof scanned)[number];
-          const slot = closing.slot[i] as number;
-          const start = closing.start[i] as number;
-          const t = windows.table;
-          t.revision[slot] = 1;
-          const series = t.seriesOf[slot] as number;
-          windows.touched(series);
-          subscriber.next({
-            kind: 'result',
-            partition,
-            key: t.keyOf(series),
-            start,
-            end: start + sizeMs,
-            acc: (result = t.aggregate(slot, result)),
-            revision: 1,
-          });
-        }
-        for (let i = 0; i < purging.length; i++) {
-          const { windows } = scanned[purging.store[i] as number] as (typeof scanned)[number];
-          const slot = purging.slot[i] as number;
-          windows.touched(windows.table.seriesOf[slot] as number);
-          windows.table.delete(slot);
-        }
-        for (const { windows, through } of purged) windows.setPurgedThrough(through);
-        scanned.length = 0;
-        lists = { closing, purging, scanned };
       };
 
       const subscription = forwardEvents(source, subscriber, onData, onWatermark);
@@ -403,6 +410,18 @@ class WindowList {
 
   clear(): void {
     this.length = 0;
+  }
+
+  /** After a use of under a quarter of its room (and more than the initial room): back to twice that use. */
+  shrink(): void {
+    const capacity = this.store.length;
+    if (capacity <= 4096 || this.length * 4 >= capacity) return;
+    const size = Math.max(1024, this.length * 2);
+    this.store = this.store.slice(0, size);
+    this.slot = this.slot.slice(0, size);
+    this.start = this.start.slice(0, size);
+    this.opened = this.opened.slice(0, size);
+    this.order = new Int32Array(size);
   }
 
   push(store: number, slot: number, start: number, opened: number): void {

@@ -120,6 +120,8 @@ export class NativeBlock {
    */
   lowCardinalityStrings(name: string, keys: ReadonlyArray<string>, index: Int32Array): void {
     this.header(name, 'LowCardinality(String)', index.length);
+    // A block of no rows carries no column data (the reader skips it), not even the dictionary.
+    if (index.length === 0) return;
     const size = keys.length + 1;
     const width = size <= 0x100 ? 0 : size <= 0x1_0000 ? 1 : 2;
     // Shared dictionaries with additional keys (serialization version 1); the keys of this block

@@ -183,7 +183,8 @@ export class WindowStage {
           next: (out) => {
             const aggregate = this.collect(tier.name, out);
             if (targets.length === 0) return;
-            // The folding tiers read the aggregate and never change it: the result row and the slot share it.
+            // The folding tiers read the aggregate and never change it; it is written over for the
+            // next result (operators/sampleWindow.ts), so a slot keeps a packed copy (`packAggregate`).
             if (aggregate !== undefined && out.kind === 'result') {
               const event: StreamEvent<SourceResult> = {
                 kind: 'data',

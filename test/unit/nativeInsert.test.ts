@@ -309,8 +309,13 @@ describe('Native inserts', () => {
         value: i,
         kind: i % 3 === 0 ? ('counter' as const) : ('gauge' as const),
       }));
-      // Rows 5 … n - 5 only, as the sink cuts a block out of held batches.
+      // Rows 5 … n - 5 only, as the sink cuts a block out of held batches; and a block of none.
       const [from, to] = [5, rows.length - 5];
+      await ch.insertNative({
+        table: `${db()}.names`,
+        columns: SAMPLE_COLUMNS,
+        block: samplesBlock(columnsOf(rows), from, from),
+      });
       await ch.insertNative({
         table: `${db()}.names`,
         columns: SAMPLE_COLUMNS,
