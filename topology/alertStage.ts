@@ -5,7 +5,7 @@ import { AlertEngine } from '../alerts/engine.js';
 import type { RuleSet } from '../alerts/rules.js';
 import { engineEntryCodec, type AlertStore, type EngineEntry } from '../alerts/store.js';
 import type { Config } from '../core/config.js';
-import { messageOf, PipelineError } from '../core/errors.js';
+import { isRetriable, messageOf, PipelineError } from '../core/errors.js';
 import { committedToEnd, partitionCount, type TopicSpec } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
 import type { ProcessedBatch, Rejected } from '../core/records.js';
@@ -117,6 +117,14 @@ interface Checkpoint {
 
 const CHECKPOINT_KEY = '__checkpoint';
 
+/**
+ * Retries of each request of the stage's transactional producer. kafkajs retries an idempotent
+ * producer's requests forever by default, so a transaction the coordinator keeps refusing
+ * (CONCURRENT_TRANSACTIONS) held the stage, and `run --exit-when-idle`, for good; a transaction
+ * that fails is aborted and the stage starts over from its changelog instead.
+ */
+const TRANSACTION_RETRIES = 8;
+
 /** The state of the stage while it owns its input partition. */
 interface Owned {
   /** Transactional, with one id per appId: a new owner fences a previous one that still runs. */
@@ -207,15 +215,27 @@ export async function startAlertStage(deps: {
 
   const restore = async (): Promise<Owned> => {
     const started = clock.now();
-    // Connecting fences a previous owner's producer and aborts its open transaction, so the
-    // changelog read next ends with the last committed transaction.
     const producer = kafka.producer({
       transactionalId: `${config.appId}-alerts`,
       idempotent: true,
       maxInFlightRequests: 1,
+      retry: { retries: TRANSACTION_RETRIES },
     });
     await producer.connect();
     let entries: ChangelogEntry[];
+    try {
+      // Fences a previous owner's producer and aborts its open transaction before the changelog
+      // is read (kafkajs registers the transactional id with the first transaction, not on
+      // connect): else that transaction stays open, holding every read_committed reader of the
+      // changelog and alerts topic at its start, until this owner's first commit or its timeout.
+      await (await producer.transaction()).abort();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw new PipelineError(`cannot fence the previous owner of the alert stage: ${messageOf(error)}`, {
+        cause: error,
+        retriable: true,
+      });
+    }
     try {
       const read = await readChangelogs(kafka, `${config.appId}-alerts-restore-${randomUUID()}`, [changelog]);
       entries = read.get(`${changelog}:0`) ?? [];
@@ -328,11 +348,17 @@ export async function startAlertStage(deps: {
     metrics.alertsActive.set({ state: 'firing' }, active.firing);
   };
 
-  /** After a failed transaction the state in memory is ahead of the changelog: start over from it. */
+  /**
+   * After a failed transaction the state in memory is ahead of the changelog: start over from it
+   * and read the input again from the committed offset. Only while this instance owns the input:
+   * a failure because another owner fenced this one's producer must not fence that owner in turn.
+   */
   const recover = async (error: unknown) => {
     log.warn({ error: messageOf(error) }, 'alert stage starts over from its last transaction');
     await release();
+    if (!runtime.owns(input, 0)) return;
     restoring = restore();
+    restoring.catch((e: unknown) => failure?.(e));
     const [committed] = await admin.fetchOffsets({ groupId, topics: [input] });
     const offset = committed?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
     runtime.consumer.seek({ topic: input, partition: 0, offset: Number(offset) < 0 ? '0' : offset });
@@ -414,8 +440,14 @@ export async function startAlertStage(deps: {
         log.debug({ samples: rows.length }, 'alert stage applied');
         await commit(own, batch.generation, events, processed.lastOffset + 1, processed.rejects);
       } catch (error) {
-        await release(); // restored again when the consumer rejoins
-        throw error;
+        if (!isRetriable(error)) {
+          await release();
+          throw error;
+        }
+        // Nothing else restores the state: the consumer stays in the group, and kafkajs hands
+        // the next batches to a stage without state, which skipped them and never got idle.
+        await recover(error);
+        return;
       }
       position = processed.lastOffset + 1;
       settled = false;
@@ -455,6 +487,9 @@ export async function startAlertStage(deps: {
       if (!own) return;
       // An input partition with samples still on their way is not idle, however long they take.
       const evaluation = own.task.punctuate(await pending());
+      // Revoked meanwhile (the release waits behind this tick): the new owner evaluates, and a
+      // transaction here would only meet its fence.
+      if (!runtime.owns(input, 0)) return;
       if (evaluation.followsClock && !followingClock)
         log.info(
           { watermark: evaluation.watermark, clock: clock.now() - config.windows.outOfOrdernessMs },
