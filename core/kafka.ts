@@ -89,9 +89,17 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
   }
 }
 
-/** The partition count of an existing topic (0 when the broker does not know it). */
+/**
+ * The partition count of an existing topic (0 when the broker does not know it). Just after the
+ * topic was created the broker may still answer that it does not host it (its metadata lags the
+ * creation): that answer is asked again, for a few seconds.
+ */
 export async function partitionCount(admin: Admin, topic: string): Promise<number> {
-  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  const { topics } = await withRetry(() => admin.fetchTopicMetadata({ topics: [topic] }), {
+    attempts: 6,
+    initialDelayMs: 200,
+    retryIf: (error) => (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION',
+  });
   return topics[0]?.partitions.length ?? 0;
 }
 
