@@ -227,8 +227,9 @@ export class SampleTable {
   aggregate(slot: number, into?: Aggregate): Aggregate {
     let increase = 0;
     const values = this.points.b;
-    const at = this.points.at[slot] as number;
-    const n = this.points.length[slot] as number;
+    // A slot's handle has no entry in a pool until a run of it is written (gauges write no points).
+    const at = this.points.startOf(slot);
+    const n = this.points.lengthOf(slot);
     for (let i = 1; i < n; i++) increase += delta(values[at + i - 1] as number, values[at + i] as number);
     // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
     const ext = into?.ext ?? EXT_TEMPLATE.slice();
@@ -279,8 +280,9 @@ export class SampleTable {
     into.lastTs = this.lastTs[slot] as number;
     // Written over in place, then cut to length: `length = 0` would drop the arrays' storage, and
     // the changelog views every changed window of every commit into the same few accumulators.
-    const at = this.points.at[slot] as number;
-    const n = this.points.length[slot] as number;
+    // A slot's handle has no entry in a pool until a run of it is written (gauges write no points).
+    const at = this.points.startOf(slot);
+    const n = this.points.lengthOf(slot);
     const { pointTs, pointValue } = into;
     for (let i = 0; i < n; i++) {
       pointTs[i] = this.points.a[at + i] as number;
@@ -335,8 +337,8 @@ export class SampleTable {
   /** Writes the window's sketch into `sketch`, over what it held (its bins' arrays reused). */
   private fillSketch(slot: number, sketch: QuantileSketch): void {
     const { a: keys, b: counts } = this.bins;
-    const at = this.bins.at[slot] as number;
-    const end = at + (this.bins.length[slot] as number);
+    const at = this.bins.startOf(slot);
+    const end = at + this.bins.lengthOf(slot);
     // Keys ascend: the negative values' (shifted below every positive one) come first.
     let split = at;
     while (split < end && (keys[split] as number) < -NEGATIVE / 2) split++;
@@ -434,6 +436,16 @@ export class RunPool {
   append(handle: number, a: number, b: number): void {
     this.ensureHandle(handle);
     this.insert(handle, this.length[handle] as number, a, b);
+  }
+
+  /** Where a handle's run starts (0 for a handle never written: its run is empty). */
+  startOf(handle: number): number {
+    return handle < this.at.length ? (this.at[handle] as number) : 0;
+  }
+
+  /** A handle's run length (0 for a handle never written). */
+  lengthOf(handle: number): number {
+    return handle < this.length.length ? (this.length[handle] as number) : 0;
   }
 
   /** Empties a handle's run. */

@@ -83,4 +83,24 @@ describe('SampleTable', () => {
         expect(table.aggregate(slots[i]!)).toEqual(finalize(expected));
       }
   });
+  it("views and aggregates windows of slots past the pools' first handles that never wrote a point or a bin", () => {
+    // 300 windows of one gauge sample each, the last 30 all zeros: their slots lie beyond the 256
+    // handles the point pool starts with (gauges write no points) and the zeros write no bins.
+    const table = new SampleTable(2);
+    const samples: Sample[][] = Array.from({ length: 300 }, (_, i) => [
+      [T0 + i * 60_000, i >= 270 ? 0 : i + 0.5],
+    ]);
+    const slots = samples.map((window, i) => {
+      const slot = table.open(table.series(`s${i}`), window[0]![0]);
+      for (const [timestamp, value] of window) table.addOne(slot, value, timestamp, false);
+      return slot;
+    });
+    const into = sampleAggregator.create();
+    for (const i of [299, 280, 260, 0]) {
+      const expected = reference(samples[i]!);
+      const view = table.view(slots[i]!, into);
+      expect({ ...view, sketch: sketchOf(view) }).toEqual({ ...expected, sketch: sketchOf(expected) });
+      expect(table.aggregate(slots[i]!)).toEqual(finalize(expected));
+    }
+  });
 });
