@@ -231,11 +231,6 @@ export class SampleTable {
     const at = this.points.startOf(slot);
     const n = this.points.lengthOf(slot);
     for (let i = 1; i < n; i++) increase += delta(values[at + i - 1] as number, values[at + i] as number);
-    // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
-    const ext = into?.ext ?? EXT_TEMPLATE.slice();
-    const base = slot * EXT_SLOTS;
-    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
-    if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
     const out: Aggregate = into ?? {
       count: 0,
       sum: 0,
@@ -248,9 +243,17 @@ export class SampleTable {
       increase: 0,
       kind: 'gauge',
       sketch: new QuantileSketch(),
-      ext,
+      ext: EXT_TEMPLATE.slice(),
     };
+    this.writeStats(slot, out);
     this.fillSketch(slot, out.sketch);
+    out.increase = increase;
+    return out;
+  }
+
+  /** A window's statistics, kind and ext slots, written over `out`'s (its ext array reused). */
+  private writeStats(slot: number, out: Omit<Aggregate, 'increase' | 'sketch'>): void {
+    out.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
     out.count = this.count[slot] as number;
     out.sum = this.sum[slot] as number;
     out.min = this.min[slot] as number;
@@ -259,9 +262,11 @@ export class SampleTable {
     out.firstTs = this.firstTs[slot] as number;
     out.last = this.last[slot] as number;
     out.lastTs = this.lastTs[slot] as number;
-    out.increase = increase;
-    out.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
-    return out;
+    // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
+    const ext = out.ext;
+    const base = slot * EXT_SLOTS;
+    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
+    if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
   }
 
   /**
@@ -269,15 +274,7 @@ export class SampleTable {
    * changelog encodes. It shares nothing with the table.
    */
   view(slot: number, into: SampleAcc): SampleAcc {
-    into.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
-    into.count = this.count[slot] as number;
-    into.sum = this.sum[slot] as number;
-    into.min = this.min[slot] as number;
-    into.max = this.max[slot] as number;
-    into.first = this.first[slot] as number;
-    into.firstTs = this.firstTs[slot] as number;
-    into.last = this.last[slot] as number;
-    into.lastTs = this.lastTs[slot] as number;
+    this.writeStats(slot, into);
     // Written over in place, then cut to length: `length = 0` would drop the arrays' storage, and
     // the changelog views every changed window of every commit into the same few accumulators.
     // A slot's handle has no entry in a pool until a run of it is written (gauges write no points).
@@ -293,10 +290,6 @@ export class SampleTable {
       pointValue.length = n;
     }
     this.fillSketch(slot, into.sketch);
-    const ext = into.ext;
-    const base = slot * EXT_SLOTS;
-    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
-    if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
     return into;
   }
 
