@@ -1,4 +1,5 @@
 import type { SampleOrigin, SampleRow } from './records.js';
+import { grownTo } from './typedArrays.js';
 
 /** A series of a batch, described once however many of the batch's samples belong to it. */
 export interface BatchSeries {
@@ -126,18 +127,13 @@ export class SampleColumnsBuilder {
 
   private grow(): void {
     const capacity = this.capacity * 2;
-    const grown = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(capacity);
-      b.set(a);
-      return b;
-    };
-    this.seriesIndex = grown(this.seriesIndex, (n) => new Int32Array(n));
-    this.ts = grown(this.ts, (n) => new Float64Array(n));
-    this.value = grown(this.value, (n) => new Float64Array(n));
-    this.counter = grown(this.counter, (n) => new Uint8Array(n));
-    this.offset = grown(this.offset, (n) => new Float64Array(n));
-    if (this.originPartition) this.originPartition = grown(this.originPartition, (n) => new Int32Array(n));
-    if (this.originOffset) this.originOffset = grown(this.originOffset, (n) => new Float64Array(n));
+    this.seriesIndex = grownTo(this.seriesIndex, capacity);
+    this.ts = grownTo(this.ts, capacity);
+    this.value = grownTo(this.value, capacity);
+    this.counter = grownTo(this.counter, capacity);
+    this.offset = grownTo(this.offset, capacity);
+    if (this.originPartition) this.originPartition = grownTo(this.originPartition, capacity);
+    if (this.originOffset) this.originOffset = grownTo(this.originOffset, capacity);
     this.capacity = capacity;
   }
 }

@@ -2,6 +2,7 @@ import { ADD_AT, ADDS, delta, type Aggregate, type ExtAdd, type SampleAcc } from
 import { EXT_SLOTS } from './aggregates.js';
 import type { SampleColumns } from './sampleColumns.js';
 import { keyOf, MIN_POSSIBLE, QuantileSketch, type Bins } from './sketch.js';
+import { grownTo } from './typedArrays.js';
 
 /**
  * The windows of the first tier of one partition, over raw samples, in flat arrays: one slot per
@@ -354,16 +355,8 @@ export class SampleTable {
 
   private grow(): void {
     const capacity = this.capacity * 2;
-    const f64 = (a: Float64Array, width = 1) => {
-      const out = new Float64Array(capacity * width);
-      out.set(a);
-      return out;
-    };
-    const i32 = (a: Int32Array) => {
-      const out = new Int32Array(capacity);
-      out.set(a);
-      return out;
-    };
+    const f64 = (a: Float64Array, width = 1) => grownTo(a, capacity * width);
+    const i32 = (a: Int32Array) => grownTo(a, capacity);
     this.start = f64(this.start);
     this.count = f64(this.count);
     this.sum = f64(this.sum);
@@ -517,14 +510,9 @@ export class RunPool {
     if (handle < this.room.length) return;
     let size = this.room.length;
     while (size <= handle) size *= 2;
-    const grow = (x: Int32Array) => {
-      const out = new Int32Array(size);
-      out.set(x);
-      return out;
-    };
-    this.at = grow(this.at);
-    this.length = grow(this.length);
-    this.room = grow(this.room);
+    this.at = grownTo(this.at, size);
+    this.length = grownTo(this.length, size);
+    this.room = grownTo(this.room, size);
   }
 }
 

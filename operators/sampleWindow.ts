@@ -3,6 +3,7 @@ import { sampleAggregator, type Aggregate, type SampleAcc } from '../core/aggreg
 import type { SampleRun } from '../core/records.js';
 import type { BatchSeries } from '../core/sampleColumns.js';
 import { SampleTable } from '../core/sampleTable.js';
+import { grownTo } from '../core/typedArrays.js';
 import type { StreamEvent } from '../core/stream.js';
 import { PURGED_KEY, RecordSizes, type ChangelogEntry, type WindowsCodec } from '../streams/stateStore.js';
 import type { WindowState } from '../streams/windowStore.js';
@@ -448,15 +449,10 @@ class WindowList {
 
   private grow(): void {
     const capacity = this.store.length * 2;
-    const grown = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const out = make(capacity);
-      out.set(a);
-      return out;
-    };
-    this.store = grown(this.store, (n) => new Int32Array(n));
-    this.slot = grown(this.slot, (n) => new Int32Array(n));
-    this.start = grown(this.start, (n) => new Float64Array(n));
-    this.opened = grown(this.opened, (n) => new Float64Array(n));
+    this.store = grownTo(this.store, capacity);
+    this.slot = grownTo(this.slot, capacity);
+    this.start = grownTo(this.start, capacity);
+    this.opened = grownTo(this.opened, capacity);
     this.order = new Int32Array(capacity);
   }
 }
