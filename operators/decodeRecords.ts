@@ -62,8 +62,8 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
     );
 }
 
-/** Reads the samples of one Avro body, appending them to the batch's columns. */
-type Reader = (body: Buffer, out: DecodedColumns) => void;
+/** Reads the samples of the Avro body from `start` in `value`, appending them to the batch's columns. */
+type Reader = (value: Buffer, start: number, out: DecodedColumns) => void;
 
 function decodeOne(
   record: SourceRecord,
@@ -87,7 +87,7 @@ function read(record: SourceRecord, reader: Reader | string, columns: DecodedCol
   if (typeof reader === 'string') return { offset, record, error: reader };
   const from = columns.length;
   try {
-    reader((value as Buffer).subarray(WIRE_HEADER_BYTES), columns);
+    reader(value as Buffer, WIRE_HEADER_BYTES, columns);
     return { offset, record, samples: { columns, from, to: columns.length } };
   } catch (error) {
     columns.truncate(from);
@@ -98,24 +98,29 @@ function read(record: SourceRecord, reader: Reader | string, columns: DecodedCol
 /** A reader from one writer schema: a batch record, a single sample, or a bare array of samples. */
 function compileReader(writer: avro.Type, schemaId: number): Reader {
   // Our own batch schema, as produce, the SDK and the collector write it: the fast reader.
-  if (writer.fingerprint().equals(batchType.fingerprint())) return decodeSampleBatch;
+  if (writer.fingerprint().equals(batchType.fingerprint()))
+    return (value, start, out) => decodeSampleBatch(value, out, start);
   const failures: string[] = [];
   try {
     const resolver = batchType.createResolver(writer);
-    return (body, out) =>
-      out.pushSamples((batchType.fromBuffer(body, resolver) as { samples: Sample[] }).samples);
+    return (value, start, out) =>
+      out.pushSamples(
+        (batchType.fromBuffer(value.subarray(start), resolver) as { samples: Sample[] }).samples,
+      );
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleType.createResolver(writer);
-    return (body, out) => out.pushSamples([sampleType.fromBuffer(body, resolver) as Sample]);
+    return (value, start, out) =>
+      out.pushSamples([sampleType.fromBuffer(value.subarray(start), resolver) as Sample]);
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleArrayType.createResolver(writer);
-    return (body, out) => out.pushSamples(sampleArrayType.fromBuffer(body, resolver) as Sample[]);
+    return (value, start, out) =>
+      out.pushSamples(sampleArrayType.fromBuffer(value.subarray(start), resolver) as Sample[]);
   } catch (error) {
     failures.push(messageOf(error));
   }

@@ -1,8 +1,5 @@
+import { grownTo } from '../core/typedArrays.js';
 import type { DecodedColumns, SeriesPart } from './decodedSamples.js';
-
-/** Series parts by the bytes that encode them (latin1 text of the bytes); cleared when full. */
-const parts = new Map<string, SeriesPart>();
-const PARTS_LIMIT = 100_000;
 
 /**
  * Decodes the Avro body of a `SampleBatch` written with schemas/batch.avsc itself (the schema of
@@ -14,11 +11,12 @@ const PARTS_LIMIT = 100_000;
  * object, saves most of the work per sample. Other writer schemas go through avsc's resolvers
  * (operators/decodeRecords.ts).
  *
- * Throws on truncated input, trailing bytes and an invalid `kind`, as avsc does; what it
- * appended before is then the caller's to `truncate`.
+ * The body runs from `start` to the end of `body` (a record's value past its wire header). Throws
+ * on truncated input, trailing bytes and an invalid `kind`, as avsc does; what it appended before
+ * is then the caller's to `truncate`.
  */
-export function decodeSampleBatch(body: Buffer, out: DecodedColumns): void {
-  const reader = new Reader(body);
+export function decodeSampleBatch(body: Buffer, out: DecodedColumns, start = 0): void {
+  const reader = new Reader(body, start);
   let previous: SeriesPart | undefined;
   let previousStart = 0;
   let previousEnd = 0;
@@ -38,7 +36,8 @@ export function decodeSampleBatch(body: Buffer, out: DecodedColumns): void {
             reader.skipString();
           }
         }
-        part = intern(body, start, reader.at);
+        part =
+          parts.get(body, start, reader.at) ?? parts.add(body, start, reader.at, decodePart(body, start));
       }
       previous = part;
       previousStart = start;
@@ -61,11 +60,8 @@ function sameBytes(buf: Buffer, aStart: number, aEnd: number, bStart: number): b
   return true;
 }
 
-/** The series part encoded by `buf[start, end)`: decoded once, then shared. */
-function intern(buf: Buffer, start: number, end: number): SeriesPart {
-  const bytes = buf.toString('latin1', start, end);
-  const known = parts.get(bytes);
-  if (known) return known;
+/** The series part (name and labels) encoded from `start` in `buf`, decoded. */
+function decodePart(buf: Buffer, start: number): SeriesPart {
   const reader = new Reader(buf, start);
   const name = reader.string();
   const labels: Record<string, string> = {};
@@ -75,11 +71,100 @@ function intern(buf: Buffer, start: number, end: number): SeriesPart {
       labels[key] = reader.string();
     }
   }
-  const part = { name, labels: Object.freeze(labels) };
-  if (parts.size >= PARTS_LIMIT) parts.clear();
-  parts.set(bytes, part);
-  return part;
+  return { name, labels: Object.freeze(labels) };
 }
+
+/**
+ * Series parts by the bytes that encode them: an open-addressing hash table over copies of the
+ * bytes, so that a lookup neither makes a string nor hashes one. Emptied when it holds
+ * `maxEntries` parts or `maxBytes` bytes of them, as a cache may be.
+ */
+export class PartTable {
+  /** Per slot, the entry's index + 1; 0 for an empty slot. */
+  private slots: Int32Array;
+  private readonly mask: number;
+  private hashes = new Int32Array(1024);
+  private starts = new Int32Array(1024);
+  private lengths = new Int32Array(1024);
+  private parts: SeriesPart[] = [];
+  private bytes = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+
+  constructor(
+    private readonly maxEntries = 100_000,
+    private readonly maxBytes = 32 << 20,
+  ) {
+    // A power of two at least 2.5 × the entries: probes stay short.
+    let size = 1024;
+    while (size < maxEntries * 2.5) size *= 2;
+    this.slots = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  get size(): number {
+    return this.parts.length;
+  }
+
+  /** The part stored for the bytes `buf[start, end)`, if any. */
+  get(buf: Buffer, start: number, end: number): SeriesPart | undefined {
+    const hash = hashBytes(buf, start, end);
+    const length = end - start;
+    const { slots, mask, bytes } = this;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = (slots[at] as number) - 1;
+      if (entry < 0) return undefined;
+      if (this.hashes[entry] !== hash || this.lengths[entry] !== length) continue;
+      const from = (this.starts[entry] as number) - start;
+      let i = start;
+      while (i < end && buf[i] === bytes[from + i]) i++;
+      if (i === end) return this.parts[entry];
+    }
+  }
+
+  /** Stores `part` for the bytes `buf[start, end)` (not stored yet) and returns it. */
+  add(buf: Buffer, start: number, end: number, part: SeriesPart): SeriesPart {
+    const length = end - start;
+    if (this.parts.length >= this.maxEntries || this.used + length > this.maxBytes) this.clear();
+    const entry = this.parts.length;
+    if (entry === this.hashes.length) {
+      this.hashes = grownTo(this.hashes, entry * 2);
+      this.starts = grownTo(this.starts, entry * 2);
+      this.lengths = grownTo(this.lengths, entry * 2);
+    }
+    if (this.used + length > this.bytes.length) {
+      const bytes = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + length));
+      this.bytes.copy(bytes, 0, 0, this.used);
+      this.bytes = bytes;
+    }
+    buf.copy(this.bytes, this.used, start, end);
+    const hash = hashBytes(buf, start, end);
+    this.hashes[entry] = hash;
+    this.starts[entry] = this.used;
+    this.lengths[entry] = length;
+    this.used += length;
+    this.parts.push(part);
+    let at = hash & this.mask;
+    while (this.slots[at] !== 0) at = (at + 1) & this.mask;
+    this.slots[at] = entry + 1;
+    return part;
+  }
+
+  clear(): void {
+    this.slots.fill(0);
+    this.parts = [];
+    this.used = 0;
+  }
+}
+
+/** FNV-1a over `buf[start, end)`. */
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+  return h;
+}
+
+/** The series parts of every batch decoded in this process. */
+const parts = new PartTable();
 
 /** Avro binary primitives over a buffer, as avsc reads them. */
 class Reader {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSampleBatch } from '../../schemas/decodeBatch.js';
+import { decodeSampleBatch, PartTable } from '../../schemas/decodeBatch.js';
 import { DecodedColumns, samplesOf } from '../../schemas/decodedSamples.js';
 import { batchType, type Sample } from '../../schemas/index.js';
 
@@ -65,5 +65,62 @@ describe('decodeSampleBatch', () => {
     const badKind = Buffer.from(batchType.toBuffer({ samples: samples.slice(1, 2) }));
     badKind[badKind.length - 2] = 4; // kind index 2: no such symbol
     expect(() => decode(badKind)).toThrow('Kind');
+  });
+});
+
+describe('decodeSampleBatch from an offset', () => {
+  it('reads a body that starts past a header in its buffer', () => {
+    const body = batchType.toBuffer({ samples: samples.slice(0, 20) });
+    const value = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]);
+    const columns = new DecodedColumns(1);
+    decodeSampleBatch(value, columns, 5);
+    expect(samplesOf({ columns, from: 0, to: columns.length })).toEqual(decode(body));
+  });
+});
+
+describe('PartTable', () => {
+  const part = (name: string) => ({ name, labels: {} });
+
+  it('finds parts by their bytes, wherever the bytes lie, and only by equal bytes', () => {
+    const table = new PartTable(1000);
+    const keys = Array.from({ length: 500 }, (_, i) => Buffer.from(`series-${i};`.repeat(1 + (i % 7))));
+    for (const [i, key] of keys.entries()) table.add(key, 0, key.length, part(String(i)));
+    for (const [i, key] of keys.entries()) {
+      const elsewhere = Buffer.concat([Buffer.from('xyz'), key, Buffer.from('!')]);
+      expect(table.get(elsewhere, 3, 3 + key.length)?.name).toBe(String(i));
+      expect(table.get(key, 0, key.length - 1)).toBeUndefined();
+    }
+    expect(table.get(Buffer.from('series-500'), 0, 10)).toBeUndefined();
+    // Same length, one byte different.
+    const near = Buffer.from(keys[3] as Buffer);
+    near[near.length - 1] = (near[near.length - 1] as number) ^ 1;
+    expect(table.get(near, 0, near.length)).toBeUndefined();
+  });
+
+  it('empties itself when full, by entries or by bytes, and goes on working', () => {
+    const byEntries = new PartTable(10);
+    const key = (i: number) => Buffer.from(`k${i}`);
+    for (let i = 0; i < 10; i++) byEntries.add(key(i), 0, key(i).length, part(String(i)));
+    expect(byEntries.size).toBe(10);
+    byEntries.add(key(10), 0, key(10).length, part('10'));
+    expect(byEntries.size).toBe(1);
+    expect(byEntries.get(key(0), 0, key(0).length)).toBeUndefined();
+    expect(byEntries.get(key(10), 0, key(10).length)?.name).toBe('10');
+
+    const byBytes = new PartTable(1000, 100);
+    const big = Buffer.alloc(60, 1);
+    byBytes.add(big, 0, 60, part('a'));
+    const other = Buffer.alloc(60, 2);
+    byBytes.add(other, 0, 60, part('b'));
+    expect(byBytes.size).toBe(1);
+    expect(byBytes.get(big, 0, 60)).toBeUndefined();
+    expect(byBytes.get(other, 0, 60)?.name).toBe('b');
+  });
+
+  it('keeps finding parts while its byte store grows past its first size', () => {
+    const table = new PartTable(100_000);
+    const keys = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${i}:`.padEnd(100, 'x')));
+    for (const [i, key] of keys.entries()) table.add(key, 0, key.length, part(String(i)));
+    for (const [i, key] of keys.entries()) expect(table.get(key, 0, key.length)?.name).toBe(String(i));
   });
 });

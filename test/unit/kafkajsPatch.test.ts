@@ -222,4 +222,77 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(decoded.records.map((r) => r.value)).toEqual(values);
     expect(decoded.records.map((r) => r.offset)).toEqual(values.map((_, i) => String(i)));
   });
+  it('reads records in place: keys, values and headers as before, bytes past a record skipped, overruns refused', async () => {
+    const made = [
+      { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('a'), value: Buffer.from('one') },
+      {
+        offsetDelta: 1,
+        timestampDelta: 5,
+        key: Buffer.alloc(0),
+        value: randomBytes(300),
+        headers: { h: 'x' },
+      },
+      { offsetDelta: 2, timestampDelta: 9, key: Buffer.from('c'), value: Buffer.from('three') },
+    ];
+    const batch = await RecordBatch({ records: made.map((r) => Record(r)), lastOffsetDelta: 2 });
+    const valid = batch.buffer;
+    // After the batch header (61 bytes: offset, length, epoch, magic, CRC, attributes, …, the
+    // record count), each record is its zig-zag varint length and its fields.
+    const header = valid.subarray(0, 61);
+    const bodies = made.map((r) => {
+      const bytes = Record(r).buffer;
+      const reader = new Decoder(bytes);
+      return reader.readVarIntBytes();
+    });
+    const zigzag = (n: number) => {
+      const out: number[] = [];
+      let v = (n << 1) ^ (n >> 31);
+      while (v >= 0x80) {
+        out.push((v & 0x7f) | 0x80);
+        v >>>= 7;
+      }
+      out.push(v);
+      return Buffer.from(out);
+    };
+    const assemble = (records: Buffer[]) => {
+      const bytes = Buffer.concat([header, ...records]);
+      bytes.writeInt32BE(bytes.length - 12, 8);
+      return bytes;
+    };
+    const decode = async (bytes: Buffer) =>
+      (await RecordBatchDecoder(new FetchDecoder(bytes))) as unknown as {
+        records: Array<{
+          offset: string;
+          timestamp: string;
+          key: Buffer;
+          value: Buffer;
+          headers: Record<string, Buffer>;
+        }>;
+      };
+    const asMade = (await decode(valid)).records;
+    expect(asMade.map((r) => r.value)).toEqual(made.map((r) => r.value));
+    expect(asMade.map((r) => r.key)).toEqual(made.map((r) => r.key));
+    expect(asMade.map((r) => r.offset)).toEqual(['0', '1', '2']);
+    expect(asMade[1]?.headers).toEqual({ h: Buffer.from('x') });
+    // A record that says it is 4 bytes longer than its fields: the 4 bytes are skipped.
+    const padded = await decode(
+      assemble(
+        bodies.map((body, i) =>
+          i === 1
+            ? Buffer.concat([zigzag(body.length + 4), body, Buffer.from([9, 9, 9, 9])])
+            : Buffer.concat([zigzag(body.length), body]),
+        ),
+      ),
+    );
+    expect(padded.records.map((r) => r.value)).toEqual(made.map((r) => r.value));
+    // A record that says it is shorter than its fields, or longer than the batch: refused.
+    const short = bodies.map((body, i) =>
+      Buffer.concat([zigzag(i === 0 ? body.length - 2 : body.length), body]),
+    );
+    await expect(decode(assemble(short))).rejects.toThrow('Malformed record');
+    const long = bodies.map((body, i) =>
+      Buffer.concat([zigzag(i === 2 ? body.length + 50 : body.length), body]),
+    );
+    await expect(decode(assemble(long))).rejects.toThrow('Malformed record');
+  });
 });
