@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSampleBatch, PartTable } from '../../schemas/decodeBatch.js';
+import { decodeSampleBatch, hashBytes, PartTable, viewOf } from '../../schemas/decodeBatch.js';
 import { DecodedColumns, samplesOf } from '../../schemas/decodedSamples.js';
 import { batchType, type Sample } from '../../schemas/index.js';
 
@@ -122,5 +122,19 @@ describe('PartTable', () => {
     const keys = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${i}:`.padEnd(100, 'x')));
     for (const [i, key] of keys.entries()) table.add(key, 0, key.length, part(String(i)));
     for (const [i, key] of keys.entries()) expect(table.get(key, 0, key.length)?.name).toBe(String(i));
+  });
+
+  it('hashes every byte into the low bits that pick a slot', () => {
+    // Keys that differ in one byte only, at each position of a 4-byte word: a word-wise hash
+    // without mixing leaves the low bits alone for the high bytes, and every key collides.
+    for (const position of [0, 1, 2, 3, 6, 7, 11]) {
+      const lows = new Set<number>();
+      for (let b = 0; b < 256; b++) {
+        const key = Buffer.from('http_requests_total host=a'.padEnd(13, '-'));
+        key[position] = b;
+        lows.add(hashBytes(key, viewOf(key), 0, key.length) & 0x3ff);
+      }
+      expect(lows.size, `position ${position}`).toBeGreaterThan(200);
+    }
   });
 });
