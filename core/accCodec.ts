@@ -61,18 +61,11 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
     writeSketch(w, acc.sketch, acc);
     writeExt(w, acc.ext);
   } else {
-    const writeAggregate = (aggregate: Aggregate) => {
-      w.u8(KINDS.indexOf(aggregate.kind));
-      writeStats(w, aggregate);
-      w.f64(aggregate.increase);
-      writeSketch(w, aggregate.sketch, aggregate);
-      writeExt(w, aggregate.ext);
-    };
     w.u8(acc.folded ? 1 : 0);
     if (acc.folded) {
       w.f64(acc.folded.from);
       w.f64(acc.folded.upTo);
-      writeAggregate(acc.folded.aggregate);
+      writeAggregate(w, acc.folded.aggregate);
     }
     const slots = [...acc.slots].sort(([a], [b]) => a - b);
     w.varint(slots.length);
@@ -83,30 +76,44 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
   }
 }
 
+/** An aggregate: kind, statistics, increase, sketch and ext. */
+function writeAggregate(w: ByteWriter, aggregate: Aggregate): void {
+  w.u8(KINDS.indexOf(aggregate.kind));
+  writeStats(w, aggregate);
+  w.f64(aggregate.increase);
+  writeSketch(w, aggregate.sketch, aggregate);
+  writeExt(w, aggregate.ext);
+}
+
 /**
  * What `writeAggregate` writes for the aggregate a packed slot holds (core/aggregate.ts
- * `packAggregate`), read from its array: a commit encodes every changed series' slots.
+ * `packAggregate`), read from its array: a commit encodes every changed series' slots. No
+ * closure inside: each one made per call costs a `defineProperty` (the name esbuild keeps).
  */
 function writePacked(w: ByteWriter, p: PackedAggregate): void {
-  const v = (i: number) => p[i] as number;
-  w.u8(v(9));
-  w.num(v(0));
-  w.f64(v(1));
-  w.f64(v(2));
-  w.f64(v(3));
-  w.f64(v(4));
-  w.num(v(5));
-  w.f64(v(6));
-  w.num(v(7));
-  w.f64(v(8));
+  w.u8(p[9] as number);
+  w.num(p[0] as number);
+  w.f64(p[1] as number);
+  w.f64(p[2] as number);
+  w.f64(p[3] as number);
+  w.f64(p[4] as number);
+  w.num(p[5] as number);
+  w.f64(p[6] as number);
+  w.num(p[7] as number);
+  w.f64(p[8] as number);
   let at = PACKED_STATS + EXT_SLOTS;
-  const [zeroCount, count, sum, min, max] = [v(at), v(at + 1), v(at + 2), v(at + 3), v(at + 4)];
+  // One by one: destructuring an array literal made an array and an iterator per slot.
+  const zeroCount = p[at] as number;
+  const count = p[at + 1] as number;
+  const sum = p[at + 2] as number;
+  const min = p[at + 3] as number;
+  const max = p[at + 4] as number;
   at += 5;
   let flags = 0;
-  if (Object.is(count, v(0))) flags |= 1;
-  if (Object.is(sum, v(1))) flags |= 2;
-  if (Object.is(min, v(2))) flags |= 4;
-  if (Object.is(max, v(3))) flags |= 8;
+  if (Object.is(count, p[0] as number)) flags |= 1;
+  if (Object.is(sum, p[1] as number)) flags |= 2;
+  if (Object.is(min, p[2] as number)) flags |= 4;
+  if (Object.is(max, p[3] as number)) flags |= 8;
   w.u8(flags);
   if (!(flags & 1)) w.f64(count);
   if (!(flags & 2)) w.f64(sum);
@@ -114,19 +121,19 @@ function writePacked(w: ByteWriter, p: PackedAggregate): void {
   if (!(flags & 8)) w.f64(max);
   w.num(zeroCount);
   for (let sign = 0; sign < 2; sign++) {
-    const n = v(at++);
+    const n = p[at++] as number;
     w.varint(n);
     let previous = 0;
     for (let i = 0; i < n; i++) {
-      const key = v(at + i);
+      const key = p[at + i] as number;
       w.varint(zigzag(key - previous));
-      w.num(v(at + n + i));
+      w.num(p[at + n + i] as number);
       previous = key;
     }
     at += 2 * n;
   }
   w.u8(EXT_SLOTS);
-  for (let i = 0; i < EXT_SLOTS; i++) w.f64(v(PACKED_STATS + i));
+  for (let i = 0; i < EXT_SLOTS; i++) w.f64(p[PACKED_STATS + i] as number);
 }
 
 /** The statistics, spelled out: a loop over names reads them slowly. */
