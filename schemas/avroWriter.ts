@@ -4,12 +4,17 @@
  * JS rather than one native UTF-8 write each. `start` begins a value, `done` copies it out.
  */
 export class AvroWriter {
-  private buffer = Buffer.allocUnsafe(1 << 16);
+  private buffer = Buffer.allocUnsafeSlow(1 << 16);
+  /** The buffer's memory, for doubles (a DataView's store is inlined; `writeDoubleLE` checks its arguments). */
+  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
   private at = 0;
 
   /** Begins a value of at most `bound` bytes (a generous estimate; the buffer grows to it). */
   start(bound: number): void {
-    if (bound > this.buffer.length) this.buffer = Buffer.allocUnsafe(bound * 2);
+    if (bound > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafeSlow(bound * 2);
+      this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
+    }
     this.at = 0;
   }
 
@@ -39,7 +44,7 @@ export class AvroWriter {
   }
 
   double(v: number): void {
-    this.buffer.writeDoubleLE(v, this.at);
+    this.view.setFloat64(this.at, v, true);
     this.at += 8;
   }
 
