@@ -27,10 +27,24 @@ export function keyOf(value: number): number {
   return Math.ceil(Math.log2(value) * MULTIPLIER);
 }
 
-/** The value a bin stands for. */
+/** The value a bin stands for (remembered for the bins of values from ~1e-18 to ~1e18). */
 export function valueOf(key: number): number {
+  const at = key + VALUE_CACHE_OFFSET;
+  if (at >= 0 && at < VALUE_CACHE.length) {
+    const known = VALUE_CACHE[at] as number;
+    if (known === known) return known; // not NaN: computed before
+    return (VALUE_CACHE[at] = binValue(key));
+  }
+  return binValue(key);
+}
+
+function binValue(key: number): number {
   return Math.pow(2, key / MULTIPLIER) * VALUE_FACTOR;
 }
+
+/** `valueOf` per key from −OFFSET on: a result's quantiles took a `Math.pow` each. */
+const VALUE_CACHE_OFFSET = 4096;
+const VALUE_CACHE = new Float64Array(2 * VALUE_CACHE_OFFSET).fill(NaN);
 
 /** Bins of one sign: keys ascending, with their counts (only non-empty bins). */
 export class Bins {
@@ -252,6 +266,8 @@ export function varintSize(n: number): number {
 
 class ProtoWriter {
   private buffer = Buffer.allocUnsafe(4096);
+  /** The buffer's memory, for doubles (a DataView's store is inlined; `writeDoubleLE` checks its arguments). */
+  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length);
   private at = 0;
 
   reset(): void {
@@ -283,7 +299,7 @@ class ProtoWriter {
 
   f64(v: number): void {
     this.reserve(8);
-    this.buffer.writeDoubleLE(v, this.at);
+    this.view.setFloat64(this.at, v, true);
     this.at += 8;
   }
 
@@ -301,6 +317,7 @@ class ProtoWriter {
     const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
     this.buffer.copy(grown, 0, 0, this.at);
     this.buffer = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
   }
 }
 

@@ -1,7 +1,7 @@
 import { DDSketch } from '@datadog/sketches-js';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../producer/synthetic.js';
-import { QuantileSketch } from '../../core/sketch.js';
+import { keyOf, QuantileSketch, valueOf } from '../../core/sketch.js';
 
 const QUANTILES = [0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1];
 
@@ -63,5 +63,16 @@ describe('QuantileSketch', () => {
     const read = DDSketch.fromProto(new QuantileSketch().toProto());
     expect(read.count).toBe(0);
     expect(read.getValueAtQuantile(0.5)).toBeNaN();
+  });
+});
+
+describe('valueOf', () => {
+  it('gives the same value for a bin whether remembered or not, inside and outside the remembered keys', () => {
+    for (const key of [-5000, -4097, -4096, -1, 0, 1, 1000, 4095, 4096, 9000]) {
+      const first = valueOf(key);
+      expect(valueOf(key)).toBe(first);
+      // A bin's value lies in its own bin.
+      if (first > 0 && Number.isFinite(first)) expect(keyOf(first) + 0).toBe(key);
+    }
   });
 });
