@@ -67,14 +67,27 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
       w.f64(acc.folded.upTo);
       writeAggregate(w, acc.folded.aggregate);
     }
-    const slots = [...acc.slots].sort(([a], [b]) => a - b);
-    w.varint(slots.length);
-    for (const [start, packed] of slots) {
+    // By start, through a scratch array (a commit writes every changed series' slots: an array
+    // of entries and a sort callback each cost more than the few slots).
+    let n = 0;
+    for (const start of acc.slots.keys()) SLOT_STARTS[n++] = start;
+    for (let i = 1; i < n; i++) {
+      const start = SLOT_STARTS[i] as number;
+      let j = i - 1;
+      for (; j >= 0 && (SLOT_STARTS[j] as number) > start; j--) SLOT_STARTS[j + 1] = SLOT_STARTS[j] as number;
+      SLOT_STARTS[j + 1] = start;
+    }
+    w.varint(n);
+    for (let i = 0; i < n; i++) {
+      const start = SLOT_STARTS[i] as number;
       w.num(start);
-      writePacked(w, packed);
+      writePacked(w, acc.slots.get(start) as PackedAggregate);
     }
   }
 }
+
+/** Scratch of `writeAcc`: a rollup's slot starts, sorted. */
+const SLOT_STARTS: number[] = [];
 
 /** An aggregate: kind, statistics, increase, sketch and ext. */
 function writeAggregate(w: ByteWriter, aggregate: Aggregate): void {

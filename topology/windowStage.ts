@@ -1,5 +1,6 @@
 import { sampleWindow, type SampleWindowStore } from '../operators/sampleWindow.js';
-import { Subject, Subscription, type Observable } from 'rxjs';
+import { Subscription, type Observable } from 'rxjs';
+import { Feed } from '../streams/feed.js';
 import {
   finalize,
   createRollupAggregator,
@@ -61,7 +62,7 @@ type Task = StreamTask<SampleWindowStore, RollupAcc>;
  */
 export class WindowStage {
   private readonly tracker: WatermarkTracker;
-  private readonly input = new Subject<StreamEvent<SampleRun>>();
+  private readonly input = new Feed<StreamEvent<SampleRun>>();
   /** What every task reaches beyond its own state: the watermark, the clock, the first tier, the turn's tasks. */
   private readonly context: ProcessorContext<Task>;
   /** The tasks of the current turn, by partition; undefined between turns. */
@@ -126,7 +127,7 @@ export class WindowStage {
     const horizons = new Map<string, (partition: number, watermark: number) => number>();
     horizons.set(first.name, (partition) => this.streamTime(partition) - outOfOrdernessMs);
     // The results of each tier feed the tiers that fold it, keyed by series at the window's start.
-    const feeds = new Map<string, Array<Subject<StreamEvent<SourceResult>>>>();
+    const feeds = new Map<string, Array<Feed<StreamEvent<SourceResult>>>>();
     const outputs: Array<{
       tier: TierConfig;
       /** Results carry the first tier's `Aggregate` (computed as emitted) or a folding tier's live accumulator. */
@@ -156,7 +157,7 @@ export class WindowStage {
       const horizon = (partition: number, watermark: number) =>
         Math.min(watermark - source.graceMs, sourceHorizon(partition, watermark) - sourceFinal);
       horizons.set(tier.name, horizon);
-      const feed = new Subject<StreamEvent<SourceResult>>();
+      const feed = new Feed<StreamEvent<SourceResult>>();
       feeds.set(source.name, [...(feeds.get(source.name) ?? []), feed]);
       const store = tierStore(tier.name);
       outputs.push({
