@@ -236,7 +236,7 @@ async function consumeAll(
   let samples = 0;
   const part = await readAll(kafka, topic, (message) => {
     // Confluent wire format: magic byte and schema id first.
-    decodeSampleBatch(message.value, columns, 5);
+    decodeSampleBatch(message.value, 5, columns);
     if (columns.length < 64 * 1024) return;
     samples += columns.length;
     keep(columns);

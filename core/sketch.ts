@@ -27,10 +27,10 @@ export function keyOf(value: number): number {
   return Math.ceil(Math.log2(value) * MULTIPLIER);
 }
 
-/** The value a bin stands for (remembered for the bins of values from ~1e-18 to ~1e18). */
+/** The value a bin stands for (remembered for the keys of values from ~1e-36 to ~1e35). */
 export function valueOf(key: number): number {
   const at = key + VALUE_CACHE_OFFSET;
-  if (at >= 0 && at < VALUE_CACHE.length) {
+  if (at >= 0 && at < VALUE_CACHE.length && (at | 0) === at) {
     const known = VALUE_CACHE[at] as number;
     if (known === known) return known; // not NaN: computed before
     return (VALUE_CACHE[at] = binValue(key));
@@ -38,7 +38,8 @@ export function valueOf(key: number): number {
   return binValue(key);
 }
 
-function binValue(key: number): number {
+/** `valueOf`, computed every time. */
+export function binValue(key: number): number {
   return Math.pow(2, key / MULTIPLIER) * VALUE_FACTOR;
 }
 

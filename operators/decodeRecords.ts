@@ -98,8 +98,7 @@ function read(record: SourceRecord, reader: Reader | string, columns: DecodedCol
 /** A reader from one writer schema: a batch record, a single sample, or a bare array of samples. */
 function compileReader(writer: avro.Type, schemaId: number): Reader {
   // Our own batch schema, as produce, the SDK and the collector write it: the fast reader.
-  if (writer.fingerprint().equals(batchType.fingerprint()))
-    return (value, start, out) => decodeSampleBatch(value, out, start);
+  if (writer.fingerprint().equals(batchType.fingerprint())) return decodeSampleBatch;
   const failures: string[] = [];
   try {
     const resolver = batchType.createResolver(writer);

@@ -15,19 +15,22 @@ import type { DecodedColumns, SeriesPart } from './decodedSamples.js';
  * on truncated input, trailing bytes and an invalid `kind`, as avsc does; what it appended before
  * is then the caller's to `truncate`.
  */
-export function decodeSampleBatch(body: Buffer, out: DecodedColumns, start = 0): void {
+export function decodeSampleBatch(body: Buffer, start: number, out: DecodedColumns): void {
   const reader = new Reader(body, start);
   let previous: SeriesPart | undefined;
   let previousStart = 0;
   let previousEnd = 0;
   for (let n = reader.blockSize(); n > 0; n = reader.blockSize()) {
     while (n-- > 0) {
-      const start = reader.at;
+      const partStart = reader.at;
       let part: SeriesPart;
-      if (previous && equalBytes(body, reader.view, previousStart, previousEnd, body, reader.view, start)) {
+      if (
+        previous &&
+        equalBytes(body, reader.view, previousStart, previousEnd, body, reader.view, partStart)
+      ) {
         // The same bytes as the sample before: the same name and labels, no need to parse them.
         part = previous;
-        reader.at = start + previousEnd - previousStart;
+        reader.at = partStart + previousEnd - previousStart;
       } else {
         reader.skipString();
         for (let m = reader.blockSize(); m > 0; m = reader.blockSize()) {
@@ -36,12 +39,13 @@ export function decodeSampleBatch(body: Buffer, out: DecodedColumns, start = 0):
             reader.skipString();
           }
         }
+        const hash = hashBytes(body, reader.view, partStart, reader.at);
         part =
-          parts.get(body, start, reader.at, reader.view) ??
-          parts.add(body, start, reader.at, decodePart(body, start), reader.view);
+          parts.get(body, partStart, reader.at, reader.view, hash) ??
+          parts.add(body, partStart, reader.at, decodePart(body, partStart), reader.view, hash);
       }
       previous = part;
-      previousStart = start;
+      previousStart = partStart;
       previousEnd = reader.at;
       const timestamp = reader.long();
       const value = reader.double();
@@ -76,8 +80,14 @@ function equalBytes(
   return true;
 }
 
+/** Throws unless `[start, end)` lies within `buf`: the view reads the whole memory under it. */
+function checkRange(buf: Buffer, start: number, end: number): void {
+  if (!(start >= 0 && start <= end && end <= buf.length))
+    throw new RangeError(`bytes [${start}, ${end}) outside a buffer of ${buf.length}`);
+}
+
 /**
- * MurmurHash3 (32-bit) of `buf[start, end)`, four bytes at a time: equal bytes hash equal wherever
+ * MurmurHash3 (32-bit) of `buf[start, end)` (within `buf`: `view` reads the whole memory under it), four bytes at a time: equal bytes hash equal wherever
  * they lie, and every byte reaches the low bits that pick a slot.
  */
 export function hashBytes(buf: Buffer, view: DataView, start: number, end: number): number {
@@ -105,7 +115,8 @@ export function hashBytes(buf: Buffer, view: DataView, start: number, end: numbe
 
 /**
  * A DataView of the whole memory under `buf` (offsets from `buf.byteOffset`): the last one is
- * kept, since the records of a fetch lie in one buffer.
+ * kept, since the records of a fetch lie in one buffer (which it keeps from the garbage collector
+ * until a buffer over other memory comes).
  */
 export function viewOf(buf: Buffer): DataView {
   const memory = buf.buffer;
@@ -135,7 +146,9 @@ function decodePart(buf: Buffer, start: number): SeriesPart {
 /**
  * Series parts by the bytes that encode them: an open-addressing hash table over copies of the
  * bytes, so that a lookup neither makes a string nor hashes one. Emptied when it holds
- * `maxEntries` parts or `maxBytes` bytes of them, as a cache may be.
+ * `maxEntries` parts or `maxBytes` bytes of them, as a cache may be (the bytes' bound is far
+ * above what the entries' bound takes with identities of a few hundred bytes: it only keeps huge
+ * identities from growing the table without end).
  */
 export class PartTable {
   /** Per slot, the entry's index + 1; 0 for an empty slot. */
@@ -151,7 +164,7 @@ export class PartTable {
 
   constructor(
     private readonly maxEntries = 100_000,
-    private readonly maxBytes = 32 << 20,
+    private readonly maxBytes = 256 << 20,
   ) {
     // A power of two at least 2.5 × the entries: probes stay short.
     let size = 1024;
@@ -164,9 +177,13 @@ export class PartTable {
     return this.parts.length;
   }
 
-  /** The part stored for the bytes `buf[start, end)`, if any (`view`: `viewOf(buf)`, if known). */
-  get(buf: Buffer, start: number, end: number, view = viewOf(buf)): SeriesPart | undefined {
-    const hash = hashBytes(buf, view, start, end);
+  /**
+   * The part stored for the bytes `buf[start, end)`, if any. `view` (`viewOf(buf)`) and `hash`
+   * (`hashBytes` of the bytes), when the caller has them.
+   */
+  get(buf: Buffer, start: number, end: number, view = viewOf(buf), hash?: number): SeriesPart | undefined {
+    checkRange(buf, start, end);
+    hash ??= hashBytes(buf, view, start, end);
     const length = end - start;
     const { slots, mask, bytes, bytesView } = this;
     for (let at = hash & mask; ; at = (at + 1) & mask) {
@@ -178,8 +195,17 @@ export class PartTable {
     }
   }
 
-  /** Stores `part` for the bytes `buf[start, end)` (not stored yet) and returns it. */
-  add(buf: Buffer, start: number, end: number, part: SeriesPart, view = viewOf(buf)): SeriesPart {
+  /** Stores `part` for the bytes `buf[start, end)` (not stored yet) and returns it; `view` and `hash` as for `get`. */
+  add(
+    buf: Buffer,
+    start: number,
+    end: number,
+    part: SeriesPart,
+    view = viewOf(buf),
+    hash?: number,
+  ): SeriesPart {
+    checkRange(buf, start, end);
+    hash ??= hashBytes(buf, view, start, end);
     const length = end - start;
     if (this.parts.length >= this.maxEntries || this.used + length > this.maxBytes) this.clear();
     const entry = this.parts.length;
@@ -195,7 +221,6 @@ export class PartTable {
       this.bytesView = new DataView(bytes.buffer);
     }
     buf.copy(this.bytes, this.used, start, end);
-    const hash = hashBytes(buf, view, start, end);
     this.hashes[entry] = hash;
     this.starts[entry] = this.used;
     this.lengths[entry] = length;

@@ -72,6 +72,8 @@ export interface TopologyMetrics {
   sinkBatchRows: HistogramOf<{ table: Table }>;
   sinkLatencySeconds: HistogramOf<{ table: Table }>;
   eventToStoreSeconds: HistogramOf<{ table: Table }>;
+  /** Which rows of each table `eventToStoreSeconds` observes (one in `EVENT_TO_STORE_EVERY`). */
+  eventToStoreRows: Map<Table, RowSampler>;
   /** Alert state changes written to the alerts topic, by new state. */
   alertEvents: CounterOf<{ state: 'pending' | 'firing' | 'resolved' }>;
   /** Alerts pending or firing in the alert stage of this instance. */
@@ -224,9 +226,10 @@ export function createTopologyMetrics(
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    eventToStoreRows: new Map(),
     eventToStoreSeconds: new Histogram({
       name: `${PREFIX}event_to_store_seconds`,
-      help: 'Seconds from the event time of a stored row (a rollup: its window end) to its insert, for about 20 rows of each write',
+      help: `Seconds from the event time of a stored row (a rollup: its window end) to its insert, for one row in ${EVENT_TO_STORE_EVERY} of each table`,
       labelNames: ['table'] as const,
       buckets: FRESHNESS_BUCKETS,
       registers,
@@ -253,7 +256,7 @@ export function createTopologyMetrics(
   };
 }
 
-/** A raw sink write: rows per insert, its duration, and event time to stored for a sample of the rows. */
+/** A raw sink write: rows per insert, its duration, and event time to stored (for one row in `EVENT_TO_STORE_EVERY`). */
 export function observeSamplesSink(
   metrics: TopologyMetrics,
   batches: ReadonlyArray<ProcessedBatch>,
@@ -265,25 +268,43 @@ export function observeSamplesSink(
   metrics.sinkLatencySeconds.observe({ table: 'samples' }, (performance.now() - started) / 1000);
   const now = Date.now();
   const latency = metrics.eventToStoreSeconds.labels({ table: 'samples' });
-  for (const b of batches) observeSampled(latency, now, b.samples.ts, b.samples.length);
+  const sampler = rowSampler(metrics, 'samples');
+  for (const b of batches) sampler.observe(latency, now, b.samples.ts, b.samples.length);
 }
+
+/** `eventToStoreSeconds` observes one row in this many of each table. */
+export const EVENT_TO_STORE_EVERY = 64;
 
 /**
- * Observes the seconds from event time to `now` of about 20 of the `length` rows whose times
- * are `times`, evenly spread: a sample of the rows is enough for the latency distribution, and
- * observing every row cost as much as a tenth of the window stage.
+ * Picks one row in `every` of a table's rows, across its writes, and observes the seconds from
+ * its event time to now: every row weighs the same whatever the size of its write, and observing
+ * every row cost as much as a tenth of the window stage.
  */
-export function observeSampled(
-  latency: { observe(value: number): void },
-  now: number,
-  times: ArrayLike<number>,
-  length: number,
-): void {
-  const stride = Math.max(1, Math.floor(length / 20));
-  for (let i = 0; i < length; i += stride) latency.observe((now - (times[i] as number)) / 1000);
+export class RowSampler {
+  /** Rows to pass over before the next observed one. */
+  private skip = 0;
+
+  constructor(private readonly every = EVENT_TO_STORE_EVERY) {}
+
+  observe(
+    latency: { observe(value: number): void },
+    now: number,
+    times: ArrayLike<number>,
+    length: number,
+  ): void {
+    let i = this.skip;
+    for (; i < length; i += this.every) latency.observe((now - (times[i] as number)) / 1000);
+    this.skip = i - length;
+  }
 }
 
-/** Window results written: results out per tier, rows per write, its duration, window end to stored (for a sample of them). */
+function rowSampler(metrics: TopologyMetrics, table: Table): RowSampler {
+  let sampler = metrics.eventToStoreRows.get(table);
+  if (sampler === undefined) metrics.eventToStoreRows.set(table, (sampler = new RowSampler()));
+  return sampler;
+}
+
+/** Window results written: results out per tier, rows per write, its duration, window end to stored (for one result in `EVENT_TO_STORE_EVERY`). */
 export function observeWindowResults(
   metrics: TopologyMetrics,
   results: WindowResults,
@@ -294,8 +315,13 @@ export function observeWindowResults(
   for (const tier of tiers) {
     const columns = results.columns(tier);
     if (columns === undefined) continue;
-    const latency = metrics.eventToStoreSeconds.labels({ table: tierTable(tier) });
-    observeSampled(latency, now, columns.windowEnd, columns.length);
+    const table = tierTable(tier);
+    rowSampler(metrics, table).observe(
+      metrics.eventToStoreSeconds.labels({ table }),
+      now,
+      columns.windowEnd,
+      columns.length,
+    );
     metrics.recordsOut.inc({ stage: `window_${tier}` }, columns.length);
     metrics.sinkBatchRows.observe({ table: tierTable(tier) }, columns.length);
   }

@@ -18,7 +18,7 @@ const samples: Sample[] = Array.from({ length: 400 }, (_, i) => ({
 /** The samples of one body, as objects. */
 function decode(body: Buffer): Sample[] {
   const columns = new DecodedColumns(1);
-  decodeSampleBatch(body, columns);
+  decodeSampleBatch(body, 0, columns);
   return samplesOf({ columns, from: 0, to: columns.length });
 }
 
@@ -69,11 +69,17 @@ describe('decodeSampleBatch', () => {
 });
 
 describe('decodeSampleBatch from an offset', () => {
-  it('reads a body that starts past a header in its buffer', () => {
+  it('reads a body that starts past a header, in a buffer that starts inside its memory', () => {
     const body = batchType.toBuffer({ samples: samples.slice(0, 20) });
-    const value = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]);
+    // The value lies 13 bytes into its memory (as a record in a fetch response) and its body 5
+    // bytes into the value: offsets from the memory and from the value must both be right.
+    const memory = Buffer.allocUnsafeSlow(13 + 5 + body.length + 7).fill(0xee);
+    const value = memory.subarray(13, 13 + 5 + body.length);
+    value.set([0, 0, 0, 0, 7]);
+    body.copy(value, 5);
+    expect(value.byteOffset).toBe(13);
     const columns = new DecodedColumns(1);
-    decodeSampleBatch(value, columns, 5);
+    decodeSampleBatch(value, 5, columns);
     expect(samplesOf({ columns, from: 0, to: columns.length })).toEqual(decode(body));
   });
 });
@@ -122,6 +128,16 @@ describe('PartTable', () => {
     const keys = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${i}:`.padEnd(100, 'x')));
     for (const [i, key] of keys.entries()) table.add(key, 0, key.length, part(String(i)));
     for (const [i, key] of keys.entries()) expect(table.get(key, 0, key.length)?.name).toBe(String(i));
+  });
+
+  it('refuses bytes outside the buffer it is given', () => {
+    const table = new PartTable(10);
+    const memory = Buffer.alloc(64, 1);
+    const buf = memory.subarray(0, 8);
+    expect(() => table.get(buf, 0, 9)).toThrow(RangeError);
+    expect(() => table.add(buf, 4, 12, part('x'))).toThrow(RangeError);
+    expect(() => table.get(buf, 5, 4)).toThrow(RangeError);
+    expect(table.get(buf, 0, 8)).toBeUndefined();
   });
 
   it('hashes every byte into the low bits that pick a slot', () => {

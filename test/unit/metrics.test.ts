@@ -7,7 +7,16 @@ import type { ClickHouse } from '../../sinks/clickhouse.js';
 import { StorageHealth } from '../../sinks/storageHealth.js';
 import { embeddedInsert } from '../../sinks/insertNative.js';
 import { startAdminServer, type AdminServer } from '../../streams/adminServer.js';
-import { createTopologyMetrics, STAGES, type TopologyMetrics } from '../../topology/metrics.js';
+import { finalize, sampleAggregator } from '../../core/aggregate.js';
+import { WindowResults } from '../../sinks/rollupSink.js';
+import {
+  createTopologyMetrics,
+  EVENT_TO_STORE_EVERY,
+  observeWindowResults,
+  RowSampler,
+  STAGES,
+  type TopologyMetrics,
+} from '../../topology/metrics.js';
 import { clickhouseEndpoints } from '../../sql/adminSql.js';
 
 const log = createLogger('metrics-test', 'silent');
@@ -44,6 +53,47 @@ describe('createTopologyMetrics', () => {
     expect(await scrape(metrics)).toContain(
       'metrics_pipeline_sink_latency_seconds_count{table="samples_1m"} 1',
     );
+  });
+});
+
+describe('event-to-store latency', () => {
+  it('observes one row in every N of a table, across its writes, so that every row weighs the same', () => {
+    const sampler = new RowSampler(4);
+    const seen: number[] = [];
+    const latency = { observe: (v: number) => seen.push(v) };
+    // Three writes of 3, 1 and 10 rows; row k (counted across writes) has event time k seconds.
+    let k = 0;
+    for (const length of [3, 1, 10]) {
+      const times = Float64Array.from({ length }, () => k++ * 1000);
+      sampler.observe(latency, 100_000, times, length);
+    }
+    // Rows 0, 4, 8 and 12 of the 14.
+    expect(seen).toEqual([100, 96, 92, 88]);
+  });
+
+  it("observes one window result in EVENT_TO_STORE_EVERY of a tier's writes, not every result", async () => {
+    const metrics = createTopologyMetrics();
+    const aggregate = finalize(sampleAggregator.create());
+    const series = { name: 'm', labels: [] as Array<[string, string]>, kind: 'gauge' as const };
+    const write = (n: number) =>
+      WindowResults.of(
+        Array.from({ length: n }, (_, i) => ({
+          tier: '1m',
+          seriesKey: String(i),
+          series,
+          start: i * 60_000,
+          end: (i + 1) * 60_000,
+          aggregate,
+          revision: 0,
+        })),
+      );
+    const sizes = [1000, 30, 3000];
+    for (const n of sizes) observeWindowResults(metrics, write(n), performance.now());
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const count = (await scrape(metrics)).find((l) =>
+      l.startsWith('metrics_pipeline_event_to_store_seconds_count{table="samples_1m"}'),
+    );
+    expect(Number(count?.split(' ').at(-1))).toBe(Math.ceil(total / EVENT_TO_STORE_EVERY));
   });
 });
 

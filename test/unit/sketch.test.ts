@@ -1,7 +1,7 @@
 import { DDSketch } from '@datadog/sketches-js';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../producer/synthetic.js';
-import { keyOf, QuantileSketch, valueOf } from '../../core/sketch.js';
+import { binValue, keyOf, QuantileSketch, valueOf } from '../../core/sketch.js';
 
 const QUANTILES = [0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1];
 
@@ -67,12 +67,12 @@ describe('QuantileSketch', () => {
 });
 
 describe('valueOf', () => {
-  it('gives the same value for a bin whether remembered or not, inside and outside the remembered keys', () => {
-    for (const key of [-5000, -4097, -4096, -1, 0, 1, 1000, 4095, 4096, 9000]) {
-      const first = valueOf(key);
-      expect(valueOf(key)).toBe(first);
-      // A bin's value lies in its own bin.
-      if (first > 0 && Number.isFinite(first)) expect(keyOf(first) + 0).toBe(key);
+  it('gives the value of the formula for a bin, remembered or not, inside and outside the remembered keys', () => {
+    for (const key of [-5000, -4097, -4096, -1, 0, 1, 1000, 4095, 4096, 9000, 0.5]) {
+      expect(valueOf(key), `key ${key}`).toBe(binValue(key));
+      expect(valueOf(key), `key ${key}, again`).toBe(binValue(key));
     }
+    // A bin's value lies in its own bin.
+    for (const key of [-1000, -1, 1, 1000]) expect(keyOf(valueOf(key))).toBe(key);
   });
 });
