@@ -22,6 +22,12 @@ export interface BatchSeries {
    */
   numberedBy?: number;
   number?: number;
+  /**
+   * The samples sink's series upsert (sinks/samplesSink.ts) that last listed the series, and the
+   * entry it got there: its next runs of samples in that write skip the lookup by id.
+   */
+  upsertWrite?: number;
+  upsertSeen?: object;
 }
 
 /**

@@ -120,7 +120,17 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
     entry:
       id === undefined
         ? undefined
-        : { id, key, name, labels, recordedBy: undefined, numberedBy: undefined, number: undefined },
+        : {
+            id,
+            key,
+            name,
+            labels,
+            recordedBy: undefined,
+            numberedBy: undefined,
+            number: undefined,
+            upsertWrite: undefined,
+            upsertSeen: undefined,
+          },
     nameError,
     labelsError: undefined,
   };

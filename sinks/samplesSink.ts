@@ -29,6 +29,17 @@ interface PartitionState {
 }
 
 const SINK = 'samples';
+
+/** A series of a write to `series`: its kind and its first and last sample's time in the write. */
+interface SeriesSeen {
+  series: BatchSeries;
+  counter: boolean;
+  first: number;
+  last: number;
+}
+
+/** Numbers the series upserts of this process (and thread): `BatchSeries.upsertWrite`. */
+let upsertWrites = 0;
 /** Series rows are refreshed at most this often per series, so `series` stays small. */
 const SERIES_REFRESH_MS = 60_000;
 
@@ -214,29 +225,37 @@ export class SamplesSink {
   }
 
   private async upsertSeries(blocks: Block[]): Promise<void> {
-    const seen = new Map<bigint, { series: BatchSeries; counter: boolean; first: number; last: number }>();
+    const seen = new Map<bigint, SeriesSeen>();
+    const write = ++upsertWrites;
     for (const { samples, from, to } of blocks) {
       const { seriesIndex, ts, counter } = samples;
       // Per series of the block (samples of a series come together): its first and last time.
       let index = -1;
-      let s: { series: BatchSeries; counter: boolean; first: number; last: number } | undefined;
+      let s: SeriesSeen | undefined;
       for (let i = from; i < to; i++) {
         const t = ts[i] as number;
         if (seriesIndex[i] !== index || s === undefined) {
           index = seriesIndex[i] as number;
           const series = samples.series[index] as BatchSeries;
-          s = seen.get(series.id);
-          if (s === undefined) {
-            seen.set(series.id, (s = { series, counter: counter[i] === 1, first: t, last: t }));
-            continue;
+          // The series object remembers its entry of this write: one map lookup per series and
+          // write, not per run of samples (a run per record, unbatched).
+          if (series.upsertWrite === write) s = series.upsertSeen as SeriesSeen;
+          else {
+            s = seen.get(series.id);
+            series.upsertWrite = write;
+            if (s === undefined) {
+              seen.set(series.id, (s = { series, counter: counter[i] === 1, first: t, last: t }));
+              series.upsertSeen = s;
+              continue;
+            }
+            series.upsertSeen = s;
           }
         }
         if (t < s.first) s.first = t;
         if (t > s.last) s.last = t;
       }
     }
-    const fresh: Array<{ id: bigint; series: BatchSeries; counter: boolean; first: number; last: number }> =
-      [];
+    const fresh: Array<SeriesSeen & { id: bigint }> = [];
     for (const [id, s] of seen) {
       const written = this.seriesSeen.get(id);
       if (
