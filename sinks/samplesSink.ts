@@ -242,12 +242,9 @@ export class SamplesSink {
           if (series.upsertWrite === write) s = series.upsertSeen as SeriesSeen;
           else {
             s = seen.get(series.id);
-            series.upsertWrite = write;
-            if (s === undefined) {
+            if (s === undefined)
               seen.set(series.id, (s = { series, counter: counter[i] === 1, first: t, last: t }));
-              series.upsertSeen = s;
-              continue;
-            }
+            series.upsertWrite = write;
             series.upsertSeen = s;
           }
         }
