@@ -89,7 +89,25 @@ export async function runToEnd(
   const timer = setTimeout(() => late.abort(), deadlineMs);
   let stats: TopologyStats | undefined;
   try {
-    stats = await runPipeline({ config, log, exitWhenIdle: true, signal: late.signal, ...options });
+    // The signal stops a running topology; a start that never completes (a group never joined)
+    // does not look at it: the test then fails with the run's last log lines, not its own timeout.
+    let stuck: NodeJS.Timeout | undefined;
+    stats = await Promise.race([
+      runPipeline({ config, log, exitWhenIdle: true, signal: late.signal, ...options }).finally(() =>
+        clearTimeout(stuck),
+      ),
+      new Promise<never>((_, reject) => {
+        stuck = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `the run did not end ${deadlineMs + 15_000} ms after it began (stuck starting or stopping); last log lines:\n${lines.join('')}`,
+              ),
+            ),
+          deadlineMs + 15_000,
+        );
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

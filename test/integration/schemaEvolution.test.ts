@@ -1,10 +1,10 @@
 import type avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { createKafka } from '../../core/kafka.js';
+import { createKafka, ensureTopics } from '../../core/kafka.js';
 import { valueSubject } from '../../producer/produce.js';
 import { batchSchema, frame, sampleSchema } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
-import { query, quietLog, runToEnd, tempDir, testConfig } from './helpers.js';
+import { query, quietLog, runToEnd, tempDir, testConfig, within } from './helpers.js';
 import avsc from 'avsc';
 
 const chPath = tempDir('ch-evolution');
@@ -64,28 +64,45 @@ describe('schema evolution through the registry', () => {
     });
     const v1Type = avsc.Type.forSchema(batchSchema);
     const v2Type = avsc.Type.forSchema(v2Schema);
-    const producer = createKafka(config.kafka.brokers, 'test', quietLog).producer();
+    // The topic is created first, as in the other tests, rather than on demand by the producer's
+    // first send. Each step is bounded, so that a hang names its step (this test once timed out in
+    // CI, after a "does not host this topic-partition" answer to a producer's first metadata request).
+    const kafka = createKafka(config.kafka.brokers, 'test', quietLog);
+    const admin = kafka.admin();
+    await admin.connect();
+    await within(
+      'creating the topic',
+      30_000,
+      ensureTopics(admin, [{ topic: config.topics.metrics, partitions: 1 }]),
+    );
+    await admin.disconnect();
+    const producer = kafka.producer();
     await producer.connect();
-    await producer.send({
-      topic: config.topics.metrics,
-      messages: [
-        { value: frame(v1, v1Type.toBuffer({ samples: [s(1)] })) },
-        {
-          value: frame(
-            v2,
-            v2Type.toBuffer({
-              samples: [
-                { ...s(2), unit: 'percent' },
-                { ...s(3), unit: null },
-              ],
-            }),
-          ),
-        },
-      ],
-    });
+    await within(
+      'sending the records',
+      30_000,
+      producer.send({
+        acks: -1,
+        topic: config.topics.metrics,
+        messages: [
+          { value: frame(v1, v1Type.toBuffer({ samples: [s(1)] })) },
+          {
+            value: frame(
+              v2,
+              v2Type.toBuffer({
+                samples: [
+                  { ...s(2), unit: 'percent' },
+                  { ...s(3), unit: null },
+                ],
+              }),
+            ),
+          },
+        ],
+      }),
+    );
     await producer.disconnect();
 
-    const stats = await runToEnd(config);
+    const stats = await runToEnd(config, {}, 60_000);
     expect(stats).toMatchObject({ records: 2, stored: 3, deadLettered: 0 });
     const rows = await query<{ value: number }>(
       config,
