@@ -1,6 +1,8 @@
 import type { SampleKind } from '../schemas/index.js';
 import {
+  emptyRollup,
   packAggregate,
+  setSlot,
   PACKED_STATS,
   type Acc,
   type Aggregate,
@@ -67,27 +69,15 @@ export function writeAcc(w: ByteWriter, acc: Acc): void {
       w.f64(acc.folded.upTo);
       writeAggregate(w, acc.folded.aggregate);
     }
-    // By start, through a scratch array (a commit writes every changed series' slots: an array
-    // of entries and a sort callback each cost more than the few slots).
-    let n = 0;
-    for (const start of acc.slots.keys()) SLOT_STARTS[n++] = start;
-    for (let i = 1; i < n; i++) {
-      const start = SLOT_STARTS[i] as number;
-      let j = i - 1;
-      for (; j >= 0 && (SLOT_STARTS[j] as number) > start; j--) SLOT_STARTS[j + 1] = SLOT_STARTS[j] as number;
-      SLOT_STARTS[j + 1] = start;
-    }
-    w.varint(n);
-    for (let i = 0; i < n; i++) {
-      const start = SLOT_STARTS[i] as number;
-      w.num(start);
-      writePacked(w, acc.slots.get(start) as PackedAggregate);
+    // By start, as the accumulator keeps them.
+    const { starts, slots } = acc;
+    w.varint(starts.length);
+    for (let i = 0; i < starts.length; i++) {
+      w.num(starts[i] as number);
+      writePacked(w, slots[i] as PackedAggregate);
     }
   }
 }
-
-/** Scratch of `writeAcc`: a rollup's slot starts, sorted. */
-const SLOT_STARTS: number[] = [];
 
 /** An aggregate: kind, statistics, increase, sketch and ext. */
 function writeAggregate(w: ByteWriter, aggregate: Aggregate): void {
@@ -244,7 +234,7 @@ class AccReader {
   }
 
   rollup(): RollupAcc {
-    const acc: RollupAcc = { type: 'rollup', slots: new Map() };
+    const acc = emptyRollup();
     if (this.r.u8() === 1) {
       const from = this.r.f64();
       const upTo = this.r.f64();
@@ -252,7 +242,7 @@ class AccReader {
     }
     for (let n = this.length(); n > 0; n--) {
       const start = this.compact ? this.r.num() : this.r.f64();
-      acc.slots.set(start, packAggregate(this.aggregate()));
+      setSlot(acc, start, packAggregate(this.aggregate()));
     }
     return acc;
   }

@@ -52,10 +52,13 @@ export interface SampleAcc {
 export interface RollupAcc {
   type: 'rollup';
   /**
-   * The latest Aggregate of each slot by its start, packed (`packAggregate`): a corrected slot
-   * result replaces the old one.
+   * The starts of the slots not folded yet, ascending, and in `slots` the latest Aggregate of
+   * each, packed (`packAggregate`): a corrected slot result replaces the old one. Two arrays
+   * rather than a Map: a window start is no small integer (a Map boxes and hashes it), and the
+   * slots that become final are always the first ones.
    */
-  slots: Map<number, PackedAggregate>;
+  starts: number[];
+  slots: PackedAggregate[];
   /**
    * Slots that can no longer be corrected, merged into one Aggregate (keeps the state small:
    * one folded aggregate and a few recent slots instead of every slot of the hour).
@@ -157,57 +160,56 @@ export const rollupAggregator: Aggregator<Slot, RollupAcc> = createRollupAggrega
  */
 export function createRollupAggregator(correctableMs: number): Aggregator<Slot, RollupAcc> {
   return {
-    create: () => ({ type: 'rollup', slots: new Map() }),
+    create: emptyRollup,
     add(acc, { start, aggregate }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
-      acc.slots.set(start, packAggregate(aggregate));
-      // No arrays made for the common cases, a slot added and none or one final (this runs per 1m
-      // result): the final slots are gathered in module-level scratch arrays.
-      let newest = -Infinity;
-      let oldest = Infinity;
-      for (const s of acc.slots.keys()) {
-        if (s > newest) newest = s;
-        if (s < oldest) oldest = s;
-      }
-      const limit = newest - correctableMs;
-      if (oldest > limit) return acc;
+      setSlot(acc, start, packAggregate(aggregate));
+      // The slots at least `correctableMs` behind the newest are final: the first ones.
+      const { starts, slots } = acc;
+      const limit = (starts[starts.length - 1] as number) - correctableMs;
       let n = 0;
-      for (const s of acc.slots.keys()) if (s <= limit) FINAL_STARTS[n++] = s;
-      // Few (a slot or two behind the newest): an insertion sort.
-      for (let i = 1; i < n; i++) {
-        const s = FINAL_STARTS[i] as number;
-        let j = i - 1;
-        for (; j >= 0 && (FINAL_STARTS[j] as number) > s; j--)
-          FINAL_STARTS[j + 1] = FINAL_STARTS[j] as number;
-        FINAL_STARTS[j + 1] = s;
-      }
-      for (let i = 0; i < n; i++) {
-        const s = FINAL_STARTS[i] as number;
-        FINAL_SLOTS[i] = acc.slots.get(s) as PackedAggregate;
-        acc.slots.delete(s);
-      }
-      const upTo = FINAL_STARTS[n - 1] as number;
+      while (n < starts.length && (starts[n] as number) <= limit) n++;
+      if (n === 0) return acc;
+      const upTo = starts[n - 1] as number;
       if (acc.folded) {
         // The folded aggregate belongs to this accumulator alone: the slots are added to it in
         // place, as merging it and them into a new aggregate would (it counts as the slot before).
-        appendPacked(acc.folded.aggregate, FINAL_SLOTS, n, acc.folded.aggregate);
+        appendPacked(acc.folded.aggregate, slots, n, acc.folded.aggregate);
         acc.folded.upTo = upTo;
       } else {
-        const aggregate = emptyAggregate();
-        appendPacked(aggregate, FINAL_SLOTS, n, undefined);
-        acc.folded = { from: FINAL_STARTS[0] as number, upTo, aggregate };
+        const folded = emptyAggregate();
+        appendPacked(folded, slots, n, undefined);
+        acc.folded = { from: starts[0] as number, upTo, aggregate: folded };
       }
-      // The scratch holds no slot between calls.
-      FINAL_SLOTS.fill(EMPTY_PACKED, 0, n);
+      starts.splice(0, n);
+      slots.splice(0, n);
       return acc;
     },
   };
 }
 
-/** Scratch of a rollup `add`: the starts of the slots that became final, and the slots. */
-const FINAL_STARTS: number[] = [];
-const FINAL_SLOTS: PackedAggregate[] = [];
-const EMPTY_PACKED = [] as unknown as PackedAggregate;
+/** A rollup accumulator with no slot. */
+export function emptyRollup(): RollupAcc {
+  return { type: 'rollup', starts: [], slots: [] };
+}
+
+/**
+ * Puts slot `start` in its place among the accumulator's slots (they mostly come in time order:
+ * the place is found from the end), replacing the slot of the same start if there is one.
+ */
+export function setSlot(acc: RollupAcc, start: number, packed: PackedAggregate): void {
+  const { starts, slots } = acc;
+  let at = starts.length;
+  while (at > 0 && (starts[at - 1] as number) > start) at--;
+  if (at > 0 && starts[at - 1] === start) slots[at - 1] = packed;
+  else if (at === starts.length) {
+    starts.push(start);
+    slots.push(packed);
+  } else {
+    starts.splice(at, 0, start);
+    slots.splice(at, 0, packed);
+  }
+}
 
 /** The Aggregate of a window; it shares nothing with the accumulator, which may change later. */
 export function finalize(acc: Acc): Aggregate {
@@ -241,10 +243,9 @@ function finalizeSamples(acc: SampleAcc): Aggregate {
 /** Merges the slots in time order: the increase also counts the steps between adjacent slots. */
 function finalizeRollup(acc: RollupAcc): Aggregate {
   const out = emptyAggregate();
-  const ordered = [...acc.slots].sort(([a], [b]) => a - b).map(([, slot]) => slot);
   const folded = acc.folded?.aggregate;
   if (folded) appendSlots(out, [folded], undefined);
-  appendPacked(out, ordered, ordered.length, folded);
+  appendPacked(out, acc.slots, acc.slots.length, folded);
   return out;
 }
 

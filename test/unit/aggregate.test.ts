@@ -203,7 +203,8 @@ describe('rollupAggregator', () => {
         acc = folding.add(acc, slot, slot.start);
         plain = rollupAggregator.add(plain, slot, slot.start);
       }
-      expect(acc.slots.size).toBe(2);
+      expect(acc.starts).toEqual([T0 + 58 * MINUTE, T0 + 59 * MINUTE]);
+      expect(acc.slots.length).toBe(2);
       expect(acc.folded?.upTo).toBe(T0 + 57 * MINUTE);
       expect(exactFields(finalize(acc))).toEqual(exactFields(finalize(plain)));
       for (const q of [0.5, 0.99]) expect(quantile(finalize(acc), q)).toBe(quantile(finalize(plain), q));
@@ -237,7 +238,8 @@ describe('rollupAggregator', () => {
       }
       expect(acc.folded?.from).toBe(T0);
       expect(acc.folded?.upTo).toBe(T0 + 4 * MINUTE);
-      expect([...acc.slots.keys()]).toEqual([T0 + 9 * MINUTE]);
+      expect(acc.starts).toEqual([T0 + 9 * MINUTE]);
+      expect(acc.slots.length).toBe(1);
       expect(exactFields(finalize(acc))).toEqual(exactFields(finalize(plain)));
     });
   }
@@ -270,6 +272,7 @@ describe('rollupAggregator', () => {
       T0 + MINUTE,
     );
     acc = rollupAggregator.add(acc, slot([row(T0, 1), row(T0 + 1, 2), row(T0 + 2, 30)]), T0);
+    expect(acc.starts).toEqual([T0, T0 + MINUTE]);
     const a = finalize(acc);
     expect(exactFields(a)).toMatchObject({ count: 4, sum: 42, min: 1, max: 30, first: 1, last: 9 });
     expect(a.sketch.count).toBe(4);
@@ -315,7 +318,8 @@ describe('rollupAggregator', () => {
       { start: T0, aggregate: finalize(aggregateSamples(counterRows)) },
       T0,
     );
-    expect(Array.isArray(acc.slots.get(T0))).toBe(true);
+    expect(acc.starts).toEqual([T0]);
+    expect(Array.isArray(acc.slots[0])).toBe(true);
   });
 });
 
@@ -372,10 +376,11 @@ describe('encodeAcc / decodeAcc', () => {
     const bytes = encodeAcc(acc);
     const decoded = decodeAcc(bytes, 'rollup');
     expect(encodeAcc(decoded)).toEqual(bytes);
-    expect([...decoded.slots.keys()].sort()).toEqual([T0, T0 + MINUTE]);
-    for (const [start, packed] of acc.slots) {
-      const slot = unpackAggregate(packed);
-      const copy = unpackAggregate(decoded.slots.get(start) as PackedAggregate);
+    expect(decoded.starts).toEqual([T0, T0 + MINUTE]);
+    expect(acc.starts).toEqual([T0, T0 + MINUTE]);
+    for (let i = 0; i < acc.slots.length; i++) {
+      const slot = unpackAggregate(acc.slots[i] as PackedAggregate);
+      const copy = unpackAggregate(decoded.slots[i] as PackedAggregate);
       expect(exactFields(copy)).toEqual(exactFields(slot));
       for (const q of [0, 0.5, 1]) expect(quantile(copy, q)).toBe(quantile(slot, q));
     }
@@ -403,7 +408,8 @@ describe('encodeAcc / decodeAcc', () => {
     });
     const decoded = decodeAcc(encodeAcc(acc), 'rollup');
     slots.forEach((aggregate, i) => {
-      const back = unpackAggregate(decoded.slots.get(T0 + i * MINUTE) as PackedAggregate);
+      expect(decoded.starts[i]).toBe(T0 + i * MINUTE);
+      const back = unpackAggregate(decoded.slots[i] as PackedAggregate);
       expect(back).toEqual(aggregate);
       expect(Object.is(back.sum, aggregate.sum)).toBe(true);
       expect(back.sketch.toProto()).toEqual(aggregate.sketch.toProto());
@@ -417,12 +423,21 @@ describe('encodeAcc / decodeAcc', () => {
     expect(encodeAcc(rollup())).toEqual(encodeAcc(rollup()));
   });
 
-  it('encodes the slots of a rollup in time order, whatever order they arrived in', () => {
-    const reversed = rollupAggregator.create();
-    for (const [start, packed] of [...rollup().slots].reverse())
-      rollupAggregator.add(reversed, { start, aggregate: unpackAggregate(packed) }, start);
-    expect([...reversed.slots.keys()]).not.toEqual([...rollup().slots.keys()]);
-    expect(encodeAcc(reversed)).toEqual(encodeAcc(rollup()));
+  it('keeps and encodes the slots of a rollup in time order, whatever order they arrived in', () => {
+    const starts = [T0 + 3 * MINUTE, T0, T0 + 2 * MINUTE, T0 + MINUTE, T0 + 5 * MINUTE, T0 + 4 * MINUTE];
+    const slot = (start: number) => finalize(aggregateSamples([row(start, start / MINUTE)]));
+    let arrived = rollupAggregator.create();
+    for (const start of starts)
+      arrived = rollupAggregator.add(arrived, { start, aggregate: slot(start) }, start);
+    let ordered = rollupAggregator.create();
+    for (const start of [...starts].sort((a, b) => a - b))
+      ordered = rollupAggregator.add(ordered, { start, aggregate: slot(start) }, start);
+    expect(arrived.starts).toEqual([...starts].sort((a, b) => a - b));
+    arrived.slots.forEach((packed, i) =>
+      expect(unpackAggregate(packed).first).toBe((arrived.starts[i] as number) / MINUTE),
+    );
+    expect(encodeAcc(arrived)).toEqual(encodeAcc(ordered));
+    expect(decodeAcc(encodeAcc(arrived), 'rollup').starts).toEqual(arrived.starts);
   });
 
   it('reads accumulators written by version 3 (fixed-width) as the same accumulators', () => {
