@@ -140,12 +140,14 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
   }
 
   put(id: string, state: WindowState<A>): void {
-    if (!this.windows.has(id)) {
+    const held = this.windows.get(id);
+    if (held === undefined) {
       const ids = this.byKey.get(state.key);
       if (ids) ids.push(id);
       else this.byKey.set(state.key, [id]);
     }
-    this.windows.set(id, state);
+    // A window's state is mostly changed in place and put again: only its key is marked then.
+    if (held !== state) this.windows.set(id, state);
     this.dirty.add(state.key);
   }
 
