@@ -435,7 +435,11 @@ export const ConfigSchema = z
       ),
     sink: z
       .object({
-        maxRows: positiveInt.default(200_000).describe('Rows per ClickHouse insert, at most.'),
+        maxRows: positiveInt
+          .default(500_000)
+          .describe(
+            'Rows written together, at most (a flush: its inserts, results and dead letters); a flush also goes once its first row waited `maxMs`. Fewer, larger inserts leave the engine fewer parts to merge.',
+          ),
         maxMs: positiveInt.default(400).describe('Longest a row waits before its insert, ms.'),
         maxInFlightBytes: positiveInt
           .default(64 * 1024 * 1024)
@@ -447,7 +451,7 @@ export const ConfigSchema = z
           ),
       })
       .strict()
-      .default({ maxRows: 200_000, maxMs: 400, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 })
+      .default({ maxRows: 500_000, maxMs: 400, maxInFlightBytes: 64 * 1024 * 1024, commitIntervalMs: 5000 })
       .describe('Batching of the ClickHouse inserts and of the commits.'),
     alerts: z
       .object({

@@ -79,7 +79,7 @@ describe('loadConfig', () => {
         maxPastMs: 604_800_000,
         maxFutureMs: 600_000,
       },
-      sink: { maxRows: 200_000, maxMs: 400, maxInFlightBytes: 67_108_864, commitIntervalMs: 5000 },
+      sink: { maxRows: 500_000, maxMs: 400, maxInFlightBytes: 67_108_864, commitIntervalMs: 5000 },
       alerts: { rules: [], tickMs: 1000 },
       collector: {
         host: '127.0.0.1',
@@ -249,7 +249,7 @@ describe('loadConfig', () => {
       partitions: 12,
     });
     expect(config.sink).toEqual({
-      maxRows: 200_000,
+      maxRows: 500_000,
       maxMs: 250,
       maxInFlightBytes: 67_108_864,
       commitIntervalMs: 5000,
