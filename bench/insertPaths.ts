@@ -2,7 +2,7 @@
  * The insert paths side by side: the same raw rows into the same `samples` table of a fresh
  * embedded engine, once as the sink wrote them until it went binary (TabSeparated text through
  * the client's connection hook, the token as a setting) and once as it writes them now (a Native
- * block from a file, `INSERT … SELECT … SETTINGS …`). Blocks of `sink.maxRows` (200,000) rows,
+ * block from a file, `INSERT … SELECT … SETTINGS …`). Blocks of 200,000 rows (`sink.maxRows` when it was measured),
  * each with its deduplication token, encoding included in the timing.
  *
  *   npx tsx bench/insertPaths.ts [rows] [repeats]

@@ -438,7 +438,7 @@ export const ConfigSchema = z
         maxRows: positiveInt
           .default(500_000)
           .describe(
-            'Rows written together, at most (a flush: its inserts, results and dead letters); a flush also goes once its first row waited `maxMs`. Fewer, larger inserts leave the engine fewer parts to merge.',
+            'Rows written together, at most (a flush: its inserts, results and dead letters), divided among the stream threads; a flush also goes once its first row waited `maxMs`. Fewer, larger inserts leave the engine fewer parts to merge.',
           ),
         maxMs: positiveInt.default(400).describe('Longest a row waits before its insert, ms.'),
         maxInFlightBytes: positiveInt

@@ -64,6 +64,8 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
     sink: {
       ...config.sink,
       maxInFlightBytes: Math.max(1, Math.floor(config.sink.maxInFlightBytes / threads)),
+      // The rows one flush holds, too: the process holds what one thread would.
+      maxRows: Math.max(1, Math.floor(config.sink.maxRows / threads)),
     },
   };
   const workers: StreamWorker[] = [];

@@ -69,6 +69,9 @@ export async function within<T>(what: string, ms: number, promise: Promise<T>): 
  * of its input by then: the test then fails naming what the run was still waiting for and its
  * counts, instead of timing out without a word.
  */
+/** How long after its deadline a run that has not ended (stuck starting or stopping) fails the test: within vitest's 120 s. */
+const STUCK_MS = 5_000;
+
 export async function runToEnd(
   config: Config,
   options: Partial<RunOptions> = {},
@@ -101,10 +104,10 @@ export async function runToEnd(
           () =>
             reject(
               new Error(
-                `the run did not end ${deadlineMs + 15_000} ms after it began (stuck starting or stopping); last log lines:\n${lines.join('')}`,
+                `the run did not end ${deadlineMs + STUCK_MS} ms after it began (stuck starting or stopping); last log lines:\n${lines.join('')}`,
               ),
             ),
-          deadlineMs + 15_000,
+          deadlineMs + STUCK_MS,
         );
       }),
     ]);

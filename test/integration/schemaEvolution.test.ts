@@ -69,38 +69,39 @@ describe('schema evolution through the registry', () => {
     // CI, after a "does not host this topic-partition" answer to a producer's first metadata request).
     const kafka = createKafka(config.kafka.brokers, 'test', quietLog);
     const admin = kafka.admin();
-    await admin.connect();
-    await within(
-      'creating the topic',
-      30_000,
-      ensureTopics(admin, [{ topic: config.topics.metrics, partitions: 1 }]),
-    );
-    await admin.disconnect();
     const producer = kafka.producer();
-    await producer.connect();
-    await within(
-      'sending the records',
-      30_000,
-      producer.send({
-        acks: -1,
-        topic: config.topics.metrics,
-        messages: [
-          { value: frame(v1, v1Type.toBuffer({ samples: [s(1)] })) },
-          {
-            value: frame(
-              v2,
-              v2Type.toBuffer({
-                samples: [
-                  { ...s(2), unit: 'percent' },
-                  { ...s(3), unit: null },
-                ],
-              }),
-            ),
-          },
-        ],
-      }),
-    );
-    await producer.disconnect();
+    try {
+      await within('connecting', 20_000, Promise.all([admin.connect(), producer.connect()]));
+      await within(
+        'creating the topic',
+        20_000,
+        ensureTopics(admin, [{ topic: config.topics.metrics, partitions: 1 }]),
+      );
+      await within(
+        'sending the records',
+        20_000,
+        producer.send({
+          acks: -1,
+          topic: config.topics.metrics,
+          messages: [
+            { value: frame(v1, v1Type.toBuffer({ samples: [s(1)] })) },
+            {
+              value: frame(
+                v2,
+                v2Type.toBuffer({
+                  samples: [
+                    { ...s(2), unit: 'percent' },
+                    { ...s(3), unit: null },
+                  ],
+                }),
+              ),
+            },
+          ],
+        }),
+      );
+    } finally {
+      await Promise.all([admin.disconnect(), producer.disconnect()]).catch(() => undefined);
+    }
 
     const stats = await runToEnd(config, {}, 60_000);
     expect(stats).toMatchObject({ records: 2, stored: 3, deadLettered: 0 });
@@ -109,5 +110,6 @@ describe('schema evolution through the registry', () => {
       `SELECT value FROM \`${config.clickhouse.database}\`.samples ORDER BY value`,
     );
     expect(rows.map((r) => r.value)).toEqual([1, 2, 3]);
-  });
+    // The steps' bounds (20 + 20 + 20 s, then the run's 60 + 5 s) fit in this test's timeout.
+  }, 150_000);
 });

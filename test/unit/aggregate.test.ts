@@ -440,6 +440,27 @@ describe('encodeAcc / decodeAcc', () => {
     expect(decodeAcc(encodeAcc(arrived), 'rollup').starts).toEqual(arrived.starts);
   });
 
+  it('reads a rollup record whose slots are out of order or repeated: in order, the later of a repeat kept', () => {
+    const one = (start: number, value: number) => {
+      const acc = rollupAggregator.add(
+        rollupAggregator.create(),
+        { start, aggregate: finalize(aggregateSamples([row(start, value)])) },
+        start,
+      );
+      const bytes = encodeAcc(acc);
+      // version, type, no folded aggregate, one slot: the slot's bytes follow.
+      expect([bytes[2], bytes[3]]).toEqual([0, 1]);
+      return { header: bytes.subarray(0, 2), slot: bytes.subarray(4) };
+    };
+    const late = one(T0 + MINUTE, 5);
+    const early = one(T0, 7);
+    const repeat = one(T0 + MINUTE, 9);
+    const record = Buffer.concat([late.header, Buffer.from([0, 3]), late.slot, early.slot, repeat.slot]);
+    const decoded = decodeAcc(record, 'rollup');
+    expect(decoded.starts).toEqual([T0, T0 + MINUTE]);
+    expect(decoded.slots.map((p) => unpackAggregate(p).first)).toEqual([7, 9]);
+  });
+
   it('reads accumulators written by version 3 (fixed-width) as the same accumulators', () => {
     for (const [name, make, type] of [
       ['gauge', gauge, 'samples'],
