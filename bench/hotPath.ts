@@ -2,8 +2,9 @@ import type { SampleWindowStore } from '../operators/sampleWindow.js';
 /**
  * The topology's own hot path in one process, without Kafka or ClickHouse: synthetic records
  * (the bench's workload) decoded, validated and run through the window tiers (1m, 1h) on
- * virtual time, every window closed at the end and its results drained. Prints the CPU time of
- * each part, so that changes to the path compare without the noise of a shared machine.
+ * virtual time, every window closed at the end and its results drained, then the last commit's
+ * changelog records collected. Prints the CPU time of each part, so that changes to the path
+ * compare without the noise of a shared machine.
  *
  *   npx tsx bench/hotPath.ts [samples=500000] [series=10000] [perRecord=100] [rounds=3]
  */
@@ -63,7 +64,7 @@ const cpu = (since: NodeJS.CpuUsage) => {
 async function round(
   input: PartitionBatch[],
   now: number,
-): Promise<{ decode: number; windows: number; atEnd: number }> {
+): Promise<{ decode: number; windows: number; atEnd: number; commit: number; changelog: string }> {
   let mark = process.cpuUsage();
   const processed: ProcessedBatch[] = await firstValueFrom(
     from(input).pipe(
@@ -101,16 +102,34 @@ async function round(
   drain();
   const atEnd = cpu(closeMark);
   const windows = cpu(mark);
+  // The last commit's changes, collected (encoded) as the topology collects them after that close.
+  const commitMark = process.cpuUsage();
+  const changes = tasks.collect();
+  const commit = cpu(commitMark);
+  const sized = (parts: Array<{ entries: Array<{ value: Buffer | null }> }>) => {
+    let records = 0;
+    let bytes = 0;
+    for (const { entries } of parts) {
+      records += entries.length;
+      for (const e of entries) bytes += e.value?.length ?? 0;
+    }
+    return `${records} records, ${(bytes / 1e6).toFixed(1)} MB`;
+  };
+  const changelog = [
+    `${config.tiers[0]?.name}: ${sized(changes.samples)}`,
+    ...[...changes.rollups].map(([store, parts]) => `${store}: ${sized(parts)}`),
+    `series: ${sized(changes.series)}`,
+  ].join('; ');
   if (results === 0 || late > 0) throw new Error(`${results} window results, ${late} late samples`);
   stage.close();
-  return { decode, windows, atEnd };
+  return { decode, windows, atEnd, commit, changelog };
 }
 
 const now = Date.now();
 const input = fetches(now);
 for (let r = 0; r < rounds; r++) {
-  const { decode, windows, atEnd } = await round(input, now);
+  const { decode, windows, atEnd, commit, changelog } = await round(input, now);
   console.log(
-    `round ${r + 1}: decode + validate ${decode.toFixed(2)} s, windows ${windows.toFixed(2)} s, of which closing those open at the end ${atEnd.toFixed(2)} s (${samples} samples, ${perRecord} per record)`,
+    `round ${r + 1}: decode + validate ${decode.toFixed(2)} s, windows ${windows.toFixed(2)} s, of which closing those open at the end ${atEnd.toFixed(2)} s (${samples} samples, ${perRecord} per record); the last commit's changes collected ${commit.toFixed(2)} s (${changelog})`,
   );
 }
