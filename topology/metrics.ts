@@ -323,7 +323,7 @@ export function observeWindowResults(
       columns.length,
     );
     metrics.recordsOut.inc({ stage: `window_${tier}` }, columns.length);
-    metrics.sinkBatchRows.observe({ table: tierTable(tier) }, columns.length);
+    metrics.sinkBatchRows.observe({ table }, columns.length);
   }
   // The write of every tier's results, labelled with the first tier's table as before tiers were configurable.
   const first = tiers[0];

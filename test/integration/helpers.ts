@@ -51,11 +51,17 @@ export function testConfig(clickhousePath: string, overrides: ConfigInput = {}):
 
 export const quietLog = createLogger('test', process.env.LOG_LEVEL ?? 'warn');
 
-/** `promise`, or an error naming `what` once `ms` have passed without it settling. */
-export async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+/**
+ * `promise`, or an error naming `what` once `ms` have passed without it settling (`what` as a
+ * function: asked then, e.g. for the log lines written meanwhile).
+ */
+export async function within<T>(what: string | (() => string), ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${typeof what === 'string' ? what : what()} did not finish in ${ms} ms`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, late]);
@@ -64,14 +70,14 @@ export async function within<T>(what: string, ms: number, promise: Promise<T>): 
   }
 }
 
+/** How long after its deadline a run that has not ended (stuck starting or stopping) fails the test: within vitest's 120 s. */
+const STUCK_MS = 5_000;
+
 /**
  * `run --exit-when-idle` on `config`, stopped after `deadlineMs` if it has not reached the end
  * of its input by then: the test then fails naming what the run was still waiting for and its
  * counts, instead of timing out without a word.
  */
-/** How long after its deadline a run that has not ended (stuck starting or stopping) fails the test: within vitest's 120 s. */
-const STUCK_MS = 5_000;
-
 export async function runToEnd(
   config: Config,
   options: Partial<RunOptions> = {},
@@ -94,23 +100,11 @@ export async function runToEnd(
   try {
     // The signal stops a running topology; a start that never completes (a group never joined)
     // does not look at it: the test then fails with the run's last log lines, not its own timeout.
-    let stuck: NodeJS.Timeout | undefined;
-    stats = await Promise.race([
-      runPipeline({ config, log, exitWhenIdle: true, signal: late.signal, ...options }).finally(() =>
-        clearTimeout(stuck),
-      ),
-      new Promise<never>((_, reject) => {
-        stuck = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `the run did not end ${deadlineMs + STUCK_MS} ms after it began (stuck starting or stopping); last log lines:\n${lines.join('')}`,
-              ),
-            ),
-          deadlineMs + STUCK_MS,
-        );
-      }),
-    ]);
+    stats = await within(
+      () => `the run (stuck starting or stopping; last log lines:\n${lines.join('')})`,
+      deadlineMs + STUCK_MS,
+      runPipeline({ config, log, exitWhenIdle: true, signal: late.signal, ...options }),
+    );
   } finally {
     clearTimeout(timer);
   }
