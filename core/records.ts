@@ -65,8 +65,9 @@ export interface SampleRow extends NormalizedSample {
 }
 
 /**
- * A record's consecutive samples of one series, `columns[from, to)`: the first window tier takes
- * them in one loop (one window lookup per window they fall in, not one per sample).
+ * Consecutive samples of a batch, `columns[from, to)`, of one or more records and series: the
+ * first window tier takes each stretch of one series and window in one loop (one window lookup
+ * per stretch, not one per sample).
  */
 export interface SampleRun {
   columns: SampleColumns;

@@ -189,11 +189,11 @@ export interface SampleWindowOptions {
 }
 
 /**
- * `tumblingWindow` (operators/tumblingWindow.ts) for the first tier, over runs of a series' raw
+ * `tumblingWindow` (operators/tumblingWindow.ts) for the first tier, over runs of raw
  * samples, with its windows in flat arrays (`SampleWindowStore`): the same windows, results, late
  * records and reasons, in the same order, with each result's aggregate computed when it is emitted
  * (`acc` is the `Aggregate`, which shares nothing with the window). A record's samples of one
- * window are added in one loop over the batch's columns.
+ * window and series are added in one loop over the batch's columns.
  *
  * Every result of a subscription carries the same `Aggregate` object, written over for the next
  * one (a closing watermark emits 100,000s of results, and each new one with its sketch was the
@@ -222,12 +222,20 @@ export function sampleWindow(
       const onData = (event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>) => {
         const { partition, value: run } = event;
         const windows = stores.of(partition);
-        const { ts } = run.columns;
+        const { ts, seriesIndex } = run.columns;
+        // A piece: consecutive samples of one series in one window.
         for (let from = run.from; from < run.to;) {
           const first = ts[from] as number;
+          const series = seriesIndex[from] as number;
           const start = Math.floor(first / sizeMs) * sizeMs;
           let to = from + 1;
-          while (to < run.to && (ts[to] as number) >= start && (ts[to] as number) < start + sizeMs) to++;
+          while (
+            to < run.to &&
+            seriesIndex[to] === series &&
+            (ts[to] as number) >= start &&
+            (ts[to] as number) < start + sizeMs
+          )
+            to++;
           addPiece(partition, windows, start, run, from, to);
           from = to;
         }

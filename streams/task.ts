@@ -95,10 +95,11 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
 
   /**
    * Runs the batch's records into the first window tier, skipping what the state holds already.
-   * A record's consecutive samples of one series go as one run, cut before every sample that
-   * raises the largest event time of its watermark channel (and so may move the stream time or
-   * the watermark): lateness and the windows closed are then, for every sample of a run, as they
-   * were for its first, exactly as sample by sample.
+   * Consecutive samples of one watermark channel go as one run, whatever their records and
+   * series, cut before and after every sample that raises the largest event time of the channel
+   * (and so may move the stream time or the watermark): lateness and the windows closed are then,
+   * for every sample of a run, as they were for its first, exactly as sample by sample. One-sample
+   * records (unbatched input) thus go as a few runs per fetch, not one event each.
    */
   process(batch: ProcessedBatch, ctx: ProcessorContext): void {
     const skipUpTo = this.checkpoint?.offset ?? -1;
@@ -113,11 +114,10 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
     };
     const columns = batch.samples;
     const { seriesIndex, ts, offset, counter, origin } = columns;
-    // The run being gathered, samples [from, to): its record, series, channel and largest event time.
+    // The run being gathered, samples [from, to): its first record, its channel and largest event time.
     let from = 0;
     let to = 0;
     let runOffset = -1;
-    let runSeries = -1;
     let runChannel: number | undefined;
     let runMax = Number.NEGATIVE_INFINITY;
     // Whether the last sample raised its channel's largest event time.
@@ -176,18 +176,10 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
       // The samples before are forwarded first: judged by the stream time as it was for them, and
       // followed by the punctuation the watermark as it was for them calls for.
       // A raising sample is a run of its own: the punctuation it calls for comes before the next.
-      if (
-        raises ||
-        afterRaise ||
-        to !== i ||
-        at !== runOffset ||
-        series !== runSeries ||
-        channel !== runChannel
-      ) {
+      if (raises || afterRaise || to !== i || channel !== runChannel) {
         flush();
         from = i;
         runOffset = at;
-        runSeries = series;
         runChannel = channel;
         runMax = Number.NEGATIVE_INFINITY;
       }
