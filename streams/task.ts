@@ -140,7 +140,7 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
       const at = offset[i] as number;
       if (at <= skipUpTo) continue;
       if (at !== record) {
-        settle();
+        if (adding.size > 0) settle();
         record = at;
       }
       const timestamp = ts[i] as number;
