@@ -112,7 +112,8 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
           if (!isCurrent()) return;
         }
         const records = batch.messages.map((m) => ({
-          offset: Number(m.offset),
+          // The patched client's records have their offset as a number too (patches/kafkajs+*.patch).
+          offset: (m as { offsetNumber?: number }).offsetNumber ?? Number(m.offset),
           key: m.key,
           value: m.value,
           headers: m.headers,

@@ -46,14 +46,21 @@ const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPer
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: {
   offsetDelta: number;
   timestampDelta: number;
-  key: Buffer;
+  key: Buffer | null;
   value: Buffer;
   headers?: Record<string, string>;
 }) => { buffer: Buffer };
 const RecordDecoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (
   decoder: unknown,
   context: { firstOffset: string; firstTimestamp: string; magicByte: number },
-) => { offset: string; timestamp: string; key: Buffer; value: Buffer; headers: Record<string, Buffer> };
+) => {
+  offset: string;
+  offsetNumber: number;
+  timestamp: string;
+  key: Buffer;
+  value: Buffer;
+  headers: Record<string, Buffer>;
+};
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => {
   readVarIntBytes(): Buffer;
 };
@@ -61,7 +68,7 @@ const Batch = require('kafkajs/src/consumer/batch.js') as new (
   topic: string,
   fetchedOffset: string,
   partitionData: { partition: number; highWatermark: string; messages: Array<{ offset: string }> },
-) => { messages: Array<{ offset: string }> };
+) => { messages: Array<{ offset: string }>; lastOffset(): string };
 const recordDecoderSource = readFileSync(
   require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'),
   'utf8',
@@ -149,10 +156,47 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
       const record = RecordDecoder(new Decoder(body), { firstOffset, firstTimestamp, magicByte: 2 });
       expect(record.timestamp).toBe(String(BigInt(firstTimestamp) + BigInt(timestampDelta)));
       expect(record.offset).toBe(String(BigInt(firstOffset) + BigInt(offsetDelta)));
+      const exact = BigInt(firstOffset) + BigInt(offsetDelta);
+      if (exact <= BigInt(Number.MAX_SAFE_INTEGER)) expect(record.offsetNumber).toBe(Number(exact));
+      expect(JSON.parse(JSON.stringify(record))).toMatchObject({
+        offset: record.offset,
+        timestamp: record.timestamp,
+      });
       expect(String(record.key)).toBe('k');
       expect(String(record.value)).toBe('value');
       expect(String(record.headers.h)).toBe('x');
     }
+  });
+
+  it('gives a record without headers one frozen empty object, and keeps a batch whose messages all stay', () => {
+    const decodeOne = (headers: Record<string, string> | undefined) => {
+      const bytes = Record({
+        offsetDelta: 1,
+        timestampDelta: 2,
+        key: null,
+        value: Buffer.from('v'),
+        headers,
+      }).buffer;
+      return RecordDecoder(new Decoder(new Decoder(bytes).readVarIntBytes()), {
+        firstOffset: '10',
+        firstTimestamp: '1000',
+        magicByte: 2,
+      });
+    };
+    const none = decodeOne(undefined);
+    expect(none.headers).toEqual({});
+    expect(Object.isFrozen(none.headers)).toBe(true);
+    expect(decodeOne({}).headers).toBe(none.headers);
+    expect(String(decodeOne({ a: '1' }).headers.a)).toBe('1');
+    expect([none.offset, none.timestamp, none.offsetNumber]).toEqual(['11', '1002', 11]);
+
+    const messages = ['3', '4', '5'].map((offset) => ({ offset, isControlRecord: false }));
+    const batch = new Batch('t', '3', { partition: 0, highWatermark: '6', messages });
+    expect(batch.messages).toBe(messages);
+    const withControl = [...messages, { offset: '6', isControlRecord: true }];
+    const filtered = new Batch('t', '4', { partition: 0, highWatermark: '7', messages: withControl });
+    expect(filtered.messages.map((m) => m.offset)).toEqual(['4', '5']);
+    expect(filtered.lastOffset()).toBe('6');
   });
 
   it("keeps the fetched batch's messages from the fetched offset on, as its Long comparison does", () => {
