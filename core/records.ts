@@ -1,5 +1,5 @@
 import type { IHeaders } from 'kafkajs';
-import type { DecodedSamples } from '../schemas/decodedSamples.js';
+import type { DecodedColumns, DecodedSamples } from '../schemas/decodedSamples.js';
 import type { SampleColumns } from './sampleColumns.js';
 import type { NormalizedSample } from './validate.js';
 
@@ -39,9 +39,21 @@ export type DecodedRecord =
   | { offset: number; record: SourceRecord; samples: DecodedSamples }
   | { offset: number; record: SourceRecord; error: string };
 
+/**
+ * A fetched batch decoded: the samples of every record, one record after the other, in one set
+ * of columns (`ends` says where each record's end), and why records could not be read. No object
+ * per record beyond the fetched one: `decodedRecords` (operators/decodeRecords.ts) gives them one
+ * by one as `DecodedRecord`s where that is wanted.
+ */
 export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {
-  records: DecodedRecord[];
+  /** The fetched records, in offset order. */
+  records: SourceRecord[];
   firstOffset: number;
+  columns: DecodedColumns;
+  /** Per record, the end of its samples in `columns`: they start where the record before ends. */
+  ends: Int32Array;
+  /** Why records could not be decoded, by index in `records` (no samples of theirs); undefined when none. */
+  errors: Map<number, string> | undefined;
 }
 
 /** Where a repartitioned sample was first read: its input partition and the offset of its record there. */

@@ -3,7 +3,7 @@ import { concatMap, type OperatorFunction } from 'rxjs';
 import { RejectError, messageOf } from '../core/errors.js';
 import type { DecodedBatch, DecodedRecord, PartitionBatch, SourceRecord } from '../core/records.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
-import { DecodedColumns } from '../schemas/decodedSamples.js';
+import { DecodedColumns, samplesOf } from '../schemas/decodedSamples.js';
 import { WIRE_HEADER_BYTES, batchType, sampleArrayType, sampleType, type Sample } from '../schemas/index.js';
 
 /** Finds the writer type of a schema id; rejects with a RejectError for an id nobody knows. */
@@ -42,56 +42,91 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
 
   return (source) =>
     source.pipe(
-      concatMap(async (batch) => {
-        const records: DecodedRecord[] = [];
-        // The samples of every record of the batch, one after the other.
-        const columns = new DecodedColumns();
-        for (const record of batch.records) {
-          const decoded = decodeOne(record, readerFor, columns);
-          records.push(decoded instanceof Promise ? await decoded : decoded);
+      concatMap(async (batch): Promise<DecodedBatch> => {
+        const { records } = batch;
+        // The samples of every record of the batch, one after the other (room for one each at least).
+        const columns = new DecodedColumns(Math.max(256, records.length));
+        const ends = new Int32Array(records.length);
+        let errors: Map<number, string> | undefined;
+        for (let i = 0; i < records.length; i++) {
+          const outcome = decodeOne(records[i] as SourceRecord, readerFor, columns);
+          const error = outcome instanceof Promise ? await outcome : outcome;
+          if (error !== undefined) (errors ??= new Map()).set(i, error);
+          ends[i] = columns.length;
         }
         return {
           topic: batch.topic,
           partition: batch.partition,
           lastOffset: batch.lastOffset,
           generation: batch.generation,
-          firstOffset: batch.records[0]?.offset ?? batch.lastOffset,
+          firstOffset: records[0]?.offset ?? batch.lastOffset,
           records,
+          columns,
+          ends,
+          errors,
         };
       }),
     );
 }
 
+/** The records of a decoded batch one by one: its samples, or why it could not be read. */
+export function decodedRecords(batch: DecodedBatch): DecodedRecord[] {
+  return batch.records.map((record, i) => {
+    const error = batch.errors?.get(i);
+    if (error !== undefined) return { offset: record.offset, record, error };
+    const from = i === 0 ? 0 : (batch.ends[i - 1] as number);
+    return {
+      offset: record.offset,
+      record,
+      samples: { columns: batch.columns, from, to: batch.ends[i] as number },
+    };
+  });
+}
+
+/** A decoded batch of records decoded already, each with columns of its own or an error (tests). */
+export function decodedBatchOf(
+  position: Omit<DecodedBatch, 'records' | 'columns' | 'ends' | 'errors'>,
+  decoded: ReadonlyArray<DecodedRecord>,
+): DecodedBatch {
+  const columns = new DecodedColumns();
+  const ends = new Int32Array(decoded.length);
+  let errors: Map<number, string> | undefined;
+  decoded.forEach((d, i) => {
+    if ('error' in d) (errors ??= new Map()).set(i, d.error);
+    else columns.pushSamples(samplesOf(d.samples));
+    ends[i] = columns.length;
+  });
+  return { ...position, records: decoded.map((d) => d.record), columns, ends, errors };
+}
+
 /** Reads the samples of the Avro body from `start` in `value`, appending them to the batch's columns. */
 type Reader = (value: Buffer, start: number, out: DecodedColumns) => void;
 
+/** Decodes a record's samples into the batch's columns; gives why it cannot, if it cannot. */
 function decodeOne(
   record: SourceRecord,
   readerFor: (id: number) => Reader | string | Promise<Reader | string>,
   columns: DecodedColumns,
-): DecodedRecord | Promise<DecodedRecord> {
-  const { value, offset } = record;
-  if (value === null || value.length === 0) return { offset, record, error: 'empty record value' };
-  if (value.length < WIRE_HEADER_BYTES)
-    return { offset, record, error: `record of ${value.length} bytes has no wire header` };
-  if (value[0] !== 0)
-    return { offset, record, error: `wrong magic byte ${value[0]} (expected 0, Confluent wire format)` };
+): string | undefined | Promise<string | undefined> {
+  const { value } = record;
+  if (value === null || value.length === 0) return 'empty record value';
+  if (value.length < WIRE_HEADER_BYTES) return `record of ${value.length} bytes has no wire header`;
+  if (value[0] !== 0) return `wrong magic byte ${value[0]} (expected 0, Confluent wire format)`;
   const reader = readerFor(value.readUInt32BE(1));
   return reader instanceof Promise
-    ? reader.then((r) => read(record, r, columns))
-    : read(record, reader, columns);
+    ? reader.then((r) => read(value, r, columns))
+    : read(value, reader, columns);
 }
 
-function read(record: SourceRecord, reader: Reader | string, columns: DecodedColumns): DecodedRecord {
-  const { value, offset } = record;
-  if (typeof reader === 'string') return { offset, record, error: reader };
+function read(value: Buffer, reader: Reader | string, columns: DecodedColumns): string | undefined {
+  if (typeof reader === 'string') return reader;
   const from = columns.length;
   try {
-    reader(value as Buffer, WIRE_HEADER_BYTES, columns);
-    return { offset, record, samples: { columns, from, to: columns.length } };
+    reader(value, WIRE_HEADER_BYTES, columns);
+    return undefined;
   } catch (error) {
     columns.truncate(from);
-    return { offset, record, error: `cannot decode Avro body: ${messageOf(error)}` };
+    return `cannot decode Avro body: ${messageOf(error)}`;
   }
 }
 

@@ -6,10 +6,12 @@ import {
   type ProcessedBatch,
   type Rejected,
   type SampleOrigin,
+  type SourceRecord,
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
 import { samplesOf } from '../schemas/decodedSamples.js';
+import { decodedRecords } from './decodeRecords.js';
 import { sameLabels, seriesId } from '../core/series.js';
 
 /**
@@ -26,10 +28,7 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
   return map((batch) => {
     const columns = new SampleColumnsBuilder();
     const rejects: Rejected[] = [];
-    const reject = (
-      { offset, key, value, headers }: DecodedBatch['records'][number]['record'],
-      reason: string,
-    ) =>
+    const reject = ({ offset, key, value, headers }: SourceRecord, reason: string) =>
       rejects.push({
         topic: batch.topic,
         partition: batch.partition,
@@ -40,7 +39,7 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
         stage: 'decode',
         reason,
       });
-    for (const decoded of batch.records) {
+    for (const decoded of decodedRecords(batch)) {
       if ('error' in decoded) {
         reject(decoded.record, decoded.error);
         continue;

@@ -1,5 +1,11 @@
 import { map, type OperatorFunction } from 'rxjs';
-import { processedBatch, type DecodedBatch, type ProcessedBatch, type Rejected } from '../core/records.js';
+import {
+  processedBatch,
+  type DecodedBatch,
+  type ProcessedBatch,
+  type Rejected,
+  type SourceRecord,
+} from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
 import { metricNameProblem, normalizeLabels, pointProblem, type ValidationLimits } from '../core/validate.js';
@@ -30,24 +36,23 @@ export function validateSamples(
     return series;
   };
   return map((batch) => {
-    let total = 0;
-    for (const decoded of batch.records)
-      if ('samples' in decoded) total += decoded.samples.to - decoded.samples.from;
-    const columns = new SampleColumnsBuilder(total);
+    const { records, ends, errors, columns: decodedColumns } = batch;
+    const columns = new SampleColumnsBuilder(decodedColumns.length);
     const rejects: Rejected[] = [];
     const at = now();
-    const reject = (
-      record: DecodedBatch['records'][number]['record'],
-      stage: Rejected['stage'],
-      reason: string,
-    ) => rejects.push({ topic: batch.topic, partition: batch.partition, ...pick(record), stage, reason });
-    for (const decoded of batch.records) {
-      if ('error' in decoded) {
-        reject(decoded.record, 'decode', decoded.error);
+    const reject = (record: SourceRecord, stage: Rejected['stage'], reason: string) =>
+      rejects.push({ topic: batch.topic, partition: batch.partition, ...pick(record), stage, reason });
+    const { part: parts, timestamp: times, value: values, counter } = decodedColumns;
+    let to = 0;
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r] as SourceRecord;
+      const from = to;
+      to = ends[r] as number;
+      const error = errors?.get(r);
+      if (error !== undefined) {
+        reject(record, 'decode', error);
         continue;
       }
-      const { columns: decodedColumns, from, to } = decoded.samples;
-      const { part: parts, timestamp: times, value: values, counter } = decodedColumns;
       const count = to - from;
       let reasons: string[] | undefined;
       let previous: SeriesPart | undefined;
@@ -72,13 +77,13 @@ export function validateSamples(
           (reasons ??= []).push(count === 1 ? bad : `sample ${i - from}: ${bad}`);
           continue;
         }
-        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, decoded.offset);
+        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, record.offset);
       }
       if (reasons !== undefined) {
         const kept = count - reasons.length;
         const summary = kept > 0 ? ` (${kept} of ${count} samples stored)` : '';
         reject(
-          decoded.record,
+          record,
           'validate',
           reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? '; …' : '') + summary,
         );
@@ -136,6 +141,6 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
   };
 }
 
-function pick(record: DecodedBatch['records'][number]['record']) {
+function pick(record: SourceRecord) {
   return { offset: record.offset, key: record.key, value: record.value, headers: record.headers };
 }

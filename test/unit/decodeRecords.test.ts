@@ -2,8 +2,8 @@ import avro from 'avsc';
 import { firstValueFrom, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { PipelineError, RejectError } from '../../core/errors.js';
-import type { DecodedBatch, PartitionBatch, SourceRecord } from '../../core/records.js';
-import { decodeRecords, type WriterLookup } from '../../operators/decodeRecords.js';
+import type { DecodedRecord, PartitionBatch, SourceRecord } from '../../core/records.js';
+import { decodeRecords, decodedRecords, type WriterLookup } from '../../operators/decodeRecords.js';
 import {
   batchType,
   frame,
@@ -84,14 +84,14 @@ function partitionBatch(
 }
 
 /** A decoded record with its samples as objects, to compare. */
-function plain(decoded: DecodedBatch['records'][number]) {
+function plain(decoded: DecodedRecord) {
   return 'samples' in decoded ? { ...decoded, samples: samplesOf(decoded.samples) } : decoded;
 }
 
 async function decodeOne(value: Buffer | null, lookup = lookupStub().lookup) {
   const decoded = await firstValueFrom(of(partitionBatch([record(7, value)])).pipe(decodeRecords(lookup)));
   expect(decoded.records).toHaveLength(1);
-  return plain(decoded.records[0]!);
+  return plain(decodedRecords(decoded)[0]!);
 }
 
 describe('decodeRecords', () => {
@@ -99,7 +99,8 @@ describe('decodeRecords', () => {
     const value = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu, requests] }));
     const src = record(10, value);
     const out = await firstValueFrom(of(partitionBatch([src], 12)).pipe(decodeRecords(lookupStub().lookup)));
-    expect({ ...out, records: out.records.map(plain) }).toEqual({
+    const { columns, ends, errors, ...position } = out;
+    expect({ ...position, records: decodedRecords(out).map(plain) }).toEqual({
       topic: 'metrics',
       partition: 3,
       firstOffset: 10,
@@ -107,6 +108,9 @@ describe('decodeRecords', () => {
       generation: 1,
       records: [{ offset: 10, record: src, samples: [cpu, requests] }],
     });
+    // The batch's samples in one set of columns, each record ending where `ends` says.
+    expect([columns.length, [...ends], errors]).toEqual([2, [2], undefined]);
+    expect(out.records[0]).toBe(src);
   });
 
   it('decodes a single-sample record', async () => {
@@ -175,7 +179,7 @@ describe('decodeRecords', () => {
     const batches = [partitionBatch([record(1, bad), record(2, good)]), partitionBatch([record(3, bad)])];
     const out = await lastValueFrom(from(batches).pipe(decodeRecords(lookup), toArray()));
     expect(
-      out.map((b) => b.records.map((r) => ('error' in r ? r.error : r.samples.to - r.samples.from))),
+      out.map((b) => decodedRecords(b).map((r) => ('error' in r ? r.error : r.samples.to - r.samples.from))),
     ).toEqual([['unknown schema id 404', 1], ['unknown schema id 404']]);
     expect(Object.fromEntries(calls)).toEqual({ [UNKNOWN_ID]: 1, [SAMPLE_ID]: 1 });
   });
@@ -203,13 +207,16 @@ describe('decodeRecords', () => {
 
   it('uses lastOffset as firstOffset for a batch with no records', async () => {
     const out = await firstValueFrom(of(partitionBatch([], 41)).pipe(decodeRecords(lookupStub().lookup)));
-    expect(out).toEqual({
+    const { columns, ends, ...position } = out;
+    expect(position).toEqual({
       topic: 'metrics',
       partition: 3,
       firstOffset: 41,
       lastOffset: 41,
       generation: 1,
       records: [],
+      errors: undefined,
     });
+    expect([columns.length, ends.length]).toEqual([0, 0]);
   });
 });

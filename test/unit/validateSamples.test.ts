@@ -1,6 +1,7 @@
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { DecodedBatch, SourceRecord } from '../../core/records.js';
+import type { DecodedBatch, DecodedRecord, SourceRecord } from '../../core/records.js';
+import { decodedBatchOf } from '../../operators/decodeRecords.js';
 import { seriesId } from '../../core/series.js';
 import { defaultLimits } from '../../core/validate.js';
 import { validateSamples } from '../../operators/validateSamples.js';
@@ -23,8 +24,11 @@ function ok(name: string, labels: Record<string, string>, value: number): Sample
   return { name, labels, timestamp: NOW - 1000, value, kind: 'gauge' };
 }
 
-function batch(records: DecodedBatch['records']): DecodedBatch {
-  return { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 104, generation: 1, records };
+function batch(records: DecodedRecord[]): DecodedBatch {
+  return decodedBatchOf(
+    { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 104, generation: 1 },
+    records,
+  );
 }
 
 const validate = (b: DecodedBatch) => firstValueFrom(of(b).pipe(validateSamples(defaultLimits, () => NOW)));
