@@ -192,8 +192,8 @@ export interface SampleWindowOptions {
  * `tumblingWindow` (operators/tumblingWindow.ts) for the first tier, over runs of raw
  * samples, with its windows in flat arrays (`SampleWindowStore`): the same windows, results, late
  * records and reasons, in the same order, with each result's aggregate computed when it is emitted
- * (`acc` is the `Aggregate`, which shares nothing with the window). A record's samples of one
- * window and series are added in one loop over the batch's columns.
+ * (`acc` is the `Aggregate`, which shares nothing with the window). A run's consecutive samples
+ * of one series and window are added in one loop over the batch's columns.
  *
  * Every result of a subscription carries the same `Aggregate` object, written over for the next
  * one (a closing watermark emits 100,000s of results, and each new one with its sketch was the

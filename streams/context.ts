@@ -32,9 +32,9 @@ export interface ProcessorContext<T extends { readonly partition: number } = { r
   /** Tells the watermark that `channel` has reached `maxTimestamp` and is active now (-Infinity: active only). */
   observeChannel(channel: number, maxTimestamp: number): void;
   /**
-   * Hands a run of a record's samples of one series to the first window tier, then punctuates
-   * stream time if the run moved the watermark (as Kafka Streams' thread does after each record
-   * it processes).
+   * Hands a run of samples (of one watermark channel; records and series as they come) to the
+   * first window tier, then punctuates stream time if the run moved the watermark (as Kafka
+   * Streams' thread does after each record it processes).
    */
   forward(event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>): void;
   /** The task of `partition` in the current turn; undefined outside a turn, or when the turn has none (revoked, not restored yet). */

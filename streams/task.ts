@@ -176,7 +176,7 @@ export class StreamTask<M extends LoggedStore, H> implements Task<M, H> {
       // The samples before are forwarded first: judged by the stream time as it was for them, and
       // followed by the punctuation the watermark as it was for them calls for.
       // A raising sample is a run of its own: the punctuation it calls for comes before the next.
-      if (raises || afterRaise || to !== i || channel !== runChannel) {
+      if (to === from || raises || afterRaise || to !== i || channel !== runChannel) {
         flush();
         from = i;
         runOffset = at;

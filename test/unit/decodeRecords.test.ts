@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { PipelineError, RejectError } from '../../core/errors.js';
 import type { DecodedRecord, PartitionBatch, SourceRecord } from '../../core/records.js';
 import { decodeRecords, decodedRecords, type WriterLookup } from '../../operators/decodeRecords.js';
+import { validateSamples } from '../../operators/validateSamples.js';
+import { defaultLimits } from '../../core/validate.js';
 import {
   batchType,
   frame,
@@ -136,6 +138,28 @@ describe('decodeRecords', () => {
     expect('error' in out && out.error).toMatch(
       /^schema id 5 is neither a metric sample nor a batch of them: /,
     );
+  });
+
+  it('gives records that cannot be read no samples, between records that can: validation stores the others and dead-letters them', async () => {
+    const good = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu, requests] }));
+    const wrongMagic = Buffer.from(good);
+    wrongMagic[0] = 1;
+    // The batch's first sample is read into the columns before the body runs out.
+    const truncated = good.subarray(0, good.length - 3);
+    const single = frame(SAMPLE_ID, sampleType.toBuffer(cpu));
+    const records = [record(20, good), record(21, wrongMagic), record(22, truncated), record(23, single)];
+    const out = await firstValueFrom(of(partitionBatch(records)).pipe(decodeRecords(lookupStub().lookup)));
+    expect([...out.ends]).toEqual([2, 2, 2, 3]);
+    expect(out.columns.length).toBe(3);
+    expect([...(out.errors?.keys() ?? [])]).toEqual([1, 2]);
+    const valid = await firstValueFrom(
+      of(out).pipe(validateSamples(defaultLimits, () => cpu.timestamp + 60_000)),
+    );
+    expect([...valid.samples.offset]).toEqual([20, 20, 23]);
+    expect(valid.rejects.map((r) => [r.offset, r.stage, r.key, r.value, r.headers])).toEqual([
+      [21, 'decode', records[1]?.key, wrongMagic, { trace: 'x' }],
+      [22, 'decode', records[2]?.key, truncated, { trace: 'x' }],
+    ]);
   });
 
   it('rejects a wrong magic byte', async () => {

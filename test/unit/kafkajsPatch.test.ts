@@ -189,6 +189,14 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(decodeOne({}).headers).toBe(none.headers);
     expect(String(decodeOne({ a: '1' }).headers.a)).toBe('1');
     expect([none.offset, none.timestamp, none.offsetNumber]).toEqual(['11', '1002', 11]);
+    // A header count below -1 (a corrupt record) still throws, as kafkajs' array reader did.
+    // Attributes 0, deltas 0, key null (-1), value 'v', then the count -2 (zig-zag 3).
+    const corrupt = Buffer.from([0, 0, 0, 1, 2, 0x76, 3]);
+    const context = { firstOffset: '0', firstTimestamp: '0', magicByte: 2 };
+    expect(() => RecordDecoder(new Decoder(corrupt), context)).toThrow(RangeError);
+    expect(RecordDecoder(new Decoder(Buffer.from([0, 0, 0, 1, 2, 0x76, 1])), context).headers).toBe(
+      none.headers,
+    );
 
     const messages = ['3', '4', '5'].map((offset) => ({ offset, isControlRecord: false }));
     const batch = new Batch('t', '3', { partition: 0, highWatermark: '6', messages });

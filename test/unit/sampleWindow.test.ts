@@ -752,11 +752,12 @@ function byKey(entries: ChangelogEntry[]): Map<string, Buffer | null> {
   return out;
 }
 
-/** The first difference of two flushes: the same records, decoding to the same windows, in the same bytes. */
+/** A flush's records by key. */
 function inKeyOrder(entries: ChangelogEntry[]): ChangelogEntry[] {
   return [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
+/** The first difference of two flushes: the same records, decoding to the same windows, in the same bytes. */
 function changesDifference(what: string, a: ChangelogEntry[], b: ChangelogEntry[]): string | undefined {
   const x = byKey(a);
   const y = byKey(b);
@@ -937,10 +938,13 @@ function changelogRun(seed: number): string | undefined {
 
 describe('SampleWindowStore changelog', () => {
   /**
-   * Each flush writes the same records as WindowChangelogStore's (compared by record key: the
-   * order of distinct keys within a flush does not matter to a restore), decoding to the same
-   * windows, in the same bytes; either changelog restores either store, and the operators go on
-   * alike from them.
+   * Each flush writes the same records as WindowChangelogStore's, decoding to the same windows,
+   * in the same bytes, compared by record key: the two list a flush's series in different orders
+   * (purges mark series in slot order here, in the order their windows were opened there). Both
+   * logs keep each flush's records in key order, so that either changelog restores either store
+   * with its windows opened in the same order, and the operators go on alike from them. (From
+   * records in another order, a restored store closes windows of one start in another order:
+   * the same results, not in the same order.)
    */
   it('writes what WindowChangelogStore writes, and each restores from the other', () => {
     for (let seed = 1001; seed <= 1060; seed++) {
