@@ -48,6 +48,12 @@ describe('crash and restart', () => {
     const ch = await openClickHouse(config.clickhouse);
     try {
       await ensureTables(ch, config);
+      // The raw table compresses in larger blocks and merges wider than the engine's defaults (sinks/tables.ts).
+      const created = await ch.client
+        .query({ query: `SHOW CREATE TABLE \`${ch.database}\`.samples`, format: 'TabSeparatedRaw' })
+        .then((r) => r.text());
+      expect(created).toContain('min_compress_block_size = 262144');
+      expect(created).toContain('merge_selector_base = 12');
       const t0 = Math.floor(Date.now() / 1000) * 1000 - 3600_000; // inside the raw TTL
       const batch = (first: number, last: number): ProcessedBatch => {
         const rows: SampleRow[] = [];
