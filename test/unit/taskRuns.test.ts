@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { RollupAcc } from '../../core/aggregate.js';
 import type { ProcessedBatch, SampleOrigin, SampleRun } from '../../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../../core/sampleColumns.js';
-import type { SeriesMeta } from '../../core/series.js';
 import type { StreamEvent } from '../../core/stream.js';
-import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { prng } from '../../producer/synthetic.js';
 import { channelOf, type ProcessorContext } from '../../streams/context.js';
-import { ChangelogStore, WindowChangelogStore } from '../../streams/stateStore.js';
-import { StreamTask } from '../../streams/task.js';
 import type { Checkpoint } from '../../streams/tasks.js';
-import { windowStoreCodecs } from '../../topology/storeCodecs.js';
+import { newTask } from './upRow.js';
 
 /**
  * How `StreamTask.process` (streams/task.ts) cuts a batch's samples into runs: (a) the runs cover
@@ -55,16 +50,7 @@ function batchOf(partition: number, records: Rec[], lastOffset?: number): Proces
 
 /** A task of `partition`, and `process`: the events it forwards for a batch. */
 function harness(partition: number, upstreamPartitions: number | undefined, restored?: Checkpoint) {
-  const task = new StreamTask<SampleWindowStore, RollupAcc>(
-    partition,
-    windowStoreCodecs.samples('window-1m'),
-    new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
-    new ChangelogStore<SeriesMeta>('series', {
-      encode: (v) => Buffer.from(JSON.stringify(v)),
-      decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
-    }),
-    restored,
-  );
+  const task = newTask(partition, restored);
   const events: DataEvent[] = [];
   const ctx: ProcessorContext = {
     clock: { now: () => 0, schedule: () => ({ cancel: () => undefined }) },

@@ -1,6 +1,26 @@
+import type { RollupAcc } from '../../core/aggregate.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { columnsOf } from '../../core/sampleColumns.js';
-import { seriesId } from '../../core/series.js';
+import { seriesId, type SeriesMeta } from '../../core/series.js';
+import type { SampleWindowStore } from '../../operators/sampleWindow.js';
+import { ChangelogStore, WindowChangelogStore } from '../../streams/stateStore.js';
+import { StreamTask } from '../../streams/task.js';
+import type { Checkpoint } from '../../streams/tasks.js';
+import { windowStoreCodecs } from '../../topology/storeCodecs.js';
+
+/** A stream task of `partition` with the topology's stores (1m, 1h, series), empty, or restored at `restored`. */
+export function newTask(partition: number, restored?: Checkpoint): StreamTask<SampleWindowStore, RollupAcc> {
+  return new StreamTask<SampleWindowStore, RollupAcc>(
+    partition,
+    windowStoreCodecs.samples('window-1m'),
+    new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
+    new ChangelogStore<SeriesMeta>('series', {
+      encode: (v) => Buffer.from(JSON.stringify(v)),
+      decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
+    }),
+    restored,
+  );
+}
 
 /** A validated sample of `up{host}` = 1 at `timestamp`, read from the record at `offset`. */
 export function upRow(host: string, offset: number, timestamp: number): SampleRow {

@@ -5,12 +5,10 @@ import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { ProcessedBatch, SampleOrigin, SampleRow } from '../../core/records.js';
 import { seriesId } from '../../core/series.js';
-import { ChangelogStore, WindowChangelogStore } from '../../streams/stateStore.js';
-import { windowStoreCodecs } from '../../topology/storeCodecs.js';
-import type { SeriesMeta } from '../../core/series.js';
 import { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 import { columnsOf } from '../../core/sampleColumns.js';
+import { newTask } from './upRow.js';
 
 const config = loadConfig(undefined, {}, { topics: { metrics: 'in' }, windows: { outOfOrdernessMs: 0 } });
 const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
@@ -22,19 +20,7 @@ function tasks(
   ...partitions: number[]
 ): TaskSet & { map: Map<number, StreamTask<SampleWindowStore, RollupAcc>> } {
   const map = new Map<number, StreamTask<SampleWindowStore, RollupAcc>>();
-  for (const partition of partitions)
-    map.set(
-      partition,
-      new StreamTask(
-        partition,
-        windowStoreCodecs.samples('window-1m'),
-        new Map([['window-1h', new WindowChangelogStore('window-1h', windowStoreCodecs.rollup)]]),
-        new ChangelogStore<SeriesMeta>('series', {
-          encode: (v) => Buffer.from(JSON.stringify(v)),
-          decode: (b) => JSON.parse(b.toString()) as SeriesMeta,
-        }),
-      ),
-    );
+  for (const partition of partitions) map.set(partition, newTask(partition));
   return { map, get: (p) => map.get(p), all: () => map.values() };
 }
 
