@@ -55,7 +55,8 @@ const RAW_COMPRESS_BLOCK = 'min_compress_block_size = 262144';
  * the table takes a part per partition and flush and is read far less than it is written, so
  * fewer merge levels, each row rewritten fewer times, are worth a few more parts to read. On the
  * bench's batched run the merges rewrote 1.8 M rows instead of 4.5 M, and took 0.5–0.6 s of CPU
- * instead of ~1.8 s (bench/README.md, "Seventh pass").
+ * instead of ~1.8 s (bench/README.md, "Seventh pass"). ClickHouse 24.11 and later know the setting;
+ * an older server (`CLICKHOUSE_URL`) keeps merging with its default.
  */
 const RAW_MERGES = 'merge_selector_base = 12';
 
@@ -87,9 +88,11 @@ export function tableStatements(database: string, config: Pick<Config, 'retentio
     PARTITION BY toDate(ts)
     ORDER BY (metric, series_id, ts)
     TTL toDateTime(ts) + INTERVAL ${retention.rawDays} DAY
-    SETTINGS non_replicated_deduplication_window = 10000, ${RAW_COMPRESS_BLOCK}, ${RAW_MERGES}`,
-    // Tables created by an earlier release get them too, for the parts written and merged from now on.
-    `ALTER TABLE ${db}.samples MODIFY SETTING ${RAW_COMPRESS_BLOCK}, ${RAW_MERGES}`,
+    SETTINGS non_replicated_deduplication_window = 10000, ${RAW_COMPRESS_BLOCK}`,
+    // Tables created by an earlier release get it too, for the parts written from now on.
+    `ALTER TABLE ${db}.samples MODIFY SETTING ${RAW_COMPRESS_BLOCK}`,
+    // A setting of ClickHouse 24.11 and later: an older server keeps its default (`ensureTables`).
+    `ALTER TABLE ${db}.samples MODIFY SETTING ${RAW_MERGES}`,
     // One row per series after merges; query with FINAL (or GROUP BY) to see merged first/last seen.
     `CREATE TABLE IF NOT EXISTS ${db}.series (
       metric LowCardinality(String),
@@ -152,6 +155,12 @@ export async function ensureTables(
     try {
       await ch.client.command({ query });
     } catch (error) {
+      // A tuning setting that a server older than it does not know: the table works without it.
+      if (
+        query.endsWith(`MODIFY SETTING ${RAW_MERGES}`) &&
+        /UNKNOWN_SETTING|Unknown setting/i.test(String(error))
+      )
+        continue;
       throw new SinkError(
         `cannot create the tables in database ${ch.database}: ${(error as Error).message}`,
         { cause: error },
