@@ -64,7 +64,7 @@ export async function startQueryService(options: {
     reader = ownerReader(resolve(config.clickhouse.path), config.clickhouse.database);
   } else {
     own = await openClickHouse(config.clickhouse);
-    await ensureTables(own, config);
+    await ensureTables(own, config, log);
     reader = clientReader(own);
   }
   // Holding the embedded folder, this process answers `metrics-pipeline sql` (and other query

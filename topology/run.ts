@@ -66,7 +66,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
     let topology: RunningTopology;
     if (threads > 1) {
       // Once here, rather than by every thread at once.
-      if (clickhouse) await ensureTables(clickhouse, config);
+      if (clickhouse) await ensureTables(clickhouse, config, log);
       topology = await startStreamThreads({
         config,
         log,

@@ -158,7 +158,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     stores: windowed ? (partitions) => tasks.topics(partitions) : undefined,
   });
   if (windowed && deps.rules) await ensureTopics(admin, alertTopicSpecs(config));
-  if (clickhouse && !deps.tablesReady) await ensureTables(clickhouse, config);
+  if (clickhouse && !deps.tablesReady) await ensureTables(clickhouse, config, log);
   const tierOutputs: TierOutput[] = [];
   for (const tier of config.tiers) {
     const topic = tierTopic(config, tier);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { openClickHouse } from '../../sinks/clickhouse.js';
 import { SamplesSink } from '../../sinks/samplesSink.js';
-import { ensureTables } from '../../sinks/tables.js';
+import { ensureTables, isUnknownSetting } from '../../sinks/tables.js';
 import { cli, configFile, counts, produce, quietLog, tempDir, testConfig, tierCheck } from './helpers.js';
 import { columnsOf } from '../../core/sampleColumns.js';
 
@@ -52,15 +52,17 @@ describe('crash and restart', () => {
       const created = await ch.client
         .query({ query: `SHOW CREATE TABLE \`${ch.database}\`.samples`, format: 'TabSeparatedRaw' })
         .then((r) => r.text());
-      expect(created).toContain('min_compress_block_size = 262144');
-      expect(created).toContain('merge_selector_base = 12');
-      // What a server refuses a setting it does not know with (one older than 24.11 refuses
-      // merge_selector_base so): ensureTables goes on without it on that answer only.
-      await expect(
-        ch.client.command({
-          query: `ALTER TABLE \`${ch.database}\`.samples MODIFY SETTING no_such_merge_setting = 1`,
-        }),
-      ).rejects.toThrow(/UNKNOWN_SETTING|Unknown setting/i);
+      expect(created).toMatch(/min_compress_block_size = 262144\b/);
+      expect(created).toMatch(/merge_selector_base = 12\b/);
+      // The engine's answer to a setting it does not know (a server older than 24.11 answers
+      // merge_selector_base so) is what ensureTables recognizes, and goes on without the setting.
+      const refused = await ch.client
+        .command({ query: `ALTER TABLE \`${ch.database}\`.samples MODIFY SETTING no_such_merge_setting = 1` })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(isUnknownSetting(refused)).toBe(true);
       const t0 = Math.floor(Date.now() / 1000) * 1000 - 3600_000; // inside the raw TTL
       const batch = (first: number, last: number): ProcessedBatch => {
         const rows: SampleRow[] = [];

@@ -5,7 +5,7 @@ import { loadConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { ProcessedBatch, SampleOrigin, SampleRow } from '../../core/records.js';
 import { seriesId } from '../../core/series.js';
-import { StreamTask } from '../../streams/task.js';
+import type { StreamTask } from '../../streams/task.js';
 import { WindowStage, type TaskSet } from '../../topology/windowStage.js';
 import { columnsOf } from '../../core/sampleColumns.js';
 import { newTask } from './upRow.js';
