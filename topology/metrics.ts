@@ -39,6 +39,32 @@ export interface CounterOf<L extends object> {
   labels(labels: L): { inc(value?: number): void };
 }
 
+/**
+ * The consumer-lag series of the partitions this process reads: set as lag is measured, and
+ * dropped for the partitions an assignment no longer holds, so that a partition that moved to
+ * another instance is not reported with its last lag here as well.
+ */
+export class PartitionLag {
+  private readonly shown = new Map<string, { topic: string; partition: number }>();
+
+  constructor(private readonly gauge: GaugeOf<{ topic: string; partition: number }>) {}
+
+  set(topic: string, partition: number, lag: number): void {
+    const labels = { topic, partition };
+    this.shown.set(`${topic}\u0000${partition}`, labels);
+    this.gauge.set(labels, lag);
+  }
+
+  /** Drops the series of every partition not in `assignment` (topic → partitions). */
+  assigned(assignment: Readonly<Record<string, readonly number[]>>): void {
+    for (const [key, labels] of this.shown) {
+      if (assignment[labels.topic]?.includes(labels.partition)) continue;
+      this.gauge.remove(labels);
+      this.shown.delete(key);
+    }
+  }
+}
+
 /** A gauge whose label values are checked at compile time. */
 export interface GaugeOf<L extends object> {
   set(labels: L, value: number): void;

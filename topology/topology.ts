@@ -30,7 +30,7 @@ import { GroupOffsets } from '../streams/groupOffsets.js';
 import { Tasks } from '../streams/tasks.js';
 import { prepareTopics } from './topics.js';
 import { WindowStage } from './windowStage.js';
-import { createTopologyMetrics, type TopologyMetrics } from './metrics.js';
+import { createTopologyMetrics, PartitionLag, type TopologyMetrics } from './metrics.js';
 import { tierTopic } from '../core/tiers.js';
 
 export interface TopologyDeps {
@@ -205,6 +205,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
    * The consumer loop. It counts rebalances as the thread does (both on every assignment):
    * batches fetched before the last one are fetched again, and dropped; their commits fenced.
    */
+  const lag = new PartitionLag(metrics.consumerLag);
   const runtime = new ConsumerRuntime({
     kafka,
     name: 'topology',
@@ -223,6 +224,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       maxWaitTimeInMs: 500,
     },
     onAssign: (assignment) => {
+      lag.assigned(assignment);
       const assigned = assignment[windowTopic] ?? [];
       const gained = assigned.filter((p) => !offsets.owns(windowTopic, p));
       offsets.assign(assignment);
@@ -237,7 +239,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
         'partitions assigned',
       );
     },
-    onLag: (lagTopic, partition, lag) => metrics.consumerLag.set({ topic: lagTopic, partition }, lag),
+    onLag: (lagTopic, partition, behind) => lag.set(lagTopic, partition, behind),
     log,
   });
   const offsets = new GroupOffsets({ runtime, admin, groupId, topics: sources, repartition, metrics, log });

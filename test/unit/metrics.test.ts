@@ -13,6 +13,7 @@ import {
   createTopologyMetrics,
   EVENT_TO_STORE_EVERY,
   observeWindowResults,
+  PartitionLag,
   RowSampler,
   STAGES,
   type TopologyMetrics,
@@ -53,6 +54,26 @@ describe('createTopologyMetrics', () => {
     expect(await scrape(metrics)).toContain(
       'metrics_pipeline_sink_latency_seconds_count{table="samples_1m"} 1',
     );
+  });
+});
+
+describe('consumer lag', () => {
+  it('drops the lag of partitions an assignment no longer holds, and keeps the others', async () => {
+    const metrics = createTopologyMetrics();
+    const lag = new PartitionLag(metrics.consumerLag);
+    lag.set('metrics', 0, 5);
+    lag.set('metrics', 1, 7);
+    lag.set('repartition', 1, 2);
+    lag.assigned({ metrics: [1], repartition: [0] });
+    const lines = (await scrape(metrics)).filter((l) => l.startsWith('metrics_pipeline_consumer_lag{'));
+    expect(lines).toEqual(['metrics_pipeline_consumer_lag{topic="metrics",partition="1"} 7']);
+    // A partition that comes back is shown again once its lag is measured.
+    lag.set('metrics', 0, 3);
+    lag.assigned({ metrics: [0, 1] });
+    expect((await scrape(metrics)).filter((l) => l.startsWith('metrics_pipeline_consumer_lag{'))).toEqual([
+      'metrics_pipeline_consumer_lag{topic="metrics",partition="1"} 7',
+      'metrics_pipeline_consumer_lag{topic="metrics",partition="0"} 3',
+    ]);
   });
 });
 
