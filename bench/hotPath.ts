@@ -12,7 +12,7 @@ import { firstValueFrom, from, toArray } from 'rxjs';
 import type { RollupAcc } from '../core/aggregate.js';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
+import { partitionBatchOf, type PartitionBatch, type ProcessedBatch } from '../core/records.js';
 import { defaultLimits } from '../core/validate.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
 import { validateSamples } from '../operators/validateSamples.js';
@@ -51,7 +51,12 @@ function fetches(now: number): PartitionBatch[] {
       value,
       headers: undefined,
     }));
-    out.push({ topic: 'in', partition: 0, records, lastOffset: at + records.length - 1, generation: 1 });
+    out.push(
+      partitionBatchOf(
+        { topic: 'in', partition: 0, lastOffset: at + records.length - 1, generation: 1 },
+        records,
+      ),
+    );
   }
   return out;
 }

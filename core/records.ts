@@ -3,11 +3,16 @@ import type { DecodedColumns, DecodedSamples } from '../schemas/decodedSamples.j
 import type { SampleColumns } from './sampleColumns.js';
 import type { NormalizedSample } from './validate.js';
 
-/** One Kafka record as the topology sees it. */
-export interface SourceRecord {
-  offset: number;
+/** What the topology reads of a fetched Kafka record (the client's own record object, not a copy). */
+export interface RecordData {
   key: Buffer | null;
   value: Buffer | null;
+  headers?: IHeaders | undefined;
+}
+
+/** One Kafka record with its offset, as the dead-letter topic and the paths off the hot one take it. */
+export interface SourceRecord extends RecordData {
+  offset: number;
   headers: IHeaders | undefined;
 }
 
@@ -15,7 +20,9 @@ export interface SourceRecord {
 export interface PartitionBatch {
   topic: string;
   partition: number;
-  records: SourceRecord[];
+  records: ReadonlyArray<RecordData>;
+  /** Per record, its offset. */
+  offsets: Float64Array;
   /** Last offset of the fetched range (control records included): where the commit goes after it. */
   lastOffset: number;
   /** Consumer group generation it was fetched in: after a rebalance, older batches are fetched again. */
@@ -45,9 +52,7 @@ export type DecodedRecord =
  * per record beyond the fetched one: `decodedRecords` (operators/decodeRecords.ts) gives them one
  * by one as `DecodedRecord`s where that is wanted.
  */
-export interface DecodedBatch extends Omit<PartitionBatch, 'records'> {
-  /** The fetched records, in offset order. */
-  records: SourceRecord[];
+export interface DecodedBatch extends PartitionBatch {
   firstOffset: number;
   columns: DecodedColumns;
   /** Per record, the end of its samples in `columns`: they start where the record before ends. */
@@ -121,3 +126,17 @@ export function processedBatch(
 
 /** What a write made durable: per topic-partition, the last offset whose effects are stored. */
 export type Durable = Map<string, { topic: string; partition: number; lastOffset: number }>;
+
+/** A batch of `records`, each with its offset (tests, tools). */
+export function partitionBatchOf(
+  position: Omit<PartitionBatch, 'records' | 'offsets'>,
+  records: ReadonlyArray<SourceRecord>,
+): PartitionBatch {
+  return { ...position, records, offsets: Float64Array.from(records, (r) => r.offset) };
+}
+
+/** Record `i` of a batch with its offset. */
+export function sourceRecord(batch: Pick<PartitionBatch, 'records' | 'offsets'>, i: number): SourceRecord {
+  const { key, value, headers } = batch.records[i] as RecordData;
+  return { offset: batch.offsets[i] as number, key, value, headers };
+}

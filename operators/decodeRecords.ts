@@ -1,7 +1,13 @@
 import type avro from 'avsc';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { RejectError, messageOf } from '../core/errors.js';
-import type { DecodedBatch, DecodedRecord, PartitionBatch, SourceRecord } from '../core/records.js';
+import {
+  sourceRecord,
+  type DecodedBatch,
+  type DecodedRecord,
+  type PartitionBatch,
+  type RecordData,
+} from '../core/records.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import { DecodedColumns, samplesOf } from '../schemas/decodedSamples.js';
 import { WIRE_HEADER_BYTES, batchType, sampleArrayType, sampleType, type Sample } from '../schemas/index.js';
@@ -49,7 +55,7 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
         const ends = new Int32Array(records.length);
         let errors: Map<number, string> | undefined;
         for (let i = 0; i < records.length; i++) {
-          const outcome = decodeOne(records[i] as SourceRecord, readerFor, columns);
+          const outcome = decodeOne(records[i] as RecordData, readerFor, columns);
           const error = outcome instanceof Promise ? await outcome : outcome;
           if (error !== undefined) (errors ??= new Map()).set(i, error);
           ends[i] = columns.length;
@@ -59,8 +65,9 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
           partition: batch.partition,
           lastOffset: batch.lastOffset,
           generation: batch.generation,
-          firstOffset: records[0]?.offset ?? batch.lastOffset,
+          firstOffset: batch.offsets[0] ?? batch.lastOffset,
           records,
+          offsets: batch.offsets,
           columns,
           ends,
           errors,
@@ -71,7 +78,8 @@ export function decodeRecords(lookup: WriterLookup): OperatorFunction<PartitionB
 
 /** The records of a decoded batch one by one: its samples, or why it could not be read. */
 export function decodedRecords(batch: DecodedBatch): DecodedRecord[] {
-  return batch.records.map((record, i) => {
+  return batch.records.map((_, i) => {
+    const record = sourceRecord(batch, i);
     const error = batch.errors?.get(i);
     if (error !== undefined) return { offset: record.offset, record, error };
     const from = i === 0 ? 0 : (batch.ends[i - 1] as number);
@@ -85,7 +93,7 @@ export function decodedRecords(batch: DecodedBatch): DecodedRecord[] {
 
 /** A decoded batch of records decoded already, each with columns of its own or an error (tests). */
 export function decodedBatchOf(
-  position: Omit<DecodedBatch, 'records' | 'columns' | 'ends' | 'errors'>,
+  position: Omit<DecodedBatch, 'records' | 'offsets' | 'columns' | 'ends' | 'errors'>,
   decoded: ReadonlyArray<DecodedRecord>,
 ): DecodedBatch {
   const columns = new DecodedColumns();
@@ -96,7 +104,15 @@ export function decodedBatchOf(
     else columns.pushSamples(samplesOf(d.samples));
     ends[i] = columns.length;
   });
-  return { ...position, records: decoded.map((d) => d.record), columns, ends, errors };
+  const records = decoded.map((d) => d.record);
+  return {
+    ...position,
+    records,
+    offsets: Float64Array.from(records, (r) => r.offset),
+    columns,
+    ends,
+    errors,
+  };
 }
 
 /** Reads the samples of the Avro body from `start` in `value`, appending them to the batch's columns. */
@@ -104,7 +120,7 @@ type Reader = (value: Buffer, start: number, out: DecodedColumns) => void;
 
 /** Decodes a record's samples into the batch's columns; gives why it cannot, if it cannot. */
 function decodeOne(
-  record: SourceRecord,
+  record: RecordData,
   readerFor: (id: number) => Reader | string | Promise<Reader | string>,
   columns: DecodedColumns,
 ): string | undefined | Promise<string | undefined> {

@@ -4,7 +4,7 @@ import {
   type DecodedBatch,
   type ProcessedBatch,
   type Rejected,
-  type SourceRecord,
+  sourceRecord,
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
@@ -36,21 +36,27 @@ export function validateSamples(
     return series;
   };
   return map((batch) => {
-    const { records, ends, errors, columns: decodedColumns } = batch;
+    const { records, offsets, ends, errors, columns: decodedColumns } = batch;
     const columns = new SampleColumnsBuilder(decodedColumns.length);
     const rejects: Rejected[] = [];
     const at = now();
-    const reject = (record: SourceRecord, stage: Rejected['stage'], reason: string) =>
-      rejects.push({ topic: batch.topic, partition: batch.partition, ...pick(record), stage, reason });
+    const reject = (r: number, stage: Rejected['stage'], reason: string) =>
+      rejects.push({
+        topic: batch.topic,
+        partition: batch.partition,
+        ...sourceRecord(batch, r),
+        stage,
+        reason,
+      });
     const { part: parts, timestamp: times, value: values, counter } = decodedColumns;
     let to = 0;
     for (let r = 0; r < records.length; r++) {
-      const record = records[r] as SourceRecord;
+      const offset = offsets[r] as number;
       const from = to;
       to = ends[r] as number;
       const error = errors?.get(r);
       if (error !== undefined) {
-        reject(record, 'decode', error);
+        reject(r, 'decode', error);
         continue;
       }
       const count = to - from;
@@ -77,16 +83,12 @@ export function validateSamples(
           (reasons ??= []).push(count === 1 ? bad : `sample ${i - from}: ${bad}`);
           continue;
         }
-        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, record.offset);
+        columns.push(series.entry as BatchSeries, timestamp, value, counter[i] === 1, offset);
       }
       if (reasons !== undefined) {
         const kept = count - reasons.length;
         const summary = kept > 0 ? ` (${kept} of ${count} samples stored)` : '';
-        reject(
-          record,
-          'validate',
-          reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? '; …' : '') + summary,
-        );
+        reject(r, 'validate', reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? '; …' : '') + summary);
       }
     }
     return processedBatch(batch, columns.finish(), rejects);
@@ -139,8 +141,4 @@ function describe(name: string, input: Readonly<Record<string, string>>, limits:
     nameError,
     labelsError: undefined,
   };
-}
-
-function pick(record: SourceRecord) {
-  return { offset: record.offset, key: record.key, value: record.value, headers: record.headers };
 }

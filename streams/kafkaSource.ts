@@ -111,24 +111,25 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
           );
           if (!isCurrent()) return;
         }
-        const records = batch.messages.map((m) => ({
-          // The patched client's records have their offset as a number too (patches/kafkajs+*.patch).
-          offset: (m as { offsetNumber?: number }).offsetNumber ?? Number(m.offset),
-          key: m.key,
-          value: m.value,
-          headers: m.headers,
-        }));
+        // The client's record objects go on as they are (no copy per record); their offsets as
+        // numbers, which the patched client's records have (patches/kafkajs+*.patch).
+        const records = batch.messages;
+        const offsets = new Float64Array(records.length);
+        let bytes = 0;
+        for (let i = 0; i < records.length; i++) {
+          const m = records[i] as (typeof records)[number] & { offsetNumber?: number };
+          offsets[i] = m.offsetNumber ?? Number(m.offset);
+          bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+        }
         const fetched: PartitionBatch = {
           topic: batch.topic,
           partition: batch.partition,
           records,
+          offsets,
           lastOffset: batch.lastOffset,
           generation: batch.generation,
         };
-        inFlight.add(
-          batchKey(fetched),
-          records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64, 0),
-        );
+        inFlight.add(batchKey(fetched), bytes);
         subscriber.next(fetched);
         // Marks the fetch position only; the commit happens after the sinks.
         resolveOffset(batch.lastOffset);

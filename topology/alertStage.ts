@@ -405,12 +405,8 @@ export async function startAlertStage(deps: {
         of({
           topic: batch.topic,
           partition: batch.partition,
-          records: batch.messages.map((m) => ({
-            offset: Number(m.offset),
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-          })),
+          records: batch.messages,
+          offsets: Float64Array.from(batch.messages, (m) => Number(m.offset)),
           lastOffset: batch.lastOffset,
           generation: batch.generation,
         }).pipe(decode, readRepartitioned()),

@@ -7,7 +7,7 @@ import type { Config } from '../core/config.js';
 import { RejectError } from '../core/errors.js';
 import type { RecordProducer } from '../core/kafka.js';
 import { createLogger, type Logger } from '../core/log.js';
-import type { Durable, PartitionBatch, ProcessedBatch } from '../core/records.js';
+import { partitionBatchOf, type Durable, type PartitionBatch, type ProcessedBatch } from '../core/records.js';
 import { rowsOf } from '../core/sampleColumns.js';
 import { MemoryAlertStore } from '../alerts/store.js';
 import { decodeRecords } from '../operators/decodeRecords.js';
@@ -340,13 +340,15 @@ export class TopologyTestDriver {
     this.alertPosition = input.length;
     const events: AlertEvent[] = [];
     if (records.length > 0) {
-      const batch: PartitionBatch = {
-        topic: alertInputTopic(this.config.appId),
-        partition: 0,
-        records: records.map((r) => ({ offset: r.offset, key: null, value: r.value, headers: r.headers })),
-        lastOffset: input.length - 1,
-        generation: 0,
-      };
+      const batch = partitionBatchOf(
+        {
+          topic: alertInputTopic(this.config.appId),
+          partition: 0,
+          lastOffset: input.length - 1,
+          generation: 0,
+        },
+        records.map((r) => ({ offset: r.offset, key: null, value: r.value, headers: r.headers })),
+      );
       const processed = await lastValueFrom(alerting.decode(of(batch)));
       alerting.task.beginBatch();
       for (const row of rowsOf(processed.samples)) events.push(...alerting.task.process(row));
@@ -424,11 +426,11 @@ export class TopologyTestDriver {
       topic,
       partition,
       records: records.map((r) => ({
-        offset: r.offset,
         key: r.key === null ? null : Buffer.from(r.key),
         value: r.value,
         headers: r.headers,
       })),
+      offsets: Float64Array.from(records, (r) => r.offset),
       lastOffset: last.offset,
       generation: this.thread.currentGeneration,
     };

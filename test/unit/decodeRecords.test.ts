@@ -2,7 +2,12 @@ import avro from 'avsc';
 import { firstValueFrom, from, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { PipelineError, RejectError } from '../../core/errors.js';
-import type { DecodedRecord, PartitionBatch, SourceRecord } from '../../core/records.js';
+import {
+  partitionBatchOf,
+  type DecodedRecord,
+  type PartitionBatch,
+  type SourceRecord,
+} from '../../core/records.js';
 import { decodeRecords, decodedRecords, type WriterLookup } from '../../operators/decodeRecords.js';
 import { validateSamples } from '../../operators/validateSamples.js';
 import { defaultLimits } from '../../core/validate.js';
@@ -82,7 +87,7 @@ function partitionBatch(
   records: SourceRecord[],
   lastOffset = (records.at(-1)?.offset ?? 0) + 1,
 ): PartitionBatch {
-  return { topic: 'metrics', partition: 3, records, lastOffset, generation: 1 };
+  return partitionBatchOf({ topic: 'metrics', partition: 3, lastOffset, generation: 1 }, records);
 }
 
 /** A decoded record with its samples as objects, to compare. */
@@ -101,7 +106,7 @@ describe('decodeRecords', () => {
     const value = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu, requests] }));
     const src = record(10, value);
     const out = await firstValueFrom(of(partitionBatch([src], 12)).pipe(decodeRecords(lookupStub().lookup)));
-    const { columns, ends, errors, ...position } = out;
+    const { columns, ends, errors, offsets, ...position } = out;
     expect({ ...position, records: decodedRecords(out).map(plain) }).toEqual({
       topic: 'metrics',
       partition: 3,
@@ -111,7 +116,7 @@ describe('decodeRecords', () => {
       records: [{ offset: 10, record: src, samples: [cpu, requests] }],
     });
     // The batch's samples in one set of columns, each record ending where `ends` says.
-    expect([columns.length, [...ends], errors]).toEqual([2, [2], undefined]);
+    expect([columns.length, [...ends], errors, [...offsets]]).toEqual([2, [2], undefined, [10]]);
     expect(out.records[0]).toBe(src);
   });
 
@@ -231,7 +236,7 @@ describe('decodeRecords', () => {
 
   it('uses lastOffset as firstOffset for a batch with no records', async () => {
     const out = await firstValueFrom(of(partitionBatch([], 41)).pipe(decodeRecords(lookupStub().lookup)));
-    const { columns, ends, ...position } = out;
+    const { columns, ends, offsets, ...position } = out;
     expect(position).toEqual({
       topic: 'metrics',
       partition: 3,
@@ -241,6 +246,6 @@ describe('decodeRecords', () => {
       records: [],
       errors: undefined,
     });
-    expect([columns.length, ends.length]).toEqual([0, 0]);
+    expect([columns.length, ends.length, offsets.length]).toEqual([0, 0, 0]);
   });
 });

@@ -2,7 +2,7 @@ import type { Producer } from 'kafkajs';
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { partitionForSeries } from '../../core/partitioner.js';
-import type { PartitionBatch, ProcessedBatch, SampleRow } from '../../core/records.js';
+import { partitionBatchOf, type ProcessedBatch, type SampleRow } from '../../core/records.js';
 import {
   decodeOrigins,
   encodeOrigins,
@@ -140,13 +140,10 @@ describe('repartition round trip', () => {
           value: m.value,
           headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)])),
         }));
-      const fetched: PartitionBatch = {
-        topic: 'r',
-        partition: p,
+      const fetched = partitionBatchOf(
+        { topic: 'r', partition: p, lastOffset: records.length - 1, generation: 1 },
         records,
-        lastOffset: records.length - 1,
-        generation: 1,
-      };
+      );
       const out = await firstValueFrom(
         of(fetched).pipe(
           decodeRecords(async () => batchType),
@@ -172,15 +169,9 @@ describe('repartition round trip', () => {
 
   it('rejects a record without its origin headers', async () => {
     const value = Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), batchType.toBuffer({ samples: [] })]);
-    const fetched: PartitionBatch = {
-      topic: 'r',
-      partition: 0,
-      records: [
-        { offset: 4, key: null, value, headers: { [REPARTITION_HEADERS.partition]: Buffer.from('1') } },
-      ],
-      lastOffset: 4,
-      generation: 1,
-    };
+    const fetched = partitionBatchOf({ topic: 'r', partition: 0, lastOffset: 4, generation: 1 }, [
+      { offset: 4, key: null, value, headers: { [REPARTITION_HEADERS.partition]: Buffer.from('1') } },
+    ]);
     const out = await firstValueFrom(
       of(fetched).pipe(
         decodeRecords(async () => batchType),
