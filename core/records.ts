@@ -5,9 +5,10 @@ import type { NormalizedSample } from './validate.js';
 
 /** What the topology reads of a fetched Kafka record (the client's own record object, not a copy). */
 export interface RecordData {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers?: IHeaders | undefined;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** Shared and frozen when the record has none (the patched client's records). */
+  readonly headers?: IHeaders | undefined;
 }
 
 /** One Kafka record with its offset, as the dead-letter topic and the paths off the hot one take it. */
@@ -21,7 +22,7 @@ export interface PartitionBatch {
   topic: string;
   partition: number;
   records: ReadonlyArray<RecordData>;
-  /** Per record, its offset. */
+  /** Per record, its offset: as long as `records`. */
   offsets: Float64Array;
   /** Last offset of the fetched range (control records included): where the commit goes after it. */
   lastOffset: number;

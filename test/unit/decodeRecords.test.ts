@@ -167,6 +167,33 @@ describe('decodeRecords', () => {
     ]);
   });
 
+  it("takes offsets from the batch's offsets, not from the record objects (the client's have them as text)", async () => {
+    const good = frame(SAMPLE_ID, sampleType.toBuffer(cpu));
+    const bad = Buffer.from(good);
+    bad[0] = 1;
+    const batch: PartitionBatch = {
+      topic: 'metrics',
+      partition: 3,
+      records: [
+        { key: null, value: good },
+        { key: Buffer.from('k'), value: bad, headers: { trace: 'x' } },
+        { key: null, value: good },
+      ],
+      offsets: Float64Array.of(40, 41, 42),
+      lastOffset: 42,
+      generation: 1,
+    };
+    const out = await firstValueFrom(of(batch).pipe(decodeRecords(lookupStub().lookup)));
+    expect(out.firstOffset).toBe(40);
+    const valid = await firstValueFrom(
+      of(out).pipe(validateSamples(defaultLimits, () => cpu.timestamp + 60_000)),
+    );
+    expect([...valid.samples.offset]).toEqual([40, 42]);
+    expect(valid.rejects.map((r) => [r.offset, r.key, r.headers])).toEqual([
+      [41, Buffer.from('k'), { trace: 'x' }],
+    ]);
+  });
+
   it('rejects a wrong magic byte', async () => {
     const value = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu] }));
     value[0] = 1;

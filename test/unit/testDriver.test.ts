@@ -172,6 +172,12 @@ describe('TopologyTestDriver: timing on virtual time', () => {
     expect(late[0]).toMatchObject({ timestamp: T0 + 10 * SECOND, value: 7 });
     expect(late[0]?.reason).not.toBe('');
     expect(d.readOutput(config.topics.dlq)).toHaveLength(1);
+    // The raw record is the third of partition 0: its offset comes from the fetched batch's offsets.
+    expect(d.readOutput(config.topics.dlq)[0]?.headers).toMatchObject({
+      'dlq.source.offset': '2',
+      'dlq.source.partition': '0',
+      'dlq.stage': 'decode',
+    });
     await d.close();
   });
 
