@@ -2,6 +2,7 @@ import type avro from 'avsc';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { RejectError, messageOf } from '../core/errors.js';
 import {
+  partitionBatchOf,
   sourceRecord,
   type DecodedBatch,
   type DecodedRecord,
@@ -104,11 +105,12 @@ export function decodedBatchOf(
     else columns.pushSamples(samplesOf(d.samples));
     ends[i] = columns.length;
   });
-  const records = decoded.map((d) => d.record);
   return {
-    ...position,
-    records,
-    offsets: Float64Array.from(records, (r) => r.offset),
+    ...partitionBatchOf(
+      position,
+      decoded.map((d) => d.record),
+    ),
+    firstOffset: position.firstOffset,
     columns,
     ends,
     errors,

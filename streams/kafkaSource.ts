@@ -83,6 +83,19 @@ export interface KafkaSourceOptions {
 }
 
 /**
+ * The offsets of a fetch's messages as numbers: the patched client's records have them so
+ * (`offsetNumber`, patches/kafkajs+*.patch); others as the client's decimal text.
+ */
+export function offsetsOf(messages: ReadonlyArray<{ offset: string; offsetNumber?: number }>): Float64Array {
+  const offsets = new Float64Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as (typeof messages)[number];
+    offsets[i] = m.offsetNumber ?? Number(m.offset);
+  }
+  return offsets;
+}
+
+/**
  * The source stage: the runtime's topics as an Observable of per-partition record batches,
  * stamped with the group generation they were fetched in. Offsets are never committed here: the
  * sink stage commits them once every effect of the records is durable. The fetch loop pauses
@@ -111,16 +124,11 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
           );
           if (!isCurrent()) return;
         }
-        // The client's record objects go on as they are (no copy per record); their offsets as
-        // numbers, which the patched client's records have (patches/kafkajs+*.patch).
+        // The client's record objects go on as they are (no copy per record).
         const records = batch.messages;
-        const offsets = new Float64Array(records.length);
+        const offsets = offsetsOf(records);
         let bytes = 0;
-        for (let i = 0; i < records.length; i++) {
-          const m = records[i] as (typeof records)[number] & { offsetNumber?: number };
-          offsets[i] = m.offsetNumber ?? Number(m.offset);
-          bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
-        }
+        for (const m of records) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
         const fetched: PartitionBatch = {
           topic: batch.topic,
           partition: batch.partition,

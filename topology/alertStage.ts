@@ -18,6 +18,7 @@ import { deadLetterMessages } from '../sinks/deadLetter.js';
 import type { TopologyMetrics } from './metrics.js';
 import { transactionalCommits } from '../streams/commitStrategy.js';
 import { ConsumerRuntime } from '../streams/consumerRuntime.js';
+import { offsetsOf } from '../streams/kafkaSource.js';
 import { readChangelogs } from '../streams/readToEnd.js';
 import { ChangelogStore, type ChangelogEntry } from '../streams/stateStore.js';
 import { AlertTask } from './alertTask.js';
@@ -406,7 +407,7 @@ export async function startAlertStage(deps: {
           topic: batch.topic,
           partition: batch.partition,
           records: batch.messages,
-          offsets: Float64Array.from(batch.messages, (m) => Number(m.offset)),
+          offsets: offsetsOf(batch.messages),
           lastOffset: batch.lastOffset,
           generation: batch.generation,
         }).pipe(decode, readRepartitioned()),
