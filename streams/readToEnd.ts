@@ -36,10 +36,13 @@ export async function readToEnd(kafka: Kafka, options: ReadToEndOptions): Promis
   const admin = kafka.admin();
   await admin.connect();
   try {
-    for (const topic of topics)
-      for (const p of await withRetry(() => admin.fetchTopicOffsets(topic)))
+    // The topics' ends asked for together: a restore of empty changelogs is just this.
+    const ends = await Promise.all(topics.map((topic) => withRetry(() => admin.fetchTopicOffsets(topic))));
+    topics.forEach((topic, i) => {
+      for (const p of ends[i] ?? [])
         if ((partitions === undefined || partitions.has(p.partition)) && Number(p.high) > Number(p.low))
           remaining.set(`${topic}:${p.partition}`, Number(p.high));
+    });
   } finally {
     await admin.disconnect();
   }

@@ -158,16 +158,33 @@ export class Tasks<M extends LoggedStore, H> {
     return this.tasks.values();
   }
 
-  /** Starts restoring the tasks of newly assigned partitions, all in one pass over the changelogs. */
+  /**
+   * Starts restoring the tasks of newly assigned partitions, all in one pass over the changelogs.
+   * A task is installed when its restore ends, unless `retain` dropped its partition meanwhile.
+   */
   assign(partitions: ReadonlyArray<number>): void {
     const missing = partitions.filter((p) => !this.tasks.has(p) && !this.restoring.has(p));
     if (missing.length === 0) return;
-    const pending = this.restore(missing);
-    pending.catch(() => undefined); // reported to whoever awaits ready()
+    const restored = this.restore(missing);
     for (const p of missing) {
-      const task = pending.then(() => this.tasks.get(p) as StreamTask<M, H>);
+      const task: Promise<StreamTask<M, H>> = restored.then(
+        (tasks) => {
+          if (this.restoring.get(p) !== task)
+            throw new PipelineError(`partition ${p} was revoked while its state was restored`, {
+              retriable: true,
+            });
+          this.restoring.delete(p);
+          const restoredTask = tasks.get(p) as StreamTask<M, H>;
+          this.tasks.set(p, restoredTask);
+          return restoredTask;
+        },
+        (error: unknown) => {
+          if (this.restoring.get(p) === task) this.restoring.delete(p);
+          throw error;
+        },
+      );
+      task.catch(() => undefined); // reported to whoever awaits ready()
       this.restoring.set(p, task);
-      task.finally(() => this.restoring.delete(p)).catch(() => undefined);
     }
   }
 
@@ -182,6 +199,8 @@ export class Tasks<M extends LoggedStore, H> {
   /** Keeps only the tasks of `partitions` (after a rebalance); the others' state leaves with them. */
   retain(partitions: ReadonlyArray<number>): number[] {
     const keep = new Set(partitions);
+    // A restore still running for a partition given up is not installed when it ends.
+    for (const p of [...this.restoring.keys()]) if (!keep.has(p)) this.restoring.delete(p);
     const dropped: number[] = [];
     for (const p of this.tasks.keys()) {
       if (!keep.has(p)) {
@@ -227,7 +246,8 @@ export class Tasks<M extends LoggedStore, H> {
   }
 
   /** Rebuilds the tasks of `partitions` from their changelogs (read from the beginning to the end). */
-  private async restore(partitions: number[]): Promise<void> {
+  private async restore(partitions: number[]): Promise<Map<number, StreamTask<M, H>>> {
+    const restored = new Map<number, StreamTask<M, H>>();
     const started = Date.now();
     const stores = this.stores();
     const topics = [stores.samples, ...stores.rollups, 'series'].map((s) => this.changelog(s));
@@ -257,7 +277,7 @@ export class Tasks<M extends LoggedStore, H> {
       task.samples.restore(first.slice(0, last + 1).filter((e) => e.key !== CHECKPOINT_KEY));
       for (const [store, windows] of task.rollups) windows.restore(entries(store));
       task.series.restore(entries('series'));
-      this.tasks.set(partition, task);
+      restored.set(partition, task);
       const windows: Record<string, number> = { [stores.samples]: task.samples.size };
       for (const [store, w] of task.rollups) windows[store] = w.size;
       this.log.info(
@@ -271,5 +291,6 @@ export class Tasks<M extends LoggedStore, H> {
         'state restored',
       );
     }
+    return restored;
   }
 }

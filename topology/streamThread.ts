@@ -167,13 +167,18 @@ export class StreamThread {
     return this.queued > 0 || this.writes > 0;
   }
 
-  /** A rebalance: the assignment of every topic consumed; the tasks follow at the next turn. */
+  /**
+   * A rebalance: the assignment of every topic consumed. The tasks of gained partitions start
+   * restoring now, while the first records are fetched; the tasks and the watermark take the
+   * assignment at the next turn.
+   */
   assign(assigned: number[], gained: boolean): void {
     this.generation += 1;
     // After the writes in flight, which may still be the raw sink's (of the group before).
     void this.chain(async () => this.o.sink?.reassigned());
     const before = this.pending;
     this.pending = { assigned, gained: gained || (before?.gained ?? false) };
+    this.o.windows?.tasks.assign(assigned);
   }
 
   /** True once every partition of the windows' topic has its task restored (and the group was joined). */
