@@ -22,9 +22,20 @@ export class InFlight {
   /** Bytes of each batch in flight, by `batchKey`. */
   private readonly batches = new Map<string, number>();
   private waiters: Array<() => void> = [];
+  private readonly emptied = new Set<() => void>();
 
   get empty(): boolean {
     return this.batches.size === 0;
+  }
+
+  /**
+   * Calls `listener` each time the last batch in flight is released (not at once when none is in
+   * flight), until the returned function is called.
+   */
+  onEmpty(listener: () => void): () => void {
+    const call = () => listener();
+    this.emptied.add(call);
+    return () => this.emptied.delete(call);
   }
 
   add(key: string, bytes: number): void {
@@ -38,6 +49,7 @@ export class InFlight {
     const ready = this.waiters;
     this.waiters = [];
     for (const wake of ready) wake();
+    if (this.batches.size === 0) for (const call of [...this.emptied]) call();
   }
 
   /** Resolves once at most `limit` bytes are in flight, calling `heartbeat` while it waits. */

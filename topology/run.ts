@@ -159,6 +159,7 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
               if (waiting) log.debug({ waiting }, 'not at the end of the input yet');
               return waiting === undefined;
             },
+            onSettled: topology.onSettled,
           },
           options,
         );
@@ -188,6 +189,9 @@ export async function runPipeline(options: RunOptions): Promise<TopologyStats> {
   }
 }
 
+/** How often `run --exit-when-idle` looks for the end of the input (also whenever the topology settles). */
+const IDLE_POLL_MS = 500;
+
 /** Loaders are named after what they load, in the order they were started. */
 const loaderName = (loader: TopicLoader | undefined) => loader && `loader of ${loader.what}`;
 
@@ -202,14 +206,15 @@ async function firstBusy(loaders: TopicLoader[]): Promise<TopicLoader | undefine
  * false when aborted or signalled; rejects if the topology fails.
  */
 async function untilStopped(
-  topology: { done: Promise<void>; isIdle(): Promise<boolean> },
+  topology: {
+    done: Promise<void>;
+    isIdle(): Promise<boolean>;
+    onSettled?(listener: () => void): () => void;
+  },
   options: RunOptions,
 ): Promise<boolean> {
   const stopped = new AbortController();
   const onSignal = () => stopped.abort();
-  const whenStopped = new Promise<void>((resolve) =>
-    stopped.signal.addEventListener('abort', () => resolve(), { once: true }),
-  );
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   options.signal?.addEventListener('abort', onSignal, { once: true });
@@ -224,7 +229,18 @@ async function untilStopped(
   options.idleAfter?.finally(() => (idleChecks = true)).catch(() => undefined);
   try {
     while (!stopped.signal.aborted) {
-      await Promise.race([whenStopped, new Promise((resolve) => setTimeout(resolve, 500))]);
+      // Every 0.5 s, and as soon as the records fetched are all written (the end, maybe).
+      await new Promise<void>((resolve) => {
+        const look = () => {
+          clearTimeout(poll);
+          stopped.signal.removeEventListener('abort', look);
+          offSettled?.();
+          resolve();
+        };
+        const poll = setTimeout(look, IDLE_POLL_MS);
+        stopped.signal.addEventListener('abort', look, { once: true });
+        const offSettled = options.exitWhenIdle && idleChecks ? topology.onSettled?.(look) : undefined;
+      });
       if (options.exitWhenIdle && idleChecks && !stopped.signal.aborted) {
         try {
           if (await topology.isIdle()) return true;

@@ -388,6 +388,9 @@ export class StreamThread {
       const out = stage.drain();
       await this.chain(() => this.writeEffects(out));
     };
+    const started = performance.now();
+    const before = { ...this.o.stats.rollups };
+    this.o.log.info('end of the input: closing the open windows');
     const from = stage.watermark();
     const to = stage.eventTimeReached();
     if (Number.isFinite(from) && Number.isFinite(to)) {
@@ -396,6 +399,10 @@ export class StreamThread {
     }
     await close(() => stage.complete());
     await this.writing;
+    const results = Object.fromEntries(
+      Object.entries(this.o.stats.rollups).map(([tier, n]) => [tier, n - (before[tier] ?? 0)]),
+    );
+    this.o.log.info({ results, ms: Math.round(performance.now() - started) }, 'windows closed and written');
   }
 
   /** Window results and late records drained from the stage, written. */

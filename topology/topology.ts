@@ -124,6 +124,12 @@ export interface RunningTopology {
   }): Promise<void>;
   /** True once every partition of the input (and of the repartition topic) is committed up to its end. */
   isIdle(): Promise<boolean>;
+  /**
+   * Calls `listener` each time every record fetched is processed and written (until the
+   * returned function is called): a moment to look for the end of the input
+   * (`run --exit-when-idle`) without waiting for the next poll.
+   */
+  onSettled?(listener: () => void): () => void;
 }
 
 /**
@@ -323,6 +329,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       })();
       return stopping;
     },
+    onSettled: (listener) => inFlight.onEmpty(listener),
     async isIdle() {
       // With windows, only once this instance took part in the group and restored the state of
       // every partition it owns: closing the windows at the end of input needs all of them.

@@ -69,6 +69,15 @@ const Batch = require('kafkajs/src/consumer/batch.js') as new (
   fetchedOffset: string,
   partitionData: { partition: number; highWatermark: string; messages: Array<{ offset: string }> },
 ) => { messages: Array<{ offset: string }>; lastOffset(): string };
+/** The consumer group's wait while every partition is paused, and the runner's stop (patched). */
+interface PausedWaits {
+  maxWaitTime: number;
+  pausedWaits: Set<() => void>;
+  waitWhilePaused(): Promise<void>;
+  wakePausedFetches(): void;
+}
+const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: PausedWaits };
+const Runner = require('kafkajs/src/consumer/runner.js') as { prototype: { stop(): Promise<void> } };
 const recordDecoderSource = readFileSync(
   require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'),
   'utf8',
@@ -393,5 +402,45 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(decoded.records.map((r) => r.key)).toEqual(made.map((r) => r.key));
     expect(decoded.records.map((r) => r.offset)).toEqual(made.map((_, i) => String(i)));
     expect(decoded.records[3]?.headers).toEqual({ n: Buffer.from('3') });
+  });
+
+  it('ends the wait of a fetch with every partition paused when the consumer stops, not after maxWaitTime', async () => {
+    // An hour's wait: if stopping did not end it, the test would time out.
+    const group = Object.assign(Object.create(ConsumerGroup.prototype) as PausedWaits, {
+      maxWaitTime: 3_600_000,
+      pausedWaits: new Set<() => void>(),
+      leave: () => {
+        events.push('left the group');
+        return Promise.resolve();
+      },
+    });
+    const events: string[] = [];
+    let fetching = true;
+    // Two fetchers, each waiting; each fetcher loops (and would wait again) until told to stop.
+    const fetcher = async (name: string) => {
+      while (fetching) await group.waitWhilePaused();
+      events.push(`${name} ended`);
+    };
+    const fetchers = [fetcher('a'), fetcher('b')];
+    expect(group.pausedWaits.size).toBe(2);
+    const runner = {
+      running: true,
+      logger: { debug: () => undefined },
+      consumerGroup: group,
+      fetchManager: {
+        stop: () => {
+          fetching = false;
+          return Promise.all(fetchers);
+        },
+      },
+      waitForConsumer: () => Promise.resolve(),
+    };
+    await Runner.prototype.stop.call(runner);
+    expect(events).toEqual(['a ended', 'b ended', 'left the group']);
+    expect(group.pausedWaits.size).toBe(0);
+    // Without a stop, the wait still ends after maxWaitTime, as before.
+    group.maxWaitTime = 1;
+    await group.waitWhilePaused();
+    expect(group.pausedWaits.size).toBe(0);
   });
 });
