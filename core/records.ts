@@ -9,6 +9,37 @@ export interface RecordData {
   readonly value: Buffer | null;
   /** Shared and frozen when the record has none (the patched client's records). */
   readonly headers?: IHeaders | undefined;
+  /**
+   * The patched client's records: the buffer the record was read from, and where its value lies
+   * in it (length -1 for null), so that the value can be read in place (`value` makes a Buffer
+   * on each read).
+   */
+  readonly bytes?: Buffer;
+  readonly valueStart?: number;
+  readonly valueLength?: number;
+}
+
+/**
+ * Where a record's value lies, written into `out` (no object per record): `[start, end)` of
+ * `bytes`, read in place from the patched client's records (as `value` would cut it out: clamped
+ * to the buffer), else the whole of `value`. False for a null value.
+ */
+export function valueBytes(record: RecordData, out: { bytes: Buffer; start: number; end: number }): boolean {
+  const { bytes, valueStart, valueLength } = record;
+  if (bytes === undefined || valueStart === undefined || valueLength === undefined) {
+    const value = record.value;
+    if (value === null) return false;
+    out.bytes = value;
+    out.start = 0;
+    out.end = value.length;
+    return true;
+  }
+  if (valueLength === -1) return false;
+  const start = Math.min(valueStart, bytes.length);
+  out.bytes = bytes;
+  out.start = start;
+  out.end = Math.max(start, Math.min(valueStart + valueLength, bytes.length));
+  return true;
 }
 
 /** One Kafka record with its offset, as the dead-letter topic and the paths off the hot one take it. */

@@ -8,6 +8,7 @@ import {
   type DecodedRecord,
   type PartitionBatch,
   type RecordData,
+  valueBytes,
 } from '../core/records.js';
 import { decodeSampleBatch } from '../schemas/decodeBatch.js';
 import { DecodedColumns, samplesOf } from '../schemas/decodedSamples.js';
@@ -117,30 +118,47 @@ export function decodedBatchOf(
   };
 }
 
-/** Reads the samples of the Avro body from `start` in `value`, appending them to the batch's columns. */
-type Reader = (value: Buffer, start: number, out: DecodedColumns) => void;
+/**
+ * Reads the samples of the Avro body `[start, end)` of `bytes` (nothing past `end`), appending
+ * them to the batch's columns.
+ */
+type Reader = (bytes: Buffer, start: number, out: DecodedColumns, end: number) => void;
 
-/** Decodes a record's samples into the batch's columns; gives why it cannot, if it cannot. */
+/** Where the record being decoded has its value (`valueBytes`), reused; holds no buffer between records. */
+const NO_BYTES = Buffer.alloc(0);
+const at = { bytes: NO_BYTES, start: 0, end: 0 };
+
+/**
+ * Decodes a record's samples into the batch's columns, reading its value in place where the
+ * client's record says where it lies; gives why it cannot, if it cannot.
+ */
 function decodeOne(
   record: RecordData,
   readerFor: (id: number) => Reader | string | Promise<Reader | string>,
   columns: DecodedColumns,
 ): string | undefined | Promise<string | undefined> {
-  const { value } = record;
-  if (value === null || value.length === 0) return 'empty record value';
-  if (value.length < WIRE_HEADER_BYTES) return `record of ${value.length} bytes has no wire header`;
-  if (value[0] !== 0) return `wrong magic byte ${value[0]} (expected 0, Confluent wire format)`;
-  const reader = readerFor(value.readUInt32BE(1));
+  if (!valueBytes(record, at) || at.end === at.start) return 'empty record value';
+  const { bytes, start, end } = at;
+  at.bytes = NO_BYTES;
+  if (end - start < WIRE_HEADER_BYTES) return `record of ${end - start} bytes has no wire header`;
+  if (bytes[start] !== 0) return `wrong magic byte ${bytes[start]} (expected 0, Confluent wire format)`;
+  const reader = readerFor(bytes.readUInt32BE(start + 1));
   return reader instanceof Promise
-    ? reader.then((r) => read(value, r, columns))
-    : read(value, reader, columns);
+    ? reader.then((r) => read(bytes, start, end, r, columns))
+    : read(bytes, start, end, reader, columns);
 }
 
-function read(value: Buffer, reader: Reader | string, columns: DecodedColumns): string | undefined {
+function read(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  reader: Reader | string,
+  columns: DecodedColumns,
+): string | undefined {
   if (typeof reader === 'string') return reader;
   const from = columns.length;
   try {
-    reader(value, WIRE_HEADER_BYTES, columns);
+    reader(bytes, start + WIRE_HEADER_BYTES, columns, end);
     return undefined;
   } catch (error) {
     columns.truncate(from);
@@ -155,24 +173,24 @@ function compileReader(writer: avro.Type, schemaId: number): Reader {
   const failures: string[] = [];
   try {
     const resolver = batchType.createResolver(writer);
-    return (value, start, out) =>
+    return (bytes, start, out, end) =>
       out.pushSamples(
-        (batchType.fromBuffer(value.subarray(start), resolver) as { samples: Sample[] }).samples,
+        (batchType.fromBuffer(bytes.subarray(start, end), resolver) as { samples: Sample[] }).samples,
       );
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleType.createResolver(writer);
-    return (value, start, out) =>
-      out.pushSamples([sampleType.fromBuffer(value.subarray(start), resolver) as Sample]);
+    return (bytes, start, out, end) =>
+      out.pushSamples([sampleType.fromBuffer(bytes.subarray(start, end), resolver) as Sample]);
   } catch (error) {
     failures.push(messageOf(error));
   }
   try {
     const resolver = sampleArrayType.createResolver(writer);
-    return (value, start, out) =>
-      out.pushSamples(sampleArrayType.fromBuffer(value.subarray(start), resolver) as Sample[]);
+    return (bytes, start, out, end) =>
+      out.pushSamples(sampleArrayType.fromBuffer(bytes.subarray(start, end), resolver) as Sample[]);
   } catch (error) {
     failures.push(messageOf(error));
   }

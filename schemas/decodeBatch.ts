@@ -11,12 +11,18 @@ import type { DecodedColumns, SeriesPart } from './decodedSamples.js';
  * object, saves most of the work per sample. Other writer schemas go through avsc's resolvers
  * (operators/decodeRecords.ts).
  *
- * The body runs from `start` to the end of `body` (a record's value past its wire header). Throws
- * on truncated input, trailing bytes and an invalid `kind`, as avsc does; what it appended before
- * is then the caller's to `truncate`.
+ * The body runs from `start` to `end` of `body` (a record's value past its wire header; by default
+ * to the end of `body`): nothing past `end` is read. Throws on truncated input, trailing bytes and
+ * an invalid `kind`, as avsc does; what it appended before is then the caller's to `truncate`.
  */
-export function decodeSampleBatch(body: Buffer, start: number, out: DecodedColumns): void {
-  const reader = new Reader(body, start);
+export function decodeSampleBatch(
+  body: Buffer,
+  start: number,
+  out: DecodedColumns,
+  end: number = body.length,
+): void {
+  checkRange(body, start, end);
+  const reader = new Reader(body, start, end);
   let previous: SeriesPart | undefined;
   let previousStart = 0;
   let previousEnd = 0;
@@ -26,7 +32,7 @@ export function decodeSampleBatch(body: Buffer, start: number, out: DecodedColum
       let part: SeriesPart;
       if (
         previous &&
-        equalBytes(body, reader.view, previousStart, previousEnd, body, reader.view, partStart)
+        equalBytes(body, reader.view, previousStart, previousEnd, body, reader.view, partStart, end)
       ) {
         // The same bytes as the sample before: the same name and labels, no need to parse them.
         part = previous;
@@ -54,7 +60,7 @@ export function decodeSampleBatch(body: Buffer, start: number, out: DecodedColum
       out.push(part, timestamp, value, kind === 1);
     }
   }
-  if (reader.at < body.length) throw new Error('trailing data');
+  if (reader.at < end) throw new Error('trailing data');
 }
 
 /**
@@ -69,9 +75,10 @@ function equalBytes(
   b: Buffer,
   bView: DataView,
   bStart: number,
+  bEnd: number = b.length,
 ): boolean {
   const length = aEnd - aStart;
-  if (bStart + length > b.length) return false;
+  if (bStart + length > bEnd) return false;
   const aAt = a.byteOffset + aStart;
   const bAt = b.byteOffset + bStart;
   let i = 0;
@@ -251,6 +258,8 @@ class Reader {
   constructor(
     private readonly buf: Buffer,
     public at = 0,
+    /** Where the input ends in `buf`: nothing at or past it is read. */
+    private readonly end = buf.length,
   ) {
     this.view = viewOf(buf);
     this.base = buf.byteOffset;
@@ -289,7 +298,7 @@ class Reader {
   }
 
   double(): number {
-    if (this.at + 8 > this.buf.length) throw new Error('truncated buffer');
+    if (this.at + 8 > this.end) throw new Error('truncated buffer');
     const v = this.view.getFloat64(this.base + this.at, true);
     this.at += 8;
     return v;
@@ -309,13 +318,12 @@ class Reader {
 
   private stringLength(): number {
     const length = this.long();
-    if (length < 0 || this.at + length > this.buf.length) throw new Error('truncated buffer');
+    if (length < 0 || this.at + length > this.end) throw new Error('truncated buffer');
     return length;
   }
 
   private byte(): number {
-    const b = this.buf[this.at++];
-    if (b === undefined) throw new Error('truncated buffer');
-    return b;
+    if (this.at >= this.end) throw new Error('truncated buffer');
+    return this.buf[this.at++] as number;
   }
 }

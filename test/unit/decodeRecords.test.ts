@@ -228,6 +228,60 @@ describe('decodeRecords', () => {
     expect(await decodeOne(value)).toMatchObject({ error: 'cannot decode Avro body: trailing data' });
   });
 
+  it("reads a value in place where the client's record says where it lies, never past its end", async () => {
+    const batchValue = frame(BATCH_ID, batchType.toBuffer({ samples: [cpu, requests] }));
+    const sampleValue = frame(SAMPLE_ID, sampleType.toBuffer(requests));
+    // The values among other bytes, as in a fetched batch; `value` is what the client gives when read.
+    const placed = (value: Buffer, valueLength = value.length) => {
+      const bytes = Buffer.concat([Buffer.from([7, 7, 7]), value, Buffer.from([9, 9, 9, 9])]);
+      return {
+        key: null,
+        get value() {
+          return valueLength === -1 ? null : bytes.subarray(3, 3 + valueLength);
+        },
+        bytes,
+        valueStart: 3,
+        valueLength,
+      };
+    };
+    const truncated = placed(batchValue, batchValue.length - 3);
+    // The bytes after a value cut short complete it with its own last bytes: still truncated.
+    truncated.bytes.set(batchValue.subarray(batchValue.length - 3), 3 + batchValue.length - 3);
+    const records = [
+      placed(batchValue),
+      placed(sampleValue),
+      truncated,
+      placed(batchValue, -1),
+      placed(Buffer.alloc(0)),
+      // Its length runs past the buffer: cut where the buffer ends, as the client's `value` is.
+      placed(sampleValue, sampleValue.length + 100),
+    ];
+    const batch = partitionBatchOf(
+      { topic: 'metrics', partition: 3, lastOffset: 6, generation: 1 },
+      records.map((r, offset) => Object.assign(r, { offset, headers: undefined })),
+    );
+    const out = await firstValueFrom(of(batch).pipe(decodeRecords(lookupStub().lookup)));
+    const results = decodedRecords(out).map((d) => ('samples' in d ? samplesOf(d.samples) : d.error));
+    expect(results).toEqual([
+      [cpu, requests],
+      [requests],
+      'cannot decode Avro body: truncated buffer',
+      'empty record value',
+      'empty record value',
+      'cannot decode Avro body: trailing data',
+    ]);
+    // The same records read through `value` alone give the same.
+    const copies = records.map((r, offset) => ({ offset, key: null, value: r.value, headers: undefined }));
+    const viaValue = await firstValueFrom(
+      of(partitionBatchOf({ topic: 'metrics', partition: 3, lastOffset: 6, generation: 1 }, copies)).pipe(
+        decodeRecords(lookupStub().lookup),
+      ),
+    );
+    expect(decodedRecords(viaValue).map((d) => ('samples' in d ? samplesOf(d.samples) : d.error))).toEqual(
+      results,
+    );
+  });
+
   it('rejects an unknown schema id and does not ask the lookup again for it', async () => {
     const { lookup, calls } = lookupStub();
     const bad = frame(UNKNOWN_ID, sampleType.toBuffer(cpu));

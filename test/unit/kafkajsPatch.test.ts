@@ -443,4 +443,40 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     await group.waitWhilePaused();
     expect(group.pausedWaits.size).toBe(0);
   });
+
+  it('gives a record where its key and value lie, and makes them as Buffers only when read', async () => {
+    const made = [
+      { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('key'), value: Buffer.from('first value') },
+      { offsetDelta: 1, timestampDelta: 1, key: null, value: Buffer.from('second') },
+    ];
+    const batch = await RecordBatch({
+      records: made.map((r) => Record(r as Parameters<typeof Record>[0])),
+      lastOffsetDelta: 1,
+    });
+    const { records } = (await RecordBatchDecoder(new FetchDecoder(batch.buffer))) as unknown as {
+      records: Array<{
+        bytes: Buffer;
+        keyStart: number;
+        keyLength: number;
+        valueStart: number;
+        valueLength: number;
+        key: Buffer | null;
+        value: Buffer | null;
+        toJSON(): { key: Buffer | null; value: Buffer | null };
+      }>;
+    };
+    const [first, second] = records;
+    expect(first?.bytes.subarray(first.valueStart, first.valueStart + first.valueLength)).toEqual(
+      Buffer.from('first value'),
+    );
+    expect(first?.bytes.subarray(first.keyStart, first.keyStart + first.keyLength)).toEqual(Buffer.from('key'));
+    expect([first?.key, first?.value]).toEqual([Buffer.from('key'), Buffer.from('first value')]);
+    // A null key is length -1, and reads as null; the value lies in the same buffer.
+    expect([second?.keyLength, second?.key, second?.value]).toEqual([-1, null, Buffer.from('second')]);
+    expect(second?.bytes).toBe(first?.bytes);
+    // No Buffer is kept on the record: each read makes one over the same bytes.
+    expect(Object.keys(first ?? {})).not.toContain('value');
+    expect(first?.value).not.toBe(first?.value);
+    expect(first?.toJSON()).toMatchObject({ key: Buffer.from('key'), value: Buffer.from('first value') });
+  });
 });
