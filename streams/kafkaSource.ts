@@ -108,6 +108,21 @@ export function offsetsOf(messages: ReadonlyArray<{ offset: string; offsetNumber
 }
 
 /**
+ * What a fetched record weighs in flight: its key and value, and 64 bytes for the rest. Read from
+ * the patched client's lengths where it has them (its `key` and `value` make a Buffer when read).
+ */
+export function recordBytes(m: {
+  key: Buffer | null;
+  value: Buffer | null;
+  keyLength?: number;
+  valueLength?: number;
+}): number {
+  const key = m.keyLength ?? m.key?.length ?? 0;
+  const value = m.valueLength ?? m.value?.length ?? 0;
+  return Math.max(0, key) + Math.max(0, value) + 64;
+}
+
+/**
  * The source stage: the runtime's topics as an Observable of per-partition record batches,
  * stamped with the group generation they were fetched in. Offsets are never committed here: the
  * sink stage commits them once every effect of the records is durable. The fetch loop pauses
@@ -140,7 +155,7 @@ export function kafkaSource(options: KafkaSourceOptions): Observable<PartitionBa
         const records = batch.messages;
         const offsets = offsetsOf(records);
         let bytes = 0;
-        for (const m of records) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+        for (const m of records) bytes += recordBytes(m);
         const fetched: PartitionBatch = {
           topic: batch.topic,
           partition: batch.partition,

@@ -95,24 +95,26 @@ export async function startTopicLoader(deps: {
     const rows: unknown[] = [];
     const rejects: Rejected[] = [];
     for (const m of batch.messages) {
+      // Read once: the client's record makes a Buffer at each read of its value.
+      const value = m.value;
       const reject = (reason: string) =>
         rejects.push({
           topic: batch.topic,
           partition: batch.partition,
           offset: Number(m.offset),
           key: m.key,
-          value: m.value,
+          value,
           headers: m.headers,
           stage: 'decode',
           reason,
         });
-      if (!m.value || m.value.length < WIRE_HEADER_BYTES || m.value[0] !== 0) {
+      if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== 0) {
         reject(`not a Confluent-framed Avro ${source.what}`);
         continue;
       }
       try {
-        const resolver = await reader(source.type, m.value.readUInt32BE(1));
-        rows.push(source.type.fromBuffer(m.value.subarray(WIRE_HEADER_BYTES), resolver));
+        const resolver = await reader(source.type, value.readUInt32BE(1));
+        rows.push(source.type.fromBuffer(value.subarray(WIRE_HEADER_BYTES), resolver));
       } catch (error) {
         reject(`cannot decode ${source.what}: ${messageOf(error)}`);
       }

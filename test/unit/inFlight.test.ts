@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InFlight } from '../../streams/kafkaSource.js';
+import { InFlight, recordBytes } from '../../streams/kafkaSource.js';
 
 describe('InFlight.onEmpty', () => {
   it('calls back each time the last batch in flight is released, not before, until unsubscribed', () => {
@@ -36,5 +36,23 @@ describe('InFlight.onEmpty', () => {
     inFlight.add('b', 1);
     inFlight.release('b');
     expect(seen).toEqual(['first', 'second', 'second']);
+  });
+});
+
+describe('recordBytes', () => {
+  it("weighs a record by its key and value, from the client's lengths without making its Buffers", () => {
+    expect(recordBytes({ key: Buffer.from('ab'), value: Buffer.from('cdef') })).toBe(2 + 4 + 64);
+    expect(recordBytes({ key: null, value: null })).toBe(64);
+    const patched = {
+      keyLength: -1,
+      valueLength: 10,
+      get key(): Buffer | null {
+        throw new Error('key read');
+      },
+      get value(): Buffer | null {
+        throw new Error('value read');
+      },
+    };
+    expect(recordBytes(patched)).toBe(10 + 64);
   });
 });
