@@ -26,13 +26,21 @@ export function validateSamples(
 ): OperatorFunction<DecodedBatch, ProcessedBatch> {
   // The series of label objects shared by many samples (the decoder shares them per series):
   // names and labels checked, labels sorted and the series hashed once per series, not per sample.
+  // A part the decoder shares carries what this validation made of it (`checked`); the map
+  // finds it for parts whose labels another part shares.
   const known = new WeakMap<object, Series>();
+  const self = {};
   const seriesOf = (part: SeriesPart): Series => {
+    const checked = part.checked;
+    if (checked !== undefined && checked.by === self) return checked.series as Series;
     const shared = Object.isFrozen(part.labels);
     const cached = shared ? known.get(part.labels) : undefined;
-    if (cached !== undefined && cached.name === part.name) return cached;
-    const series = describe(part.name, part.labels, limits);
-    if (shared) known.set(part.labels, series);
+    const series =
+      cached !== undefined && cached.name === part.name ? cached : describe(part.name, part.labels, limits);
+    if (shared) {
+      known.set(part.labels, series);
+      part.checked = { by: self, series };
+    }
     return series;
   };
   return map((batch) => {

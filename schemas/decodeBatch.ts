@@ -147,7 +147,7 @@ function decodePart(buf: Buffer, start: number): SeriesPart {
       labels[key] = reader.string();
     }
   }
-  return { name, labels: Object.freeze(labels) };
+  return { name, labels: Object.freeze(labels), checked: undefined };
 }
 
 /**

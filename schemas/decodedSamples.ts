@@ -4,6 +4,11 @@ import type { Sample, SampleKind } from './index.js';
 export interface SeriesPart {
   name: string;
   labels: Readonly<Record<string, string>>;
+  /**
+   * What a validation made of the series, with the validation that made it: kept on the parts the
+   * decoder shares per series (`validateSamples`), so that a one-sample record costs no lookup.
+   */
+  checked?: { by: object; series: unknown } | undefined;
 }
 
 /**

@@ -7,7 +7,10 @@ import { defaultLimits } from '../../core/validate.js';
 import { validateSamples } from '../../operators/validateSamples.js';
 import type { Sample } from '../../schemas/index.js';
 import { rowsOf } from '../../core/sampleColumns.js';
-import { decodedOf } from '../../schemas/decodedSamples.js';
+import { decodedOf, DecodedColumns } from '../../schemas/decodedSamples.js';
+import { decodeSampleBatch } from '../../schemas/decodeBatch.js';
+import { batchType } from '../../schemas/index.js';
+import { validateSamples as validateWith } from '../../operators/validateSamples.js';
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 
@@ -199,5 +202,38 @@ describe('validateSamples', () => {
     expect(out.rejects[0]?.reason).toBe(
       'sample 2: timestamp 2024-01-15T13:00:00.000Z of c is more than 600000 ms ahead (2 of 3 samples stored)',
     );
+  });
+
+  it("judges the decoder's shared series parts by its own limits, whichever validation saw them before", async () => {
+    // Decoded by the fast decoder: one part per series, shared by its samples and frozen labels.
+    const samples = [
+      ok('cpu_usage_percent', { host: 'h1', cpu: 'total' }, 1),
+      ok('cpu_usage_percent', { host: 'h1', cpu: 'total' }, 2),
+      ok('cpu_usage_percent', { cpu: 'total', host: 'h1' }, 3),
+    ];
+    const columns = new DecodedColumns();
+    decodeSampleBatch(batchType.toBuffer({ samples }), 0, columns);
+    const decoded = decodedBatchOf(
+      { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 100, generation: 1 },
+      [{ offset: 100, record: source(100), samples: { columns, from: 0, to: columns.length } }],
+    );
+    const strict = validateWith({ ...defaultLimits, maxLabels: 1 }, () => NOW);
+    const lenient = validateWith(defaultLimits, () => NOW);
+    const strictly = () => firstValueFrom(of(decoded).pipe(strict));
+    const leniently = () => firstValueFrom(of(decoded).pipe(lenient));
+    for (let round = 0; round < 2; round++) {
+      const a = await strictly();
+      expect([a.samples.length, a.rejects.length]).toEqual([0, 1]);
+      const b = await leniently();
+      expect([b.samples.length, b.rejects.length]).toEqual([3, 0]);
+      expect(rowsOf(b.samples).map((r) => r.seriesId)).toEqual(
+        Array(3).fill(
+          seriesId('cpu_usage_percent', [
+            ['cpu', 'total'],
+            ['host', 'h1'],
+          ]),
+        ),
+      );
+    }
   });
 });
