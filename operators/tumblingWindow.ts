@@ -218,12 +218,15 @@ export function tumblingWindow<V, A>(
         }
         const k = key(value);
         const id = windowId(k, start);
-        const state = windows.get(id) ?? { key: k, start, acc: aggregator.create(), revision: 0 };
+        const held = windows.get(id);
+        const state = held ?? { key: k, start, acc: aggregator.create(), revision: 0 };
         // Suppressed until the window closes; a window that already emitted (e.g. before a restart
         // whose restored watermark is lower) emits its correction at once, one per record.
         if (watermark < end + graceMs && state.revision === 0) {
           state.acc = aggregator.add(state.acc, value, timeAt(value, count - 1, timestamp));
-          windows.put(id, state);
+          // A window held is changed in place: marked so, without a second lookup.
+          if (held !== undefined && windows.changed !== undefined) windows.changed(held);
+          else windows.put(id, state);
           return;
         }
         let current = state;

@@ -151,6 +151,10 @@ export class WindowChangelogStore<A> implements WindowStore<A> {
     this.dirty.add(state.key);
   }
 
+  changed(state: WindowState<A>): void {
+    this.dirty.add(state.key);
+  }
+
   delete(id: string): void {
     const state = this.windows.get(id);
     if (state === undefined) return;

@@ -11,6 +11,11 @@ export interface WindowState<A> {
 export interface WindowStore<A> {
   get(id: string): WindowState<A> | undefined;
   put(id: string, state: WindowState<A>): void;
+  /**
+   * Marks a window the store holds (the object `get` returned) as changed in place: what `put`
+   * of that same object does, without looking it up again. Optional: `put` does it otherwise.
+   */
+  changed?(state: WindowState<A>): void;
   delete(id: string): void;
   entries(): Iterable<[string, WindowState<A>]>;
   /**
