@@ -4,14 +4,12 @@ import { createLogger } from '../../core/log.js';
 import type { Durable, ProcessedBatch } from '../../core/records.js';
 import { columnsOf } from '../../core/sampleColumns.js';
 import { FakeClock } from '../../streams/clock.js';
-import { buildTopology } from '../../topology/graph.js';
-import { createTopologyMetrics } from '../../topology/metrics.js';
 import { StreamThread, type RawSink } from '../../topology/streamThread.js';
 import { Tasks } from '../../streams/tasks.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import { WindowStage } from '../../topology/windowStage.js';
 import type { ProducerRecord } from 'kafkajs';
-import { emptyStats } from '../../topology/topology.js';
+import { threadOptions } from './upRow.js';
 
 /** A promise and its resolver, to hold a write until the test lets it finish. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -69,28 +67,19 @@ const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
 
 /** A thread with a raw sink and no windows; the offsets it commits go to `committed`. */
 function rawOnlyThread(sink: RawSink, clock: FakeClock, committed: number[]): StreamThread {
-  return new StreamThread({
-    config,
-    clock,
-    log: createLogger('test', 'silent'),
-    metrics: createTopologyMetrics(),
-    stats: emptyStats(),
-    wiring: buildTopology(config, { windows: false, alerting: false }).wiring(),
-    topic: 'in',
-    producer: { send: () => Promise.resolve([]) },
-    offsets: {
-      owns: () => true,
-      assigned: () => [0],
-      commit: (durable: Durable) => {
-        for (const d of durable.values()) committed.push(d.lastOffset);
-        return Promise.resolve();
+  return new StreamThread(
+    threadOptions(config, clock, {
+      offsets: {
+        owns: () => true,
+        assigned: () => [0],
+        commit: (durable: Durable) => {
+          for (const d of durable.values()) committed.push(d.lastOffset);
+          return Promise.resolve();
+        },
       },
-    },
-    writerType: () => Promise.reject(new Error('no decoding here')),
-    sink,
-    rollups: { writeResults: () => Promise.resolve() },
-    lateSchemaId: 0,
-  });
+      sink,
+    }),
+  );
 }
 
 describe('StreamThread writes a group while it processes the next', () => {
@@ -178,31 +167,24 @@ describe('StreamThread writes a group while it processes the next', () => {
     const sink = heldSink();
     const owned = new Set([0, 1]);
     const sent: Array<{ topic: string; partition: number | undefined }> = [];
-    const thread = new StreamThread({
-      config,
-      clock,
-      log,
-      metrics: createTopologyMetrics(),
-      stats: emptyStats(),
-      wiring: buildTopology(config, { windows: true, alerting: false }).wiring(),
-      topic: 'in',
-      producer: {
-        send: (record: ProducerRecord) => {
-          for (const m of record.messages) sent.push({ topic: record.topic, partition: m.partition });
-          return Promise.resolve([]);
+    const thread = new StreamThread(
+      threadOptions(config, clock, {
+        log,
+        producer: {
+          send: (record: ProducerRecord) => {
+            for (const m of record.messages) sent.push({ topic: record.topic, partition: m.partition });
+            return Promise.resolve([]);
+          },
         },
-      },
-      offsets: {
-        owns: (_topic, p) => owned.has(p),
-        assigned: () => [...owned],
-        commit: () => Promise.resolve(),
-      },
-      writerType: () => Promise.reject(new Error('no decoding here')),
-      sink,
-      rollups: { writeResults: () => Promise.resolve() },
-      lateSchemaId: 0,
-      windows: { tasks, stage },
-    });
+        offsets: {
+          owns: (_topic, p) => owned.has(p),
+          assigned: () => [...owned],
+          commit: () => Promise.resolve(),
+        },
+        sink,
+        windows: { tasks, stage },
+      }),
+    );
     thread.assign([0, 1], true);
     // A first turn takes the assignment and restores the tasks; its (empty) write is let through.
     await thread.process([]);

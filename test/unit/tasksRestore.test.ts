@@ -6,12 +6,10 @@ import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { FakeClock } from '../../streams/clock.js';
 import type { ChangelogEntry } from '../../streams/stateStore.js';
 import { Tasks } from '../../streams/tasks.js';
-import { buildTopology } from '../../topology/graph.js';
-import { createTopologyMetrics } from '../../topology/metrics.js';
 import { windowStoreCodecs } from '../../topology/storeCodecs.js';
 import { StreamThread } from '../../topology/streamThread.js';
-import { emptyStats } from '../../topology/topology.js';
 import { WindowStage } from '../../topology/windowStage.js';
+import { threadOptions } from './upRow.js';
 
 const config = loadConfig(undefined, {}, { appId: 'app', topics: { metrics: 'in' } });
 const log = createLogger('test', 'silent');
@@ -99,21 +97,12 @@ describe('restoring tasks', () => {
     const { reads, source } = heldChangelogs();
     const tasks = new Tasks<SampleWindowStore, RollupAcc>(source, config, windowStoreCodecs, log);
     const clock = new FakeClock(0);
-    const thread = new StreamThread({
-      config,
-      clock,
-      log,
-      metrics: createTopologyMetrics(),
-      stats: emptyStats(),
-      wiring: buildTopology(config, { windows: true, alerting: false }).wiring(),
-      topic: 'in',
-      producer: { send: () => Promise.resolve([]) },
-      offsets: { owns: () => true, assigned: () => [0, 1], commit: () => Promise.resolve() },
-      writerType: () => Promise.reject(new Error('no decoding here')),
-      rollups: { writeResults: () => Promise.resolve() },
-      lateSchemaId: 0,
-      windows: { tasks, stage: new WindowStage(config, tasks, undefined, clock) },
-    });
+    const thread = new StreamThread(
+      threadOptions(config, clock, {
+        offsets: { owns: () => true, assigned: () => [0, 1], commit: () => Promise.resolve() },
+        windows: { tasks, stage: new WindowStage(config, tasks, undefined, clock) },
+      }),
+    );
     thread.assign([0, 1], true);
     // No turn yet: the state is being read already.
     expect(reads.map((r) => r.partitions)).toEqual([[0, 1]]);

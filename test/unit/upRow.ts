@@ -1,3 +1,10 @@
+import type { Config } from '../../core/config.js';
+import { createLogger } from '../../core/log.js';
+import type { FakeClock } from '../../streams/clock.js';
+import { buildTopology } from '../../topology/graph.js';
+import { createTopologyMetrics } from '../../topology/metrics.js';
+import type { StreamThreadOptions } from '../../topology/streamThread.js';
+import { emptyStats } from '../../topology/topology.js';
 import type { RollupAcc } from '../../core/aggregate.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
 import { columnsOf } from '../../core/sampleColumns.js';
@@ -49,5 +56,32 @@ export function rowsBatch(partition: number, rows: SampleRow[]): ProcessedBatch 
     lastOffset: rows.at(-1)!.offset,
     samples: columnsOf(rows),
     rejects: [],
+  };
+}
+
+/**
+ * What a test's StreamThread is made of: topic `in`, a silent log, a producer and result writer
+ * that take everything, offsets owning partition 0, no decoding; with windows when `windows` is
+ * given. `overrides` replace any of it.
+ */
+export function threadOptions(
+  config: Config,
+  clock: FakeClock,
+  overrides: Partial<StreamThreadOptions> = {},
+): StreamThreadOptions {
+  return {
+    config,
+    clock,
+    log: createLogger('test', 'silent'),
+    metrics: createTopologyMetrics(),
+    stats: emptyStats(),
+    wiring: buildTopology(config, { windows: overrides.windows !== undefined, alerting: false }).wiring(),
+    topic: 'in',
+    producer: { send: () => Promise.resolve([]) },
+    offsets: { owns: () => true, assigned: () => [0], commit: () => Promise.resolve() },
+    writerType: () => Promise.reject(new Error('no decoding here')),
+    rollups: { writeResults: () => Promise.resolve() },
+    lateSchemaId: 0,
+    ...overrides,
   };
 }
