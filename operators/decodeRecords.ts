@@ -137,9 +137,10 @@ function decodeOne(
   readerFor: (id: number) => Reader | string | Promise<Reader | string>,
   columns: DecodedColumns,
 ): string | undefined | Promise<string | undefined> {
-  if (!valueBytes(record, at) || at.end === at.start) return 'empty record value';
+  const found = valueBytes(record, at);
   const { bytes, start, end } = at;
   at.bytes = NO_BYTES;
+  if (!found || end === start) return 'empty record value';
   if (end - start < WIRE_HEADER_BYTES) return `record of ${end - start} bytes has no wire header`;
   if (bytes[start] !== 0) return `wrong magic byte ${bytes[start]} (expected 0, Confluent wire format)`;
   const reader = readerFor(bytes.readUInt32BE(start + 1));

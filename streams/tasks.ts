@@ -79,6 +79,12 @@ export type ChangelogSource = (
 
 type PartitionChanges = Array<{ partition: number; entries: ChangelogEntry[] }>;
 
+/** A restore of one partition's task: its outcome, and the task once it has ended. */
+interface Restore<M extends LoggedStore, H> {
+  result: Promise<StreamTask<M, H>>;
+  task: StreamTask<M, H> | undefined;
+}
+
 export interface PendingChanges {
   /** Per tier that folds another, by store name. */
   rollups: Map<string, PartitionChanges>;
@@ -114,7 +120,10 @@ const seriesCodec: StoreCodec<SeriesMeta> = {
  */
 export class Tasks<M extends LoggedStore, H> {
   private readonly tasks = new Map<number, StreamTask<M, H>>();
-  private readonly restoring = new Map<number, Promise<StreamTask<M, H>>>();
+  /** Restores started and not installed yet, by partition (a later one replaces a dropped one). */
+  private readonly restoring = new Map<number, Restore<M, H>>();
+  /** Partitions whose restore is installed as soon as it ends: their assignment was taken. */
+  private readonly taken = new Set<number>();
 
   constructor(
     private readonly changelogs: ChangelogSource,
@@ -159,48 +168,69 @@ export class Tasks<M extends LoggedStore, H> {
   }
 
   /**
-   * Starts restoring the tasks of newly assigned partitions, all in one pass over the changelogs.
-   * A task is installed when its restore ends, unless `retain` dropped its partition meanwhile.
+   * At a rebalance: starts restoring the tasks of `partitions` that have none, all in one pass
+   * over the changelogs, while the first records are fetched. A restored task is installed only
+   * once the assignment is taken (`assign`): until then nothing sees it. Restores not taken yet
+   * of partitions no longer assigned are dropped.
+   */
+  prefetch(partitions: ReadonlyArray<number>): void {
+    const keep = new Set(partitions);
+    for (const p of [...this.restoring.keys()])
+      if (!keep.has(p) && !this.taken.has(p)) this.restoring.delete(p);
+    this.start(partitions);
+  }
+
+  /**
+   * Takes the tasks of `partitions` (the assignment, at the thread's turn): a task restored
+   * already is installed now, one still restoring when its restore ends, and the partitions with
+   * neither start restoring.
    */
   assign(partitions: ReadonlyArray<number>): void {
-    const missing = partitions.filter((p) => !this.tasks.has(p) && !this.restoring.has(p));
-    if (missing.length === 0) return;
-    const restored = this.restore(missing);
-    for (const p of missing) {
-      const task: Promise<StreamTask<M, H>> = restored.then(
-        (tasks) => {
-          if (this.restoring.get(p) !== task)
-            throw new PipelineError(`partition ${p} was revoked while its state was restored`, {
-              retriable: true,
-            });
-          this.restoring.delete(p);
-          const restoredTask = tasks.get(p) as StreamTask<M, H>;
-          this.tasks.set(p, restoredTask);
-          return restoredTask;
-        },
-        (error: unknown) => {
-          if (this.restoring.get(p) === task) this.restoring.delete(p);
-          throw error;
-        },
-      );
-      task.catch(() => undefined); // reported to whoever awaits ready()
-      this.restoring.set(p, task);
+    this.start(partitions);
+    for (const p of partitions) {
+      const restore = this.restoring.get(p);
+      if (restore === undefined) continue;
+      if (restore.task !== undefined) this.install(p, restore);
+      else if (!this.taken.has(p)) {
+        this.taken.add(p);
+        restore.result.then(
+          () => {
+            if (this.restoring.get(p) === restore) this.install(p, restore);
+          },
+          () => undefined,
+        );
+      }
     }
   }
 
-  /** Waits until the task of `partition` is restored (restoring it if nobody asked yet). */
+  /** Waits until the task of `partition` is restored and taken (taking it if nobody did). */
   ready(partition: number): Promise<StreamTask<M, H>> {
+    this.assign([partition]);
     const task = this.tasks.get(partition);
     if (task) return Promise.resolve(task);
-    this.assign([partition]);
-    return this.restoring.get(partition) as Promise<StreamTask<M, H>>;
+    const restore = this.restoring.get(partition) as Restore<M, H>;
+    // After the install `assign` queued on the same restore.
+    return restore.result.then(() => {
+      const installed = this.tasks.get(partition);
+      if (installed === undefined)
+        throw new PipelineError(`partition ${partition} was given up while its state was restored`, {
+          retriable: true,
+        });
+      return installed;
+    });
   }
 
-  /** Keeps only the tasks of `partitions` (after a rebalance); the others' state leaves with them. */
+  /**
+   * Keeps only the tasks of `partitions` (after a rebalance); the others' state leaves with them,
+   * and their restores still running are dropped.
+   */
   retain(partitions: ReadonlyArray<number>): number[] {
     const keep = new Set(partitions);
-    // A restore still running for a partition given up is not installed when it ends.
-    for (const p of [...this.restoring.keys()]) if (!keep.has(p)) this.restoring.delete(p);
+    for (const p of [...this.restoring.keys()])
+      if (!keep.has(p)) {
+        this.restoring.delete(p);
+        this.taken.delete(p);
+      }
     const dropped: number[] = [];
     for (const p of this.tasks.keys()) {
       if (!keep.has(p)) {
@@ -209,6 +239,32 @@ export class Tasks<M extends LoggedStore, H> {
       }
     }
     return dropped;
+  }
+
+  /** Starts restoring the partitions that have neither a task nor a restore. */
+  private start(partitions: ReadonlyArray<number>): void {
+    const missing = partitions.filter((p) => !this.tasks.has(p) && !this.restoring.has(p));
+    if (missing.length === 0) return;
+    const restored = this.restore(missing);
+    for (const p of missing) {
+      const restore: Restore<M, H> = {
+        result: restored.then((tasks) => (restore.task = tasks.get(p) as StreamTask<M, H>)),
+        task: undefined,
+      };
+      // A failed restore is forgotten: the next `assign` or `ready` starts another.
+      restore.result.catch(() => {
+        if (this.restoring.get(p) !== restore) return;
+        this.restoring.delete(p);
+        this.taken.delete(p);
+      });
+      this.restoring.set(p, restore);
+    }
+  }
+
+  private install(partition: number, restore: Restore<M, H>): void {
+    this.tasks.set(partition, restore.task as StreamTask<M, H>);
+    this.restoring.delete(partition);
+    this.taken.delete(partition);
   }
 
   /**

@@ -104,7 +104,9 @@ export class StreamThread {
   /** Rebalances so far: batches fetched before the last one are fetched again, and dropped. */
   private generation = 0;
   /** An assignment the tasks have not taken yet (partitions of the windows' topic, and whether some were gained). */
-  private pending: { assigned: number[]; gained: boolean } | undefined;
+  private pending: { assigned: number[]; gained: boolean; revoked: Set<number> } | undefined;
+  /** The windows' partitions of the last assignment (taken or not). */
+  private lastAssigned: number[] = [];
   /** When this process last ran records through the windows. */
   private lastPush: number;
   /** Records whose effects are durable and whose offsets wait for the next commit. */
@@ -170,15 +172,19 @@ export class StreamThread {
   /**
    * A rebalance: the assignment of every topic consumed. The tasks of gained partitions start
    * restoring now, while the first records are fetched; the tasks and the watermark take the
-   * assignment at the next turn.
+   * assignment at the next turn. A partition that left the assignment since the last turn and
+   * came back gets its state restored again then: another instance may have owned it meanwhile.
    */
   assign(assigned: number[], gained: boolean): void {
     this.generation += 1;
     // After the writes in flight, which may still be the raw sink's (of the group before).
     void this.chain(async () => this.o.sink?.reassigned());
     const before = this.pending;
-    this.pending = { assigned, gained: gained || (before?.gained ?? false) };
-    this.o.windows?.tasks.assign(assigned);
+    const revoked = new Set(before?.revoked);
+    for (const p of this.lastAssigned) if (!assigned.includes(p)) revoked.add(p);
+    this.lastAssigned = assigned;
+    this.pending = { assigned, gained: gained || (before?.gained ?? false), revoked };
+    this.o.windows?.tasks.prefetch(assigned.filter((p) => !revoked.has(p)));
   }
 
   /** True once every partition of the windows' topic has its task restored (and the group was joined). */
@@ -369,7 +375,8 @@ export class StreamThread {
     this.pending = undefined;
     const windows = this.o.windows;
     if (!windows) return;
-    const revoked = windows.tasks.retain(pending.assigned);
+    // Partitions that left since the last turn leave with their state, even if they came back.
+    const revoked = windows.tasks.retain(pending.assigned.filter((p) => !pending.revoked.has(p)));
     windows.tasks.assign(pending.assigned);
     windows.stage.rebalanced(pending.assigned, revoked, pending.gained);
   }

@@ -74,7 +74,7 @@ describe('restoring tasks', () => {
     const ready = tasks.ready(2);
     tasks.retain([]);
     reads[0]?.finish({ 2: ['a'] });
-    await expect(ready).rejects.toThrow('partition 2 was revoked while its state was restored');
+    await expect(ready).rejects.toThrow('partition 2 was given up while its state was restored');
     expect(tasks.get(2)).toBeUndefined();
     expect([...tasks.all()]).toEqual([]);
   });
@@ -93,7 +93,7 @@ describe('restoring tasks', () => {
     expect(calls).toBe(2);
   });
 
-  it('starts at the rebalance, before the thread takes the assignment at its next turn', async () => {
+  it('starts at the rebalance, and installs the task only when the thread takes the assignment at its next turn', async () => {
     const { reads, source } = heldChangelogs();
     const tasks = new Tasks<SampleWindowStore, RollupAcc>(source, config, windowStoreCodecs, log);
     const clock = new FakeClock(0);
@@ -106,13 +106,55 @@ describe('restoring tasks', () => {
     thread.assign([0, 1], true);
     // No turn yet: the state is being read already.
     expect(reads.map((r) => r.partitions)).toEqual([[0, 1]]);
-    expect(thread.restored()).toBe(false);
-    reads[0]?.finish({});
-    await tasks.ready(1);
-    // Restored, but the assignment is taken only at the next turn.
+    reads[0]?.finish({ 0: ['a'] });
+    await settled();
+    // Restored, but nothing sees the tasks before the turn takes the assignment.
+    expect([tasks.get(0), tasks.get(1), [...tasks.all()].length]).toEqual([undefined, undefined, 0]);
     expect(thread.restored()).toBe(false);
     await thread.process([]);
     expect(thread.restored()).toBe(true);
+    expect(tasks.get(0)?.series.size).toBe(1);
     expect(reads).toHaveLength(1);
+  });
+
+  it('restores again, at the turn, a partition that left and came back since the last turn', async () => {
+    const { reads, source } = heldChangelogs();
+    const tasks = new Tasks<SampleWindowStore, RollupAcc>(source, config, windowStoreCodecs, log);
+    const clock = new FakeClock(0);
+    let owned = [0];
+    const thread = new StreamThread(
+      threadOptions(config, clock, {
+        offsets: {
+          owns: (_t, p) => owned.includes(p),
+          assigned: () => owned,
+          commit: () => Promise.resolve(),
+        },
+        windows: { tasks, stage: new WindowStage(config, tasks, undefined, clock) },
+      }),
+    );
+    // A restore not taken yet: given up at the next rebalance, not used when the partition comes back.
+    thread.assign([0], true);
+    reads[0]?.finish({ 0: ['before'] });
+    owned = [];
+    thread.assign([], false);
+    owned = [0];
+    thread.assign([0], true);
+    await thread.process([]);
+    expect(reads.map((r) => r.partitions)).toEqual([[0], [0]]);
+    reads[1]?.finish({ 0: ['after-1', 'after-2'] });
+    await settled();
+    expect(tasks.get(0)?.series.size).toBe(2);
+    // A task taken already: dropped at the turn after it left and came back, and restored again.
+    owned = [];
+    thread.assign([], false);
+    owned = [0];
+    thread.assign([0], true);
+    expect(tasks.get(0)?.series.size).toBe(2);
+    await thread.process([]);
+    expect(tasks.get(0)).toBeUndefined();
+    expect(reads.map((r) => r.partitions)).toEqual([[0], [0], [0]]);
+    reads[2]?.finish({ 0: ['again'] });
+    await settled();
+    expect(tasks.get(0)?.series.size).toBe(1);
   });
 });

@@ -1,6 +1,11 @@
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { DecodedBatch, DecodedRecord, SourceRecord } from '../../core/records.js';
+import {
+  partitionBatchOf,
+  type DecodedBatch,
+  type DecodedRecord,
+  type SourceRecord,
+} from '../../core/records.js';
 import { decodedBatchOf } from '../../operators/decodeRecords.js';
 import { seriesId } from '../../core/series.js';
 import { defaultLimits } from '../../core/validate.js';
@@ -213,10 +218,15 @@ describe('validateSamples', () => {
     ];
     const columns = new DecodedColumns();
     decodeSampleBatch(batchType.toBuffer({ samples }), 0, columns);
-    const decoded = decodedBatchOf(
-      { topic: 'metrics', partition: 2, firstOffset: 100, lastOffset: 100, generation: 1 },
-      [{ offset: 100, record: source(100), samples: { columns, from: 0, to: columns.length } }],
-    );
+    // The decoder's columns as they are (the first two samples share one part, the third has its own).
+    expect(columns.part[0]).toBe(columns.part[1]);
+    const decoded: DecodedBatch = {
+      ...partitionBatchOf({ topic: 'metrics', partition: 2, lastOffset: 100, generation: 1 }, [source(100)]),
+      firstOffset: 100,
+      columns,
+      ends: Int32Array.of(columns.length),
+      errors: undefined,
+    };
     const strict = validateWith({ ...defaultLimits, maxLabels: 1 }, () => NOW);
     const lenient = validateWith(defaultLimits, () => NOW);
     const strictly = () => firstValueFrom(of(decoded).pipe(strict));
