@@ -27,6 +27,11 @@ export interface RunOptions {
   exitWhenIdle?: boolean;
   /** With exitWhenIdle: look for the end of the input only once this settles (e.g. a producer finished). */
   idleAfter?: Promise<unknown>;
+  /**
+   * With exitWhenIdle: how often to look for the end of the input besides each time the records
+   * fetched are all written (default 500 ms).
+   */
+  idlePollMs?: number;
   /** Port of the admin server (health, SQL); 0 picks a free one. */
   adminPort?: number;
   /** Stops the run (like SIGTERM) when aborted. */
@@ -227,20 +232,32 @@ async function untilStopped(
   });
   let idleChecks = !options.idleAfter;
   options.idleAfter?.finally(() => (idleChecks = true)).catch(() => undefined);
+  // A settle (every record fetched is written: the end, maybe) wakes the loop; one that comes
+  // while the loop looks is kept for the next turn, so that the last one is never missed.
+  let settled = false;
+  let wake: (() => void) | undefined;
+  const offSettled = options.exitWhenIdle
+    ? topology.onSettled?.(() => {
+        settled = true;
+        wake?.();
+      })
+    : undefined;
+  const pollMs = options.idlePollMs ?? IDLE_POLL_MS;
   try {
     while (!stopped.signal.aborted) {
-      // Every 0.5 s, and as soon as the records fetched are all written (the end, maybe).
-      await new Promise<void>((resolve) => {
-        const look = () => {
-          clearTimeout(poll);
-          stopped.signal.removeEventListener('abort', look);
-          offSettled?.();
-          resolve();
-        };
-        const poll = setTimeout(look, IDLE_POLL_MS);
-        stopped.signal.addEventListener('abort', look, { once: true });
-        const offSettled = options.exitWhenIdle && idleChecks ? topology.onSettled?.(look) : undefined;
-      });
+      if (!settled)
+        await new Promise<void>((resolve) => {
+          const look = () => {
+            clearTimeout(poll);
+            stopped.signal.removeEventListener('abort', look);
+            wake = undefined;
+            resolve();
+          };
+          const poll = setTimeout(look, pollMs);
+          stopped.signal.addEventListener('abort', look, { once: true });
+          wake = look;
+        });
+      settled = false;
       if (options.exitWhenIdle && idleChecks && !stopped.signal.aborted) {
         try {
           if (await topology.isIdle()) return true;
@@ -252,6 +269,7 @@ async function untilStopped(
     if (failure) throw failure.error;
     return false;
   } finally {
+    offSettled?.();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -69,6 +69,8 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
     },
   };
   const workers: StreamWorker[] = [];
+  /** Called whenever a thread has written every record it fetched (`RunningTopology.onSettled`). */
+  const settledListeners = new Set<() => void>();
   const stats = emptyStats();
   const sum = () => {
     const all = workers
@@ -111,6 +113,7 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
           sum();
         }
         if (name === 'flushed') flushed();
+        if (name === 'settled') for (const listener of [...settledListeners]) listener();
         if (name === 'assigned' && --unassigned === 0) startProcessing();
       }),
     };
@@ -204,6 +207,11 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
     async isIdle() {
       const idle = await Promise.all(workers.map((w) => w.port.call<boolean>('isIdle')));
       return idle.every(Boolean);
+    },
+    onSettled(listener) {
+      const call = () => listener();
+      settledListeners.add(call);
+      return () => settledListeners.delete(call);
     },
   };
 }

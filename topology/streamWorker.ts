@@ -98,6 +98,8 @@ const port: ThreadPort = new ThreadPort(
         },
       });
       reporting = setInterval(() => port.note('status', status()), 1000);
+      // Every record this thread fetched is written: the main thread may look for the end of the input.
+      topology.onSettled?.(() => port.note('settled', null));
     },
     /** Settles when the topology has stopped: the main thread's one wait for a failure. */
     async done() {

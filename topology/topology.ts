@@ -125,8 +125,8 @@ export interface RunningTopology {
   /** True once every partition of the input (and of the repartition topic) is committed up to its end. */
   isIdle(): Promise<boolean>;
   /**
-   * Calls `listener` each time every record fetched is processed and written (until the
-   * returned function is called): a moment to look for the end of the input
+   * Calls `listener` each time every record fetched is processed and written, and after each
+   * commit (until the returned function is called): a moment to look for the end of the input
    * (`run --exit-when-idle`) without waiting for the next poll.
    */
   onSettled?(listener: () => void): () => void;
@@ -201,6 +201,13 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     ? new WindowStage(config, tasks, repartition ? inputPartitions : undefined, clock)
     : undefined;
   const inFlight = new InFlight();
+  // Moments the end of the input may have been reached: every record fetched written, or a commit
+  // done (with stream threads, each looks at the others' partitions as committed).
+  const settledListeners = new Set<() => void>();
+  const settle = () => {
+    for (const listener of [...settledListeners]) listener();
+  };
+  inFlight.onEmpty(settle);
   const stats = emptyStats();
   const metrics = createTopologyMetrics(
     undefined,
@@ -260,7 +267,14 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     topic,
     repartition: repartitionTarget,
     producer,
-    offsets,
+    offsets: {
+      owns: (t, p) => offsets.owns(t, p),
+      assigned: (t) => offsets.assigned(t),
+      commit: async (durable, generation) => {
+        await offsets.commit(durable, generation);
+        settle();
+      },
+    },
     writerType: (id) => registry.writerType(id),
     sink: clickhouse ? new SamplesSink(clickhouse, log.child({ stage: 'sink-samples' })) : undefined,
     rollups,
@@ -329,7 +343,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       })();
       return stopping;
     },
-    onSettled: (listener) => inFlight.onEmpty(listener),
+    onSettled: (listener) => {
+      const call = () => listener();
+      settledListeners.add(call);
+      return () => settledListeners.delete(call);
+    },
     async isIdle() {
       // With windows, only once this instance took part in the group and restored the state of
       // every partition it owns: closing the windows at the end of input needs all of them.

@@ -107,9 +107,12 @@ describe('stream threads (streams.threads)', () => {
     // alone (the threads start processing once all have their partitions), or the counts below
     // would count it twice (see `allThreadsJoined`).
     const produced = await produce(two, { series, samples: total, batch: 5, seed: 21 });
-    const statsTwo = await runToEnd(two, { log: threaded.log });
+    // Without a poll (an hour apart): the end of the input is found when the threads (or the one
+    // thread) have written every record they fetched.
+    const noPoll = { idlePollMs: 3_600_000 };
+    const statsTwo = await runToEnd(two, { log: threaded.log, ...noPoll });
     expect(produced).toMatchObject({ samples: total, records: total / 5 });
-    const statsOne = await runToEnd(one);
+    const statsOne = await runToEnd(one, noPoll);
     expect(threaded.lines.find((l) => l.msg === 'stream threads started')).toMatchObject({ threads: 2 });
 
     const rowsByRun: Array<Record<string, unknown[]>> = [];
