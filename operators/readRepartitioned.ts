@@ -5,13 +5,13 @@ import {
   type DecodedBatch,
   type ProcessedBatch,
   type Rejected,
+  type RecordData,
   type SampleOrigin,
-  type SourceRecord,
+  sourceRecord,
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
 import { samplesOf } from '../schemas/decodedSamples.js';
-import { decodedRecords } from './decodeRecords.js';
 import { sameLabels, seriesId } from '../core/series.js';
 
 /**
@@ -28,26 +28,29 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
   return map((batch) => {
     const columns = new SampleColumnsBuilder();
     const rejects: Rejected[] = [];
-    const reject = ({ offset, key, value, headers }: SourceRecord, reason: string) =>
+    // A rejected record's key and value are read only then (the client's record makes a
+    // Buffer at each read of them).
+    const reject = (i: number, reason: string) =>
       rejects.push({
         topic: batch.topic,
         partition: batch.partition,
-        offset,
-        key,
-        value,
-        headers,
+        ...sourceRecord(batch, i),
         stage: 'decode',
         reason,
       });
-    for (const decoded of decodedRecords(batch)) {
-      if ('error' in decoded) {
-        reject(decoded.record, decoded.error);
+    for (let i = 0, to = 0; i < batch.records.length; i++) {
+      const from = to;
+      to = batch.ends[i] as number;
+      const error = batch.errors?.get(i);
+      if (error !== undefined) {
+        reject(i, error);
         continue;
       }
-      const samples = samplesOf(decoded.samples);
-      const origins = originsOf(decoded.record.headers, samples.length);
+      const offset = batch.offsets[i] as number;
+      const samples = samplesOf({ columns: batch.columns, from, to });
+      const origins = originsOf((batch.records[i] as RecordData).headers, samples.length);
       if (typeof origins === 'string') {
-        reject(decoded.record, origins);
+        reject(i, origins);
         continue;
       }
       let previous: BatchSeries | undefined;
@@ -62,14 +65,7 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
           previous = { id, key: id.toString(), name: sample.name, labels };
         }
         const origin = origins[i] as SampleOrigin;
-        columns.push(
-          previous,
-          sample.timestamp,
-          sample.value,
-          sample.kind === 'counter',
-          decoded.offset,
-          origin,
-        );
+        columns.push(previous, sample.timestamp, sample.value, sample.kind === 'counter', offset, origin);
       });
     }
     return processedBatch(batch, columns.finish(), rejects);

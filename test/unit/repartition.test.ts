@@ -12,7 +12,7 @@ import {
 import { seriesId } from '../../core/series.js';
 import { decodeRecords } from '../../operators/decodeRecords.js';
 import { readRepartitioned } from '../../operators/readRepartitioned.js';
-import { batchType } from '../../schemas/index.js';
+import { batchType, type Sample } from '../../schemas/index.js';
 import { sendRepartitioned } from '../../sinks/repartition.js';
 import { columnsOf, rowsOf } from '../../core/sampleColumns.js';
 
@@ -182,5 +182,39 @@ describe('repartition round trip', () => {
     expect(out.rejects).toMatchObject([
       { offset: 4, stage: 'decode', reason: expect.stringContaining('without its origin') },
     ]);
+  });
+
+  it("keeps each record's own offset and samples around a record that cannot be read", async () => {
+    const frame = (samples: Sample[]) =>
+      Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), batchType.toBuffer({ samples })]);
+    const sample = (value: number): Sample => ({
+      name: 'm',
+      labels: { a: 'b' },
+      timestamp: 1_000 * value,
+      value,
+      kind: 'gauge',
+    });
+    const origin = (partition: string, offsets: string) => ({
+      [REPARTITION_HEADERS.partition]: Buffer.from(partition),
+      [REPARTITION_HEADERS.offsets]: Buffer.from(offsets),
+    });
+    const records = [
+      { offset: 20, key: null, value: frame([sample(1), sample(2)]), headers: origin('1', '5:1,1:1') },
+      { offset: 21, key: Buffer.from('k'), value: Buffer.from([1, 2, 3]), headers: origin('1', '7:1') },
+      { offset: 22, key: null, value: frame([sample(3)]), headers: origin('2', '9:1') },
+    ];
+    const fetched = partitionBatchOf({ topic: 'r', partition: 0, lastOffset: 22, generation: 1 }, records);
+    const out = await firstValueFrom(
+      of(fetched).pipe(
+        decodeRecords(async () => batchType),
+        readRepartitioned(),
+      ),
+    );
+    expect(rowsOf(out.samples).map((r) => [r.value, r.offset, r.origin])).toEqual([
+      [1, 20, { partition: 1, offset: 5 }],
+      [2, 20, { partition: 1, offset: 6 }],
+      [3, 22, { partition: 2, offset: 9 }],
+    ]);
+    expect(out.rejects).toMatchObject([{ offset: 21, key: Buffer.from('k'), value: Buffer.from([1, 2, 3]) }]);
   });
 });
