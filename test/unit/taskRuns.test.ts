@@ -5,7 +5,7 @@ import type { StreamEvent } from '../../core/stream.js';
 import { prng } from '../../producer/synthetic.js';
 import { channelOf, type ProcessorContext } from '../../streams/context.js';
 import type { Checkpoint } from '../../streams/tasks.js';
-import { newTask } from './upRow.js';
+import { inBatch, newTask } from './upRow.js';
 
 /**
  * How `StreamTask.process` (streams/task.ts) cuts a batch's samples into runs: (a) the runs cover
@@ -36,16 +36,13 @@ function batchOf(partition: number, records: Rec[], lastOffset?: number): Proces
   const builder = new SampleColumnsBuilder(4);
   for (const r of records)
     r.ts.forEach((ts, k) => builder.push(SERIES[r.series?.[k] ?? k % 4]!, ts, 1, false, r.offset, r.origin));
-  return {
-    recordCount: records.length,
-    generation: 1,
-    topic: 'in',
+  return inBatch(
     partition,
-    firstOffset: records[0]!.offset,
-    lastOffset: lastOffset ?? records[records.length - 1]!.offset,
-    samples: builder.finish(),
-    rejects: [],
-  };
+    builder.finish(),
+    records.length,
+    records[0]!.offset,
+    lastOffset ?? records[records.length - 1]!.offset,
+  );
 }
 
 /** A task of `partition`, and `process`: the events it forwards for a batch. */

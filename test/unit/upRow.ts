@@ -7,7 +7,7 @@ import type { StreamThreadOptions } from '../../topology/streamThread.js';
 import { emptyStats } from '../../topology/topology.js';
 import type { RollupAcc } from '../../core/aggregate.js';
 import type { ProcessedBatch, SampleRow } from '../../core/records.js';
-import { columnsOf } from '../../core/sampleColumns.js';
+import { columnsOf, type SampleColumns } from '../../core/sampleColumns.js';
 import { seriesId, type SeriesMeta } from '../../core/series.js';
 import type { SampleWindowStore } from '../../operators/sampleWindow.js';
 import { ChangelogStore, WindowChangelogStore } from '../../streams/stateStore.js';
@@ -45,18 +45,29 @@ export function upRow(host: string, offset: number, timestamp: number): SampleRo
   };
 }
 
-/** A batch of partition `partition` of topic `in` holding `rows` (one record each, by offset). */
-export function rowsBatch(partition: number, rows: SampleRow[]): ProcessedBatch {
+/** A batch of generation 1 of partition `partition` of topic `in`: its samples, records and offsets, no rejects. */
+export function inBatch(
+  partition: number,
+  samples: SampleColumns,
+  recordCount: number,
+  firstOffset: number,
+  lastOffset: number,
+): ProcessedBatch {
   return {
-    recordCount: rows.length,
+    recordCount,
     generation: 1,
     topic: 'in',
     partition,
-    firstOffset: rows[0]!.offset,
-    lastOffset: rows.at(-1)!.offset,
-    samples: columnsOf(rows),
+    firstOffset,
+    lastOffset,
+    samples,
     rejects: [],
   };
+}
+
+/** A batch of partition `partition` of topic `in` holding `rows` (one record each, by offset). */
+export function rowsBatch(partition: number, rows: SampleRow[]): ProcessedBatch {
+  return inBatch(partition, columnsOf(rows), rows.length, rows[0]!.offset, rows.at(-1)!.offset);
 }
 
 /**
