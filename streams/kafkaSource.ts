@@ -1,5 +1,6 @@
 import { Observable } from 'rxjs';
 import type { PartitionBatch } from '../core/records.js';
+import { Signal } from '../core/signal.js';
 import type { ConsumerRuntime } from './consumerRuntime.js';
 
 /** Identifies a fetched batch from the source to the commit (the batch objects change on the way). */
@@ -22,7 +23,7 @@ export class InFlight {
   /** Bytes of each batch in flight, by `batchKey`. */
   private readonly batches = new Map<string, number>();
   private waiters: Array<() => void> = [];
-  private readonly emptied = new Set<() => void>();
+  private readonly emptied = new Signal();
 
   get empty(): boolean {
     return this.batches.size === 0;
@@ -33,9 +34,7 @@ export class InFlight {
    * flight), until the returned function is called.
    */
   onEmpty(listener: () => void): () => void {
-    const call = () => listener();
-    this.emptied.add(call);
-    return () => this.emptied.delete(call);
+    return this.emptied.on(listener);
   }
 
   add(key: string, bytes: number): void {
@@ -49,7 +48,7 @@ export class InFlight {
     const ready = this.waiters;
     this.waiters = [];
     for (const wake of ready) wake();
-    if (this.batches.size === 0) for (const call of [...this.emptied]) call();
+    if (this.batches.size === 0) this.emptied.emit();
   }
 
   /** Resolves once at most `limit` bytes are in flight, calling `heartbeat` while it waits. */

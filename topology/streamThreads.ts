@@ -14,6 +14,7 @@ import { buildTopology } from './graph.js';
 import { createTopologyMetrics } from './metrics.js';
 import type { StreamWorkerData, StreamWorkerStatus } from './streamWorker.js';
 import { emptyStats, type RunningTopology, type TopologyStats } from './topology.js';
+import { Signal } from '../core/signal.js';
 
 /**
  * The stream threads `streams.threads` asks for. `auto`: one per core but one, at least one: the
@@ -70,7 +71,7 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
   };
   const workers: StreamWorker[] = [];
   /** Called whenever a thread has written every record it fetched (`RunningTopology.onSettled`). */
-  const settledListeners = new Set<() => void>();
+  const settled = new Signal();
   const stats = emptyStats();
   const sum = () => {
     const all = workers
@@ -113,7 +114,7 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
           sum();
         }
         if (name === 'flushed') flushed();
-        if (name === 'settled') for (const listener of [...settledListeners]) listener();
+        if (name === 'settled') settled.emit();
         if (name === 'assigned' && --unassigned === 0) startProcessing();
       }),
     };
@@ -208,11 +209,7 @@ export async function startStreamThreads(options: StreamThreadsOptions): Promise
       const idle = await Promise.all(workers.map((w) => w.port.call<boolean>('isIdle')));
       return idle.every(Boolean);
     },
-    onSettled(listener) {
-      const call = () => listener();
-      settledListeners.add(call);
-      return () => settledListeners.delete(call);
-    },
+    onSettled: (listener) => settled.on(listener),
   };
 }
 

@@ -32,6 +32,7 @@ import { prepareTopics } from './topics.js';
 import { WindowStage } from './windowStage.js';
 import { createTopologyMetrics, PartitionLag, type TopologyMetrics } from './metrics.js';
 import { tierTopic } from '../core/tiers.js';
+import { Signal } from '../core/signal.js';
 
 export interface TopologyDeps {
   config: Config;
@@ -203,11 +204,8 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const inFlight = new InFlight();
   // Moments the end of the input may have been reached: every record fetched written, or a commit
   // done (with stream threads, each looks at the others' partitions as committed).
-  const settledListeners = new Set<() => void>();
-  const settle = () => {
-    for (const listener of [...settledListeners]) listener();
-  };
-  inFlight.onEmpty(settle);
+  const settled = new Signal();
+  inFlight.onEmpty(() => settled.emit());
   const stats = emptyStats();
   const metrics = createTopologyMetrics(
     undefined,
@@ -272,7 +270,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       assigned: (t) => offsets.assigned(t),
       commit: async (durable, generation) => {
         await offsets.commit(durable, generation);
-        settle();
+        settled.emit();
       },
     },
     writerType: (id) => registry.writerType(id),
@@ -343,11 +341,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       })();
       return stopping;
     },
-    onSettled: (listener) => {
-      const call = () => listener();
-      settledListeners.add(call);
-      return () => settledListeners.delete(call);
-    },
+    onSettled: (listener) => settled.on(listener),
     async isIdle() {
       // With windows, only once this instance took part in the group and restored the state of
       // every partition it owns: closing the windows at the end of input needs all of them.
