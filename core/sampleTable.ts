@@ -4,12 +4,34 @@ import type { SampleColumns } from './sampleColumns.js';
 import { keyOf, MIN_POSSIBLE, QuantileSketch, type Bins } from './sketch.js';
 import { grownTo } from './typedArrays.js';
 
+/** Where each statistic lies in a slot's row of `SampleTable.stats`. */
+const COUNT = 0;
+const SUM = 1;
+const MIN = 2;
+const MAX = 3;
+const FIRST = 4;
+const FIRST_TS = 5;
+const LAST = 6;
+const LAST_TS = 7;
+const ZEROS = 8;
+const SKETCH_MIN = 9;
+const SKETCH_MAX = 10;
+const EXT = 11;
+/**
+ * Numbers per row, a multiple of 8: a row is whole 64-byte spans (16 numbers: two cache lines, or
+ * three when the array does not start on a line).
+ */
+const STRIDE = Math.ceil((EXT + EXT_SLOTS) / 8) * 8;
+
 /**
  * The windows of the first tier of one partition, over raw samples, in flat arrays: one slot per
- * window, each statistic a column (typed arrays indexed by slot), the sketch's bins and a
- * counter's points in two shared pools of sorted runs. No object per window or per sample: a
- * million open windows are a few dozen arrays, which the garbage collector does not walk, and
- * closing windows scans typed arrays instead of a map of objects.
+ * window, its statistics one row of a typed array (`stats`), its start, revision and series
+ * columns indexed by slot, the sketch's bins and a counter's points in two shared pools of sorted
+ * runs. No object per window or per sample: a million open windows are a few dozen arrays, which
+ * the garbage collector does not walk, and closing windows scans typed arrays instead of a map of
+ * objects. A row rather than a column per statistic: windows are touched one at a time, in no
+ * order the slots follow (10,000 series interleaved), and each touch then reads two cache lines
+ * instead of one in each of fourteen columns.
  *
  * The windows of a series form a list (`head`, `next`), in the order they were opened. Slots of
  * deleted windows are reused. What a slot holds is what `SampleAcc` (core/aggregate.ts) holds, and
@@ -28,28 +50,21 @@ export class SampleTable {
   private live = 0;
   private openings = 0;
 
-  // Per slot.
+  // Per slot. `start` and `opened` (read for every slot when windows close) are columns; what one
+  // window's aggregate holds is one row of `stats` (`STRIDE` numbers): a window's samples, its
+  // close and its changelog view each read or write the row's two cache lines, not one line in
+  // each of a dozen columns.
   start: Float64Array;
-  count: Float64Array;
-  sum: Float64Array;
-  min: Float64Array;
-  max: Float64Array;
-  first: Float64Array;
-  firstTs: Float64Array;
-  last: Float64Array;
-  lastTs: Float64Array;
-  /** Samples that counted as zero in the sketch. */
-  zeros: Float64Array;
   /**
-   * The sketch's own least and greatest value: as `QuantileSketch.accept` keeps them (the first
-   * of equal values, so 0 and -0 stay apart from the window's `Math.min`/`Math.max`).
+   * Per slot, `STRIDE` numbers from `slot * STRIDE`: count, sum, min, max, first, firstTs, last,
+   * lastTs, zeros (samples that counted as zero in the sketch), sketchMin and sketchMax (the
+   * sketch's own least and greatest value: as `QuantileSketch.accept` keeps them, the first of
+   * equal values, so 0 and -0 stay apart from the window's `Math.min`/`Math.max`), then the
+   * EXT_SLOTS of the registry's stateful aggregates (core/aggregates.ts).
    */
-  sketchMin: Float64Array;
-  sketchMax: Float64Array;
+  stats: Float64Array;
   /** The order windows were opened in (restored ones in the changelog's order): ties close in it. */
   opened: Float64Array;
-  /** EXT_SLOTS per slot: the registry's stateful aggregates (core/aggregates.ts). */
-  ext: Float64Array;
   /** 0 until the window's first result; -1 for a free slot. */
   revision: Int32Array;
   /** 1 once a sample was a counter. */
@@ -72,19 +87,8 @@ export class SampleTable {
   constructor(capacity = 256) {
     this.capacity = capacity;
     this.start = new Float64Array(capacity);
-    this.count = new Float64Array(capacity);
-    this.sum = new Float64Array(capacity);
-    this.min = new Float64Array(capacity);
-    this.max = new Float64Array(capacity);
-    this.first = new Float64Array(capacity);
-    this.firstTs = new Float64Array(capacity);
-    this.last = new Float64Array(capacity);
-    this.lastTs = new Float64Array(capacity);
-    this.zeros = new Float64Array(capacity);
-    this.sketchMin = new Float64Array(capacity);
-    this.sketchMax = new Float64Array(capacity);
+    this.stats = new Float64Array(capacity * STRIDE);
     this.opened = new Float64Array(capacity);
-    this.ext = new Float64Array(capacity * EXT_SLOTS);
     this.revision = new Int32Array(capacity);
     this.counter = new Uint8Array(capacity);
     this.seriesOf = new Int32Array(capacity);
@@ -142,20 +146,22 @@ export class SampleTable {
   open(series: number, start: number): number {
     const slot = this.allocate();
     this.start[slot] = start;
-    this.count[slot] = 0;
+    const stats = this.stats;
+    const row = slot * STRIDE;
+    stats[row + COUNT] = 0;
     // -0, the neutral element of IEEE addition: a sum of -0 samples stays -0 (0 + -0 is 0).
-    this.sum[slot] = -0;
-    this.min[slot] = Infinity;
-    this.max[slot] = -Infinity;
-    this.first[slot] = NaN;
-    this.firstTs[slot] = Infinity;
-    this.last[slot] = NaN;
-    this.lastTs[slot] = -Infinity;
-    this.zeros[slot] = 0;
-    this.sketchMin[slot] = Infinity;
-    this.sketchMax[slot] = -Infinity;
+    stats[row + SUM] = -0;
+    stats[row + MIN] = Infinity;
+    stats[row + MAX] = -Infinity;
+    stats[row + FIRST] = NaN;
+    stats[row + FIRST_TS] = Infinity;
+    stats[row + LAST] = NaN;
+    stats[row + LAST_TS] = -Infinity;
+    stats[row + ZEROS] = 0;
+    stats[row + SKETCH_MIN] = Infinity;
+    stats[row + SKETCH_MAX] = -Infinity;
+    stats.fill(0, row + EXT, row + EXT + EXT_SLOTS);
     this.opened[slot] = this.openings++;
-    this.ext.fill(0, slot * EXT_SLOTS, (slot + 1) * EXT_SLOTS);
     this.revision[slot] = 0;
     this.counter[slot] = 0;
     this.seriesOf[slot] = series;
@@ -195,19 +201,21 @@ export class SampleTable {
   }
 
   addOne(slot: number, value: number, timestamp: number, counter: boolean): void {
-    this.count[slot] = (this.count[slot] as number) + 1;
-    this.sum[slot] = (this.sum[slot] as number) + value;
-    this.min[slot] = Math.min(this.min[slot] as number, value);
-    this.max[slot] = Math.max(this.max[slot] as number, value);
-    if (value < (this.sketchMin[slot] as number)) this.sketchMin[slot] = value;
-    if (value > (this.sketchMax[slot] as number)) this.sketchMax[slot] = value;
-    if (timestamp < (this.firstTs[slot] as number)) {
-      this.first[slot] = value;
-      this.firstTs[slot] = timestamp;
+    const stats = this.stats;
+    const row = slot * STRIDE;
+    stats[row + COUNT] = (stats[row + COUNT] as number) + 1;
+    stats[row + SUM] = (stats[row + SUM] as number) + value;
+    stats[row + MIN] = Math.min(stats[row + MIN] as number, value);
+    stats[row + MAX] = Math.max(stats[row + MAX] as number, value);
+    if (value < (stats[row + SKETCH_MIN] as number)) stats[row + SKETCH_MIN] = value;
+    if (value > (stats[row + SKETCH_MAX] as number)) stats[row + SKETCH_MAX] = value;
+    if (timestamp < (stats[row + FIRST_TS] as number)) {
+      stats[row + FIRST] = value;
+      stats[row + FIRST_TS] = timestamp;
     }
-    if (timestamp >= (this.lastTs[slot] as number)) {
-      this.last[slot] = value;
-      this.lastTs[slot] = timestamp;
+    if (timestamp >= (stats[row + LAST_TS] as number)) {
+      stats[row + LAST] = value;
+      stats[row + LAST_TS] = timestamp;
     }
     if (counter) {
       this.counter[slot] = 1;
@@ -215,9 +223,9 @@ export class SampleTable {
     }
     if (value > MIN_POSSIBLE) this.bins.addTo(slot, keyOf(value), 1);
     else if (value < -MIN_POSSIBLE) this.bins.addTo(slot, keyOf(-value) - NEGATIVE, 1);
-    else this.zeros[slot] = (this.zeros[slot] as number) + 1;
-    const ext = this.ext as unknown as number[];
-    const base = slot * EXT_SLOTS;
+    else stats[row + ZEROS] = (stats[row + ZEROS] as number) + 1;
+    const ext = stats as unknown as number[];
+    const base = row + EXT;
     for (let i = 0; i < ADDS.length; i++) (ADDS[i] as ExtAdd)(ext, base + (ADD_AT[i] as number), value);
   }
 
@@ -255,18 +263,19 @@ export class SampleTable {
   /** A window's statistics, kind and ext slots, written over `out`'s (its ext array reused). */
   private writeStats(slot: number, out: Omit<Aggregate, 'increase' | 'sketch'>): void {
     out.kind = this.counter[slot] === 1 ? 'counter' : 'gauge';
-    out.count = this.count[slot] as number;
-    out.sum = this.sum[slot] as number;
-    out.min = this.min[slot] as number;
-    out.max = this.max[slot] as number;
-    out.first = this.first[slot] as number;
-    out.firstTs = this.firstTs[slot] as number;
-    out.last = this.last[slot] as number;
-    out.lastTs = this.lastTs[slot] as number;
+    const stats = this.stats;
+    const row = slot * STRIDE;
+    out.count = stats[row + COUNT] as number;
+    out.sum = stats[row + SUM] as number;
+    out.min = stats[row + MIN] as number;
+    out.max = stats[row + MAX] as number;
+    out.first = stats[row + FIRST] as number;
+    out.firstTs = stats[row + FIRST_TS] as number;
+    out.last = stats[row + LAST] as number;
+    out.lastTs = stats[row + LAST_TS] as number;
     // A loop, not `Array.from(subarray)`: a view and an iterator per result cost more than the copy.
     const ext = out.ext;
-    const base = slot * EXT_SLOTS;
-    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = this.ext[base + i] as number;
+    for (let i = 0; i < EXT_SLOTS; i++) ext[i] = stats[row + EXT + i] as number;
     if (ext.length !== EXT_SLOTS) ext.length = EXT_SLOTS;
   }
 
@@ -298,19 +307,21 @@ export class SampleTable {
   load(key: string, start: number, revision: number, acc: SampleAcc): number {
     const series = this.series(key);
     const slot = this.open(series, start);
-    this.count[slot] = acc.count;
-    this.sum[slot] = acc.sum;
-    this.min[slot] = acc.min;
-    this.max[slot] = acc.max;
-    this.first[slot] = acc.first;
-    this.firstTs[slot] = acc.firstTs;
-    this.last[slot] = acc.last;
-    this.lastTs[slot] = acc.lastTs;
+    const stats = this.stats;
+    const row = slot * STRIDE;
+    stats[row + COUNT] = acc.count;
+    stats[row + SUM] = acc.sum;
+    stats[row + MIN] = acc.min;
+    stats[row + MAX] = acc.max;
+    stats[row + FIRST] = acc.first;
+    stats[row + FIRST_TS] = acc.firstTs;
+    stats[row + LAST] = acc.last;
+    stats[row + LAST_TS] = acc.lastTs;
+    stats[row + ZEROS] = acc.sketch.zeroCount;
+    stats[row + SKETCH_MIN] = acc.sketch.min;
+    stats[row + SKETCH_MAX] = acc.sketch.max;
     this.counter[slot] = acc.kind === 'counter' ? 1 : 0;
     this.revision[slot] = revision;
-    this.zeros[slot] = acc.sketch.zeroCount;
-    this.sketchMin[slot] = acc.sketch.min;
-    this.sketchMax[slot] = acc.sketch.max;
     for (let i = 0; i < acc.pointTs.length; i++)
       this.points.append(slot, acc.pointTs[i] as number, acc.pointValue[i] as number);
     const { negative, positive } = acc.sketch;
@@ -319,8 +330,7 @@ export class SampleTable {
       this.bins.append(slot, (negative.keys[i] as number) - NEGATIVE, negative.counts[i] as number);
     for (let i = 0; i < positive.size; i++)
       this.bins.append(slot, positive.keys[i] as number, positive.counts[i] as number);
-    const base = slot * EXT_SLOTS;
-    for (let i = 0; i < EXT_SLOTS; i++) this.ext[base + i] = acc.ext[i] ?? NaN;
+    for (let i = 0; i < EXT_SLOTS; i++) stats[row + EXT + i] = acc.ext[i] ?? NaN;
     return slot;
   }
 
@@ -339,11 +349,13 @@ export class SampleTable {
     if (split > at || sketch.negative.size > 0)
       fillBins(sketch.negativeBins(), keys, counts, at, split, NEGATIVE);
     fillBins(sketch.positive, keys, counts, split, end, 0);
-    sketch.zeroCount = this.zeros[slot] as number;
-    sketch.count = this.count[slot] as number;
-    sketch.sum = (this.sum[slot] as number) + 0;
-    sketch.min = this.sketchMin[slot] as number;
-    sketch.max = this.sketchMax[slot] as number;
+    const stats = this.stats;
+    const row = slot * STRIDE;
+    sketch.zeroCount = stats[row + ZEROS] as number;
+    sketch.count = stats[row + COUNT] as number;
+    sketch.sum = (stats[row + SUM] as number) + 0;
+    sketch.min = stats[row + SKETCH_MIN] as number;
+    sketch.max = stats[row + SKETCH_MAX] as number;
   }
 
   private allocate(): number {
@@ -358,19 +370,8 @@ export class SampleTable {
     const f64 = (a: Float64Array, width = 1) => grownTo(a, capacity * width);
     const i32 = (a: Int32Array) => grownTo(a, capacity);
     this.start = f64(this.start);
-    this.count = f64(this.count);
-    this.sum = f64(this.sum);
-    this.min = f64(this.min);
-    this.max = f64(this.max);
-    this.first = f64(this.first);
-    this.firstTs = f64(this.firstTs);
-    this.last = f64(this.last);
-    this.lastTs = f64(this.lastTs);
-    this.zeros = f64(this.zeros);
-    this.sketchMin = f64(this.sketchMin);
-    this.sketchMax = f64(this.sketchMax);
+    this.stats = f64(this.stats, STRIDE);
     this.opened = f64(this.opened);
-    this.ext = f64(this.ext, EXT_SLOTS);
     this.revision = i32(this.revision);
     this.seriesOf = i32(this.seriesOf);
     this.next = i32(this.next);
