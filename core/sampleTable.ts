@@ -235,11 +235,12 @@ export class SampleTable {
    */
   aggregate(slot: number, into?: Aggregate): Aggregate {
     let increase = 0;
-    const values = this.points.b;
+    const points = this.points.pairs;
     // A slot's handle has no entry in a pool until a run of it is written (gauges write no points).
     const at = this.points.startOf(slot);
     const n = this.points.lengthOf(slot);
-    for (let i = 1; i < n; i++) increase += delta(values[at + i - 1] as number, values[at + i] as number);
+    for (let i = 1; i < n; i++)
+      increase += delta(points[2 * (at + i - 1) + 1] as number, points[2 * (at + i) + 1] as number);
     const out: Aggregate = into ?? {
       count: 0,
       sum: 0,
@@ -292,8 +293,8 @@ export class SampleTable {
     const n = this.points.lengthOf(slot);
     const { pointTs, pointValue } = into;
     for (let i = 0; i < n; i++) {
-      pointTs[i] = this.points.a[at + i] as number;
-      pointValue[i] = this.points.b[at + i] as number;
+      pointTs[i] = this.points.a(at + i);
+      pointValue[i] = this.points.b(at + i);
     }
     if (pointTs.length !== n) {
       pointTs.length = n;
@@ -340,15 +341,14 @@ export class SampleTable {
    */
   /** Writes the window's sketch into `sketch`, over what it held (its bins' arrays reused). */
   private fillSketch(slot: number, sketch: QuantileSketch): void {
-    const { a: keys, b: counts } = this.bins;
+    const pairs = this.bins.pairs;
     const at = this.bins.startOf(slot);
     const end = at + this.bins.lengthOf(slot);
     // Keys ascend: the negative values' (shifted below every positive one) come first.
     let split = at;
-    while (split < end && (keys[split] as number) < -NEGATIVE / 2) split++;
-    if (split > at || sketch.negative.size > 0)
-      fillBins(sketch.negativeBins(), keys, counts, at, split, NEGATIVE);
-    fillBins(sketch.positive, keys, counts, split, end, 0);
+    while (split < end && (pairs[2 * split] as number) < -NEGATIVE / 2) split++;
+    if (split > at || sketch.negative.size > 0) fillBins(sketch.negativeBins(), pairs, at, split, NEGATIVE);
+    fillBins(sketch.positive, pairs, split, end, 0);
     const stats = this.stats;
     const row = slot * STRIDE;
     sketch.zeroCount = stats[row + ZEROS] as number;
@@ -383,28 +383,30 @@ export class SampleTable {
 }
 
 /**
- * Sorted runs of (a, b) pairs in two shared arrays, one run per handle (a window's slot): a run
- * grows by moving to the end with twice the room; the arrays are compacted when more than half
- * of them is left behind by moved and released runs.
+ * Sorted runs of (a, b) pairs in one shared array, one run per handle (a window's slot): pair i of
+ * the array at `pairs[2i]` (a) and `pairs[2i + 1]` (b), and a handle's start, length and room
+ * side by side in `handles` (`HANDLE` numbers each): a run is read from one place, not from two
+ * arrays of pairs and three of handles. A run grows by moving to the end with twice the room; the
+ * array is compacted when more than half of it is left behind by moved and released runs.
  */
 export class RunPool {
-  a = new Float64Array(1024);
-  b = new Float64Array(1024);
-  /** Per handle: where its run starts, its length, its room. */
-  at = new Int32Array(256);
-  length = new Int32Array(256);
-  room = new Int32Array(256);
+  /** Pairs (a, b), interleaved; positions (`startOf`) count pairs. */
+  pairs = new Float64Array(2 * 1024);
+  /** Per handle, `HANDLE` numbers from `handle * HANDLE`: where its run starts, its length, its room. */
+  handles = new Int32Array(256 * HANDLE);
   private top = 0;
   private garbage = 0;
 
   /** Adds `weight` to the pair with a = `key`, or inserts (key, weight) in order (searched from the end). */
   addTo(handle: number, key: number, weight: number): void {
     this.ensureHandle(handle);
-    const at = this.at[handle] as number;
-    let i = at + (this.length[handle] as number);
-    while (i > at && (this.a[i - 1] as number) > key) i--;
-    if (i > at && this.a[i - 1] === key) {
-      this.b[i - 1] = (this.b[i - 1] as number) + weight;
+    const h = handle * HANDLE;
+    const at = this.handles[h + AT] as number;
+    const pairs = this.pairs;
+    let i = at + (this.handles[h + LENGTH] as number);
+    while (i > at && (pairs[2 * (i - 1)] as number) > key) i--;
+    if (i > at && pairs[2 * (i - 1)] === key) {
+      pairs[2 * (i - 1) + 1] = (pairs[2 * (i - 1) + 1] as number) + weight;
       return;
     }
     this.insert(handle, i - at, key, weight);
@@ -413,124 +415,127 @@ export class RunPool {
   /** Inserts (a, b) after every pair whose a is at or below `a` (searched from the end). */
   insertAfter(handle: number, a: number, b: number): void {
     this.ensureHandle(handle);
-    const at = this.at[handle] as number;
-    let i = at + (this.length[handle] as number);
-    while (i > at && (this.a[i - 1] as number) > a) i--;
+    const h = handle * HANDLE;
+    const at = this.handles[h + AT] as number;
+    let i = at + (this.handles[h + LENGTH] as number);
+    while (i > at && (this.pairs[2 * (i - 1)] as number) > a) i--;
     this.insert(handle, i - at, a, b);
   }
 
   /** Appends (a, b), which the caller knows to be in order. */
   append(handle: number, a: number, b: number): void {
     this.ensureHandle(handle);
-    this.insert(handle, this.length[handle] as number, a, b);
+    this.insert(handle, this.handles[handle * HANDLE + LENGTH] as number, a, b);
   }
 
-  /** Where a handle's run starts (0 for a handle never written: its run is empty). */
+  /** Where a handle's run starts, in pairs (0 for a handle never written: its run is empty). */
   startOf(handle: number): number {
-    return handle < this.at.length ? (this.at[handle] as number) : 0;
+    return handle * HANDLE < this.handles.length ? (this.handles[handle * HANDLE + AT] as number) : 0;
   }
 
   /** A handle's run length (0 for a handle never written). */
   lengthOf(handle: number): number {
-    return handle < this.length.length ? (this.length[handle] as number) : 0;
+    return handle * HANDLE < this.handles.length ? (this.handles[handle * HANDLE + LENGTH] as number) : 0;
+  }
+
+  /** The a of pair `i` (a position from `startOf`). */
+  a(i: number): number {
+    return this.pairs[2 * i] as number;
+  }
+
+  /** The b of pair `i`. */
+  b(i: number): number {
+    return this.pairs[2 * i + 1] as number;
   }
 
   /** Empties a handle's run. */
   release(handle: number): void {
-    if (handle >= this.room.length) return;
-    this.garbage += this.room[handle] as number;
-    this.at[handle] = 0;
-    this.length[handle] = 0;
-    this.room[handle] = 0;
+    const h = handle * HANDLE;
+    if (h >= this.handles.length) return;
+    this.garbage += this.handles[h + ROOM] as number;
+    this.handles[h + AT] = 0;
+    this.handles[h + LENGTH] = 0;
+    this.handles[h + ROOM] = 0;
   }
 
-  /** Pairs held, and the size of the arrays. */
+  /** Pairs held, and the room of the array in pairs. */
   get stats(): { pairs: number; capacity: number } {
     let pairs = 0;
-    for (let h = 0; h < this.length.length; h++) pairs += this.length[h] as number;
-    return { pairs, capacity: this.a.length };
+    for (let h = 0; h < this.handles.length; h += HANDLE) pairs += this.handles[h + LENGTH] as number;
+    return { pairs, capacity: this.pairs.length / 2 };
   }
 
   /** Inserts at index `index` of the run. */
   private insert(handle: number, index: number, a: number, b: number): void {
-    const n = this.length[handle] as number;
-    if (n === this.room[handle]) this.move(handle, n === 0 ? 4 : n * 2);
-    const at = this.at[handle] as number;
-    if (index < n) {
-      this.a.copyWithin(at + index + 1, at + index, at + n);
-      this.b.copyWithin(at + index + 1, at + index, at + n);
-    }
-    this.a[at + index] = a;
-    this.b[at + index] = b;
-    this.length[handle] = n + 1;
+    const h = handle * HANDLE;
+    const n = this.handles[h + LENGTH] as number;
+    if (n === this.handles[h + ROOM]) this.move(handle, n === 0 ? 4 : n * 2);
+    const at = this.handles[h + AT] as number;
+    if (index < n) this.pairs.copyWithin(2 * (at + index + 1), 2 * (at + index), 2 * (at + n));
+    this.pairs[2 * (at + index)] = a;
+    this.pairs[2 * (at + index) + 1] = b;
+    this.handles[h + LENGTH] = n + 1;
   }
 
   /** Moves a run to the end with room for `room` pairs. */
   private move(handle: number, room: number): void {
-    if (this.top + room > this.a.length) this.makeRoom(room);
-    const at = this.at[handle] as number;
-    const n = this.length[handle] as number;
-    this.a.copyWithin(this.top, at, at + n);
-    this.b.copyWithin(this.top, at, at + n);
-    this.garbage += this.room[handle] as number;
-    this.at[handle] = this.top;
-    this.room[handle] = room;
+    if (this.top + room > this.pairs.length / 2) this.makeRoom(room);
+    const h = handle * HANDLE;
+    const at = this.handles[h + AT] as number;
+    const n = this.handles[h + LENGTH] as number;
+    this.pairs.copyWithin(2 * this.top, 2 * at, 2 * (at + n));
+    this.garbage += this.handles[h + ROOM] as number;
+    this.handles[h + AT] = this.top;
+    this.handles[h + ROOM] = room;
     this.top += room;
   }
 
-  /** Compacts the runs, or grows the arrays, so that `room` more pairs fit at the end. */
+  /** Compacts the runs, or grows the array, so that `room` more pairs fit at the end. */
   private makeRoom(room: number): void {
+    const capacity = this.pairs.length / 2;
     const kept = this.top - this.garbage;
-    const size = Math.max(1024, (kept + room) * 2, this.garbage > kept ? this.a.length : this.a.length * 2);
-    const a = new Float64Array(size);
-    const b = new Float64Array(size);
+    const size = Math.max(1024, (kept + room) * 2, this.garbage > kept ? capacity : capacity * 2);
+    const pairs = new Float64Array(2 * size);
+    const old = this.pairs;
+    const handles = this.handles;
     let top = 0;
-    for (let h = 0; h < this.room.length; h++) {
-      const r = this.room[h] as number;
+    for (let h = 0; h < handles.length; h += HANDLE) {
+      const r = handles[h + ROOM] as number;
       if (r === 0) continue;
-      const at = this.at[h] as number;
-      const n = this.length[h] as number;
-      // A loop, not `set(subarray(…))`: a run holds a few values, and two views per run made
-      // a compaction of 200,000 runs allocate 400,000 objects.
-      const oldA = this.a;
-      const oldB = this.b;
-      for (let i = 0; i < n; i++) {
-        a[top + i] = oldA[at + i] as number;
-        b[top + i] = oldB[at + i] as number;
-      }
-      this.at[h] = top;
+      const from = 2 * (handles[h + AT] as number);
+      const n = 2 * (handles[h + LENGTH] as number);
+      // A loop, not `set(subarray(…))`: a run holds a few values, and a view per run made a
+      // compaction of 200,000 runs allocate 200,000 objects.
+      for (let i = 0; i < n; i++) pairs[2 * top + i] = old[from + i] as number;
+      handles[h + AT] = top;
       top += r;
     }
-    this.a = a;
-    this.b = b;
+    this.pairs = pairs;
     this.top = top;
     this.garbage = 0;
   }
 
   private ensureHandle(handle: number): void {
-    if (handle < this.room.length) return;
-    let size = this.room.length;
-    while (size <= handle) size *= 2;
-    this.at = grownTo(this.at, size);
-    this.length = grownTo(this.length, size);
-    this.room = grownTo(this.room, size);
+    if (handle * HANDLE < this.handles.length) return;
+    let size = this.handles.length;
+    while (size <= handle * HANDLE) size *= 2;
+    this.handles = grownTo(this.handles, size);
   }
 }
 
-/** Sets `bins` to the pool's bins [from, to), keys shifted by `shift`, over what it held. */
-function fillBins(
-  bins: Bins,
-  keys: Float64Array,
-  counts: Float64Array,
-  from: number,
-  to: number,
-  shift: number,
-): void {
+/** A handle's numbers in `RunPool.handles`: its run's start and length, and its room (all in pairs). */
+const AT = 0;
+const LENGTH = 1;
+const ROOM = 2;
+const HANDLE = 4;
+
+/** Sets `bins` to the pool's pairs [from, to) (keys shifted by `shift`, counts), over what it held. */
+function fillBins(bins: Bins, pairs: Float64Array, from: number, to: number, shift: number): void {
   const n = to - from;
   let total = 0;
   for (let i = 0; i < n; i++) {
-    bins.keys[i] = (keys[from + i] as number) + shift;
-    const count = counts[from + i] as number;
+    bins.keys[i] = (pairs[2 * (from + i)] as number) + shift;
+    const count = pairs[2 * (from + i) + 1] as number;
     bins.counts[i] = count;
     total += count;
   }

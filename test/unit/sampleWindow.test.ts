@@ -976,13 +976,23 @@ describe('RunPool', () => {
       for (let h = 0; h < HANDLES; h++) {
         const run = model[h] as Array<[number, number]>;
         pairs += run.length;
-        // A handle never used may lie beyond the per-handle arrays: its run is empty.
-        const at = h < pool.at.length ? (pool.at[h] as number) : 0;
-        const end = at + (h < pool.length.length ? (pool.length[h] as number) : 0);
+        // A handle never used may lie beyond the per-handle array: its run is empty.
+        const at = pool.startOf(h);
+        const held = Array.from({ length: pool.lengthOf(h) }, (_, i) => at + i);
         const what = `step ${step}, handle ${h}`;
         const found =
-          arrayDifference(what, 'a', run.map(first), pool.a.subarray(at, end)) ??
-          arrayDifference(what, 'b', run.map(second), pool.b.subarray(at, end));
+          arrayDifference(
+            what,
+            'a',
+            run.map(first),
+            held.map((i) => pool.a(i)),
+          ) ??
+          arrayDifference(
+            what,
+            'b',
+            run.map(second),
+            held.map((i) => pool.b(i)),
+          );
         expect(found, found).toBeUndefined();
       }
       expect(pool.stats.pairs).toBe(pairs);
@@ -990,7 +1000,7 @@ describe('RunPool', () => {
     for (let step = 0; step < 25_000; step++) {
       const h = rand.chance(0.7) ? rand.int(0, 99) : rand.int(0, HANDLES - 1);
       const run = model[h] as Array<[number, number]>;
-      const before = pool.a;
+      const before = pool.pairs;
       if (rand.chance(0.03)) {
         pool.release(h);
         run.length = 0;
@@ -1016,8 +1026,8 @@ describe('RunPool', () => {
         pool.append(h, time, value);
         run.push([time, value]);
       }
-      if (pool.a !== before) {
-        if (pool.a.length > before.length) grown++;
+      if (pool.pairs !== before) {
+        if (pool.pairs.length > before.length) grown++;
         else compacted++;
       }
       if (step % 2000 === 0) check(step);
