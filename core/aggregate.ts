@@ -72,6 +72,8 @@ export type Acc = SampleAcc | RollupAcc;
 export interface Slot {
   start: number;
   aggregate: Aggregate;
+  /** The aggregate packed already (`packAggregate`): taken as the slot's instead of packing `aggregate`. */
+  packed?: PackedAggregate;
 }
 
 /** The 1m tier: aggregates raw samples. `add` mutates the accumulator. */
@@ -161,9 +163,9 @@ export const rollupAggregator: Aggregator<Slot, RollupAcc> = createRollupAggrega
 export function createRollupAggregator(correctableMs: number): Aggregator<Slot, RollupAcc> {
   return {
     create: emptyRollup,
-    add(acc, { start, aggregate }) {
+    add(acc, { start, aggregate, packed }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
-      setSlot(acc, start, packAggregate(aggregate));
+      setSlot(acc, start, packed ?? packAggregate(aggregate));
       // The slots at least `correctableMs` behind the newest are final: the first ones.
       const { starts, slots } = acc;
       const limit = (starts[starts.length - 1] as number) - correctableMs;

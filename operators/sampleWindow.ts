@@ -306,6 +306,7 @@ export function sampleWindow(
           subscriber.next({
             kind: 'result',
             partition,
+            series,
             key,
             start,
             end,
@@ -369,6 +370,7 @@ export function sampleWindow(
             subscriber.next({
               kind: 'result',
               partition,
+              series,
               key: t.keyOf(series),
               start,
               end: start + sizeMs,

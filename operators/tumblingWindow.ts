@@ -38,8 +38,21 @@ export class MemoryWindowStore<A> implements WindowStore<A> {
 }
 
 export type WindowOutput<V, A> =
-  /** A window's aggregate: revision 1 when it closes, 2, 3 … for each late record within the allowed lateness. */
-  | { kind: 'result'; partition: number; key: string; start: number; end: number; acc: A; revision: number }
+  /**
+   * A window's aggregate: revision 1 when it closes, 2, 3 … for each late record within the
+   * allowed lateness. `series`: the key's number in the first tier's table of the partition
+   * (`sampleWindow` gives it), a small integer to group results by.
+   */
+  | {
+      kind: 'result';
+      partition: number;
+      key: string;
+      start: number;
+      end: number;
+      acc: A;
+      revision: number;
+      series?: number;
+    }
   /** A record too late for its window (side output): not aggregated. */
   | { kind: 'late'; partition: number; offset: number; timestamp: number; value: V; reason: string }
   | { kind: 'watermark'; watermark: number };
