@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StreamEvent } from '../../core/stream.js';
 import { HeldResults } from '../../topology/windowStage.js';
 
-type Event = Parameters<HeldResults['add']>[3];
+type Event = Parameters<HeldResults['add']>[2];
 
 const MINUTE = 60_000;
 
@@ -27,7 +27,7 @@ describe('HeldResults', () => {
         for (const series of [2, 0, 1]) {
           const event = result(partition, series, minute * MINUTE);
           added.push(event);
-          held.add(partition, series, minute * MINUTE, event);
+          held.add(partition, series, event);
         }
     const out: Array<StreamEvent<unknown>> = [];
     held.flush((e) => out.push(e));
@@ -48,7 +48,7 @@ describe('HeldResults', () => {
 
   it('grows past its first room', () => {
     const held = new HeldResults();
-    for (let i = 0; i < 5000; i++) held.add(0, 4999 - i, 0, result(0, 4999 - i, 0));
+    for (let i = 0; i < 5000; i++) held.add(0, 4999 - i, result(0, 4999 - i, 0));
     const out: number[] = [];
     held.flush((e) => out.push(Number((e as Extract<Event, { kind: 'data' }>).value.key.slice(1))));
     expect(out).toEqual(Array.from({ length: 5000 }, (_, i) => i));
