@@ -85,14 +85,14 @@ const INTERVAL_MS = 10_000;
 
 /** Event time the workload spans, as produceSynthetic lays it out (whole records of `batch` ticks per series). */
 function workloadSpanMs(workload: Workload, batch: number): number {
-  return Math.ceil(workload.samples / workload.series / batch) * batch * INTERVAL_MS;
+  return Math.ceil(workload.samples / Math.max(1, workload.series) / batch) * batch * INTERVAL_MS;
 }
 
 /**
  * Where a workload of `spanMs` starts: ending now, or at the last UTC midnight if it would cross
  * one. The samples table is partitioned by day, and a run across midnight stores its rows in two
  * partitions, whose parts compress apart: the same workload measured 1.81 bytes per sample at
- * 00:12 UTC against 1.75 at other hours.
+ * 00:12 UTC against 1.75 at other hours. (A span of more than a day crosses a midnight anyway.)
  */
 export function startWithinDay(now: number, spanMs: number): number {
   const DAY = 86_400_000;

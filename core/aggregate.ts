@@ -71,7 +71,8 @@ export type Acc = SampleAcc | RollupAcc;
 /** A result of the tier below, as a rollup window takes it. */
 export interface Slot {
   start: number;
-  aggregate: Aggregate;
+  /** The slot's aggregate, or (given instead) `packed`. */
+  aggregate?: Aggregate;
   /** The aggregate packed already (`packAggregate`): taken as the slot's instead of packing `aggregate`. */
   packed?: PackedAggregate;
 }
@@ -165,7 +166,9 @@ export function createRollupAggregator(correctableMs: number): Aggregator<Slot, 
     create: emptyRollup,
     add(acc, { start, aggregate, packed }) {
       if (acc.folded && start <= acc.folded.upTo) return acc;
-      setSlot(acc, start, packed ?? packAggregate(aggregate));
+      if (packed === undefined && aggregate === undefined)
+        throw new Error(`the slot at ${start} has no aggregate`);
+      setSlot(acc, start, packed ?? packAggregate(aggregate as Aggregate));
       // The slots at least `correctableMs` behind the newest are final: the first ones.
       const { starts, slots } = acc;
       const limit = (starts[starts.length - 1] as number) - correctableMs;

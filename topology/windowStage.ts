@@ -199,6 +199,9 @@ export class WindowStage {
               // The windows a watermark closes go on series by series (`HeldResults`), packed now.
               if (this.closing && out.revision === 1 && out.series !== undefined) {
                 held.add(out.partition, out.series, out.key, out.start, packAggregate(aggregate));
+                // Passed on early past a bound (the tier above's watermark has not moved: the
+                // same outcome), so that a close of a long backlog is not all held at once.
+                if (held.length >= HELD_MAX) held.flush(forward);
                 return;
               }
               held.flush(forward);
@@ -442,15 +445,22 @@ export class WindowStage {
   }
 }
 
+/** Results held at most (`HeldResults`): ~20 MB of packed aggregates. */
+const HELD_MAX = 65_536;
+
 /**
  * The results a watermark's close sends to a folding tier, held until the watermark follows them
- * and then passed on by partition and series, each series' in time order, instead of in time
- * order across the series. Folding a result reads and writes its series' window of the tier above
- * (its accumulator, folded aggregate, sketch and slots): 10,000 series taking turns find none of
- * it in the processor's cache, while a series' results one after the other find it there after the
- * first. The tier above sees the same results of each series in the same order, at the same
- * watermark, so its windows and results are the same; only results of different series come
- * in another order.
+ * (or `HELD_MAX` are held) and then passed on by partition and series, each series' in time
+ * order, instead of in time order across the series. Folding a result reads and writes its
+ * series' window of the tier above (its accumulator, folded aggregate, sketch and slots): 10,000
+ * series taking turns find none of it in the processor's cache, while a series' results one after
+ * the other find it there after the first. The tier above sees the same results of each series
+ * in the same order, at the same watermark, so each of its windows and results is the same; the
+ * results, and changelog records, of different series may come in another order.
+ *
+ * The event passed on is one object, written over for the next result, and its value holds the
+ * packed aggregate only (no `aggregate`): the tier above keeps the packed aggregate alone, and its
+ * late records are not collected. A consumer that kept the event or value would have to copy it.
  */
 export class HeldResults {
   private partition: Int32Array = new Int32Array(1024);
@@ -466,7 +476,6 @@ export class HeldResults {
   private readonly value: SourceResult = {
     start: 0,
     key: '',
-    aggregate: undefined as never,
     packed: undefined,
   };
   private readonly event: Extract<StreamEvent<SourceResult>, { kind: 'data' }> = {
@@ -476,6 +485,11 @@ export class HeldResults {
     timestamp: 0,
     value: this.value,
   };
+
+  /** Results held. */
+  get length(): number {
+    return this.keys.length;
+  }
 
   /**
    * Holds a result of `series` (a small integer, as the first tier's table numbers it, and `key`)
@@ -508,8 +522,21 @@ export class HeldResults {
     this.packed = [];
     let order: Int32Array = new Int32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    order = countingSort(order, this.series);
-    order = countingSort(order, this.partition);
+    const { partition, series } = this;
+    let maxSeries = 0;
+    for (let i = 0; i < n; i++) maxSeries = Math.max(maxSeries, series[i] as number);
+    if (maxSeries > 8 * n)
+      // A few results among many series (numbers are never reused): counting would cost more.
+      order.sort(
+        (a, b) =>
+          (partition[a] as number) - (partition[b] as number) ||
+          (series[a] as number) - (series[b] as number) ||
+          a - b,
+      );
+    else {
+      order = countingSort(order, series);
+      order = countingSort(order, partition);
+    }
     for (let k = 0; k < n; k++) {
       const i = order[k] as number;
       event.partition = this.partition[i] as number;

@@ -46,6 +46,22 @@ describe('HeldResults', () => {
     expect(flushed(held)).toEqual([]);
   });
 
+  it('orders a few results among high series numbers the same way', () => {
+    const held = new HeldResults();
+    held.add(1, 900_000, 'a', 0, packed('1/900000@0'));
+    held.add(0, 700_000, 'b', 0, packed('0/700000@0'));
+    held.add(1, 5, 'c', 0, packed('1/5@0'));
+    held.add(0, 700_000, 'b', MINUTE, packed('0/700000@1'));
+    expect(held.length).toBe(4);
+    expect(flushed(held).map((line) => line.split(' ')[2])).toEqual([
+      '0/700000@0',
+      '0/700000@1',
+      '1/5@0',
+      '1/900000@0',
+    ]);
+    expect(held.length).toBe(0);
+  });
+
   it('grows past its first room, and orders by the series number, not the key', () => {
     const held = new HeldResults();
     for (let i = 0; i < 5000; i++) held.add(0, 4999 - i, `k${i}`, 0, packed(`n${4999 - i}`));
