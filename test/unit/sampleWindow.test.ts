@@ -278,15 +278,9 @@ function seriesRuns(event: Extract<StreamEvent<SampleRun>, { kind: 'data' }>): A
 
 /** An output of either operator, as compared: a result's aggregate as of its emission. */
 type Output =
-  | {
-      kind: 'result';
-      partition: number;
-      key: string;
-      start: number;
-      end: number;
-      revision: number;
+  | (Omit<Extract<WindowOutput<unknown, Aggregate>, { kind: 'result' }>, 'acc' | 'series'> & {
       aggregate: Aggregate;
-    }
+    })
   | {
       kind: 'late';
       partition: number;
