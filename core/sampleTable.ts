@@ -50,10 +50,8 @@ export class SampleTable {
   private live = 0;
   private openings = 0;
 
-  // Per slot. `start` and `opened` (read for every slot when windows close) are columns; what one
-  // window's aggregate holds is one row of `stats` (`STRIDE` numbers): a window's samples, its
-  // close and its changelog view each read or write the row's two cache lines, not one line in
-  // each of a dozen columns.
+  // Per slot: `start` and `opened` are columns (a close reads them for every slot); a window's
+  // aggregate is its row of `stats`.
   start: Float64Array;
   /**
    * Per slot, `STRIDE` numbers from `slot * STRIDE`: count, sum, min, max, first, firstTs, last,

@@ -522,9 +522,13 @@ export class HeldResults {
     this.packed = [];
     let order: Int32Array = new Int32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    const { partition, series } = this;
+    const { partition, series, start } = this;
     let maxSeries = 0;
-    for (let i = 0; i < n; i++) maxSeries = Math.max(maxSeries, series[i] as number);
+    let maxPartition = 0;
+    for (let i = 0; i < n; i++) {
+      maxSeries = Math.max(maxSeries, series[i] as number);
+      maxPartition = Math.max(maxPartition, partition[i] as number);
+    }
     if (maxSeries > 8 * n)
       // A few results among many series (numbers are never reused): counting would cost more.
       order.sort(
@@ -534,13 +538,13 @@ export class HeldResults {
           a - b,
       );
     else {
-      order = countingSort(order, series);
-      order = countingSort(order, partition);
+      order = countingSort(order, series, maxSeries);
+      order = countingSort(order, partition, maxPartition);
     }
     for (let k = 0; k < n; k++) {
       const i = order[k] as number;
-      event.partition = this.partition[i] as number;
-      event.timestamp = value.start = this.start[i] as number;
+      event.partition = partition[i] as number;
+      event.timestamp = value.start = start[i] as number;
       value.key = keys[i] as string;
       value.packed = packed[i];
       forward(event);
@@ -549,10 +553,8 @@ export class HeldResults {
   }
 }
 
-/** `order` (indexes into `keys`) reordered by key, stably; keys are small non-negative integers. */
-function countingSort(order: Int32Array, keys: Int32Array): Int32Array {
-  let max = 0;
-  for (let k = 0; k < order.length; k++) max = Math.max(max, keys[order[k] as number] as number);
+/** `order` (indexes into `keys`) reordered by key, stably; keys are integers from 0 to `max`. */
+function countingSort(order: Int32Array, keys: Int32Array, max: number): Int32Array {
   const starts = new Int32Array(max + 2);
   for (let k = 0; k < order.length; k++) (starts[(keys[order[k] as number] as number) + 1] as number)++;
   for (let key = 0; key <= max; key++)
