@@ -443,7 +443,9 @@ export const ConfigSchema = z
         maxMs: positiveInt.default(400).describe('Longest a row waits before its insert, ms.'),
         maxInFlightBytes: positiveInt
           .default(64 * 1024 * 1024)
-          .describe('Bytes of records fetched but not yet written, at most: the consumer pauses above it.'),
+          .describe(
+            'Bytes of records fetched but not yet written, at most: the consumer pauses above it. A batch weighs its records until it is decoded, then its columns (about 30 bytes a sample).',
+          ),
         commitIntervalMs: positiveInt
           .default(5000)
           .describe(

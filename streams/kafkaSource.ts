@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import type { PartitionBatch } from '../core/records.js';
+import type { PartitionBatch, ProcessedBatch } from '../core/records.js';
 import { Signal } from '../core/signal.js';
 import type { ConsumerRuntime } from './consumerRuntime.js';
 
@@ -16,7 +16,9 @@ export function batchKey(b: {
 /**
  * Counts the bytes of the records fetched but not yet written, and holds the fetch loop while
  * there are too many: the backpressure between the Kafka source and the sinks. Bytes, not
- * records, so that batches of 1 and of 100 samples per record weigh what they cost.
+ * records, so that batches of 1 and of 100 samples per record weigh what they cost. A batch
+ * weighs its records as fetched until it is decoded, then what it holds from then on
+ * (`reweigh`): its columns, a third of the records' bytes on the bench's input.
  */
 export class InFlight {
   private bytes = 0;
@@ -42,13 +44,26 @@ export class InFlight {
     this.bytes += bytes;
   }
 
+  /** A batch in flight weighs `bytes` from now on (decoded: its records' buffers are no longer held). */
+  reweigh(key: string, bytes: number): void {
+    const before = this.batches.get(key);
+    if (before === undefined) return;
+    this.batches.set(key, bytes);
+    this.bytes += bytes - before;
+    if (bytes < before) this.wake();
+  }
+
   release(key: string): void {
     this.bytes -= this.batches.get(key) ?? 0;
     this.batches.delete(key);
+    this.wake();
+    if (this.batches.size === 0) this.emptied.emit();
+  }
+
+  private wake(): void {
     const ready = this.waiters;
     this.waiters = [];
     for (const wake of ready) wake();
-    if (this.batches.size === 0) this.emptied.emit();
   }
 
   /** Resolves once at most `limit` bytes are in flight, calling `heartbeat` while it waits. */
@@ -119,6 +134,18 @@ export function recordBytes(m: {
   const key = m.keyLength ?? m.key?.length ?? 0;
   const value = m.valueLength ?? m.value?.length ?? 0;
   return Math.max(0, key) + Math.max(0, value) + 64;
+}
+
+/**
+ * What a decoded batch holds while in flight: its columns (29 bytes a sample, 41 with their
+ * origin behind a repartition topic), 16 bytes per series of the batch (the series themselves
+ * are shared with the batches before and after it), its rejects as `recordBytes` weighs a record.
+ */
+export function processedBytes(batch: ProcessedBatch): number {
+  const { samples, rejects } = batch;
+  let bytes = samples.length * (samples.origin ? 41 : 29) + samples.series.length * 16;
+  for (const r of rejects) bytes += recordBytes(r);
+  return bytes;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { SampleWindowStore } from '../operators/sampleWindow.js';
-import { concat, concatMap, defer, filter, from, merge, Observable, share, takeUntil } from 'rxjs';
+import { concat, concatMap, defer, filter, from, merge, Observable, share, takeUntil, tap } from 'rxjs';
 import type { Config } from '../core/config.js';
 import type { RecordProducer } from '../core/kafka.js';
 import type { Logger } from '../core/log.js';
@@ -80,6 +80,8 @@ export interface StreamThreadOptions {
   /** The windows: the tasks with their stores, and the stage that runs the tiers over them. */
   windows?: { tasks: Tasks<SampleWindowStore, RollupAcc>; stage: WindowStage };
   alerts?: { target: RepartitionTarget; selection: AlertSelection };
+  /** Called with every batch once decoded and validated: the fetch limit weighs what it holds from then on. */
+  weigh?: (batch: ProcessedBatch) => void;
   /** Called with every batch once it is done with (processed, or dropped as stale): the fetch limit's release. */
   release?: (batch: ProcessedBatch) => void;
 }
@@ -223,6 +225,7 @@ export class StreamThread {
           )
         : validated$
     ).pipe(
+      tap((batch) => this.o.weigh?.(batch)),
       bufferRows({
         maxRows: config.sink.maxRows,
         maxMs: config.sink.maxMs,
@@ -444,6 +447,16 @@ export class StreamThread {
     // What this turn (and the punctuation before it) produced, taken now: the next group's
     // results are its own.
     const effects = windows?.stage.drain();
+    // A tick that closed no window has nothing to write: it does not wait for the writes in
+    // flight, which would hold up the group fetched meanwhile behind it (the next group runs
+    // through the windows while they go on, as after a group with records).
+    if (
+      group.length === 0 &&
+      (effects === undefined || (effects.results.length === 0 && effects.late.length === 0))
+    ) {
+      if (this.commitInterval.due(false)) this.startCommit();
+      return;
+    }
     const previous = this.chain(() => this.writeGroup(group, fetchedIn, effects));
     await previous;
     // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.

@@ -24,7 +24,7 @@ import type { RuleSet } from '../alerts/rules.js';
 import { ensureTopics, partitionCount } from '../core/kafka.js';
 import { AlertSelection, alertInputTopic, alertTopicSpecs } from './alertStage.js';
 import { watchEventLoop } from '../streams/eventLoop.js';
-import { batchKey, InFlight, kafkaSource } from '../streams/kafkaSource.js';
+import { batchKey, InFlight, kafkaSource, processedBytes } from '../streams/kafkaSource.js';
 import { windowStoreCodecs } from './storeCodecs.js';
 import { GroupOffsets } from '../streams/groupOffsets.js';
 import { Tasks } from '../streams/tasks.js';
@@ -279,6 +279,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     lateSchemaId,
     windows: stage ? { tasks, stage } : undefined,
     alerts: alertTarget && selection ? { target: alertTarget, selection } : undefined,
+    weigh: (b) => inFlight.reweigh(batchKey(b), processedBytes(b)),
     release: (b) => inFlight.release(batchKey(b)),
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InFlight, recordBytes } from '../../streams/kafkaSource.js';
+import { columnsOf } from '../../core/sampleColumns.js';
+import { InFlight, processedBytes, recordBytes } from '../../streams/kafkaSource.js';
 
 describe('InFlight.onEmpty', () => {
   it('calls back each time the last batch in flight is released, not before, until unsubscribed', () => {
@@ -36,6 +37,66 @@ describe('InFlight.onEmpty', () => {
     inFlight.add('b', 1);
     inFlight.release('b');
     expect(seen).toEqual(['first', 'second', 'second']);
+  });
+});
+
+describe('InFlight.reweigh', () => {
+  const never = () => Promise.resolve();
+  it('counts a batch at its new weight from then on, wakes the fetch loop when it drops, and ignores batches not in flight', async () => {
+    const inFlight = new InFlight();
+    inFlight.add('a', 100);
+    inFlight.add('b', 50);
+    let below = false;
+    const waiting = inFlight.below(120, never, () => true).then(() => (below = true));
+    await Promise.resolve();
+    expect(below).toBe(false);
+    // Decoded, batch a holds a third of its records' bytes: 30 + 50 are in flight.
+    inFlight.reweigh('a', 30);
+    await waiting;
+    expect(below).toBe(true);
+    inFlight.reweigh('gone', 1000);
+    // Released at its new weight: 50 left, then none.
+    inFlight.release('a');
+    let underFifty = false;
+    void inFlight.below(49, never, () => true).then(() => (underFifty = true));
+    await Promise.resolve();
+    expect(underFifty).toBe(false);
+    inFlight.release('b');
+    expect(inFlight.empty).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(underFifty).toBe(true);
+  });
+});
+
+describe('processedBytes', () => {
+  it('weighs a decoded batch by its columns, its series and its rejects', () => {
+    const samples = columnsOf([
+      { name: 'm', seriesId: 1n, timestamp: 1000, value: 1, kind: 'gauge' },
+      { name: 'm', seriesId: 1n, timestamp: 2000, value: 2, kind: 'gauge' },
+      { name: 'n', seriesId: 2n, timestamp: 1000, value: 3, kind: 'gauge' },
+    ]);
+    const batch = {
+      recordCount: 3,
+      generation: 1,
+      topic: 't',
+      partition: 0,
+      firstOffset: 0,
+      lastOffset: 2,
+      samples,
+      rejects: [],
+    };
+    expect(processedBytes(batch)).toBe(3 * 29 + 2 * 16);
+    const reject = {
+      topic: 't',
+      partition: 0,
+      offset: 3,
+      key: null,
+      value: Buffer.alloc(10),
+      headers: undefined,
+      stage: 'decode' as const,
+      reason: 'bad',
+    };
+    expect(processedBytes({ ...batch, rejects: [reject] })).toBe(3 * 29 + 2 * 16 + 10 + 64);
   });
 });
 

@@ -129,6 +129,32 @@ describe('StreamThread writes a group while it processes the next', () => {
     expect(committed).toEqual([1, 2]);
   });
 
+  it('does not hold up the next group behind a tick that has nothing to write', async () => {
+    const sink = heldSink();
+    const committed: number[] = [];
+    const thread = rawOnlyThread(sink, new FakeClock(0), committed);
+    thread.assign([0], true);
+    await thread.process([batch(0)]);
+    // A tick while the group's rows are being written returns at once, and writes nothing.
+    let tickDone = false;
+    const tick = thread.process([]).then(() => (tickDone = true));
+    await settled();
+    expect(tickDone).toBe(true);
+    await tick;
+    // So the group fetched meanwhile goes through at once; it then waits for the first write.
+    let nextDone = false;
+    const next = thread.process([batch(1)]).then(() => (nextDone = true));
+    await settled();
+    expect(sink.asked).toEqual([0]);
+    expect(nextDone).toBe(false);
+    sink.finish();
+    await next;
+    expect(sink.asked).toEqual([0, 1]);
+    sink.finish();
+    await thread.commit();
+    expect(committed).toEqual([1]);
+  });
+
   it('fails the next group when a group cannot be written', async () => {
     const sink = { write: () => Promise.reject(new Error('disk full')), reassigned() {} };
     const thread = rawOnlyThread(sink, new FakeClock(0), []);
@@ -186,9 +212,8 @@ describe('StreamThread writes a group while it processes the next', () => {
       }),
     );
     thread.assign([0, 1], true);
-    // A first turn takes the assignment and restores the tasks; its (empty) write is let through.
+    // A first turn takes the assignment and restores the tasks (nothing to write).
     await thread.process([]);
-    sink.finish();
     await thread.process([batch(0, 1, 0), batch(0, 1, 1)]);
     // A commit collects both partitions' changes, then waits for the rows; partition 1 leaves meanwhile.
     const commit = thread.commit();
