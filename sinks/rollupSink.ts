@@ -405,12 +405,19 @@ export async function insertRollups(ch: ClickHouse, tier: Tier, rollups: Rollup[
   await insertBlock(ch, tier, rollups.length, () => rollupBlock(rollups));
 }
 
-/** Inserts a Native block of `rows` window results (made by `block`) into `samples_<tier>`, retrying. */
+/**
+ * Inserts a Native block of `rows` window results (made by `block`) into `samples_<tier>`,
+ * retrying. The engine does not collapse the block's rows of one window (a result and its
+ * correction in the same write) as it inserts (`optimize_on_insert`): the merges and FINAL do,
+ * as for rows of different writes. On the bench's 170,000 results of one close that halved the
+ * insert (bench/README.md, "Tenth pass").
+ */
 async function insertBlock(ch: ClickHouse, tier: Tier, rows: number, block: () => Buffer): Promise<void> {
   const insert = {
     table: `\`${ch.database}\`.${tierTable(tier)}`,
     columns: COLUMNS,
     block: block(),
+    settings: { optimize_on_insert: 0 },
   };
   try {
     await ch.health.run(`insert into ${tierTable(tier)}`, () => ch.insertNative(insert), {

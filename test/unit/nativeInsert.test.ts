@@ -8,7 +8,7 @@ import type { Rollup } from '../../schemas/index.js';
 import { openClickHouse, queryRows, type ClickHouse } from '../../sinks/clickhouse.js';
 import { httpInsert } from '../../sinks/insertNative.js';
 import { NativeBlock } from '../../sinks/nativeBlock.js';
-import { rollupBlock } from '../../sinks/rollupSink.js';
+import { insertRollups, rollupBlock } from '../../sinks/rollupSink.js';
 import { columnsOf } from '../../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../../sinks/samplesSink.js';
 import { ensureTables, KIND_CODES, TIER_AGGREGATES } from '../../sinks/tables.js';
@@ -241,6 +241,49 @@ describe('Native inserts', () => {
       `SELECT metric, toString(series_id) AS id, count FROM ${db()}.ids ORDER BY count`,
     );
     expect(stored).toEqual(rollups.map((r) => ({ metric: r.name, id: r.seriesId, count: r.count })));
+  });
+
+  it('leaves a result and its correction in one write for the merges and FINAL, which keep the correction', async () => {
+    const database = unique('native_replace');
+    const other = { ...ch, database };
+    await ensureTables(other, config);
+    const start = Math.floor(Date.now() / 60_000) * 60_000;
+    const result = (count: number, revision: number): Rollup => ({
+      tier: '1m',
+      seriesId: '7',
+      name: 'cpu',
+      labels: {},
+      kind: 'gauge',
+      windowStart: start,
+      windowEnd: start + 60_000,
+      count,
+      sum: count,
+      min: 1,
+      max: 1,
+      avg: 1,
+      first: 1,
+      last: 1,
+      p50: 1,
+      p90: 1,
+      p99: 1,
+      increase: 0,
+      rate: 0,
+      stddev: 0,
+      revision,
+      sketch: Buffer.alloc(0),
+    });
+    await insertRollups(other, '1m', [result(5, 1), result(6, 2)]);
+    const read = (final: string) =>
+      queryRows<{ count: number; revision: number }>(
+        ch,
+        `SELECT count, revision FROM ${database}.samples_1m ${final} ORDER BY revision`,
+      );
+    // Both rows as written (not collapsed as they were inserted), the correction as read with FINAL.
+    expect(await read('')).toEqual([
+      { count: 5, revision: 1 },
+      { count: 6, revision: 2 },
+    ]);
+    expect(await read('FINAL')).toEqual([{ count: 6, revision: 2 }]);
   });
 
   it('adds the column of a new registry aggregate to a tier table made before it, keeping its rows', async () => {
