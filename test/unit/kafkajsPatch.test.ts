@@ -28,9 +28,21 @@ interface PatchedEncoder {
 }
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
   RecordBatch: (batch: {
-    records: Array<{ buffer: Buffer }>;
+    records: Array<{ buffer: Buffer }> | EncodedRecords;
     lastOffsetDelta: number;
+    firstTimestamp?: number;
+    maxTimestamp?: number;
   }) => Promise<PatchedEncoder>;
+};
+/** A message as the produce request takes it. */
+interface ProduceMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  timestamp?: number;
+}
+type EncodedRecords = { length: number; encoder: unknown };
+const { encodeRecords } = require('kafkajs/src/protocol/requests/produce/v3/request.js') as {
+  encodeRecords: (messages: ProduceMessage[], dateNow: number, firstTimestamp: number) => EncodedRecords;
 };
 const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (
   decoder: unknown,
@@ -284,6 +296,41 @@ describe('kafkajs as patched (patches/kafkajs+2.2.4.patch)', () => {
     expect(decoded.records.map((r) => r.value)).toEqual(values);
     expect(decoded.records.map((r) => r.offset)).toEqual(values.map((_, i) => String(i)));
   });
+  it("encodes a produce request's records in one pass, byte for byte as a record at a time", async () => {
+    const now = 1_796_400_000_000;
+    const messages: ProduceMessage[] = [
+      { key: Buffer.from('k0'), value: randomBytes(3_000) },
+      { key: 'série', value: 'valeur', timestamp: now - 5 },
+      { key: null, value: null },
+      { value: Buffer.alloc(0), timestamp: now + 2 ** 31 },
+      { key: Buffer.alloc(0), value: randomBytes(20_000), timestamp: now - 2 ** 40 },
+      ...Array.from({ length: 200 }, (_, i) => ({ key: String(i), value: randomBytes(i) })),
+    ];
+    const first = now - 2 ** 40;
+    const asBefore = messages.map((m, i) =>
+      Record({
+        ...(m as { key: Buffer | null; value: Buffer }),
+        offsetDelta: i,
+        timestampDelta: (m.timestamp ?? now) - first,
+      }),
+    );
+    const batch = async (records: Array<{ buffer: Buffer }> | EncodedRecords) =>
+      (
+        await RecordBatch({
+          records,
+          lastOffsetDelta: messages.length - 1,
+          firstTimestamp: first,
+          maxTimestamp: now + 2 ** 31,
+        })
+      ).buffer;
+    const expected = await batch(asBefore);
+    expect((await batch(encodeRecords(messages, now, first))).equals(expected)).toBe(true);
+    const decoded = await RecordBatchDecoder(new FetchDecoder(expected));
+    expect(decoded.records.map((r) => r.value)).toEqual(
+      messages.map((m) => (m.value === null ? null : Buffer.from(m.value))),
+    );
+  });
+
   it('reads records in place: keys, values and headers as before, bytes past a record skipped, malformed records as before', async () => {
     const made = [
       { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('a'), value: Buffer.from('one') },
