@@ -13,6 +13,7 @@ import type { TopologyStats } from '../../topology/topology.js';
 import { runPipeline, type RunOptions } from '../../topology/run.js';
 import { produceSynthetic } from '../../producer/produce.js';
 import { Registry } from '../../schemas/registry.js';
+import type { Rollup } from '../../schemas/index.js';
 import { openClickHouse, queryRows } from '../../sinks/clickhouse.js';
 import { endpoints } from '../setup/endpoints.js';
 import { tierTable } from '../../core/tiers.js';
@@ -303,4 +304,39 @@ export function configFile(dir: string, overrides: ConfigInput = {}): { config: 
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(config));
   return { config, file };
+}
+
+/** A 1m window result of a gauge whose `count` samples were all 1 (no sketch), as the tier topic and tables take it. */
+export function onesResult(r: {
+  seriesId: string;
+  name: string;
+  labels?: Record<string, string>;
+  windowStart: number;
+  count: number;
+  revision: number;
+}): Rollup {
+  return {
+    tier: '1m',
+    seriesId: r.seriesId,
+    name: r.name,
+    labels: r.labels ?? {},
+    kind: 'gauge',
+    windowStart: r.windowStart,
+    windowEnd: r.windowStart + 60_000,
+    count: r.count,
+    sum: r.count,
+    min: 1,
+    max: 1,
+    avg: 1,
+    first: 1,
+    last: 1,
+    p50: 1,
+    p90: 1,
+    p99: 1,
+    increase: 0,
+    rate: 0,
+    stddev: 0,
+    revision: r.revision,
+    sketch: Buffer.alloc(0),
+  };
 }

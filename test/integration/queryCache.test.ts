@@ -9,7 +9,7 @@ import { encodeRollupBatch } from '../../schemas/encodeRollup.js';
 import { rollupBatchSchema } from '../../schemas/index.js';
 import { Registry } from '../../schemas/registry.js';
 import type { ClickHouse } from '../../sinks/clickhouse.js';
-import { quietLog, tempDir, testConfig } from './helpers.js';
+import { onesResult, quietLog, tempDir, testConfig } from './helpers.js';
 import { insertSeries, openFixture } from './queryFixture.js';
 
 const dir = tempDir('query-cache');
@@ -111,30 +111,14 @@ describe('results cache', () => {
           key: 'x',
           value: encodeRollupBatch(
             [
-              {
-                tier: '1m',
+              onesResult({
                 seriesId: '1',
                 name: 'cx_load',
                 labels: { host: 'a' },
-                kind: 'gauge',
                 windowStart,
-                windowEnd: windowStart + 60_000,
                 count: 3,
-                sum: 3,
-                min: 1,
-                max: 1,
-                avg: 1,
-                first: 1,
-                last: 1,
-                p50: 1,
-                p90: 1,
-                p99: 1,
-                increase: 0,
-                rate: 0,
-                stddev: 0,
                 revision: 2,
-                sketch: Buffer.alloc(0),
-              },
+              }),
             ],
             schemaId,
           ),

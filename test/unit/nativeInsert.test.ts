@@ -12,7 +12,7 @@ import { insertRollups, rollupBlock } from '../../sinks/rollupSink.js';
 import { columnsOf } from '../../core/sampleColumns.js';
 import { SAMPLE_COLUMNS, samplesBlock } from '../../sinks/samplesSink.js';
 import { ensureTables, KIND_CODES, TIER_AGGREGATES } from '../../sinks/tables.js';
-import { tempDir, unique } from '../integration/helpers.js';
+import { onesResult, tempDir, unique } from '../integration/helpers.js';
 
 /** Native blocks through the embedded engine's insert path into the real tables, and read back. */
 describe('Native inserts', () => {
@@ -248,30 +248,8 @@ describe('Native inserts', () => {
     const other = { ...ch, database };
     await ensureTables(other, config);
     const start = Math.floor(Date.now() / 60_000) * 60_000;
-    const result = (count: number, revision: number): Rollup => ({
-      tier: '1m',
-      seriesId: '7',
-      name: 'cpu',
-      labels: {},
-      kind: 'gauge',
-      windowStart: start,
-      windowEnd: start + 60_000,
-      count,
-      sum: count,
-      min: 1,
-      max: 1,
-      avg: 1,
-      first: 1,
-      last: 1,
-      p50: 1,
-      p90: 1,
-      p99: 1,
-      increase: 0,
-      rate: 0,
-      stddev: 0,
-      revision,
-      sketch: Buffer.alloc(0),
-    });
+    const result = (count: number, revision: number) =>
+      onesResult({ seriesId: '7', name: 'cpu', windowStart: start, count, revision });
     await insertRollups(other, '1m', [result(5, 1), result(6, 2)]);
     const read = (final: string) =>
       queryRows<{ count: number; revision: number }>(
