@@ -454,6 +454,7 @@ export class StreamThread {
       group.length === 0 &&
       (effects === undefined || (effects.results.length === 0 && effects.late.length === 0))
     ) {
+      this.observeState();
       if (this.commitInterval.due(false)) this.startCommit();
       return;
     }
@@ -469,7 +470,7 @@ export class StreamThread {
     fetchedIn: number,
     effects: ReturnType<WindowStage['drain']> | undefined,
   ): Promise<void> {
-    const { windows, sink, repartition, alerts, producer, config, stats, metrics, log } = this.o;
+    const { sink, repartition, alerts, producer, config, stats, metrics, log } = this.o;
     const started = performance.now();
     // A rebalance since the group was processed: its records come again (in the new generation,
     // here or at their new owner), and the raw sink has started over; only the window effects,
@@ -527,25 +528,30 @@ export class StreamThread {
     metrics.recordsOut.inc({ stage: 'sink_samples' }, rows);
     metrics.recordsOut.inc({ stage: 'dlq' }, rejects.length);
     for (const r of rejects) metrics.deadLettered.inc({ reason_kind: r.stage });
-    if (windows) {
-      metrics.watermarkSeconds.set(
-        { tier: firstTier(this.o.config) },
-        Math.max(0, windows.stage.watermark() / 1000),
-      );
-      for (const [tier, open] of Object.entries(windows.stage.openWindows()))
-        metrics.windowOpen.set({ tier }, open);
-      for (const t of windows.tasks.all()) {
-        for (const store of [t.samples, ...t.rollups.values(), t.series]) {
-          metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
-          metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
-        }
-      }
-    }
+    this.observeState();
     if (group.length > 0)
       log.debug(
         { records, rows, rejects: rejects.length, ms: Math.round(performance.now() - started) },
         'flushed',
       );
+  }
+
+  /** The watermark, open windows and state stores as gauges, after each group and each tick. */
+  private observeState(): void {
+    const { windows, metrics } = this.o;
+    if (!windows) return;
+    metrics.watermarkSeconds.set(
+      { tier: firstTier(this.o.config) },
+      Math.max(0, windows.stage.watermark() / 1000),
+    );
+    for (const [tier, open] of Object.entries(windows.stage.openWindows()))
+      metrics.windowOpen.set({ tier }, open);
+    for (const t of windows.tasks.all()) {
+      for (const store of [t.samples, ...t.rollups.values(), t.series]) {
+        metrics.stateBytes.set({ store: `${store.name}-${t.partition}` }, store.approximateBytes);
+        metrics.stateEntries.set({ store: `${store.name}-${t.partition}` }, store.size);
+      }
+    }
   }
 }
 

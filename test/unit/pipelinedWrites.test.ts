@@ -185,6 +185,23 @@ describe('StreamThread writes a group while it processes the next', () => {
     expect(committed).toEqual([1]);
   });
 
+  it('keeps the state gauges current on a tick that writes nothing', async () => {
+    const clock = new FakeClock(0);
+    const log = createLogger('test', 'silent');
+    const tasks = new Tasks(() => Promise.resolve(new Map()), config, windowStoreCodecs, log);
+    const stage = new WindowStage(config, tasks, undefined, clock);
+    const options = threadOptions(config, clock, { log, sink: heldSink(), windows: { tasks, stage } });
+    const thread = new StreamThread(options);
+    thread.assign([0], true);
+    // The first turn takes the assignment; once the task is restored, a tick gauges its stores
+    // although it writes nothing.
+    await thread.process([]);
+    await tasks.ready(0);
+    await thread.process([]);
+    const stores = (await options.metrics.stateEntries.get()).values.map((v) => v.labels.store);
+    expect(stores).toEqual(expect.arrayContaining(['window-1m-0', 'series-0']));
+  });
+
   it('writes no changelog records of a partition revoked between the collect and the write', async () => {
     const clock = new FakeClock(0);
     const log = createLogger('test', 'silent');
