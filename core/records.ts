@@ -172,3 +172,21 @@ export function sourceRecord(batch: Pick<PartitionBatch, 'records' | 'offsets'>,
   const { key, value, headers } = batch.records[i] as RecordData;
   return { offset: batch.offsets[i] as number, key, value, headers };
 }
+
+/**
+ * Record `i` of a batch as `sourceRecord` gives it, its key, value and header values copied: a
+ * rejected record waits with its group for the dead-letter topic, and the client's key and value
+ * are views of the whole fetch response (every partition's records), which would stay in memory
+ * meanwhile although the fetch limit counts the decoded batch only.
+ */
+export function rejectedRecord(batch: Pick<PartitionBatch, 'records' | 'offsets'>, i: number): SourceRecord {
+  const { offset, key, value, headers } = sourceRecord(batch, i);
+  const copy = <T>(v: T): T => (Buffer.isBuffer(v) ? (Buffer.from(v) as T) : v);
+  const copied =
+    headers === undefined || Object.keys(headers).length === 0
+      ? headers
+      : Object.fromEntries(
+          Object.entries(headers).map(([name, v]) => [name, Array.isArray(v) ? v.map(copy) : copy(v)]),
+        );
+  return { offset, key: copy(key), value: copy(value), headers: copied };
+}

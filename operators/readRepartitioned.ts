@@ -7,7 +7,7 @@ import {
   type Rejected,
   type RecordData,
   type SampleOrigin,
-  sourceRecord,
+  rejectedRecord,
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { decodeOrigins, REPARTITION_HEADERS } from '../core/repartition.js';
@@ -28,13 +28,12 @@ export function readRepartitioned(): OperatorFunction<DecodedBatch, ProcessedBat
   return map((batch) => {
     const columns = new SampleColumnsBuilder();
     const rejects: Rejected[] = [];
-    // A rejected record's key and value are read only then (the client's record makes a
-    // Buffer at each read of them).
+    // A rejected record's key and value are read (and copied) only then.
     const reject = (i: number, reason: string) =>
       rejects.push({
         topic: batch.topic,
         partition: batch.partition,
-        ...sourceRecord(batch, i),
+        ...rejectedRecord(batch, i),
         stage: 'decode',
         reason,
       });

@@ -4,7 +4,7 @@ import {
   type DecodedBatch,
   type ProcessedBatch,
   type Rejected,
-  sourceRecord,
+  rejectedRecord,
 } from '../core/records.js';
 import { SampleColumnsBuilder, type BatchSeries } from '../core/sampleColumns.js';
 import { seriesId } from '../core/series.js';
@@ -52,7 +52,7 @@ export function validateSamples(
       rejects.push({
         topic: batch.topic,
         partition: batch.partition,
-        ...sourceRecord(batch, r),
+        ...rejectedRecord(batch, r),
         stage,
         reason,
       });

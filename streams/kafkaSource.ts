@@ -137,13 +137,23 @@ export function recordBytes(m: {
 }
 
 /**
- * What a decoded batch holds while in flight: its columns (29 bytes a sample, 41 with their
- * origin behind a repartition topic), 16 bytes per series of the batch (the series themselves
- * are shared with the batches before and after it), its rejects as `recordBytes` weighs a record.
+ * What a decoded batch holds while in flight: its columns' arrays (29 bytes a sample, 41 with
+ * their origin behind a repartition topic, up to twice that for a batch whose arrays grew as it
+ * was read), its series (16 bytes each where validation shares them with the batches before and
+ * after, ~320 behind a repartition topic, which describes them again for each batch), its
+ * rejects as `recordBytes` weighs a record (their bytes are copies: `rejectedRecord`).
  */
 export function processedBytes(batch: ProcessedBatch): number {
   const { samples, rejects } = batch;
-  let bytes = samples.length * (samples.origin ? 41 : 29) + samples.series.length * 16;
+  const { seriesIndex, ts, value, counter, offset, origin } = samples;
+  let bytes =
+    seriesIndex.buffer.byteLength +
+    ts.buffer.byteLength +
+    value.buffer.byteLength +
+    counter.buffer.byteLength +
+    offset.buffer.byteLength;
+  if (origin) bytes += origin.partition.buffer.byteLength + origin.offset.buffer.byteLength;
+  bytes += samples.series.length * (origin ? 320 : 16);
   for (const r of rejects) bytes += recordBytes(r);
   return bytes;
 }

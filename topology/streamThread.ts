@@ -127,6 +127,8 @@ export class StreamThread {
    * order; a commit waits for them.
    */
   private writing: Promise<void> = Promise.resolve();
+  /** The first write that failed: every write after it fails too, and a tick that writes nothing throws it. */
+  private writeFailure: { error: unknown } | undefined;
   /** Groups whose writes are not finished (the test driver waits for none). */
   private writes = 0;
   /** While running: asks for a turn (a tick) at processing time `at`, unless one is asked for by then. */
@@ -362,7 +364,7 @@ export class StreamThread {
       }
     })();
     this.writing = writing;
-    writing.catch(() => undefined);
+    writing.catch((error: unknown) => (this.writeFailure ??= { error }));
     return previous;
   }
 
@@ -433,7 +435,7 @@ export class StreamThread {
    * Runs a group through the windows, then hands its writes on: they start once the previous
    * group's are done and run while the next group is processed. Returns once the previous
    * group's writes are done (at most one group's in flight), starting a commit if one is due
-   * (its writes follow this group's).
+   * (its writes follow this group's). A tick that has nothing to write returns at once.
    */
   private async flushGroup(group: ProcessedBatch[], fetchedIn: number): Promise<void> {
     const { windows, offsets, repartition, clock } = this.o;
@@ -454,13 +456,17 @@ export class StreamThread {
       group.length === 0 &&
       (effects === undefined || (effects.results.length === 0 && effects.late.length === 0))
     ) {
+      // A write that failed fails the pipeline here too, not only at the next group of records.
+      if (this.writeFailure) throw this.writeFailure.error;
       this.observeState();
-      if (this.commitInterval.due(false)) this.startCommit();
+      // A quiet input's commit, once nothing is in flight: a stuck write (storage full) does not
+      // queue one commit per tick behind it.
+      if (this.writes === 0 && this.commitInterval.due(false)) this.startCommit();
       return;
     }
     const previous = this.chain(() => this.writeGroup(group, fetchedIn, effects));
     await previous;
-    // Ticks queue up behind a long flush: only time tells a quiet input from a busy one.
+    // Groups queue up behind a long flush: only time tells a quiet input from a busy one.
     if (this.commitInterval.due(group.length > 0)) this.startCommit();
   }
 

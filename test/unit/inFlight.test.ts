@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { columnsOf } from '../../core/sampleColumns.js';
+import { rejectedRecord } from '../../core/records.js';
+import { columnsOf, SampleColumnsBuilder } from '../../core/sampleColumns.js';
 import { InFlight, processedBytes, recordBytes } from '../../streams/kafkaSource.js';
 
 describe('InFlight.onEmpty', () => {
@@ -69,7 +70,7 @@ describe('InFlight.reweigh', () => {
 });
 
 describe('processedBytes', () => {
-  it('weighs a decoded batch by its columns, its series and its rejects', () => {
+  it('weighs a decoded batch by its columns, its series and its rejects; behind a repartition topic, its origins and series described again', () => {
     const samples = columnsOf([
       { name: 'm', seriesId: 1n, timestamp: 1000, value: 1, kind: 'gauge' },
       { name: 'm', seriesId: 1n, timestamp: 2000, value: 2, kind: 'gauge' },
@@ -97,6 +98,11 @@ describe('processedBytes', () => {
       reason: 'bad',
     };
     expect(processedBytes({ ...batch, rejects: [reject] })).toBe(3 * 29 + 2 * 16 + 10 + 64);
+    // Read behind a repartition topic: arrays grown to 4 for 3 samples, each with its origin.
+    const grown = new SampleColumnsBuilder(2);
+    const series = { id: 1n, key: '1', name: 'm', labels: [] };
+    for (let i = 0; i < 3; i++) grown.push(series, 1000 * i, i, false, i, { partition: 0, offset: i });
+    expect(processedBytes({ ...batch, samples: grown.finish() })).toBe(4 * 41 + 320);
   });
 });
 
@@ -115,5 +121,32 @@ describe('recordBytes', () => {
       },
     };
     expect(recordBytes(patched)).toBe(10 + 64);
+  });
+});
+
+describe('rejectedRecord', () => {
+  it("copies a rejected record's key, value and header values out of the fetched bytes", () => {
+    // A fetch response of its own (not from the pool small Buffers share).
+    const fetched = Buffer.alloc(8);
+    fetched.write('kkvvvvhh');
+    const record = {
+      key: fetched.subarray(0, 2),
+      value: fetched.subarray(2, 6),
+      headers: { h: fetched.subarray(6, 8), list: [fetched.subarray(6, 7), 'text'] },
+    };
+    const copy = rejectedRecord({ records: [record], offsets: Float64Array.of(42) }, 0);
+    expect(copy.offset).toBe(42);
+    expect(copy.key).toEqual(Buffer.from('kk'));
+    expect(copy.value).toEqual(Buffer.from('vvvv'));
+    expect(copy.headers).toEqual({ h: Buffer.from('hh'), list: [Buffer.from('h'), 'text'] });
+    // Nothing of it is a view of the fetched bytes any more.
+    const list = copy.headers?.list as Array<Buffer | string>;
+    for (const b of [copy.key, copy.value, copy.headers?.h, list[0]])
+      expect((b as Buffer).buffer).not.toBe(fetched.buffer);
+    // Without headers, the record's own (shared) object stays.
+    const none = Object.freeze({});
+    expect(
+      rejectedRecord({ records: [{ ...record, headers: none }], offsets: Float64Array.of(1) }, 0).headers,
+    ).toBe(none);
   });
 });

@@ -163,6 +163,41 @@ describe('StreamThread writes a group while it processes the next', () => {
     await expect(thread.process([batch(1)])).rejects.toThrow('disk full');
   });
 
+  it('fails a tick that has nothing to write once a write failed, while the input is quiet', async () => {
+    const sink = { write: () => Promise.reject(new Error('disk full')), reassigned() {} };
+    const thread = rawOnlyThread(sink, new FakeClock(0), []);
+    thread.assign([0], true);
+    await thread.process([batch(0)]);
+    await settled();
+    await expect(thread.process([])).rejects.toThrow('disk full');
+  });
+
+  it('queues no commit per tick behind a write that does not finish', async () => {
+    const sink = heldSink();
+    const committed: number[] = [];
+    const clock = new FakeClock(0);
+    const thread = rawOnlyThread(sink, clock, committed);
+    thread.assign([0], true);
+    await thread.process([batch(0)]);
+    // The input goes quiet while the write hangs (storage full): the ticks commit nothing.
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(config.sink.commitIntervalMs);
+      await thread.process([]);
+    }
+    expect(thread.busy).toBe(true);
+    sink.finish();
+    await settled();
+    expect(thread.busy).toBe(false);
+    expect(committed).toEqual([]);
+    // The first tick after it commits what it wrote, once.
+    await thread.process([]);
+    await settled();
+    expect(committed).toEqual([0]);
+    await thread.process([]);
+    await settled();
+    expect(committed).toEqual([0]);
+  });
+
   it('after a rebalance, writes no raw rows of a group processed before it, and starts the sink over after the writes in flight', async () => {
     const sink = heldSink();
     const committed: number[] = [];
@@ -198,8 +233,9 @@ describe('StreamThread writes a group while it processes the next', () => {
     await thread.process([]);
     await tasks.ready(0);
     await thread.process([]);
-    const stores = (await options.metrics.stateEntries.get()).values.map((v) => v.labels.store);
-    expect(stores).toEqual(expect.arrayContaining(['window-1m-0', 'series-0']));
+    const text = await options.metrics.registry.metrics();
+    expect(text).toContain('metrics_pipeline_state_entries{store="window-1m-0"}');
+    expect(text).toContain('metrics_pipeline_state_entries{store="series-0"}');
   });
 
   it('writes no changelog records of a partition revoked between the collect and the write', async () => {
