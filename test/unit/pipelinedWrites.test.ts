@@ -63,6 +63,17 @@ const settled = async () => {
   for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 };
 
+/** Whether `promise` has settled once every promise that can settle now has. */
+const settledNow = async (promise: Promise<unknown>): Promise<boolean> => {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await settled();
+  return done;
+};
+
 const config = loadConfig(undefined, {}, { topics: { metrics: 'in' } });
 
 /** A thread with a raw sink and no windows; the offsets it commits go to `committed`. */
@@ -82,13 +93,24 @@ function rawOnlyThread(sink: RawSink, clock: FakeClock, committed: number[]): St
   );
 }
 
+/** A thread with a held raw sink and no windows, assigned partition 0; its commits go to `committed`. */
+function heldThread(): {
+  sink: ReturnType<typeof heldSink>;
+  committed: number[];
+  clock: FakeClock;
+  thread: StreamThread;
+} {
+  const sink = heldSink();
+  const committed: number[] = [];
+  const clock = new FakeClock(0);
+  const thread = rawOnlyThread(sink, clock, committed);
+  thread.assign([0], true);
+  return { sink, committed, clock, thread };
+}
+
 describe('StreamThread writes a group while it processes the next', () => {
   it('returns before a group is written, writes groups in order one at a time, and commits only what is written', async () => {
-    const sink = heldSink();
-    const committed: number[] = [];
-    const clock = new FakeClock(0);
-    const thread = rawOnlyThread(sink, clock, committed);
-    thread.assign([0], true);
+    const { sink, committed, clock, thread } = heldThread();
 
     // The first group returns with its rows still being written.
     await thread.process([batch(0)]);
@@ -96,21 +118,17 @@ describe('StreamThread writes a group while it processes the next', () => {
     expect(thread.busy).toBe(true);
 
     // The second is processed meanwhile, but its rows wait for the first group's write.
-    let secondDone = false;
-    const second = thread.process([batch(1)]).then(() => (secondDone = true));
-    await settled();
+    const second = thread.process([batch(1)]);
+    expect(await settledNow(second)).toBe(false);
     expect(sink.asked).toEqual([0]);
-    expect(secondDone).toBe(false);
 
     sink.finish();
     await second;
     expect(sink.asked).toEqual([0, 1]);
 
     // A commit covers what was processed: it waits for the second write, then commits offset 1.
-    let commitDone = false;
-    const commit = thread.commit().then(() => (commitDone = true));
-    await settled();
-    expect(commitDone).toBe(false);
+    const commit = thread.commit();
+    expect(await settledNow(commit)).toBe(false);
     expect(committed).toEqual([]);
     sink.finish();
     await commit;
@@ -130,23 +148,16 @@ describe('StreamThread writes a group while it processes the next', () => {
   });
 
   it('does not hold up the next group behind a tick that has nothing to write', async () => {
-    const sink = heldSink();
-    const committed: number[] = [];
-    const thread = rawOnlyThread(sink, new FakeClock(0), committed);
-    thread.assign([0], true);
+    const { sink, committed, thread } = heldThread();
     await thread.process([batch(0)]);
     // A tick while the group's rows are being written returns at once, and writes nothing.
-    let tickDone = false;
-    const tick = thread.process([]).then(() => (tickDone = true));
-    await settled();
-    expect(tickDone).toBe(true);
+    const tick = thread.process([]);
+    expect(await settledNow(tick)).toBe(true);
     await tick;
     // So the group fetched meanwhile goes through at once; it then waits for the first write.
-    let nextDone = false;
-    const next = thread.process([batch(1)]).then(() => (nextDone = true));
-    await settled();
+    const next = thread.process([batch(1)]);
+    expect(await settledNow(next)).toBe(false);
     expect(sink.asked).toEqual([0]);
-    expect(nextDone).toBe(false);
     sink.finish();
     await next;
     expect(sink.asked).toEqual([0, 1]);
@@ -173,11 +184,7 @@ describe('StreamThread writes a group while it processes the next', () => {
   });
 
   it('queues no commit per tick behind a write that does not finish', async () => {
-    const sink = heldSink();
-    const committed: number[] = [];
-    const clock = new FakeClock(0);
-    const thread = rawOnlyThread(sink, clock, committed);
-    thread.assign([0], true);
+    const { sink, committed, clock, thread } = heldThread();
     await thread.process([batch(0)]);
     // The input goes quiet while the write hangs (storage full): the ticks commit nothing.
     for (let i = 0; i < 10; i++) {
@@ -199,10 +206,7 @@ describe('StreamThread writes a group while it processes the next', () => {
   });
 
   it('after a rebalance, writes no raw rows of a group processed before it, and starts the sink over after the writes in flight', async () => {
-    const sink = heldSink();
-    const committed: number[] = [];
-    const thread = rawOnlyThread(sink, new FakeClock(0), committed);
-    thread.assign([0], true);
+    const { sink, committed, thread } = heldThread();
     await thread.process([batch(0)]);
     const second = thread.process([batch(1)]);
     // A rebalance while the first group's rows are being written and the second's wait.
