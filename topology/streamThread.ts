@@ -420,7 +420,7 @@ export class StreamThread {
   /** Window results and late records drained from the stage, written. */
   private async writeEffects(out: ReturnType<WindowStage['drain']>): Promise<void> {
     const { rollups, producer, config, stats, metrics, lateSchemaId } = this.o;
-    if (out.results.length === 0 && out.late.length === 0) return;
+    if (!hasEffects(out)) return;
     const started = performance.now();
     await rollups.writeResults(out.results);
     await sendLate(producer, config.topics.late, lateSchemaId, out.late);
@@ -452,10 +452,7 @@ export class StreamThread {
     // A tick that closed no window has nothing to write: it does not wait for the writes in
     // flight, which would hold up the group fetched meanwhile behind it (the next group runs
     // through the windows while they go on, as after a group with records).
-    if (
-      group.length === 0 &&
-      (effects === undefined || (effects.results.length === 0 && effects.late.length === 0))
-    ) {
+    if (group.length === 0 && !hasEffects(effects)) {
       // A write that failed fails the pipeline here too, not only at the next group of records.
       if (this.writeFailure) throw this.writeFailure.error;
       this.observeState();
@@ -559,6 +556,11 @@ export class StreamThread {
       }
     }
   }
+}
+
+/** Whether a turn of the windows produced anything to write: results or late records. */
+function hasEffects(out: ReturnType<WindowStage['drain']> | undefined): boolean {
+  return out !== undefined && (out.results.length > 0 || out.late.length > 0);
 }
 
 /** Without a raw sink, everything fetched is done with once the other effects are durable. */
